@@ -1,0 +1,84 @@
+/* The backup archive: one file holding a logical backup's header, schema,
+ * node and relationship records and a footer, in checksummed blocks,
+ * compressed so that standard tools (zstd -d, gunzip) can read the outer
+ * layer. The byte format is specified in docs/archive-format.md.
+ *
+ * Records are opaque PackStream-encoded byte strings here: the backup engine
+ * encodes them, the restore engine decodes them. The archive adds framing,
+ * block checksums (CRC-32C), compression, counts and a content digest, and
+ * computes the SHA-256 of the file as it is written (one streaming pass). */
+#ifndef NBK_ARCHIVE_ARCHIVE_H
+#define NBK_ARCHIVE_ARCHIVE_H
+
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ARC_COMPRESSION_NONE,
+    ARC_COMPRESSION_GZIP,
+    ARC_COMPRESSION_ZSTD,
+} ArcCompression;
+
+const char *arcCompressionName(ArcCompression compression); /* "none", "gzip", "zstd" */
+/* Parses "none" | "gzip" | "zstd"; CONFIG_INVALID otherwise. */
+ErrCode arcCompressionParse(const char *name, ArcCompression *out);
+/* File name of the archive inside a backup directory: "graph.nbk", "graph.nbk.gz",
+ * "graph.nbk.zst". */
+const char *arcFileName(ArcCompression compression);
+
+typedef enum {
+    ARC_RECORD_SCHEMA = 'S',       /* one schema item (constraint or index) */
+    ARC_RECORD_NODE = 'N',         /* one node */
+    ARC_RECORD_RELATIONSHIP = 'R', /* one relationship */
+} ArcRecordKind;
+
+/* Totals kept by the writer and checked by the reader against the footer. */
+typedef struct {
+    uint64_t schemaCount;
+    uint64_t nodeCount;
+    uint64_t relationshipCount;
+    uint64_t uncompressedBytes;   /* bytes of the inner stream */
+    uint64_t compressedBytes;     /* bytes of the file */
+    uint8_t contentDigest[32];    /* SHA-256 over kind byte + record bytes, in order */
+    uint8_t fileSha256[32];       /* SHA-256 of the whole file as written */
+} ArcTotals;
+
+typedef struct ArcWriter ArcWriter;
+
+/* Creates path (O_EXCL, mode 0600) and writes the header; headerPacked is a
+ * PackStream map (source, versions, database, backup id...) kept verbatim.
+ * blockSize: uncompressed bytes per block, 0 = 1 MiB. level: 0 = default. */
+ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
+                      size_t blockSize, const uint8_t *headerPacked, size_t headerLength);
+/* Appends one record; records of a block flush when the block is full. */
+ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
+/* Writes the last block and the footer, fsyncs the file, fills totals. */
+ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals);
+/* Frees the writer; if not finished, the partial file is removed. */
+void arcWriterFree(ArcWriter *writer);
+/* Bytes written to the file so far (for progress and space checks). */
+uint64_t arcWriterBytesWritten(const ArcWriter *writer);
+
+typedef struct ArcReader ArcReader;
+
+/* Opens an archive; the compression is detected from the file's magic bytes. */
+ErrCode arcReaderOpen(ArcReader **out, const char *path);
+/* The header map as written (valid while the reader lives). */
+const uint8_t *arcReaderHeader(const ArcReader *reader, size_t *length);
+ArcCompression arcReaderCompression(const ArcReader *reader);
+/* Next record: kind and bytes (valid until the next call); returns ERR_OK with
+ * *packed == NULL at the end, after the footer was verified against the
+ * counts and the digest. Corruption gives BACKUP_CORRUPTED with errLast()
+ * naming the block and its offset. */
+ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **packed, size_t *length);
+/* Totals read so far (complete after the end was reached). */
+const ArcTotals *arcReaderTotals(const ArcReader *reader);
+void arcReaderFree(ArcReader *reader);
+
+/* SHA-256 of a whole file, streamed; hex is 65 bytes. */
+ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut);
+
+#endif

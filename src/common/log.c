@@ -1,0 +1,92 @@
+#include "common/log.h"
+
+#include "common/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static LogSink logSink;
+static void *logSinkPayload;
+static bool logIsVerbose;
+static bool logEverythingToStderr;
+static FILE *logTee;
+
+static const char *logPrefix(LogLevel level)
+{
+    switch (level) {
+    case LOG_DEBUG: return "DEBUG";
+    case LOG_INFO: return "INFO";
+    case LOG_SUCCESS: return "SUCCESS";
+    case LOG_WARN: return "WARNING";
+    case LOG_ERROR: return "ERROR";
+    case LOG_CRITICAL: return "CRITICAL";
+    }
+    return "INFO";
+}
+
+static void logDefaultSink(LogLevel level, const char *line, void *payload)
+{
+    (void)payload;
+    FILE *stream = (level >= LOG_ERROR || logEverythingToStderr) ? stderr : stdout;
+    fprintf(stream, "%s: %s\n", logPrefix(level), line);
+    fflush(stream);
+}
+
+void logSetSink(LogSink sink, void *payload)
+{
+    logSink = sink;
+    logSinkPayload = payload;
+}
+
+void logSetVerbose(bool verbose) { logIsVerbose = verbose; }
+bool logVerbose(void) { return logIsVerbose; }
+void logSetAllToStderr(bool enabled) { logEverythingToStderr = enabled; }
+
+void logSetTeeFile(const char *path)
+{
+    if (logTee) {
+        fclose(logTee);
+        logTee = NULL;
+    }
+    if (path)
+        logTee = fopen(path, "a");
+}
+
+void logMessage(LogLevel level, const char *fmt, ...)
+{
+    if (level == LOG_DEBUG && !logIsVerbose && !logTee)
+        return;
+    char line[4096];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(line, sizeof(line), fmt, args);
+    va_end(args);
+    if (logTee) {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm utc;
+        gmtime_r(&now, &utc);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &utc);
+        fprintf(logTee, "[%s] %s: %s\n", stamp, logPrefix(level), line);
+        fflush(logTee);
+    }
+    if (level == LOG_DEBUG && !logIsVerbose)
+        return;
+    (logSink ? logSink : logDefaultSink)(level, line, logSinkPayload);
+}
+
+void logErrorBlock(const char *headline, bool critical)
+{
+    const ErrDetail *detail = errLast();
+    ErrCode code = detail->code == ERR_OK ? ERR_INTERNAL : detail->code;
+    logError("%s", headline);
+    logError("Code: %s (%s)", errName(code), errDefaultMessage(code));
+    logError("Reason: %s", detail->reason[0] ? detail->reason : errDefaultMessage(code));
+    if (detail->serverCode[0])
+        logError("Neo4j status: %s", detail->serverCode);
+    logError("Action: %s", detail->action[0] ? detail->action : errDefaultAction(code));
+    if (critical)
+        logCritical("Operator attention required");
+}
