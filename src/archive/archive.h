@@ -42,8 +42,9 @@ typedef struct {
     uint64_t relationshipCount;
     uint64_t uncompressedBytes;   /* bytes of the inner stream */
     uint64_t compressedBytes;     /* bytes of the file */
-    uint8_t contentDigest[32];    /* SHA-256 over kind byte + record bytes, in order */
-    uint8_t fileSha256[32];       /* SHA-256 of the whole file as written */
+    uint8_t contentDigest[32];    /* SHA-256 over kind byte + u32 BE length + record bytes
+                                   * of every record, in order (docs/archive-format.md) */
+    uint8_t fileSha256[32];       /* SHA-256 of the whole file as written (reader: as read) */
 } ArcTotals;
 
 typedef struct ArcWriter ArcWriter;
@@ -61,11 +62,25 @@ ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals);
 void arcWriterFree(ArcWriter *writer);
 /* Bytes written to the file so far (for progress and space checks). */
 uint64_t arcWriterBytesWritten(const ArcWriter *writer);
+/* Like arcWriterOpen, but writes to a descriptor opened by the caller (a pipe,
+ * or /dev/full in tests). The writer owns fd from the call on, even when the
+ * open fails, and closes it; it never unlinks anything. displayName names the
+ * destination in messages. Only a regular file is fsynced. */
+ErrCode arcWriterOpenFd(ArcWriter **out, int fd, const char *displayName, ArcCompression compression,
+                        int level, size_t blockSize, const uint8_t *headerPacked,
+                        size_t headerLength);
 
 typedef struct ArcReader ArcReader;
 
-/* Opens an archive; the compression is detected from the file's magic bytes. */
+/* Opens an archive; the compression is detected from the file's magic bytes.
+ * Reads and checks everything up to the header. A missing file gives
+ * BACKUP_NOT_FOUND, an unreadable one BACKUP_IO_FAILED, a damaged one
+ * BACKUP_CORRUPTED. */
 ErrCode arcReaderOpen(ArcReader **out, const char *path);
+/* Like arcReaderOpen, on a descriptor the reader owns from the call on (closed
+ * by arcReaderFree, or at once when the open fails); displayName names it in
+ * messages. */
+ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName);
 /* The header map as written (valid while the reader lives). */
 const uint8_t *arcReaderHeader(const ArcReader *reader, size_t *length);
 ArcCompression arcReaderCompression(const ArcReader *reader);
@@ -74,6 +89,12 @@ ArcCompression arcReaderCompression(const ArcReader *reader);
  * counts and the digest. Corruption gives BACKUP_CORRUPTED with errLast()
  * naming the block and its offset. */
 ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **packed, size_t *length);
+/* Makes the end of the archive also check the SHA-256 of the whole file
+ * (as read, in the same pass) against hex, the 64 hex digits from the
+ * manifest: a mismatch is BACKUP_CORRUPTED. This also covers the few outer
+ * bytes no frame checksum protects (gzip MTIME/XFL/OS). Call before the
+ * end is reached. A malformed hex gives BACKUP_CORRUPTED. */
+ErrCode arcReaderExpectSha256(ArcReader *reader, const char *hex);
 /* Totals read so far (complete after the end was reached). */
 const ArcTotals *arcReaderTotals(const ArcReader *reader);
 void arcReaderFree(ArcReader *reader);

@@ -58,6 +58,12 @@ typedef struct {
 } BoltConnectOptions;
 
 ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out);
+/* Same over an already open transport (bolt/transport.h; tests pass one end of
+ * a socketpair). Takes ownership of transport, also on failure. options->uri
+ * may be NULL: then the connection is direct. */
+typedef struct BoltTransport BoltTransport;
+ErrCode boltConnectTransport(const BoltConnectOptions *options, BoltTransport *transport,
+                             BoltConnection **out);
 /* Sends GOODBYE when possible, closes the socket and frees everything. */
 void boltClose(BoltConnection *connection);
 

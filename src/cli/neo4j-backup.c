@@ -1,1 +1,4 @@
-int main(void) { return 0; }
+/* neo4j-backup: everything lives in the library; this file only hands over argv. */
+#include "command/command.h"
+
+int main(int argc, char **argv) { return commandBackupMain(argc, argv); }

@@ -44,6 +44,7 @@ ErrCode errSetV(ErrCode code, const char *fmt, va_list args)
     vsnprintf(errCurrent.reason, sizeof(errCurrent.reason), fmt, args);
     errCurrent.action[0] = '\0';
     errCurrent.serverCode[0] = '\0';
+    errCurrent.details[0] = '\0';
     return code;
 }
 
@@ -56,11 +57,24 @@ ErrCode errSet(ErrCode code, const char *fmt, ...)
     return code;
 }
 
+void errSetServerCode(const char *serverCode)
+{
+    snprintf(errCurrent.serverCode, sizeof(errCurrent.serverCode), "%s", serverCode ? serverCode : "");
+}
+
 void errSetAction(const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
     vsnprintf(errCurrent.action, sizeof(errCurrent.action), fmt, args);
+    va_end(args);
+}
+
+void errSetDetails(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(errCurrent.details, sizeof(errCurrent.details), fmt, args);
     va_end(args);
 }
 

@@ -32,13 +32,19 @@ typedef struct {
     char reason[1024];      /* one line: what went wrong, with the cause */
     char action[512];       /* what the operator should do; empty = default */
     char serverCode[160];   /* Neo4j status code when the server refused */
+    char details[512];      /* optional extra line after the reason, e.g.
+                               "Required: 524 MB | Available: 50 MB" */
 } ErrDetail;
 
 /* Records code + formatted reason (the action is reset to empty) and returns code. */
 ErrCode errSet(ErrCode code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ErrCode errSetV(ErrCode code, const char *fmt, va_list args);
+/* Sets the Neo4j status code of the last error (errSet clears it). */
+void errSetServerCode(const char *serverCode);
 /* Overrides the action of the last error. */
 void errSetAction(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sets the extra detail line of the last error. */
+void errSetDetails(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prefixes the current reason with context: "while X: <old reason>". */
 void errAddContext(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const ErrDetail *errLast(void);

@@ -84,6 +84,8 @@ void logErrorBlock(const char *headline, bool critical)
     logError("%s", headline);
     logError("Code: %s (%s)", errName(code), errDefaultMessage(code));
     logError("Reason: %s", detail->reason[0] ? detail->reason : errDefaultMessage(code));
+    if (detail->details[0])
+        logError("%s", detail->details);
     if (detail->serverCode[0])
         logError("Neo4j status: %s", detail->serverCode);
     logError("Action: %s", detail->action[0] ? detail->action : errDefaultAction(code));

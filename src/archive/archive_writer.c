@@ -1,0 +1,428 @@
+/* Archive writer: builds one section at a time in memory (a block of records
+ * up to the block size), checksums it, compresses it as one independent
+ * frame and writes it, hashing the file bytes on the way out. Memory stays
+ * at about two block sizes whatever the archive's size. Format:
+ * docs/archive-format.md. */
+#include "archive/archive.h"
+#include "archive/archive_format.h"
+#include "common/buffer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+struct ArcWriter {
+    int fd;
+    char *unlinkPath; /* the file we created; NULL when the caller gave us the fd */
+    char *displayName;
+    ArcCompression compression;
+    int level;
+    size_t blockSize;
+    Buffer section;    /* the section being built, prefix and CRC included */
+    Buffer compressed; /* one compressed frame on its way to the file */
+    ZSTD_CCtx *zstd;
+    z_stream gzip;
+    bool gzipReady;
+    EVP_MD_CTX *fileSha;
+    EVP_MD_CTX *contentSha;
+    uint32_t blockRecords; /* records in the block being built; 0 = no block open */
+    uint64_t blockCount;
+    ArcTotals totals;
+    bool finished;
+    bool failed; /* a write failed: every later call repeats that failure */
+    ErrCode failure;
+    char failureReason[sizeof(((ErrDetail *)0)->reason)];
+};
+
+/* Remembers the failure so that later calls report it again instead of
+ * writing after a hole in the file. */
+static ErrCode writerFail(ArcWriter *writer, ErrCode code)
+{
+    writer->failed = true;
+    writer->failure = code;
+    snprintf(writer->failureReason, sizeof(writer->failureReason), "%s", errLast()->reason);
+    return code;
+}
+
+static ErrCode writerRepeatFailure(const ArcWriter *writer)
+{
+    return errSet(writer->failure, "%s", writer->failureReason);
+}
+
+static ErrCode writerWriteAll(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    EVP_DigestUpdate(writer->fileSha, data, length);
+    writer->totals.compressedBytes += length;
+    while (length > 0) {
+        ssize_t written = write(writer->fd, data, length);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ENOSPC)
+                return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
+                                                 writer->displayName));
+            if (errno == EDQUOT)
+                return writerFail(writer, errSet(BACKUP_NO_SPACE, "Disk quota exceeded (%s)",
+                                                 writer->displayName));
+            return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot write %s: %s",
+                                             writer->displayName, strerror(errno)));
+        }
+        data += written;
+        length -= (size_t)written;
+    }
+    return ERR_OK;
+}
+
+static ErrCode writerCompressGzip(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    z_stream *stream = &writer->gzip;
+    if (deflateReset(stream) != Z_OK)
+        return writerFail(writer, errSet(ERR_INTERNAL, "deflateReset failed"));
+    stream->next_in = (Bytef *)data;
+    stream->avail_in = (uInt)length; /* sections are below ARC_MAX_SECTION_LENGTH */
+    bufferClear(&writer->compressed);
+    bufferReserve(&writer->compressed, deflateBound(stream, (uLong)length));
+    for (;;) {
+        size_t room = writer->compressed.capacity - writer->compressed.length;
+        stream->next_out = writer->compressed.data + writer->compressed.length;
+        stream->avail_out = (uInt)room;
+        int status = deflate(stream, Z_FINISH);
+        writer->compressed.length += room - stream->avail_out;
+        if (status == Z_STREAM_END)
+            return ERR_OK;
+        if (status != Z_OK && status != Z_BUF_ERROR)
+            return writerFail(writer, errSet(ERR_INTERNAL, "gzip compression failed (%d)", status));
+        bufferReserve(&writer->compressed, 64 * 1024); /* deflateBound was too tight */
+    }
+}
+
+/* Writes data (one or more whole sections) as one frame of the outer layer. */
+static ErrCode writerEmitFrame(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    writer->totals.uncompressedBytes += length;
+    switch (writer->compression) {
+    case ARC_COMPRESSION_NONE:
+        return writerWriteAll(writer, data, length);
+    case ARC_COMPRESSION_ZSTD: {
+        bufferClear(&writer->compressed);
+        bufferReserve(&writer->compressed, ZSTD_compressBound(length));
+        size_t produced = ZSTD_compress2(writer->zstd, writer->compressed.data,
+                                         writer->compressed.capacity, data, length);
+        if (ZSTD_isError(produced))
+            return writerFail(writer, errSet(ERR_INTERNAL, "zstd compression failed: %s",
+                                             ZSTD_getErrorName(produced)));
+        writer->compressed.length = produced;
+        break;
+    }
+    case ARC_COMPRESSION_GZIP: {
+        ErrCode result = writerCompressGzip(writer, data, length);
+        if (result != ERR_OK)
+            return result;
+        break;
+    }
+    }
+    return writerWriteAll(writer, writer->compressed.data, writer->compressed.length);
+}
+
+/* Fills in the prefix of the section that starts at sectionStart in
+ * writer->section, appends its CRC. */
+static void writerSealSection(ArcWriter *writer, size_t sectionStart, uint8_t kind)
+{
+    uint8_t *section = writer->section.data + sectionStart;
+    size_t payloadLength = writer->section.length - sectionStart - ARC_SECTION_PREFIX_LENGTH;
+    section[0] = kind;
+    arcWriteU32BE(section + 1, (uint32_t)payloadLength);
+    uint32_t crc = arcCrc32c(0, section, writer->section.length - sectionStart);
+    bufferAppendU32BE(&writer->section, crc);
+}
+
+/* A record bigger than the block size leaves big buffers behind; give the
+ * memory back so one huge value does not pin it for the rest of the run. */
+static void writerTrimBuffers(ArcWriter *writer)
+{
+    if (writer->section.capacity > 4 * writer->blockSize)
+        bufferFree(&writer->section);
+    if (writer->compressed.capacity > 4 * writer->blockSize)
+        bufferFree(&writer->compressed);
+}
+
+static ErrCode writerFlushBlock(ArcWriter *writer)
+{
+    if (writer->blockRecords == 0)
+        return ERR_OK;
+    Buffer *section = &writer->section;
+    arcWriteU32BE(section->data + ARC_SECTION_PREFIX_LENGTH, writer->blockRecords);
+    /* The records of a block are stored exactly as the digest hashes them. */
+    size_t recordsStart = ARC_SECTION_PREFIX_LENGTH + ARC_BLOCK_COUNT_LENGTH;
+    EVP_DigestUpdate(writer->contentSha, section->data + recordsStart,
+                     section->length - recordsStart);
+    writerSealSection(writer, 0, ARC_SECTION_BLOCK);
+    ErrCode result = writerEmitFrame(writer, section->data, section->length);
+    writer->blockRecords = 0;
+    writer->blockCount++;
+    bufferClear(section);
+    writerTrimBuffers(writer);
+    return result;
+}
+
+static ErrCode writerCheckParameters(ArcCompression compression, int *level, size_t *blockSize)
+{
+    if (*blockSize == 0)
+        *blockSize = ARC_DEFAULT_BLOCK_SIZE;
+    if (*blockSize < ARC_MIN_BLOCK_SIZE || *blockSize > ARC_MAX_BLOCK_SIZE)
+        return errSet(CONFIG_INVALID, "archive block size %zu out of range (%u to %u bytes)",
+                      *blockSize, ARC_MIN_BLOCK_SIZE, ARC_MAX_BLOCK_SIZE);
+    switch (compression) {
+    case ARC_COMPRESSION_NONE:
+        *level = 0;
+        return ERR_OK;
+    case ARC_COMPRESSION_GZIP:
+        if (*level == 0)
+            *level = ARC_DEFAULT_GZIP_LEVEL;
+        if (*level < 1 || *level > 9)
+            return errSet(CONFIG_INVALID, "gzip compression level %d out of range (1 to 9)", *level);
+        return ERR_OK;
+    case ARC_COMPRESSION_ZSTD:
+        if (*level == 0)
+            *level = ARC_DEFAULT_ZSTD_LEVEL;
+        if (*level < ZSTD_minCLevel() || *level > ZSTD_maxCLevel())
+            return errSet(CONFIG_INVALID, "zstd compression level %d out of range (%d to %d)",
+                          *level, ZSTD_minCLevel(), ZSTD_maxCLevel());
+        return ERR_OK;
+    }
+    return errSet(CONFIG_INVALID, "unknown archive compression %d", (int)compression);
+}
+
+static ErrCode writerSetUpCompression(ArcWriter *writer)
+{
+    if (writer->compression == ARC_COMPRESSION_ZSTD) {
+        writer->zstd = ZSTD_createCCtx();
+        if (!writer->zstd)
+            return errSet(ERR_INTERNAL, "cannot create zstd context");
+        /* The content checksum lets `zstd -t` and our reader check each frame
+         * on its own; the content size (known: one-shot) is stored too. */
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(writer->zstd, ZSTD_c_compressionLevel,
+                                                writer->level)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(writer->zstd, ZSTD_c_checksumFlag, 1)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(writer->zstd, ZSTD_c_contentSizeFlag, 1)))
+            return errSet(ERR_INTERNAL, "cannot configure zstd level %d", writer->level);
+    } else if (writer->compression == ARC_COMPRESSION_GZIP) {
+        /* windowBits 15 + 16 selects the gzip wrapper: each frame is a member. */
+        if (deflateInit2(&writer->gzip, writer->level, Z_DEFLATED, 15 + 16, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return errSet(ERR_INTERNAL, "cannot set up gzip level %d", writer->level);
+        writer->gzipReady = true;
+    }
+    return ERR_OK;
+}
+
+static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, const char *displayName,
+                           ArcCompression compression, int level, size_t blockSize,
+                           const uint8_t *headerPacked, size_t headerLength)
+{
+    ArcWriter *writer = calloc(1, sizeof(*writer));
+    if (!writer) {
+        close(fd);
+        if (unlinkPath)
+            unlink(unlinkPath);
+        return errSet(ERR_INTERNAL, "out of memory");
+    }
+    writer->fd = fd;
+    writer->unlinkPath = unlinkPath ? strdup(unlinkPath) : NULL;
+    writer->displayName = strdup(displayName ? displayName : "archive");
+    writer->compression = compression;
+    writer->level = level;
+    writer->blockSize = blockSize;
+    bufferInit(&writer->section);
+    bufferInit(&writer->compressed);
+    writer->fileSha = EVP_MD_CTX_new();
+    writer->contentSha = EVP_MD_CTX_new();
+    ErrCode result = ERR_OK;
+    if ((unlinkPath && !writer->unlinkPath) || !writer->displayName || !writer->fileSha ||
+        !writer->contentSha || EVP_DigestInit_ex(writer->fileSha, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestInit_ex(writer->contentSha, EVP_sha256(), NULL) != 1)
+        result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for the archive");
+    if (result == ERR_OK)
+        result = writerSetUpCompression(writer);
+    if (result == ERR_OK && headerLength > ARC_MAX_SECTION_LENGTH)
+        result = errSet(ERR_INTERNAL, "archive header of %zu bytes is too large", headerLength);
+    if (result == ERR_OK) {
+        /* The preamble travels in the header's frame: every frame then starts
+         * on a section boundary or at the start of the inner stream. */
+        Buffer *section = &writer->section;
+        bufferAppend(section, ARC_MAGIC, ARC_MAGIC_LENGTH);
+        bufferAppendU16BE(section, ARC_FORMAT_VERSION);
+        size_t sectionStart = section->length;
+        bufferAppend(section, "\0\0\0\0\0", ARC_SECTION_PREFIX_LENGTH);
+        bufferAppend(section, headerPacked, headerLength);
+        writerSealSection(writer, sectionStart, ARC_SECTION_HEADER);
+        result = writerEmitFrame(writer, section->data, section->length);
+        bufferClear(section);
+    }
+    if (result != ERR_OK) {
+        arcWriterFree(writer);
+        return result;
+    }
+    *out = writer;
+    return ERR_OK;
+}
+
+ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
+                      size_t blockSize, const uint8_t *headerPacked, size_t headerLength)
+{
+    *out = NULL;
+    ErrCode result = writerCheckParameters(compression, &level, &blockSize);
+    if (result != ERR_OK)
+        return result;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            return errSet(BACKUP_NO_SPACE, "No space left on device (%s)", path);
+        if (errno == EEXIST)
+            return errSet(BACKUP_IO_FAILED, "archive file already exists: %s", path);
+        return errSet(BACKUP_IO_FAILED, "cannot create %s: %s", path, strerror(errno));
+    }
+    return writerStart(out, fd, path, path, compression, level, blockSize, headerPacked,
+                       headerLength);
+}
+
+ErrCode arcWriterOpenFd(ArcWriter **out, int fd, const char *displayName, ArcCompression compression,
+                        int level, size_t blockSize, const uint8_t *headerPacked,
+                        size_t headerLength)
+{
+    *out = NULL;
+    ErrCode result = writerCheckParameters(compression, &level, &blockSize);
+    if (result != ERR_OK) {
+        close(fd);
+        return result;
+    }
+    return writerStart(out, fd, NULL, displayName, compression, level, blockSize, headerPacked,
+                       headerLength);
+}
+
+ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length)
+{
+    if (writer->failed)
+        return writerRepeatFailure(writer);
+    if (writer->finished)
+        return errSet(ERR_INTERNAL, "archive writer used after it was finished");
+    if (kind != ARC_RECORD_SCHEMA && kind != ARC_RECORD_NODE && kind != ARC_RECORD_RELATIONSHIP)
+        return errSet(ERR_INTERNAL, "unknown archive record kind 0x%02x", (unsigned)kind);
+    size_t limit = ARC_MAX_SECTION_LENGTH - ARC_BLOCK_COUNT_LENGTH - ARC_RECORD_PREFIX_LENGTH;
+    if (length > limit)
+        return errSet(BACKUP_UNSUPPORTED_VALUE,
+                      "a record of %zu bytes exceeds the archive's limit of %zu bytes", length,
+                      limit);
+    Buffer *section = &writer->section;
+    size_t grown = section->length + ARC_RECORD_PREFIX_LENGTH + length + ARC_SECTION_CRC_LENGTH;
+    if (writer->blockRecords > 0 && (grown > writer->blockSize || writer->blockRecords == UINT32_MAX)) {
+        ErrCode result = writerFlushBlock(writer);
+        if (result != ERR_OK)
+            return result;
+    }
+    if (writer->blockRecords == 0) {
+        bufferClear(section);
+        /* Prefix and record count are filled in when the block is sealed. */
+        bufferAppend(section, "\0\0\0\0\0\0\0\0\0", ARC_SECTION_PREFIX_LENGTH + ARC_BLOCK_COUNT_LENGTH);
+    }
+    bufferAppendByte(section, (uint8_t)kind);
+    bufferAppendU32BE(section, (uint32_t)length);
+    bufferAppend(section, packed, length);
+    writer->blockRecords++;
+    if (kind == ARC_RECORD_SCHEMA)
+        writer->totals.schemaCount++;
+    else if (kind == ARC_RECORD_NODE)
+        writer->totals.nodeCount++;
+    else
+        writer->totals.relationshipCount++;
+    if (section->length + ARC_SECTION_CRC_LENGTH >= writer->blockSize)
+        return writerFlushBlock(writer);
+    return ERR_OK;
+}
+
+static ErrCode writerSyncAndClose(ArcWriter *writer)
+{
+    struct stat status;
+    if (fstat(writer->fd, &status) == 0 && S_ISREG(status.st_mode) && fsync(writer->fd) != 0) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
+                                             writer->displayName));
+        return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot fsync %s: %s",
+                                         writer->displayName, strerror(errno)));
+    }
+    int closeStatus = close(writer->fd);
+    writer->fd = -1;
+    /* Network file systems may report a failed write only at close. */
+    if (closeStatus != 0 && errno != EINTR) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
+                                             writer->displayName));
+        return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot close %s: %s",
+                                         writer->displayName, strerror(errno)));
+    }
+    return ERR_OK;
+}
+
+ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals)
+{
+    if (writer->failed)
+        return writerRepeatFailure(writer);
+    if (writer->finished)
+        return errSet(ERR_INTERNAL, "archive writer finished twice");
+    ErrCode result = writerFlushBlock(writer);
+    if (result != ERR_OK)
+        return result;
+
+    unsigned int digestLength = 0;
+    EVP_DigestFinal_ex(writer->contentSha, writer->totals.contentDigest, &digestLength);
+    Buffer *section = &writer->section;
+    bufferClear(section);
+    bufferAppend(section, "\0\0\0\0\0", ARC_SECTION_PREFIX_LENGTH);
+    bufferAppendU64BE(section, writer->totals.schemaCount);
+    bufferAppendU64BE(section, writer->totals.nodeCount);
+    bufferAppendU64BE(section, writer->totals.relationshipCount);
+    bufferAppendU64BE(section, writer->blockCount);
+    /* Inner offset of the footer: everything before it, preamble included. */
+    bufferAppendU64BE(section, writer->totals.uncompressedBytes);
+    bufferAppend(section, writer->totals.contentDigest, sizeof(writer->totals.contentDigest));
+    writerSealSection(writer, 0, ARC_SECTION_FOOTER);
+    result = writerEmitFrame(writer, section->data, section->length);
+    if (result == ERR_OK)
+        result = writerSyncAndClose(writer);
+    if (result != ERR_OK)
+        return result;
+    EVP_DigestFinal_ex(writer->fileSha, writer->totals.fileSha256, &digestLength);
+    writer->finished = true;
+    if (totals)
+        *totals = writer->totals;
+    return ERR_OK;
+}
+
+uint64_t arcWriterBytesWritten(const ArcWriter *writer) { return writer->totals.compressedBytes; }
+
+void arcWriterFree(ArcWriter *writer)
+{
+    if (!writer)
+        return;
+    if (writer->fd >= 0)
+        close(writer->fd);
+    /* An unfinished archive is never left behind to be mistaken for a backup. */
+    if (!writer->finished && writer->unlinkPath)
+        unlink(writer->unlinkPath);
+    ZSTD_freeCCtx(writer->zstd);
+    if (writer->gzipReady)
+        deflateEnd(&writer->gzip);
+    EVP_MD_CTX_free(writer->fileSha);
+    EVP_MD_CTX_free(writer->contentSha);
+    bufferFree(&writer->section);
+    bufferFree(&writer->compressed);
+    free(writer->unlinkPath);
+    free(writer->displayName);
+    free(writer);
+}

@@ -1,0 +1,902 @@
+/* Logical backup engine (see logical.h for the contract, and
+ * docs/archive-format.md for the consistency it gives).
+ *
+ * Order of the archive's records: schema items, the node scan, the
+ * relationship scan (minus relationships with an endpoint that the node scan
+ * did not see), the late nodes, then the relationships that waited for them.
+ * So every relationship record follows both of its endpoint nodes, and a
+ * reader (restore, validation, the fingerprint) needs one pass. */
+#include "backup/logical.h"
+
+#include "bolt/packstream.h"
+#include "common/log.h"
+#include "graph/fingerprint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOGICAL_METADATA_LABEL "BackupMetadata"
+/* Ids per late-node query: one parameter list, small enough to plan fast. */
+#define LOGICAL_LATE_BATCH 10000u
+/* A bitmap is always allowed this big; beyond, only while dense enough. */
+#define LOGICAL_BITMAP_FREE_BYTES (8u * 1024u * 1024u)
+/* Bytes of bitmap allowed per key held (64 bits: ids at least 1/64 dense). */
+#define LOGICAL_BITMAP_BYTES_PER_KEY 8u
+#define LOGICAL_SPILL_READ_SIZE (4u * 1024u * 1024u)
+
+static const char logicalNodeQuery[] =
+    "MATCH (n) WHERE NOT n:" LOGICAL_METADATA_LABEL " RETURN id(n), labels(n), properties(n)";
+static const char logicalRelationshipQuery[] =
+    "MATCH (a)-[r]->(b) RETURN id(r), id(a), id(b), type(r), properties(r)";
+/* No label filter here: a BackupMetadata endpoint must be recognised as such
+ * (its relationships are excluded), not mistaken for a deleted node. */
+static const char logicalLateNodeQuery[] =
+    "MATCH (n) WHERE id(n) IN $ids RETURN id(n), labels(n), properties(n)";
+
+static void logicalOutOfMemory(void)
+{
+    /* Same policy as bufferReserve: there is no sane way to continue. */
+    fputs("CRITICAL: out of memory (logical backup)\n", stderr);
+    abort();
+}
+
+/* ---- IdSet: open-addressing set of int64 -------------------------------- */
+
+#define ID_SET_EMPTY INT64_MIN
+
+typedef struct {
+    int64_t *slots;     /* ID_SET_EMPTY marks a free slot */
+    size_t slotCount;   /* power of two, or 0 before the first add */
+    size_t count;       /* keys held, hasEmptyKey included */
+    bool hasEmptyKey;   /* INT64_MIN itself is held outside the table */
+} IdSet;
+
+static size_t idSetSlotOf(int64_t key, size_t slotCount)
+{
+    uint64_t mixed = (uint64_t)key;
+    mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
+    mixed ^= mixed >> 31;
+    return (size_t)mixed & (slotCount - 1);
+}
+
+static int64_t *idSetProbe(int64_t *slots, size_t slotCount, int64_t key)
+{
+    size_t slotIndex = idSetSlotOf(key, slotCount);
+    while (slots[slotIndex] != ID_SET_EMPTY && slots[slotIndex] != key)
+        slotIndex = (slotIndex + 1) & (slotCount - 1);
+    return &slots[slotIndex];
+}
+
+static void idSetFree(IdSet *set)
+{
+    free(set->slots);
+    memset(set, 0, sizeof(*set));
+}
+
+static bool idSetContains(const IdSet *set, int64_t key)
+{
+    if (key == ID_SET_EMPTY)
+        return set->hasEmptyKey;
+    if (set->slotCount == 0)
+        return false;
+    return *idSetProbe(set->slots, set->slotCount, key) == key;
+}
+
+/* Returns true when key was not in the set yet. */
+static bool idSetAdd(IdSet *set, int64_t key)
+{
+    if (key == ID_SET_EMPTY) {
+        bool added = !set->hasEmptyKey;
+        set->hasEmptyKey = true;
+        set->count += added;
+        return added;
+    }
+    if ((set->count + 1) * 2 > set->slotCount) { /* at most half full: short probes */
+        size_t grownCount = set->slotCount ? set->slotCount * 2 : 256;
+        int64_t *grown = malloc(grownCount * sizeof(int64_t));
+        if (!grown)
+            logicalOutOfMemory();
+        for (size_t slotIndex = 0; slotIndex < grownCount; slotIndex++)
+            grown[slotIndex] = ID_SET_EMPTY;
+        for (size_t slotIndex = 0; slotIndex < set->slotCount; slotIndex++) {
+            if (set->slots[slotIndex] != ID_SET_EMPTY)
+                *idSetProbe(grown, grownCount, set->slots[slotIndex]) = set->slots[slotIndex];
+        }
+        free(set->slots);
+        set->slots = grown;
+        set->slotCount = grownCount;
+    }
+    int64_t *slot = idSetProbe(set->slots, set->slotCount, key);
+    if (*slot == key)
+        return false;
+    *slot = key;
+    set->count++;
+    return true;
+}
+
+/* ---- KeySet: bitmap over dense ids, IdSet for the rest -------------------- */
+
+typedef struct {
+    uint64_t *words;   /* bit k set = key k seen */
+    size_t wordCount;
+    IdSet sparse;      /* negative keys, and keys too far beyond the bitmap */
+    uint64_t count;
+} KeySet;
+
+static void keySetFree(KeySet *set)
+{
+    free(set->words);
+    idSetFree(&set->sparse);
+    memset(set, 0, sizeof(*set));
+}
+
+static bool keySetContains(const KeySet *set, int64_t key)
+{
+    if (key >= 0 && (uint64_t)key / 64 < set->wordCount &&
+        (set->words[(uint64_t)key / 64] >> ((uint64_t)key % 64) & 1u))
+        return true;
+    /* A key may have gone to the sparse set before the bitmap grew over it. */
+    return set->sparse.count > 0 && idSetContains(&set->sparse, key);
+}
+
+/* Grows the bitmap to cover key when memory stays within the documented
+ * bound; returns false when key must go to the sparse set instead. */
+static bool keySetCover(KeySet *set, int64_t key)
+{
+    if (key < 0)
+        return false;
+    size_t neededWords = (size_t)((uint64_t)key / 64) + 1;
+    if (neededWords <= set->wordCount)
+        return true;
+    size_t grownWords = set->wordCount * 2 > neededWords ? set->wordCount * 2 : neededWords;
+    uint64_t allowedBytes = (set->count + 1) * LOGICAL_BITMAP_BYTES_PER_KEY;
+    if (allowedBytes < LOGICAL_BITMAP_FREE_BYTES)
+        allowedBytes = LOGICAL_BITMAP_FREE_BYTES;
+    if ((uint64_t)grownWords * 8 > allowedBytes) {
+        if ((uint64_t)neededWords * 8 > allowedBytes)
+            return false;
+        grownWords = neededWords;
+    }
+    uint64_t *grown = realloc(set->words, grownWords * sizeof(uint64_t));
+    if (!grown)
+        logicalOutOfMemory();
+    memset(grown + set->wordCount, 0, (grownWords - set->wordCount) * sizeof(uint64_t));
+    set->words = grown;
+    set->wordCount = grownWords;
+    return true;
+}
+
+/* Returns true when key was not in the set yet. */
+static bool keySetAdd(KeySet *set, int64_t key)
+{
+    if (keySetContains(set, key))
+        return false;
+    if (keySetCover(set, key))
+        set->words[(uint64_t)key / 64] |= (uint64_t)1 << ((uint64_t)key % 64);
+    else
+        idSetAdd(&set->sparse, key);
+    set->count++;
+    return true;
+}
+
+static uint64_t keySetBytes(const KeySet *set)
+{
+    return set->wordCount * sizeof(uint64_t) + set->sparse.slotCount * sizeof(int64_t);
+}
+
+/* ---- pending relationships ------------------------------------------------ */
+
+/* Entries: startKey (i64), endKey (i64), length (u32), record bytes, in host
+ * byte order: the file is private to this run and never outlives it. */
+typedef struct {
+    Buffer memory;
+    int spillFd;            /* -1 until the memory limit is first exceeded */
+    uint64_t count;
+    uint64_t spilledBytes;
+} PendingStore;
+
+#define PENDING_ENTRY_HEADER (8 + 8 + 4)
+
+static ErrCode logicalWriteAll(int fd, const uint8_t *data, size_t length, const char *what)
+{
+    while (length > 0) {
+        ssize_t written = write(fd, data, length);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            return errSet(saved == ENOSPC ? BACKUP_NO_SPACE : BACKUP_IO_FAILED,
+                          "cannot write %s: %s", what, strerror(saved));
+        }
+        data += written;
+        length -= (size_t)written;
+    }
+    return ERR_OK;
+}
+
+/* Moves the in-memory entries to an unlinked temp file beside the archive. */
+static ErrCode pendingSpill(PendingStore *store, const char *archivePath)
+{
+    if (store->spillFd < 0) {
+        size_t pathLength = strlen(archivePath) + sizeof(".pending-XXXXXX");
+        char *spillPath = malloc(pathLength);
+        if (!spillPath)
+            logicalOutOfMemory();
+        snprintf(spillPath, pathLength, "%s.pending-XXXXXX", archivePath);
+        store->spillFd = mkostemp(spillPath, O_CLOEXEC);
+        if (store->spillFd < 0) {
+            int saved = errno;
+            ErrCode code = errSet(saved == ENOSPC ? BACKUP_NO_SPACE : BACKUP_IO_FAILED,
+                                  "cannot create %s for pending relationships: %s", spillPath,
+                                  strerror(saved));
+            free(spillPath);
+            return code;
+        }
+        unlink(spillPath); /* gone with the descriptor, whatever happens */
+        logDebug("pending relationships exceed memory, spilling to a temp file beside the archive");
+        free(spillPath);
+    }
+    ErrCode code = logicalWriteAll(store->spillFd, store->memory.data, store->memory.length,
+                                   "the pending relationships temp file");
+    if (code != ERR_OK)
+        return code;
+    store->spilledBytes += store->memory.length;
+    bufferClear(&store->memory);
+    return ERR_OK;
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+typedef struct {
+    const LogicalBackupRequest *request;
+    LogicalBackupResult *result;
+    BoltConnection *connection;
+    ArcWriter *writer;
+    Buffer packed;           /* the record being written, reused */
+    KeySet nodeKeys;
+    KeySet relationshipKeys;
+    IdSet missingKeys;       /* endpoints the node scan did not see */
+    IdSet excludedKeys;      /* BackupMetadata nodes met among them */
+    PendingStore pending;
+    uint64_t pendingMemoryLimit;
+    Fingerprint *fingerprint;
+    Arena *scratch;
+    struct timespec started;
+    LogicalBackupProgress progress;
+    uint64_t sinceProgress;
+    char boltVersion[16];
+} LogicalRun;
+
+static const char *const logicalPhaseNames[] = {
+    "starting", "schema", "nodes", "relationships", "late nodes", "pending relationships",
+    "finishing", "done",
+};
+
+const char *logicalBackupPhaseName(LogicalBackupPhase phase)
+{
+    if ((unsigned)phase >= sizeof(logicalPhaseNames) / sizeof(logicalPhaseNames[0]))
+        return "unknown";
+    return logicalPhaseNames[phase];
+}
+
+static double logicalElapsed(const LogicalRun *run)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - run->started.tv_sec) + (double)(now.tv_nsec - run->started.tv_nsec) / 1e9;
+}
+
+static void logicalReport(LogicalRun *run)
+{
+    run->sinceProgress = 0;
+    if (!run->request->progress)
+        return;
+    run->progress.nodes = run->result->nodes;
+    run->progress.relationships = run->result->relationships;
+    run->progress.schemaItems = run->result->schemaItems;
+    run->progress.lateNodes = run->result->lateNodes;
+    run->progress.pendingRelationships = run->pending.count;
+    run->progress.bytesWritten = run->writer ? arcWriterBytesWritten(run->writer) : 0;
+    run->progress.seconds = logicalElapsed(run);
+    run->request->progress(&run->progress, run->request->progressPayload);
+}
+
+static void logicalEnterPhase(LogicalRun *run, LogicalBackupPhase phase)
+{
+    run->progress.phase = phase;
+    logDebug("logical backup: %s (%.1f s)", logicalBackupPhaseName(phase), logicalElapsed(run));
+    logicalReport(run);
+}
+
+/* Called once per record: cancellation and periodic progress. */
+static ErrCode logicalTick(LogicalRun *run)
+{
+    if (run->request->cancelFlag && *run->request->cancelFlag)
+        return errSet(OPERATION_INTERRUPTED, "backup interrupted by a signal while reading %s",
+                      logicalBackupPhaseName(run->progress.phase));
+    if (++run->sinceProgress >= LOGICAL_PROGRESS_INTERVAL)
+        logicalReport(run);
+    return ERR_OK;
+}
+
+/* "(:A:B)" or "[:TYPE]" for error messages; truncated to fit. */
+static void logicalDescribeLabels(const BoltValue *labels, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "(");
+    if (labels && labels->type == BOLT_LIST) {
+        for (uint32_t labelIndex = 0; labelIndex < labels->as.list.count && used < size; labelIndex++) {
+            const BoltValue *label = &labels->as.list.items[labelIndex];
+            if (label->type == BOLT_STRING)
+                used += (size_t)snprintf(out + used, size - used, ":%s", label->as.string.data);
+        }
+    }
+    if (used < size)
+        snprintf(out + used, size - used, ")");
+}
+
+/* Fails with BACKUP_UNSUPPORTED_VALUE when a property holds the placeholder
+ * a newer server sends for a type the negotiated Bolt version cannot carry. */
+static ErrCode logicalCheckProperties(const LogicalRun *run, const char *entity, int64_t key,
+                                      const char *where, const BoltValue *properties)
+{
+    for (uint32_t entryIndex = 0; entryIndex < properties->as.map.count; entryIndex++) {
+        const BoltMapEntry *entry = &properties->as.map.entries[entryIndex];
+        BoltType type = entry->value.type;
+        if (type != BOLT_MAP && type != BOLT_LIST && type != BOLT_STRUCT)
+            continue; /* scalars cannot be placeholders: the common case costs one test */
+        const char *typeName = NULL;
+        if (!boltValueFindPlaceholder(&entry->value, &typeName))
+            continue;
+        errSet(BACKUP_UNSUPPORTED_VALUE,
+               "%s %lld %s: property '%s' holds a %s value, which Bolt %s cannot carry "
+               "(the server sent a placeholder instead of the value)",
+               entity, (long long)key, where, entry->key.as.string.data, typeName ? typeName : "newer",
+               run->boltVersion);
+        errSetAction("Connect with a Bolt version that carries %s values (Bolt 6.0 or newer, offered by "
+                     "Neo4j 2025.10+; do not cap the Bolt version), or upgrade neo4j-backup",
+                     typeName ? typeName : "such");
+        return BACKUP_UNSUPPORTED_VALUE;
+    }
+    return ERR_OK;
+}
+
+static ErrCode logicalAddRecord(LogicalRun *run, ArcRecordKind kind)
+{
+    ErrCode code = arcWriterAdd(run->writer, kind, run->packed.data, run->packed.length);
+    if (code != ERR_OK)
+        errAddContext("while writing the archive");
+    return code;
+}
+
+/* Writes one node row [id, labels, properties] (already the record layout). */
+static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late)
+{
+    if (row->type != BOLT_LIST || row->as.list.count != 3 || row->as.list.items[0].type != BOLT_INT ||
+        row->as.list.items[1].type != BOLT_LIST || row->as.list.items[2].type != BOLT_MAP)
+        return errSet(NEO4J_PROTOCOL_ERROR, "the node query returned a row of an unexpected shape");
+    const BoltValue *fields = row->as.list.items;
+    int64_t key = fields[0].as.integer;
+    if (!keySetAdd(&run->nodeKeys, key)) {
+        run->result->duplicateRecords++;
+        return ERR_OK;
+    }
+    ErrCode code = ERR_OK;
+    if (fields[2].as.map.count > 0) {
+        char where[160];
+        logicalDescribeLabels(&fields[1], where, sizeof(where));
+        /* Only described when needed: the check itself is cheap. */
+        for (uint32_t entryIndex = 0; entryIndex < fields[2].as.map.count; entryIndex++) {
+            BoltType type = fields[2].as.map.entries[entryIndex].value.type;
+            if (type == BOLT_MAP || type == BOLT_LIST || type == BOLT_STRUCT) {
+                code = logicalCheckProperties(run, "node", key, where, &fields[2]);
+                break;
+            }
+        }
+    }
+    if (code != ERR_OK)
+        return code;
+    bufferClear(&run->packed);
+    packValue(&run->packed, row);
+    code = logicalAddRecord(run, ARC_RECORD_NODE);
+    if (code != ERR_OK)
+        return code;
+    if (run->fingerprint)
+        fingerprintAddNode(run->fingerprint, key, &fields[1], &fields[2]);
+    run->result->nodes++;
+    if (late)
+        run->result->lateNodes++;
+    return ERR_OK;
+}
+
+static ErrCode logicalFingerprintRelationship(LogicalRun *run, const BoltValue *row)
+{
+    const BoltValue *fields = row->as.list.items;
+    return fingerprintAddRelationship(run->fingerprint, fields[1].as.integer, fields[2].as.integer,
+                                      fields[3].as.string.data, fields[3].as.string.length, &fields[4]);
+}
+
+static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
+{
+    if (row->type != BOLT_LIST || row->as.list.count != 5 || row->as.list.items[0].type != BOLT_INT ||
+        row->as.list.items[1].type != BOLT_INT || row->as.list.items[2].type != BOLT_INT ||
+        row->as.list.items[3].type != BOLT_STRING || row->as.list.items[4].type != BOLT_MAP)
+        return errSet(NEO4J_PROTOCOL_ERROR, "the relationship query returned a row of an unexpected shape");
+    const BoltValue *fields = row->as.list.items;
+    int64_t key = fields[0].as.integer;
+    if (!keySetAdd(&run->relationshipKeys, key)) {
+        run->result->duplicateRecords++;
+        return ERR_OK;
+    }
+    char where[160];
+    snprintf(where, sizeof(where), "[:%s]", fields[3].as.string.data);
+    ErrCode code = logicalCheckProperties(run, "relationship", key, where, &fields[4]);
+    if (code != ERR_OK)
+        return code;
+    int64_t startKey = fields[1].as.integer;
+    int64_t endKey = fields[2].as.integer;
+    bufferClear(&run->packed);
+    packValue(&run->packed, row);
+
+    bool startSeen = keySetContains(&run->nodeKeys, startKey);
+    bool endSeen = keySetContains(&run->nodeKeys, endKey);
+    if (startSeen && endSeen) {
+        code = logicalAddRecord(run, ARC_RECORD_RELATIONSHIP);
+        if (code == ERR_OK && run->fingerprint)
+            code = logicalFingerprintRelationship(run, row);
+        if (code == ERR_OK)
+            run->result->relationships++;
+        return code;
+    }
+    /* An endpoint the node scan did not see (created since, or a
+     * BackupMetadata node): wait until the end to decide. */
+    if (!startSeen)
+        idSetAdd(&run->missingKeys, startKey);
+    if (!endSeen)
+        idSetAdd(&run->missingKeys, endKey);
+    PendingStore *store = &run->pending;
+    uint32_t length = (uint32_t)run->packed.length;
+    bufferReserve(&store->memory, PENDING_ENTRY_HEADER + length);
+    bufferAppend(&store->memory, &startKey, sizeof(startKey));
+    bufferAppend(&store->memory, &endKey, sizeof(endKey));
+    bufferAppend(&store->memory, &length, sizeof(length));
+    bufferAppend(&store->memory, run->packed.data, length);
+    store->count++;
+    if (store->memory.length > run->pendingMemoryLimit)
+        return pendingSpill(store, run->request->archivePath);
+    return ERR_OK;
+}
+
+/* Streams one query's rows into handle (node or relationship). */
+static ErrCode logicalStream(LogicalRun *run, const char *query, const BoltValue *params,
+                             ErrCode (*handle)(LogicalRun *run, const BoltValue *row, bool late), bool late)
+{
+    BoltQueryOptions options = {.fetchSize = run->request->fetchSize ? run->request->fetchSize
+                                                                      : LOGICAL_DEFAULT_FETCH_SIZE};
+    ErrCode code = boltRun(run->connection, query, params, &options);
+    while (code == ERR_OK) {
+        const BoltValue *row = NULL;
+        code = boltFetch(run->connection, &row);
+        if (code != ERR_OK || !row)
+            break;
+        code = handle(run, row, late);
+        if (code == ERR_OK)
+            code = logicalTick(run);
+    }
+    if (code != ERR_OK && errLast()->code == code && code >= NEO4J_UNREACHABLE &&
+        code != BACKUP_UNSUPPORTED_VALUE && code != OPERATION_INTERRUPTED)
+        errAddContext("while reading %s", logicalBackupPhaseName(run->progress.phase));
+    return code;
+}
+
+static ErrCode logicalHandleRelationshipRow(LogicalRun *run, const BoltValue *row, bool late)
+{
+    (void)late;
+    return logicalHandleRelationship(run, row);
+}
+
+/* Late rows may be BackupMetadata nodes: remember those, write the rest. */
+static ErrCode logicalHandleLateNode(LogicalRun *run, const BoltValue *row, bool late)
+{
+    if (row->type == BOLT_LIST && row->as.list.count == 3 && row->as.list.items[0].type == BOLT_INT &&
+        row->as.list.items[1].type == BOLT_LIST) {
+        const BoltValue *labels = &row->as.list.items[1];
+        for (uint32_t labelIndex = 0; labelIndex < labels->as.list.count; labelIndex++) {
+            const BoltValue *label = &labels->as.list.items[labelIndex];
+            if (label->type == BOLT_STRING && strcmp(label->as.string.data, LOGICAL_METADATA_LABEL) == 0) {
+                idSetAdd(&run->excludedKeys, row->as.list.items[0].as.integer);
+                return ERR_OK;
+            }
+        }
+    }
+    return logicalWriteNode(run, row, late);
+}
+
+static ErrCode logicalFetchLateNodes(LogicalRun *run)
+{
+    if (run->missingKeys.count == 0)
+        return ERR_OK;
+    logDebug("%zu relationship endpoints were not in the node scan; fetching them", run->missingKeys.count);
+    int64_t *batch = malloc(LOGICAL_LATE_BATCH * sizeof(int64_t));
+    if (!batch)
+        logicalOutOfMemory();
+    ErrCode code = ERR_OK;
+    size_t batchLength = 0;
+    /* Walks the set's slots (and its side slot) in batches. */
+    size_t slotIndex = 0;
+    bool sideSlotDone = !run->missingKeys.hasEmptyKey;
+    while (code == ERR_OK) {
+        batchLength = 0;
+        if (!sideSlotDone) {
+            batch[batchLength++] = ID_SET_EMPTY;
+            sideSlotDone = true;
+        }
+        for (; slotIndex < run->missingKeys.slotCount && batchLength < LOGICAL_LATE_BATCH; slotIndex++) {
+            if (run->missingKeys.slots[slotIndex] != ID_SET_EMPTY)
+                batch[batchLength++] = run->missingKeys.slots[slotIndex];
+        }
+        if (batchLength == 0)
+            break;
+        arenaReset(run->scratch);
+        BoltValue ids = boltList(run->scratch, (uint32_t)batchLength);
+        for (size_t idIndex = 0; idIndex < batchLength; idIndex++)
+            ids.as.list.items[idIndex] = boltInt(batch[idIndex]);
+        BoltValue params = boltMap(run->scratch, 1);
+        boltMapSet(run->scratch, &params, 0, "ids", ids);
+        code = logicalStream(run, logicalLateNodeQuery, &params, logicalHandleLateNode, true);
+    }
+    free(batch);
+    return code;
+}
+
+/* Decides one pending relationship now that late nodes are known. */
+static ErrCode logicalResolvePending(LogicalRun *run, int64_t startKey, int64_t endKey,
+                                     const uint8_t *packed, uint32_t length)
+{
+    if (!keySetContains(&run->nodeKeys, startKey) || !keySetContains(&run->nodeKeys, endKey)) {
+        if (idSetContains(&run->excludedKeys, startKey) || idSetContains(&run->excludedKeys, endKey)) {
+            run->result->excludedRelationships++;
+        } else {
+            run->result->droppedRelationships++;
+            logDebug("relationship dropped: its endpoint %lld was deleted during the backup",
+                     (long long)(keySetContains(&run->nodeKeys, startKey) ? endKey : startKey));
+        }
+        return ERR_OK;
+    }
+    ErrCode code = arcWriterAdd(run->writer, ARC_RECORD_RELATIONSHIP, packed, length);
+    if (code != ERR_OK) {
+        errAddContext("while writing the archive");
+        return code;
+    }
+    if (run->fingerprint) {
+        arenaReset(run->scratch);
+        PackReader reader;
+        packReaderInit(&reader, packed, length);
+        BoltValue row;
+        code = unpackValue(&reader, run->scratch, &row);
+        if (code == ERR_OK)
+            code = logicalFingerprintRelationship(run, &row);
+        if (code != ERR_OK)
+            return code;
+    }
+    run->result->relationships++;
+    return logicalTick(run);
+}
+
+/* Walks complete entries of data; returns the bytes consumed. */
+static ErrCode logicalResolveEntries(LogicalRun *run, const uint8_t *data, size_t length, size_t *consumed)
+{
+    size_t offset = 0;
+    while (length - offset >= PENDING_ENTRY_HEADER) {
+        int64_t startKey, endKey;
+        uint32_t recordLength;
+        memcpy(&startKey, data + offset, 8);
+        memcpy(&endKey, data + offset + 8, 8);
+        memcpy(&recordLength, data + offset + 16, 4);
+        if (length - offset - PENDING_ENTRY_HEADER < recordLength)
+            break;
+        ErrCode code = logicalResolvePending(run, startKey, endKey, data + offset + PENDING_ENTRY_HEADER,
+                                             recordLength);
+        if (code != ERR_OK)
+            return code;
+        offset += PENDING_ENTRY_HEADER + recordLength;
+    }
+    *consumed = offset;
+    return ERR_OK;
+}
+
+static ErrCode logicalWritePending(LogicalRun *run)
+{
+    PendingStore *store = &run->pending;
+    ErrCode code = ERR_OK;
+    if (store->spillFd >= 0) {
+        if (lseek(store->spillFd, 0, SEEK_SET) < 0)
+            return errSet(BACKUP_IO_FAILED, "cannot rewind the pending relationships temp file: %s",
+                          strerror(errno));
+        Buffer chunk;
+        bufferInit(&chunk);
+        uint64_t remaining = store->spilledBytes;
+        while (code == ERR_OK && remaining > 0) {
+            size_t want = remaining < LOGICAL_SPILL_READ_SIZE ? (size_t)remaining : LOGICAL_SPILL_READ_SIZE;
+            bufferReserve(&chunk, want);
+            ssize_t got = read(store->spillFd, chunk.data + chunk.length, want);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                code = errSet(BACKUP_IO_FAILED, "cannot read the pending relationships temp file: %s",
+                              got < 0 ? strerror(errno) : "unexpected end");
+                break;
+            }
+            chunk.length += (size_t)got;
+            remaining -= (uint64_t)got;
+            size_t consumed = 0;
+            code = logicalResolveEntries(run, chunk.data, chunk.length, &consumed);
+            bufferConsume(&chunk, consumed);
+        }
+        if (code == ERR_OK && chunk.length != 0)
+            code = errSet(ERR_INTERNAL, "the pending relationships temp file ends inside an entry");
+        bufferFree(&chunk);
+    }
+    if (code == ERR_OK) {
+        size_t consumed = 0;
+        code = logicalResolveEntries(run, store->memory.data, store->memory.length, &consumed);
+        if (code == ERR_OK && consumed != store->memory.length)
+            code = errSet(ERR_INTERNAL, "pending relationships buffer ends inside an entry");
+    }
+    if (code == ERR_OK && run->result->droppedRelationships > 0)
+        logWarn("%llu relationships were left out: an endpoint was deleted while the backup ran",
+                (unsigned long long)run->result->droppedRelationships);
+    return code;
+}
+
+/* ---- header and server facts --------------------------------------------------- */
+
+static void logicalPackOptionalString(Buffer *out, const char *text)
+{
+    if (text)
+        packString(out, text, strlen(text));
+    else
+        packNull(out);
+}
+
+void logicalBackupPackHeader(Buffer *out, const LogicalHeaderFields *fields)
+{
+    char boltVersion[16];
+    snprintf(boltVersion, sizeof(boltVersion), "%u.%u", fields->boltMajor, fields->boltMinor);
+    const struct {
+        const char *key;
+        const char *value;
+    } entries[] = {
+        {"format", LOGICAL_FORMAT_NAME},
+        {"backup_id", fields->backupId},
+        {"created", fields->createdUtc},
+        {"tool", "neo4j-backup"},
+        {"tool_version", NBK_VERSION},
+        {"source_uri", fields->sourceUri},
+        {"server_agent", fields->serverAgent},
+        {"server_version", fields->serverVersion},
+        {"edition", fields->edition},
+        {"bolt_version", boltVersion},
+        {"database", fields->database},
+    };
+    size_t count = sizeof(entries) / sizeof(entries[0]);
+    packMapHeader(out, (uint32_t)count);
+    for (size_t entryIndex = 0; entryIndex < count; entryIndex++) {
+        packString(out, entries[entryIndex].key, strlen(entries[entryIndex].key));
+        logicalPackOptionalString(out, entries[entryIndex].value);
+    }
+}
+
+static void logicalCopyString(char *out, size_t size, const BoltValue *value)
+{
+    if (value && value->type == BOLT_STRING)
+        snprintf(out, size, "%s", value->as.string.data);
+}
+
+/* Version, edition and the database's real name, asked before the
+ * transaction: a refused query would end it. Missing facts are not fatal. */
+static ErrCode logicalReadServerFacts(LogicalRun *run)
+{
+    LogicalBackupResult *result = run->result;
+    BoltQueryOptions options = {.database = run->request->database, .mode = BOLT_ACCESS_READ};
+    ErrCode code = boltRun(run->connection, "CALL dbms.components() YIELD versions, edition "
+                           "RETURN versions[0], edition", NULL, &options);
+    const BoltValue *row = NULL;
+    if (code == ERR_OK)
+        code = boltFetch(run->connection, &row);
+    if (code == ERR_OK && row && row->as.list.count == 2) {
+        logicalCopyString(result->serverVersion, sizeof(result->serverVersion), &row->as.list.items[0]);
+        logicalCopyString(result->edition, sizeof(result->edition), &row->as.list.items[1]);
+    }
+    if (code == ERR_OK)
+        code = boltDiscard(run->connection);
+    if (code == NEO4J_QUERY_FAILED) {
+        logDebug("dbms.components() refused (%s); taking the version from the server agent",
+                 errLast()->reason);
+        code = ERR_OK;
+    }
+    if (code != ERR_OK)
+        return code;
+    if (result->serverVersion[0] == '\0') {
+        const char *agent = boltServerAgent(run->connection);
+        const char *slash = agent ? strchr(agent, '/') : NULL;
+        snprintf(result->serverVersion, sizeof(result->serverVersion), "%s", slash ? slash + 1 : "");
+    }
+
+    arenaReset(run->scratch);
+    BoltValue name;
+    code = boltQuerySingle(run->connection, "CALL db.info() YIELD name RETURN name", NULL, &options,
+                           run->scratch, &name);
+    if (code == ERR_OK)
+        logicalCopyString(result->database, sizeof(result->database), &name);
+    else if (code == NEO4J_QUERY_FAILED)
+        code = ERR_OK;
+    if (result->database[0] == '\0' && run->request->database)
+        snprintf(result->database, sizeof(result->database), "%s", run->request->database);
+    return code;
+}
+
+static ErrCode logicalSchemaSink(const BoltValue *item, void *payload)
+{
+    LogicalRun *run = payload;
+    bufferClear(&run->packed);
+    packValue(&run->packed, item);
+    ErrCode code = logicalAddRecord(run, ARC_RECORD_SCHEMA);
+    if (code == ERR_OK) {
+        run->result->schemaItems++;
+        code = logicalTick(run);
+    }
+    return code;
+}
+
+/* ---- the whole run ---------------------------------------------------------------- */
+
+static ErrCode logicalRunSteps(LogicalRun *run)
+{
+    const LogicalBackupRequest *request = run->request;
+    ErrCode code = logicalReadServerFacts(run);
+    if (code != ERR_OK)
+        return code;
+
+    Buffer header;
+    bufferInit(&header);
+    LogicalHeaderFields fields = {
+        .backupId = request->backupId,
+        .createdUtc = request->createdUtc,
+        .sourceUri = request->sourceUri,
+        .serverAgent = boltServerAgent(run->connection),
+        .serverVersion = run->result->serverVersion,
+        .edition = run->result->edition[0] ? run->result->edition : NULL,
+        .database = run->result->database[0] ? run->result->database : NULL,
+        .boltMajor = boltVersionMajor(run->connection),
+        .boltMinor = boltVersionMinor(run->connection),
+    };
+    logicalBackupPackHeader(&header, &fields);
+    code = arcWriterOpen(&run->writer, request->archivePath, request->compression, request->compressionLevel,
+                         0, header.data, header.length);
+    bufferFree(&header);
+    if (code != ERR_OK)
+        return code;
+
+    /* One read transaction for everything, so id() keeps its meaning. */
+    BoltQueryOptions txOptions = {
+        .database = request->database,
+        .mode = BOLT_ACCESS_READ,
+        .txTimeoutMs = request->txTimeoutMs,
+    };
+    code = boltBegin(run->connection, &txOptions);
+    if (code != ERR_OK) {
+        errAddContext("while starting the read transaction");
+        return code;
+    }
+
+    logicalEnterPhase(run, LOGICAL_PHASE_SCHEMA);
+    code = schemaCapture(run->connection, logicalSchemaSink, run, &run->result->schema);
+    if (code != ERR_OK)
+        return code;
+
+    logicalEnterPhase(run, LOGICAL_PHASE_NODES);
+    code = logicalStream(run, logicalNodeQuery, NULL, logicalWriteNode, false);
+    if (code != ERR_OK)
+        return code;
+
+    logicalEnterPhase(run, LOGICAL_PHASE_RELATIONSHIPS);
+    code = logicalStream(run, logicalRelationshipQuery, NULL, logicalHandleRelationshipRow, false);
+    if (code != ERR_OK)
+        return code;
+
+    logicalEnterPhase(run, LOGICAL_PHASE_LATE_NODES);
+    code = logicalFetchLateNodes(run);
+    if (code != ERR_OK)
+        return code;
+
+    logicalEnterPhase(run, LOGICAL_PHASE_PENDING_RELATIONSHIPS);
+    code = logicalWritePending(run);
+    if (code != ERR_OK)
+        return code;
+
+    logicalEnterPhase(run, LOGICAL_PHASE_FINISHING);
+    code = boltCommit(run->connection);
+    if (code != ERR_OK) {
+        errAddContext("while ending the read transaction");
+        return code;
+    }
+    if (request->cancelFlag && *request->cancelFlag)
+        return errSet(OPERATION_INTERRUPTED, "backup interrupted by a signal before the archive was finished");
+    code = arcWriterFinish(run->writer, &run->result->totals);
+    if (code != ERR_OK)
+        return code;
+    if (run->fingerprint)
+        fingerprintHex(run->fingerprint, run->result->fingerprint);
+    return ERR_OK;
+}
+
+static bool logicalIsConnectionError(ErrCode code)
+{
+    return code == NEO4J_UNREACHABLE || code == NEO4J_AUTH_FAILED || code == NEO4J_PROTOCOL_ERROR ||
+           code == NEO4J_QUERY_FAILED || code == NEO4J_TIMEOUT;
+}
+
+ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!request || !request->connection || !request->archivePath)
+        return errSet(ERR_INTERNAL, "logicalBackupRun needs a connection and an archive path");
+
+    LogicalRun run;
+    memset(&run, 0, sizeof(run));
+    run.request = request;
+    run.result = out;
+    run.connection = request->connection;
+    run.pending.spillFd = -1;
+    run.pendingMemoryLimit = request->pendingMemoryLimit ? request->pendingMemoryLimit
+                                                         : LOGICAL_DEFAULT_PENDING_MEMORY;
+    run.scratch = arenaNew(0);
+    run.fingerprint = request->computeFingerprint ? fingerprintNew() : NULL;
+    bufferInit(&run.packed);
+    bufferInit(&run.pending.memory);
+    snprintf(run.boltVersion, sizeof(run.boltVersion), "%u.%u", boltVersionMajor(run.connection),
+             boltVersionMinor(run.connection));
+    clock_gettime(CLOCK_MONOTONIC, &run.started);
+    logicalEnterPhase(&run, LOGICAL_PHASE_STARTING);
+
+    ErrCode code = logicalRunSteps(&run);
+    if (code != ERR_OK && !logicalIsConnectionError(code)) {
+        /* Our own failure on a healthy connection: end the transaction, but
+         * report the original error, not the rollback's. */
+        ErrDetail saved = *errLast();
+        if (boltRollback(run.connection) != ERR_OK)
+            logDebug("rollback after a failed backup also failed: %s", errLast()->reason);
+        errSet(code, "%s", saved.reason);
+        if (saved.action[0])
+            errSetAction("%s", saved.action);
+    }
+    out->seconds = logicalElapsed(&run);
+    if (code == ERR_OK) {
+        logicalEnterPhase(&run, LOGICAL_PHASE_DONE);
+        logDebug("logical backup: %llu nodes (%llu late), %llu relationships (%llu dropped, %llu excluded), "
+                 "node key set %llu bytes, relationship key set %llu bytes, %.1f s",
+                 (unsigned long long)out->nodes, (unsigned long long)out->lateNodes,
+                 (unsigned long long)out->relationships, (unsigned long long)out->droppedRelationships,
+                 (unsigned long long)out->excludedRelationships,
+                 (unsigned long long)keySetBytes(&run.nodeKeys),
+                 (unsigned long long)keySetBytes(&run.relationshipKeys), out->seconds);
+    }
+    arcWriterFree(run.writer); /* removes the file unless it was finished */
+    if (run.pending.spillFd >= 0)
+        close(run.pending.spillFd);
+    bufferFree(&run.pending.memory);
+    bufferFree(&run.packed);
+    keySetFree(&run.nodeKeys);
+    keySetFree(&run.relationshipKeys);
+    idSetFree(&run.missingKeys);
+    idSetFree(&run.excludedKeys);
+    fingerprintFree(run.fingerprint);
+    arenaFree(run.scratch);
+    return code;
+}

@@ -1,0 +1,62 @@
+/* Schema capture: the constraints and indexes of a database as schema items,
+ * the archive's 'S' records (layout in graph/records.h and
+ * docs/archive-format.md, "Record payloads").
+ *
+ * Kept columns are the stable ones of SHOW CONSTRAINTS / SHOW INDEXES (name,
+ * type, entityType, labelsOrTypes, properties, options, ownedIndex,
+ * owningConstraint, propertyType, createStatement); volatile ones (id, state,
+ * populationPercent, lastRead, readCount, trackedSince, failureMessage) are
+ * left out, so two backups of an unchanged schema carry equal items. Every
+ * index is kept, including LOOKUP indexes (type "LOOKUP") and the indexes
+ * that back a constraint (owningConstraint set): restore decides what to
+ * create from the type and owningConstraint. */
+#ifndef NBK_BACKUP_SCHEMA_H
+#define NBK_BACKUP_SCHEMA_H
+
+#include "bolt/connection.h"
+#include "bolt/value.h"
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t constraints;
+    uint32_t indexes;       /* every index row, owned and LOOKUP ones included */
+    uint32_t ownedIndexes;  /* created by a constraint (owningConstraint set) */
+    uint32_t lookupIndexes; /* token lookup indexes (exist by default) */
+} SchemaSummary;
+
+/* Receives one schema item: a map in the 'S' layout, valid only during the
+ * call. Returning an error stops the capture with that error. */
+typedef ErrCode (*SchemaItemSink)(const BoltValue *item, void *payload);
+
+/* Runs SHOW CONSTRAINTS YIELD * and then SHOW INDEXES YIELD * on connection
+ * (inside the caller's transaction when one is open), hands each row as a
+ * schema item to sink (constraints first, each list in the server's order)
+ * and fills summary (may be NULL). Errors: those of the connection
+ * (NEO4J_QUERY_FAILED when the user may not list the schema), or the sink's. */
+ErrCode schemaCapture(BoltConnection *connection, SchemaItemSink sink, void *payload,
+                      SchemaSummary *summary);
+
+/* A view of a schema item (no copies; strings live as long as the value). */
+typedef struct {
+    bool isConstraint;             /* kind "constraint", else "index" */
+    const char *name;
+    const char *type;              /* e.g. "UNIQUENESS", "RANGE", "LOOKUP" */
+    const char *entityType;        /* "NODE" | "RELATIONSHIP" */
+    const char *createStatement;   /* the server's DDL, replayable as is */
+    const char *owningConstraint;  /* NULL unless an index backs a constraint */
+    const char *ownedIndex;        /* NULL unless a constraint owns an index */
+    const BoltValue *labelsOrTypes; /* list of strings, or null value for LOOKUP */
+    const BoltValue *properties;   /* list of strings, or null value for LOOKUP */
+    const BoltValue *options;      /* map, or NULL when absent */
+    const char *propertyType;      /* property type constraints, else NULL */
+} SchemaItem;
+
+/* BACKUP_CORRUPTED when value is not a schema item map (kind must be
+ * "constraint" or "index", name and type strings); the other fields are NULL
+ * when absent or not of their type. */
+ErrCode schemaItemFromValue(const BoltValue *value, SchemaItem *out);
+
+#endif

@@ -1,0 +1,157 @@
+/* The backup repository under BACKUP_STORAGE_PATH (mode 0700):
+ *
+ *   <root>/.lock                         catalog lock (delete, retention, cleanup)
+ *   <root>/<backup-id>/                  one committed backup
+ *       manifest.json, manifest.json.copy, <archive file>, .lock (per-backup lock)
+ *   <root>/.tmp-<backup-id>-<pid>/       a backup being written by process <pid>
+ *                                        (holds .lock exclusively while alive)
+ *   <root>/.deleting-<backup-id>/        a backup being removed
+ *
+ * A backup becomes visible only by the rename of its finished, fsynced
+ * temporary directory, so a crash never leaves a half backup listed as
+ * COMPLETE. Leftover temporary and deleting directories are removed by
+ * catCleanLeftovers. The keep flag (--keep) lives in the manifest.
+ *
+ * Locks: creating a backup needs no catalog lock (it only touches its own
+ * temporary directory). catDelete and catRetentionApply take the catalog lock
+ * exclusively, plus the backup's own lock exclusively, so a backup being
+ * restored or validated (shared per-backup lock, catLockBackup) is never
+ * deleted underneath the reader.
+ *
+ * Backup ids from outside (command line, API) go through catIdValid before
+ * any path is built. */
+#ifndef NBK_CATALOG_CATALOG_H
+#define NBK_CATALOG_CATALOG_H
+
+#include "catalog/manifest.h"
+#include "catalog/retention.h"
+#include "common/error.h"
+#include "common/lock.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CAT_ID_MAX 64
+#define CAT_ID_SIZE (CAT_ID_MAX + 1)
+#define CAT_LOCK_FILE_NAME ".lock"
+
+typedef struct Catalog Catalog;
+
+/* Only [A-Za-z0-9._-], 1..64 characters, no leading '.', no "..". */
+bool catIdValid(const char *id);
+/* catIdValid with an ERR_USAGE error naming the bad id. */
+ErrCode catIdCheck(const char *id);
+
+/* Opens the catalog at root. create: make root (and parents) with mode 0700
+ * when missing; otherwise a missing root is BACKUP_IO_FAILED. */
+ErrCode catOpen(Catalog **out, const char *root, bool create);
+void catClose(Catalog *catalog); /* releases a held catalog lock */
+const char *catRoot(const Catalog *catalog);
+
+/* Path of a backup's directory (id validated; BACKUP_IO_FAILED if too long). */
+ErrCode catBackupPath(const Catalog *catalog, const char *id, char *out, size_t outSize);
+
+/* A fresh id for a backup created at `created`: "neo4j-YYYYMMDD-HHMMSS", with
+ * "-2", "-3"... appended while that name is taken (by a backup or a
+ * temporary directory). */
+ErrCode catNewId(const Catalog *catalog, int64_t created, char out[CAT_ID_SIZE]);
+
+/* ---- creating a backup ---- */
+
+typedef struct CatBackupDir CatBackupDir;
+
+/* Creates <root>/.tmp-<id>-<pid>/ (0700) and locks it. Fails if a backup
+ * with this id exists. Files go in catBackupDirPath(). */
+ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out);
+const char *catBackupDirPath(const CatBackupDir *dir);  /* the temporary directory */
+const char *catBackupDirId(const CatBackupDir *dir);
+/* fsyncs every file and the directory, renames it to <root>/<id>, fsyncs the
+ * root, and frees dir (also on failure, after removing the temporary dir). */
+ErrCode catBackupDirCommit(CatBackupDir *dir);
+/* Removes the temporary directory and frees dir; NULL is ignored. */
+void catBackupDirAbort(CatBackupDir *dir);
+
+/* ---- reading ---- */
+
+typedef struct {
+    char id[CAT_ID_SIZE];
+    Manifest *manifest;      /* NULL when both manifest files are damaged */
+    ManifestOrigin origin;   /* which manifest file was used */
+    char damage[1024];       /* why manifest is NULL (empty otherwise) */
+    int64_t created;         /* manifest's, else from the id, else the dir's mtime */
+    uint64_t diskBytes;      /* size of all files of the backup */
+} CatEntry;
+
+typedef struct {
+    CatEntry *entries;       /* newest first (created, then id, descending) */
+    size_t count;
+} CatList;
+
+/* Lists committed backups: directories whose name is a valid id and that hold
+ * a manifest file or whose name is a backup id. Damaged manifests are listed
+ * (manifest NULL) rather than hidden. Free with catListFree. */
+ErrCode catList(Catalog *catalog, CatList *out);
+void catListFree(CatList *list);
+uint64_t catListTotalBytes(const CatList *list);
+
+/* One backup; BACKUP_NOT_FOUND (action "List available backups with --list")
+ * when missing, ERR_USAGE for an invalid id. Free with catEntryFree. A
+ * damaged manifest is not an error here: entry->manifest is NULL. */
+ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out);
+void catEntryFree(CatEntry *entry);
+
+/* Read-modify-write of a committed backup's manifest under the catalog lock:
+ * loads it, calls edit (which changes the manifest and returns ERR_OK to
+ * save, anything else to abandon with that code), and saves both copies.
+ * Used for status updates after validation and for the keep flag. */
+typedef ErrCode (*CatManifestEditor)(Manifest *manifest, void *payload);
+ErrCode catManifestUpdate(Catalog *catalog, const char *id, CatManifestEditor edit, void *payload);
+/* Sets or clears the keep flag in the manifest. */
+ErrCode catSetKeep(Catalog *catalog, const char *id, bool keep);
+
+/* ---- locks ---- */
+
+/* Catalog-wide lock, held by the Catalog until the matching catUnlock (calls
+ * nest: catalog functions that need the lock reuse a held one, so a caller may
+ * take it first with its own timeout). Catalog functions that take it
+ * themselves wait up to CAT_LOCK_TIMEOUT_MS. timeoutMs as lockAcquire. */
+#define CAT_LOCK_TIMEOUT_MS 10000
+ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose);
+void catUnlock(Catalog *catalog);
+/* Per-backup lock (<root>/<id>/.lock); the caller owns *out (lockRelease). */
+ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
+                      Lock **out);
+
+/* ---- removing ---- */
+
+/* Deletes one backup: takes the catalog lock (unless held) and the backup's
+ * exclusive lock (BACKUP_LOCKED when in use), renames it to .deleting-<id>,
+ * then removes that tree. BACKUP_NOT_FOUND when missing. */
+ErrCode catDelete(Catalog *catalog, const char *id);
+
+typedef struct {
+    char **names;
+    size_t count;
+} CatNameList;
+void catNameListFree(CatNameList *list);
+
+/* Removes .tmp-* directories of dead writers (lock not held and the pid in
+ * the name gone, or no change for an hour) and .deleting-* directories. Their
+ * names are returned for reporting. dryRun: report only. Takes the catalog
+ * lock (unless held). */
+ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed);
+
+/* Retention input for each entry of list (same order): created, valid
+ * (status COMPLETE*), keep flag, in use (per-backup lock held). A backup whose
+ * manifests are both damaged counts as invalid, like a failed one: it cannot
+ * be verified, so it is kept only inside the daily window (the listing shows
+ * it as damaged meanwhile). out has list->count elements. */
+void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out);
+/* Applies the policy: lists, evaluates at `now`, deletes what is not kept
+ * (skipping backups in use, with a warning). Deleted ids (or would-be deleted
+ * when dryRun) are returned in deleted. Takes the catalog lock (unless held). */
+ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now, bool dryRun,
+                          CatNameList *deleted);
+
+#endif

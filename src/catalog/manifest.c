@@ -1,0 +1,623 @@
+#include "catalog/manifest.h"
+
+#include "common/buffer.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MANIFEST_SHA_KEY "manifest_sha256"
+#define CANONICAL_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Known top-level keys in the order they are written; anything else is kept
+ * in `extra`. */
+static const char *const knownKeys[] = {
+    "format_version", "id", "created", "expires", "status", "validated_at", "failure_reason",
+    "method", "source", "tool_version", "compression", "archive", "stats", "schema",
+    "content_fingerprint", "duration_seconds", "downtime_seconds", "keep", MANIFEST_SHA_KEY,
+};
+
+static void *manifestAlloc(size_t count, size_t size)
+{
+    void *memory = calloc(count ? count : 1, size);
+    if (!memory)
+        abort(); /* same policy as Buffer */
+    return memory;
+}
+
+static char *manifestStrdup(const char *text)
+{
+    char *copy = strdup(text);
+    if (!copy)
+        abort();
+    return copy;
+}
+
+Manifest *manifestNew(void)
+{
+    Manifest *manifest = manifestAlloc(1, sizeof(*manifest));
+    manifest->formatVersion = MANIFEST_FORMAT_VERSION;
+    return manifest;
+}
+
+static void freeCounts(ManifestCount *counts, size_t count)
+{
+    for (size_t index = 0; index < count; index++)
+        free(counts[index].name);
+    free(counts);
+}
+
+void manifestFree(Manifest *manifest)
+{
+    if (!manifest)
+        return;
+    free(manifest->id);
+    free(manifest->status);
+    free(manifest->failureReason);
+    free(manifest->method);
+    free(manifest->source.uri);
+    free(manifest->source.serverVersion);
+    free(manifest->source.edition);
+    free(manifest->source.boltVersion);
+    free(manifest->source.database);
+    free(manifest->toolVersion);
+    free(manifest->compression);
+    free(manifest->archive.file);
+    free(manifest->archive.sha256);
+    freeCounts(manifest->stats.labels, manifest->stats.labelCount);
+    freeCounts(manifest->stats.types, manifest->stats.typeCount);
+    for (size_t index = 0; index < manifest->schemaCount; index++) {
+        free(manifest->schema[index].name);
+        free(manifest->schema[index].type);
+        free(manifest->schema[index].kind);
+        free(manifest->schema[index].createStatement);
+    }
+    free(manifest->schema);
+    free(manifest->contentFingerprint);
+    if (manifest->extra)
+        json_object_put(manifest->extra);
+    free(manifest);
+}
+
+void manifestSetString(char **field, const char *value)
+{
+    char *copy = value ? manifestStrdup(value) : NULL;
+    free(*field);
+    *field = copy;
+}
+
+static void appendCount(ManifestCount **counts, size_t *count, const char *name, uint64_t value)
+{
+    ManifestCount *grown = realloc(*counts, (*count + 1) * sizeof(*grown));
+    if (!grown)
+        abort();
+    grown[*count].name = manifestStrdup(name);
+    grown[*count].count = value;
+    *counts = grown;
+    (*count)++;
+}
+
+void manifestAddLabel(Manifest *manifest, const char *label, uint64_t count)
+{
+    appendCount(&manifest->stats.labels, &manifest->stats.labelCount, label, count);
+}
+
+void manifestAddType(Manifest *manifest, const char *type, uint64_t count)
+{
+    appendCount(&manifest->stats.types, &manifest->stats.typeCount, type, count);
+}
+
+static char *dupOrNull(const char *text) { return text ? manifestStrdup(text) : NULL; }
+
+void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
+                           const char *createStatement)
+{
+    ManifestSchemaItem *grown = realloc(manifest->schema, (manifest->schemaCount + 1) * sizeof(*grown));
+    if (!grown)
+        abort();
+    ManifestSchemaItem *item = &grown[manifest->schemaCount];
+    item->name = dupOrNull(name);
+    item->type = dupOrNull(type);
+    item->kind = dupOrNull(kind);
+    item->createStatement = dupOrNull(createStatement);
+    manifest->schema = grown;
+    manifest->schemaCount++;
+}
+
+bool manifestIsValid(const Manifest *manifest)
+{
+    return manifest && manifest->status && strncmp(manifest->status, MANIFEST_STATUS_COMPLETE, 8) == 0;
+}
+
+/* ---- to JSON -------------------------------------------------------------- */
+
+static void addString(json_object *object, const char *key, const char *value)
+{
+    if (value)
+        json_object_object_add(object, key, json_object_new_string(value));
+}
+
+static void addTime(json_object *object, const char *key, int64_t seconds)
+{
+    if (seconds == 0)
+        return;
+    char text[TIME_TEXT_SIZE];
+    timeFormatIso(seconds, text);
+    json_object_object_add(object, key, json_object_new_string(text));
+}
+
+static void addUnsigned(json_object *object, const char *key, uint64_t value)
+{
+    json_object_object_add(object, key, json_object_new_uint64(value));
+}
+
+/* Seconds with millisecond precision; the text is what gets serialized, so
+ * the canonical form does not depend on printf's rendering of binary floats. */
+static void addSeconds(json_object *object, const char *key, double seconds)
+{
+    if (!isfinite(seconds) || seconds < 0)
+        seconds = 0;
+    if (seconds > 1e12)
+        seconds = 1e12;
+    char text[48];
+    snprintf(text, sizeof(text), "%.3f", seconds);
+    json_object_object_add(object, key, json_object_new_double_s(strtod(text, NULL), text));
+}
+
+static json_object *countsToJson(const ManifestCount *counts, size_t count)
+{
+    json_object *object = json_object_new_object();
+    for (size_t index = 0; index < count; index++)
+        json_object_object_add(object, counts[index].name, json_object_new_uint64(counts[index].count));
+    return object;
+}
+
+json_object *manifestToJson(const Manifest *manifest)
+{
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "format_version", json_object_new_int(manifest->formatVersion));
+    addString(root, "id", manifest->id);
+    addTime(root, "created", manifest->created);
+    addTime(root, "expires", manifest->expires);
+    addString(root, "status", manifest->status);
+    addTime(root, "validated_at", manifest->validatedAt);
+    addString(root, "failure_reason", manifest->failureReason);
+    addString(root, "method", manifest->method);
+
+    json_object *source = json_object_new_object();
+    addString(source, "uri", manifest->source.uri);
+    addString(source, "server_version", manifest->source.serverVersion);
+    addString(source, "edition", manifest->source.edition);
+    addString(source, "bolt_version", manifest->source.boltVersion);
+    addString(source, "database", manifest->source.database);
+    json_object_object_add(root, "source", source);
+
+    addString(root, "tool_version", manifest->toolVersion);
+    addString(root, "compression", manifest->compression);
+
+    json_object *archive = json_object_new_object();
+    addString(archive, "file", manifest->archive.file);
+    addUnsigned(archive, "size_compressed", manifest->archive.sizeCompressed);
+    addUnsigned(archive, "size_uncompressed", manifest->archive.sizeUncompressed);
+    addString(archive, "sha256", manifest->archive.sha256);
+    json_object_object_add(root, "archive", archive);
+
+    json_object *stats = json_object_new_object();
+    addUnsigned(stats, "nodes", manifest->stats.nodes);
+    addUnsigned(stats, "relationships", manifest->stats.relationships);
+    addUnsigned(stats, "schema_items", manifest->stats.schemaItems);
+    json_object_object_add(stats, "labels", countsToJson(manifest->stats.labels, manifest->stats.labelCount));
+    json_object_object_add(stats, "types", countsToJson(manifest->stats.types, manifest->stats.typeCount));
+    json_object_object_add(root, "stats", stats);
+
+    json_object *schema = json_object_new_array();
+    for (size_t index = 0; index < manifest->schemaCount; index++) {
+        const ManifestSchemaItem *item = &manifest->schema[index];
+        json_object *entry = json_object_new_object();
+        addString(entry, "name", item->name);
+        addString(entry, "type", item->type);
+        addString(entry, "kind", item->kind);
+        addString(entry, "create_statement", item->createStatement);
+        json_object_array_add(schema, entry);
+    }
+    json_object_object_add(root, "schema", schema);
+
+    addString(root, "content_fingerprint", manifest->contentFingerprint);
+    addSeconds(root, "duration_seconds", manifest->durationSeconds);
+    if (manifest->hasDowntime)
+        addSeconds(root, "downtime_seconds", manifest->downtimeSeconds);
+    json_object_object_add(root, "keep", json_object_new_boolean(manifest->keep));
+
+    if (manifest->extra && json_object_is_type(manifest->extra, json_type_object)) {
+        json_object_object_foreach(manifest->extra, key, value) {
+            if (!json_object_object_get_ex(root, key, NULL))
+                json_object_object_add(root, key, json_object_get(value));
+        }
+    }
+    return root;
+}
+
+static void sha256Hex(const char *text, char hex[65])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digestLength = 0;
+    if (EVP_Digest(text, strlen(text), digest, &digestLength, EVP_sha256(), NULL) != 1 || digestLength != 32)
+        abort(); /* SHA-256 of memory cannot fail short of a broken libcrypto */
+    for (unsigned int index = 0; index < 32; index++)
+        snprintf(hex + index * 2, 3, "%02x", digest[index]);
+}
+
+char *manifestSerialize(const Manifest *manifest)
+{
+    json_object *root = manifestToJson(manifest);
+    char checksum[65];
+    sha256Hex(json_object_to_json_string_ext(root, CANONICAL_FLAGS), checksum);
+    json_object_object_add(root, MANIFEST_SHA_KEY, json_object_new_string(checksum));
+    const char *pretty =
+        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t length = strlen(pretty);
+    char *text = malloc(length + 2);
+    if (!text)
+        abort();
+    memcpy(text, pretty, length);
+    text[length] = '\n';
+    text[length + 1] = '\0';
+    json_object_put(root);
+    return text;
+}
+
+/* ---- from JSON ------------------------------------------------------------ */
+
+typedef struct {
+    char reason[256];
+} ParseProblem;
+
+static ErrCode parseFail(ParseProblem *problem, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static ErrCode parseFail(ParseProblem *problem, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(problem->reason, sizeof(problem->reason), fmt, args);
+    va_end(args);
+    return BACKUP_CORRUPTED;
+}
+
+/* Optional member: NULL when absent or JSON null. */
+static json_object *member(json_object *object, const char *key)
+{
+    json_object *value = NULL;
+    if (!json_object_object_get_ex(object, key, &value))
+        return NULL;
+    return value; /* json null is stored as a NULL pointer by json-c */
+}
+
+static ErrCode readString(json_object *object, const char *key, char **out, ParseProblem *problem)
+{
+    json_object *value = member(object, key);
+    if (!value)
+        return ERR_OK;
+    if (!json_object_is_type(value, json_type_string))
+        return parseFail(problem, "field %s is not a string", key);
+    manifestSetString(out, json_object_get_string(value));
+    return ERR_OK;
+}
+
+static ErrCode readUnsigned(json_object *object, const char *key, uint64_t *out, ParseProblem *problem)
+{
+    json_object *value = member(object, key);
+    if (!value)
+        return ERR_OK;
+    if (!json_object_is_type(value, json_type_int) || json_object_get_int64(value) < 0)
+        return parseFail(problem, "field %s is not a non-negative integer", key);
+    *out = json_object_get_uint64(value);
+    return ERR_OK;
+}
+
+static ErrCode readSeconds(json_object *object, const char *key, double *out, bool *present,
+                           ParseProblem *problem)
+{
+    json_object *value = member(object, key);
+    if (present)
+        *present = value != NULL;
+    if (!value)
+        return ERR_OK;
+    if (!json_object_is_type(value, json_type_double) && !json_object_is_type(value, json_type_int))
+        return parseFail(problem, "field %s is not a number", key);
+    double seconds = json_object_get_double(value);
+    if (!isfinite(seconds) || seconds < 0)
+        return parseFail(problem, "field %s is not a non-negative number", key);
+    *out = seconds;
+    return ERR_OK;
+}
+
+static ErrCode readTime(json_object *object, const char *key, int64_t *out, ParseProblem *problem)
+{
+    json_object *value = member(object, key);
+    if (!value)
+        return ERR_OK;
+    int64_t seconds;
+    if (!json_object_is_type(value, json_type_string) || !timeParseIso(json_object_get_string(value), &seconds))
+        return parseFail(problem, "field %s is not an ISO-8601 time", key);
+    *out = seconds;
+    return ERR_OK;
+}
+
+static ErrCode readObject(json_object *object, const char *key, json_object **out, ParseProblem *problem)
+{
+    *out = member(object, key);
+    if (*out && !json_object_is_type(*out, json_type_object))
+        return parseFail(problem, "field %s is not an object", key);
+    return ERR_OK;
+}
+
+static ErrCode readCounts(json_object *object, const char *key, ManifestCount **counts, size_t *count,
+                          ParseProblem *problem)
+{
+    json_object *map;
+    if (readObject(object, key, &map, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (!map)
+        return ERR_OK;
+    json_object_object_foreach(map, name, value) {
+        if (!value || !json_object_is_type(value, json_type_int) || json_object_get_int64(value) < 0)
+            return parseFail(problem, "count of %s '%s' is not a non-negative integer", key, name);
+        appendCount(counts, count, name, json_object_get_uint64(value));
+    }
+    return ERR_OK;
+}
+
+static ErrCode readSchema(json_object *root, Manifest *manifest, ParseProblem *problem)
+{
+    json_object *schema = member(root, "schema");
+    if (!schema)
+        return ERR_OK;
+    if (!json_object_is_type(schema, json_type_array))
+        return parseFail(problem, "field schema is not an array");
+    size_t count = json_object_array_length(schema);
+    for (size_t index = 0; index < count; index++) {
+        json_object *entry = json_object_array_get_idx(schema, index);
+        if (!entry || !json_object_is_type(entry, json_type_object))
+            return parseFail(problem, "schema item %zu is not an object", index);
+        manifestAddSchemaItem(manifest, NULL, NULL, NULL, NULL);
+        ManifestSchemaItem *item = &manifest->schema[manifest->schemaCount - 1];
+        if (readString(entry, "name", &item->name, problem) != ERR_OK
+            || readString(entry, "type", &item->type, problem) != ERR_OK
+            || readString(entry, "kind", &item->kind, problem) != ERR_OK
+            || readString(entry, "create_statement", &item->createStatement, problem) != ERR_OK)
+            return BACKUP_CORRUPTED;
+    }
+    return ERR_OK;
+}
+
+static bool isKnownKey(const char *key)
+{
+    for (size_t index = 0; index < sizeof(knownKeys) / sizeof(knownKeys[0]); index++)
+        if (strcmp(knownKeys[index], key) == 0)
+            return true;
+    return false;
+}
+
+static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *problem)
+{
+    json_object *version = member(root, "format_version");
+    if (!version || !json_object_is_type(version, json_type_int))
+        return parseFail(problem, "field format_version is missing or not an integer");
+    int64_t formatVersion = json_object_get_int64(version);
+    if (formatVersion < 1)
+        return parseFail(problem, "format_version %lld is invalid", (long long)formatVersion);
+    if (formatVersion > MANIFEST_FORMAT_VERSION)
+        return parseFail(problem, "format_version %lld is newer than this tool supports (%d)",
+                         (long long)formatVersion, MANIFEST_FORMAT_VERSION);
+    manifest->formatVersion = (int)formatVersion;
+
+    json_object *source, *archive, *stats;
+    if (readString(root, "id", &manifest->id, problem) != ERR_OK
+        || readTime(root, "created", &manifest->created, problem) != ERR_OK
+        || readTime(root, "expires", &manifest->expires, problem) != ERR_OK
+        || readString(root, "status", &manifest->status, problem) != ERR_OK
+        || readTime(root, "validated_at", &manifest->validatedAt, problem) != ERR_OK
+        || readString(root, "failure_reason", &manifest->failureReason, problem) != ERR_OK
+        || readString(root, "method", &manifest->method, problem) != ERR_OK
+        || readString(root, "tool_version", &manifest->toolVersion, problem) != ERR_OK
+        || readString(root, "compression", &manifest->compression, problem) != ERR_OK
+        || readString(root, "content_fingerprint", &manifest->contentFingerprint, problem) != ERR_OK
+        || readSeconds(root, "duration_seconds", &manifest->durationSeconds, NULL, problem) != ERR_OK
+        || readSeconds(root, "downtime_seconds", &manifest->downtimeSeconds, &manifest->hasDowntime, problem)
+               != ERR_OK
+        || readObject(root, "source", &source, problem) != ERR_OK
+        || readObject(root, "archive", &archive, problem) != ERR_OK
+        || readObject(root, "stats", &stats, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (!manifest->id || !manifest->id[0])
+        return parseFail(problem, "field id is missing");
+    if (manifest->created == 0)
+        return parseFail(problem, "field created is missing");
+    if (!manifest->status || !manifest->status[0])
+        return parseFail(problem, "field status is missing");
+
+    if (source
+        && (readString(source, "uri", &manifest->source.uri, problem) != ERR_OK
+            || readString(source, "server_version", &manifest->source.serverVersion, problem) != ERR_OK
+            || readString(source, "edition", &manifest->source.edition, problem) != ERR_OK
+            || readString(source, "bolt_version", &manifest->source.boltVersion, problem) != ERR_OK
+            || readString(source, "database", &manifest->source.database, problem) != ERR_OK))
+        return BACKUP_CORRUPTED;
+    if (archive
+        && (readString(archive, "file", &manifest->archive.file, problem) != ERR_OK
+            || readUnsigned(archive, "size_compressed", &manifest->archive.sizeCompressed, problem) != ERR_OK
+            || readUnsigned(archive, "size_uncompressed", &manifest->archive.sizeUncompressed, problem) != ERR_OK
+            || readString(archive, "sha256", &manifest->archive.sha256, problem) != ERR_OK))
+        return BACKUP_CORRUPTED;
+    if (manifest->archive.file
+        && (strchr(manifest->archive.file, '/') || manifest->archive.file[0] == '.'
+            || manifest->archive.file[0] == '\0'))
+        return parseFail(problem, "field archive.file is not a plain file name");
+    if (stats
+        && (readUnsigned(stats, "nodes", &manifest->stats.nodes, problem) != ERR_OK
+            || readUnsigned(stats, "relationships", &manifest->stats.relationships, problem) != ERR_OK
+            || readUnsigned(stats, "schema_items", &manifest->stats.schemaItems, problem) != ERR_OK
+            || readCounts(stats, "labels", &manifest->stats.labels, &manifest->stats.labelCount, problem) != ERR_OK
+            || readCounts(stats, "types", &manifest->stats.types, &manifest->stats.typeCount, problem) != ERR_OK))
+        return BACKUP_CORRUPTED;
+    if (readSchema(root, manifest, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+
+    json_object *keep = member(root, "keep");
+    if (keep && !json_object_is_type(keep, json_type_boolean))
+        return parseFail(problem, "field keep is not a boolean");
+    manifest->keep = keep && json_object_get_boolean(keep);
+
+    json_object_object_foreach(root, key, value) {
+        if (isKnownKey(key))
+            continue;
+        if (!manifest->extra)
+            manifest->extra = json_object_new_object();
+        json_object_object_add(manifest->extra, key, json_object_get(value));
+    }
+    return ERR_OK;
+}
+
+/* Checks manifest_sha256 against the canonical form and removes the key. */
+static ErrCode verifyChecksum(json_object *root, bool required, ParseProblem *problem)
+{
+    json_object *stored = member(root, MANIFEST_SHA_KEY);
+    if (!stored) {
+        if (required)
+            return parseFail(problem, "manifest_sha256 is missing");
+        return ERR_OK;
+    }
+    if (!json_object_is_type(stored, json_type_string))
+        return parseFail(problem, "manifest_sha256 is not a string");
+    char expected[65];
+    snprintf(expected, sizeof(expected), "%s", json_object_get_string(stored));
+    json_object_object_del(root, MANIFEST_SHA_KEY);
+    if (!required)
+        return ERR_OK;
+    char actual[65];
+    sha256Hex(json_object_to_json_string_ext(root, CANONICAL_FLAGS), actual);
+    if (strcmp(expected, actual) != 0)
+        return parseFail(problem, "manifest_sha256 mismatch (expected %.16s..., got %.16s...)", expected, actual);
+    return ERR_OK;
+}
+
+static ErrCode parseWithProblem(const char *text, size_t length, unsigned flags, Manifest **out,
+                                ParseProblem *problem)
+{
+    *out = NULL;
+    if (length > MANIFEST_MAX_BYTES || length > (size_t)INT32_MAX)
+        return parseFail(problem, "larger than %u bytes", MANIFEST_MAX_BYTES);
+    if (memchr(text, '\0', length))
+        return parseFail(problem, "not JSON text (contains a NUL byte)");
+    json_tokener *tokener = json_tokener_new();
+    if (!tokener)
+        abort();
+    json_object *root = json_tokener_parse_ex(tokener, text, (int)length);
+    enum json_tokener_error parseError = json_tokener_get_error(tokener);
+    size_t consumed = json_tokener_get_parse_end(tokener);
+    json_tokener_free(tokener);
+    if (!root || parseError != json_tokener_success) {
+        if (root)
+            json_object_put(root);
+        return parseFail(problem, "not valid JSON (%s)",
+                         parseError == json_tokener_continue ? "truncated" : json_tokener_error_desc(parseError));
+    }
+    for (size_t position = consumed; position < length; position++) {
+        if (!strchr(" \t\r\n", text[position])) {
+            json_object_put(root);
+            return parseFail(problem, "unexpected text after the JSON object");
+        }
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return parseFail(problem, "not a JSON object");
+    }
+    ErrCode result = verifyChecksum(root, (flags & MANIFEST_PARSE_VERIFY) != 0, problem);
+    Manifest *manifest = NULL;
+    if (result == ERR_OK) {
+        manifest = manifestNew();
+        result = readFields(root, manifest, problem);
+    }
+    json_object_put(root);
+    if (result != ERR_OK) {
+        manifestFree(manifest);
+        return result;
+    }
+    *out = manifest;
+    return ERR_OK;
+}
+
+ErrCode manifestParse(const char *text, size_t length, unsigned flags, Manifest **out)
+{
+    ParseProblem problem = {{0}};
+    ErrCode result = parseWithProblem(text, length, flags, out, &problem);
+    if (result != ERR_OK)
+        errSet(BACKUP_CORRUPTED, "manifest damaged: %s", problem.reason);
+    return result;
+}
+
+ErrCode manifestSave(const Manifest *manifest, const char *dirPath)
+{
+    char primary[4096], copy[4096];
+    ErrCode result = fsPathJoin(primary, sizeof(primary), dirPath, MANIFEST_FILE_NAME);
+    if (result == ERR_OK)
+        result = fsPathJoin(copy, sizeof(copy), dirPath, MANIFEST_COPY_FILE_NAME);
+    if (result != ERR_OK)
+        return result;
+    char *text = manifestSerialize(manifest);
+    size_t length = strlen(text);
+    /* The primary first: if we crash in between, the old copy still verifies
+     * and the new primary is complete (both are checked independently). */
+    result = fsWriteAtomic(primary, text, length, 0600);
+    if (result == ERR_OK)
+        result = fsWriteAtomic(copy, text, length, 0600);
+    free(text);
+    return result;
+}
+
+/* Loads one file; on failure writes the reason to problem. */
+static ErrCode loadOne(const char *path, Manifest **out, ParseProblem *problem)
+{
+    Buffer content;
+    bufferInit(&content);
+    ErrCode result = fsReadFile(path, MANIFEST_MAX_BYTES, &content);
+    if (result != ERR_OK) {
+        parseFail(problem, "%s", errLast()->reason);
+    } else {
+        result = parseWithProblem(content.length ? (const char *)content.data : "", content.length,
+                                  MANIFEST_PARSE_VERIFY, out, problem);
+    }
+    bufferFree(&content);
+    return result;
+}
+
+ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin)
+{
+    *out = NULL;
+    char primary[4096], copy[4096];
+    ErrCode result = fsPathJoin(primary, sizeof(primary), dirPath, MANIFEST_FILE_NAME);
+    if (result == ERR_OK)
+        result = fsPathJoin(copy, sizeof(copy), dirPath, MANIFEST_COPY_FILE_NAME);
+    if (result != ERR_OK)
+        return result;
+    ParseProblem primaryProblem = {{0}}, copyProblem = {{0}};
+    if (loadOne(primary, out, &primaryProblem) == ERR_OK) {
+        if (origin)
+            *origin = MANIFEST_FROM_PRIMARY;
+        return ERR_OK;
+    }
+    if (loadOne(copy, out, &copyProblem) == ERR_OK) {
+        logWarn("%s is damaged (%s); using %s", primary, primaryProblem.reason, MANIFEST_COPY_FILE_NAME);
+        if (origin)
+            *origin = MANIFEST_FROM_COPY;
+        return ERR_OK;
+    }
+    errSet(BACKUP_CORRUPTED, "manifest damaged: %s (%s: %s; %s: %s)", dirPath, MANIFEST_FILE_NAME,
+           primaryProblem.reason, MANIFEST_COPY_FILE_NAME, copyProblem.reason);
+    return BACKUP_CORRUPTED;
+}

@@ -1,0 +1,141 @@
+/* The manifest: manifest.json inside each backup directory describes the
+ * backup (id, times, status, method, source server, archive sizes and
+ * SHA-256, graph statistics, schema, durations, keep flag).
+ *
+ * Self-checking: the file carries "manifest_sha256", the SHA-256 (hex) of the
+ * CANONICAL form of the manifest, defined as the json-c serialization
+ * (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) of the top-level
+ * object without the "manifest_sha256" key, keys in file order. json-c keeps
+ * key order and the source text of numbers, so parsing and re-serializing a
+ * file reproduces the text that was hashed when it was written. The file on
+ * disk is pretty-printed; only the canonical form is hashed.
+ *
+ * Saved atomically twice, manifest.json and manifest.json.copy. Loading
+ * verifies the checksum of the first, falls back to the copy, and reports
+ * which one was used; both damaged gives BACKUP_CORRUPTED "manifest damaged".
+ *
+ * Unknown top-level keys (written by a newer tool of the same format version)
+ * are preserved through load/save in `extra`. Nested unknown keys are not.
+ *
+ * Ownership: a Manifest and everything it points to belong to it; strings are
+ * heap copies (NULL = absent) released by manifestFree. Set them with
+ * manifestSetString so the old value is freed. */
+#ifndef NBK_CATALOG_MANIFEST_H
+#define NBK_CATALOG_MANIFEST_H
+
+#include "common/error.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MANIFEST_FORMAT_VERSION 1
+#define MANIFEST_FILE_NAME "manifest.json"
+#define MANIFEST_COPY_FILE_NAME "manifest.json.copy"
+/* Largest manifest accepted when loading (the schema list can be long). */
+#define MANIFEST_MAX_BYTES (64u * 1024u * 1024u)
+
+/* Status values. A backup is usable when its status starts with "COMPLETE". */
+#define MANIFEST_STATUS_COMPLETE "COMPLETE"
+#define MANIFEST_STATUS_VALIDATED "COMPLETE, VALIDATED"
+#define MANIFEST_STATUS_FAILED "FAILED"
+#define MANIFEST_STATUS_CORRUPTED "CORRUPTED" /* validation found damage */
+
+typedef struct {
+    char *name;
+    uint64_t count;
+} ManifestCount;
+
+typedef struct {
+    char *name;            /* constraint or index name */
+    char *type;            /* e.g. "UNIQUENESS", "RANGE", "FULLTEXT" */
+    char *kind;            /* "constraint" | "index" */
+    char *createStatement; /* Cypher that recreates it */
+} ManifestSchemaItem;
+
+typedef struct {
+    int formatVersion;       /* MANIFEST_FORMAT_VERSION when written by us */
+    char *id;                /* required */
+    int64_t created;         /* required; epoch seconds UTC */
+    int64_t expires;         /* 0 = absent */
+    char *status;            /* required */
+    int64_t validatedAt;     /* 0 = absent */
+    char *failureReason;     /* why a FAILED backup failed */
+    char *method;            /* "logical" | "dump" */
+    struct {
+        char *uri;           /* never with credentials */
+        char *serverVersion; /* "5.26.0" */
+        char *edition;       /* "community" | "enterprise" */
+        char *boltVersion;   /* "5.4" */
+        char *database;
+    } source;
+    char *toolVersion;
+    char *compression;       /* "zstd" | "gzip" | "none" */
+    struct {
+        char *file;          /* file name inside the backup directory */
+        uint64_t sizeCompressed;
+        uint64_t sizeUncompressed;
+        char *sha256;        /* 64 lowercase hex digits */
+    } archive;
+    struct {
+        uint64_t nodes;
+        uint64_t relationships;
+        uint64_t schemaItems;
+        ManifestCount *labels; /* nodes per label */
+        size_t labelCount;
+        ManifestCount *types;  /* relationships per type */
+        size_t typeCount;
+    } stats;
+    ManifestSchemaItem *schema;
+    size_t schemaCount;
+    char *contentFingerprint;
+    double durationSeconds;  /* written with millisecond precision */
+    bool hasDowntime;
+    double downtimeSeconds;  /* dump method: database offline time */
+    bool keep;               /* operator's --keep: retention never deletes it */
+    json_object *extra;      /* unknown top-level keys, preserved; may be NULL */
+} Manifest;
+
+typedef enum {
+    MANIFEST_FROM_PRIMARY, /* manifest.json was intact */
+    MANIFEST_FROM_COPY,    /* manifest.json was damaged or missing; the copy was used */
+} ManifestOrigin;
+
+/* New zeroed manifest with formatVersion set. Never NULL (aborts on OOM). */
+Manifest *manifestNew(void);
+void manifestFree(Manifest *manifest);
+/* Replaces *field with a copy of value (NULL clears). */
+void manifestSetString(char **field, const char *value);
+/* Appends a count / schema item (strings copied). */
+void manifestAddLabel(Manifest *manifest, const char *label, uint64_t count);
+void manifestAddType(Manifest *manifest, const char *type, uint64_t count);
+void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
+                           const char *createStatement);
+
+/* True when status starts with "COMPLETE" (a restorable backup). */
+bool manifestIsValid(const Manifest *manifest);
+
+/* JSON object of the manifest without manifest_sha256 (new reference, caller
+ * puts it): known keys in a fixed order, then the preserved unknown ones.
+ * This is also the shape of one backup in `--list --json`. */
+json_object *manifestToJson(const Manifest *manifest);
+/* Full file text (pretty, with manifest_sha256), malloc'd; caller frees. */
+char *manifestSerialize(const Manifest *manifest);
+
+typedef enum {
+    MANIFEST_PARSE_VERIFY = 1, /* require a correct manifest_sha256 */
+} ManifestParseFlags;
+
+/* Parses manifest text. Errors are BACKUP_CORRUPTED with the reason (bad JSON,
+ * missing or mistyped field, checksum mismatch, newer format version). */
+ErrCode manifestParse(const char *text, size_t length, unsigned flags, Manifest **out);
+
+/* Writes manifest.json and manifest.json.copy into dirPath, each atomically. */
+ErrCode manifestSave(const Manifest *manifest, const char *dirPath);
+/* Loads and verifies from dirPath, falling back to the copy (logged as a
+ * warning). origin may be NULL. Both damaged: BACKUP_CORRUPTED
+ * "manifest damaged: <dir> (manifest.json: ...; manifest.json.copy: ...)". */
+ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin);
+
+#endif

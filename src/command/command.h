@@ -1,0 +1,40 @@
+/* The commands of both executables. Each takes the parsed options and the
+ * layered configuration, does one job, reports through the log, and returns
+ * an ErrCode whose exit status the executable returns. */
+#ifndef NBK_COMMAND_COMMAND_H
+#define NBK_COMMAND_COMMAND_H
+
+#include "command/options.h"
+#include "common/config.h"
+#include "common/error.h"
+
+#include <signal.h>
+#include <stdbool.h>
+
+typedef struct {
+    Config *config;
+    const ParsedOptions *options;
+    bool dryRun;
+    bool json;
+    /* Set by SIGINT/SIGTERM: long operations stop cleanly and leave nothing partial. */
+    volatile sig_atomic_t *cancelFlag;
+} CommandContext;
+
+/* Runs the whole neo4j-backup / neo4j-restore command line; returns the exit status. */
+int commandBackupMain(int argc, char **argv);
+int commandRestoreMain(int argc, char **argv);
+
+ErrCode cmdCheck(CommandContext *context);
+ErrCode cmdCreate(CommandContext *context);
+ErrCode cmdList(CommandContext *context);
+ErrCode cmdDelete(CommandContext *context, const char *backupId);
+ErrCode cmdValidate(CommandContext *context, const char *backupId);
+ErrCode cmdCleanup(CommandContext *context);
+ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
+ErrCode cmdSchedule(CommandContext *context);
+ErrCode cmdResume(CommandContext *context);
+ErrCode cmdRestore(CommandContext *context, const char *backupId);
+ErrCode cmdRestoreStatus(CommandContext *context);
+ErrCode cmdRestoreCancel(CommandContext *context);
+
+#endif

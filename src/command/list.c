@@ -1,0 +1,150 @@
+/* neo4j-backup --list: the contract's "Available Backups" layout, or JSON. */
+#include "command/support.h"
+
+#include "common/format.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Retention policy from the configuration (shared with --cleanup). */
+ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
+
+ErrCode listRetentionPolicy(const Config *config, RetPolicy *out)
+{
+    ErrCode code = cfgGetInt(config, "BACKUP_RETENTION_DAYS", &out->days);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, "BACKUP_KEEP_WEEKLY", &out->weeks);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, "BACKUP_KEEP_MONTHLY", &out->months);
+    return code;
+}
+
+static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
+{
+    char text[TIME_TEXT_SIZE];
+    char sizeA[FORMAT_TEXT_SIZE];
+    char sizeB[FORMAT_TEXT_SIZE];
+    char percent[FORMAT_TEXT_SIZE];
+    const Manifest *manifest = entry->manifest;
+    printf("%s\n", entry->id);
+    timeFormatDisplay(entry->created, text);
+    printf("  Created:        %s\n", text);
+    if (decision->expires > 0) {
+        timeFormatDisplay(decision->expires, text);
+        printf("  Expires:        %s\n", text);
+    } else {
+        printf("  Expires:        never (kept)\n");
+    }
+    if (!manifest) {
+        printf("  Status:         DAMAGED (%s)\n\n", entry->damage);
+        return;
+    }
+    printf("  Status:         %s%s\n", manifest->status, manifest->keep ? " (kept)" : "");
+    if (manifest->method && strcmp(manifest->method, "logical") != 0)
+        printf("  Method:         %s\n", manifest->method);
+    printf("  Uncompressed:   %s\n", fmtSize(sizeA, sizeof(sizeA), manifest->archive.sizeUncompressed));
+    printf("  Compressed:     %s (%s)\n", fmtSize(sizeB, sizeof(sizeB), manifest->archive.sizeCompressed),
+           fmtPercent(percent, sizeof(percent), manifest->archive.sizeCompressed,
+                      manifest->archive.sizeUncompressed));
+    printf("  Checksum:       %.12s...\n", manifest->archive.sha256 ? manifest->archive.sha256 : "");
+    printf("  Graph Stats:    %llu nodes, %llu relationships\n",
+           (unsigned long long)manifest->stats.nodes,
+           (unsigned long long)manifest->stats.relationships);
+    printf("  Backup Duration: %.0f seconds\n", manifest->durationSeconds);
+    if (manifest->hasDowntime)
+        printf("  Downtime:       %.0f seconds\n", manifest->downtimeSeconds);
+    printf("\n");
+}
+
+static void listPrintJson(const CatList *list, const RetDecision *decisions, int64_t now)
+{
+    json_object *root = json_object_new_object();
+    json_object *backups = json_object_new_array();
+    for (size_t index = 0; index < list->count; index++) {
+        const CatEntry *entry = &list->entries[index];
+        json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();
+        if (!entry->manifest) {
+            json_object_object_add(item, "id", json_object_new_string(entry->id));
+            json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
+            json_object_object_add(item, "damage", json_object_new_string(entry->damage));
+        }
+        char text[TIME_TEXT_SIZE];
+        if (decisions[index].expires > 0) {
+            timeFormatIso(decisions[index].expires, text);
+            json_object_object_add(item, "expires", json_object_new_string(text));
+        }
+        json_object_object_add(item, "expiring_soon",
+                               json_object_new_boolean(retExpiringSoon(&decisions[index], now)));
+        json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
+        json_object_array_add(backups, item);
+    }
+    json_object_object_add(root, "backups", backups);
+    json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)list->count));
+    json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)catListTotalBytes(list)));
+    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+ErrCode cmdList(CommandContext *context)
+{
+    Catalog *catalog = NULL;
+    CatList list = {0};
+    RetPolicy policy;
+    ErrCode code = listRetentionPolicy(context->config, &policy);
+    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    if (code == ERR_OK && root && !fsIsDirectory(root)) {
+        /* Nothing was ever stored here: an empty catalog, said plainly. */
+        logWarn("Storage path %s does not exist: no backups yet", root);
+        if (context->json)
+            printf("{\"backups\": [], \"total_backups\": 0, \"total_bytes\": 0}\n");
+        else
+            printf("Available Backups:\n==================\n\nTotal: 0 backups, consuming 0 B of storage\n");
+        return ERR_OK;
+    }
+    if (code == ERR_OK)
+        code = supportOpenCatalog(context, false, &catalog);
+    if (code == ERR_OK)
+        code = catList(catalog, &list);
+    if (code != ERR_OK) {
+        logErrorBlock("Failed to list backups", false);
+        catClose(catalog);
+        return code;
+    }
+    int64_t now = timeNow();
+    RetBackup *inputs = calloc(list.count ? list.count : 1, sizeof(*inputs));
+    RetDecision *decisions = calloc(list.count ? list.count : 1, sizeof(*decisions));
+    catRetentionInput(catalog, &list, inputs);
+    retEvaluate(inputs, list.count, &policy, now, decisions);
+    if (context->json) {
+        listPrintJson(&list, decisions, now);
+    } else {
+        printf("Available Backups:\n==================\n\n");
+        for (size_t index = 0; index < list.count; index++)
+            listPrintEntry(&list.entries[index], &decisions[index]);
+        char total[FORMAT_TEXT_SIZE];
+        printf("Total: %zu backup%s, consuming %s of storage\n", list.count,
+               list.count == 1 ? "" : "s", fmtSize(total, sizeof(total), catListTotalBytes(&list)));
+        for (size_t index = 0; index < list.count; index++) {
+            if (!retExpiringSoon(&decisions[index], now))
+                continue;
+            int64_t hours = (decisions[index].expires - now) / 3600;
+            if (hours >= 24)
+                printf("Expiring soon: %s (expires in %lld day%s)\n", list.entries[index].id,
+                       (long long)(hours / 24), hours / 24 == 1 ? "" : "s");
+            else
+                printf("Expiring soon: %s (expires in %lld hour%s)\n", list.entries[index].id,
+                       (long long)hours, hours == 1 ? "" : "s");
+        }
+    }
+    free(inputs);
+    free(decisions);
+    catListFree(&list);
+    catClose(catalog);
+    return ERR_OK;
+}

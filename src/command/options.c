@@ -1,0 +1,279 @@
+#include "command/options.h"
+
+#include <string.h>
+
+static const OptionDef backupOptions[] = {
+    {"create", 0, NULL, OPT_ACTION, "Create a new backup now."},
+    {"list", 0, NULL, OPT_ACTION, "List all available backups."},
+    {"delete", 0, "<backup_id>", OPT_ACTION, "Delete a specific backup."},
+    {"validate", 0, "<backup_id>", OPT_ACTION,
+     "Validate backup integrity: checksum, every block, record structure, counts and orphans."},
+    {"schedule", 0, NULL, OPT_ACTION,
+     "Start the backup scheduler (runs continuously, BACKUP_SCHEDULE in UTC)."},
+    {"cleanup", 0, NULL, OPT_ACTION, "Delete the backups that the retention policy does not keep."},
+    {"check", 0, NULL, OPT_ACTION,
+     "Preflight: connect to Neo4j and check the storage path, changing nothing."},
+    {"keep", 0, "<backup_id>", OPT_ACTION, "Mark a backup so that retention never deletes it."},
+    {"unkeep", 0, "<backup_id>", OPT_ACTION, "Remove the keep mark of a backup."},
+    {"resume", 0, NULL, OPT_ACTION, "Resume a scheduler paused after repeated failures."},
+    {"serve", 0, NULL, OPT_ACTION, "Serve the HTTP API, metrics and status page (BACKUP_API_LISTEN)."},
+    {"delete-expired", 0, NULL, OPT_MODIFIER, "With --cleanup: delete all expired backups."},
+    {"config", 0, "<file>", OPT_MODIFIER,
+     "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
+    {"compression", 0, "<zstd|gzip|none>", OPT_MODIFIER,
+     "Compression of the archive, overrides BACKUP_COMPRESSION (default zstd)."},
+    {"method", 0, "<logical|dump>", OPT_MODIFIER,
+     "Backup method, overrides BACKUP_METHOD (default logical, online over Bolt)."},
+    {"deep", 0, NULL, OPT_MODIFIER,
+     "With --validate of a dump: also run Neo4j's consistency check on a scratch copy."},
+    {"include-system", 0, NULL, OPT_MODIFIER, "With --method dump: also dump the system database."},
+    {"no-auth", 0, NULL, OPT_MODIFIER, "With --serve on loopback: run the API without a token."},
+    {"json", 0, NULL, OPT_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
+    {"dry-run", 0, NULL, OPT_MODIFIER, "Show what would happen without making changes anywhere."},
+    {"verbose", 'v', NULL, OPT_MODIFIER, "Verbose output."},
+    {"help", 'h', NULL, OPT_MODIFIER, "Show this help and exit."},
+    {"version", 0, NULL, OPT_MODIFIER, "Show the version and exit."},
+};
+
+static const OptionDef restoreOptions[] = {
+    {"backup-id", 0, "<id>", OPT_ACTION, "Restore this backup (required for a restore)."},
+    {"status", 0, NULL, OPT_ACTION,
+     "Show the recovery state, the backup and target involved, and the history."},
+    {"cancel", 0, NULL, OPT_ACTION, "Operator cancel: mark a recovery in progress as failed."},
+    {"target", 0, "<instance>", OPT_MODIFIER, "Target Neo4j instance (default: test-neo4j)."},
+    {"validate", 0, NULL, OPT_MODIFIER, "Run health checks after restore (default: yes)."},
+    {"no-validate", 0, NULL, OPT_MODIFIER, "Skip the health checks after restore."},
+    {"promote", 0, NULL, OPT_MODIFIER,
+     "Promote the validated backup to production (requires manual confirmation)."},
+    {"yes", 'y', NULL, OPT_MODIFIER, "Confirm --promote without asking."},
+    {"config", 0, "<file>", OPT_MODIFIER,
+     "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
+    {"json", 0, NULL, OPT_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
+    {"dry-run", 0, NULL, OPT_MODIFIER, "Show what would happen without making changes anywhere."},
+    {"verbose", 'v', NULL, OPT_MODIFIER, "Verbose output."},
+    {"help", 'h', NULL, OPT_MODIFIER, "Show this help and exit."},
+    {"version", 0, NULL, OPT_MODIFIER, "Show the version and exit."},
+};
+
+static const CommandDef backupCommand = {
+    .program = "neo4j-backup",
+    .summary = "create, list, validate, prune and schedule Neo4j backups",
+    .description =
+        "Operator-facing tool to create and manage backups of a Neo4j database, manually or on a "
+        "schedule. The default method is an online logical backup over Bolt that works on every "
+        "Neo4j edition; --method dump uses neo4j-admin on a stopped database.",
+    .options = backupOptions,
+    .optionCount = (int)(sizeof(backupOptions) / sizeof(backupOptions[0])),
+    .environment =
+        "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "NEO4J_URI                Bolt URI of the database to back up (bolt://localhost:7687)\n"
+        "NEO4J_USER               User name (neo4j)\n"
+        "NEO4J_PASSWORD           Password (or NEO4J_PASSWORD_FILE: a file holding it)\n"
+        "NEO4J_DATABASE           Database name (neo4j)\n"
+        "NEO4J_DATA_PATH          Neo4j data directory (space estimates, dumps)\n"
+        "BACKUP_SCHEDULE          Cron expression in UTC (\"0 2 * * *\")\n"
+        "BACKUP_RETENTION_DAYS    How long to keep backups (7)\n"
+        "BACKUP_COMPRESSION       zstd | gzip | none (zstd)\n"
+        "BACKUP_ALERT_EMAIL       Email for alerts (optional)\n"
+        "See docs/configuration.md for every setting.\n",
+    .examples = "neo4j-backup --check\n"
+                "neo4j-backup --create\n"
+                "neo4j-backup --list\n"
+                "neo4j-backup --validate neo4j-20251227-153000\n"
+                "neo4j-backup --cleanup --dry-run\n"
+                "neo4j-backup --schedule\n",
+};
+
+static const CommandDef restoreCommand = {
+    .program = "neo4j-restore",
+    .summary = "restore a Neo4j backup into a test instance, validate it, promote it",
+    .description =
+        "Restores a backup into a separate test Neo4j instance, runs health checks on it, and "
+        "only then, with an operator's confirmation, promotes it to production.",
+    .options = restoreOptions,
+    .optionCount = (int)(sizeof(restoreOptions) / sizeof(restoreOptions[0])),
+    .environment =
+        "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "NEO4J_URI                Production instance (written only by --promote)\n"
+        "TEST_NEO4J_URI           Bolt URI of the default test instance\n"
+        "TEST_NEO4J_USER          User of the test instance (neo4j)\n"
+        "TEST_NEO4J_PASSWORD      Password (or TEST_NEO4J_PASSWORD_FILE)\n"
+        "TEST_NEO4J_DATABASE      Database of the test instance (neo4j)\n"
+        "TEST_NEO4J_CONTAINER     Name of the test instance (test-neo4j)\n"
+        "PROMOTE_AFTER_VALIDATION Auto-promote if validation passes (false)\n"
+        "See docs/configuration.md for every setting.\n",
+    .examples = "neo4j-restore --backup-id neo4j-20251227-150000\n"
+                "neo4j-restore --backup-id neo4j-20251227-150000 --promote\n"
+                "neo4j-restore --status\n",
+};
+
+const CommandDef *optionsBackupCommand(void) { return &backupCommand; }
+const CommandDef *optionsRestoreCommand(void) { return &restoreCommand; }
+
+static int optionsFindLong(const CommandDef *command, const char *name, size_t length)
+{
+    for (int index = 0; index < command->optionCount; index++) {
+        const char *candidate = command->options[index].longName;
+        if (strlen(candidate) == length && strncmp(candidate, name, length) == 0)
+            return index;
+    }
+    return -1;
+}
+
+static int optionsFindShort(const CommandDef *command, char name)
+{
+    for (int index = 0; index < command->optionCount; index++)
+        if (command->options[index].shortName == name)
+            return index;
+    return -1;
+}
+
+bool optionsParse(const CommandDef *command, int argc, char **argv, ParsedOptions *out,
+                  char *errorOut, size_t size)
+{
+    memset(out, 0, sizeof(*out));
+    out->command = command;
+    for (int argIndex = 1; argIndex < argc; argIndex++) {
+        const char *word = argv[argIndex];
+        int found = -1;
+        const char *inlineValue = NULL;
+        if (strncmp(word, "--", 2) == 0 && word[2]) {
+            const char *name = word + 2;
+            const char *equals = strchr(name, '=');
+            size_t length = equals ? (size_t)(equals - name) : strlen(name);
+            found = optionsFindLong(command, name, length);
+            if (equals)
+                inlineValue = equals + 1;
+        } else if (word[0] == '-' && word[1] && !word[2]) {
+            found = optionsFindShort(command, word[1]);
+        } else {
+            snprintf(errorOut, size, "unexpected argument '%s'", word);
+            return false;
+        }
+        if (found < 0) {
+            snprintf(errorOut, size, "unknown option '%s'", word);
+            return false;
+        }
+        const OptionDef *option = &command->options[found];
+        if (option->argName) {
+            const char *value = inlineValue;
+            if (!value) {
+                if (argIndex + 1 >= argc || (argv[argIndex + 1][0] == '-' && argv[argIndex + 1][1])) {
+                    snprintf(errorOut, size, "option '--%s' needs an argument %s", option->longName,
+                             option->argName);
+                    return false;
+                }
+                value = argv[++argIndex];
+            }
+            if (!value[0]) {
+                snprintf(errorOut, size, "option '--%s' needs a non-empty argument %s",
+                         option->longName, option->argName);
+                return false;
+            }
+            out->value[found] = value;
+        } else if (inlineValue) {
+            snprintf(errorOut, size, "option '--%s' takes no argument", option->longName);
+            return false;
+        }
+        out->present[found] = true;
+    }
+    return true;
+}
+
+bool optionsHas(const ParsedOptions *parsed, const char *longName)
+{
+    int found = optionsFindLong(parsed->command, longName, strlen(longName));
+    return found >= 0 && parsed->present[found];
+}
+
+const char *optionsValue(const ParsedOptions *parsed, const char *longName)
+{
+    int found = optionsFindLong(parsed->command, longName, strlen(longName));
+    return found >= 0 && parsed->present[found] ? parsed->value[found] : NULL;
+}
+
+static void optionsFormatName(const OptionDef *option, char *buffer, size_t size)
+{
+    if (option->shortName)
+        snprintf(buffer, size, "-%c, --%s%s%s", option->shortName, option->longName,
+                 option->argName ? " " : "", option->argName ? option->argName : "");
+    else
+        snprintf(buffer, size, "--%s%s%s", option->longName, option->argName ? " " : "",
+                 option->argName ? option->argName : "");
+}
+
+void optionsPrintUsage(const CommandDef *command, FILE *stream)
+{
+    fprintf(stream, "Usage: %s [OPTIONS]\n", command->program);
+    fprintf(stream, "Try '%s --help' for more information.\n", command->program);
+}
+
+void optionsPrintHelp(const CommandDef *command, FILE *stream)
+{
+    fprintf(stream, "Usage: %s [OPTIONS]\n\n%s: %s\n\n", command->program, command->program,
+            command->summary);
+    for (int role = OPT_ACTION; role <= OPT_MODIFIER; role++) {
+        fprintf(stream, "%s:\n", role == OPT_ACTION ? "Actions" : "Options");
+        for (int index = 0; index < command->optionCount; index++) {
+            const OptionDef *option = &command->options[index];
+            if ((int)option->role != role)
+                continue;
+            char name[96];
+            optionsFormatName(option, name, sizeof(name));
+            fprintf(stream, "  %-34s %s\n", name, option->help);
+        }
+        fputc('\n', stream);
+    }
+    fprintf(stream, "Environment variables:\n");
+    const char *line = command->environment;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        fprintf(stream, "  %.*s\n", (int)length, line);
+        line += length + (end ? 1 : 0);
+    }
+    fprintf(stream, "\nExit status: 0 on success, 2 for a usage error; each error code has its own "
+                    "status (docs/exit-codes.md).\n");
+}
+
+/* Escapes roff's special characters: a leading dot or quote, and backslashes/dashes. */
+static void manEscape(FILE *stream, const char *text)
+{
+    for (const char *cursor = text; *cursor; cursor++) {
+        if (*cursor == '\\')
+            fputs("\\\\", stream);
+        else if (*cursor == '-')
+            fputs("\\-", stream);
+        else
+            fputc(*cursor, stream);
+    }
+}
+
+void optionsPrintManPage(const CommandDef *command, FILE *stream)
+{
+    fprintf(stream, ".TH %s 1 \"\" \"%s %s\" \"User Commands\"\n", command->program,
+            command->program, NBK_VERSION);
+    fprintf(stream, ".SH NAME\n");
+    manEscape(stream, command->program);
+    fprintf(stream, " \\- ");
+    manEscape(stream, command->summary);
+    fprintf(stream, "\n.SH SYNOPSIS\n.B %s\n[\\fIOPTIONS\\fR]\n.SH DESCRIPTION\n", command->program);
+    manEscape(stream, command->description);
+    fprintf(stream, "\n.SH OPTIONS\n");
+    for (int index = 0; index < command->optionCount; index++) {
+        const OptionDef *option = &command->options[index];
+        char name[96];
+        optionsFormatName(option, name, sizeof(name));
+        fprintf(stream, ".TP\n.B ");
+        manEscape(stream, name);
+        fprintf(stream, "\n");
+        manEscape(stream, option->help);
+        fprintf(stream, "\n");
+    }
+    fprintf(stream, ".SH ENVIRONMENT\n.nf\n");
+    manEscape(stream, command->environment);
+    fprintf(stream, ".fi\n.SH EXAMPLES\n.nf\n");
+    manEscape(stream, command->examples);
+    fprintf(stream, ".fi\n.SH EXIT STATUS\n0 on success, 2 for a usage error; every error code has its "
+                    "own status, listed in docs/exit\\-codes.md.\n");
+}

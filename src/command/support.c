@@ -1,0 +1,98 @@
+#include "command/support.h"
+
+#include "common/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
+{
+    BoltConnectOptions options = {
+        .uri = instance->uri,
+        .user = instance->user,
+        .password = instance->password,
+        .caFile = instance->caFile,
+    };
+    ErrCode code = boltConnect(&options, out);
+    if (code != ERR_OK) {
+        char safeUri[512];
+        supportSafeUri(instance->uri, safeUri, sizeof(safeUri));
+        errAddContext("instance %s (%s)", instance->name, safeUri);
+        if (code == NEO4J_UNREACHABLE && instance->container && instance->container[0])
+            errSetAction("Check Neo4j container status (%s) and its URI", instance->container);
+    }
+    return code;
+}
+
+ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out)
+{
+    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    if (!root) {
+        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
+        return CONFIG_INVALID;
+    }
+    return catOpen(out, root, create);
+}
+
+ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t versionSize,
+                             char *edition, size_t editionSize)
+{
+    snprintf(version, versionSize, "unknown");
+    snprintf(edition, editionSize, "unknown");
+    ErrCode code = boltRun(connection, "CALL dbms.components() YIELD name, versions, edition "
+                                       "RETURN versions[0], edition",
+                           NULL, &(BoltQueryOptions){.database = "system"});
+    if (code != ERR_OK)
+        return code;
+    const BoltValue *record = NULL;
+    while ((code = boltFetch(connection, &record)) == ERR_OK && record) {
+        const BoltValue *versionValue = &record->as.list.items[0];
+        const BoltValue *editionValue = &record->as.list.items[1];
+        if (versionValue->type == BOLT_STRING)
+            snprintf(version, versionSize, "%s", versionValue->as.string.data);
+        if (editionValue->type == BOLT_STRING)
+            snprintf(edition, editionSize, "%s", editionValue->as.string.data);
+    }
+    return code;
+}
+
+static ErrCode supportCount(BoltConnection *connection, const char *database, const char *query,
+                            uint64_t *out)
+{
+    Arena *arena = arenaNew(0);
+    BoltValue value;
+    ErrCode code = boltQuerySingle(connection, query, NULL,
+                                   &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ},
+                                   arena, &value);
+    *out = (code == ERR_OK && value.type == BOLT_INT && value.as.integer > 0)
+               ? (uint64_t)value.as.integer
+               : 0;
+    arenaFree(arena);
+    return code;
+}
+
+ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                           uint64_t *relationships)
+{
+    uint64_t allNodes = 0;
+    uint64_t metadataNodes = 0;
+    ErrCode code = supportCount(connection, database, "MATCH (n) RETURN count(n)", &allNodes);
+    if (code == ERR_OK)
+        code = supportCount(connection, database, "MATCH (n:BackupMetadata) RETURN count(n)",
+                            &metadataNodes);
+    if (code == ERR_OK)
+        code = supportCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", relationships);
+    *nodes = allNodes - (metadataNodes <= allNodes ? metadataNodes : allNodes);
+    return code;
+}
+
+void supportSafeUri(const char *uri, char *out, size_t size)
+{
+    const char *scheme = strstr(uri, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    if (scheme && at)
+        snprintf(out, size, "%.*s://%s", (int)(scheme - uri), uri, at + 1);
+    else
+        snprintf(out, size, "%s", uri);
+}

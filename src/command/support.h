@@ -1,0 +1,26 @@
+/* Helpers shared by the commands: configuration, connections, the catalog,
+ * and the contract's failure block. */
+#ifndef NBK_COMMAND_SUPPORT_H
+#define NBK_COMMAND_SUPPORT_H
+
+#include "bolt/connection.h"
+#include "catalog/catalog.h"
+#include "command/command.h"
+#include "common/config.h"
+
+/* Connects to an instance (URI, user, password, CA file from the config) and
+ * adds the instance's name and URI to any error. */
+ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out);
+/* Opens the catalog at BACKUP_STORAGE_PATH (created when create is true). */
+ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out);
+/* Reads the server's version and edition with dbms.components(). */
+ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t versionSize,
+                             char *edition, size_t editionSize);
+/* Counts nodes and relationships of a database (from the count store),
+ * leaving out the tool's own BackupMetadata nodes. */
+ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                           uint64_t *relationships);
+/* The URI without user information, safe to log and to store. */
+void supportSafeUri(const char *uri, char *out, size_t size);
+
+#endif

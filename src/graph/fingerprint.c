@@ -1,0 +1,371 @@
+/* Content fingerprint (definition in fingerprint.h).
+ *
+ * Canonical form: values are written with the PackStream writers, so an
+ * integer always takes its smallest encoding and a float its 8-byte bit
+ * pattern; maps are written with their keys sorted bytewise (at every depth),
+ * labels sorted bytewise, and the relationship type as a PackStream string.
+ * Only the multiset of contents matters: keys (ids) are never hashed.
+ *
+ * Memory: node key -> nodeHash lives in an open-addressing table of 24-byte
+ * slots (linear probing, at most 80% full, doubled when full), so 30 to 60
+ * bytes per node; relationships are hashed as they stream and not kept. */
+#include "graph/fingerprint.h"
+
+#include "bolt/packstream.h"
+#include "common/buffer.h"
+
+#include <openssl/sha.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FINGERPRINT_HASH_LENGTH 16
+/* Marks a free slot; a real key with this value lives in a side slot. */
+#define FINGERPRINT_EMPTY_KEY INT64_MIN
+#define FINGERPRINT_INITIAL_SLOTS 1024u
+
+typedef struct {
+    int64_t key;
+    uint8_t hash[FINGERPRINT_HASH_LENGTH];
+} FingerprintSlot;
+
+/* A 128-bit unsigned sum kept as two words (big-endian when printed). */
+typedef struct {
+    uint64_t high;
+    uint64_t low;
+} FingerprintSum;
+
+struct Fingerprint {
+    FingerprintSlot *slots;
+    size_t slotCount;     /* power of two */
+    size_t usedSlots;
+    bool hasEmptyKeyNode; /* the node whose key equals FINGERPRINT_EMPTY_KEY */
+    uint8_t emptyKeyHash[FINGERPRINT_HASH_LENGTH];
+
+    FingerprintSum nodeSum;
+    FingerprintSum relationshipSum;
+    uint64_t nodeCount;
+    uint64_t relationshipCount;
+
+    Buffer canonical; /* reused for every canonical encoding */
+    /* Sort scratch used as a stack, so nested maps can sort below their
+     * parent's segment; indices, not pointers, survive its growth. */
+    const void **sortScratch;
+    size_t sortScratchLength;
+    size_t sortScratchCapacity;
+};
+
+static void fingerprintOutOfMemory(void)
+{
+    /* Same policy as bufferReserve: there is no sane way to continue. */
+    fputs("CRITICAL: out of memory (fingerprint)\n", stderr);
+    abort();
+}
+
+Fingerprint *fingerprintNew(void)
+{
+    Fingerprint *fingerprint = calloc(1, sizeof(*fingerprint));
+    if (!fingerprint)
+        fingerprintOutOfMemory();
+    fingerprint->slotCount = FINGERPRINT_INITIAL_SLOTS;
+    fingerprint->slots = malloc(fingerprint->slotCount * sizeof(FingerprintSlot));
+    if (!fingerprint->slots)
+        fingerprintOutOfMemory();
+    for (size_t slotIndex = 0; slotIndex < fingerprint->slotCount; slotIndex++)
+        fingerprint->slots[slotIndex].key = FINGERPRINT_EMPTY_KEY;
+    bufferInit(&fingerprint->canonical);
+    return fingerprint;
+}
+
+void fingerprintFree(Fingerprint *fingerprint)
+{
+    if (!fingerprint)
+        return;
+    free(fingerprint->slots);
+    free(fingerprint->sortScratch);
+    bufferFree(&fingerprint->canonical);
+    free(fingerprint);
+}
+
+/* ---- key -> hash table ---------------------------------------------- */
+
+static size_t fingerprintSlotOf(int64_t key, size_t slotCount)
+{
+    /* splitmix64 finaliser: ids are dense integers, so spread them. */
+    uint64_t mixed = (uint64_t)key;
+    mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
+    mixed ^= mixed >> 31;
+    return (size_t)mixed & (slotCount - 1);
+}
+
+static FingerprintSlot *fingerprintProbe(FingerprintSlot *slots, size_t slotCount, int64_t key)
+{
+    size_t slotIndex = fingerprintSlotOf(key, slotCount);
+    while (slots[slotIndex].key != FINGERPRINT_EMPTY_KEY && slots[slotIndex].key != key)
+        slotIndex = (slotIndex + 1) & (slotCount - 1);
+    return &slots[slotIndex];
+}
+
+static void fingerprintGrow(Fingerprint *fingerprint)
+{
+    size_t grownCount = fingerprint->slotCount * 2;
+    FingerprintSlot *grown = malloc(grownCount * sizeof(FingerprintSlot));
+    if (!grown)
+        fingerprintOutOfMemory();
+    for (size_t slotIndex = 0; slotIndex < grownCount; slotIndex++)
+        grown[slotIndex].key = FINGERPRINT_EMPTY_KEY;
+    for (size_t slotIndex = 0; slotIndex < fingerprint->slotCount; slotIndex++) {
+        const FingerprintSlot *old = &fingerprint->slots[slotIndex];
+        if (old->key != FINGERPRINT_EMPTY_KEY)
+            *fingerprintProbe(grown, grownCount, old->key) = *old;
+    }
+    free(fingerprint->slots);
+    fingerprint->slots = grown;
+    fingerprint->slotCount = grownCount;
+}
+
+static void fingerprintRemember(Fingerprint *fingerprint, int64_t key,
+                                const uint8_t hash[FINGERPRINT_HASH_LENGTH])
+{
+    if (key == FINGERPRINT_EMPTY_KEY) {
+        fingerprint->hasEmptyKeyNode = true;
+        memcpy(fingerprint->emptyKeyHash, hash, FINGERPRINT_HASH_LENGTH);
+        return;
+    }
+    if ((fingerprint->usedSlots + 1) * 5 > fingerprint->slotCount * 4)
+        fingerprintGrow(fingerprint);
+    FingerprintSlot *slot = fingerprintProbe(fingerprint->slots, fingerprint->slotCount, key);
+    if (slot->key == FINGERPRINT_EMPTY_KEY)
+        fingerprint->usedSlots++;
+    /* A repeated key (never in a valid archive) keeps the latest content. */
+    slot->key = key;
+    memcpy(slot->hash, hash, FINGERPRINT_HASH_LENGTH);
+}
+
+static const uint8_t *fingerprintLookup(const Fingerprint *fingerprint, int64_t key)
+{
+    if (key == FINGERPRINT_EMPTY_KEY)
+        return fingerprint->hasEmptyKeyNode ? fingerprint->emptyKeyHash : NULL;
+    const FingerprintSlot *slot =
+        fingerprintProbe(fingerprint->slots, fingerprint->slotCount, key);
+    return slot->key == key ? slot->hash : NULL;
+}
+
+/* ---- canonical encoding ----------------------------------------------- */
+
+static int fingerprintCompareBytes(const char *left, uint32_t leftLength, const char *right,
+                                   uint32_t rightLength)
+{
+    uint32_t common = leftLength < rightLength ? leftLength : rightLength;
+    int order = common ? memcmp(left, right, common) : 0;
+    if (order != 0)
+        return order;
+    return leftLength < rightLength ? -1 : leftLength > rightLength ? 1 : 0;
+}
+
+static int fingerprintCompareEntries(const void *left, const void *right)
+{
+    const BoltMapEntry *leftEntry = *(const BoltMapEntry *const *)left;
+    const BoltMapEntry *rightEntry = *(const BoltMapEntry *const *)right;
+    int order = fingerprintCompareBytes(leftEntry->key.as.string.data, leftEntry->key.as.string.length,
+                                        rightEntry->key.as.string.data, rightEntry->key.as.string.length);
+    if (order != 0)
+        return order;
+    /* Equal keys keep their map order, so "the last duplicate wins" below. */
+    return leftEntry < rightEntry ? -1 : leftEntry > rightEntry ? 1 : 0;
+}
+
+static int fingerprintCompareStrings(const void *left, const void *right)
+{
+    const BoltValue *leftValue = *(const BoltValue *const *)left;
+    const BoltValue *rightValue = *(const BoltValue *const *)right;
+    return fingerprintCompareBytes(leftValue->as.string.data, leftValue->as.string.length,
+                                   rightValue->as.string.data, rightValue->as.string.length);
+}
+
+/* Reserves count scratch places on top of the stack; returns their start. */
+static size_t fingerprintScratchPush(Fingerprint *fingerprint, size_t count)
+{
+    size_t start = fingerprint->sortScratchLength;
+    if (start + count > fingerprint->sortScratchCapacity) {
+        size_t capacity = fingerprint->sortScratchCapacity ? fingerprint->sortScratchCapacity : 64;
+        while (capacity < start + count)
+            capacity *= 2;
+        const void **grown = realloc(fingerprint->sortScratch, capacity * sizeof(*grown));
+        if (!grown)
+            fingerprintOutOfMemory();
+        fingerprint->sortScratch = grown;
+        fingerprint->sortScratchCapacity = capacity;
+    }
+    fingerprint->sortScratchLength = start + count;
+    return start;
+}
+
+static void fingerprintPackCanonical(Fingerprint *fingerprint, const BoltValue *value);
+
+static void fingerprintPackMap(Fingerprint *fingerprint, const BoltValue *map)
+{
+    uint32_t count = map->as.map.count;
+    size_t start = fingerprintScratchPush(fingerprint, count);
+    for (uint32_t entryIndex = 0; entryIndex < count; entryIndex++)
+        fingerprint->sortScratch[start + entryIndex] = &map->as.map.entries[entryIndex];
+    if (count > 1) /* qsort must not see the NULL of an unused scratch */
+        qsort(fingerprint->sortScratch + start, count, sizeof(void *), fingerprintCompareEntries);
+
+    /* Of equal keys only the last one counts, as in PackStream. */
+    uint32_t distinct = 0;
+    for (uint32_t entryIndex = 0; entryIndex < count; entryIndex++) {
+        const BoltMapEntry *entry = fingerprint->sortScratch[start + entryIndex];
+        const BoltMapEntry *next =
+            entryIndex + 1 < count ? fingerprint->sortScratch[start + entryIndex + 1] : NULL;
+        if (next && fingerprintCompareBytes(entry->key.as.string.data, entry->key.as.string.length,
+                                            next->key.as.string.data, next->key.as.string.length) == 0)
+            continue;
+        distinct++;
+    }
+    packMapHeader(&fingerprint->canonical, distinct);
+    for (uint32_t entryIndex = 0; entryIndex < count; entryIndex++) {
+        /* Re-read through the index: nested maps may move the scratch. */
+        const BoltMapEntry *entry = fingerprint->sortScratch[start + entryIndex];
+        const BoltMapEntry *next =
+            entryIndex + 1 < count ? fingerprint->sortScratch[start + entryIndex + 1] : NULL;
+        if (next && fingerprintCompareBytes(entry->key.as.string.data, entry->key.as.string.length,
+                                            next->key.as.string.data, next->key.as.string.length) == 0)
+            continue;
+        packString(&fingerprint->canonical, entry->key.as.string.data, entry->key.as.string.length);
+        fingerprintPackCanonical(fingerprint, &entry->value);
+    }
+    fingerprint->sortScratchLength = start;
+}
+
+static void fingerprintPackCanonical(Fingerprint *fingerprint, const BoltValue *value)
+{
+    switch (value->type) {
+    case BOLT_MAP:
+        fingerprintPackMap(fingerprint, value);
+        return;
+    case BOLT_LIST:
+        packListHeader(&fingerprint->canonical, value->as.list.count);
+        for (uint32_t itemIndex = 0; itemIndex < value->as.list.count; itemIndex++)
+            fingerprintPackCanonical(fingerprint, &value->as.list.items[itemIndex]);
+        return;
+    case BOLT_STRUCT:
+        packStructHeader(&fingerprint->canonical, value->as.structure.tag, value->as.structure.count);
+        for (uint8_t fieldIndex = 0; fieldIndex < value->as.structure.count; fieldIndex++)
+            fingerprintPackCanonical(fingerprint, &value->as.structure.fields[fieldIndex]);
+        return;
+    default:
+        packValue(&fingerprint->canonical, value);
+        return;
+    }
+}
+
+static void fingerprintPackLabels(Fingerprint *fingerprint, const BoltValue *labels)
+{
+    if (!labels || labels->type != BOLT_LIST) {
+        packListHeader(&fingerprint->canonical, 0);
+        return;
+    }
+    uint32_t count = labels->as.list.count;
+    size_t start = fingerprintScratchPush(fingerprint, count);
+    uint32_t stringCount = 0;
+    for (uint32_t labelIndex = 0; labelIndex < count; labelIndex++) {
+        if (labels->as.list.items[labelIndex].type == BOLT_STRING)
+            fingerprint->sortScratch[start + stringCount++] = &labels->as.list.items[labelIndex];
+    }
+    if (stringCount > 1)
+        qsort(fingerprint->sortScratch + start, stringCount, sizeof(void *), fingerprintCompareStrings);
+    packListHeader(&fingerprint->canonical, stringCount);
+    for (uint32_t labelIndex = 0; labelIndex < stringCount; labelIndex++) {
+        const BoltValue *label = fingerprint->sortScratch[start + labelIndex];
+        packString(&fingerprint->canonical, label->as.string.data, label->as.string.length);
+    }
+    fingerprint->sortScratchLength = start;
+}
+
+static void fingerprintPackProperties(Fingerprint *fingerprint, const BoltValue *properties)
+{
+    if (!properties || properties->type != BOLT_MAP) {
+        packMapHeader(&fingerprint->canonical, 0);
+        return;
+    }
+    fingerprintPackMap(fingerprint, properties);
+}
+
+/* ---- sums and the public API ------------------------------------------ */
+
+static void fingerprintSumAdd(FingerprintSum *sum, const uint8_t hash[FINGERPRINT_HASH_LENGTH])
+{
+    uint64_t high = 0;
+    uint64_t low = 0;
+    for (int byteIndex = 0; byteIndex < 8; byteIndex++) {
+        high = (high << 8) | hash[byteIndex];
+        low = (low << 8) | hash[8 + byteIndex];
+    }
+    uint64_t previousLow = sum->low;
+    sum->low += low;
+    sum->high += high + (sum->low < previousLow ? 1 : 0);
+}
+
+static void fingerprintDigest(Fingerprint *fingerprint, uint8_t hash[FINGERPRINT_HASH_LENGTH])
+{
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    SHA256(fingerprint->canonical.data, fingerprint->canonical.length, digest);
+    memcpy(hash, digest, FINGERPRINT_HASH_LENGTH);
+}
+
+void fingerprintAddNode(Fingerprint *fingerprint, int64_t key, const BoltValue *labels,
+                        const BoltValue *properties)
+{
+    bufferClear(&fingerprint->canonical);
+    fingerprintPackLabels(fingerprint, labels);
+    fingerprintPackProperties(fingerprint, properties);
+    uint8_t hash[FINGERPRINT_HASH_LENGTH];
+    fingerprintDigest(fingerprint, hash);
+    fingerprintRemember(fingerprint, key, hash);
+    fingerprintSumAdd(&fingerprint->nodeSum, hash);
+    fingerprint->nodeCount++;
+}
+
+ErrCode fingerprintAddRelationship(Fingerprint *fingerprint, int64_t startKey, int64_t endKey,
+                                   const char *type, uint32_t typeLength,
+                                   const BoltValue *properties)
+{
+    const uint8_t *startHash = fingerprintLookup(fingerprint, startKey);
+    if (!startHash)
+        return errSet(BACKUP_CORRUPTED,
+                      "relationship of type %.*s starts at node %lld, which is not in the graph",
+                      (int)typeLength, type, (long long)startKey);
+    const uint8_t *endHash = fingerprintLookup(fingerprint, endKey);
+    if (!endHash)
+        return errSet(BACKUP_CORRUPTED,
+                      "relationship of type %.*s ends at node %lld, which is not in the graph",
+                      (int)typeLength, type, (long long)endKey);
+    bufferClear(&fingerprint->canonical);
+    packString(&fingerprint->canonical, type, typeLength);
+    fingerprintPackProperties(fingerprint, properties);
+    bufferAppend(&fingerprint->canonical, startHash, FINGERPRINT_HASH_LENGTH);
+    bufferAppend(&fingerprint->canonical, endHash, FINGERPRINT_HASH_LENGTH);
+    uint8_t hash[FINGERPRINT_HASH_LENGTH];
+    fingerprintDigest(fingerprint, hash);
+    fingerprintSumAdd(&fingerprint->relationshipSum, hash);
+    fingerprint->relationshipCount++;
+    return ERR_OK;
+}
+
+uint64_t fingerprintNodeCount(const Fingerprint *fingerprint) { return fingerprint->nodeCount; }
+
+uint64_t fingerprintRelationshipCount(const Fingerprint *fingerprint)
+{
+    return fingerprint->relationshipCount;
+}
+
+void fingerprintHex(const Fingerprint *fingerprint, char out[66])
+{
+    snprintf(out, 66, "%016llx%016llx:%016llx%016llx", (unsigned long long)fingerprint->nodeSum.high,
+             (unsigned long long)fingerprint->nodeSum.low,
+             (unsigned long long)fingerprint->relationshipSum.high,
+             (unsigned long long)fingerprint->relationshipSum.low);
+}

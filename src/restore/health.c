@@ -1,0 +1,614 @@
+/* Post-restore health checks and the archive-side facts they compare with
+ * (health.h). */
+#include "restore/health.h"
+
+#include "archive/archive.h"
+#include "bolt/packstream.h"
+#include "common/buffer.h"
+#include "common/log.h"
+#include "graph/fingerprint.h"
+#include "graph/records.h"
+#include "restore/idmap.h"
+#include "restore/restore_text.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEALTH_FETCH_SIZE 10000
+
+static void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+{
+    out->name = name;
+    out->status = status;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(out->finding, sizeof(out->finding), fmt, args);
+    va_end(args);
+    /* One line: a server message may carry newlines. */
+    for (char *cursor = out->finding; *cursor; cursor++)
+        if (*cursor == '\n' || *cursor == '\r')
+            *cursor = ' ';
+}
+
+/* "CYPHER 5 " on servers whose default language may be Cypher 25. */
+static const char *healthQueryPrefix(BoltConnection *connection)
+{
+    RestoreServerVersion version;
+    if (restoreParseServerAgent(boltServerAgent(connection), &version) &&
+        restoreVersionAtLeast(&version, 2025, 6))
+        return "CYPHER 5 ";
+    return "";
+}
+
+static char *healthQueryText(Buffer *buffer, BoltConnection *connection, const char *query)
+{
+    bufferClear(buffer);
+    bufferAppendF(buffer, "%s%s", healthQueryPrefix(connection), query);
+    bufferAppendByte(buffer, 0);
+    return (char *)buffer->data;
+}
+
+static bool healthStringIs(const BoltValue *value, const char *text)
+{
+    return value && value->type == BOLT_STRING && value->as.string.length == strlen(text) &&
+           memcmp(value->as.string.data, text, value->as.string.length) == 0;
+}
+
+static bool healthStringsEqual(const BoltValue *left, const BoltValue *right)
+{
+    return left && right && left->type == BOLT_STRING && right->type == BOLT_STRING &&
+           left->as.string.length == right->as.string.length &&
+           memcmp(left->as.string.data, right->as.string.data, left->as.string.length) == 0;
+}
+
+static bool healthHasMetadataLabel(const BoltValue *labels)
+{
+    if (!labels || labels->type != BOLT_LIST)
+        return false;
+    for (uint32_t index = 0; index < labels->as.list.count; index++)
+        if (healthStringIs(&labels->as.list.items[index], HEALTH_METADATA_LABEL))
+            return true;
+    return false;
+}
+
+/* ---- archive side --------------------------------------------------------- */
+
+typedef struct {
+    Fingerprint *fingerprint;
+    IdMap *metadataKeys;
+    uint64_t orphans;
+} HealthFingerprintState;
+
+/* Adds a relationship unless it touches a BackupMetadata node; false when an
+ * endpoint is unknown (so far). */
+static bool healthAddRelationship(HealthFingerprintState *state, const GraphRelationship *relationship)
+{
+    if (idMapGet(state->metadataKeys, relationship->startKey, NULL) ||
+        idMapGet(state->metadataKeys, relationship->endKey, NULL))
+        return true;
+    return fingerprintAddRelationship(state->fingerprint, relationship->startKey, relationship->endKey,
+                                      relationship->type, relationship->typeLength,
+                                      relationship->properties) == ERR_OK;
+}
+
+ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->arena = arenaNew(0);
+    HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0};
+    Arena *scratch = arenaNew(0);
+    Arena *deferredArena = arenaNew(0);
+    BoltValue *deferred = NULL;
+    size_t deferredCount = 0;
+    size_t deferredCapacity = 0;
+    BoltValue *schema = NULL;
+    size_t schemaCapacity = 0;
+    ArcReader *reader = NULL;
+    ErrCode code = state.metadataKeys ? arcReaderOpen(&reader, archivePath)
+                                      : errSet(ERR_INTERNAL, "out of memory");
+    while (code == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK || !packed)
+            break;
+        PackReader packReader;
+        packReaderInit(&packReader, packed, length);
+        BoltValue value;
+        bool isSchema = kind == ARC_RECORD_SCHEMA;
+        if (!isSchema)
+            arenaReset(scratch);
+        if (unpackValue(&packReader, isSchema ? out->arena : scratch, &value) != ERR_OK) {
+            code = errSet(BACKUP_CORRUPTED, "a record of %s does not decode: %s", archivePath,
+                          errLast()->reason);
+            break;
+        }
+        if (isSchema) {
+            if (value.type != BOLT_MAP) {
+                code = errSet(BACKUP_CORRUPTED, "a schema record of %s is not a map", archivePath);
+                break;
+            }
+            if (out->schemaCount + 1 > schemaCapacity) {
+                size_t grown = schemaCapacity ? schemaCapacity * 2 : 16;
+                BoltValue *moved = realloc(schema, grown * sizeof(BoltValue));
+                if (!moved) {
+                    code = errSet(ERR_INTERNAL, "out of memory reading schema");
+                    break;
+                }
+                schema = moved;
+                schemaCapacity = grown;
+            }
+            schema[out->schemaCount++] = value;
+        } else if (kind == ARC_RECORD_NODE) {
+            GraphNode node;
+            code = graphNodeFromValue(&value, &node);
+            if (code != ERR_OK)
+                break;
+            out->nodes++;
+            if (healthHasMetadataLabel(node.labels)) {
+                out->metadataNodes++;
+                if (idMapPut(state.metadataKeys, node.key, 0) == IDMAP_NO_MEMORY)
+                    code = errSet(ERR_INTERNAL, "out of memory");
+            } else {
+                fingerprintAddNode(state.fingerprint, node.key, node.labels, node.properties);
+            }
+        } else if (kind == ARC_RECORD_RELATIONSHIP) {
+            GraphRelationship relationship;
+            code = graphRelationshipFromValue(&value, &relationship);
+            if (code != ERR_OK)
+                break;
+            out->relationships++;
+            if (!healthAddRelationship(&state, &relationship)) {
+                /* Its endpoint may still come later in the archive. */
+                if (deferredCount + 1 > deferredCapacity) {
+                    size_t grown = deferredCapacity ? deferredCapacity * 2 : 64;
+                    BoltValue *moved = realloc(deferred, grown * sizeof(BoltValue));
+                    if (!moved) {
+                        code = errSet(ERR_INTERNAL, "out of memory");
+                        break;
+                    }
+                    deferred = moved;
+                    deferredCapacity = grown;
+                }
+                deferred[deferredCount++] = boltValueCopy(deferredArena, &value);
+            }
+        } else {
+            code = errSet(BACKUP_CORRUPTED, "unknown record kind 0x%02x in %s", (unsigned)kind, archivePath);
+        }
+    }
+    for (size_t index = 0; code == ERR_OK && index < deferredCount; index++) {
+        GraphRelationship relationship;
+        code = graphRelationshipFromValue(&deferred[index], &relationship);
+        if (code == ERR_OK && !healthAddRelationship(&state, &relationship))
+            state.orphans++;
+    }
+    if (code == ERR_OK) {
+        errClear(); /* orphans were counted, not errors */
+        fingerprintHex(state.fingerprint, out->fingerprint);
+        out->orphanRelationships = state.orphans;
+        if (out->schemaCount) {
+            BoltValue *items = arenaAlloc(out->arena, out->schemaCount * sizeof(BoltValue));
+            memcpy(items, schema, out->schemaCount * sizeof(BoltValue));
+            out->schemaItems = items;
+        }
+    }
+    arcReaderFree(reader);
+    free(schema);
+    free(deferred);
+    arenaFree(deferredArena);
+    arenaFree(scratch);
+    idMapFree(state.metadataKeys);
+    fingerprintFree(state.fingerprint);
+    if (code != ERR_OK)
+        healthArchiveContentFree(out);
+    return code;
+}
+
+void healthArchiveContentFree(ArchiveContent *content)
+{
+    if (!content)
+        return;
+    arenaFree(content->arena);
+    content->arena = NULL;
+    content->schemaItems = NULL;
+    content->schemaCount = 0;
+}
+
+ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], FingerprintCounts *counts)
+{
+    ArchiveContent content;
+    ErrCode code = healthArchiveContentRead(archivePath, &content);
+    if (code != ERR_OK)
+        return code;
+    memcpy(hexOut, content.fingerprint, 66);
+    if (counts) {
+        counts->nodes = content.nodes - content.metadataNodes;
+        counts->relationships = content.relationships - content.orphanRelationships;
+        counts->orphanRelationships = content.orphanRelationships;
+    }
+    healthArchiveContentFree(&content);
+    return ERR_OK;
+}
+
+/* ---- database side ---------------------------------------------------------- */
+
+ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *database, char hexOut[66],
+                                    FingerprintCounts *counts)
+{
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ, .fetchSize = HEALTH_FETCH_SIZE};
+    Fingerprint *fingerprint = fingerprintNew();
+    Buffer query;
+    bufferInit(&query);
+    uint64_t orphans = 0;
+    /* Nodes first: relationships need the content of both endpoints. */
+    ErrCode code = boltRun(connection,
+                           healthQueryText(&query, connection,
+                                           "MATCH (n) WHERE NOT n:" HEALTH_METADATA_LABEL
+                                           " RETURN id(n), labels(n), properties(n)"),
+                           NULL, &options);
+    while (code == ERR_OK) {
+        const BoltValue *record = NULL;
+        code = boltFetch(connection, &record);
+        if (code != ERR_OK || !record)
+            break;
+        const BoltValue *fields = record->as.list.items;
+        if (record->as.list.count != 3 || fields[0].type != BOLT_INT) {
+            boltDiscard(connection);
+            code = errSet(NEO4J_PROTOCOL_ERROR, "unexpected node row while fingerprinting");
+            break;
+        }
+        fingerprintAddNode(fingerprint, fields[0].as.integer, &fields[1], &fields[2]);
+    }
+    if (code == ERR_OK)
+        code = boltRun(connection,
+                       healthQueryText(&query, connection,
+                                       "MATCH (a)-[r]->(b) WHERE NOT a:" HEALTH_METADATA_LABEL
+                                       " AND NOT b:" HEALTH_METADATA_LABEL
+                                       " RETURN id(a), id(b), type(r), properties(r)"),
+                       NULL, &options);
+    while (code == ERR_OK) {
+        const BoltValue *record = NULL;
+        code = boltFetch(connection, &record);
+        if (code != ERR_OK || !record)
+            break;
+        const BoltValue *fields = record->as.list.items;
+        if (record->as.list.count != 4 || fields[0].type != BOLT_INT || fields[1].type != BOLT_INT ||
+            fields[2].type != BOLT_STRING) {
+            boltDiscard(connection);
+            code = errSet(NEO4J_PROTOCOL_ERROR, "unexpected relationship row while fingerprinting");
+            break;
+        }
+        /* A node created between the two scans: count it, keep going. */
+        if (fingerprintAddRelationship(fingerprint, fields[0].as.integer, fields[1].as.integer,
+                                       fields[2].as.string.data, fields[2].as.string.length,
+                                       &fields[3]) != ERR_OK) {
+            orphans++;
+            errClear();
+        }
+    }
+    if (code == ERR_OK) {
+        fingerprintHex(fingerprint, hexOut);
+        if (counts) {
+            counts->nodes = fingerprintNodeCount(fingerprint);
+            counts->relationships = fingerprintRelationshipCount(fingerprint);
+            counts->orphanRelationships = orphans;
+        }
+    }
+    bufferFree(&query);
+    fingerprintFree(fingerprint);
+    return code;
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+HealthStatus healthCheckConnectivity(BoltConnection *connection, const char *database, HealthCheckResult *out)
+{
+    static const char name[] = "connectivity";
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ};
+    Arena *arena = arenaNew(1024);
+    BoltValue value;
+    ErrCode code = boltQuerySingle(connection, "RETURN 1", NULL, &options, arena, &value);
+    if (code != ERR_OK)
+        healthFinding(out, name, HEALTH_FAIL, "RETURN 1 failed on database %s: %s", database ? database : "(home)",
+                      errLast()->reason);
+    else if (value.type != BOLT_INT || value.as.integer != 1)
+        healthFinding(out, name, HEALTH_FAIL, "RETURN 1 answered something else");
+    else
+        healthFinding(out, name, HEALTH_PASS, "database %s answers queries (%s)", database ? database : "(home)",
+                      boltServerAgent(connection));
+    arenaFree(arena);
+    return out->status;
+}
+
+/* Runs query and turns each row into a map keyed by the column names. */
+static ErrCode healthRowsAsMaps(BoltConnection *connection, const char *query, const BoltQueryOptions *options,
+                                Arena *arena, BoltValue **rows, uint32_t *count)
+{
+    *rows = NULL;
+    *count = 0;
+    uint32_t capacity = 0;
+    ErrCode code = boltRun(connection, query, NULL, options);
+    while (code == ERR_OK) {
+        const BoltValue *record = NULL;
+        code = boltFetch(connection, &record);
+        if (code != ERR_OK || !record)
+            break;
+        if (*count == capacity) {
+            uint32_t grown = capacity ? capacity * 2 : 32;
+            BoltValue *moved = realloc(*rows, grown * sizeof(BoltValue));
+            if (!moved) {
+                boltDiscard(connection);
+                code = errSet(ERR_INTERNAL, "out of memory reading schema");
+                break;
+            }
+            *rows = moved;
+            capacity = grown;
+        }
+        uint32_t columns = record->as.list.count;
+        BoltValue row = boltMap(arena, columns);
+        for (uint32_t column = 0; column < columns; column++)
+            boltMapSet(arena, &row, column, boltFieldName(connection, column),
+                       boltValueCopy(arena, &record->as.list.items[column]));
+        (*rows)[(*count)++] = row;
+    }
+    if (code != ERR_OK) {
+        free(*rows);
+        *rows = NULL;
+        *count = 0;
+    }
+    return code;
+}
+
+const char *healthNormalizeSchemaType(const char *type)
+{
+    if (!type)
+        return "";
+    if (strcmp(type, "NODE_PROPERTY_UNIQUENESS") == 0)
+        return "UNIQUENESS";
+    if (strcmp(type, "RELATIONSHIP_PROPERTY_UNIQUENESS") == 0)
+        return "RELATIONSHIP_UNIQUENESS";
+    return type;
+}
+
+static const BoltValue *healthFindByName(const BoltValue *rows, uint32_t count, const BoltValue *name)
+{
+    for (uint32_t index = 0; index < count; index++)
+        if (healthStringsEqual(boltMapGet(&rows[index], "name"), name))
+            return &rows[index];
+    return NULL;
+}
+
+static const char *healthText(const BoltValue *value)
+{
+    return value && value->type == BOLT_STRING ? value->as.string.data : "";
+}
+
+/* Fields of expected and actual that must agree; NULL when all do. */
+static const char *healthSchemaDifference(const BoltValue *expected, const BoltValue *actual)
+{
+    const BoltValue *expectedType = boltMapGet(expected, "type");
+    if (expectedType && strcmp(healthNormalizeSchemaType(healthText(expectedType)),
+                               healthNormalizeSchemaType(healthText(boltMapGet(actual, "type")))) != 0)
+        return "type";
+    static const char *const fields[] = {"entityType", "labelsOrTypes", "properties"};
+    for (size_t index = 0; index < sizeof(fields) / sizeof(fields[0]); index++) {
+        const BoltValue *want = boltMapGet(expected, fields[index]);
+        if (!want)
+            continue; /* an older archive may not carry the field */
+        const BoltValue *have = boltMapGet(actual, fields[index]);
+        BoltValue null = boltNull();
+        if (!boltValueEqual(want, have ? have : &null))
+            return fields[index];
+    }
+    return NULL;
+}
+
+uint32_t healthCompareSchema(const BoltValue *expectedItems, uint64_t expectedCount,
+                             const BoltValue *targetConstraints, uint32_t constraintCount,
+                             const BoltValue *targetIndexes, uint32_t indexCount, char *finding,
+                             size_t findingSize)
+{
+    uint32_t problems = 0;
+    finding[0] = '\0';
+#define HEALTH_PROBLEM(...)                                                                                  \
+    do {                                                                                                     \
+        if (problems++ == 0)                                                                                 \
+            snprintf(finding, findingSize, __VA_ARGS__);                                                     \
+    } while (0)
+    uint64_t constraints = 0;
+    uint64_t indexes = 0;
+    for (uint64_t index = 0; index < expectedCount; index++) {
+        const BoltValue *item = &expectedItems[index];
+        const BoltValue *name = boltMapGet(item, "name");
+        bool isConstraint = healthStringIs(boltMapGet(item, "kind"), "constraint");
+        const BoltValue *actual = NULL;
+        if (isConstraint) {
+            constraints++;
+            actual = healthFindByName(targetConstraints, constraintCount, name);
+        } else {
+            indexes++;
+            actual = healthFindByName(targetIndexes, indexCount, name);
+            /* The target's own LOOKUP index counts, whatever its name. */
+            if (!actual && healthStringIs(boltMapGet(item, "type"), "LOOKUP")) {
+                for (uint32_t candidate = 0; candidate < indexCount && !actual; candidate++) {
+                    const BoltValue *row = &targetIndexes[candidate];
+                    if (healthStringIs(boltMapGet(row, "type"), "LOOKUP") &&
+                        healthStringsEqual(boltMapGet(row, "entityType"), boltMapGet(item, "entityType")))
+                        actual = row;
+                }
+            }
+        }
+        if (!actual) {
+            HEALTH_PROBLEM("%s `%s` of the backup is missing", isConstraint ? "constraint" : "index",
+                           healthText(name));
+            continue;
+        }
+        const char *difference = healthSchemaDifference(item, actual);
+        if (difference)
+            HEALTH_PROBLEM("%s `%s` differs from the backup in %s", isConstraint ? "constraint" : "index",
+                           healthText(name), difference);
+    }
+    /* Every index, the ones constraints own included, must be usable. */
+    for (uint32_t index = 0; index < indexCount; index++) {
+        const BoltValue *state = boltMapGet(&targetIndexes[index], "state");
+        if (!healthStringIs(state, "ONLINE"))
+            HEALTH_PROBLEM("index `%s` is %s, not ONLINE", healthText(boltMapGet(&targetIndexes[index], "name")),
+                           state && state->type == BOLT_STRING ? state->as.string.data : "in an unknown state");
+    }
+#undef HEALTH_PROBLEM
+    if (problems > 1) {
+        size_t used = strlen(finding);
+        snprintf(finding + used, findingSize - used, " (and %u more problem%s)", problems - 1,
+                 problems - 1 == 1 ? "" : "s");
+    } else if (problems == 0) {
+        snprintf(finding, findingSize, "%" PRIu64 " constraint%s and %" PRIu64 " index%s of the backup present, "
+                 "all %u indexes ONLINE", constraints, constraints == 1 ? "" : "s", indexes,
+                 indexes == 1 ? "" : "es", indexCount);
+    }
+    return problems;
+}
+
+HealthStatus healthCheckSchemaConsistency(BoltConnection *connection, const char *database,
+                                          const ArchiveContent *expected, HealthCheckResult *out)
+{
+    static const char name[] = "schema_consistency";
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ, .fetchSize = -1};
+    Arena *arena = arenaNew(0);
+    Buffer query;
+    bufferInit(&query);
+    BoltValue *constraints = NULL;
+    BoltValue *indexes = NULL;
+    uint32_t constraintCount = 0;
+    uint32_t indexCount = 0;
+    ErrCode code = healthRowsAsMaps(connection,
+                                    healthQueryText(&query, connection,
+                                                    "SHOW CONSTRAINTS YIELD name, type, entityType, "
+                                                    "labelsOrTypes, properties"),
+                                    &options, arena, &constraints, &constraintCount);
+    if (code == ERR_OK)
+        code = healthRowsAsMaps(connection,
+                                healthQueryText(&query, connection,
+                                                "SHOW INDEXES YIELD name, type, entityType, labelsOrTypes, "
+                                                "properties, state, owningConstraint"),
+                                &options, arena, &indexes, &indexCount);
+    if (code != ERR_OK) {
+        healthFinding(out, name, HEALTH_FAIL, "cannot list the target's schema: %s", errLast()->reason);
+    } else {
+        char finding[sizeof(out->finding)];
+        uint32_t problems = healthCompareSchema(expected->schemaItems, expected->schemaCount, constraints,
+                                                constraintCount, indexes, indexCount, finding, sizeof(finding));
+        healthFinding(out, name, problems ? HEALTH_FAIL : HEALTH_PASS, "%s", finding);
+    }
+    free(constraints);
+    free(indexes);
+    bufferFree(&query);
+    arenaFree(arena);
+    return out->status;
+}
+
+static ErrCode healthCount(BoltConnection *connection, const char *database, const char *query, uint64_t *out)
+{
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ};
+    Arena *arena = arenaNew(1024);
+    Buffer text;
+    bufferInit(&text);
+    BoltValue value;
+    ErrCode code = boltQuerySingle(connection, healthQueryText(&text, connection, query), NULL, &options,
+                                   arena, &value);
+    if (code == ERR_OK && (value.type != BOLT_INT || value.as.integer < 0))
+        code = errSet(NEO4J_PROTOCOL_ERROR, "count query returned no count");
+    if (code == ERR_OK)
+        *out = (uint64_t)value.as.integer;
+    bufferFree(&text);
+    arenaFree(arena);
+    return code;
+}
+
+HealthStatus healthCheckOrphans(BoltConnection *connection, const char *database, const ArchiveContent *expected,
+                                HealthCheckResult *out)
+{
+    static const char name[] = "orphan_detection";
+    uint64_t targetOrphans = 0;
+    ErrCode code = healthCount(connection, database,
+                               "MATCH ()-[r]->() WHERE startNode(r) IS NULL OR endNode(r) IS NULL "
+                               "RETURN count(r)",
+                               &targetOrphans);
+    if (code != ERR_OK) {
+        healthFinding(out, name, HEALTH_FAIL, "cannot count orphaned relationships: %s", errLast()->reason);
+        return out->status;
+    }
+    uint64_t archiveOrphans = expected ? expected->orphanRelationships : 0;
+    uint64_t total = archiveOrphans + targetOrphans;
+    if (total == 0)
+        healthFinding(out, name, HEALTH_PASS, "no orphaned relationships (every relationship has both endpoints)");
+    else
+        healthFinding(out, name, HEALTH_FAIL,
+                      "Found %" PRIu64 " orphaned relationships (%" PRIu64 " in the backup whose endpoints are "
+                      "missing, %" PRIu64 " in the target)",
+                      total, archiveOrphans, targetOrphans);
+    return out->status;
+}
+
+HealthStatus healthCheckCounts(BoltConnection *connection, const char *database, uint64_t expectedNodes,
+                               uint64_t expectedRelationships, HealthCheckResult *out)
+{
+    static const char name[] = "counts";
+    uint64_t nodes = 0;
+    uint64_t relationships = 0;
+    ErrCode code = healthCount(connection, database, "MATCH (n) RETURN count(n)", &nodes);
+    if (code == ERR_OK)
+        code = healthCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", &relationships);
+    if (code != ERR_OK)
+        healthFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
+    else if (nodes != expectedNodes || relationships != expectedRelationships)
+        healthFinding(out, name, HEALTH_FAIL,
+                      "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the backup has %" PRIu64
+                      " nodes, %" PRIu64 " relationships",
+                      nodes, relationships, expectedNodes, expectedRelationships);
+    else
+        healthFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
+                      nodes, relationships);
+    return out->status;
+}
+
+HealthStatus healthCheckFingerprint(BoltConnection *connection, const char *database,
+                                    const char *expectedFingerprint, HealthCheckResult *out)
+{
+    static const char name[] = "fingerprint";
+    char actual[66];
+    FingerprintCounts counts;
+    ErrCode code = healthFingerprintOfDatabase(connection, database, actual, &counts);
+    if (code != ERR_OK)
+        healthFinding(out, name, HEALTH_FAIL, "cannot read the target's graph: %s", errLast()->reason);
+    else if (!expectedFingerprint || strcmp(actual, expectedFingerprint) != 0)
+        healthFinding(out, name, HEALTH_FAIL, "content differs from the backup: target %s, backup %s", actual,
+                      expectedFingerprint ? expectedFingerprint : "(unknown)");
+    else
+        healthFinding(out, name, HEALTH_PASS, "content equals the backup (%.12s..., %" PRIu64 " nodes, %" PRIu64
+                      " relationships)", actual, counts.nodes, counts.relationships);
+    return out->status;
+}
+
+int healthRunAll(BoltConnection *connection, const char *database, const HealthExpectations *expected,
+                 HealthCheckResult results[HEALTH_CHECK_COUNT])
+{
+    int failed = 0;
+    failed += healthCheckConnectivity(connection, database, &results[0]) == HEALTH_FAIL;
+    failed += healthCheckSchemaConsistency(connection, database, expected->archive, &results[1]) == HEALTH_FAIL;
+    failed += healthCheckOrphans(connection, database, expected->archive, &results[2]) == HEALTH_FAIL;
+    failed += healthCheckCounts(connection, database, expected->expectedNodes, expected->expectedRelationships,
+                                &results[3]) == HEALTH_FAIL;
+    failed += healthCheckFingerprint(connection, database, expected->archive->fingerprint, &results[4]) ==
+              HEALTH_FAIL;
+    for (int index = 0; index < HEALTH_CHECK_COUNT; index++)
+        logDebug("health check %s: %s: %s", results[index].name,
+                 results[index].status == HEALTH_PASS ? "PASS" : "FAIL", results[index].finding);
+    return failed;
+}

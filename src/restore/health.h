@@ -1,0 +1,117 @@
+/* Health checks run on a target after a restore, and the archive-side facts
+ * they compare against.
+ *
+ * Each check returns PASS or FAIL with a one-line finding, so the command
+ * layer can print the contract's "INFO: Health check: <name> ... PASS" and,
+ * on failure, "ERROR: Failed check: <name>" + the finding. A check never
+ * aborts the others: a query failure is a FAIL whose finding says why.
+ *
+ *   connectivity        RETURN 1 on the target database
+ *   schema_consistency  every constraint and index of the backup exists by
+ *                       name with the same type, entity type, labels/types
+ *                       and properties; every index (owned ones included)
+ *                       is ONLINE
+ *   orphan_detection    no relationship of the archive lost an endpoint (the
+ *                       archive side: relationships skipped at restore), and
+ *                       none in the target (cheap sanity query)
+ *   counts              node and relationship counts of the target equal
+ *                       the expected ones (the manifest's)
+ *   fingerprint         the content fingerprint (graph/fingerprint.h) of the
+ *                       target equals the archive's
+ *
+ * BackupMetadata nodes (the tool's own records) and their relationships are
+ * left out of both fingerprints, so a target that holds them still matches.
+ *
+ * Ownership: an ArchiveContent owns its arena (schema items live there);
+ * release it with healthArchiveContentFree. */
+#ifndef NBK_RESTORE_HEALTH_H
+#define NBK_RESTORE_HEALTH_H
+
+#include "bolt/connection.h"
+#include "bolt/value.h"
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HEALTH_METADATA_LABEL "BackupMetadata"
+
+/* What an archive holds, as far as the checks need it. Filled by
+ * healthArchiveContentRead, or as a by-product of logicalRestoreRun. */
+typedef struct {
+    char fingerprint[66];            /* "<32 hex>:<32 hex>", see fingerprint.h */
+    uint64_t nodes;                  /* node records */
+    uint64_t relationships;          /* relationship records, orphans included */
+    uint64_t orphanRelationships;    /* relationships whose endpoint is not in the archive */
+    uint64_t metadataNodes;          /* BackupMetadata nodes (outside the fingerprint) */
+    uint64_t schemaCount;
+    const BoltValue *schemaItems;    /* schemaCount maps, see graph/records.h */
+    Arena *arena;                    /* owns schemaItems */
+} ArchiveContent;
+
+/* Reads the whole archive once (checksums verified by the reader). */
+ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);
+void healthArchiveContentFree(ArchiveContent *content);
+
+/* The content fingerprint of an archive, with its node and relationship
+ * counts as the fingerprint sees them (BackupMetadata and orphans out). */
+typedef struct {
+    uint64_t nodes;
+    uint64_t relationships;
+    uint64_t orphanRelationships;
+} FingerprintCounts;
+
+ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], FingerprintCounts *counts);
+/* Same fingerprint of the live graph of database (streams it; memory as
+ * fingerprint.h says). NEO4J_* codes when the queries fail. */
+ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *database, char hexOut[66],
+                                    FingerprintCounts *counts);
+
+typedef enum { HEALTH_PASS, HEALTH_FAIL } HealthStatus;
+
+typedef struct {
+    const char *name;   /* "connectivity", "schema_consistency", ... (static) */
+    HealthStatus status;
+    char finding[512];  /* one line, no trailing newline */
+} HealthCheckResult;
+
+HealthStatus healthCheckConnectivity(BoltConnection *connection, const char *database,
+                                     HealthCheckResult *out);
+HealthStatus healthCheckSchemaConsistency(BoltConnection *connection, const char *database,
+                                          const ArchiveContent *expected, HealthCheckResult *out);
+HealthStatus healthCheckOrphans(BoltConnection *connection, const char *database,
+                                const ArchiveContent *expected, HealthCheckResult *out);
+HealthStatus healthCheckCounts(BoltConnection *connection, const char *database, uint64_t expectedNodes,
+                               uint64_t expectedRelationships, HealthCheckResult *out);
+HealthStatus healthCheckFingerprint(BoltConnection *connection, const char *database,
+                                    const char *expectedFingerprint, HealthCheckResult *out);
+
+#define HEALTH_CHECK_COUNT 5
+
+typedef struct {
+    const ArchiveContent *archive;   /* required */
+    uint64_t expectedNodes;          /* the manifest's counts */
+    uint64_t expectedRelationships;
+} HealthExpectations;
+
+/* Runs all five checks in the order above into results; returns how many
+ * failed. */
+int healthRunAll(BoltConnection *connection, const char *database, const HealthExpectations *expected,
+                 HealthCheckResult results[HEALTH_CHECK_COUNT]);
+
+/* ---- pure parts (unit-tested) ------------------------------------------ */
+
+/* Constraint type names differ between Cypher 5 and 25 (UNIQUENESS vs
+ * NODE_PROPERTY_UNIQUENESS); returns the Cypher 5 spelling. */
+const char *healthNormalizeSchemaType(const char *type);
+
+/* Compares the backup's schema items with the target's SHOW CONSTRAINTS and
+ * SHOW INDEXES rows (maps with name, type, entityType, labelsOrTypes,
+ * properties, and for indexes state and owningConstraint). Returns the
+ * number of problems; the first one is described in finding. */
+uint32_t healthCompareSchema(const BoltValue *expectedItems, uint64_t expectedCount,
+                             const BoltValue *targetConstraints, uint32_t constraintCount,
+                             const BoltValue *targetIndexes, uint32_t indexCount, char *finding,
+                             size_t findingSize);
+
+#endif

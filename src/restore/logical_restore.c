@@ -1,0 +1,1036 @@
+/* Logical restore engine (overview in logical_restore.h, details and
+ * measurements in docs/restore.md).
+ *
+ * Rows travel as parameters, never as query text, so property values keep
+ * their exact types (the decoded archive values are passed through as they
+ * are). Labels and types go either into the query text, backtick-quoted and
+ * grouped per label set / type, or as parameters of 5.26's dynamic labels.
+ *
+ * Row shapes (lists are cheaper to encode than maps):
+ *   node, static      [key, properties]
+ *   node, dynamic     [key, labels, properties]
+ *   rel, static       [newStartId, newEndId, properties]
+ *   rel, dynamic      [newStartId, newEndId, type, properties] */
+#include "restore/logical_restore.h"
+
+#include "archive/archive.h"
+#include "bolt/packstream.h"
+#include "common/buffer.h"
+#include "common/log.h"
+#include "graph/fingerprint.h"
+#include "graph/records.h"
+#include "restore/idmap.h"
+#include "restore/restore_text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RESTORE_DEFAULT_BATCH 10000u
+#define RESTORE_DEFAULT_RETRIES 6
+#define RESTORE_DEFAULT_AWAIT_SECONDS 300
+#define RESTORE_WIPE_BATCH "10000"
+/* Static mode keeps one pending batch per label set / type; these bound the
+ * rows held back when label sets are many and mixed. */
+#define RESTORE_MAX_GROUPS 64u
+#define RESTORE_PENDING_BATCHES 4u
+#define RESTORE_BACKOFF_FIRST_MS 100
+#define RESTORE_BACKOFF_MAX_MS 5000
+
+typedef enum { RESTORE_GROUP_NODES, RESTORE_GROUP_RELATIONSHIPS } RestoreGroupKind;
+
+/* Rows waiting to be sent together: one label set / type in static mode, all
+ * rows in dynamic mode. Row values live in the group's arena. */
+typedef struct {
+    char *fragment;          /* ":`A`:`B`" or ":`TYPE`"; NULL in dynamic mode */
+    size_t fragmentLength;
+    Arena *arena;
+    BoltValue *rows;
+    uint32_t count;
+    uint32_t capacity;
+} RestoreGroup;
+
+typedef struct {
+    RestoreGroupKind kind;
+    RestoreGroup groups[RESTORE_MAX_GROUPS];
+    uint32_t groupCount;
+    uint32_t lastUsed;       /* consecutive records usually share a group */
+    uint64_t pendingRows;
+} RestoreGroupSet;
+
+typedef struct {
+    int64_t key;
+    int64_t id;
+} RestoreNewId;
+
+typedef struct {
+    const LogicalRestoreRequest *request;
+    LogicalRestoreResult *result;
+    BoltConnection *connection;
+    BoltQueryOptions writeOptions;
+    RestoreServerVersion version;
+    bool versionKnown;
+    bool dynamicTokens;
+    const char *queryPrefix;   /* "CYPHER 5 " on servers whose default may be Cypher 25 */
+    uint32_t nodeBatchSize;
+    uint32_t relationshipBatchSize;
+    int maxRetries;
+    double startTime;
+
+    IdMap *idMap;              /* archive node key -> new id */
+    IdMap *metadataKeys;       /* keys of BackupMetadata nodes: outside the fingerprint */
+    Fingerprint *fingerprint;
+    RestoreGroupSet nodeGroups;
+    RestoreGroupSet relationshipGroups;
+    Arena *scratch;            /* one decoded record at a time */
+    Buffer query;
+    Buffer fragment;
+
+    RestoreNewId *newIds;      /* ids returned by the batch in flight */
+    size_t newIdCount;
+    size_t newIdCapacity;
+
+    /* Relationships met before one of their endpoint nodes was created. */
+    Arena *deferredArena;
+    BoltValue *deferred;
+    size_t deferredCount;
+    size_t deferredCapacity;
+
+    BoltValue *schemaItems;    /* values live in result->archive.arena */
+    size_t schemaCount;
+    size_t schemaCapacity;
+    LogicalRestorePhase phase;
+} RestoreContext;
+
+static double restoreNow(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static void restoreSleepMs(int milliseconds)
+{
+    struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+        /* EINTR: a signal arrived; the caller checks the cancel flag next. */
+        break;
+    }
+}
+
+static void *restoreGrow(void *array, size_t *capacity, size_t needed, size_t itemSize)
+{
+    if (needed <= *capacity)
+        return array;
+    size_t grown = *capacity ? *capacity : 64;
+    while (grown < needed)
+        grown *= 2;
+    void *moved = realloc(array, grown * itemSize);
+    if (!moved)
+        return NULL;
+    *capacity = grown;
+    return moved;
+}
+
+static bool restoreCancelled(const RestoreContext *context)
+{
+    return context->request->cancelFlag && *context->request->cancelFlag;
+}
+
+static ErrCode restoreInterrupted(void)
+{
+    return errSet(OPERATION_INTERRUPTED, "restore interrupted by a signal; the target holds a partial graph");
+}
+
+static void restoreReportProgress(RestoreContext *context)
+{
+    if (!context->request->progress)
+        return;
+    LogicalRestoreProgress progress = {
+        .phase = context->phase,
+        .nodesDone = context->result->nodes,
+        .relationshipsDone = context->result->relationships,
+        .schemaDone = context->result->schemaItems,
+        .nodesExpected = context->request->expectedNodes,
+        .relationshipsExpected = context->request->expectedRelationships,
+        .elapsedSeconds = restoreNow() - context->startTime,
+    };
+    context->request->progress(&progress, context->request->progressPayload);
+}
+
+/* ---- server capabilities and plain statements ---------------------------- */
+
+typedef struct {
+    RestoreServerVersion version;
+    bool known;
+    const char *prefix;
+    bool callScope;            /* CALL (x) { ... } (5.23+) instead of CALL { WITH x ... } */
+    bool dynamicTokens;        /* CREATE (n:$(...)) (5.26+) */
+} RestoreServerTraits;
+
+static RestoreServerTraits restoreServerTraits(BoltConnection *connection)
+{
+    RestoreServerTraits traits = {{0, 0, 0}, false, "", false, false};
+    traits.known = restoreParseServerAgent(boltServerAgent(connection), &traits.version);
+    if (!traits.known)
+        return traits;
+    /* 2025.06+ may default to Cypher 25, where some 5.x statements (index
+     * providers in OPTIONS) are gone: pin the language the archive came from. */
+    if (restoreVersionAtLeast(&traits.version, 2025, 6))
+        traits.prefix = "CYPHER 5 ";
+    traits.callScope = restoreVersionAtLeast(&traits.version, 5, 23);
+    traits.dynamicTokens = restoreVersionAtLeast(&traits.version, 5, 26);
+    return traits;
+}
+
+/* Runs a statement and drops its result. */
+static ErrCode restoreExecute(BoltConnection *connection, const char *query, const BoltValue *params,
+                              const BoltQueryOptions *options)
+{
+    ErrCode code = boltRun(connection, query, params, options);
+    if (code != ERR_OK)
+        return code;
+    const BoltValue *record = NULL;
+    do {
+        code = boltFetch(connection, &record);
+    } while (code == ERR_OK && record);
+    return code;
+}
+
+/* Runs a query and copies the string in column 0 of every row into arena. */
+static ErrCode restoreCollectStrings(BoltConnection *connection, const char *query,
+                                     const BoltQueryOptions *options, Arena *arena, char ***out,
+                                     size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    size_t capacity = 0;
+    ErrCode code = boltRun(connection, query, NULL, options);
+    if (code != ERR_OK)
+        return code;
+    for (;;) {
+        const BoltValue *record = NULL;
+        code = boltFetch(connection, &record);
+        if (code != ERR_OK || !record)
+            return code;
+        const BoltValue *column = &record->as.list.items[0];
+        if (record->as.list.count < 1 || column->type != BOLT_STRING)
+            continue;
+        char **grown = restoreGrow(*out, &capacity, *count + 1, sizeof(char *));
+        if (!grown) {
+            boltDiscard(connection);
+            return errSet(ERR_INTERNAL, "out of memory listing schema names");
+        }
+        *out = grown;
+        (*out)[(*count)++] = arenaStrndup(arena, column->as.string.data, column->as.string.length);
+    }
+}
+
+ErrCode restoreWipeTarget(BoltConnection *connection, const char *database)
+{
+    RestoreServerTraits traits = restoreServerTraits(connection);
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_WRITE, .fetchSize = -1};
+    Arena *arena = arenaNew(0);
+    Buffer statement;
+    bufferInit(&statement);
+    char **names = NULL;
+    size_t nameCount = 0;
+    ErrCode code = ERR_OK;
+
+    /* Schema first: deleting is faster without index maintenance. Dropping
+     * a constraint drops its owned index, so constraints go before indexes. */
+    static const struct {
+        const char *list;
+        const char *drop;
+    } schemaKinds[] = {
+        {"SHOW CONSTRAINTS YIELD name RETURN name", "DROP CONSTRAINT "},
+        {"SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' RETURN name", "DROP INDEX "},
+    };
+    for (size_t kindIndex = 0; kindIndex < 2 && code == ERR_OK; kindIndex++) {
+        bufferClear(&statement);
+        bufferAppendF(&statement, "%s%s", traits.prefix, schemaKinds[kindIndex].list);
+        bufferAppendByte(&statement, 0);
+        free(names);
+        code = restoreCollectStrings(connection, (const char *)statement.data, &options, arena, &names,
+                                     &nameCount);
+        for (size_t nameIndex = 0; code == ERR_OK && nameIndex < nameCount; nameIndex++) {
+            bufferClear(&statement);
+            bufferAppendF(&statement, "%s%s", traits.prefix, schemaKinds[kindIndex].drop);
+            restoreQuoteName(&statement, names[nameIndex], strlen(names[nameIndex]));
+            bufferAppendF(&statement, " IF EXISTS");
+            bufferAppendByte(&statement, 0);
+            code = restoreExecute(connection, (const char *)statement.data, NULL, &options);
+            if (code == ERR_OK)
+                logDebug("restore: dropped %s%s", schemaKinds[kindIndex].drop, names[nameIndex]);
+        }
+    }
+
+    /* Relationships before nodes: DETACH DELETE of a dense node would put
+     * all its relationships into one inner transaction. */
+    static const char *const deletions[2][2] = {
+        {"MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS",
+         "MATCH ()-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS"},
+        {"MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS",
+         "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS"},
+    };
+    for (size_t deletion = 0; deletion < 2 && code == ERR_OK; deletion++) {
+        bufferClear(&statement);
+        bufferAppendF(&statement, "%s%s", traits.prefix, deletions[deletion][traits.callScope ? 0 : 1]);
+        bufferAppendByte(&statement, 0);
+        code = restoreExecute(connection, (const char *)statement.data, NULL, &options);
+    }
+    if (code != ERR_OK)
+        errAddContext("while emptying the target database");
+    free(names);
+    bufferFree(&statement);
+    arenaFree(arena);
+    return code;
+}
+
+/* ---- groups ------------------------------------------------------------- */
+
+static void restoreGroupSetFree(RestoreGroupSet *set)
+{
+    for (uint32_t index = 0; index < set->groupCount; index++) {
+        free(set->groups[index].fragment);
+        free(set->groups[index].rows);
+        arenaFree(set->groups[index].arena);
+    }
+    set->groupCount = 0;
+}
+
+/* Group for fragment (static) or the single group (dynamic); NULL when all
+ * RESTORE_MAX_GROUPS are taken by other label sets. */
+static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment, size_t length,
+                                      bool dynamicTokens)
+{
+    if (dynamicTokens) {
+        if (set->groupCount == 0) {
+            set->groupCount = 1;
+            memset(&set->groups[0], 0, sizeof(set->groups[0]));
+            set->groups[0].arena = arenaNew(1024 * 1024);
+        }
+        return &set->groups[0];
+    }
+    if (set->lastUsed < set->groupCount) {
+        RestoreGroup *last = &set->groups[set->lastUsed];
+        if (last->fragmentLength == length && memcmp(last->fragment, fragment, length) == 0)
+            return last;
+    }
+    for (uint32_t index = 0; index < set->groupCount; index++) {
+        RestoreGroup *group = &set->groups[index];
+        if (group->fragmentLength == length && memcmp(group->fragment, fragment, length) == 0) {
+            set->lastUsed = index;
+            return group;
+        }
+    }
+    if (set->groupCount == RESTORE_MAX_GROUPS)
+        return NULL;
+    RestoreGroup *group = &set->groups[set->groupCount];
+    memset(group, 0, sizeof(*group));
+    group->fragment = malloc(length + 1);
+    if (!group->fragment)
+        return NULL;
+    memcpy(group->fragment, fragment, length);
+    group->fragment[length] = '\0';
+    group->fragmentLength = length;
+    group->arena = arenaNew(256 * 1024);
+    set->lastUsed = set->groupCount++;
+    return group;
+}
+
+static BoltValue *restoreGroupAddRow(RestoreGroupSet *set, RestoreGroup *group, uint32_t fieldCount)
+{
+    size_t capacity = group->capacity;
+    BoltValue *rows = restoreGrow(group->rows, &capacity, (size_t)group->count + 1, sizeof(BoltValue));
+    if (!rows)
+        return NULL;
+    group->rows = rows;
+    group->capacity = (uint32_t)capacity;
+    BoltValue *row = &group->rows[group->count++];
+    *row = boltList(group->arena, fieldCount);
+    set->pendingRows++;
+    return row->as.list.items;
+}
+
+/* ---- sending batches ------------------------------------------------------ */
+
+static void restoreBuildQuery(RestoreContext *context, RestoreGroupKind kind, const RestoreGroup *group)
+{
+    Buffer *query = &context->query;
+    bufferClear(query);
+    bufferAppendF(query, "%s", context->queryPrefix);
+    if (kind == RESTORE_GROUP_NODES) {
+        if (context->dynamicTokens) {
+            bufferAppendF(query, "UNWIND $rows AS row CREATE (n:$(row[1])) SET n = row[2] "
+                                 "RETURN row[0], id(n)");
+        } else {
+            bufferAppendF(query, "UNWIND $rows AS row CREATE (n");
+            bufferAppend(query, group->fragment, group->fragmentLength);
+            bufferAppendF(query, ") SET n = row[1] RETURN row[0], id(n)");
+        }
+    } else {
+        bufferAppendF(query, "UNWIND $rows AS row MATCH (a) WHERE id(a) = row[0] "
+                             "MATCH (b) WHERE id(b) = row[1] ");
+        if (context->dynamicTokens) {
+            bufferAppendF(query, "CREATE (a)-[r:$(row[2])]->(b) SET r = row[3] RETURN count(r)");
+        } else {
+            bufferAppendF(query, "CREATE (a)-[r");
+            bufferAppend(query, group->fragment, group->fragmentLength);
+            bufferAppendF(query, "]->(b) SET r = row[2] RETURN count(r)");
+        }
+    }
+    bufferAppendByte(query, 0);
+}
+
+/* One attempt: RUN + PULL all, collecting node ids or the created count. */
+static ErrCode restoreSendOnce(RestoreContext *context, RestoreGroupKind kind, const BoltValue *rows,
+                               int64_t *createdOut)
+{
+    BoltMapEntry entry;
+    entry.key.type = BOLT_STRING;
+    entry.key.as.string.data = "rows";
+    entry.key.as.string.length = 4;
+    entry.value = *rows;
+    BoltValue params;
+    params.type = BOLT_MAP;
+    params.as.map.entries = &entry;
+    params.as.map.count = 1;
+
+    context->newIdCount = 0;
+    *createdOut = 0;
+    ErrCode code = boltRun(context->connection, (const char *)context->query.data, &params,
+                           &context->writeOptions);
+    if (code != ERR_OK)
+        return code;
+    for (;;) {
+        const BoltValue *record = NULL;
+        code = boltFetch(context->connection, &record);
+        if (code != ERR_OK)
+            return code;
+        if (!record)
+            return ERR_OK;
+        const BoltValue *fields = record->as.list.items;
+        if (kind == RESTORE_GROUP_NODES) {
+            if (record->as.list.count != 2 || fields[0].type != BOLT_INT || fields[1].type != BOLT_INT) {
+                boltDiscard(context->connection);
+                return errSet(NEO4J_PROTOCOL_ERROR, "node batch returned an unexpected row");
+            }
+            RestoreNewId *grown = restoreGrow(context->newIds, &context->newIdCapacity,
+                                              context->newIdCount + 1, sizeof(RestoreNewId));
+            if (!grown) {
+                boltDiscard(context->connection);
+                return errSet(ERR_INTERNAL, "out of memory collecting new node ids");
+            }
+            context->newIds = grown;
+            context->newIds[context->newIdCount].key = fields[0].as.integer;
+            context->newIds[context->newIdCount].id = fields[1].as.integer;
+            context->newIdCount++;
+            (*createdOut)++;
+        } else if (record->as.list.count == 1 && fields[0].type == BOLT_INT) {
+            *createdOut = fields[0].as.integer;
+        }
+    }
+}
+
+/* Records the ids of a committed node batch. */
+static ErrCode restoreCommitNewIds(RestoreContext *context)
+{
+    for (size_t index = 0; index < context->newIdCount; index++) {
+        const RestoreNewId *pair = &context->newIds[index];
+        IdMapPutResult put = idMapPut(context->idMap, pair->key, pair->id);
+        if (put == IDMAP_DUPLICATE)
+            return errSet(BACKUP_CORRUPTED, "node key %lld appears twice in the archive",
+                          (long long)pair->key);
+        if (put == IDMAP_NO_MEMORY)
+            return errSet(RESTORE_FAILED, "out of memory for the node id map at %llu nodes",
+                          (unsigned long long)idMapCount(context->idMap));
+    }
+    return ERR_OK;
+}
+
+/* Sends rows (a sub-range of a group) with retries; splits on memory limits. */
+static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                               uint32_t count)
+{
+    BoltValue rows;
+    rows.type = BOLT_LIST;
+    rows.as.list.items = items;
+    rows.as.list.count = count;
+    int backoffMs = RESTORE_BACKOFF_FIRST_MS;
+    for (int attempt = 0;; attempt++) {
+        if (restoreCancelled(context))
+            return restoreInterrupted();
+        int64_t created = 0;
+        ErrCode code = restoreSendOnce(context, kind, &rows, &created);
+        if (code == ERR_OK) {
+            context->result->batches++;
+            if (created != (int64_t)count)
+                return errSet(RESTORE_FAILED, "a batch of %u %s created %lld%s", count,
+                              kind == RESTORE_GROUP_NODES ? "nodes" : "relationships", (long long)created,
+                              kind == RESTORE_GROUP_NODES ? ""
+                                                          : " (endpoint nodes missing in the target: was it "
+                                                            "written to during the restore?)");
+            if (kind == RESTORE_GROUP_NODES) {
+                code = restoreCommitNewIds(context);
+                if (code != ERR_OK)
+                    return code;
+                context->result->nodes += count;
+            } else {
+                context->result->relationships += count;
+            }
+            return ERR_OK;
+        }
+        if (code != NEO4J_QUERY_FAILED)
+            return code;
+        const char *serverCode = errLast()->serverCode;
+        if (restoreIsMemoryLimitCode(serverCode) && count > 1) {
+            logDebug("restore: batch of %u rows over the server's memory limit, splitting", count);
+            uint32_t firstHalf = count / 2;
+            code = restoreSendRows(context, kind, items, firstHalf);
+            if (code == ERR_OK)
+                code = restoreSendRows(context, kind, items + firstHalf, count - firstHalf);
+            return code;
+        }
+        if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
+            ErrDetail detail = *errLast();
+            return errSet(RESTORE_FAILED, "the target refused a batch of %u %s (%s): %s", count,
+                          kind == RESTORE_GROUP_NODES ? "nodes" : "relationships",
+                          detail.serverCode[0] ? detail.serverCode : "no server code", detail.reason);
+        }
+        logWarn("restore: transient error %s, retrying the batch in %d ms", serverCode, backoffMs);
+        context->result->retries++;
+        restoreSleepMs(backoffMs);
+        backoffMs = backoffMs * 2 > RESTORE_BACKOFF_MAX_MS ? RESTORE_BACKOFF_MAX_MS : backoffMs * 2;
+    }
+}
+
+static ErrCode restoreFlushGroup(RestoreContext *context, RestoreGroupSet *set, RestoreGroup *group)
+{
+    if (group->count == 0)
+        return ERR_OK;
+    restoreBuildQuery(context, set->kind, group);
+    ErrCode code = restoreSendRows(context, set->kind, group->rows, group->count);
+    set->pendingRows -= group->count;
+    group->count = 0;
+    arenaReset(group->arena);
+    if (code == ERR_OK)
+        restoreReportProgress(context);
+    return code;
+}
+
+static ErrCode restoreFlushAll(RestoreContext *context, RestoreGroupSet *set)
+{
+    for (uint32_t index = 0; index < set->groupCount; index++) {
+        ErrCode code = restoreFlushGroup(context, set, &set->groups[index]);
+        if (code != ERR_OK)
+            return code;
+    }
+    /* Label sets come and go: start over so a new set finds a free slot. */
+    if (!context->dynamicTokens)
+        restoreGroupSetFree(set);
+    return ERR_OK;
+}
+
+/* After adding a row: send the group when full, everything when too much is
+ * held back across groups. */
+static ErrCode restoreAfterAdd(RestoreContext *context, RestoreGroupSet *set, RestoreGroup *group,
+                               uint32_t batchSize)
+{
+    if (group->count >= batchSize)
+        return restoreFlushGroup(context, set, group);
+    if (set->pendingRows >= (uint64_t)batchSize * RESTORE_PENDING_BATCHES)
+        return restoreFlushAll(context, set);
+    return ERR_OK;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static bool restoreHasMetadataLabel(const BoltValue *labels)
+{
+    for (uint32_t index = 0; index < labels->as.list.count; index++) {
+        const BoltValue *label = &labels->as.list.items[index];
+        if (label->as.string.length == strlen(HEALTH_METADATA_LABEL) &&
+            memcmp(label->as.string.data, HEALTH_METADATA_LABEL, label->as.string.length) == 0)
+            return true;
+    }
+    return false;
+}
+
+static ErrCode restoreAddNode(RestoreContext *context, const BoltValue *record)
+{
+    GraphNode node;
+    ErrCode code = graphNodeFromValue(record, &node);
+    if (code != ERR_OK)
+        return code;
+    context->result->archive.nodes++;
+    if (restoreHasMetadataLabel(node.labels)) {
+        context->result->archive.metadataNodes++;
+        if (idMapPut(context->metadataKeys, node.key, 0) == IDMAP_NO_MEMORY)
+            return errSet(RESTORE_FAILED, "out of memory recording BackupMetadata nodes");
+    } else {
+        fingerprintAddNode(context->fingerprint, node.key, node.labels, node.properties);
+    }
+
+    RestoreGroupSet *set = &context->nodeGroups;
+    RestoreGroup *group = NULL;
+    bufferClear(&context->fragment);
+    if (!context->dynamicTokens)
+        restoreAppendLabels(&context->fragment, node.labels);
+    for (;;) {
+        group = restoreGroupFind(set, (const char *)context->fragment.data, context->fragment.length,
+                                 context->dynamicTokens);
+        if (group)
+            break;
+        code = restoreFlushAll(context, set); /* every group slot taken */
+        if (code != ERR_OK)
+            return code;
+    }
+    BoltValue *fields = restoreGroupAddRow(set, group, context->dynamicTokens ? 3 : 2);
+    if (!fields)
+        return errSet(ERR_INTERNAL, "out of memory queueing nodes");
+    fields[0] = boltInt(node.key);
+    if (context->dynamicTokens) {
+        fields[1] = boltValueCopy(group->arena, node.labels);
+        fields[2] = boltValueCopy(group->arena, node.properties);
+    } else {
+        fields[1] = boltValueCopy(group->arena, node.properties);
+    }
+    return restoreAfterAdd(context, set, group, context->nodeBatchSize);
+}
+
+/* Queues a relationship whose endpoints have new ids; false when one is
+ * missing (not created yet, or not in the archive at all). */
+static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRelationship *relationship,
+                                        bool *queued)
+{
+    int64_t startId = 0;
+    int64_t endId = 0;
+    *queued = false;
+    if (!idMapGet(context->idMap, relationship->startKey, &startId) ||
+        !idMapGet(context->idMap, relationship->endKey, &endId))
+        return ERR_OK;
+    *queued = true;
+    if (!idMapGet(context->metadataKeys, relationship->startKey, NULL) &&
+        !idMapGet(context->metadataKeys, relationship->endKey, NULL)) {
+        ErrCode code = fingerprintAddRelationship(context->fingerprint, relationship->startKey,
+                                                  relationship->endKey, relationship->type,
+                                                  relationship->typeLength, relationship->properties);
+        if (code != ERR_OK)
+            return code;
+    }
+
+    RestoreGroupSet *set = &context->relationshipGroups;
+    RestoreGroup *group = NULL;
+    bufferClear(&context->fragment);
+    if (!context->dynamicTokens) {
+        bufferAppendByte(&context->fragment, ':');
+        restoreQuoteName(&context->fragment, relationship->type, relationship->typeLength);
+    }
+    for (;;) {
+        group = restoreGroupFind(set, (const char *)context->fragment.data, context->fragment.length,
+                                 context->dynamicTokens);
+        if (group)
+            break;
+        ErrCode code = restoreFlushAll(context, set);
+        if (code != ERR_OK)
+            return code;
+    }
+    BoltValue *fields = restoreGroupAddRow(set, group, context->dynamicTokens ? 4 : 3);
+    if (!fields)
+        return errSet(ERR_INTERNAL, "out of memory queueing relationships");
+    fields[0] = boltInt(startId);
+    fields[1] = boltInt(endId);
+    if (context->dynamicTokens) {
+        fields[2] = boltStringN(group->arena, relationship->type, relationship->typeLength);
+        fields[3] = boltValueCopy(group->arena, relationship->properties);
+    } else {
+        fields[2] = boltValueCopy(group->arena, relationship->properties);
+    }
+    return restoreAfterAdd(context, set, group, context->relationshipBatchSize);
+}
+
+static ErrCode restoreAddRelationship(RestoreContext *context, const BoltValue *record)
+{
+    GraphRelationship relationship;
+    ErrCode code = graphRelationshipFromValue(record, &relationship);
+    if (code != ERR_OK)
+        return code;
+    context->result->archive.relationships++;
+    if (context->phase == RESTORE_PHASE_NODES) {
+        /* Nodes still queued must exist before relationships can find them. */
+        code = restoreFlushAll(context, &context->nodeGroups);
+        if (code != ERR_OK)
+            return code;
+        double now = restoreNow();
+        context->result->nodeSeconds = now - context->startTime - context->result->wipeSeconds;
+        context->phase = RESTORE_PHASE_RELATIONSHIPS;
+    }
+    bool queued = false;
+    code = restoreQueueRelationship(context, &relationship, &queued);
+    if (code != ERR_OK || queued)
+        return code;
+    /* An endpoint not seen yet: keep the record for the end of the archive. */
+    BoltValue *grown = restoreGrow(context->deferred, &context->deferredCapacity,
+                                   context->deferredCount + 1, sizeof(BoltValue));
+    if (!grown)
+        return errSet(ERR_INTERNAL, "out of memory deferring relationships");
+    context->deferred = grown;
+    context->deferred[context->deferredCount++] = boltValueCopy(context->deferredArena, record);
+    return ERR_OK;
+}
+
+static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, size_t length)
+{
+    PackReader reader;
+    packReaderInit(&reader, packed, length);
+    BoltValue item;
+    ErrCode code = unpackValue(&reader, context->result->archive.arena, &item);
+    if (code != ERR_OK)
+        return errSet(BACKUP_CORRUPTED, "schema record does not decode: %s", errLast()->reason);
+    if (item.type != BOLT_MAP || !boltMapGet(&item, "createStatement"))
+        return errSet(BACKUP_CORRUPTED, "schema record is not a map with a createStatement");
+    BoltValue *grown = restoreGrow(context->schemaItems, &context->schemaCapacity,
+                                   context->schemaCount + 1, sizeof(BoltValue));
+    if (!grown)
+        return errSet(ERR_INTERNAL, "out of memory collecting schema");
+    context->schemaItems = grown;
+    context->schemaItems[context->schemaCount++] = item;
+    return ERR_OK;
+}
+
+static ErrCode restoreFinishDeferred(RestoreContext *context)
+{
+    ErrCode code = restoreFlushAll(context, &context->nodeGroups);
+    for (size_t index = 0; code == ERR_OK && index < context->deferredCount; index++) {
+        GraphRelationship relationship;
+        code = graphRelationshipFromValue(&context->deferred[index], &relationship);
+        if (code != ERR_OK)
+            break;
+        bool queued = false;
+        code = restoreQueueRelationship(context, &relationship, &queued);
+        if (code == ERR_OK && !queued) {
+            context->result->orphanRelationships++;
+            logDebug("restore: relationship %lld (%lld)-[:%.*s]->(%lld) has an endpoint outside the "
+                     "archive; skipped",
+                     (long long)relationship.key, (long long)relationship.startKey,
+                     (int)relationship.typeLength, relationship.type, (long long)relationship.endKey);
+        }
+    }
+    if (code == ERR_OK)
+        code = restoreFlushAll(context, &context->relationshipGroups);
+    return code;
+}
+
+/* ---- schema --------------------------------------------------------------- */
+
+static bool restoreStringIs(const BoltValue *value, const char *text)
+{
+    return value && value->type == BOLT_STRING && value->as.string.length == strlen(text) &&
+           memcmp(value->as.string.data, text, value->as.string.length) == 0;
+}
+
+static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *item)
+{
+    const BoltValue *statement = boltMapGet(item, "createStatement");
+    if (!statement || statement->type != BOLT_STRING)
+        return errSet(BACKUP_CORRUPTED, "schema item without a createStatement");
+    bufferClear(&context->query);
+    bufferAppendF(&context->query, "%s", context->queryPrefix);
+    bufferAppend(&context->query, statement->as.string.data, statement->as.string.length);
+    bufferAppendByte(&context->query, 0);
+    BoltQueryOptions options = context->writeOptions;
+    for (int attempt = 0;; attempt++) {
+        ErrCode code = restoreExecute(context->connection, (const char *)context->query.data, NULL, &options);
+        if (code == ERR_OK) {
+            logDebug("restore: %s", (const char *)context->query.data);
+            return ERR_OK;
+        }
+        if (code != NEO4J_QUERY_FAILED)
+            return code;
+        const char *serverCode = errLast()->serverCode;
+        if (strstr(serverCode, "AlreadyExists")) {
+            logDebug("restore: schema item already present: %s", errLast()->reason);
+            return ERR_OK;
+        }
+        if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
+            ErrDetail detail = *errLast();
+            return errSet(RESTORE_FAILED, "the target refused %.*s: %s", (int)statement->as.string.length,
+                          statement->as.string.data, detail.reason);
+        }
+        context->result->retries++;
+        restoreSleepMs(RESTORE_BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5));
+    }
+}
+
+static ErrCode restoreSchema(RestoreContext *context)
+{
+    context->phase = RESTORE_PHASE_SCHEMA;
+    ErrCode code = ERR_OK;
+    /* Constraints first: they create their own indexes. */
+    for (size_t index = 0; code == ERR_OK && index < context->schemaCount; index++) {
+        const BoltValue *item = &context->schemaItems[index];
+        if (!restoreStringIs(boltMapGet(item, "kind"), "constraint"))
+            continue;
+        code = restoreSchemaStatement(context, item);
+        if (code == ERR_OK)
+            context->result->schemaItems++;
+    }
+    if (code != ERR_OK)
+        return code;
+
+    /* The target keeps its LOOKUP indexes through the wipe; creating another
+     * one for the same entity type would fail. */
+    bool hasNodeLookup = false;
+    bool hasRelationshipLookup = false;
+    Buffer listQuery;
+    bufferInit(&listQuery);
+    bufferAppendF(&listQuery, "%sSHOW INDEXES YIELD type, entityType WHERE type = 'LOOKUP' "
+                              "RETURN entityType", context->queryPrefix);
+    bufferAppendByte(&listQuery, 0);
+    code = boltRun(context->connection, (const char *)listQuery.data, NULL, &context->writeOptions);
+    bufferFree(&listQuery);
+    while (code == ERR_OK) {
+        const BoltValue *record = NULL;
+        code = boltFetch(context->connection, &record);
+        if (code != ERR_OK || !record)
+            break;
+        if (restoreStringIs(&record->as.list.items[0], "NODE"))
+            hasNodeLookup = true;
+        else if (restoreStringIs(&record->as.list.items[0], "RELATIONSHIP"))
+            hasRelationshipLookup = true;
+    }
+    for (size_t index = 0; code == ERR_OK && index < context->schemaCount; index++) {
+        const BoltValue *item = &context->schemaItems[index];
+        if (!restoreStringIs(boltMapGet(item, "kind"), "index"))
+            continue;
+        const BoltValue *owner = boltMapGet(item, "owningConstraint");
+        if (owner && owner->type != BOLT_NULL)
+            continue;
+        if (restoreStringIs(boltMapGet(item, "type"), "LOOKUP")) {
+            const BoltValue *entityType = boltMapGet(item, "entityType");
+            bool relationshipLookup = restoreStringIs(entityType, "RELATIONSHIP");
+            if (relationshipLookup ? hasRelationshipLookup : hasNodeLookup) {
+                context->result->schemaItems++;
+                continue;
+            }
+        }
+        code = restoreSchemaStatement(context, item);
+        if (code == ERR_OK)
+            context->result->schemaItems++;
+    }
+    if (code != ERR_OK)
+        return code;
+
+    int awaitSeconds = context->request->awaitIndexesSeconds > 0 ? context->request->awaitIndexesSeconds
+                                                                 : RESTORE_DEFAULT_AWAIT_SECONDS;
+    bufferClear(&context->query);
+    bufferAppendF(&context->query, "%sCALL db.awaitIndexes(%d)", context->queryPrefix, awaitSeconds);
+    bufferAppendByte(&context->query, 0);
+    code = restoreExecute(context->connection, (const char *)context->query.data, NULL,
+                          &context->writeOptions);
+    if (code == NEO4J_QUERY_FAILED) {
+        ErrDetail detail = *errLast();
+        return errSet(RESTORE_FAILED, "indexes did not come online within %d s: %s", awaitSeconds,
+                      detail.reason);
+    }
+    restoreReportProgress(context);
+    return code;
+}
+
+/* ---- the run ----------------------------------------------------------------- */
+
+static ErrCode restoreCheckHeader(ArcReader *reader)
+{
+    size_t length = 0;
+    const uint8_t *header = arcReaderHeader(reader, &length);
+    if (!header)
+        return ERR_OK;
+    Arena *arena = arenaNew(0);
+    PackReader packReader;
+    packReaderInit(&packReader, header, length);
+    BoltValue value;
+    ErrCode code = unpackValue(&packReader, arena, &value);
+    if (code != ERR_OK) {
+        code = errSet(BACKUP_CORRUPTED, "archive header does not decode: %s", errLast()->reason);
+    } else if (value.type == BOLT_MAP) {
+        const char *format = boltMapGetString(&value, "format", NULL);
+        if (format && strcmp(format, "nbk-logical-1") != 0)
+            code = errSet(BACKUP_CORRUPTED, "archive format '%s' is not one this tool restores", format);
+    }
+    arenaFree(arena);
+    return code;
+}
+
+static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader)
+{
+    for (;;) {
+        if (restoreCancelled(context))
+            return restoreInterrupted();
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        ErrCode code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK)
+            return code;
+        if (!packed)
+            return ERR_OK;
+        if (kind == ARC_RECORD_SCHEMA) {
+            code = restoreAddSchema(context, packed, length);
+            if (code != ERR_OK)
+                return code;
+            continue;
+        }
+        arenaReset(context->scratch);
+        PackReader packReader;
+        packReaderInit(&packReader, packed, length);
+        BoltValue record;
+        code = unpackValue(&packReader, context->scratch, &record);
+        if (code != ERR_OK)
+            return errSet(BACKUP_CORRUPTED, "a %s record does not decode: %s",
+                          kind == ARC_RECORD_NODE ? "node" : "relationship", errLast()->reason);
+        if (kind == ARC_RECORD_NODE)
+            code = restoreAddNode(context, &record);
+        else if (kind == ARC_RECORD_RELATIONSHIP)
+            code = restoreAddRelationship(context, &record);
+        else
+            code = errSet(BACKUP_CORRUPTED, "unknown record kind 0x%02x", (unsigned)kind);
+        if (code != ERR_OK)
+            return code;
+    }
+}
+
+static void restoreContextFree(RestoreContext *context)
+{
+    restoreGroupSetFree(&context->nodeGroups);
+    restoreGroupSetFree(&context->relationshipGroups);
+    idMapFree(context->idMap);
+    idMapFree(context->metadataKeys);
+    fingerprintFree(context->fingerprint);
+    arenaFree(context->scratch);
+    arenaFree(context->deferredArena);
+    bufferFree(&context->query);
+    bufferFree(&context->fragment);
+    free(context->newIds);
+    free(context->deferred);
+    free(context->schemaItems);
+}
+
+ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreResult *result)
+{
+    memset(result, 0, sizeof(*result));
+    if (!request || !request->connection || !request->archivePath)
+        return errSet(ERR_INTERNAL, "logicalRestoreRun needs a connection and an archive path");
+
+    RestoreContext context;
+    memset(&context, 0, sizeof(context));
+    context.request = request;
+    context.result = result;
+    context.connection = request->connection;
+    context.startTime = restoreNow();
+    context.phase = RESTORE_PHASE_WIPE;
+    context.nodeBatchSize = request->nodeBatchSize ? request->nodeBatchSize : RESTORE_DEFAULT_BATCH;
+    context.relationshipBatchSize =
+        request->relationshipBatchSize ? request->relationshipBatchSize : RESTORE_DEFAULT_BATCH;
+    context.maxRetries = request->maxRetries > 0 ? request->maxRetries : RESTORE_DEFAULT_RETRIES;
+    context.writeOptions.database = request->database;
+    context.writeOptions.mode = BOLT_ACCESS_WRITE;
+    context.writeOptions.fetchSize = -1;
+
+    RestoreServerTraits traits = restoreServerTraits(request->connection);
+    context.queryPrefix = traits.prefix;
+    switch (request->tokenMode) {
+    case RESTORE_TOKENS_STATIC:
+        context.dynamicTokens = false;
+        break;
+    case RESTORE_TOKENS_DYNAMIC:
+        context.dynamicTokens = true;
+        break;
+    case RESTORE_TOKENS_AUTO:
+        context.dynamicTokens = traits.dynamicTokens;
+        break;
+    }
+    result->dynamicTokens = context.dynamicTokens;
+    context.nodeGroups.kind = RESTORE_GROUP_NODES;
+    context.relationshipGroups.kind = RESTORE_GROUP_RELATIONSHIPS;
+
+    result->archive.arena = arenaNew(0);
+    context.idMap = idMapNew(request->expectedNodes);
+    context.metadataKeys = idMapNew(0);
+    context.fingerprint = fingerprintNew();
+    context.scratch = arenaNew(0);
+    context.deferredArena = arenaNew(0);
+    bufferInit(&context.query);
+    bufferInit(&context.fragment);
+    ArcReader *reader = NULL;
+    ErrCode code = ERR_OK;
+    if (!context.idMap || !context.metadataKeys) {
+        code = errSet(RESTORE_FAILED, "out of memory for the node id map (%llu nodes expected)",
+                      (unsigned long long)request->expectedNodes);
+        goto done;
+    }
+    logDebug("restore: server %s, %s labels and types, batches of %u nodes / %u relationships",
+             boltServerAgent(request->connection), context.dynamicTokens ? "dynamic" : "static",
+             context.nodeBatchSize, context.relationshipBatchSize);
+
+    /* Open (and so check) the archive before touching the target. */
+    code = arcReaderOpen(&reader, request->archivePath);
+    if (code == ERR_OK)
+        code = restoreCheckHeader(reader);
+    if (code != ERR_OK)
+        goto done;
+
+    if (request->wipeTarget) {
+        restoreReportProgress(&context);
+        code = restoreWipeTarget(request->connection, request->database);
+        if (code != ERR_OK)
+            goto done;
+    }
+    result->wipeSeconds = restoreNow() - context.startTime;
+    context.phase = RESTORE_PHASE_NODES;
+
+    code = restoreReadArchive(&context, reader);
+    if (code == ERR_OK) {
+        if (context.phase == RESTORE_PHASE_NODES) {
+            result->nodeSeconds = restoreNow() - context.startTime - result->wipeSeconds;
+            context.phase = RESTORE_PHASE_RELATIONSHIPS;
+        }
+        code = restoreFinishDeferred(&context);
+    }
+    if (code != ERR_OK)
+        goto done;
+    double schemaStart = restoreNow();
+    result->relationshipSeconds = schemaStart - context.startTime - result->wipeSeconds - result->nodeSeconds;
+    code = restoreSchema(&context);
+    if (code != ERR_OK)
+        goto done;
+    result->schemaSeconds = restoreNow() - schemaStart;
+
+    /* Hand the archive facts to the health checks. */
+    fingerprintHex(context.fingerprint, result->archive.fingerprint);
+    result->archive.orphanRelationships = result->orphanRelationships;
+    result->archive.schemaCount = context.schemaCount;
+    if (context.schemaCount) {
+        BoltValue *items = arenaAlloc(result->archive.arena, context.schemaCount * sizeof(BoltValue));
+        memcpy(items, context.schemaItems, context.schemaCount * sizeof(BoltValue));
+        result->archive.schemaItems = items;
+    }
+    context.phase = RESTORE_PHASE_DONE;
+    restoreReportProgress(&context);
+
+done:
+    result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
+    result->seconds = restoreNow() - context.startTime;
+    if (code != ERR_OK && code != OPERATION_INTERRUPTED)
+        errAddContext("restore of %s", request->archivePath);
+    arcReaderFree(reader);
+    restoreContextFree(&context);
+    return code;
+}
+
+void logicalRestoreResultFree(LogicalRestoreResult *result)
+{
+    if (!result)
+        return;
+    healthArchiveContentFree(&result->archive);
+}

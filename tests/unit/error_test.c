@@ -1,0 +1,67 @@
+/* The error registry: names, statuses, lookups, and that docs/exit-codes.md
+ * documents every code with its exit status (so the page cannot drift). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "common/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void testNamesAndStatuses(void **state)
+{
+    (void)state;
+    assert_string_equal(errName(BACKUP_CORRUPTED), "BACKUP_CORRUPTED");
+    assert_int_equal(errExitStatus(ERR_OK), 0);
+    assert_int_equal(errExitStatus(ERR_USAGE), 2);
+    assert_int_equal(errFromName("NEO4J_UNREACHABLE"), NEO4J_UNREACHABLE);
+    assert_int_equal(errFromName("NO_SUCH_CODE"), ERR_COUNT_);
+    /* Every status is distinct, so a script can tell codes apart. */
+    for (int left = 0; left < ERR_COUNT_; left++)
+        for (int right = left + 1; right < ERR_COUNT_; right++)
+            assert_int_not_equal(errExitStatus((ErrCode)left), errExitStatus((ErrCode)right));
+}
+
+static void testDetail(void **state)
+{
+    (void)state;
+    assert_int_equal(errSet(BACKUP_NOT_FOUND, "backup %s", "x"), BACKUP_NOT_FOUND);
+    errAddContext("while deleting");
+    assert_string_equal(errLast()->reason, "while deleting: backup x");
+    assert_string_equal(errLast()->action, "");
+    errSetAction("run %s", "--list");
+    assert_string_equal(errLast()->action, "run --list");
+    errClear();
+    assert_int_equal(errLast()->code, ERR_OK);
+}
+
+static void testDocsListEveryCode(void **state)
+{
+    (void)state;
+    FILE *docs = fopen(NBK_SOURCE_DIR "/docs/exit-codes.md", "r");
+    assert_non_null(docs);
+    static char text[65536];
+    size_t length = fread(text, 1, sizeof(text) - 1, docs);
+    fclose(docs);
+    text[length] = '\0';
+    for (int code = 0; code < ERR_COUNT_; code++) {
+        char row[160];
+        snprintf(row, sizeof(row), "| %d | `%s` |", errExitStatus((ErrCode)code),
+                 errName((ErrCode)code));
+        if (!strstr(text, row))
+            fail_msg("docs/exit-codes.md lacks the row %s", row);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(testNamesAndStatuses),
+        cmocka_unit_test(testDetail),
+        cmocka_unit_test(testDocsListEveryCode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
