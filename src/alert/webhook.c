@@ -27,10 +27,29 @@ static size_t webhookWrite(char *data, size_t size, size_t count, void *userdata
     return total;
 }
 
+/* Chat webhooks carry their secret in the path or query ("/services/T0/B0/XyZ"):
+ * mask both wherever a server's answer or curl's message repeats them. */
+static void webhookScrubUrlSecrets(char *reason, const char *url)
+{
+    CURLU *parsed = curl_url();
+    if (!parsed || curl_url_set(parsed, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(parsed);
+        return;
+    }
+    static const CURLUPart parts[] = {CURLUPART_PATH, CURLUPART_QUERY};
+    for (size_t index = 0; index < sizeof(parts) / sizeof(parts[0]); index++) {
+        char *text = NULL;
+        if (curl_url_get(parsed, parts[index], &text, 0) == CURLUE_OK && strlen(text) > 1)
+            alertScrubSecret(reason, text);
+        curl_free(text);
+    }
+    curl_url_cleanup(parsed);
+}
+
 ErrCode alertSendWebhook(const AlertWebhookConfig *config, const Alert *alert)
 {
-    const char *action = "Check BACKUP_ALERT_WEBHOOK (and BACKUP_ALERT_WEBHOOK_TOKEN) and that "
-                         "the endpoint is reachable from this host";
+    const char *action = "Check BACKUP_ALERT_WEBHOOK and that the endpoint is reachable from "
+                         "this host";
     char where[512];
     alertRedactUrl(config->url, where, sizeof(where));
     if (!config->url || !config->url[0]) {
@@ -115,6 +134,7 @@ ErrCode alertSendWebhook(const AlertWebhookConfig *config, const Alert *alert)
     if (!reason[0])
         return ERR_OK;
     alertScrubSecret(reason, config->token);
+    webhookScrubUrlSecrets(reason, config->url);
     errSet(ALERT_FAILED, "%s", reason);
     errSetAction("%s", action);
     return ALERT_FAILED;

@@ -69,7 +69,8 @@ struct ArcReader {
     uint8_t expectedSha[32];
 };
 
-static ErrCode readerFailV(ArcReader *reader, ErrCode code, const char *fmt, va_list args)
+__attribute__((format(printf, 3, 0))) static ErrCode readerFailV(ArcReader *reader, ErrCode code,
+                                                                  const char *fmt, va_list args)
 {
     char detail[sizeof(reader->failureReason)];
     vsnprintf(detail, sizeof(detail), fmt, args);

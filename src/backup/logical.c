@@ -38,6 +38,13 @@ static const char logicalRelationshipQuery[] =
 static const char logicalLateNodeQuery[] =
     "MATCH (n) WHERE id(n) IN $ids RETURN id(n), labels(n), properties(n)";
 
+/* Errors after which the transaction is gone (or the connection defunct). */
+static bool logicalIsConnectionError(ErrCode code)
+{
+    return code == NEO4J_UNREACHABLE || code == NEO4J_AUTH_FAILED || code == NEO4J_PROTOCOL_ERROR ||
+           code == NEO4J_QUERY_FAILED || code == NEO4J_TIMEOUT;
+}
+
 static void logicalOutOfMemory(void)
 {
     /* Same policy as bufferReserve: there is no sane way to continue. */
@@ -325,13 +332,17 @@ static ErrCode logicalTick(LogicalRun *run)
     return ERR_OK;
 }
 
-/* "(:A:B)" or "[:TYPE]" for error messages; truncated to fit. */
-static void logicalDescribeLabels(const BoltValue *labels, char *out, size_t size)
+/* "(:A:B)" for a node's labels or "[:TYPE]" for a relationship's type. */
+static void logicalDescribe(const BoltValue *labelsOrType, char *out, size_t size)
 {
+    if (labelsOrType->type == BOLT_STRING) {
+        snprintf(out, size, "[:%s]", labelsOrType->as.string.data);
+        return;
+    }
     size_t used = (size_t)snprintf(out, size, "(");
-    if (labels && labels->type == BOLT_LIST) {
-        for (uint32_t labelIndex = 0; labelIndex < labels->as.list.count && used < size; labelIndex++) {
-            const BoltValue *label = &labels->as.list.items[labelIndex];
+    if (labelsOrType->type == BOLT_LIST) {
+        for (uint32_t labelIndex = 0; labelIndex < labelsOrType->as.list.count && used < size; labelIndex++) {
+            const BoltValue *label = &labelsOrType->as.list.items[labelIndex];
             if (label->type == BOLT_STRING)
                 used += (size_t)snprintf(out + used, size - used, ":%s", label->as.string.data);
         }
@@ -341,18 +352,21 @@ static void logicalDescribeLabels(const BoltValue *labels, char *out, size_t siz
 }
 
 /* Fails with BACKUP_UNSUPPORTED_VALUE when a property holds the placeholder
- * a newer server sends for a type the negotiated Bolt version cannot carry. */
+ * a newer server sends for a type the negotiated Bolt version cannot carry.
+ * Checked always: scalars, the common case, cost one comparison each. */
 static ErrCode logicalCheckProperties(const LogicalRun *run, const char *entity, int64_t key,
-                                      const char *where, const BoltValue *properties)
+                                      const BoltValue *labelsOrType, const BoltValue *properties)
 {
     for (uint32_t entryIndex = 0; entryIndex < properties->as.map.count; entryIndex++) {
         const BoltMapEntry *entry = &properties->as.map.entries[entryIndex];
         BoltType type = entry->value.type;
         if (type != BOLT_MAP && type != BOLT_LIST && type != BOLT_STRUCT)
-            continue; /* scalars cannot be placeholders: the common case costs one test */
+            continue;
         const char *typeName = NULL;
         if (!boltValueFindPlaceholder(&entry->value, &typeName))
             continue;
+        char where[200];
+        logicalDescribe(labelsOrType, where, sizeof(where));
         errSet(BACKUP_UNSUPPORTED_VALUE,
                "%s %lld %s: property '%s' holds a %s value, which Bolt %s cannot carry "
                "(the server sent a placeholder instead of the value)",
@@ -386,19 +400,7 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
         run->result->duplicateRecords++;
         return ERR_OK;
     }
-    ErrCode code = ERR_OK;
-    if (fields[2].as.map.count > 0) {
-        char where[160];
-        logicalDescribeLabels(&fields[1], where, sizeof(where));
-        /* Only described when needed: the check itself is cheap. */
-        for (uint32_t entryIndex = 0; entryIndex < fields[2].as.map.count; entryIndex++) {
-            BoltType type = fields[2].as.map.entries[entryIndex].value.type;
-            if (type == BOLT_MAP || type == BOLT_LIST || type == BOLT_STRUCT) {
-                code = logicalCheckProperties(run, "node", key, where, &fields[2]);
-                break;
-            }
-        }
-    }
+    ErrCode code = logicalCheckProperties(run, "node", key, &fields[1], &fields[2]);
     if (code != ERR_OK)
         return code;
     bufferClear(&run->packed);
@@ -433,9 +435,7 @@ static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
         run->result->duplicateRecords++;
         return ERR_OK;
     }
-    char where[160];
-    snprintf(where, sizeof(where), "[:%s]", fields[3].as.string.data);
-    ErrCode code = logicalCheckProperties(run, "relationship", key, where, &fields[4]);
+    ErrCode code = logicalCheckProperties(run, "relationship", key, &fields[3], &fields[4]);
     if (code != ERR_OK)
         return code;
     int64_t startKey = fields[1].as.integer;
@@ -488,8 +488,7 @@ static ErrCode logicalStream(LogicalRun *run, const char *query, const BoltValue
         if (code == ERR_OK)
             code = logicalTick(run);
     }
-    if (code != ERR_OK && errLast()->code == code && code >= NEO4J_UNREACHABLE &&
-        code != BACKUP_UNSUPPORTED_VALUE && code != OPERATION_INTERRUPTED)
+    if (logicalIsConnectionError(code))
         errAddContext("while reading %s", logicalBackupPhaseName(run->progress.phase));
     return code;
 }
@@ -834,12 +833,6 @@ static ErrCode logicalRunSteps(LogicalRun *run)
     if (run->fingerprint)
         fingerprintHex(run->fingerprint, run->result->fingerprint);
     return ERR_OK;
-}
-
-static bool logicalIsConnectionError(ErrCode code)
-{
-    return code == NEO4J_UNREACHABLE || code == NEO4J_AUTH_FAILED || code == NEO4J_PROTOCOL_ERROR ||
-           code == NEO4J_QUERY_FAILED || code == NEO4J_TIMEOUT;
 }
 
 ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out)

@@ -738,7 +738,7 @@ static ErrCode parseConfigText(Config *config, const char *path, char *text, boo
         char *key = trimInPlace(line);
         if (!validKey(key))
             return fileError(&cursor, "invalid key name", key);
-        char *value;
+        char *value = NULL;
         ErrCode result = decodeValue(&cursor, equals + 1, &value);
         if (result != ERR_OK)
             return result;

@@ -1,8 +1,6 @@
 /* Cypher text and error-code helpers of the restore engine (restore_text.h). */
 #include "restore/restore_text.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 void restoreQuoteName(Buffer *out, const char *name, size_t length)
@@ -10,12 +8,15 @@ void restoreQuoteName(Buffer *out, const char *name, size_t length)
     bufferAppendByte(out, '`');
     size_t runStart = 0;
     for (size_t offset = 0; offset < length; offset++) {
-        if (name[offset] == '`') {
-            /* Copy up to and including the backtick, then double it. */
-            bufferAppend(out, name + runStart, offset + 1 - runStart);
-            bufferAppendByte(out, '`');
-            runStart = offset + 1;
-        }
+        char byte = name[offset];
+        if (byte != '`' && byte != '\\')
+            continue;
+        bufferAppend(out, name + runStart, offset - runStart);
+        if (byte == '`')
+            bufferAppend(out, "``", 2);
+        else
+            bufferAppend(out, "\\u005C", 6);
+        runStart = offset + 1;
     }
     bufferAppend(out, name + runStart, length - runStart);
     bufferAppendByte(out, '`');

@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Appends name as a backtick-quoted Cypher identifier: any bytes allowed,
- * every backtick doubled ("a`b" -> "`a``b`"). */
+/* Appends name as a backtick-quoted Cypher identifier for any bytes: every
+ * backtick doubled ("a`b" -> "`a``b`"), and every backslash written as the
+ * escape \u005C, because the Cypher lexer decodes \uXXXX escapes even inside
+ * backticks (measured on 5.26: `a\u0060b` is a syntax error, and a name
+ * holding "\u0060" would otherwise close the quote). */
 void restoreQuoteName(Buffer *out, const char *name, size_t length);
 /* Appends ":`A`:`B`" for a list of label strings; nothing for an empty list.
  * Non-string items are skipped (records.h has validated the list already). */

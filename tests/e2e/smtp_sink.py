@@ -43,8 +43,9 @@ except ImportError:  # pragma: no cover - reported by main() / start()
     SMTP = None
 
 # aiosmtpd logs a deprecation on every successful AUTH (its own code sets the
-# attribute) and warns about AUTH without STARTTLS even under implicit TLS.
-logging.getLogger("mail.log").setLevel(logging.ERROR)
+# attribute), a traceback whenever a client rejects the certificate (which tests
+# do on purpose), and warns about AUTH without STARTTLS even under implicit TLS.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
 
@@ -240,7 +241,9 @@ def main(argv=None):
         print(f"CERT {sink.cert_file}", flush=True)
     if args.stop_on_stdin_eof:
         def watch_stdin():
-            while sys.stdin.buffer.read(4096):
+            # Raw reads: a buffered reader's lock would still be held by this
+            # daemon thread when the interpreter shuts down.
+            while os.read(0, 4096):
                 pass
             finished.set()
         threading.Thread(target=watch_stdin, daemon=True).start()

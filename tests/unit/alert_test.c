@@ -793,9 +793,11 @@ static void testWebhookErrorStatus(void **state)
     for (size_t index = 0; index < sizeof(statuses) / sizeof(statuses[0]); index++) {
         HttpListener listener;
         /* A careless server echoing the token must not leak it into our logs. */
-        httpStart(&listener, statuses[index], "denied for token " TEST_TOKEN, false);
+        httpStart(&listener, statuses[index],
+                  "denied for token " TEST_TOKEN " at /services/T0/B0/XyZsecretPath", false);
         char url[128];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", listener.port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/T0/B0/XyZsecretPath?key=k3y",
+                 listener.port);
         AlertWebhookConfig config = {.url = url, .token = TEST_TOKEN, .timeoutMs = 10000};
         Alert alert;
         makeAlert(&alert);
@@ -807,6 +809,9 @@ static void testWebhookErrorStatus(void **state)
             fail_msg("reason '%s' lacks '%s'", errLast()->reason, expected);
         assert_null(strstr(errLast()->reason, TEST_TOKEN));
         assert_non_null(strstr(errLast()->reason, "denied for token ***"));
+        /* Chat webhooks keep their secret in the path: never shown either. */
+        assert_null(strstr(errLast()->reason, "XyZsecretPath"));
+        assert_null(strstr(errLast()->reason, "k3y"));
     }
 }
 

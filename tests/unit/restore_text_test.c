@@ -45,8 +45,11 @@ static void testQuoteUnicodeAndEscapesVerbatim(void **state)
 {
     (void)state;
     assert_string_equal(quote("Ünïcødé 日本", strlen("Ünïcødé 日本")), "`Ünïcødé 日本`");
-    /* Bytes are copied as they are; no escape processing. */
-    assert_string_equal(quote("a\\u0060b", 8), "`a\\u0060b`");
+    /* The lexer decodes \uXXXX even inside backticks: a backslash is sent
+     * as its own escape, so the name's text reaches the server unchanged. */
+    assert_string_equal(quote("a\\u0060b", 8), "`a\\u005Cu0060b`");
+    assert_string_equal(quote("\\", 1), "`\\u005C`");
+    assert_string_equal(quote("x\\`", 3), "`x\\u005C```");
     const char withNul[] = {'a', '\0', 'b'};
     Buffer buffer;
     bufferInit(&buffer);
