@@ -317,14 +317,28 @@ static void connParseFailure(const BoltValue *metadata, ConnServerFailure *out)
     snprintf(out->message, sizeof(out->message), "%s", message);
     snprintf(out->gqlStatus, sizeof(out->gqlStatus), "%s",
              boltMapGetString(metadata, "gql_status", ""));
+    /* Syntax errors come with a multi-line caret diagram; a reason is one line. */
+    char *write = out->message;
+    bool lastWasSpace = false;
+    for (const char *read = out->message; *read; read++) {
+        bool space = *read == '\n' || *read == '\r' || *read == '\t' || *read == ' ';
+        if (space && lastWasSpace)
+            continue;
+        *write++ = space ? ' ' : *read;
+        lastWasSpace = space;
+    }
+    while (write > out->message && write[-1] == ' ')
+        write--;
+    *write = '\0';
 }
 
+/* The GQL status stays out of the reason: 5.26 reports many errors as the
+ * generic 50N42, which would mislead; the Neo4j code is the useful part. */
 static ErrCode connSetServerError(ErrCode errorCode, const char *prefix, const ConnServerFailure *failure)
 {
     if (failure->gqlStatus[0])
-        errSet(errorCode, "%s%s (GQL status %s)", prefix, failure->message, failure->gqlStatus);
-    else
-        errSet(errorCode, "%s%s", prefix, failure->message);
+        logDebug("Neo4j failure %s, GQL status %s", failure->code, failure->gqlStatus);
+    errSet(errorCode, "%s%s", prefix, failure->message);
     errSetServerCode(failure->code);
     return errorCode;
 }
@@ -377,7 +391,6 @@ static ErrCode connQueryFailure(BoltConnection *connection, const BoltValue *met
 {
     ConnServerFailure failure;
     connParseFailure(metadata, &failure);
-    logDebug("Neo4j FAILURE %s: %s", failure.code, failure.message);
     ErrCode resetCode = connReset(connection);
     if (resetCode != ERR_OK)
         return resetCode;

@@ -259,7 +259,8 @@ char *manifestSerialize(const Manifest *manifest)
     sha256Hex(json_object_to_json_string_ext(root, CANONICAL_FLAGS), checksum);
     json_object_object_add(root, MANIFEST_SHA_KEY, json_object_new_string(checksum));
     const char *pretty =
-        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+                                                   | JSON_C_TO_STRING_NOSLASHESCAPE);
     size_t length = strlen(pretty);
     char *text = malloc(length + 2);
     if (!text)

@@ -231,8 +231,14 @@ ErrCode cmdCreate(CommandContext *context)
 
     if (code == ERR_OK)
         code = supportOpenCatalog(context, true, &catalog);
+    /* One backup at a time per storage path; a second run fails at once with
+     * the holder's pid (the scheduler relies on this too). */
+    Lock *createLock = NULL;
+    char createLockPath[4096];
     if (code == ERR_OK)
-        code = catLock(catalog, LOCK_EXCLUSIVE, 0, "backup --create");
+        code = fsPathJoin(createLockPath, sizeof(createLockPath), root, ".create.lock");
+    if (code == ERR_OK)
+        code = lockAcquire(&createLock, createLockPath, LOCK_EXCLUSIVE, 0, "backup --create");
     if (code == ERR_OK) {
         CatNameList leftovers = {0};
         if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK)
@@ -338,6 +344,7 @@ ErrCode cmdCreate(CommandContext *context)
         logErrorBlock("Failed to create backup", critical);
     }
     manifestFree(manifest);
+    lockRelease(createLock);
     catClose(catalog);
     boltClose(connection);
     cfgInstanceFree(&source);

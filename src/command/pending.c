@@ -10,7 +10,6 @@ static ErrCode pendingCommand(const char *name)
     return ERR_USAGE;
 }
 
-ErrCode cmdValidate(CommandContext *context, const char *backupId) { (void)context; (void)backupId; return pendingCommand("--validate"); }
 ErrCode cmdSchedule(CommandContext *context) { (void)context; return pendingCommand("--schedule"); }
 ErrCode cmdResume(CommandContext *context) { (void)context; return pendingCommand("--resume"); }
 ErrCode cmdRestore(CommandContext *context, const char *backupId) { (void)context; (void)backupId; return pendingCommand("restore"); }

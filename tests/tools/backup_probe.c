@@ -12,6 +12,7 @@
  *                          completeness, unique keys, and (with --fingerprint)
  *                          the fingerprint recomputed from the archive
  *     --keep               keep ARCHIVE (default: removed at exit)
+ *     --dump               with --verify, print every record
  *   Connection from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD.
  *
  * Prints "key value" lines to stdout (nodes, relationships, late_nodes,
@@ -89,6 +90,8 @@ static void probeKeysAdd(ProbeKeys *keys, int64_t key)
 }
 
 /* Reads the archive back; returns 0 when everything checks out. */
+static bool probeDump;
+
 static int probeVerify(const char *path, const LogicalBackupResult *result, bool withFingerprint)
 {
     ArcReader *reader = NULL;
@@ -136,6 +139,11 @@ static int probeVerify(const char *path, const LogicalBackupResult *result, bool
             probeFail(code, "decoding a record");
             failures++;
             break;
+        }
+        if (probeDump) {
+            char text[4096];
+            boltValueFormat(text, sizeof(text), &value);
+            printf("record %c %s\n", (char)kind, text);
         }
         if (kind == ARC_RECORD_SCHEMA) {
             SchemaItem item;
@@ -217,7 +225,7 @@ static int probeVerify(const char *path, const LogicalBackupResult *result, bool
 static void probeUsage(void)
 {
     fputs("usage: backup_probe [--db NAME] [--fetch N] [--compression C] [--bolt X.Y] [--fingerprint]\n"
-          "                    [--pending-limit BYTES] [--verify] [--keep] ARCHIVE\n",
+          "                    [--pending-limit BYTES] [--verify] [--dump] [--keep] ARCHIVE\n",
           stderr);
 }
 
@@ -260,6 +268,8 @@ int main(int argc, char **argv)
             request.computeFingerprint = true;
         } else if (strcmp(argument, "--verify") == 0) {
             verify = true;
+        } else if (strcmp(argument, "--dump") == 0) {
+            probeDump = true;
         } else if (strcmp(argument, "--keep") == 0) {
             keep = true;
         } else if (argument[0] != '-' && !request.archivePath) {

@@ -887,7 +887,7 @@ static void scriptQueryFailure(FakeServer *server)
         fakeSend(server, BOLT_MSG_RECORD, &record);
     }
     fakeSendFailure(server, "neo4j_code", "Neo.ClientError.Statement.SyntaxError",
-                    "Invalid input 'RETRUN'");
+                    "Invalid input 'RETRUN'\n\"RETRUN 1\"\n ^");
     if (!fakeExpect(server, BOLT_MSG_RESET))
         return;
     if (!failureCase->failInPull)
@@ -922,8 +922,8 @@ static void runQueryFailure(bool failInPull)
     }
     assert_int_equal(code, NEO4J_QUERY_FAILED);
     assert_string_equal(errLast()->serverCode, "Neo.ClientError.Statement.SyntaxError");
-    assertReasonContains("Invalid input 'RETRUN'");
-    assertReasonContains("42001");
+    assertReasonContains("Invalid input 'RETRUN' \"RETRUN 1\" ^");
+    assert_null(strchr(errLast()->reason, '\n')); /* one line */
 
     BoltValue value;
     Arena *arena = arenaNew(0);

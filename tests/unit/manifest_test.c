@@ -1,0 +1,379 @@
+/* The manifest: full round trip, the self-checksum, the fallback to
+ * manifest.json.copy, "manifest damaged" when both are bad, unknown keys kept,
+ * strict field types, and awkward label names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "catalog/manifest.h"
+#include "common/buffer.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char workDir[256];
+static char captured[4096];
+
+static void captureSink(LogLevel level, const char *line, void *payload)
+{
+    (void)payload;
+    size_t used = strlen(captured);
+    snprintf(captured + used, sizeof(captured) - used, "%d:%s\n", (int)level, line);
+}
+
+static int setUp(void **state)
+{
+    (void)state;
+    captured[0] = '\0';
+    logSetSink(captureSink, NULL);
+    snprintf(workDir, sizeof(workDir), "/tmp/nbk-manifest-XXXXXX");
+    return mkdtemp(workDir) ? 0 : -1;
+}
+
+static int tearDown(void **state)
+{
+    (void)state;
+    logSetSink(NULL, NULL);
+    char command[300];
+    snprintf(command, sizeof(command), "rm -rf '%s'", workDir);
+    return system(command) == 0 ? 0 : -1;
+}
+
+static Manifest *sampleManifest(void)
+{
+    Manifest *manifest = manifestNew();
+    manifestSetString(&manifest->id, "neo4j-20251227-153000");
+    manifest->created = timeFromParts(2025, 12, 27, 15, 30, 0);
+    manifest->expires = timeFromParts(2026, 1, 3, 15, 30, 0);
+    manifestSetString(&manifest->status, MANIFEST_STATUS_VALIDATED);
+    manifest->validatedAt = timeFromParts(2025, 12, 27, 16, 0, 0);
+    manifestSetString(&manifest->method, "logical");
+    manifestSetString(&manifest->source.uri, "bolt://db.example.com:7687");
+    manifestSetString(&manifest->source.serverVersion, "5.26.0");
+    manifestSetString(&manifest->source.edition, "community");
+    manifestSetString(&manifest->source.boltVersion, "5.4");
+    manifestSetString(&manifest->source.database, "neo4j");
+    manifestSetString(&manifest->toolVersion, "0.1.0");
+    manifestSetString(&manifest->compression, "zstd");
+    manifestSetString(&manifest->archive.file, "graph.nbk.zst");
+    manifest->archive.sizeCompressed = 314500000;
+    manifest->archive.sizeUncompressed = 524300000;
+    manifestSetString(&manifest->archive.sha256,
+                      "abc123def4567890abc123def4567890abc123def4567890abc123def4567890");
+    manifest->stats.nodes = 1500;
+    manifest->stats.relationships = 3200;
+    manifest->stats.schemaItems = 2;
+    manifestAddLabel(manifest, "Person", 1000);
+    manifestAddLabel(manifest, "Com`pany \"Ltd\" / ünïcødé \\ \x01", 500);
+    manifestAddType(manifest, "KNOWS", 3000);
+    manifestAddType(manifest, "WORKS AT", 200);
+    manifestAddSchemaItem(manifest, "person_id", "UNIQUENESS", "constraint",
+                          "CREATE CONSTRAINT person_id FOR (n:Person) REQUIRE n.id IS UNIQUE");
+    manifestAddSchemaItem(manifest, "name_index", "RANGE", "index", "CREATE INDEX name_index FOR (n:Person) ON (n.name)");
+    manifestSetString(&manifest->contentFingerprint, "sha256:0011223344");
+    manifest->durationSeconds = 145.1234;
+    manifest->keep = true;
+    return manifest;
+}
+
+static void assertSameAsSample(const Manifest *loaded)
+{
+    Manifest *expected = sampleManifest();
+    assert_int_equal(loaded->formatVersion, MANIFEST_FORMAT_VERSION);
+    assert_string_equal(loaded->id, expected->id);
+    assert_int_equal(loaded->created, expected->created);
+    assert_int_equal(loaded->expires, expected->expires);
+    assert_string_equal(loaded->status, expected->status);
+    assert_int_equal(loaded->validatedAt, expected->validatedAt);
+    assert_null(loaded->failureReason);
+    assert_string_equal(loaded->method, "logical");
+    assert_string_equal(loaded->source.uri, expected->source.uri);
+    assert_string_equal(loaded->source.serverVersion, "5.26.0");
+    assert_string_equal(loaded->source.edition, "community");
+    assert_string_equal(loaded->source.boltVersion, "5.4");
+    assert_string_equal(loaded->source.database, "neo4j");
+    assert_string_equal(loaded->toolVersion, "0.1.0");
+    assert_string_equal(loaded->compression, "zstd");
+    assert_string_equal(loaded->archive.file, "graph.nbk.zst");
+    assert_int_equal(loaded->archive.sizeCompressed, 314500000);
+    assert_int_equal(loaded->archive.sizeUncompressed, 524300000);
+    assert_string_equal(loaded->archive.sha256, expected->archive.sha256);
+    assert_int_equal(loaded->stats.nodes, 1500);
+    assert_int_equal(loaded->stats.relationships, 3200);
+    assert_int_equal(loaded->stats.schemaItems, 2);
+    assert_int_equal(loaded->stats.labelCount, 2);
+    assert_string_equal(loaded->stats.labels[1].name, expected->stats.labels[1].name);
+    assert_int_equal(loaded->stats.labels[1].count, 500);
+    assert_int_equal(loaded->stats.typeCount, 2);
+    assert_string_equal(loaded->stats.types[1].name, "WORKS AT");
+    assert_int_equal(loaded->schemaCount, 2);
+    assert_string_equal(loaded->schema[0].createStatement, expected->schema[0].createStatement);
+    assert_string_equal(loaded->schema[1].kind, "index");
+    assert_string_equal(loaded->contentFingerprint, "sha256:0011223344");
+    assert_true(loaded->durationSeconds > 145.1229 && loaded->durationSeconds < 145.1231);
+    assert_false(loaded->hasDowntime);
+    assert_true(loaded->keep);
+    manifestFree(expected);
+}
+
+static char *readText(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", workDir, name);
+    Buffer content;
+    bufferInit(&content);
+    assert_int_equal(fsReadFile(path, 1 << 20, &content), ERR_OK);
+    bufferAppendByte(&content, '\0');
+    return (char *)content.data;
+}
+
+static void writeText(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", workDir, name);
+    assert_int_equal(fsWriteAtomic(path, text, strlen(text), 0600), ERR_OK);
+}
+
+/* Replaces the first occurrence of `from` with `to` in a heap string. */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+    const char *found = strstr(text, from);
+    assert_non_null(found);
+    size_t prefix = (size_t)(found - text);
+    char *result = malloc(strlen(text) + strlen(to) + 1);
+    memcpy(result, text, prefix);
+    strcpy(result + prefix, to);
+    strcat(result, found + strlen(from));
+    return result;
+}
+
+static void testRoundTrip(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    assert_int_equal(manifestSave(manifest, workDir), ERR_OK);
+    manifestFree(manifest);
+    Manifest *loaded = NULL;
+    ManifestOrigin origin = MANIFEST_FROM_COPY;
+    assert_int_equal(manifestLoad(workDir, &loaded, &origin), ERR_OK);
+    assert_int_equal(origin, MANIFEST_FROM_PRIMARY);
+    assertSameAsSample(loaded);
+    assert_true(manifestIsValid(loaded));
+    /* Saving what was loaded gives the same file (stable serialization). */
+    char *first = readText(MANIFEST_FILE_NAME);
+    assert_int_equal(manifestSave(loaded, workDir), ERR_OK);
+    char *second = readText(MANIFEST_FILE_NAME);
+    assert_string_equal(first, second);
+    char *copy = readText(MANIFEST_COPY_FILE_NAME);
+    assert_string_equal(first, copy);
+    assert_non_null(strstr(first, "\"manifest_sha256\""));
+    assert_non_null(strstr(first, "\"duration_seconds\": 145.123"));
+    assert_non_null(strstr(first, "\"created\": \"2025-12-27T15:30:00Z\""));
+    free(first);
+    free(second);
+    free(copy);
+    manifestFree(loaded);
+}
+
+static void testTamperedPrimaryFallsBackToCopy(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    assert_int_equal(manifestSave(manifest, workDir), ERR_OK);
+    manifestFree(manifest);
+    char *text = readText(MANIFEST_FILE_NAME);
+    char *tampered = replaced(text, "\"nodes\": 1500", "\"nodes\": 1501");
+    writeText(MANIFEST_FILE_NAME, tampered);
+
+    /* The tampered text alone fails verification, but parses unverified. */
+    Manifest *parsed = NULL;
+    assert_int_equal(manifestParse(tampered, strlen(tampered), MANIFEST_PARSE_VERIFY, &parsed), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "manifest_sha256 mismatch"));
+    assert_int_equal(manifestParse(tampered, strlen(tampered), 0, &parsed), ERR_OK);
+    assert_int_equal(parsed->stats.nodes, 1501);
+    manifestFree(parsed);
+
+    Manifest *loaded = NULL;
+    ManifestOrigin origin = MANIFEST_FROM_PRIMARY;
+    assert_int_equal(manifestLoad(workDir, &loaded, &origin), ERR_OK);
+    assert_int_equal(origin, MANIFEST_FROM_COPY);
+    assert_int_equal(loaded->stats.nodes, 1500);
+    assert_non_null(strstr(captured, "using manifest.json.copy"));
+    manifestFree(loaded);
+
+    /* Primary missing: the copy too. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", workDir, MANIFEST_FILE_NAME);
+    unlink(path);
+    assert_int_equal(manifestLoad(workDir, &loaded, &origin), ERR_OK);
+    assert_int_equal(origin, MANIFEST_FROM_COPY);
+    manifestFree(loaded);
+    free(text);
+    free(tampered);
+}
+
+static void testBothDamaged(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    assert_int_equal(manifestSave(manifest, workDir), ERR_OK);
+    manifestFree(manifest);
+    char *text = readText(MANIFEST_FILE_NAME);
+    char *tampered = replaced(text, "COMPLETE", "COMPLETF");
+    writeText(MANIFEST_FILE_NAME, tampered);
+    writeText(MANIFEST_COPY_FILE_NAME, "{\"truncated\": ");
+    Manifest *loaded = (Manifest *)1;
+    assert_int_equal(manifestLoad(workDir, &loaded, NULL), BACKUP_CORRUPTED);
+    assert_null(loaded);
+    assert_non_null(strstr(errLast()->reason, "manifest damaged"));
+    assert_non_null(strstr(errLast()->reason, "mismatch"));
+    assert_non_null(strstr(errLast()->reason, "manifest.json.copy: not valid JSON"));
+    free(text);
+    free(tampered);
+
+    char emptyDir[300];
+    snprintf(emptyDir, sizeof(emptyDir), "%s/empty", workDir);
+    assert_int_equal(fsMkdirP(emptyDir, 0700), ERR_OK);
+    assert_int_equal(manifestLoad(emptyDir, &loaded, NULL), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "manifest damaged"));
+}
+
+static void testUnknownKeysPreserved(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    manifest->extra = json_object_new_object();
+    json_object *future = json_object_new_array();
+    json_object_array_add(future, json_object_new_int(7));
+    json_object_object_add(manifest->extra, "future_field", future);
+    json_object_object_add(manifest->extra, "id", json_object_new_string("ignored: known key"));
+    char *text = manifestSerialize(manifest);
+    manifestFree(manifest);
+
+    Manifest *parsed = NULL;
+    assert_int_equal(manifestParse(text, strlen(text), MANIFEST_PARSE_VERIFY, &parsed), ERR_OK);
+    assert_string_equal(parsed->id, "neo4j-20251227-153000");
+    assert_non_null(parsed->extra);
+    json_object *kept = NULL;
+    assert_true(json_object_object_get_ex(parsed->extra, "future_field", &kept));
+    assert_int_equal(json_object_array_length(kept), 1);
+    char *again = manifestSerialize(parsed);
+    assert_non_null(strstr(again, "\"future_field\""));
+    manifestFree(parsed);
+    free(again);
+    free(text);
+}
+
+static void testToJsonHasNoChecksum(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    json_object *object = manifestToJson(manifest);
+    assert_false(json_object_object_get_ex(object, "manifest_sha256", NULL));
+    json_object *id = NULL;
+    assert_true(json_object_object_get_ex(object, "id", &id));
+    assert_string_equal(json_object_get_string(id), "neo4j-20251227-153000");
+    json_object_put(object);
+    manifestFree(manifest);
+}
+
+static void testStrictFields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *fragment;
+    } cases[] = {
+        {"[]", "not a JSON object"},
+        {"{\"format_version\": 1, \"id\": \"x\"}", "created is missing"},
+        {"{\"format_version\": 1, \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\"}", "id is missing"},
+        {"{\"format_version\": 2, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\"}",
+         "newer than this tool"},
+        {"{\"format_version\": 0}", "format_version 0 is invalid"},
+        {"{\"format_version\": \"1\"}", "format_version is missing"},
+        {"{\"format_version\": 1, \"id\": 5}", "id is not a string"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"yesterday\"}", "created is not an ISO-8601"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"archive\": {\"size_compressed\": -1}}",
+         "size_compressed is not a non-negative"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"archive\": {\"file\": \"../../etc/passwd\"}}",
+         "archive.file is not a plain file name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"stats\": {\"labels\": {\"A\": 1.5}}}",
+         "count of labels 'A'"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"schema\": [1]}",
+         "schema item 0 is not an object"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"keep\": \"yes\"}",
+         "keep is not a boolean"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"duration_seconds\": -3}",
+         "duration_seconds is not a non-negative"},
+        {"{\"format_version\": 1} trailing", "unexpected text after"},
+        {"{\"format_version\": 1", "truncated"},
+    };
+    for (size_t index = 0; index < sizeof(cases) / sizeof(cases[0]); index++) {
+        Manifest *parsed = (Manifest *)1;
+        ErrCode result = manifestParse(cases[index].text, strlen(cases[index].text), 0, &parsed);
+        if (result != BACKUP_CORRUPTED)
+            fail_msg("case %zu accepted", index);
+        assert_null(parsed);
+        if (!strstr(errLast()->reason, cases[index].fragment))
+            fail_msg("case %zu: reason '%s' lacks '%s'", index, errLast()->reason, cases[index].fragment);
+    }
+    /* NUL bytes are rejected before JSON parsing. */
+    Manifest *parsed = NULL;
+    assert_int_equal(manifestParse("{\"a\":\0}", 7, 0, &parsed), BACKUP_CORRUPTED);
+    /* Verification requires the checksum to be present. */
+    const char *minimal = "{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", "
+                          "\"status\": \"FAILED\", \"expires\": null}";
+    assert_int_equal(manifestParse(minimal, strlen(minimal), MANIFEST_PARSE_VERIFY, &parsed), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "manifest_sha256 is missing"));
+    assert_int_equal(manifestParse(minimal, strlen(minimal), 0, &parsed), ERR_OK);
+    assert_false(manifestIsValid(parsed));
+    assert_int_equal(parsed->expires, 0);
+    manifestFree(parsed);
+}
+
+static void testDowntimeAndLargeNumbers(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    manifestSetString(&manifest->method, "dump");
+    manifest->hasDowntime = true;
+    manifest->downtimeSeconds = 12.5;
+    manifest->archive.sizeUncompressed = UINT64_MAX;
+    manifest->durationSeconds = 1.0 / 0.0;
+    char *text = manifestSerialize(manifest);
+    Manifest *parsed = NULL;
+    assert_int_equal(manifestParse(text, strlen(text), MANIFEST_PARSE_VERIFY, &parsed), ERR_OK);
+    assert_true(parsed->hasDowntime);
+    assert_true(parsed->downtimeSeconds == 12.5);
+    assert_true(parsed->archive.sizeUncompressed == UINT64_MAX);
+    assert_true(parsed->durationSeconds == 0); /* infinity is written as 0 */
+    manifestFree(parsed);
+    manifestFree(manifest);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(testRoundTrip, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testTamperedPrimaryFallsBackToCopy, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testBothDamaged, setUp, tearDown),
+        cmocka_unit_test(testUnknownKeysPreserved),
+        cmocka_unit_test(testToJsonHasNoChecksum),
+        cmocka_unit_test(testStrictFields),
+        cmocka_unit_test(testDowntimeAndLargeNumbers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
