@@ -341,6 +341,24 @@ static void sinkAppend(FormatSink *sink, const char *text, size_t length)
 
 static void sinkText(FormatSink *sink, const char *text) { sinkAppend(sink, text, strlen(text)); }
 
+/* Appends untrusted bytes (names, labels) with control characters escaped,
+ * so the rendering is one line with no embedded NUL. */
+static void sinkAppendPrintable(FormatSink *sink, const char *data, size_t length)
+{
+    size_t runStart = 0;
+    for (size_t index = 0; index < length; index++) {
+        unsigned char byte = (unsigned char)data[index];
+        if (byte < 0x20 || byte == 0x7F) {
+            char escape[8];
+            sinkAppend(sink, data + runStart, index - runStart);
+            snprintf(escape, sizeof(escape), "\\u%04X", byte);
+            sinkText(sink, escape);
+            runStart = index + 1;
+        }
+    }
+    sinkAppend(sink, data + runStart, length - runStart);
+}
+
 static void sinkPrintf(FormatSink *sink, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sinkPrintf(FormatSink *sink, const char *fmt, ...)
 {
@@ -433,11 +451,15 @@ static void formatMapKey(FormatSink *sink, const BoltValue *key)
     }
     /* Cypher quotes odd names in backticks, doubling a backtick inside. */
     sinkText(sink, "`");
+    size_t runStart = 0;
     for (size_t index = 0; index < length; index++) {
-        if (data[index] == '`')
+        if (data[index] == '`') {
+            sinkAppendPrintable(sink, data + runStart, index + 1 - runStart);
             sinkText(sink, "`");
-        sinkAppend(sink, data + index, 1);
+            runStart = index + 1;
+        }
     }
+    sinkAppendPrintable(sink, data + runStart, length - runStart);
     sinkText(sink, "`");
 }
 
@@ -606,7 +628,7 @@ static bool formatTemporal(FormatSink *sink, const BoltValue *value)
             sinkText(sink, "datetime('");
             formatLocalDateTime(sink, fieldInt(value, 0), fieldInt(value, 1));
             sinkText(sink, "[");
-            sinkAppend(sink, zone->as.string.data, zone->as.string.length);
+            sinkAppendPrintable(sink, zone->as.string.data, zone->as.string.length);
             sinkText(sink, "]')");
         }
         return true;
@@ -775,7 +797,7 @@ static bool formatUnsupported(FormatSink *sink, const BoltValue *value)
         return false;
     const BoltValue *name = &value->as.structure.fields[0];
     sinkText(sink, "UnsupportedType(");
-    sinkAppend(sink, name->as.string.data, name->as.string.length);
+    sinkAppendPrintable(sink, name->as.string.data, name->as.string.length);
     sinkPrintf(sink, ", needs Bolt %" PRId64 ".%" PRId64, fieldInt(value, 1), fieldInt(value, 2));
     const BoltValue *message = boltMapGet(&value->as.structure.fields[3], "message");
     if (message && message->type == BOLT_STRING) {

@@ -169,6 +169,13 @@ static void createHex(const uint8_t digest[32], char hex[65])
 
 ErrCode cmdCreate(CommandContext *context)
 {
+    char id[CAT_ID_SIZE];
+    return createBackup(context, id);
+}
+
+ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
+{
+    idOut[0] = '\0';
     const Config *config = context->config;
     const char *method = cfgGet(config, "BACKUP_METHOD");
     if (method && strcmp(method, "logical") != 0) {
@@ -339,6 +346,7 @@ ErrCode cmdCreate(CommandContext *context)
         logInfo("Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships, %" PRIu64 " schema items",
                 result.nodes, result.relationships, result.schemaItems);
         logSuccess("Backup completed");
+        snprintf(idOut, CAT_ID_SIZE, "%s", id);
     } else {
         catBackupDirAbort(backupDir);
         logErrorBlock("Failed to create backup", critical);

@@ -12,6 +12,3 @@ static ErrCode pendingCommand(const char *name)
 
 ErrCode cmdSchedule(CommandContext *context) { (void)context; return pendingCommand("--schedule"); }
 ErrCode cmdResume(CommandContext *context) { (void)context; return pendingCommand("--resume"); }
-ErrCode cmdRestore(CommandContext *context, const char *backupId) { (void)context; (void)backupId; return pendingCommand("restore"); }
-ErrCode cmdRestoreStatus(CommandContext *context) { (void)context; return pendingCommand("--status"); }
-ErrCode cmdRestoreCancel(CommandContext *context) { (void)context; return pendingCommand("--cancel"); }

@@ -20,6 +20,8 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
  * leaving out the tool's own BackupMetadata nodes. */
 ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
                            uint64_t *relationships);
+/* The --create flow; on success idOut holds the new backup's id. */
+ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE]);
 /* The URI without user information, safe to log and to store. */
 void supportSafeUri(const char *uri, char *out, size_t size);
 

@@ -21,7 +21,10 @@
 #include <string.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -820,6 +823,62 @@ static void testNoSpace(void **state)
     }
 }
 
+/* Runs in a child with its own mount namespace: fills a 64 KiB tmpfs.
+ * Exit status 0 = behaved, 77 = cannot set up (no privilege), else failed. */
+static int fillTinyFileSystem(const char *mountPoint)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", mountPoint, "tmpfs", 0, "size=64k") != 0)
+        return 77;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/graph.nbk.zst", mountPoint);
+    ArcWriter *writer = NULL;
+    if (arcWriterOpen(&writer, path, ARC_COMPRESSION_ZSTD, 0, 4096, NULL, 0) != ERR_OK)
+        return 1;
+    uint8_t record[1000];
+    uint32_t seed = 5;
+    ErrCode result = ERR_OK;
+    for (int count = 0; count < 1000 && result == ERR_OK; count++) {
+        for (size_t index = 0; index < sizeof(record); index++)
+            record[index] = (uint8_t)nextRandom(&seed); /* incompressible */
+        result = arcWriterAdd(writer, ARC_RECORD_NODE, record, sizeof(record));
+    }
+    char expected[700];
+    snprintf(expected, sizeof(expected), "No space left on device (%s)", path);
+    int status = 0;
+    if (result != BACKUP_NO_SPACE || strcmp(errLast()->reason, expected) != 0)
+        status = 2;
+    ArcTotals totals;
+    if (arcWriterFinish(writer, &totals) != BACKUP_NO_SPACE)
+        status = 3;
+    arcWriterFree(writer);
+    if (access(path, F_OK) == 0)
+        status = 4; /* a real ENOSPC must leave nothing behind */
+    umount(mountPoint);
+    return status;
+}
+
+/* ENOSPC in the middle of an archive on a real (tiny) file system; needs
+ * the privilege to mount, skipped without it. */
+static void testNoSpaceMidWrite(void **state)
+{
+    char mountPoint[512];
+    testPath(mountPoint, sizeof(mountPoint), "tiny-fs");
+    assert_int_equal(mkdir(mountPoint, 0700), 0);
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(fillTinyFileSystem(mountPoint));
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    rmdir(mountPoint);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* A write failing mid-archive (here: the file size limit) fails every later
  * call the same way, and freeing the writer removes the partial file. */
 static void testMidWriteFailure(void **state)
@@ -954,6 +1013,7 @@ int main(void)
         cmocka_unit_test(testWriterRefusals),
         cmocka_unit_test(testUnfinishedWriterRemovesFile),
         cmocka_unit_test(testNoSpace),
+        cmocka_unit_test(testNoSpaceMidWrite),
         cmocka_unit_test(testMidWriteFailure),
         cmocka_unit_test(testSha256File),
         cmocka_unit_test(testThroughputFigure),

@@ -283,6 +283,13 @@ static void testFormatContainers(void **state)
     assertFormat(&map, "{a: 1, `two words`: null, `back``tick`: false}");
     BoltValue empty = boltMap(arena, 0);
     assertFormat(&empty, "{}");
+    /* control bytes in names are escaped: one line, no embedded NUL */
+    BoltValue oddKeys = boltMap(arena, 2);
+    oddKeys.as.map.entries[0].key = boltStringN(arena, "a\0b", 3);
+    oddKeys.as.map.entries[0].value = boltInt(1);
+    oddKeys.as.map.entries[1].key = boltString(arena, "");
+    oddKeys.as.map.entries[1].value = boltInt(2);
+    assertFormat(&oddKeys, "{`a\\u0000b`: 1, ``: 2}");
 }
 
 static void testFormatTemporal(void **state)

@@ -1,0 +1,111 @@
+"""Shared fixtures of the end-to-end tests: real Neo4j servers, the built
+executables, a CLI runner and TLS material.
+
+Servers: `neo4j_server` ("e2e-main", started once per session) and
+`neo4j_target` ("e2e-target", started only when a test asks for it). Both are
+stopped at the end of the session unless NBK_KEEP_SERVERS=1, which keeps them
+running so the next run skips the ~10 s start. Their data survives either way;
+use `clean_db` for an empty main database.
+
+Executables: NBK_BUILD_DIR (default <repo>/build) holds neo4j-backup and
+neo4j-restore; `backup_bin`/`restore_bin` skip the test when they are missing.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from neo4j_servers import REPO_ROOT, Neo4jServer, local_root, make_tls_dir, run_cli as _run_cli
+
+MAIN_SERVER = "e2e-main"
+TARGET_SERVER = "e2e-target"
+TLS_SERVER = "e2e-tls"
+
+
+def _keep_servers() -> bool:
+    return os.environ.get("NBK_KEEP_SERVERS", "0") == "1"
+
+
+def _session_server(name: str, **options):
+    server = Neo4jServer.start(name, **options)
+    try:
+        yield server
+    finally:
+        server.close()
+        if not _keep_servers():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def build_dir(repo_root) -> Path:
+    return Path(os.environ.get("NBK_BUILD_DIR") or repo_root / "build").resolve()
+
+
+def _executable(build_dir: Path, name: str) -> Path:
+    path = build_dir / name
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"{path} is not built (cmake --build {build_dir}, or set NBK_BUILD_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def backup_bin(build_dir) -> Path:
+    return _executable(build_dir, "neo4j-backup")
+
+
+@pytest.fixture(scope="session")
+def restore_bin(build_dir) -> Path:
+    return _executable(build_dir, "neo4j-restore")
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """run_cli(args, env=None, check=False, timeout=300, stdin_text=None, cwd=None)
+    -> CompletedProcess (text). env is laid over os.environ; None removes a key."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def neo4j_server():
+    """The main server (e2e-main): .uri .user .password .name .home .port,
+    .driver() (new driver, caller closes), .run(cypher, **params) -> [dict]."""
+    yield from _session_server(MAIN_SERVER)
+
+
+@pytest.fixture(scope="session")
+def neo4j_target():
+    """A second server (e2e-target), e.g. the target of a restore."""
+    yield from _session_server(TARGET_SERVER)
+
+
+@pytest.fixture(scope="session")
+def neo4j_tls_server(tls_dir):
+    """A server (e2e-tls) with Bolt TLS OPTIONAL: bolt:// and bolt+ssc:// both
+    work; the certificate is tls_dir/public.crt (CN=localhost, SAN 127.0.0.1)."""
+    yield from _session_server(TLS_SERVER, tls_dir=tls_dir)
+
+
+@pytest.fixture
+def clean_db(neo4j_server):
+    """The main server with no nodes, relationships, constraints or indexes.
+
+    Yields the server. Restarts it first if an earlier test left it stopped.
+    """
+    if not neo4j_server.is_running():
+        neo4j_server.restart()
+    neo4j_server.wipe()
+    yield neo4j_server
+
+
+@pytest.fixture(scope="session")
+def tls_dir() -> Path:
+    """A folder with private.key and public.crt, self-signed for 127.0.0.1 and
+    localhost (what `tools/neo4j-local start --tls-dir` takes). Made once under
+    .neo4j-local/ and reused, so kept servers keep matching it. Don't modify."""
+    return make_tls_dir(local_root() / "e2e-tls-material")

@@ -1,0 +1,391 @@
+/* The backup repository: id validation, building backups in temporary
+ * directories, listing (newest first, damaged manifests shown), find, delete
+ * under locks, cleanup of leftovers, the keep flag, and retention applied to
+ * real directories (the contract's 10 daily backups -> 7 remain). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "catalog/catalog.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAY TIME_SECONDS_PER_DAY
+
+static char workDir[256];
+static char storage[300];
+
+static void quietSink(LogLevel level, const char *line, void *payload)
+{
+    (void)level;
+    (void)line;
+    (void)payload;
+}
+
+static int setUp(void **state)
+{
+    logSetSink(quietSink, NULL);
+    snprintf(workDir, sizeof(workDir), "/tmp/nbk-catalog-XXXXXX");
+    if (!mkdtemp(workDir))
+        return -1;
+    snprintf(storage, sizeof(storage), "%s/backups", workDir);
+    Catalog *catalog = NULL;
+    if (catOpen(&catalog, storage, true) != ERR_OK)
+        return -1;
+    *state = catalog;
+    return 0;
+}
+
+static int tearDown(void **state)
+{
+    catClose(*state);
+    logSetSink(NULL, NULL);
+    char command[300];
+    snprintf(command, sizeof(command), "rm -rf '%s'", workDir);
+    return system(command) == 0 ? 0 : -1;
+}
+
+static void storagePath(char *out, const char *name)
+{
+    snprintf(out, PATH_MAX, "%s/%s", storage, name);
+}
+
+/* Creates a committed backup the way the backup engine will. */
+static void makeBackup(Catalog *catalog, int64_t created, const char *status, bool keep, char id[CAT_ID_SIZE])
+{
+    assert_int_equal(catNewId(catalog, created, id), ERR_OK);
+    CatBackupDir *dir = NULL;
+    assert_int_equal(catBackupDirBegin(catalog, id, &dir), ERR_OK);
+    char archive[PATH_MAX];
+    assert_int_equal(fsPathJoin(archive, sizeof(archive), catBackupDirPath(dir), "graph.nbk"), ERR_OK);
+    assert_int_equal(fsWriteAtomic(archive, "0123456789", 10, 0600), ERR_OK);
+    Manifest *manifest = manifestNew();
+    manifestSetString(&manifest->id, id);
+    manifest->created = created;
+    manifestSetString(&manifest->status, status);
+    manifestSetString(&manifest->archive.file, "graph.nbk");
+    manifest->archive.sizeCompressed = 10;
+    manifest->keep = keep;
+    assert_int_equal(manifestSave(manifest, catBackupDirPath(dir)), ERR_OK);
+    manifestFree(manifest);
+    assert_int_equal(catBackupDirCommit(dir), ERR_OK);
+}
+
+static void testIdValidation(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"neo4j-20251227-153000", "a", "A.b_c-9", "neo4j-20251227-153000-2"};
+    static const char *const bad[] = {
+        "", ".hidden", "..", "a..b", "a/b", "/abs", "with space", "tab\t", "semi;colon", "ünï",
+        "0123456789012345678901234567890123456789012345678901234567890123456789", "$(rm -rf)", "a\nb",
+    };
+    for (size_t index = 0; index < sizeof(good) / sizeof(good[0]); index++)
+        assert_true(catIdValid(good[index]));
+    for (size_t index = 0; index < sizeof(bad) / sizeof(bad[0]); index++) {
+        if (catIdValid(bad[index]))
+            fail_msg("accepted '%s'", bad[index]);
+    }
+    assert_false(catIdValid(NULL));
+    assert_true(catIdValid("0123456789012345678901234567890123456789012345678901234567890123"));
+    assert_int_equal(catIdCheck("../etc"), ERR_USAGE);
+    assert_non_null(strstr(errLast()->reason, "invalid backup id"));
+}
+
+static void testOpen(void **state)
+{
+    (void)state;
+    struct stat info;
+    assert_int_equal(stat(storage, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0700);
+    Catalog *other = NULL;
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/missing", workDir);
+    assert_int_equal(catOpen(&other, missing, false), BACKUP_IO_FAILED);
+    assert_null(other);
+    assert_non_null(strstr(errLast()->action, "BACKUP_STORAGE_PATH"));
+    char file[400];
+    snprintf(file, sizeof(file), "%s/file", workDir);
+    assert_int_equal(fsWriteAtomic(file, "x", 1, 0600), ERR_OK);
+    assert_int_equal(catOpen(&other, file, false), BACKUP_IO_FAILED);
+    assert_int_equal(catOpen(&other, "", true), CONFIG_INVALID);
+}
+
+static void testBeginCommitAbort(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t created = timeFromParts(2025, 12, 27, 15, 30, 0);
+    CatBackupDir *dir = NULL;
+    assert_int_equal(catBackupDirBegin(catalog, "neo4j-20251227-153000", &dir), ERR_OK);
+    char expectedTemp[PATH_MAX];
+    snprintf(expectedTemp, sizeof(expectedTemp), "%s/.tmp-neo4j-20251227-153000-%ld", storage, (long)getpid());
+    assert_string_equal(catBackupDirPath(dir), expectedTemp);
+    assert_string_equal(catBackupDirId(dir), "neo4j-20251227-153000");
+    /* In progress: not listed, and the id is taken for catNewId. */
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 0);
+    catListFree(&list);
+    char id[CAT_ID_SIZE];
+    assert_int_equal(catNewId(catalog, created, id), ERR_OK);
+    assert_string_equal(id, "neo4j-20251227-153000-2");
+    catBackupDirAbort(dir);
+    assert_false(fsExists(expectedTemp));
+    assert_int_equal(catNewId(catalog, created, id), ERR_OK);
+    assert_string_equal(id, "neo4j-20251227-153000");
+
+    makeBackup(catalog, created, MANIFEST_STATUS_COMPLETE, false, id);
+    assert_string_equal(id, "neo4j-20251227-153000");
+    assert_false(fsExists(expectedTemp));
+    /* The same id again: refused; catNewId moves on. */
+    assert_int_equal(catBackupDirBegin(catalog, id, &dir), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "already exists"));
+    assert_int_equal(catNewId(catalog, created, id), ERR_OK);
+    assert_string_equal(id, "neo4j-20251227-153000-2");
+    assert_int_equal(catBackupDirBegin(catalog, "../escape", &dir), ERR_USAGE);
+
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, "neo4j-20251227-153000", &entry), ERR_OK);
+    assert_non_null(entry.manifest);
+    assert_int_equal(entry.created, created);
+    assert_int_equal(entry.origin, MANIFEST_FROM_PRIMARY);
+    assert_true(entry.diskBytes > 10);
+    catEntryFree(&entry);
+}
+
+static void testListSortedWithDamagedAndForeign(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t base = timeFromParts(2025, 12, 20, 2, 0, 0);
+    char ids[3][CAT_ID_SIZE];
+    makeBackup(catalog, base + DAY, MANIFEST_STATUS_COMPLETE, false, ids[0]);
+    makeBackup(catalog, base + 3 * DAY, MANIFEST_STATUS_VALIDATED, false, ids[1]);
+    makeBackup(catalog, base, MANIFEST_STATUS_FAILED, false, ids[2]);
+    /* Damage both manifests of the middle one. */
+    char path[PATH_MAX], name[CAT_ID_SIZE + 32];
+    snprintf(name, sizeof(name), "%s/manifest.json", ids[0]);
+    storagePath(path, name);
+    assert_int_equal(fsWriteAtomic(path, "garbage", 7, 0600), ERR_OK);
+    snprintf(name, sizeof(name), "%s/manifest.json.copy", ids[0]);
+    storagePath(path, name);
+    assert_int_equal(fsWriteAtomic(path, "{}", 2, 0600), ERR_OK);
+    /* Things that are not backups. */
+    storagePath(path, "notes");
+    assert_int_equal(fsMkdirP(path, 0700), ERR_OK);
+    storagePath(path, "README");
+    assert_int_equal(fsWriteAtomic(path, "x", 1, 0600), ERR_OK);
+    storagePath(path, "neo4j-20991231-000000");
+    assert_int_equal(symlink("/tmp", path), 0);
+
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 3);
+    assert_string_equal(list.entries[0].id, ids[1]);
+    assert_string_equal(list.entries[1].id, ids[0]);
+    assert_string_equal(list.entries[2].id, ids[2]);
+    assert_null(list.entries[1].manifest);
+    assert_non_null(strstr(list.entries[1].damage, "manifest damaged"));
+    assert_int_equal(list.entries[1].created, base + DAY); /* from the id */
+    assert_string_equal(list.entries[2].manifest->status, "FAILED");
+    assert_int_equal(catListTotalBytes(&list),
+                     list.entries[0].diskBytes + list.entries[1].diskBytes + list.entries[2].diskBytes);
+    assert_true(catListTotalBytes(&list) > 30);
+    catListFree(&list);
+}
+
+static void testFindErrors(void **state)
+{
+    Catalog *catalog = *state;
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, "neo4j-20200101-000000", &entry), BACKUP_NOT_FOUND);
+    assert_string_equal(errLast()->action, "List available backups with --list");
+    assert_non_null(strstr(errLast()->reason, "neo4j-20200101-000000"));
+    assert_int_equal(catFind(catalog, "../../etc", &entry), ERR_USAGE);
+    assert_int_equal(catFind(catalog, ".lock", &entry), ERR_USAGE);
+}
+
+static void testDeleteAndLocks(void **state)
+{
+    Catalog *catalog = *state;
+    char id[CAT_ID_SIZE];
+    makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
+    /* A restore holds the backup: delete refuses and names the holder. */
+    Lock *reader = NULL;
+    assert_int_equal(catLockBackup(catalog, id, LOCK_SHARED, 0, "neo4j-restore --backup-id X", &reader), ERR_OK);
+    assert_int_equal(catDelete(catalog, id), BACKUP_LOCKED);
+    assert_non_null(strstr(errLast()->action, "in use"));
+    lockRelease(reader);
+    /* Another process (here: another Catalog) holding the catalog lock. */
+    Catalog *other = NULL;
+    assert_int_equal(catOpen(&other, storage, false), ERR_OK);
+    assert_int_equal(catLock(other, LOCK_EXCLUSIVE, 0, "neo4j-backup --cleanup"), ERR_OK);
+    assert_int_equal(catLock(catalog, LOCK_EXCLUSIVE, 0, "me"), BACKUP_LOCKED);
+    assert_non_null(strstr(errLast()->reason, "neo4j-backup --cleanup"));
+    catUnlock(other);
+    catClose(other);
+    /* Nested use of a held catalog lock. */
+    assert_int_equal(catLock(catalog, LOCK_EXCLUSIVE, 0, "outer"), ERR_OK);
+    assert_int_equal(catDelete(catalog, id), ERR_OK);
+    catUnlock(catalog);
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, id, &entry), BACKUP_NOT_FOUND);
+    assert_int_equal(catDelete(catalog, id), BACKUP_NOT_FOUND);
+    char path[PATH_MAX], name[CAT_ID_SIZE + 16];
+    snprintf(name, sizeof(name), ".deleting-%s", id);
+    storagePath(path, name);
+    assert_false(fsExists(path));
+    assert_int_equal(catLockBackup(catalog, id, LOCK_SHARED, 0, NULL, &reader), BACKUP_NOT_FOUND);
+}
+
+static void testKeepFlagAndManifestUpdate(void **state)
+{
+    Catalog *catalog = *state;
+    char id[CAT_ID_SIZE];
+    makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
+    assert_int_equal(catSetKeep(catalog, id, true), ERR_OK);
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, id, &entry), ERR_OK);
+    assert_true(entry.manifest->keep);
+    assert_int_equal(entry.origin, MANIFEST_FROM_PRIMARY);
+    catEntryFree(&entry);
+    assert_int_equal(catSetKeep(catalog, id, false), ERR_OK);
+    assert_int_equal(catFind(catalog, id, &entry), ERR_OK);
+    assert_false(entry.manifest->keep);
+    catEntryFree(&entry);
+    assert_int_equal(catSetKeep(catalog, "neo4j-19990101-000000", true), BACKUP_NOT_FOUND);
+}
+
+static void forgetPid(long *pid)
+{
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);
+    *pid = (long)child; /* a pid that is (almost certainly) not running now */
+}
+
+static void testCleanLeftovers(void **state)
+{
+    Catalog *catalog = *state;
+    long deadPid;
+    forgetPid(&deadPid);
+    char dead[PATH_MAX], deadName[64], deleting[PATH_MAX], stale[PATH_MAX], fresh[PATH_MAX], file[PATH_MAX];
+    snprintf(deadName, sizeof(deadName), ".tmp-neo4j-20251227-020000-%ld", deadPid);
+    storagePath(dead, deadName);
+    assert_int_equal(fsMkdirP(dead, 0700), ERR_OK);
+    assert_int_equal(fsPathJoin(file, sizeof(file), dead, "graph.nbk"), ERR_OK);
+    assert_int_equal(fsWriteAtomic(file, "partial", 7, 0600), ERR_OK);
+    storagePath(deleting, ".deleting-neo4j-20251201-020000");
+    assert_int_equal(fsMkdirP(deleting, 0700), ERR_OK);
+    /* Alive pid (our parent), no lock held: stale after an hour only. */
+    char staleName[64], freshName[64];
+    snprintf(staleName, sizeof(staleName), ".tmp-neo4j-20251226-020000-%ld", (long)getppid());
+    snprintf(freshName, sizeof(freshName), ".tmp-neo4j-20251225-020000-%ld", (long)getppid());
+    storagePath(stale, staleName);
+    storagePath(fresh, freshName);
+    assert_int_equal(fsMkdirP(stale, 0700), ERR_OK);
+    assert_int_equal(fsMkdirP(fresh, 0700), ERR_OK);
+    struct timeval old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    assert_int_equal(utimes(stale, old), 0);
+    /* A live writer (us), holding its lock. */
+    CatBackupDir *live = NULL;
+    assert_int_equal(catBackupDirBegin(catalog, "neo4j-20251227-030000", &live), ERR_OK);
+
+    CatNameList removed;
+    assert_int_equal(catCleanLeftovers(catalog, true, &removed), ERR_OK);
+    assert_int_equal(removed.count, 3);
+    assert_true(fsExists(dead)); /* dry run */
+    catNameListFree(&removed);
+
+    assert_int_equal(catCleanLeftovers(catalog, false, &removed), ERR_OK);
+    assert_int_equal(removed.count, 3);
+    bool sawDead = false;
+    for (size_t index = 0; index < removed.count; index++)
+        sawDead |= strcmp(removed.names[index], deadName) == 0;
+    assert_true(sawDead);
+    catNameListFree(&removed);
+    assert_false(fsExists(dead));
+    assert_false(fsExists(deleting));
+    assert_false(fsExists(stale));
+    assert_true(fsExists(fresh));
+    assert_true(fsExists(catBackupDirPath(live)));
+    assert_int_equal(catBackupDirCommit(live), ERR_OK);
+}
+
+static void testRetentionApplyContract(void **state)
+{
+    Catalog *catalog = *state;
+    /* GIVEN 10 daily backups, RETENTION_DAYS=7; one extra old one kept by flag. */
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char ids[10][CAT_ID_SIZE];
+    for (int age = 9; age >= 0; age--)
+        makeBackup(catalog, today - age * DAY, MANIFEST_STATUS_COMPLETE, false, ids[age]);
+    char kept[CAT_ID_SIZE];
+    makeBackup(catalog, today - 100 * DAY, MANIFEST_STATUS_COMPLETE, true, kept);
+    RetPolicy policy = {7, 0, 0};
+    int64_t now = today + 147;
+
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, now, true, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 3);
+    catNameListFree(&deleted);
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 11); /* dry run deleted nothing */
+    catListFree(&list);
+
+    /* A restore is reading the oldest: it survives this round. */
+    Lock *reader = NULL;
+    assert_int_equal(catLockBackup(catalog, ids[9], LOCK_SHARED, 0, "restore", &reader), ERR_OK);
+    assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 2);
+    assert_string_equal(deleted.names[0], ids[7]);
+    assert_string_equal(deleted.names[1], ids[8]);
+    catNameListFree(&deleted);
+    lockRelease(reader);
+    assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 1);
+    assert_string_equal(deleted.names[0], ids[9]);
+    catNameListFree(&deleted);
+
+    /* THEN only the 7 most recent remain (plus the one with the keep flag). */
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 8);
+    for (int age = 0; age < 7; age++)
+        assert_string_equal(list.entries[age].id, ids[age]);
+    assert_string_equal(list.entries[7].id, kept);
+    RetBackup inputs[8];
+    catRetentionInput(catalog, &list, inputs);
+    assert_true(inputs[7].keep);
+    assert_true(inputs[0].valid);
+    assert_false(inputs[0].inUse);
+    catListFree(&list);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(testIdValidation),
+        cmocka_unit_test_setup_teardown(testOpen, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testBeginCommitAbort, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testListSortedWithDamagedAndForeign, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testFindErrors, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteAndLocks, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testKeepFlagAndManifestUpdate, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testCleanLeftovers, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testRetentionApplyContract, setUp, tearDown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
