@@ -38,7 +38,7 @@ typedef struct {
 
 /* Records code + formatted reason (the action is reset to empty) and returns code. */
 ErrCode errSet(ErrCode code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-ErrCode errSetV(ErrCode code, const char *fmt, va_list args);
+ErrCode errSetV(ErrCode code, const char *fmt, va_list args) __attribute__((format(printf, 2, 0)));
 /* Sets the Neo4j status code of the last error (errSet clears it). */
 void errSetServerCode(const char *serverCode);
 /* Overrides the action of the last error. */
