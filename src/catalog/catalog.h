@@ -119,7 +119,10 @@ ErrCode catSetKeep(Catalog *catalog, const char *id, bool keep);
 #define CAT_LOCK_TIMEOUT_MS 10000
 ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose);
 void catUnlock(Catalog *catalog);
-/* Per-backup lock (<root>/<id>/.lock); the caller owns *out (lockRelease). */
+/* Per-backup lock (<root>/<id>/.lock); the caller owns *out (lockRelease).
+ * Restore and validation hold it SHARED for as long as they read the backup,
+ * so retention and --delete leave it alone. Use a timeout of a second or
+ * more: retention briefly probes the lock to report backups in use. */
 ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
                       Lock **out);
 

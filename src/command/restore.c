@@ -282,7 +282,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         code = errSet(RESTORE_FAILED, "backup %s was made with method %s, which this version cannot restore",
                       backupId, entry.manifest->method);
     if (code == ERR_OK)
-        code = catLockBackup(catalog, backupId, LOCK_SHARED, 0, "restore", &backupLock);
+        code = catLockBackup(catalog, backupId, LOCK_SHARED, 5000, "restore", &backupLock);
     if (code == ERR_OK) {
         logInfo("Validating backup integrity...");
         code = verifyChecksum(catalog, &entry, archivePath, sizeof(archivePath));

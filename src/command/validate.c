@@ -65,7 +65,7 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
     if (code == ERR_OK)
         code = catFind(catalog, backupId, &entry);
     if (code == ERR_OK)
-        code = catLockBackup(catalog, backupId, LOCK_SHARED, 0, "backup --validate", &backupLock);
+        code = catLockBackup(catalog, backupId, LOCK_SHARED, 5000, "backup --validate", &backupLock);
     char archivePath[4096] = "";
     if (code == ERR_OK) {
         logInfo("Validating backup integrity of %s...", backupId);

@@ -849,7 +849,7 @@ static ErrCode instanceFromSection(const CfgInstanceSection *section, const char
     const char *password = section->values[KEY_PASSWORD];
     const char *passwordFile = section->values[KEY_PASSWORD_FILE];
     char *secret = NULL;
-    ErrCode result = resolveSecret(label, password, password ? LAYER_FILE : -1, "PASSWORD_FILE",
+    ErrCode result = resolveSecret(label, password, password && password[0] ? LAYER_FILE : -1, "PASSWORD_FILE",
                                    passwordFile, passwordFile && passwordFile[0] ? LAYER_FILE : -1,
                                    CFG_SOURCE_FILE, &secret);
     if (result != ERR_OK)
