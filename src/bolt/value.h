@@ -8,9 +8,9 @@
  *
  * Structures are kept as (tag, fields) exactly as they travel, so a value
  * decoded and encoded again is byte-identical; the typed accessors below read
- * the fields of the known tags. DateTime values are always held in the
- * UTC-based form of Bolt 5 (tags 'I' and 'i'); the connection converts to and
- * from the legacy form when it speaks Bolt 4.4 without the "utc" patch. */
+ * the fields of the known tags. DateTime values are always in the UTC-based
+ * form of Bolt 5 (tags 'I' and 'i'): on Bolt 4.4 the connection asks for the
+ * "utc" patch and refuses a server that does not accept it (connection.c). */
 #ifndef NBK_BOLT_VALUE_H
 #define NBK_BOLT_VALUE_H
 
