@@ -20,8 +20,8 @@
  *
  * Memory: one Bolt batch (fetchSize records), one archive block, a set of
  * seen node keys and one of relationship keys (a bitmap: 1 bit per id up to
- * the highest id, with a hash set for ids too sparse for it, so at most
- * max(8 MiB, 16 bytes per key) each), pending relationships up to
+ * the highest id, never more than max(8 MiB, 8 bytes per key); ids too
+ * sparse for it go to a hash set, 16-32 bytes each), pending relationships up to
  * pendingMemoryLimit (then spilled to an unlinked temp file beside the
  * archive), and, with computeFingerprint, 30-60 bytes per node. */
 #ifndef NBK_BACKUP_LOGICAL_H

@@ -750,6 +750,8 @@ void boltClose(BoltConnection *connection)
                 errSetAction("%s", saved.action);
             if (saved.serverCode[0])
                 errSetServerCode(saved.serverCode);
+            if (saved.details[0])
+                errSetDetails("%s", saved.details);
         }
     }
     connFree(connection);

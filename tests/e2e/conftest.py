@@ -1,11 +1,14 @@
 """Shared fixtures of the end-to-end tests: real Neo4j servers, the built
 executables, a CLI runner and TLS material.
 
-Servers: `neo4j_server` ("e2e-main", started once per session) and
-`neo4j_target` ("e2e-target", started only when a test asks for it). Both are
+Servers: `neo4j_server` ("e2e-main", started once per session),
+`neo4j_target` ("e2e-target") and `neo4j_tls_server` ("e2e-tls", Bolt TLS
+optional), the last two started only when a test asks for them. All are
 stopped at the end of the session unless NBK_KEEP_SERVERS=1, which keeps them
-running so the next run skips the ~10 s start. Their data survives either way;
-use `clean_db` for an empty main database.
+running so the next run skips the start (5-15 s each). Their data survives
+either way; use `clean_db` for an empty main database. Set
+NBK_E2E_SERVER_PREFIX=xyz to use xyz-main/xyz-target/xyz-tls instead, e.g.
+when two sessions run at once on one machine.
 
 Executables: NBK_BUILD_DIR (default <repo>/build) holds neo4j-backup and
 neo4j-restore; `backup_bin`/`restore_bin` skip the test when they are missing.
@@ -18,9 +21,12 @@ import pytest
 
 from neo4j_servers import REPO_ROOT, Neo4jServer, local_root, make_tls_dir, run_cli as _run_cli
 
-MAIN_SERVER = "e2e-main"
-TARGET_SERVER = "e2e-target"
-TLS_SERVER = "e2e-tls"
+# NBK_E2E_SERVER_PREFIX lets two test sessions on one machine use separate
+# servers (a session stops its servers at the end, which would hit the other).
+SERVER_PREFIX = os.environ.get("NBK_E2E_SERVER_PREFIX") or "e2e"
+MAIN_SERVER = f"{SERVER_PREFIX}-main"
+TARGET_SERVER = f"{SERVER_PREFIX}-target"
+TLS_SERVER = f"{SERVER_PREFIX}-tls"
 
 
 def _keep_servers() -> bool:

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Benchmark 3 (issue 4): restore.
+
+Into the empty destination server (wiped, untimed, before each run):
+  ours          neo4j-restore --backup-id X --no-validate, then with validation
+  python        bench/py_load.py: official Python driver, batched UNWIND ... CREATE
+                (10k rows/batch), relationships matched by the indexed id (the
+                restore operators hand-write)
+  admin import  neo4j-admin database import full of the same data as CSV, on the
+                stopped destination (the physical floor); then the server is
+                started again and the id index built (reported separately)
+The CSV files come from bench/export_csv.py (run against the source server
+first; its time is reported but is not part of any comparison).
+
+  bench/bench_restore.py --label 1M [--storage /tmp/bench-backups] [--csv /tmp/bench-csv]
+                         [--skip-python] [--skip-import]
+
+The backup id is read from bench/out/backup_id_<label>.txt (bench_backup.py).
+BENCH_RESTORE_RUNS (default 1) sets how often each restore variant runs.
+"""
+import argparse
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from benchlib import (BUILD, BENCH, DST_URI, OUT, PASSWORD, REPO, SRC_URI, counts, measure, median, mb,
+                      neo4j_home, save, say, spread, wipe, cypher)
+
+DRIVER_TIME = re.compile(r"seconds=([0-9.]+)")
+RUNS = int(os.environ.get("BENCH_RESTORE_RUNS", "1"))
+
+
+def restore_runs(backup_id, storage, validate):
+    env = {"BACKUP_STORAGE_PATH": str(storage), "TEST_NEO4J_URI": DST_URI, "TEST_NEO4J_USER": "neo4j",
+           "TEST_NEO4J_PASSWORD": PASSWORD}
+    runs = []
+    for attempt in range(RUNS):
+        wipe(DST_URI)
+        command = [BUILD / "neo4j-restore", "--backup-id", backup_id]
+        command.append("--validate" if validate else "--no-validate")
+        run = measure(command, env)
+        nodes, rels = counts(DST_URI)
+        runs.append({"seconds": run.seconds, "rss_kb": run.rss_kb, "nodes": nodes, "relationships": rels})
+        say(f"restore {'validate' if validate else 'no-validate'} #{attempt + 1}: {run.seconds:.2f} s, "
+            f"RSS {mb(run.rss_kb):.1f} MB, target now {nodes} nodes / {rels} relationships")
+    return runs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--label", default="1M")
+    parser.add_argument("--storage", default="/tmp/bench-backups")
+    parser.add_argument("--csv", default="/tmp/bench-csv")
+    parser.add_argument("--dst-server", default="bench-dst")
+    parser.add_argument("--skip-python", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
+    args = parser.parse_args()
+
+    backup_id = (OUT / f"backup_id_{args.label}.txt").read_text().strip()
+    result = {"label": args.label, "backup_id": backup_id}
+    result["no_validate"] = restore_runs(backup_id, args.storage, validate=False)
+    result["validate"] = restore_runs(backup_id, args.storage, validate=True)
+
+    csv_dir = Path(args.csv)
+    if not (csv_dir / "rels.csv").exists():
+        run = measure(["python3", BENCH / "export_csv.py", "--uri", SRC_URI, "--password", PASSWORD,
+                       "--dir", csv_dir])
+        result["csv_export_seconds"] = run.seconds
+        say(f"CSV export: {run.seconds:.1f} s")
+
+    if not args.skip_python:
+        run = measure(["python3", BENCH / "py_load.py", "--uri", DST_URI, "--password", PASSWORD,
+                       "--dir", csv_dir, "--batch", "10000"])
+        seconds = float(DRIVER_TIME.findall(run.stdout)[-1])
+        nodes, rels = counts(DST_URI)
+        result["python"] = {"seconds": seconds, "wall": run.seconds, "rss_kb": run.rss_kb, "nodes": nodes,
+                            "relationships": rels, "stdout": run.stdout.strip()}
+        say(f"python UNWIND load: {seconds:.1f} s ({run.stdout.strip()}), RSS {mb(run.rss_kb):.1f} MB")
+
+    if not args.skip_import:
+        local = REPO / "tools" / "neo4j-local"
+        home = neo4j_home(args.dst_server)
+        subprocess.run([local, "stop", args.dst_server], check=True)
+        run = measure([f"{home}/bin/neo4j-admin", "database", "import", "full", "--overwrite-destination",
+                       "--id-type=integer", f"--nodes={csv_dir}/nodes.csv",
+                       f"--relationships={csv_dir}/rels.csv", "neo4j"])
+        result["admin_import"] = {"seconds": run.seconds, "rss_kb": run.rss_kb}
+        say(f"neo4j-admin import: {run.seconds:.1f} s, RSS {mb(run.rss_kb):.1f} MB")
+        subprocess.run([local, "start", args.dst_server], check=True, stdout=subprocess.DEVNULL)
+        index = measure(["python3", "-c",
+                         "import sys; sys.path.insert(0, sys.argv[1]); import benchlib; "
+                         "benchlib.cypher(sys.argv[2], 'CREATE INDEX bench_id IF NOT EXISTS FOR (n:Bench) ON (n.id)');"
+                         "benchlib.cypher(sys.argv[2], 'CALL db.awaitIndexes(600)')", BENCH, DST_URI])
+        nodes, rels = counts(DST_URI)
+        result["admin_import"].update({"index_seconds": index.seconds, "nodes": nodes, "relationships": rels})
+        say(f"  then id index: {index.seconds:.1f} s; target {nodes} nodes / {rels} relationships")
+
+    fastest = median([entry["seconds"] for entry in result["no_validate"]])
+    validated = median([entry["seconds"] for entry in result["validate"]])
+    print(f"[{args.label}] neo4j-restore --no-validate: median {fastest:.1f} s "
+          f"(spread {spread([e['seconds'] for e in result['no_validate']]):.0%}), "
+          f"peak RSS {mb(max(e['rss_kb'] for e in result['no_validate'])):.1f} MB")
+    print(f"[{args.label}] neo4j-restore (validate):    median {validated:.1f} s, "
+          f"peak RSS {mb(max(e['rss_kb'] for e in result['validate'])):.1f} MB")
+    if "python" in result:
+        python = result["python"]["seconds"]
+        print(f"  python UNWIND load {python:.1f} s: speed-up {python / fastest:.2f}x no-validate, "
+              f"{python / validated:.2f}x validated (target >= 3: "
+              f"{'met' if python >= 3 * fastest else 'NOT met'} / {'met' if python >= 3 * validated else 'NOT met'})")
+    if "admin_import" in result:
+        floor = result["admin_import"]["seconds"]
+        print(f"  neo4j-admin import {floor:.1f} s (+ index {result['admin_import']['index_seconds']:.1f} s): "
+              f"ours/import {fastest / floor:.2f}x no-validate, {validated / floor:.2f}x validated "
+              f"(target <= 3: {'met' if fastest <= 3 * floor else 'NOT met'} / "
+              f"{'met' if validated <= 3 * floor else 'NOT met'})")
+    save(f"restore_{args.label}", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""neo4j-restore against real Neo4j 5.26 servers: production is e2e-main
+(NEO4J_*), the test instance is e2e-target (TEST_NEO4J_*).
+
+The contract's "Restore Success" and "Corrupted Backup Rejected" tests,
+restore errors (unknown backup, unknown target, unreachable target, target
+that is production), --dry-run, --no-validate, --status and --cancel after an
+interrupted restore, and promotion end to end: success (safety backup, the
+production content becomes the backup's), an injected health-check failure
+(rolled back to the safety backup), and a promotion without confirmation.
+"""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from helpers import (BACKUP_CORRUPTED, BACKUP_NOT_FOUND, HEALTH_CHECKS, NEO4J_UNREACHABLE,
+                     RESTORE_HEALTH_FAILED, RESTORE_REFUSED, TARGET_UNKNOWN, Tools, assert_error,
+                     backup_dirs, count_graph, ensure_sample, flip_byte, free_port, graph_snapshot,
+                     kill_when, read_manifest, tree_state)
+
+NODES = 1500
+RELATIONSHIPS = 3200
+
+
+@pytest.fixture
+def sample_graph(neo4j_server):
+    ensure_sample(neo4j_server, NODES, RELATIONSHIPS)
+    return neo4j_server
+
+
+@pytest.fixture(scope="module")
+def reference(backup_bin, restore_bin, tmp_path_factory, neo4j_server):
+    """One backup of the sample graph and the graph's content: (storage, id, snapshot)."""
+    ensure_sample(neo4j_server, NODES, RELATIONSHIPS)
+    storage = tmp_path_factory.mktemp("reference") / "backups"
+    backup_id = Tools(backup_bin, restore_bin, storage, production=neo4j_server).create()
+    return storage, backup_id, graph_snapshot(neo4j_server)
+
+
+@pytest.fixture
+def tools(backup_bin, restore_bin, tmp_path, neo4j_server, neo4j_target):
+    return Tools(backup_bin, restore_bin, tmp_path / "backups", production=neo4j_server, target=neo4j_target)
+
+
+def copy_reference(reference, tools):
+    storage, backup_id, _ = reference
+    shutil.copytree(storage, tools.storage)
+    return backup_id
+
+
+def mark_target(target):
+    """Distinct content in the target, so that a restore (or not) shows."""
+    if not target.is_running():
+        target.restart()
+    target.wipe()
+    target.run("CREATE (:TargetBefore {n: 1})-[:WAS]->(:TargetBefore {n: 2}), (:TargetBefore {n: 3})")
+    return graph_snapshot(target)
+
+
+def recovery_status(tools):
+    result = tools.restore("--status", "--json")
+    assert result.returncode == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ---- the contract's "Restore Success" ---------------------------------------------------------
+
+
+def test_restore_success_contract(tools, reference, neo4j_target):
+    """GIVEN a valid backup and a ready test instance WHEN --backup-id <id>
+    --validate THEN the data is in the test instance, every health check
+    passes, and the counts match the backup's metadata."""
+    backup_id = copy_reference(reference, tools)
+    mark_target(neo4j_target)
+    result = tools.restore("--backup-id", backup_id, "--validate")
+    assert result.returncode == 0, result.output
+    lines = result.stdout.splitlines()
+    expected_order = [
+        f"INFO: Starting restore from backup {backup_id}",
+        "INFO: Validating backup integrity...",
+        "INFO: Checksum verification: PASSED",
+        "INFO: Running health checks on restored instance...",
+        *[f"INFO: Health check: {check} ... PASS" for check in HEALTH_CHECKS],
+        "SUCCESS: Restore completed and validated",
+        f"INFO: Restored backup: {backup_id}",
+        f"INFO: Graph stats: {NODES} nodes, {RELATIONSHIPS} relationships",
+        "INFO: Next step: Verify restored data, then run: --promote to switch to production",
+    ]
+    positions = [lines.index(line) for line in expected_order]
+    assert positions == sorted(positions), result.stdout
+    assert re.search(r"^INFO: Backup size \(compressed\): [\d.]+ (?:B|KB|MB)$", result.stdout, re.M)
+    assert re.search(r"^INFO: Backup size \(uncompressed\): [\d.]+ (?:B|KB|MB)$", result.stdout, re.M)
+    assert re.search(r"^INFO: Restore completed in .+$", result.stdout, re.M)
+    assert result.stderr == ""
+
+    manifest = read_manifest(tools.storage / backup_id)
+    nodes, relationships, metadata = count_graph(neo4j_target)
+    assert (nodes, relationships) == (manifest["stats"]["nodes"], manifest["stats"]["relationships"])
+    assert (nodes, relationships) == (NODES, RELATIONSHIPS)
+    assert metadata == 0
+    # Not only the counts: the target holds exactly the backed-up graph.
+    assert graph_snapshot(neo4j_target) == reference[2]
+
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_SUCCESS"
+    assert status["current"]["backup_id"] == backup_id
+    assert status["current"]["target"] == "test-neo4j"
+    assert [entry["state"] for entry in status["history"]] == ["RECOVERING", "VALIDATION", "RECOVERY_SUCCESS"]
+    text = tools.restore("--status")
+    assert "INFO: Recovery state: RECOVERY_SUCCESS" in text.stdout
+    assert f"INFO: Backup: {backup_id}" in text.stdout
+    assert "INFO: History:" in text.stdout
+
+
+def test_restore_no_validate_skips_health_checks(tools, reference, neo4j_target):
+    backup_id = copy_reference(reference, tools)
+    mark_target(neo4j_target)
+    result = tools.restore("--backup-id", backup_id, "--no-validate")
+    assert result.returncode == 0, result.output
+    assert "SUCCESS: Restore completed (health checks skipped)" in result.stdout
+    assert "Health check:" not in result.stdout
+    assert count_graph(neo4j_target)[:2] == (NODES, RELATIONSHIPS)
+    assert [entry["state"] for entry in recovery_status(tools)["history"]] == ["RECOVERING", "RECOVERY_SUCCESS"]
+
+
+# ---- the contract's "Corrupted Backup Rejected" -------------------------------------------------
+
+
+def test_corrupted_backup_rejected(tools, reference, neo4j_target):
+    """GIVEN a modified backup file WHEN restoring it THEN the checksum check
+    fails, the restore is aborted (the target is exactly as before) and the
+    message directs to a different backup."""
+    backup_id = copy_reference(reference, tools)
+    archive = tools.storage / backup_id / "graph.nbk.zst"
+    expected = read_manifest(tools.storage / backup_id)["archive"]["sha256"]
+    flip_byte(archive, archive.stat().st_size // 3)
+    before = mark_target(neo4j_target)
+    result = tools.restore("--backup-id", backup_id)
+    assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+    errors = result.stderr.splitlines()
+    assert "ERROR: Backup validation failed" in errors
+    assert "ERROR: Checksum mismatch!" in errors
+    assert f"ERROR: Expected: {expected}" in errors
+    assert any(re.fullmatch(r"ERROR: Got: [0-9a-f]{64}", line) and expected not in line for line in errors)
+    assert "ERROR: This backup appears to be corrupted on disk" in errors
+    assert "ERROR: Action: Try a different backup with --backup-id <other_id>" in errors
+    assert "Restoring data" not in result.stdout
+    assert graph_snapshot(neo4j_target) == before
+    assert recovery_status(tools)["current"]["state"] == "NOT_RECOVERING"
+
+
+# ---- errors before anything happens -------------------------------------------------------------
+
+
+def test_restore_errors_leave_everything_untouched(tools, reference, neo4j_target, sample_graph):
+    backup_id = copy_reference(reference, tools)
+    target_before = mark_target(neo4j_target)
+    production_before = count_graph(sample_graph)
+    storage_before = tree_state(tools.storage)
+
+    missing = tools.restore("--backup-id", "neo4j-20000101-000000")
+    assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
+    assert "List available backups" in missing.stderr
+
+    unknown = tools.restore("--backup-id", backup_id, "--target", "no-such-instance")
+    assert_error(unknown, TARGET_UNKNOWN, "TARGET_UNKNOWN")
+    assert "no-such-instance" in unknown.stderr
+
+    unconfigured = tools.restore("--backup-id", backup_id,
+                                 env={"TEST_NEO4J_URI": None, "TEST_NEO4J_PASSWORD": None})
+    assert_error(unconfigured, TARGET_UNKNOWN, "TARGET_UNKNOWN")
+    assert "TEST_NEO4J_URI" in unconfigured.stderr
+
+    port = free_port()
+    unreachable = tools.restore("--backup-id", backup_id, env={"TEST_NEO4J_URI": f"bolt://127.0.0.1:{port}"})
+    assert_error(unreachable, NEO4J_UNREACHABLE, "NEO4J_UNREACHABLE")
+    assert str(port) in unreachable.stderr
+
+    production = tools.production.uri
+    for alias in (production, production.replace("127.0.0.1", "localhost")):
+        refused = tools.restore("--backup-id", backup_id,
+                                env={"TEST_NEO4J_URI": alias, "TEST_NEO4J_PASSWORD": tools.production.password})
+        assert_error(refused, RESTORE_REFUSED, "RESTORE_REFUSED")
+        assert "production" in refused.stderr
+
+    invalid = tools.restore("--backup-id", "../../etc/passwd")
+    assert invalid.returncode == 2, invalid.output
+
+    assert graph_snapshot(neo4j_target) == target_before
+    assert count_graph(sample_graph) == production_before
+    # Failed before the restore started: no recovery state was recorded
+    # (the unreachable target is the exception: it fails inside the restore).
+    after = tree_state(tools.storage)
+    after.pop(".recovery.json", None)
+    assert after == storage_before
+
+
+def test_restore_dry_run_changes_nothing(tools, reference, neo4j_target, sample_graph):
+    backup_id = copy_reference(reference, tools)
+    target_before = mark_target(neo4j_target)
+    production_before = graph_snapshot(sample_graph)
+    storage_before = tree_state(tools.storage)
+    result = tools.restore("--backup-id", backup_id, "--dry-run")
+    assert result.returncode == 0, result.output
+    assert f"Dry run: would empty database neo4j of test instance test-neo4j" in result.stdout
+    assert f"restore {NODES} nodes and {RELATIONSHIPS} relationships" in result.stdout
+    assert "INFO: Dry run: nothing was changed" in result.stdout
+    promoted = tools.restore("--backup-id", backup_id, "--dry-run", "--promote", "--yes")
+    assert promoted.returncode == 0, promoted.output
+    assert "would then take a safety backup of production" in promoted.stdout
+    assert graph_snapshot(neo4j_target) == target_before
+    assert graph_snapshot(sample_graph) == production_before
+    assert tree_state(tools.storage) == storage_before  # no .recovery.json, no safety backup
+
+
+# ---- --status and --cancel ------------------------------------------------------------------------
+
+
+def test_status_and_cancel_after_an_interrupted_restore(tools, reference, neo4j_target):
+    idle = tools.restore("--status")
+    assert idle.returncode == 0, idle.output
+    assert "INFO: Recovery state: NOT_RECOVERING" in idle.stdout
+    nothing = tools.restore("--cancel")
+    assert nothing.returncode == 0, nothing.output
+    assert "No recovery in progress (state NOT_RECOVERING): nothing to cancel" in nothing.stdout
+
+    backup_id = copy_reference(reference, tools)
+    mark_target(neo4j_target)
+    kill_when(tools.popen_restore("--backup-id", backup_id), "INFO: Restoring data into")
+
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERING"
+    assert status["interrupted"] is True
+    text = tools.restore("--status")
+    assert "INFO: Recovery state: RECOVERING (interrupted: the process that ran it is gone)" in text.stdout
+
+    dry = tools.restore("--cancel", "--dry-run")
+    assert dry.returncode == 0, dry.output
+    assert recovery_status(tools)["current"]["state"] == "RECOVERING"
+
+    cancelled = tools.restore("--cancel")
+    assert cancelled.returncode == 0, cancelled.output
+    assert f"SUCCESS: Recovery of {backup_id} on test-neo4j marked RECOVERY_FAILED (cancelled by the operator)" \
+        in cancelled.stdout
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_FAILED"
+    assert status["current"]["reason"] == "cancelled by the operator"
+    assert status["interrupted"] is False
+    assert [entry["state"] for entry in status["history"]] == ["RECOVERING", "RECOVERY_FAILED"]
+    assert "INFO: Reason: cancelled by the operator" in tools.restore("--status").stdout
+
+
+# ---- promotion -------------------------------------------------------------------------------------
+
+
+def promotion_setup(tools, server):
+    """A backup of production, then production changed (one node added).
+    Returns (backup id, backed-up content, content after the change)."""
+    ensure_sample(server, NODES, RELATIONSHIPS)
+    backup_id = tools.create()
+    backed_up = graph_snapshot(server)
+    server.run("CREATE (:AddedAfterBackup {note: 'must disappear on promotion'})")
+    changed = graph_snapshot(server)
+    assert changed != backed_up
+    return backup_id, backed_up, changed
+
+
+def test_promote_without_confirmation_is_refused(tools, neo4j_server, neo4j_target):
+    backup_id, _, changed = promotion_setup(tools, neo4j_server)
+    result = tools.restore("--backup-id", backup_id, "--promote")  # stdin is not a terminal
+    assert_error(result, RESTORE_REFUSED, "RESTORE_REFUSED")
+    assert "--yes" in result.stderr
+    assert graph_snapshot(neo4j_server) == changed
+    assert backup_dirs(tools.storage) == [backup_id]  # not even a safety backup
+
+
+def test_promote_replaces_production(tools, neo4j_server, neo4j_target):
+    backup_id, backed_up, changed = promotion_setup(tools, neo4j_server)
+    result = tools.restore("--backup-id", backup_id, "--promote", "--yes")
+    assert result.returncode == 0, result.output
+    for step in ("Promotion step 1/3: safety backup of production",
+                 f"Promotion step 2/3: restoring {backup_id} into production",
+                 "Promotion step 3/3: production passed every health check"):
+        assert f"INFO: {step}" in result.stdout
+    assert f"SUCCESS: Backup {backup_id} promoted to production" in result.stdout
+    # Health checks ran twice: on the test instance, then on production.
+    for check in HEALTH_CHECKS:
+        assert result.stdout.count(f"INFO: Health check: {check} ... PASS") == 2
+
+    assert graph_snapshot(neo4j_server) == backed_up
+    assert neo4j_server.run("MATCH (n:AddedAfterBackup) RETURN count(n) AS c")[0]["c"] == 0
+    assert graph_snapshot(neo4j_target) == backed_up
+
+    # The safety backup holds production as it was before the promotion.
+    safety = [name for name in backup_dirs(tools.storage) if name != backup_id]
+    assert len(safety) == 1
+    assert read_manifest(tools.storage / safety[0])["stats"]["nodes"] == NODES + 1
+    listing = tools.backup("--list")
+    assert f"{safety[0]}\n" in listing.stdout and "Total: 2 backups" in listing.stdout
+
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_SUCCESS"
+    assert status["current"]["target"] == "production"
+    assert status["current"]["promoted"] is True
+    assert "(promoted to production)" in tools.restore("--status").stdout
+
+
+def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target):
+    backup_id, backed_up, changed = promotion_setup(tools, neo4j_server)
+    result = tools.restore("--backup-id", backup_id, "--promote", "--yes",
+                           env={"NBK_FAULT_PROMOTE_HEALTH": "fingerprint"})
+    assert_error(result, RESTORE_HEALTH_FAILED, "RESTORE_HEALTH_FAILED")
+    assert "INFO: Health check: fingerprint ... FAIL" in result.stdout
+    assert "ERROR: Failed check: fingerprint" in result.stderr
+    safety = [name for name in backup_dirs(tools.storage) if name != backup_id]
+    assert len(safety) == 1
+    assert f"Rolling back production to the safety backup {safety[0]}" in result.stderr
+    assert (f"WARNING: Production was rolled back to the safety backup {safety[0]} and passed every health check"
+            in result.stdout)
+    assert "rolled back" in result.stderr
+
+    # Production is as it was before the promotion, added node included.
+    assert graph_snapshot(neo4j_server) == changed
+
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_FAILED"
+    assert status["current"]["backup_id"] == backup_id
+    assert status["current"]["reason"]
+    assert "INFO: Recovery state: RECOVERY_FAILED" in tools.restore("--status").stdout
