@@ -4,6 +4,7 @@
 #include "command/support.h"
 
 #include "backup/logical.h"
+#include "command/dump.h"
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -178,6 +179,8 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
     idOut[0] = '\0';
     const Config *config = context->config;
     const char *method = cfgGet(config, "BACKUP_METHOD");
+    if (method && strcmp(method, "dump") == 0)
+        return cmdDumpCreate(context, idOut);
     if (method && strcmp(method, "logical") != 0) {
         errSet(CONFIG_INVALID, "backup method '%s' is not available in this version", method);
         logErrorBlock("Failed to create backup", false);

@@ -1,6 +1,7 @@
 /* neo4j-restore: restore a backup into a test instance, prove it sound with
  * health checks, and only with an operator's confirmation promote it to
  * production (after a safety backup, with rollback on failure). */
+#include "command/dump.h"
 #include "command/support.h"
 #include "command/verify.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     const char *root;
     const CatEntry *entry;
     const char *archivePath;
+    bool rollback; /* restoring the safety backup after a failed promotion */
 } RestoreJob;
 
 /* "host:port/database" of an instance, to tell whether two names are the same server. */
@@ -85,6 +87,9 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
                                    char *failedCheck, size_t failedCheckSize)
 {
     const Manifest *manifest = job->entry->manifest;
+    if (cmdDumpIsDump(manifest))
+        return cmdDumpRestoreInto(job->context, job->root, job->entry, job->archivePath, instance, validate,
+                                  failedCheck, failedCheckSize);
     BoltConnection *connection = NULL;
     failedCheck[0] = '\0';
     ErrCode code = restoreConnectTarget(instance, &connection);
@@ -121,8 +126,9 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         HealthCheckResult checks[HEALTH_CHECK_COUNT];
         healthRunAll(connection, instance->database, &expected, checks);
         /* Test hook for the rollback path of --promote: a production check
-         * that fails on demand. Never set in production. */
-        const char *fault = getenv("NBK_FAULT_PROMOTE_HEALTH");
+         * that fails on demand. Never set in production. Not applied to the
+         * rollback itself, whose checks must be real. */
+        const char *fault = job->rollback ? NULL : getenv("NBK_FAULT_PROMOTE_HEALTH");
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
             if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
                 checks[index].status = HEALTH_FAIL;
@@ -220,7 +226,7 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
     if (rollback == ERR_OK)
         rollback = verifyChecksum(catalog, &safety, safetyArchive, sizeof(safetyArchive));
     if (rollback == ERR_OK) {
-        RestoreJob rollbackJob = {job->context, job->root, &safety, safetyArchive};
+        RestoreJob rollbackJob = {job->context, job->root, &safety, safetyArchive, true};
         rollback = restoreIntoInstance(&rollbackJob, production, true, failedCheck, sizeof(failedCheck));
     }
     catEntryFree(&safety);
@@ -277,8 +283,13 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
                           target.name, targetIdentity);
         }
     }
-    if (code == ERR_OK && entry.manifest && entry.manifest->method &&
-        strcmp(entry.manifest->method, "logical") != 0)
+    /* A dump loads only into an installation the tool can stop: say so before touching anything. */
+    if (code == ERR_OK && cmdDumpIsDump(entry.manifest)) {
+        code = cmdDumpRestorePreflight(&entry, &target);
+        if (code == ERR_OK && promote)
+            code = cmdDumpRestorePreflight(&entry, &production);
+    } else if (code == ERR_OK && entry.manifest && entry.manifest->method &&
+               strcmp(entry.manifest->method, "logical") != 0)
         code = errSet(RESTORE_FAILED, "backup %s was made with method %s, which this version cannot restore",
                       backupId, entry.manifest->method);
     if (code == ERR_OK)
@@ -300,10 +311,15 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     if (code == ERR_OK && context->dryRun) {
         char safeUri[512];
         supportSafeUri(target.uri, safeUri, sizeof(safeUri));
-        logInfo("Dry run: would empty database %s of test instance %s (%s) and restore %" PRIu64
-                " nodes and %" PRIu64 " relationships into it%s",
-                target.database, target.name, safeUri, entry.manifest->stats.nodes,
-                entry.manifest->stats.relationships, validate ? ", then run the health checks" : "");
+        if (cmdDumpIsDump(entry.manifest))
+            logInfo("Dry run: would stop test instance %s (%s) with its STOP_COMMAND, replace database %s with "
+                    "the dump (neo4j-admin database load), start it with its START_COMMAND%s",
+                    target.name, safeUri, target.database, validate ? ", then run the health checks" : "");
+        else
+            logInfo("Dry run: would empty database %s of test instance %s (%s) and restore %" PRIu64
+                    " nodes and %" PRIu64 " relationships into it%s",
+                    target.database, target.name, safeUri, entry.manifest->stats.nodes,
+                    entry.manifest->stats.relationships, validate ? ", then run the health checks" : "");
         if (promote)
             logInfo("Dry run: would then take a safety backup of production and promote %s to it", backupId);
         logInfo("Dry run: nothing was changed");
@@ -315,7 +331,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         recoveryTransition(root, RECOVERY_RECOVERING, backupId, target.name, NULL, false);
         stateStarted = true;
         logInfo("Preparing test Neo4j instance (%s)...", target.name);
-        RestoreJob job = {context, root, &entry, archivePath};
+        RestoreJob job = {context, root, &entry, archivePath, false};
         code = restoreIntoInstance(&job, &target, validate, failedCheck, sizeof(failedCheck));
         if (code == ERR_OK) {
             recoveryTransition(root, RECOVERY_SUCCESS, backupId, target.name, NULL, false);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -398,9 +399,9 @@ static bool schedRunBackup(Scheduler *scheduler)
     errClear();
     timeSetClock(schedFrozenClock, &pinnedNow);
     scheduler->backupRunning = true;
-    sigprocmask(SIG_SETMASK, &scheduler->waitMask, NULL);
+    pthread_sigmask(SIG_SETMASK, &scheduler->waitMask, NULL);
     ErrCode code = createBackup(context, backupId);
-    sigprocmask(SIG_BLOCK, &scheduler->blocked, NULL);
+    pthread_sigmask(SIG_BLOCK, &scheduler->blocked, NULL);
     scheduler->backupRunning = false;
     timeSetClock(NULL, NULL);
     ErrDetail failure = *errLast();
@@ -530,6 +531,15 @@ static void schedWait(const Scheduler *scheduler)
         logDebug("ppoll: %s", strerror(errno));
 }
 
+/* Lets signals that arrived while they were blocked (during alerts, say) run
+ * their handlers now, so the loop sees a stop request before starting a
+ * backup. */
+static void schedDeliverPendingSignals(const Scheduler *scheduler)
+{
+    struct timespec noWait = {0, 0};
+    ppoll(NULL, 0, &noWait, &scheduler->waitMask);
+}
+
 /* ---- start and stop ---------------------------------------------------------- */
 
 static ErrCode schedPaths(Scheduler *scheduler, const char *root)
@@ -631,6 +641,87 @@ static ErrCode schedLockOrExplain(Scheduler *scheduler, Lock **lock)
     return BACKUP_LOCKED;
 }
 
+typedef struct {
+    struct sigaction hup;
+    struct sigaction usr1;
+    sigset_t mask;
+} SchedSavedSignals;
+
+/* Installs the SIGHUP/SIGUSR1 handlers and blocks the four signals the loop
+ * handles (SIGINT/SIGTERM keep main.c's handlers). */
+static void schedInstallSignals(Scheduler *scheduler, SchedSavedSignals *saved)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = schedOnSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART; /* a reload request must not break a backup's I/O */
+    sigaction(SIGHUP, &action, &saved->hup);
+    sigaction(SIGUSR1, &action, &saved->usr1);
+    static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+    sigemptyset(&scheduler->blocked);
+    for (size_t index = 0; index < sizeof(handled) / sizeof(handled[0]); index++)
+        sigaddset(&scheduler->blocked, handled[index]);
+    pthread_sigmask(SIG_BLOCK, &scheduler->blocked, &saved->mask);
+    scheduler->waitMask = saved->mask;
+    for (size_t index = 0; index < sizeof(handled) / sizeof(handled[0]); index++)
+        sigdelset(&scheduler->waitMask, handled[index]);
+}
+
+static void schedRestoreSignals(const SchedSavedSignals *saved)
+{
+    pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
+    sigaction(SIGHUP, &saved->hup, NULL);
+    sigaction(SIGUSR1, &saved->usr1, NULL);
+}
+
+/* Plans the first run from the state found (pause, missed runs, a pending
+ * retry), prints the start lines and records this process in the state. */
+static ErrCode schedBegin(Scheduler *scheduler)
+{
+    SchedStartPlan plan;
+    ErrCode code = schedPlanStart(&scheduler->state, &scheduler->schedule, timeNow(), &plan);
+    if (code != ERR_OK) {
+        logErrorBlock("Invalid configuration", false);
+        return code;
+    }
+    schedPrintStart(scheduler, &plan);
+    if (!scheduler->state.paused) {
+        bool keepsRetry = !plan.catchUp && scheduler->state.nextIsRetry && plan.nextRun == scheduler->state.nextRun;
+        scheduler->state.nextRun = plan.nextRun;
+        scheduler->state.nextIsRetry = keepsRetry;
+    }
+    scheduler->state.pid = (int64_t)getpid();
+    schedPersist(scheduler);
+    return ERR_OK;
+}
+
+/* Runs until SIGTERM/SIGINT. */
+static void schedLoop(Scheduler *scheduler)
+{
+    for (;;) {
+        schedDeliverPendingSignals(scheduler);
+        if (*scheduler->context->cancelFlag)
+            return;
+        if (schedReloadRequested) {
+            schedReloadRequested = 0;
+            schedReload(scheduler);
+        }
+        if (schedResumeSignalled || fsExists(scheduler->resumePath)) {
+            bool bySignal = schedResumeSignalled;
+            schedResumeSignalled = 0;
+            schedHandleResume(scheduler, bySignal);
+        }
+        if (!scheduler->state.paused && scheduler->state.nextRun > 0 && scheduler->state.nextRun <= timeNow()) {
+            if (!schedRunBackup(scheduler))
+                return;
+            schedRotateLog(scheduler);
+            continue;
+        }
+        schedWait(scheduler);
+    }
+}
+
 ErrCode cmdSchedule(CommandContext *context)
 {
     Scheduler *scheduler = calloc(1, sizeof(*scheduler));
@@ -670,67 +761,11 @@ ErrCode cmdSchedule(CommandContext *context)
     schedRotateLog(scheduler);
     logSetSink(schedSink, scheduler);
     schedLoadState(scheduler);
-
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = schedOnSignal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART; /* a reload request must not break a backup's I/O */
-    struct sigaction previousHup, previousUsr1;
-    sigaction(SIGHUP, &action, &previousHup);
-    sigaction(SIGUSR1, &action, &previousUsr1);
-    sigemptyset(&scheduler->blocked);
-    sigaddset(&scheduler->blocked, SIGINT);
-    sigaddset(&scheduler->blocked, SIGTERM);
-    sigaddset(&scheduler->blocked, SIGHUP);
-    sigaddset(&scheduler->blocked, SIGUSR1);
-    sigset_t previousMask;
-    sigprocmask(SIG_BLOCK, &scheduler->blocked, &previousMask);
-    scheduler->waitMask = previousMask;
-    sigdelset(&scheduler->waitMask, SIGINT);
-    sigdelset(&scheduler->waitMask, SIGTERM);
-    sigdelset(&scheduler->waitMask, SIGHUP);
-    sigdelset(&scheduler->waitMask, SIGUSR1);
-
-    SchedStartPlan plan;
-    code = schedPlanStart(&scheduler->state, &scheduler->schedule, timeNow(), &plan);
+    SchedSavedSignals savedSignals;
+    schedInstallSignals(scheduler, &savedSignals);
+    code = schedBegin(scheduler);
     if (code == ERR_OK) {
-        if (!scheduler->state.paused) {
-            bool keepsRetry = !plan.catchUp && scheduler->state.nextIsRetry && plan.nextRun == scheduler->state.nextRun;
-            schedPrintStart(scheduler, &plan);
-            scheduler->state.nextRun = plan.nextRun;
-            scheduler->state.nextIsRetry = keepsRetry;
-        } else {
-            schedPrintStart(scheduler, &plan);
-        }
-        scheduler->state.pid = (int64_t)getpid();
-        schedPersist(scheduler);
-    } else {
-        logErrorBlock("Invalid configuration", false);
-    }
-
-    while (code == ERR_OK) {
-        if (*context->cancelFlag)
-            break;
-        if (schedReloadRequested) {
-            schedReloadRequested = 0;
-            schedReload(scheduler);
-        }
-        if (schedResumeSignalled || fsExists(scheduler->resumePath)) {
-            bool bySignal = schedResumeSignalled;
-            schedResumeSignalled = 0;
-            schedHandleResume(scheduler, bySignal);
-        }
-        if (!scheduler->state.paused && scheduler->state.nextRun > 0 && scheduler->state.nextRun <= timeNow()) {
-            if (!schedRunBackup(scheduler))
-                break;
-            schedRotateLog(scheduler);
-            continue;
-        }
-        schedWait(scheduler);
-    }
-
-    if (code == ERR_OK) {
+        schedLoop(scheduler);
         logInfo("Backup scheduler stopped by a signal");
         scheduler->state.pid = 0;
         schedPersist(scheduler);
@@ -738,9 +773,7 @@ ErrCode cmdSchedule(CommandContext *context)
     logSetSink(NULL, NULL);
     logSetTeeFile(NULL);
     lockRelease(lock);
-    sigprocmask(SIG_SETMASK, &previousMask, NULL);
-    sigaction(SIGHUP, &previousHup, NULL);
-    sigaction(SIGUSR1, &previousUsr1, NULL);
+    schedRestoreSignals(&savedSignals);
     context->config = scheduler->original;
     cfgFree(scheduler->reloaded);
     free(scheduler);

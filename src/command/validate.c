@@ -1,5 +1,6 @@
 /* neo4j-backup --validate: the archive's checksum, then every block, record,
  * count and relationship endpoint of the archive. */
+#include "command/dump.h"
 #include "command/support.h"
 #include "command/verify.h"
 
@@ -72,7 +73,9 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
         code = verifyChecksum(catalog, &entry, archivePath, sizeof(archivePath));
         reported = code == BACKUP_CORRUPTED;
     }
-    if (code == ERR_OK) {
+    if (code == ERR_OK && cmdDumpIsDump(entry.manifest)) {
+        code = cmdDumpValidate(context, catalog, &entry, archivePath, &reported);
+    } else if (code == ERR_OK) {
         code = validateContent(archivePath, entry.manifest, &content);
         if (code == BACKUP_CORRUPTED) {
             verifyReportCorrupted("Backup validation failed", NULL, NULL);

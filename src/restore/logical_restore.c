@@ -29,7 +29,7 @@
 #define RESTORE_DEFAULT_BATCH 10000u
 #define RESTORE_DEFAULT_RETRIES 6
 #define RESTORE_DEFAULT_AWAIT_SECONDS 300
-#define RESTORE_WIPE_BATCH "10000"
+#define RESTORE_WIPE_BATCH 10000u
 /* Static mode keeps one pending batch per label set / type; these bound the
  * rows held back when label sets are many and mixed. */
 #define RESTORE_MAX_GROUPS 64u
@@ -52,6 +52,8 @@ typedef struct {
 
 typedef struct {
     RestoreGroupKind kind;
+    bool dynamic;            /* tokens as parameters: one group for all rows */
+    bool mayTurnDynamic;     /* AUTO mode on a 5.26+ server */
     RestoreGroup groups[RESTORE_MAX_GROUPS];
     uint32_t groupCount;
     uint32_t lastUsed;       /* consecutive records usually share a group */
@@ -70,7 +72,6 @@ typedef struct {
     BoltQueryOptions writeOptions;
     RestoreServerVersion version;
     bool versionKnown;
-    bool dynamicTokens;
     const char *queryPrefix;   /* "CYPHER 5 " on servers whose default may be Cypher 25 */
     uint32_t nodeBatchSize;
     uint32_t relationshipBatchSize;
@@ -261,23 +262,45 @@ ErrCode restoreWipeTarget(BoltConnection *connection, const char *database)
             bufferAppendByte(&statement, 0);
             code = restoreExecute(connection, (const char *)statement.data, NULL, &options);
             if (code == ERR_OK)
-                logDebug("restore: dropped %s%s", schemaKinds[kindIndex].drop, names[nameIndex]);
+                logDebug("restore: wipe: %s", (const char *)statement.data);
         }
     }
 
     /* Relationships before nodes: DETACH DELETE of a dense node would put
-     * all its relationships into one inner transaction. */
+     * all its relationships into one inner transaction. Committed inner
+     * transactions stay committed, so a failed statement is simply run again:
+     * with smaller inner transactions when the server's transaction memory
+     * limit was hit, after a backoff for other transient errors. */
     static const char *const deletions[2][2] = {
-        {"MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS",
-         "MATCH ()-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS"},
-        {"MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS",
-         "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF " RESTORE_WIPE_BATCH " ROWS"},
+        {"MATCH ()-[r]->() CALL (r) { DELETE r }", "MATCH ()-[r]->() CALL { WITH r DELETE r }"},
+        {"MATCH (n) CALL (n) { DETACH DELETE n }", "MATCH (n) CALL { WITH n DETACH DELETE n }"},
     };
-    for (size_t deletion = 0; deletion < 2 && code == ERR_OK; deletion++) {
+    unsigned rowsPerTransaction = RESTORE_WIPE_BATCH;
+    int attempt = 0;
+    for (size_t deletion = 0; deletion < 2 && code == ERR_OK;) {
         bufferClear(&statement);
-        bufferAppendF(&statement, "%s%s", traits.prefix, deletions[deletion][traits.callScope ? 0 : 1]);
+        bufferAppendF(&statement, "%s%s IN TRANSACTIONS OF %u ROWS", traits.prefix,
+                      deletions[deletion][traits.callScope ? 0 : 1], rowsPerTransaction);
         bufferAppendByte(&statement, 0);
         code = restoreExecute(connection, (const char *)statement.data, NULL, &options);
+        if (code == ERR_OK) {
+            deletion++;
+            continue;
+        }
+        if (code != NEO4J_QUERY_FAILED || attempt >= RESTORE_DEFAULT_RETRIES)
+            break;
+        const char *serverCode = errLast()->serverCode;
+        if (restoreIsMemoryLimitCode(serverCode) && rowsPerTransaction > 10) {
+            rowsPerTransaction /= 10;
+            logDebug("restore: wipe over the transaction memory limit, %u rows per transaction now",
+                     rowsPerTransaction);
+        } else if (restoreIsTransientCode(serverCode)) {
+            restoreSleepMs(RESTORE_BACKOFF_FIRST_MS << attempt);
+            attempt++;
+        } else {
+            break;
+        }
+        code = ERR_OK;
     }
     if (code != ERR_OK)
         errAddContext("while emptying the target database");
@@ -301,10 +324,9 @@ static void restoreGroupSetFree(RestoreGroupSet *set)
 
 /* Group for fragment (static) or the single group (dynamic); NULL when all
  * RESTORE_MAX_GROUPS are taken by other label sets. */
-static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment, size_t length,
-                                      bool dynamicTokens)
+static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment, size_t length)
 {
-    if (dynamicTokens) {
+    if (set->dynamic) {
         if (set->groupCount == 0) {
             set->groupCount = 1;
             memset(&set->groups[0], 0, sizeof(set->groups[0]));
@@ -355,13 +377,14 @@ static BoltValue *restoreGroupAddRow(RestoreGroupSet *set, RestoreGroup *group, 
 
 /* ---- sending batches ------------------------------------------------------ */
 
-static void restoreBuildQuery(RestoreContext *context, RestoreGroupKind kind, const RestoreGroup *group)
+static void restoreBuildQuery(RestoreContext *context, const RestoreGroupSet *set, const RestoreGroup *group)
 {
+    RestoreGroupKind kind = set->kind;
     Buffer *query = &context->query;
     bufferClear(query);
     bufferAppendF(query, "%s", context->queryPrefix);
     if (kind == RESTORE_GROUP_NODES) {
-        if (context->dynamicTokens) {
+        if (set->dynamic) {
             bufferAppendF(query, "UNWIND $rows AS row CREATE (n:$(row[1])) SET n = row[2] "
                                  "RETURN row[0], id(n)");
         } else {
@@ -372,7 +395,7 @@ static void restoreBuildQuery(RestoreContext *context, RestoreGroupKind kind, co
     } else {
         bufferAppendF(query, "UNWIND $rows AS row MATCH (a) WHERE id(a) = row[0] "
                              "MATCH (b) WHERE id(b) = row[1] ");
-        if (context->dynamicTokens) {
+        if (set->dynamic) {
             bufferAppendF(query, "CREATE (a)-[r:$(row[2])]->(b) SET r = row[3] RETURN count(r)");
         } else {
             bufferAppendF(query, "CREATE (a)-[r");
@@ -509,7 +532,7 @@ static ErrCode restoreFlushGroup(RestoreContext *context, RestoreGroupSet *set, 
 {
     if (group->count == 0)
         return ERR_OK;
-    restoreBuildQuery(context, set->kind, group);
+    restoreBuildQuery(context, set, group);
     ErrCode code = restoreSendRows(context, set->kind, group->rows, group->count);
     set->pendingRows -= group->count;
     group->count = 0;
@@ -527,9 +550,31 @@ static ErrCode restoreFlushAll(RestoreContext *context, RestoreGroupSet *set)
             return code;
     }
     /* Label sets come and go: start over so a new set finds a free slot. */
-    if (!context->dynamicTokens)
+    if (!set->dynamic)
         restoreGroupSetFree(set);
     return ERR_OK;
+}
+
+/* The group a row goes to. When every group slot is taken by a different
+ * label set / type, all are sent; in AUTO mode the set then turns dynamic,
+ * since that many token sets would make static batches small and cost one
+ * query compilation each. */
+static ErrCode restoreGroupFor(RestoreContext *context, RestoreGroupSet *set, RestoreGroup **out)
+{
+    for (;;) {
+        *out = restoreGroupFind(set, (const char *)context->fragment.data, context->fragment.length);
+        if (*out)
+            return ERR_OK;
+        ErrCode code = restoreFlushAll(context, set);
+        if (code != ERR_OK)
+            return code;
+        if (set->mayTurnDynamic && !set->dynamic) {
+            logDebug("restore: more than %u %s at once, switching to dynamic tokens", RESTORE_MAX_GROUPS,
+                     set->kind == RESTORE_GROUP_NODES ? "label sets" : "relationship types");
+            set->dynamic = true;
+            return ERR_OK; /* the caller rebuilds its row for the dynamic shape */
+        }
+    }
 }
 
 /* After adding a row: send the group when full, everything when too much is
@@ -574,23 +619,19 @@ static ErrCode restoreAddNode(RestoreContext *context, const BoltValue *record)
 
     RestoreGroupSet *set = &context->nodeGroups;
     RestoreGroup *group = NULL;
-    bufferClear(&context->fragment);
-    if (!context->dynamicTokens)
-        restoreAppendLabels(&context->fragment, node.labels);
-    for (;;) {
-        group = restoreGroupFind(set, (const char *)context->fragment.data, context->fragment.length,
-                                 context->dynamicTokens);
-        if (group)
-            break;
-        code = restoreFlushAll(context, set); /* every group slot taken */
+    do {
+        bufferClear(&context->fragment);
+        if (!set->dynamic)
+            restoreAppendLabels(&context->fragment, node.labels);
+        code = restoreGroupFor(context, set, &group);
         if (code != ERR_OK)
             return code;
-    }
-    BoltValue *fields = restoreGroupAddRow(set, group, context->dynamicTokens ? 3 : 2);
+    } while (!group);
+    BoltValue *fields = restoreGroupAddRow(set, group, set->dynamic ? 3 : 2);
     if (!fields)
         return errSet(ERR_INTERNAL, "out of memory queueing nodes");
     fields[0] = boltInt(node.key);
-    if (context->dynamicTokens) {
+    if (set->dynamic) {
         fields[1] = boltValueCopy(group->arena, node.labels);
         fields[2] = boltValueCopy(group->arena, node.properties);
     } else {
@@ -622,26 +663,22 @@ static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRela
 
     RestoreGroupSet *set = &context->relationshipGroups;
     RestoreGroup *group = NULL;
-    bufferClear(&context->fragment);
-    if (!context->dynamicTokens) {
-        bufferAppendByte(&context->fragment, ':');
-        restoreQuoteName(&context->fragment, relationship->type, relationship->typeLength);
-    }
-    for (;;) {
-        group = restoreGroupFind(set, (const char *)context->fragment.data, context->fragment.length,
-                                 context->dynamicTokens);
-        if (group)
-            break;
-        ErrCode code = restoreFlushAll(context, set);
+    do {
+        bufferClear(&context->fragment);
+        if (!set->dynamic) {
+            bufferAppendByte(&context->fragment, ':');
+            restoreQuoteName(&context->fragment, relationship->type, relationship->typeLength);
+        }
+        ErrCode code = restoreGroupFor(context, set, &group);
         if (code != ERR_OK)
             return code;
-    }
-    BoltValue *fields = restoreGroupAddRow(set, group, context->dynamicTokens ? 4 : 3);
+    } while (!group);
+    BoltValue *fields = restoreGroupAddRow(set, group, set->dynamic ? 4 : 3);
     if (!fields)
         return errSet(ERR_INTERNAL, "out of memory queueing relationships");
     fields[0] = boltInt(startId);
     fields[1] = boltInt(endId);
-    if (context->dynamicTokens) {
+    if (set->dynamic) {
         fields[2] = boltStringN(group->arena, relationship->type, relationship->typeLength);
         fields[3] = boltValueCopy(group->arena, relationship->properties);
     } else {
@@ -939,20 +976,14 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
 
     RestoreServerTraits traits = restoreServerTraits(request->connection);
     context.queryPrefix = traits.prefix;
-    switch (request->tokenMode) {
-    case RESTORE_TOKENS_STATIC:
-        context.dynamicTokens = false;
-        break;
-    case RESTORE_TOKENS_DYNAMIC:
-        context.dynamicTokens = true;
-        break;
-    case RESTORE_TOKENS_AUTO:
-        context.dynamicTokens = traits.dynamicTokens;
-        break;
-    }
-    result->dynamicTokens = context.dynamicTokens;
     context.nodeGroups.kind = RESTORE_GROUP_NODES;
     context.relationshipGroups.kind = RESTORE_GROUP_RELATIONSHIPS;
+    /* Static tokens measured faster on 5.26 (docs/restore.md); dynamic ones
+     * only when asked for, or when the label sets are too many. */
+    bool startDynamic = request->tokenMode == RESTORE_TOKENS_DYNAMIC;
+    bool mayTurnDynamic = request->tokenMode == RESTORE_TOKENS_AUTO && traits.dynamicTokens;
+    context.nodeGroups.dynamic = context.relationshipGroups.dynamic = startDynamic;
+    context.nodeGroups.mayTurnDynamic = context.relationshipGroups.mayTurnDynamic = mayTurnDynamic;
 
     result->archive.arena = arenaNew(0);
     context.idMap = idMapNew(request->expectedNodes);
@@ -970,7 +1001,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
         goto done;
     }
     logDebug("restore: server %s, %s labels and types, batches of %u nodes / %u relationships",
-             boltServerAgent(request->connection), context.dynamicTokens ? "dynamic" : "static",
+             boltServerAgent(request->connection), startDynamic ? "dynamic" : "static",
              context.nodeBatchSize, context.relationshipBatchSize);
 
     /* Open (and so check) the archive before touching the target. */
@@ -1019,6 +1050,8 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     restoreReportProgress(&context);
 
 done:
+    result->dynamicLabels = context.nodeGroups.dynamic;
+    result->dynamicTypes = context.relationshipGroups.dynamic;
     result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
     result->seconds = restoreNow() - context.startTime;
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)

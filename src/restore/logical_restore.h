@@ -52,7 +52,9 @@ typedef struct {
 /* How labels and relationship types reach the server:
  * STATIC groups rows by label set / type and writes them into the query text
  * (backtick-quoted); DYNAMIC passes them as parameters (CREATE (n:$(...)),
- * Neo4j 5.26+); AUTO picks DYNAMIC when the server has it. */
+ * Neo4j 5.26+). AUTO is STATIC (measured faster on 5.26, docs/restore.md)
+ * and turns DYNAMIC, on servers that have it, when more than 64 label sets
+ * (or types) are pending at once. */
 typedef enum {
     RESTORE_TOKENS_AUTO,
     RESTORE_TOKENS_STATIC,
@@ -86,7 +88,8 @@ typedef struct {
     double seconds;                  /* total */
     double wipeSeconds, nodeSeconds, relationshipSeconds, schemaSeconds;
     size_t idMapBytes;               /* peak memory of the id map */
-    bool dynamicTokens;              /* which token mode ran */
+    bool dynamicLabels;              /* nodes ended in dynamic-label mode */
+    bool dynamicTypes;               /* relationships ended in dynamic-type mode */
     ArchiveContent archive;          /* fingerprint, counts, schema: free with logicalRestoreResultFree */
 } LogicalRestoreResult;
 

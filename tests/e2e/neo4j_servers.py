@@ -126,7 +126,7 @@ class Neo4jServer:
 
     def wipe(self) -> None:
         """Delete all data and every user constraint and index (token lookups kept)."""
-        self.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+        self.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
         for row in self.run("SHOW CONSTRAINTS YIELD name"):
             self.run(f"DROP CONSTRAINT {quote_name(row['name'])} IF EXISTS")
         for row in self.run("SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP'"):

@@ -25,7 +25,8 @@ import pytest
 from neo4j_servers import Neo4jServer
 from smtp_sink import SmtpSink
 
-SCHED_SERVER = "e2e-sched"
+# Own server, named like conftest's (NBK_E2E_SERVER_PREFIX separates sessions).
+SCHED_SERVER = f"{os.environ.get('NBK_E2E_SERVER_PREFIX') or 'e2e'}-sched"
 # Exit statuses (docs/exit-codes.md).
 EXIT_BACKUP_LOCKED = 19
 EXIT_CONFIG_INVALID = 21

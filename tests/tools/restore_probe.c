@@ -9,11 +9,12 @@
  *   restore_probe wipe [--db NAME]             empties the target
  *   restore_probe fingerprint ARCHIVE          prints the archive's fingerprint
  *   restore_probe dbfingerprint [--db NAME]    prints the target's fingerprint
- *   restore_probe generate ARCHIVE NODES RELS [--hostile]
+ *   restore_probe generate ARCHIVE NODES RELS [--hostile] [--label-sets N]
  *       writes a synthetic archive: NODES nodes over a few label sets (one
  *       empty), RELS relationships over four types (self-loops and parallel
  *       ones included); --hostile adds labels, types and keys with backticks,
- *       spaces, unicode and escape-like text, and every property value type
+ *       spaces, unicode and escape-like text, and every property value type;
+ *       --label-sets N gives node n the labels {Set<n % N>, Common}
  *
  * Target: $TEST_NEO4J_URI / $TEST_NEO4J_USER / $TEST_NEO4J_PASSWORD, falling
  * back to $NEO4J_URI / $NEO4J_USER / $NEO4J_PASSWORD. */
@@ -158,7 +159,8 @@ static ErrCode writeRecord(ArcWriter *writer, Buffer *packed, ArcRecordKind kind
     return arcWriterAdd(writer, kind, packed->data, packed->length);
 }
 
-static int generateArchive(const char *path, uint64_t nodeCount, uint64_t relationshipCount, bool hostile)
+static int generateArchive(const char *path, uint64_t nodeCount, uint64_t relationshipCount, bool hostile,
+                           uint32_t labelSets)
 {
     static const char *const plainLabels[][3] = {
         {"Person", NULL, NULL}, {"Person", "Employee", NULL}, {"Company", NULL, NULL}, {NULL, NULL, NULL},
@@ -230,6 +232,14 @@ static int generateArchive(const char *path, uint64_t nodeCount, uint64_t relati
         record.as.list.items[1] = boltList(arena, labelCount);
         for (uint32_t labelIndex = 0; labelIndex < labelCount; labelIndex++)
             record.as.list.items[1].as.list.items[labelIndex] = boltString(arena, set[labelIndex]);
+        if (labelSets) {
+            /* Many distinct label sets: {Set<n>, Common}. */
+            char label[32];
+            snprintf(label, sizeof(label), "Set%llu", (unsigned long long)(nodeIndex % labelSets));
+            record.as.list.items[1] = boltList(arena, 2);
+            record.as.list.items[1].as.list.items[0] = boltString(arena, label);
+            record.as.list.items[1].as.list.items[1] = boltString(arena, "Common");
+        }
         record.as.list.items[2] = hostile ? hostileProperties(arena, (int64_t)nodeIndex)
                                           : plainProperties(arena, (int64_t)nodeIndex);
         code = writeRecord(writer, &packed, ARC_RECORD_NODE, &record);
@@ -309,6 +319,7 @@ int main(int argc, char **argv)
     int positionalCount = 0;
     LogicalRestoreRequest request = {.wipeTarget = true};
     bool hostile = false;
+    uint32_t labelSets = 0;
     bool runChecks = true;
     for (int index = 2; index < argc; index++) {
         const char *argument = argv[index];
@@ -329,6 +340,8 @@ int main(int argc, char **argv)
             request.database = argv[++index];
         else if (strcmp(argument, "--hostile") == 0)
             hostile = true;
+        else if (strcmp(argument, "--label-sets") == 0 && hasValue)
+            labelSets = (uint32_t)strtoul(argv[++index], NULL, 10);
         else if (strcmp(argument, "-v") == 0)
             logSetVerbose(true);
         else if (positionalCount < 4)
@@ -339,7 +352,7 @@ int main(int argc, char **argv)
         if (positionalCount != 3)
             return 2;
         return generateArchive(positional[0], strtoull(positional[1], NULL, 10),
-                               strtoull(positional[2], NULL, 10), hostile);
+                               strtoull(positional[2], NULL, 10), hostile, labelSets);
     }
     if (strcmp(command, "fingerprint") == 0) {
         if (positionalCount != 1)
@@ -396,7 +409,8 @@ int main(int argc, char **argv)
                    "(%s tokens, %llu batches, %llu retries, %llu orphans skipped)\n",
                    (unsigned long long)result.nodes, (unsigned long long)result.relationships,
                    (unsigned long long)result.schemaItems, result.seconds,
-                   result.dynamicTokens ? "dynamic" : "static", (unsigned long long)result.batches,
+                   result.dynamicLabels ? (result.dynamicTypes ? "dynamic" : "dynamic-label/static-type")
+                                        : (result.dynamicTypes ? "static-label/dynamic-type" : "static"), (unsigned long long)result.batches,
                    (unsigned long long)result.retries, (unsigned long long)result.orphanRelationships);
             printf("  wipe %.2f s; nodes %.2f s (%.0f nodes/s); relationships %.2f s (%.0f rels/s); "
                    "schema %.2f s; id map %zu bytes (%.1f bytes/node)\n",

@@ -1,0 +1,1084 @@
+/* The dump method in the commands (dump.h): physical backups with
+ * `neo4j-admin database dump`, their validation, and their restore.
+ *
+ * Community Edition can dump only a stopped DBMS. With NEO4J_STOP_COMMAND and
+ * NEO4J_START_COMMAND the tool records the graph's stats over Bolt, stops
+ * Neo4j, dumps, and starts it again whatever happened in between; without
+ * them it refuses a server that is running. */
+#include "command/dump.h"
+
+#include "archive/archive.h"
+#include "backup/dump.h"
+#include "backup/schema.h"
+#include "command/support.h"
+#include "command/verify.h"
+#include "common/format.h"
+#include "common/fsutil.h"
+#include "common/lock.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "restore/dump_restore.h"
+#include "restore/health.h"
+#include "restore/recovery_state.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A stop or start command may take this long before it is stopped itself. */
+#define DUMP_COMMAND_TIMEOUT_SECONDS 600
+/* After the start command: until Bolt answers and the database runs queries. */
+#define DUMP_START_WAIT_SECONDS 300
+/* After the stop command: until Neo4j has let go of the store lock. */
+#define DUMP_LOCK_WAIT_SECONDS 120
+#define DUMP_MAX_ARCHIVES 2
+
+bool cmdDumpIsDump(const Manifest *manifest)
+{
+    return manifest && manifest->method && strcmp(manifest->method, "dump") == 0;
+}
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static const char *cmdDumpBaseName(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* "neo4j-admin database dump neo4j --to-stdout (/opt/neo4j/bin/neo4j-admin)":
+ * the contract's "Running: neo4j-admin ..." with the executable that runs. */
+static void cmdDumpLogRunning(const DumpAdmin *admin, const char *const *args)
+{
+    char text[1024];
+    size_t used = (size_t)snprintf(text, sizeof(text), "%s", cmdDumpBaseName(admin->executable));
+    for (size_t index = 0; args[index] && used < sizeof(text); index++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, " %s", args[index]);
+    logInfo("Running: %s (%s)", text, admin->executable);
+}
+
+/* The contract's failure block, with the command, its exit status and the
+ * tail of its output when a child process failed. */
+static void cmdDumpErrorBlock(const char *headline, const DumpRun *run, bool critical)
+{
+    const ErrDetail *detail = errLast();
+    ErrCode code = detail->code == ERR_OK ? ERR_INTERNAL : detail->code;
+    logError("%s", headline);
+    logError("Code: %s (%s)", errName(code), errDefaultMessage(code));
+    logError("Reason: %s", detail->reason[0] ? detail->reason : errDefaultMessage(code));
+    if (run && run->command[0] && run->exitStatus != 0) {
+        logError("Command: %s", run->command);
+        if (run->exitStatus >= 0)
+            logError("Exit status: %d", run->exitStatus);
+        if (run->tailCount) {
+            logError("Output (last %u lines):", run->tailCount);
+            for (unsigned index = 0; index < run->tailCount; index++)
+                logError("  %s", run->tail[index]);
+        }
+    } else if (detail->details[0]) {
+        logError("%s", detail->details);
+    }
+    if (detail->serverCode[0])
+        logError("Neo4j status: %s", detail->serverCode);
+    logError("Action: %s", detail->action[0] ? detail->action : errDefaultAction(code));
+    if (critical)
+        logCritical("Operator attention required");
+}
+
+/* The failed child's command, exit status and output tail as ERROR lines,
+ * for a failure whose block the caller prints. */
+static void cmdDumpLogRun(const DumpRun *run)
+{
+    if (!run->command[0] || run->exitStatus == 0)
+        return;
+    logError("Command: %s", run->command);
+    if (run->exitStatus >= 0)
+        logError("Exit status: %d", run->exitStatus);
+    for (unsigned index = 0; index < run->tailCount; index++)
+        logError("  %s", run->tail[index]);
+}
+
+/* Polls until Neo4j lets go of the store (after a stop command). */
+static ErrCode cmdDumpWaitForUnlock(const char *databaseDir, const char *who)
+{
+    double deadline = timeMonotonic() + DUMP_LOCK_WAIT_SECONDS;
+    long pid = 0;
+    char lockPath[DUMP_PATH_SIZE];
+    while (dumpStoreLockHeld(databaseDir, &pid, lockPath, sizeof(lockPath))) {
+        if (timeMonotonic() > deadline) {
+            errSet(NEO4J_ADMIN_FAILED, "%s still holds the store lock %s (pid %ld) %d seconds after its stop command",
+                   who, lockPath, pid, DUMP_LOCK_WAIT_SECONDS);
+            errSetAction("Check that the stop command really stops this Neo4j installation");
+            return NEO4J_ADMIN_FAILED;
+        }
+        usleep(250 * 1000); /* the lock file offers no event to wait on */
+    }
+    return ERR_OK;
+}
+
+/* After a start command: until Bolt answers and the database runs RETURN 1. */
+static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection **out)
+{
+    *out = NULL;
+    double deadline = timeMonotonic() + DUMP_START_WAIT_SECONDS;
+    ErrCode code;
+    for (;;) {
+        BoltConnection *connection = NULL;
+        code = supportConnect(instance, &connection);
+        if (code == ERR_OK) {
+            Arena *arena = arenaNew(1024);
+            BoltValue ignored;
+            code = boltQuerySingle(connection, "RETURN 1", NULL,
+                                   &(BoltQueryOptions){.database = instance->database, .mode = BOLT_ACCESS_READ},
+                                   arena, &ignored);
+            arenaFree(arena);
+            if (code == ERR_OK) {
+                *out = connection;
+                return ERR_OK;
+            }
+            boltClose(connection);
+        }
+        if (code == NEO4J_AUTH_FAILED || timeMonotonic() > deadline)
+            break;
+        usleep(500 * 1000); /* a starting server offers no event to wait on */
+    }
+    errAddContext("Neo4j (%s) did not answer within %d seconds after its start command", instance->name,
+                  DUMP_START_WAIT_SECONDS);
+    return code;
+}
+
+/* Runs a stop or start command, logging its output only when it fails. */
+static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun *run)
+{
+    ErrCode code = dumpShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
+    if (code != ERR_OK)
+        errAddContext("%s failed", what);
+    return code;
+}
+
+/* The store directory of the production database: NEO4J_DATA_PATH when set
+ * explicitly, else derived from NEO4J_HOME, else NEO4J_DATA_PATH's default. */
+static ErrCode cmdDumpProductionStore(const Config *config, const InstanceConfig *source, char *out, size_t size)
+{
+    const char *dataPath = cfgGet(config, "NEO4J_DATA_PATH");
+    CfgSource origin = cfgSource(config, "NEO4J_DATA_PATH");
+    if (dataPath && origin != CFG_SOURCE_DEFAULT) {
+        snprintf(out, size, "%s", dataPath);
+        return ERR_OK;
+    }
+    if (source->neo4jHome)
+        return dumpDatabaseDirectory(source->neo4jHome, source->database, out, size);
+    snprintf(out, size, "%s", dataPath ? dataPath : "");
+    return ERR_OK;
+}
+
+/* ---- the manifest's "dump" object ------------------------------------------------ */
+
+typedef struct {
+    char database[128];
+    char file[160];
+    DumpFileInfo info;
+} CmdDumpArchive;
+
+static json_object *cmdDumpExtraJson(const char *adminVersion, bool statsRecorded, bool stoppedByTool,
+                                     const CmdDumpArchive *archives, size_t archiveCount)
+{
+    json_object *dump = json_object_new_object();
+    json_object_object_add(dump, "format", json_object_new_string(archives[0].info.format));
+    json_object_object_add(dump, "neo4j_admin_version", json_object_new_string(adminVersion));
+    json_object_object_add(dump, "stats_recorded", json_object_new_boolean(statsRecorded));
+    json_object_object_add(dump, "stopped_by_tool", json_object_new_boolean(stoppedByTool));
+    json_object *list = json_object_new_array();
+    for (size_t index = 0; index < archiveCount; index++) {
+        json_object *item = json_object_new_object();
+        json_object_object_add(item, "database", json_object_new_string(archives[index].database));
+        json_object_object_add(item, "file", json_object_new_string(archives[index].file));
+        json_object_object_add(item, "size", json_object_new_int64((int64_t)archives[index].info.bytes));
+        json_object_object_add(item, "content_size",
+                               json_object_new_int64((int64_t)archives[index].info.contentBytes));
+        json_object_object_add(item, "sha256", json_object_new_string(archives[index].info.sha256));
+        json_object_array_add(list, item);
+    }
+    json_object_object_add(dump, "archives", list);
+    return dump;
+}
+
+/* The "dump" object of a manifest, or NULL. Borrowed from the manifest. */
+static json_object *cmdDumpExtra(const Manifest *manifest)
+{
+    json_object *dump = NULL;
+    if (manifest->extra && json_object_object_get_ex(manifest->extra, "dump", &dump) &&
+        json_object_is_type(dump, json_type_object))
+        return dump;
+    return NULL;
+}
+
+static bool cmdDumpStatsRecorded(const Manifest *manifest)
+{
+    json_object *dump = cmdDumpExtra(manifest);
+    json_object *recorded = NULL;
+    if (dump && json_object_object_get_ex(dump, "stats_recorded", &recorded))
+        return json_object_get_boolean(recorded);
+    return manifest->contentFingerprint != NULL;
+}
+
+/* Archives listed in the manifest besides the main one (e.g. the system
+ * database); file names are checked so that none escapes the backup dir. */
+static size_t cmdDumpOtherArchives(const Manifest *manifest, CmdDumpArchive *out, size_t capacity)
+{
+    json_object *dump = cmdDumpExtra(manifest);
+    json_object *list = NULL;
+    size_t count = 0;
+    if (!dump || !json_object_object_get_ex(dump, "archives", &list) || !json_object_is_type(list, json_type_array))
+        return 0;
+    for (size_t index = 0; index < json_object_array_length(list) && count < capacity; index++) {
+        json_object *item = json_object_array_get_idx(list, index);
+        json_object *field = NULL;
+        const char *file = json_object_object_get_ex(item, "file", &field) ? json_object_get_string(field) : NULL;
+        if (!file || !catIdValid(file) || (manifest->archive.file && strcmp(file, manifest->archive.file) == 0))
+            continue;
+        CmdDumpArchive *archive = &out[count++];
+        memset(archive, 0, sizeof(*archive));
+        snprintf(archive->file, sizeof(archive->file), "%s", file);
+        if (json_object_object_get_ex(item, "database", &field))
+            snprintf(archive->database, sizeof(archive->database), "%s", json_object_get_string(field));
+        if (json_object_object_get_ex(item, "sha256", &field))
+            snprintf(archive->info.sha256, sizeof(archive->info.sha256), "%s", json_object_get_string(field));
+    }
+    return count;
+}
+
+/* ---- --create --method dump ------------------------------------------------------ */
+
+typedef struct {
+    CommandContext *context;
+    const Config *config;
+    InstanceConfig source;
+    DumpAdmin admin;
+    char adminVersion[64];
+    char serverVersion[64];
+    char edition[64];
+    char boltVersion[16];
+    char safeUri[512];
+    char databaseDir[DUMP_PATH_SIZE];
+    bool boltAnswered;
+    bool includeSystem;
+    bool statsRecorded;
+    uint64_t nodes;
+    uint64_t relationships;
+    char fingerprint[66];
+    Manifest *manifest;          /* schema items are collected into it early */
+    DumpRun failedRun;           /* the child that failed, for the report */
+} CmdDumpCreateJob;
+
+static ErrCode cmdDumpSchemaSink(const BoltValue *value, void *payload)
+{
+    Manifest *manifest = payload;
+    SchemaItem item;
+    ErrCode code = schemaItemFromValue(value, &item);
+    if (code == ERR_OK)
+        manifestAddSchemaItem(manifest, item.name, item.type, item.isConstraint ? "constraint" : "index",
+                              item.createStatement);
+    return code;
+}
+
+/* Counts, schema and content fingerprint, read over Bolt before the stop:
+ * what a restore of this dump is checked against. */
+static ErrCode cmdDumpRecordStats(CmdDumpCreateJob *job, BoltConnection *connection)
+{
+    const char *database = job->source.database;
+    logInfo("Recording graph stats over Bolt before the stop (counts, schema, content fingerprint)...");
+    ErrCode code = dumpRestoreGraphCounts(connection, database, &job->nodes, &job->relationships);
+    if (code == ERR_OK)
+        code = boltBegin(connection, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ});
+    if (code == ERR_OK) {
+        code = schemaCapture(connection, cmdDumpSchemaSink, job->manifest, NULL);
+        ErrCode endCode = code == ERR_OK ? boltCommit(connection) : boltRollback(connection);
+        if (code == ERR_OK)
+            code = endCode;
+    }
+    FingerprintCounts counted = {0};
+    if (code == ERR_OK)
+        code = healthFingerprintOfDatabase(connection, database, job->fingerprint, &counted);
+    if (code != ERR_OK) {
+        errAddContext("reading the graph stats of %s before the dump", database);
+        return code;
+    }
+    if (counted.nodes != job->nodes || counted.relationships != job->relationships)
+        logWarn("The database changed while its stats were read (%" PRIu64 " then %" PRIu64 " nodes): writes "
+                "around a dump make the restore's counts and fingerprint checks fail; stop the writers first",
+                job->nodes, counted.nodes);
+    job->statsRecorded = true;
+    logInfo("Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships, %zu schema items, fingerprint %.12s...",
+            job->nodes, job->relationships, job->manifest->schemaCount, job->fingerprint);
+    return ERR_OK;
+}
+
+/* Is the server running, may we stop it, and does neo4j-admin match it? */
+static ErrCode cmdDumpPreflight(CmdDumpCreateJob *job, BoltConnection **connection)
+{
+    const InstanceConfig *source = &job->source;
+    ErrCode code = dumpAdminResolve(cfgGet(job->config, "NEO4J_ADMIN"), source->neo4jHome, &job->admin);
+    if (code != ERR_OK)
+        return code;
+    code = supportConnect(source, connection);
+    if (code == ERR_OK) {
+        job->boltAnswered = true;
+        code = supportServerVersion(*connection, job->serverVersion, sizeof(job->serverVersion), job->edition,
+                                    sizeof(job->edition));
+        snprintf(job->boltVersion, sizeof(job->boltVersion), "%u.%u", boltVersionMajor(*connection),
+                 boltVersionMinor(*connection));
+        if (code != ERR_OK)
+            return code;
+        logInfo("Neo4j version: %s", job->serverVersion);
+    } else if (code == NEO4J_UNREACHABLE) {
+        logInfo("Neo4j does not answer at %s: taking it as stopped", job->safeUri);
+        errClear();
+    } else {
+        return code;
+    }
+    code = cmdDumpProductionStore(job->config, source, job->databaseDir, sizeof(job->databaseDir));
+    if (code != ERR_OK)
+        return code;
+    long pid = 0;
+    char lockPath[DUMP_PATH_SIZE] = "";
+    bool locked = dumpStoreLockHeld(job->databaseDir, &pid, lockPath, sizeof(lockPath));
+    bool canStop = source->stopCommand && source->startCommand;
+    if ((job->boltAnswered || locked) && !canStop) {
+        char lockText[DUMP_PATH_SIZE + 64] = "";
+        if (locked)
+            snprintf(lockText, sizeof(lockText), "%sthe store lock %s is held by pid %ld",
+                     job->boltAnswered ? " and " : "", lockPath, pid);
+        errSet(NEO4J_ADMIN_FAILED, "Neo4j is running (%s%s%s): neo4j-admin database dump needs the DBMS stopped",
+               job->boltAnswered ? "it answers at " : "", job->boltAnswered ? job->safeUri : "", lockText);
+        errSetAction("Set NEO4J_STOP_COMMAND and NEO4J_START_COMMAND so that the tool stops Neo4j for the dump and "
+                     "starts it again (downtime), or stop Neo4j first, or use --method logical for an online backup");
+        return NEO4J_ADMIN_FAILED;
+    }
+    if (!job->boltAnswered && locked) {
+        errSet(NEO4J_ADMIN_FAILED, "the store lock %s is held by pid %ld but Neo4j does not answer at %s", lockPath,
+               pid, job->safeUri);
+        errSetAction("Wait until Neo4j has started or stopped completely, then retry");
+        return NEO4J_ADMIN_FAILED;
+    }
+    if (job->boltAnswered && !locked)
+        logWarn("Neo4j answers at %s but nothing holds the store lock under %s: check that NEO4J_HOME (or "
+                "NEO4J_DATA_PATH) belongs to that server", job->safeUri, job->databaseDir);
+    if (!job->boltAnswered)
+        logWarn("Neo4j is stopped: the dump is taken as it is, without counts, schema or fingerprint recorded "
+                "over Bolt, so a restore of it can check connectivity and orphans only");
+
+    DumpRun run;
+    code = dumpAdminVersion(&job->admin, job->adminVersion, sizeof(job->adminVersion), &run);
+    if (code != ERR_OK) {
+        job->failedRun = run;
+        return code;
+    }
+    logInfo("neo4j-admin version: %s (%s)", job->adminVersion, job->admin.executable);
+    if (job->boltAnswered && dumpVersionCompare(job->adminVersion, job->serverVersion) != 0) {
+        errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but the server at %s runs Neo4j %s", job->admin.executable,
+               job->adminVersion, job->safeUri, job->serverVersion);
+        errSetAction("Point NEO4J_HOME (or NEO4J_ADMIN) at the installation of the server being backed up");
+        return NEO4J_ADMIN_FAILED;
+    }
+    return ERR_OK;
+}
+
+static ErrCode cmdDumpCheckSpace(Catalog *catalog, const char *root, const char *databaseDir, int64_t minFreePercent)
+{
+    /* The previous dump's size, else the store's (a dump is smaller). */
+    uint64_t required = 0;
+    const char *basis = "the store size";
+    CatList list = {0};
+    if (catList(catalog, &list) == ERR_OK) {
+        for (size_t index = 0; index < list.count && !required; index++) {
+            const Manifest *manifest = list.entries[index].manifest;
+            if (manifest && manifestIsValid(manifest) && cmdDumpIsDump(manifest)) {
+                required = manifest->archive.sizeCompressed + manifest->archive.sizeCompressed / 5;
+                basis = "the previous dump";
+            }
+        }
+        catListFree(&list);
+    }
+    if (!required && fsIsDirectory(databaseDir))
+        fsDirSize(databaseDir, &required);
+    FsSpace space;
+    ErrCode code = fsSpace(root, &space);
+    if (code != ERR_OK)
+        return code;
+    char requiredText[FORMAT_TEXT_SIZE];
+    char availableText[FORMAT_TEXT_SIZE];
+    fmtSizeWhole(requiredText, sizeof(requiredText), required);
+    fmtSizeWhole(availableText, sizeof(availableText), space.availableBytes);
+    logDebug("Space: %s required (estimated from %s), %s available (%.1f%% free)", requiredText, basis, availableText,
+             space.freePercent);
+    if (space.availableBytes < required)
+        errSet(BACKUP_NO_SPACE, "No space left on device (%s filesystem is full)", root);
+    else if (space.freePercent < (double)minFreePercent)
+        errSet(BACKUP_NO_SPACE, "Only %.1f%% of the %s filesystem is free, less than BACKUP_MIN_FREE_PERCENT=%" PRId64 "%%",
+               space.freePercent, root, minFreePercent);
+    else
+        return ERR_OK;
+    errSetDetails("Required: %s | Available: %s", requiredText, availableText);
+    return BACKUP_NO_SPACE;
+}
+
+/* One `neo4j-admin database dump <database> --to-stdout` into path. */
+static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const char *path, DumpFileInfo *info)
+{
+    const char *const args[] = {"database", "dump", database, "--to-stdout", NULL};
+    cmdDumpLogRunning(&job->admin, args);
+    DumpWriter *writer = NULL;
+    ErrCode code = dumpWriterOpen(&writer, path);
+    DumpRun run;
+    memset(&run, 0, sizeof(run));
+    if (code == ERR_OK) {
+        DumpIo io = {.sink = dumpWriterAdd, .sinkPayload = writer, .cancelFlag = job->context->cancelFlag};
+        code = dumpAdminRun(&job->admin, args, &io, &run);
+        if (code != ERR_OK)
+            job->failedRun = run;
+    }
+    if (code == ERR_OK)
+        code = dumpWriterFinish(writer, info);
+    dumpWriterFree(writer);
+    if (code == ERR_OK) {
+        char size[FORMAT_TEXT_SIZE];
+        logInfo("Dumped %s in %.0f seconds: %s", database, run.seconds, fmtSize(size, sizeof(size), info->bytes));
+    }
+    return code;
+}
+
+static void cmdDumpRecordMetadata(BoltConnection *connection, const char *database, const Manifest *manifest)
+{
+    Arena *arena = arenaNew(0);
+    BoltValue params = boltMap(arena, 7);
+    char created[TIME_TEXT_SIZE];
+    timeFormatIso(manifest->created, created);
+    boltMapSet(arena, &params, 0, "id", boltString(arena, manifest->id));
+    boltMapSet(arena, &params, 1, "created", boltString(arena, created));
+    boltMapSet(arena, &params, 2, "checksum", boltString(arena, manifest->archive.sha256));
+    boltMapSet(arena, &params, 3, "size", boltInt((int64_t)manifest->archive.sizeCompressed));
+    boltMapSet(arena, &params, 4, "nodes", boltInt((int64_t)manifest->stats.nodes));
+    boltMapSet(arena, &params, 5, "relationships", boltInt((int64_t)manifest->stats.relationships));
+    boltMapSet(arena, &params, 6, "downtime", boltFloat(manifest->hasDowntime ? manifest->downtimeSeconds : 0));
+    BoltValue ignored;
+    ErrCode code = boltQuerySingle(
+        connection,
+        "CREATE (m:" HEALTH_METADATA_LABEL " {backup_id: $id, created: datetime($created), status: 'COMPLETE', "
+        "checksum_sha256: $checksum, size_compressed: $size, node_count: $nodes, relationship_count: $relationships, "
+        "downtime_seconds: $downtime, method: 'dump'}) RETURN m.backup_id",
+        &params, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_WRITE}, arena, &ignored);
+    if (code != ERR_OK)
+        logWarn("Could not record the BackupMetadata node in %s: %s", database, errLast()->reason);
+    arenaFree(arena);
+}
+
+static void cmdDumpFillManifest(CmdDumpCreateJob *job, const char *id, int64_t created, const CmdDumpArchive *archives,
+                                size_t archiveCount, bool stoppedByTool, double downtime, double seconds)
+{
+    Manifest *manifest = job->manifest;
+    manifestSetString(&manifest->id, id);
+    manifest->created = created;
+    manifestSetString(&manifest->status, MANIFEST_STATUS_COMPLETE);
+    manifestSetString(&manifest->method, "dump");
+    manifestSetString(&manifest->source.uri, job->safeUri);
+    manifestSetString(&manifest->source.serverVersion, job->boltAnswered ? job->serverVersion : job->adminVersion);
+    if (job->boltAnswered) {
+        manifestSetString(&manifest->source.edition, job->edition);
+        manifestSetString(&manifest->source.boltVersion, job->boltVersion);
+    }
+    manifestSetString(&manifest->source.database, job->source.database);
+    manifestSetString(&manifest->toolVersion, NBK_VERSION);
+    manifestSetString(&manifest->compression, "none");
+    manifestSetString(&manifest->archive.file, archives[0].file);
+    manifest->archive.sizeCompressed = archives[0].info.bytes;
+    manifest->archive.sizeUncompressed = archives[0].info.contentBytes ? archives[0].info.contentBytes
+                                                                       : archives[0].info.bytes;
+    manifestSetString(&manifest->archive.sha256, archives[0].info.sha256);
+    manifest->stats.nodes = job->nodes;
+    manifest->stats.relationships = job->relationships;
+    manifest->stats.schemaItems = manifest->schemaCount;
+    if (job->statsRecorded)
+        manifestSetString(&manifest->contentFingerprint, job->fingerprint);
+    manifest->durationSeconds = seconds;
+    manifest->hasDowntime = stoppedByTool;
+    manifest->downtimeSeconds = downtime;
+    if (!manifest->extra)
+        manifest->extra = json_object_new_object();
+    json_object_object_add(manifest->extra, "dump",
+                           cmdDumpExtraJson(job->adminVersion, job->statsRecorded, stoppedByTool, archives,
+                                            archiveCount));
+}
+
+/* The dump files of one backup: the user database, then system. */
+static size_t cmdDumpPlanArchives(const CmdDumpCreateJob *job, CmdDumpArchive *archives)
+{
+    size_t count = 0;
+    const char *databases[DUMP_MAX_ARCHIVES] = {job->source.database, "system"};
+    size_t wanted = job->includeSystem && strcmp(job->source.database, "system") != 0 ? 2 : 1;
+    for (size_t index = 0; index < wanted; index++) {
+        CmdDumpArchive *archive = &archives[count++];
+        memset(archive, 0, sizeof(*archive));
+        snprintf(archive->database, sizeof(archive->database), "%s", databases[index]);
+        snprintf(archive->file, sizeof(archive->file), "%s.dump", databases[index]);
+    }
+    return count;
+}
+
+ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
+{
+    idOut[0] = '\0';
+    CmdDumpCreateJob job;
+    memset(&job, 0, sizeof(job));
+    job.context = context;
+    job.config = context->config;
+    job.includeSystem = context->options && optionsHas(context->options, "include-system");
+    job.manifest = manifestNew();
+    int64_t minFreePercent = 20;
+    ErrCode code = cfgGetInt(job.config, "BACKUP_MIN_FREE_PERCENT", &minFreePercent);
+    if (code == ERR_OK)
+        code = cfgInstance(job.config, CFG_PRODUCTION_INSTANCE, &job.source);
+    const char *root = cfgGet(job.config, "BACKUP_STORAGE_PATH");
+    if (code == ERR_OK && !root)
+        code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    if (code != ERR_OK) {
+        logErrorBlock("Failed to create backup", false);
+        cfgInstanceFree(&job.source);
+        manifestFree(job.manifest);
+        return code;
+    }
+    supportSafeUri(job.source.uri, job.safeUri, sizeof(job.safeUri));
+    logInfo("Starting backup creation...");
+    logInfo("Method: dump (neo4j-admin database dump of database %s; Neo4j is offline while it runs)",
+            job.source.database);
+    const char *compression = cfgGet(job.config, "BACKUP_COMPRESSION");
+    if (compression && strcmp(compression, "none") != 0)
+        logInfo("Compression: neo4j-admin already compresses the dump with zstd; it is stored as is "
+                "(BACKUP_COMPRESSION=%s applies to logical backups)", compression);
+
+    BoltConnection *connection = NULL;
+    Catalog *catalog = NULL;
+    Lock *createLock = NULL;
+    CatBackupDir *backupDir = NULL;
+    CmdDumpArchive archives[DUMP_MAX_ARCHIVES];
+    size_t archiveCount = 0;
+    bool critical = false;
+    bool stopped = false;
+    double stoppedAt = 0;
+    double downtime = 0;
+    ErrCode restartCode = ERR_OK;
+    ErrDetail restartFailure;
+    memset(&restartFailure, 0, sizeof(restartFailure));
+    DumpRun restartRun;
+    memset(&restartRun, 0, sizeof(restartRun));
+    double started = timeMonotonic();
+    int64_t created = timeNow();
+    char id[CAT_ID_SIZE] = "";
+
+    code = cmdDumpPreflight(&job, &connection);
+    if (code == ERR_OK && context->dryRun) {
+        timeBackupId(created, id);
+        archiveCount = cmdDumpPlanArchives(&job, archives);
+        logInfo("Dry run: would %srun %s database dump %s --to-stdout into %s/%s/%s%s%s", 
+                job.boltAnswered ? "record the graph stats, stop Neo4j with NEO4J_STOP_COMMAND, " : "",
+                job.admin.executable, job.source.database, root, id, archives[0].file,
+                archiveCount > 1 ? " (and the system database into system.dump)" : "",
+                job.boltAnswered ? ", then start it again with NEO4J_START_COMMAND" : "");
+        logInfo("Dry run: nothing was changed");
+        boltClose(connection);
+        cfgInstanceFree(&job.source);
+        manifestFree(job.manifest);
+        return ERR_OK;
+    }
+    if (code == ERR_OK && job.boltAnswered)
+        code = cmdDumpRecordStats(&job, connection);
+    if (code == ERR_OK)
+        code = supportOpenCatalog(context, true, &catalog);
+    /* One backup at a time per storage path, as the logical method. */
+    char createLockPath[DUMP_PATH_SIZE];
+    if (code == ERR_OK)
+        code = fsPathJoin(createLockPath, sizeof(createLockPath), root, ".create.lock");
+    if (code == ERR_OK)
+        code = lockAcquire(&createLock, createLockPath, LOCK_EXCLUSIVE, 0, "backup --create --method dump");
+    if (code == ERR_OK) {
+        CatNameList leftovers = {0};
+        if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK)
+            for (size_t index = 0; index < leftovers.count; index++)
+                logWarn("Removed leftover of an interrupted run: %s", leftovers.names[index]);
+        catNameListFree(&leftovers);
+        code = cmdDumpCheckSpace(catalog, root, job.databaseDir, minFreePercent);
+        critical = code == BACKUP_NO_SPACE;
+    }
+    created = timeNow();
+    if (code == ERR_OK)
+        code = catNewId(catalog, created, id);
+    if (code == ERR_OK)
+        code = catBackupDirBegin(catalog, id, &backupDir);
+
+    /* From the stop on, the start command runs whatever happens. */
+    if (code == ERR_OK && job.boltAnswered) {
+        boltClose(connection);
+        connection = NULL;
+        logInfo("Stopping Neo4j for the dump: %s", job.source.stopCommand);
+        stoppedAt = timeMonotonic();
+        stopped = true;
+        DumpRun run;
+        code = cmdDumpRunCommand("NEO4J_STOP_COMMAND", job.source.stopCommand, &run);
+        if (code != ERR_OK)
+            job.failedRun = run;
+        if (code == ERR_OK)
+            code = cmdDumpWaitForUnlock(job.databaseDir, "Neo4j");
+        if (code == ERR_OK)
+            logInfo("Neo4j stopped in %.0f seconds", timeMonotonic() - stoppedAt);
+    }
+    if (code == ERR_OK)
+        archiveCount = cmdDumpPlanArchives(&job, archives);
+    for (size_t index = 0; code == ERR_OK && index < archiveCount; index++) {
+        char path[DUMP_PATH_SIZE];
+        code = fsPathJoin(path, sizeof(path), catBackupDirPath(backupDir), archives[index].file);
+        if (code == ERR_OK)
+            code = cmdDumpOne(&job, archives[index].database, path, &archives[index].info);
+        critical = critical || code == BACKUP_NO_SPACE;
+    }
+    if (stopped) {
+        ErrDetail dumpFailure = *errLast();
+        logInfo("Starting Neo4j again: %s", job.source.startCommand);
+        restartCode = cmdDumpRunCommand("NEO4J_START_COMMAND", job.source.startCommand, &restartRun);
+        if (restartCode == ERR_OK)
+            restartCode = cmdDumpWaitForBolt(&job.source, &connection);
+        downtime = timeMonotonic() - stoppedAt;
+        if (restartCode == ERR_OK)
+            logInfo("Neo4j answers again: downtime %.0f seconds", downtime);
+        else
+            restartFailure = *errLast();
+        *(ErrDetail *)errLast() = dumpFailure;
+    }
+    if (code == ERR_OK) {
+        logInfo("Backup created successfully in %.0f seconds", timeMonotonic() - started);
+        char size[FORMAT_TEXT_SIZE];
+        char content[FORMAT_TEXT_SIZE];
+        char percent[FORMAT_TEXT_SIZE];
+        logInfo("Dump size: %s (%s of the %s of store files it holds; compressed by neo4j-admin, format %s)",
+                fmtSize(size, sizeof(size), archives[0].info.bytes),
+                fmtPercent(percent, sizeof(percent), archives[0].info.bytes, archives[0].info.contentBytes),
+                fmtSize(content, sizeof(content), archives[0].info.contentBytes),
+                archives[0].info.format[0] ? archives[0].info.format : "unknown");
+        logInfo("Computing checksum...");
+    }
+    /* Read the files back: the checksum must describe what is on disk. */
+    for (size_t index = 0; code == ERR_OK && index < archiveCount; index++) {
+        char path[DUMP_PATH_SIZE];
+        char onDisk[65];
+        uint64_t size = 0;
+        code = fsPathJoin(path, sizeof(path), catBackupDirPath(backupDir), archives[index].file);
+        if (code == ERR_OK)
+            code = arcSha256File(path, onDisk, &size);
+        if (code == ERR_OK && (strcmp(onDisk, archives[index].info.sha256) != 0 || size != archives[index].info.bytes))
+            code = errSet(BACKUP_IO_FAILED, "the dump read back differs from what was written (%s)", path);
+    }
+    if (code == ERR_OK) {
+        cmdDumpFillManifest(&job, id, created, archives, archiveCount, stopped, downtime, timeMonotonic() - started);
+        code = manifestSave(job.manifest, catBackupDirPath(backupDir));
+    }
+    if (code == ERR_OK) {
+        code = catBackupDirCommit(backupDir);
+        backupDir = NULL;
+    }
+    if (code == ERR_OK) {
+        if (connection)
+            cmdDumpRecordMetadata(connection, job.source.database, job.manifest);
+        logInfo("Backup ID: %s", id);
+        logInfo("Checksum SHA256: %s", archives[0].info.sha256);
+        if (archiveCount > 1)
+            logInfo("System database: %s, SHA256 %s", archives[1].file, archives[1].info.sha256);
+        if (job.statsRecorded)
+            logInfo("Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships, %zu schema items", job.nodes,
+                    job.relationships, job.manifest->schemaCount);
+        if (stopped)
+            logInfo("Downtime: %.0f seconds", downtime);
+        snprintf(idOut, CAT_ID_SIZE, "%s", id);
+        if (restartCode == ERR_OK)
+            logSuccess("Backup completed");
+    } else {
+        catBackupDirAbort(backupDir);
+        cmdDumpErrorBlock("Failed to create backup", &job.failedRun, critical);
+    }
+    if (restartCode != ERR_OK) {
+        /* Worse than a failed backup: production is down. */
+        *(ErrDetail *)errLast() = restartFailure;
+        cmdDumpErrorBlock("Neo4j was stopped for the dump and is NOT running again", &restartRun, true);
+        if (code == ERR_OK) {
+            logInfo("The backup %s itself is complete", id);
+            code = restartCode;
+        } else {
+            *(ErrDetail *)errLast() = restartFailure;
+            code = restartCode;
+        }
+    }
+    manifestFree(job.manifest);
+    lockRelease(createLock);
+    catClose(catalog);
+    boltClose(connection);
+    cfgInstanceFree(&job.source);
+    return code;
+}
+
+/* ---- --validate of a dump --------------------------------------------------------- */
+
+static ErrCode cmdDumpVerifyOthers(const CatEntry *entry, const char *directory, const CmdDumpArchive *others,
+                                   size_t count, bool *reported)
+{
+    for (size_t index = 0; index < count; index++) {
+        char path[DUMP_PATH_SIZE];
+        char got[65];
+        uint64_t size = 0;
+        ErrCode code = fsPathJoin(path, sizeof(path), directory, others[index].file);
+        if (code == ERR_OK && !fsExists(path)) {
+            errSet(BACKUP_CORRUPTED, "the archive file %s is missing", path);
+            verifyReportCorrupted("Backup validation failed", NULL, NULL);
+            *reported = true;
+            return BACKUP_CORRUPTED;
+        }
+        if (code == ERR_OK)
+            code = arcSha256File(path, got, &size);
+        if (code != ERR_OK)
+            return code;
+        if (strcmp(got, others[index].info.sha256) != 0) {
+            errSet(BACKUP_CORRUPTED, "checksum mismatch for %s of backup %s", path, entry->id);
+            verifyReportCorrupted("Backup validation failed", others[index].info.sha256, got);
+            *reported = true;
+            return BACKUP_CORRUPTED;
+        }
+        logInfo("Checksum verification (%s): PASSED", others[index].file);
+    }
+    return ERR_OK;
+}
+
+static ErrCode cmdDumpInspect(const char *path, const char *label, const Manifest *manifest, bool *reported)
+{
+    DumpFileInfo info;
+    ErrCode code = dumpFileInspect(path, &info);
+    if (code == BACKUP_CORRUPTED) {
+        verifyReportCorrupted("Backup validation failed", NULL, NULL);
+        *reported = true;
+        return code;
+    }
+    if (code != ERR_OK)
+        return code;
+    char content[FORMAT_TEXT_SIZE];
+    if (!info.format[0])
+        logInfo("Dump structure (%s): not checked, the format is not one this version knows (the checksum passed)",
+                label);
+    else
+        logInfo("Dump structure (%s): PASSED (%s, compressed stream complete, %s of store files)", label, info.format,
+                fmtSize(content, sizeof(content), info.contentBytes));
+    if (manifest && info.format[0] && manifest->archive.sizeUncompressed &&
+        manifest->archive.sizeUncompressed != info.contentBytes) {
+        errSet(BACKUP_CORRUPTED, "the dump holds %" PRIu64 " bytes of store files, the manifest says %" PRIu64,
+               info.contentBytes, manifest->archive.sizeUncompressed);
+        verifyReportCorrupted("Backup validation failed", NULL, NULL);
+        *reported = true;
+        return BACKUP_CORRUPTED;
+    }
+    return ERR_OK;
+}
+
+/* neo4j-admin database check of every dump of the backup, in a scratch
+ * directory under the storage root (removed afterwards; the catalog's
+ * leftover cleaning removes it after a crash: it is a locked .tmp-* dir). */
+static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const CatEntry *entry, const char *directory,
+                                const CmdDumpArchive *archives, size_t count, bool *reported)
+{
+    InstanceConfig production = {0};
+    DumpAdmin admin;
+    DumpRun run;
+    memset(&run, 0, sizeof(run));
+    char version[64] = "";
+    ErrCode code = cfgInstance(context->config, CFG_PRODUCTION_INSTANCE, &production);
+    if (code == ERR_OK)
+        code = dumpAdminResolve(cfgGet(context->config, "NEO4J_ADMIN"), production.neo4jHome, &admin);
+    cfgInstanceFree(&production);
+    if (code != ERR_OK) {
+        errAddContext("--deep runs neo4j-admin database check");
+        return code;
+    }
+    code = dumpAdminVersion(&admin, version, sizeof(version), &run);
+    if (code != ERR_OK) {
+        cmdDumpErrorBlock("Backup validation failed", &run, false);
+        *reported = true;
+        return code;
+    }
+    const char *dumpedBy = entry->manifest->source.serverVersion;
+    if (dumpedBy && dumpVersionCompare(version, dumpedBy) != 0)
+        logWarn("The dump was made by Neo4j %s and is checked with neo4j-admin %s", dumpedBy, version);
+    char scratch[DUMP_PATH_SIZE];
+    char scratchName[CAT_ID_SIZE + 48];
+    snprintf(scratchName, sizeof(scratchName), ".tmp-check-%s-%ld", entry->id, (long)getpid());
+    code = fsPathJoin(scratch, sizeof(scratch), catRoot(catalog), scratchName);
+    Lock *scratchLock = NULL;
+    char lockPath[DUMP_PATH_SIZE];
+    if (code == ERR_OK)
+        code = fsMkdirP(scratch, 0700);
+    if (code == ERR_OK)
+        code = fsPathJoin(lockPath, sizeof(lockPath), scratch, CAT_LOCK_FILE_NAME);
+    if (code == ERR_OK)
+        code = lockAcquire(&scratchLock, lockPath, LOCK_EXCLUSIVE, 0, "backup --validate --deep");
+    for (size_t index = 0; code == ERR_OK && index < count; index++) {
+        char path[DUMP_PATH_SIZE];
+        char work[DUMP_PATH_SIZE];
+        code = fsPathJoin(path, sizeof(path), directory, archives[index].file);
+        if (code == ERR_OK)
+            code = fsPathJoin(work, sizeof(work), scratch, archives[index].database);
+        if (code != ERR_OK)
+            break;
+        logInfo("Running: %s database check --from-path=<scratch copy> %s (%s)", cmdDumpBaseName(admin.executable),
+                archives[index].database, admin.executable);
+        DumpCheckFindings findings;
+        code = fsMkdirP(work, 0700);
+        if (code == ERR_OK)
+            code = dumpRestoreCheckConsistency(&admin, path, archives[index].database, work, context->cancelFlag, &run,
+                                               &findings);
+        if (code == ERR_OK) {
+            logInfo("Consistency check (%s, neo4j-admin database check): PASSED in %.0f seconds",
+                    archives[index].database, run.seconds);
+        } else if (code == BACKUP_CORRUPTED) {
+            ErrDetail failure = *errLast();
+            logError("Consistency check (%s, neo4j-admin database check): FAILED", archives[index].database);
+            for (unsigned line = 0; line < findings.reportLineCount; line++)
+                logError("  %s", findings.reportLines[line]);
+            for (unsigned line = 0; !findings.reportLineCount && line < run.tailCount; line++)
+                logError("  %s", run.tail[line]);
+            *(ErrDetail *)errLast() = failure;
+            verifyReportCorrupted("Backup validation failed", NULL, NULL);
+            *reported = true;
+        } else {
+            cmdDumpErrorBlock("Backup validation failed", &run, false);
+            *reported = true;
+        }
+    }
+    ErrDetail outcome = *errLast();
+    lockRelease(scratchLock);
+    if (fsIsDirectory(scratch) && fsRemoveTree(catRoot(catalog), scratch) != ERR_OK)
+        logWarn("Could not remove the scratch directory %s", scratch);
+    *(ErrDetail *)errLast() = outcome;
+    return code;
+}
+
+ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntry *entry, const char *archivePath,
+                        bool *reported)
+{
+    const Manifest *manifest = entry->manifest;
+    char directory[DUMP_PATH_SIZE];
+    ErrCode code = catBackupPath(catalog, entry->id, directory, sizeof(directory));
+    CmdDumpArchive archives[DUMP_MAX_ARCHIVES];
+    memset(archives, 0, sizeof(archives));
+    snprintf(archives[0].database, sizeof(archives[0].database), "%s",
+             manifest->source.database ? manifest->source.database : "neo4j");
+    snprintf(archives[0].file, sizeof(archives[0].file), "%s", manifest->archive.file ? manifest->archive.file : "");
+    size_t count = 1 + cmdDumpOtherArchives(manifest, archives + 1, DUMP_MAX_ARCHIVES - 1);
+    if (code == ERR_OK)
+        code = cmdDumpVerifyOthers(entry, directory, archives + 1, count - 1, reported);
+    if (code == ERR_OK)
+        code = cmdDumpInspect(archivePath, archives[0].file, manifest, reported);
+    for (size_t index = 1; code == ERR_OK && index < count; index++) {
+        char path[DUMP_PATH_SIZE];
+        code = fsPathJoin(path, sizeof(path), directory, archives[index].file);
+        if (code == ERR_OK)
+            code = cmdDumpInspect(path, archives[index].file, NULL, reported);
+    }
+    if (code == ERR_OK) {
+        if (cmdDumpStatsRecorded(manifest))
+            logInfo("Recorded at backup time: %" PRIu64 " nodes, %" PRIu64 " relationships, %zu schema items, "
+                    "fingerprint %.12s... (a restore is checked against them)",
+                    manifest->stats.nodes, manifest->stats.relationships, manifest->schemaCount,
+                    manifest->contentFingerprint ? manifest->contentFingerprint : "");
+        else
+            logInfo("No graph stats were recorded at backup time (Neo4j was already stopped)");
+    }
+    if (code == ERR_OK && context->options && optionsHas(context->options, "deep"))
+        code = cmdDumpDeepCheck(context, catalog, entry, directory, archives, count, reported);
+    else if (code == ERR_OK)
+        logInfo("Neo4j's own consistency check was not run: add --deep for neo4j-admin database check");
+    return code;
+}
+
+/* ---- restoring a dump --------------------------------------------------------------- */
+
+ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *instance)
+{
+    const char *missing = !instance->neo4jHome      ? "NEO4J_HOME"
+                          : !instance->stopCommand  ? "STOP_COMMAND"
+                          : !instance->startCommand ? "START_COMMAND"
+                                                    : NULL;
+    if (!missing)
+        return ERR_OK;
+    if (instance->isProduction) {
+        errSet(CONFIG_INVALID, "backup %s is a dump (method dump): it can be restored only into an instance with a "
+                               "NEO4J_HOME and stop/start commands, and production has no %s%s", entry->id,
+               strcmp(missing, "NEO4J_HOME") == 0 ? "" : "NEO4J_", missing);
+        errSetAction("Set NEO4J_HOME, NEO4J_STOP_COMMAND and NEO4J_START_COMMAND for production, or promote a "
+                     "logical backup (it restores into any instance)");
+    } else {
+        errSet(CONFIG_INVALID, "backup %s is a dump (method dump): it can be restored only into an instance with a "
+                               "NEO4J_HOME and stop/start commands, and target %s has no %s", entry->id, instance->name,
+               missing);
+        errSetAction("Add NEO4J_HOME, STOP_COMMAND and START_COMMAND to [instance %s] in the config file, or "
+                     "restore a logical backup (it restores into any instance)", instance->name);
+    }
+    return CONFIG_INVALID;
+}
+
+/* Stop, load, start (always once stopped), wait. */
+static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, const char *archivePath,
+                               const InstanceConfig *instance, BoltConnection **connection)
+{
+    const Manifest *manifest = entry->manifest;
+    DumpAdmin admin;
+    DumpRun run;
+    memset(&run, 0, sizeof(run));
+    char adminVersion[64] = "";
+    char serverVersion[64] = "";
+    char edition[64] = "";
+    const char *configuredAdmin = instance->isProduction ? cfgGet(context->config, "NEO4J_ADMIN") : NULL;
+    ErrCode code = dumpAdminResolve(configuredAdmin, instance->neo4jHome, &admin);
+    if (code != ERR_OK) {
+        errAddContext("instance %s", instance->name);
+        return code;
+    }
+    BoltConnection *probe = NULL;
+    code = supportConnect(instance, &probe);
+    bool running = code == ERR_OK;
+    if (running)
+        code = supportServerVersion(probe, serverVersion, sizeof(serverVersion), edition, sizeof(edition));
+    boltClose(probe);
+    if (code == NEO4J_UNREACHABLE) {
+        logInfo("Target %s does not answer: taking it as stopped", instance->name);
+        errClear();
+        code = ERR_OK;
+    }
+    if (code == ERR_OK) {
+        code = dumpAdminVersion(&admin, adminVersion, sizeof(adminVersion), &run);
+        if (code != ERR_OK)
+            cmdDumpLogRun(&run);
+    }
+    if (code != ERR_OK)
+        return code;
+    logInfo("neo4j-admin of %s: version %s (%s)", instance->name, adminVersion, admin.executable);
+    if (running && dumpVersionCompare(adminVersion, serverVersion) != 0) {
+        errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but %s runs Neo4j %s", admin.executable, adminVersion,
+               instance->name, serverVersion);
+        errSetAction("Point NEO4J_HOME of %s at the installation of that server", instance->name);
+        return NEO4J_ADMIN_FAILED;
+    }
+    const char *dumpedBy = manifest->source.serverVersion;
+    if (dumpedBy && dumpVersionCompare(adminVersion, dumpedBy) < 0) {
+        errSet(RESTORE_FAILED, "backup %s is a dump of Neo4j %s, which Neo4j %s of %s cannot load (it is older)",
+               entry->id, dumpedBy, adminVersion, instance->name);
+        errSetAction("Restore into an instance running Neo4j %s or newer", dumpedBy);
+        return RESTORE_FAILED;
+    }
+    char databaseDir[DUMP_PATH_SIZE];
+    code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
+    if (code != ERR_OK)
+        return code;
+
+    logInfo("Stopping %s for the load: %s", instance->name, instance->stopCommand);
+    double stoppedAt = timeMonotonic();
+    code = cmdDumpRunCommand("STOP_COMMAND", instance->stopCommand, &run);
+    DumpRun failedRun = run;
+    if (code == ERR_OK)
+        code = cmdDumpWaitForUnlock(databaseDir, instance->name);
+    if (code == ERR_OK) {
+        const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true",
+                                    instance->database, NULL};
+        cmdDumpLogRunning(&admin, args);
+        code = dumpRestoreLoad(&admin, instance->database, archivePath, manifest->archive.sha256,
+                               context->cancelFlag, &run);
+        failedRun = run;
+        if (code == ERR_OK)
+            logInfo("Loaded %s into %s in %.0f seconds", manifest->archive.file, instance->name, run.seconds);
+    }
+    ErrDetail loadFailure = *errLast();
+    logInfo("Starting %s again: %s", instance->name, instance->startCommand);
+    DumpRun startRun;
+    ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
+    if (startCode == ERR_OK)
+        startCode = cmdDumpWaitForBolt(instance, connection);
+    if (startCode == ERR_OK)
+        logInfo("%s answers again after %.0f seconds offline", instance->name, timeMonotonic() - stoppedAt);
+    if (startCode != ERR_OK) {
+        /* Worse than a failed load: the target is down. */
+        cmdDumpErrorBlock("The target is NOT running again after the load", &startRun, true);
+        if (code == ERR_OK)
+            return startCode;
+    }
+    if (code != ERR_OK) {
+        cmdDumpLogRun(&failedRun);
+        *(ErrDetail *)errLast() = loadFailure;
+    }
+    return code;
+}
+
+ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,
+                           const char *archivePath, const InstanceConfig *instance, bool validate,
+                           char *failedCheck, size_t failedCheckSize)
+{
+    const Manifest *manifest = entry->manifest;
+    failedCheck[0] = '\0';
+    ErrCode code = cmdDumpRestorePreflight(entry, instance);
+    if (code != ERR_OK)
+        return code;
+    logInfo("Restoring data into %s (database %s) from the dump %s...", instance->name, instance->database,
+            manifest->archive.file);
+    double started = timeMonotonic();
+    BoltConnection *connection = NULL;
+    code = cmdDumpLoadInto(context, entry, archivePath, instance, &connection);
+    if (code != ERR_OK) {
+        boltClose(connection);
+        return code;
+    }
+    char duration[FORMAT_TEXT_SIZE];
+    logInfo("Restore completed in %s", fmtDuration(duration, sizeof(duration), timeMonotonic() - started));
+    if (validate) {
+        recoveryTransition(root, RECOVERY_VALIDATION, manifest->id, instance->name, NULL, instance->isProduction);
+        logInfo("Running health checks on restored instance...");
+        bool recorded = cmdDumpStatsRecorded(manifest);
+        DumpHealthExpectations expected = {
+            .fingerprint = recorded ? manifest->contentFingerprint : NULL,
+            .haveCounts = recorded,
+            .nodes = manifest->stats.nodes,
+            .relationships = manifest->stats.relationships,
+            .haveSchema = recorded,
+            .schema = manifest->schema,
+            .schemaCount = manifest->schemaCount,
+        };
+        HealthCheckResult checks[HEALTH_CHECK_COUNT];
+        bool skipped[HEALTH_CHECK_COUNT];
+        dumpRestoreHealth(connection, instance->database, &expected, checks, skipped);
+        /* The test hook of restore.c's promotion rollback, for dumps too. */
+        const char *fault = getenv("NBK_FAULT_PROMOTE_HEALTH");
+        for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
+            if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
+                checks[index].status = HEALTH_FAIL;
+                skipped[index] = false;
+                snprintf(checks[index].finding, sizeof(checks[index].finding),
+                         "failure injected by NBK_FAULT_PROMOTE_HEALTH");
+            }
+            if (skipped[index])
+                logInfo("Health check: %s ... SKIPPED (%s)", checks[index].name, checks[index].finding);
+            else
+                logInfo("Health check: %s ... %s", checks[index].name,
+                        checks[index].status == HEALTH_PASS ? "PASS" : "FAIL");
+            if (checks[index].status != HEALTH_PASS && !failedCheck[0]) {
+                snprintf(failedCheck, failedCheckSize, "%s", checks[index].name);
+                errSet(RESTORE_HEALTH_FAILED, "%s", checks[index].finding);
+                code = RESTORE_HEALTH_FAILED;
+            }
+        }
+    }
+    boltClose(connection);
+    return code;
+}

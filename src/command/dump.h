@@ -1,0 +1,56 @@
+/* The dump method in the commands: --create --method dump, --validate of a
+ * dump (with --deep), and restoring a dump into an instance. create.c,
+ * validate.c and restore.c dispatch here when the method is "dump".
+ *
+ * Manifest of a dump: method "dump", compression "none" (neo4j-admin already
+ * compresses the dump with zstd), archive = the user database's dump
+ * "<database>.dump", stats/schema/content_fingerprint as read over Bolt just
+ * before the stop, downtime_seconds, and an extra top-level object:
+ *
+ *   "dump": {
+ *     "format": "DZV1",                  the dump file's header
+ *     "neo4j_admin_version": "5.26.30",
+ *     "stats_recorded": true,            false when Neo4j was already stopped
+ *     "stopped_by_tool": true,           NEO4J_STOP/START_COMMAND were used
+ *     "archives": [                      every dump file, the user database first
+ *       {"database": "neo4j", "file": "neo4j.dump", "size": 421925,
+ *        "content_size": 271795736, "sha256": "..."},
+ *       {"database": "system", "file": "system.dump", ...}   with --include-system
+ *     ]
+ *   }
+ */
+#ifndef NBK_COMMAND_DUMP_H
+#define NBK_COMMAND_DUMP_H
+
+#include "catalog/catalog.h"
+#include "command/command.h"
+#include "common/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True for a manifest whose method is "dump". */
+bool cmdDumpIsDump(const Manifest *manifest);
+
+/* neo4j-backup --create with BACKUP_METHOD=dump; idOut as createBackup. */
+ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE]);
+
+/* The dump-specific part of --validate, after the main archive's checksum
+ * passed: the other archives' checksums, the dump's structure, and with
+ * --deep neo4j-admin database check. *reported is set when the contract's
+ * corrupted-backup lines were printed. */
+ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntry *entry, const char *archivePath,
+                        bool *reported);
+
+/* CONFIG_INVALID unless instance can take a dump (NEO4J_HOME, START_COMMAND
+ * and STOP_COMMAND); checked before anything is touched. */
+ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *instance);
+
+/* Loads the (verified) dump into instance: stop, neo4j-admin database load,
+ * start (always, once stopped), wait for Bolt, and the health checks when
+ * validate. failedCheck as restore.c's restoreIntoInstance. */
+ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,
+                           const char *archivePath, const InstanceConfig *instance, bool validate,
+                           char *failedCheck, size_t failedCheckSize);
+
+#endif

@@ -1,0 +1,372 @@
+/* Restoring a dump: load, consistency check, health checks (dump_restore.h). */
+#include "restore/dump_restore.h"
+
+#include "common/fsutil.h"
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Seconds to wait for index population after a start before the checks. */
+#define DUMP_INDEX_WAIT_SECONDS 300
+
+/* ---- counts ------------------------------------------------------------------ */
+
+static ErrCode dumpRestoreCount(BoltConnection *connection, const char *database, const char *query, uint64_t *out)
+{
+    Arena *arena = arenaNew(1024);
+    BoltValue value;
+    ErrCode code = boltQuerySingle(connection, query, NULL,
+                                   &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ}, arena,
+                                   &value);
+    if (code == ERR_OK && (value.type != BOLT_INT || value.as.integer < 0))
+        code = errSet(NEO4J_PROTOCOL_ERROR, "count query returned no count: %s", query);
+    *out = code == ERR_OK ? (uint64_t)value.as.integer : 0;
+    arenaFree(arena);
+    return code;
+}
+
+ErrCode dumpRestoreGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                               uint64_t *relationships)
+{
+    /* Totals come from the count store (cheap at any size); only the tool's
+     * few metadata nodes are looked at one by one. */
+    uint64_t allNodes = 0;
+    uint64_t metadataNodes = 0;
+    uint64_t allRelationships = 0;
+    uint64_t metadataRelationships = 0;
+    ErrCode code = dumpRestoreCount(connection, database, "MATCH (n) RETURN count(n)", &allNodes);
+    if (code == ERR_OK)
+        code = dumpRestoreCount(connection, database, "MATCH (n:" HEALTH_METADATA_LABEL ") RETURN count(n)",
+                                &metadataNodes);
+    if (code == ERR_OK)
+        code = dumpRestoreCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", &allRelationships);
+    if (code == ERR_OK && metadataNodes)
+        code = dumpRestoreCount(connection, database,
+                                "MATCH (m:" HEALTH_METADATA_LABEL ")-[r]-() RETURN count(DISTINCT r)",
+                                &metadataRelationships);
+    *nodes = allNodes >= metadataNodes ? allNodes - metadataNodes : 0;
+    *relationships = allRelationships >= metadataRelationships ? allRelationships - metadataRelationships : 0;
+    return code;
+}
+
+/* ---- load ---------------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    const char *expectedSha256;
+    int fd;
+    EVP_MD_CTX *sha;
+    uint8_t *held;      /* the chunk held back until the next read shows whether it is the last */
+    uint8_t *next;
+    size_t heldLength;
+    size_t capacity;
+    bool primed;
+    bool finished;
+} DumpLoadSource;
+
+static ErrCode dumpLoadReadFull(DumpLoadSource *source, uint8_t *buffer, size_t *length)
+{
+    *length = 0;
+    while (*length < source->capacity) {
+        ssize_t got = read(source->fd, buffer + *length, source->capacity - *length);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return fsErrorFromErrno(errno, "cannot read", source->path);
+        if (got == 0)
+            break;
+        *length += (size_t)got;
+    }
+    EVP_DigestUpdate(source->sha, buffer, *length);
+    return ERR_OK;
+}
+
+static ErrCode dumpLoadFill(uint8_t *buffer, size_t capacity, size_t *length, void *payload)
+{
+    DumpLoadSource *source = payload;
+    *length = 0;
+    if (source->finished)
+        return ERR_OK;
+    if (!source->held) {
+        source->capacity = capacity;
+        source->held = malloc(capacity);
+        source->next = malloc(capacity);
+        if (!source->held || !source->next)
+            return errSet(ERR_INTERNAL, "out of memory");
+    }
+    ErrCode code = ERR_OK;
+    if (!source->primed) {
+        code = dumpLoadReadFull(source, source->held, &source->heldLength);
+        source->primed = true;
+    }
+    size_t nextLength = 0;
+    if (code == ERR_OK)
+        code = dumpLoadReadFull(source, source->next, &nextLength);
+    if (code != ERR_OK)
+        return code;
+    if (nextLength == 0) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned digestLength = 0;
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        EVP_DigestFinal_ex(source->sha, digest, &digestLength);
+        for (unsigned index = 0; index < digestLength; index++)
+            snprintf(hex + index * 2, 3, "%02x", digest[index]);
+        if (strcmp(hex, source->expectedSha256) != 0)
+            return errSet(BACKUP_CORRUPTED, "%s changed after it was verified (SHA-256 now %s, expected %s); the "
+                                            "load was stopped before its end", source->path, hex,
+                          source->expectedSha256);
+        source->finished = true;
+    }
+    memcpy(buffer, source->held, source->heldLength);
+    *length = source->heldLength;
+    uint8_t *swap = source->held;
+    source->held = source->next;
+    source->next = swap;
+    source->heldLength = nextLength;
+    return ERR_OK;
+}
+
+ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char *dumpPath,
+                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, DumpRun *run)
+{
+    memset(run, 0, sizeof(*run));
+    DumpLoadSource source = {.path = dumpPath, .expectedSha256 = expectedSha256 ? expectedSha256 : ""};
+    source.fd = open(dumpPath, O_RDONLY | O_CLOEXEC);
+    if (source.fd < 0)
+        return fsErrorFromErrno(errno, "cannot open", dumpPath);
+    source.sha = EVP_MD_CTX_new();
+    ErrCode code = source.sha && EVP_DigestInit_ex(source.sha, EVP_sha256(), NULL) == 1
+                       ? ERR_OK
+                       : errSet(ERR_INTERNAL, "cannot initialise SHA-256");
+    if (code == ERR_OK) {
+        const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", database,
+                                    NULL};
+        DumpIo io = {.source = dumpLoadFill, .sourcePayload = &source, .cancelFlag = cancelFlag};
+        /* A checksum mismatch stops the feed and neo4j-admin with it; the
+         * error returned is then the mismatch, not neo4j-admin's failure. */
+        code = dumpAdminRun(admin, args, &io, run);
+    }
+    close(source.fd);
+    EVP_MD_CTX_free(source.sha);
+    free(source.held);
+    free(source.next);
+    return code;
+}
+
+/* ---- consistency check ---------------------------------------------------------- */
+
+/* The dump under the name neo4j-admin looks for: a hard link (no copy), else a symbolic one. */
+static ErrCode dumpRestoreLinkDump(const char *dumpPath, const char *linkPath)
+{
+    if (link(dumpPath, linkPath) == 0)
+        return ERR_OK;
+    char absolute[DUMP_PATH_SIZE];
+    if (!realpath(dumpPath, absolute))
+        return fsErrorFromErrno(errno, "cannot resolve", dumpPath);
+    if (symlink(absolute, linkPath) != 0)
+        return fsErrorFromErrno(errno, "cannot link the dump into", linkPath);
+    return ERR_OK;
+}
+
+/* First lines of every *.report file in directory. */
+static void dumpRestoreReadReports(const char *directory, DumpCheckFindings *findings)
+{
+    DIR *dir = opendir(directory);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length < 7 || strcmp(entry->d_name + length - 7, ".report") != 0)
+            continue;
+        char path[DUMP_PATH_SIZE];
+        if (fsPathJoin(path, sizeof(path), directory, entry->d_name) != ERR_OK)
+            continue;
+        FILE *file = fopen(path, "re");
+        char line[DUMP_TAIL_LINE_SIZE];
+        while (file && findings->reportLineCount < DUMP_REPORT_LINES && fgets(line, sizeof(line), file)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (line[0])
+                snprintf(findings->reportLines[findings->reportLineCount++], DUMP_TAIL_LINE_SIZE, "%s", line);
+        }
+        if (file)
+            fclose(file);
+    }
+    closedir(dir);
+}
+
+static bool dumpRestoreMentionsInconsistency(const DumpRun *run)
+{
+    for (unsigned index = 0; index < run->tailCount; index++)
+        if (strstr(run->tail[index], "nconsisten"))
+            return true;
+    return false;
+}
+
+ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath, const char *database,
+                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, DumpRun *run,
+                                    DumpCheckFindings *findings)
+{
+    memset(run, 0, sizeof(*run));
+    memset(findings, 0, sizeof(*findings));
+    char dumpDir[DUMP_PATH_SIZE];
+    char tempDir[DUMP_PATH_SIZE];
+    char reportDir[DUMP_PATH_SIZE];
+    char linkName[256];
+    char linkPath[DUMP_PATH_SIZE];
+    snprintf(linkName, sizeof(linkName), "%s.dump", database);
+    ErrCode code = fsPathJoin(dumpDir, sizeof(dumpDir), scratchDir, "dump");
+    if (code == ERR_OK)
+        code = fsPathJoin(tempDir, sizeof(tempDir), scratchDir, "temp");
+    if (code == ERR_OK)
+        code = fsPathJoin(reportDir, sizeof(reportDir), scratchDir, "report");
+    if (code == ERR_OK)
+        code = fsPathJoin(linkPath, sizeof(linkPath), dumpDir, linkName);
+    if (code == ERR_OK)
+        code = fsMkdirP(dumpDir, 0700);
+    if (code == ERR_OK)
+        code = fsMkdirP(tempDir, 0700);
+    if (code == ERR_OK)
+        code = fsMkdirP(reportDir, 0700);
+    if (code == ERR_OK)
+        code = dumpRestoreLinkDump(dumpPath, linkPath);
+    if (code != ERR_OK)
+        return code;
+    char fromPath[DUMP_PATH_SIZE + 16];
+    char tempPath[DUMP_PATH_SIZE + 16];
+    char reportPath[DUMP_PATH_SIZE + 16];
+    snprintf(fromPath, sizeof(fromPath), "--from-path=%s", dumpDir);
+    snprintf(tempPath, sizeof(tempPath), "--temp-path=%s", tempDir);
+    snprintf(reportPath, sizeof(reportPath), "--report-path=%s", reportDir);
+    /* Off-heap memory: neo4j-admin's default is 90% of free memory, too
+     * greedy beside a running server; it takes only what the store needs. */
+    const char *const args[] = {"database", "check", fromPath, tempPath, reportPath,
+                                "--max-off-heap-memory=25%", database, NULL};
+    DumpIo io = {.cancelFlag = cancelFlag};
+    code = dumpAdminRun(admin, args, &io, run);
+    if (code != NEO4J_ADMIN_FAILED || run->exitStatus <= 0)
+        return code;
+    dumpRestoreReadReports(reportDir, findings);
+    if (findings->reportLineCount || dumpRestoreMentionsInconsistency(run)) {
+        ErrDetail failure = *errLast();
+        errSet(BACKUP_CORRUPTED, "Neo4j's consistency check found inconsistencies in %s", dumpPath);
+        errSetDetails("%s", failure.details);
+        return BACKUP_CORRUPTED;
+    }
+    return code;
+}
+
+/* ---- health checks ---------------------------------------------------------------- */
+
+static void dumpRestoreFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void dumpRestoreFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+{
+    out->name = name;
+    out->status = status;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(out->finding, sizeof(out->finding), fmt, args);
+    va_end(args);
+    for (char *cursor = out->finding; *cursor; cursor++)
+        if (*cursor == '\n' || *cursor == '\r')
+            *cursor = ' ';
+}
+
+static void dumpRestoreSkip(HealthCheckResult *out, bool *skipped, const char *name, const char *why)
+{
+    dumpRestoreFinding(out, name, HEALTH_PASS, "skipped: %s", why);
+    *skipped = true;
+}
+
+static HealthStatus dumpRestoreCheckCounts(BoltConnection *connection, const char *database,
+                                           const DumpHealthExpectations *expected, HealthCheckResult *out)
+{
+    static const char name[] = "counts";
+    uint64_t nodes = 0;
+    uint64_t relationships = 0;
+    ErrCode code = dumpRestoreGraphCounts(connection, database, &nodes, &relationships);
+    if (code != ERR_OK)
+        dumpRestoreFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
+    else if (nodes != expected->nodes || relationships != expected->relationships)
+        dumpRestoreFinding(out, name, HEALTH_FAIL,
+                           "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the source had %" PRIu64
+                           " nodes, %" PRIu64 " relationships when it was stopped for the dump",
+                           nodes, relationships, expected->nodes, expected->relationships);
+    else
+        dumpRestoreFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
+                           nodes, relationships);
+    return out->status;
+}
+
+/* The recorded schema as the maps healthCheckSchemaConsistency compares:
+ * kind, name and type (a dump keeps names, so they must all be there). */
+static HealthStatus dumpRestoreCheckSchema(BoltConnection *connection, const char *database,
+                                           const DumpHealthExpectations *expected, HealthCheckResult *out)
+{
+    ArchiveContent content;
+    memset(&content, 0, sizeof(content));
+    content.arena = arenaNew(0);
+    BoltValue *items = expected->schemaCount ? arenaAlloc(content.arena, expected->schemaCount * sizeof(BoltValue))
+                                             : NULL;
+    for (size_t index = 0; index < expected->schemaCount; index++) {
+        const ManifestSchemaItem *item = &expected->schema[index];
+        BoltValue map = boltMap(content.arena, 3);
+        boltMapSet(content.arena, &map, 0, "kind", boltString(content.arena, item->kind ? item->kind : "index"));
+        boltMapSet(content.arena, &map, 1, "name", boltString(content.arena, item->name ? item->name : ""));
+        boltMapSet(content.arena, &map, 2, "type", boltString(content.arena, item->type ? item->type : ""));
+        items[index] = map;
+    }
+    content.schemaItems = items;
+    content.schemaCount = expected->schemaCount;
+    healthCheckSchemaConsistency(connection, database, &content, out);
+    healthArchiveContentFree(&content);
+    return out->status;
+}
+
+int dumpRestoreHealth(BoltConnection *connection, const char *database, const DumpHealthExpectations *expected,
+                      HealthCheckResult results[HEALTH_CHECK_COUNT], bool skipped[HEALTH_CHECK_COUNT])
+{
+    for (int index = 0; index < HEALTH_CHECK_COUNT; index++)
+        skipped[index] = false;
+    int failed = 0;
+    failed += healthCheckConnectivity(connection, database, &results[0]) == HEALTH_FAIL;
+    /* Indexes of a loaded store come back ONLINE, but some may repopulate
+     * after the start; the schema check wants them all ONLINE. */
+    char wait[96];
+    snprintf(wait, sizeof(wait), "CALL db.awaitIndexes(%d)", DUMP_INDEX_WAIT_SECONDS);
+    if (boltRun(connection, wait, NULL, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ}) ==
+            ERR_OK)
+        boltDiscard(connection);
+    else
+        logDebug("waiting for indexes failed: %s", errLast()->reason);
+    if (expected->haveSchema)
+        failed += dumpRestoreCheckSchema(connection, database, expected, &results[1]) == HEALTH_FAIL;
+    else
+        dumpRestoreSkip(&results[1], &skipped[1], "schema_consistency", "no schema was recorded at backup time");
+    failed += healthCheckOrphans(connection, database, NULL, &results[2]) == HEALTH_FAIL;
+    if (expected->haveCounts)
+        failed += dumpRestoreCheckCounts(connection, database, expected, &results[3]) == HEALTH_FAIL;
+    else
+        dumpRestoreSkip(&results[3], &skipped[3], "counts", "no counts were recorded at backup time");
+    if (expected->fingerprint)
+        failed += healthCheckFingerprint(connection, database, expected->fingerprint, &results[4]) == HEALTH_FAIL;
+    else
+        dumpRestoreSkip(&results[4], &skipped[4], "fingerprint", "no fingerprint was recorded at backup time");
+    for (int index = 0; index < HEALTH_CHECK_COUNT; index++)
+        logDebug("health check %s: %s%s: %s", results[index].name,
+                 results[index].status == HEALTH_PASS ? "PASS" : "FAIL", skipped[index] ? " (skipped)" : "",
+                 results[index].finding);
+    return failed;
+}

@@ -1,0 +1,75 @@
+/* Restoring a dump (method "dump", backup/dump.h): loading it into a Neo4j
+ * installation with neo4j-admin, checking it with Neo4j's own consistency
+ * checker, and the health checks after the load.
+ *
+ * A dump cannot be read without Neo4j, so the checks compare the target with
+ * what was recorded over Bolt just before the source was stopped for the dump
+ * (the manifest's counts, content fingerprint and schema names) rather than
+ * with the archive's content as the logical method does.
+ *
+ * Ownership: nothing here keeps memory beyond a call. */
+#ifndef NBK_RESTORE_DUMP_RESTORE_H
+#define NBK_RESTORE_DUMP_RESTORE_H
+
+#include "backup/dump.h"
+#include "bolt/connection.h"
+#include "catalog/manifest.h"
+#include "common/error.h"
+#include "restore/health.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Node and relationship counts as the dump method records them: the tool's
+ * own BackupMetadata nodes and their relationships left out. */
+ErrCode dumpRestoreGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                               uint64_t *relationships);
+
+/* `neo4j-admin database load --from-stdin --overwrite-destination=true
+ * <database>`, fed from dumpPath. The bytes sent are hashed on the way and
+ * the last chunk is held back until the hash equals expectedSha256, so a file
+ * that changed since it was verified never loads completely: BACKUP_CORRUPTED.
+ * The target DBMS must be stopped (neo4j-admin refuses otherwise). */
+ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char *dumpPath,
+                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, DumpRun *run);
+
+#define DUMP_REPORT_LINES 20
+
+typedef struct {
+    unsigned reportLineCount;  /* first lines of Neo4j's inconsistency report */
+    char reportLines[DUMP_REPORT_LINES][DUMP_TAIL_LINE_SIZE];
+} DumpCheckFindings;
+
+/* `neo4j-admin database check --from-path=...` of one dump file: the dump is
+ * linked as <scratchDir>/dump/<database>.dump and unpacked under
+ * <scratchDir>/temp; the report goes to <scratchDir>/report. scratchDir must
+ * exist and be empty; the caller removes it. Works while the installation's
+ * server runs (the check never touches its databases). ERR_OK when
+ * consistent; BACKUP_CORRUPTED "Neo4j's consistency check found
+ * inconsistencies" with the report's first lines in findings; other failures
+ * NEO4J_ADMIN_FAILED. */
+ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath, const char *database,
+                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, DumpRun *run,
+                                    DumpCheckFindings *findings);
+
+/* What the target must show after the load; absent parts are skipped. */
+typedef struct {
+    const char *fingerprint;              /* NULL: fingerprint skipped */
+    bool haveCounts;                      /* false: counts skipped */
+    uint64_t nodes;
+    uint64_t relationships;
+    bool haveSchema;                      /* false: schema names skipped */
+    const ManifestSchemaItem *schema;
+    size_t schemaCount;
+} DumpHealthExpectations;
+
+/* The five checks of health.h in their order (connectivity,
+ * schema_consistency, orphan_detection, counts, fingerprint), against the
+ * recorded expectations. Waits for index population first. A skipped check
+ * is PASS with skipped[i] set and its finding saying why. Returns the number
+ * of failed checks. */
+int dumpRestoreHealth(BoltConnection *connection, const char *database, const DumpHealthExpectations *expected,
+                      HealthCheckResult results[HEALTH_CHECK_COUNT], bool skipped[HEALTH_CHECK_COUNT]);
+
+#endif
