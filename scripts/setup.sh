@@ -24,6 +24,7 @@ packages=(
     libcmocka-dev libmicrohttpd-dev
     clang libclang-rt-14-dev valgrind
     maven ca-certificates openssl
+    chromium prometheus
 )
 # The tests' interpreter needs pip; Debian's python3 gets it from a package.
 if ! command -v "$python" >/dev/null || ! "$python" -m pip --version >/dev/null 2>&1; then
@@ -32,7 +33,8 @@ fi
 
 # Neo4j 5.26 needs Java 17..21; only install one when none is there.
 java_ok=0
-for candidate in "${JAVA_HOME:-/nonexistent}/bin/java" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+for candidate in "${JAVA_HOME:-/nonexistent}/bin/java" "$(command -v java || true)" \
+        /usr/lib/jvm/*/bin/java; do
     [ -x "$candidate" ] || continue
     major=$("$candidate" -XshowSettings:properties -version 2>&1 |
             sed -n 's/^ *java\.specification\.version = //p')
@@ -46,7 +48,8 @@ done
 missing=()
 for package in "${packages[@]}"; do
     # "install ok installed" is the only state in which a package is usable.
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$'; then
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
+            grep -q '^install ok installed$'; then
         missing+=("$package")
     fi
 done
@@ -95,19 +98,20 @@ EOF
 then
     note "installing Python test requirements into $($python -c 'import sys; print(sys.prefix)')"
     pip_log=$(mktemp)
-    if ! "$python" -m pip install -q --disable-pip-version-check -r requirements-test.txt >"$pip_log" 2>&1; then
-        if grep -q externally-managed-environment "$pip_log"; then
-            # Debian's own python3 refuses pip by default (PEP 668); this is a
-            # throwaway test machine, so install next to the system packages.
-            "$python" -m pip install -q --disable-pip-version-check --break-system-packages \
-                -r requirements-test.txt >"$pip_log" 2>&1 || { cat "$pip_log" >&2; rm -f "$pip_log"; die "pip install failed"; }
-        else
+    trap 'rm -f "$pip_log"' EXIT
+    pip_install() {
+        "$python" -m pip install -q --disable-pip-version-check "$@" \
+            -r requirements-test.txt >"$pip_log" 2>&1
+    }
+    if ! pip_install; then
+        # Debian's own python3 refuses pip by default (PEP 668); this is a
+        # throwaway test machine, so install next to the system packages.
+        if ! grep -q externally-managed-environment "$pip_log" ||
+                ! pip_install --break-system-packages; then
             cat "$pip_log" >&2
-            rm -f "$pip_log"
             die "pip install -r requirements-test.txt failed"
         fi
     fi
-    rm -f "$pip_log"
 fi
 "$python" -c 'import neo4j, pytest, aiosmtpd' || die "Python test modules not importable by $python"
 

@@ -555,7 +555,8 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     logInfo("Method: dump (neo4j-admin database dump of database %s; Neo4j is offline while it runs)",
             job.source.database);
     const char *compression = cfgGet(job.config, "BACKUP_COMPRESSION");
-    if (compression && strcmp(compression, "none") != 0)
+    if (compression && strcmp(compression, "none") != 0 &&
+        cfgSource(job.config, "BACKUP_COMPRESSION") != CFG_SOURCE_DEFAULT)
         logInfo("Compression: neo4j-admin already compresses the dump with zstd; it is stored as is "
                 "(BACKUP_COMPRESSION=%s applies to logical backups)", compression);
 

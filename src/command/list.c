@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Retention policy from the configuration (shared with --cleanup). */
-ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
-
 ErrCode listRetentionPolicy(const Config *config, RetPolicy *out)
 {
     ErrCode code = cfgGetInt(config, "BACKUP_RETENTION_DAYS", &out->days);
@@ -61,28 +58,30 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
     printf("\n");
 }
 
+json_object *listEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now)
+{
+    json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();
+    if (!entry->manifest) {
+        json_object_object_add(item, "id", json_object_new_string(entry->id));
+        json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
+        json_object_object_add(item, "damage", json_object_new_string(entry->damage));
+    }
+    char text[TIME_TEXT_SIZE];
+    if (decision->expires > 0) {
+        timeFormatIso(decision->expires, text);
+        json_object_object_add(item, "expires", json_object_new_string(text));
+    }
+    json_object_object_add(item, "expiring_soon", json_object_new_boolean(retExpiringSoon(decision, now)));
+    json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
+    return item;
+}
+
 static void listPrintJson(const CatList *list, const RetDecision *decisions, int64_t now)
 {
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
-    for (size_t index = 0; index < list->count; index++) {
-        const CatEntry *entry = &list->entries[index];
-        json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();
-        if (!entry->manifest) {
-            json_object_object_add(item, "id", json_object_new_string(entry->id));
-            json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
-            json_object_object_add(item, "damage", json_object_new_string(entry->damage));
-        }
-        char text[TIME_TEXT_SIZE];
-        if (decisions[index].expires > 0) {
-            timeFormatIso(decisions[index].expires, text);
-            json_object_object_add(item, "expires", json_object_new_string(text));
-        }
-        json_object_object_add(item, "expiring_soon",
-                               json_object_new_boolean(retExpiringSoon(&decisions[index], now)));
-        json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
-        json_object_array_add(backups, item);
-    }
+    for (size_t index = 0; index < list->count; index++)
+        json_object_array_add(backups, listEntryJson(&list->entries[index], &decisions[index], now));
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)list->count));
     json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)catListTotalBytes(list)));

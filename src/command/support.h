@@ -25,4 +25,12 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE]);
 /* The URI without user information, safe to log and to store. */
 void supportSafeUri(const char *uri, char *out, size_t size);
 
+/* Retention policy from the configuration (BACKUP_RETENTION_DAYS,
+ * BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY), as --list and --cleanup use it. */
+ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
+/* One backup as `--list --json` shows it: manifestToJson plus expires,
+ * expiring_soon and disk_bytes (a damaged manifest gives id, status DAMAGED
+ * and damage). New reference; the caller puts it. */
+json_object *listEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now);
+
 #endif

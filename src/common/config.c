@@ -48,7 +48,8 @@ static const CfgSetting cfgSettings[] = {
     INT("BACKUP_MAX_FAILURES", "Schedule", "5", 1, 1000,
         "Consecutive failed scheduled backups after which the scheduler pauses until neo4j-backup --resume."),
     PATH("BACKUP_METRICS_FILE", "Schedule", NULL,
-         "File the scheduler rewrites with metrics in Prometheus text format after each run."),
+         "File rewritten with the metrics of GET /metrics (Prometheus text format) after each scheduled "
+         "run and each HTTP API job, for node_exporter's textfile collector."),
     STR("BACKUP_ALERT_EMAIL", "Alerts", NULL, "Recipient(s) of alert e-mails, comma separated."),
     BOOL("BACKUP_ALERT_ON_FAILURE", "Alerts", "true",
          "Alert on every failed scheduled backup (BACKUP_NO_SPACE and the pause always alert)."),
@@ -84,9 +85,14 @@ static const CfgSetting cfgSettings[] = {
     STR("TEST_NEO4J_CONTAINER", "Restore", "test-neo4j", "Container name of the test-neo4j target."),
     BOOL("PROMOTE_AFTER_VALIDATION", "Restore", "false",
          "Promote automatically when all health checks pass (safety: false)."),
-    STR("BACKUP_API_LISTEN", "API", NULL, "Address of the optional HTTP API, e.g. 127.0.0.1:8080 (unset: off)."),
-    SECRET("BACKUP_API_TOKEN", "API", "Bearer token the HTTP API requires."),
+    STR("BACKUP_API_LISTEN", "API", "127.0.0.1:9090",
+        "Address (host:port, [ipv6]:port) the HTTP API of neo4j-backup --serve listens on."),
+    SECRET("BACKUP_API_TOKEN", "API",
+           "Bearer token the HTTP API requires (at least 16 characters; e.g. openssl rand -hex 32)."),
     PATH("BACKUP_API_TOKEN_FILE", "API", NULL, "File holding BACKUP_API_TOKEN."),
+    PATH("BACKUP_API_TLS_CERT", "API", NULL,
+         "PEM certificate (chain) of the HTTP API; with BACKUP_API_TLS_KEY it serves HTTPS."),
+    PATH("BACKUP_API_TLS_KEY", "API", NULL, "PEM private key of BACKUP_API_TLS_CERT."),
 };
 
 #undef STR

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,10 @@ static void *logSinkPayload;
 static bool logIsVerbose;
 static bool logEverythingToStderr;
 static FILE *logTee;
+/* Lines from several threads (the HTTP API's jobs beside the scheduler) must
+ * neither interleave in the tee file nor race with its rotation. Recursive,
+ * so that a sink may log. */
+static pthread_mutex_t logLock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static const char *logPrefix(LogLevel level)
 {
@@ -36,8 +41,10 @@ static void logDefaultSink(LogLevel level, const char *line, void *payload)
 
 void logSetSink(LogSink sink, void *payload)
 {
+    pthread_mutex_lock(&logLock);
     logSink = sink;
     logSinkPayload = payload;
+    pthread_mutex_unlock(&logLock);
 }
 
 void logSetVerbose(bool verbose) { logIsVerbose = verbose; }
@@ -46,12 +53,14 @@ void logSetAllToStderr(bool enabled) { logEverythingToStderr = enabled; }
 
 void logSetTeeFile(const char *path)
 {
+    pthread_mutex_lock(&logLock);
     if (logTee) {
         fclose(logTee);
         logTee = NULL;
     }
     if (path)
         logTee = fopen(path, "a");
+    pthread_mutex_unlock(&logLock);
 }
 
 void logMessage(LogLevel level, const char *fmt, ...)
@@ -63,6 +72,7 @@ void logMessage(LogLevel level, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(line, sizeof(line), fmt, args);
     va_end(args);
+    pthread_mutex_lock(&logLock);
     if (logTee) {
         char stamp[32];
         time_t now = time(NULL);
@@ -72,9 +82,9 @@ void logMessage(LogLevel level, const char *fmt, ...)
         fprintf(logTee, "[%s] %s: %s\n", stamp, logPrefix(level), line);
         fflush(logTee);
     }
-    if (level == LOG_DEBUG && !logIsVerbose)
-        return;
-    (logSink ? logSink : logDefaultSink)(level, line, logSinkPayload);
+    if (level != LOG_DEBUG || logIsVerbose)
+        (logSink ? logSink : logDefaultSink)(level, line, logSinkPayload);
+    pthread_mutex_unlock(&logLock);
 }
 
 void logErrorBlock(const char *headline, bool critical)

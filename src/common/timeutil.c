@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-static TimeClock timeClock;
-static void *timeClockPayload;
+/* Per thread: the scheduler pins the clock of the thread that runs its
+ * backup, and the HTTP API's threads beside it must keep the real one. */
+static _Thread_local TimeClock timeClock;
+static _Thread_local void *timeClockPayload;
 
 /* NBK_NOW support: the offset between the injected start and the real clock,
  * fixed on the first call so the injected clock keeps moving. */

@@ -26,7 +26,8 @@ typedef int64_t (*TimeClock)(void *payload);
 
 /* Seconds since the epoch, UTC (see clock injection above). */
 int64_t timeNow(void);
-/* Installs a clock; NULL restores the system clock (and NBK_NOW handling). */
+/* Installs a clock for the calling thread only; NULL restores the system
+ * clock (and NBK_NOW handling). */
 void timeSetClock(TimeClock clock, void *payload);
 /* Seconds from an arbitrary fixed point, monotonic, sub-second resolution. */
 double timeMonotonic(void);

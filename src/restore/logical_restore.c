@@ -75,6 +75,9 @@ typedef struct {
     const char *queryPrefix;   /* "CYPHER 5 " on servers whose default may be Cypher 25 */
     uint32_t nodeBatchSize;
     uint32_t relationshipBatchSize;
+    /* Rows per transaction that fit the server's transaction memory limit,
+     * learnt from splits; indexed by RestoreGroupKind. */
+    uint32_t rowsPerTransaction[2];
     int maxRetries;
     double startTime;
 
@@ -322,6 +325,11 @@ static void restoreGroupSetFree(RestoreGroupSet *set)
     set->groupCount = 0;
 }
 
+static bool restoreFragmentIs(const RestoreGroup *group, const char *fragment, size_t length)
+{
+    return group->fragmentLength == length && (length == 0 || memcmp(group->fragment, fragment, length) == 0);
+}
+
 /* Group for fragment (static) or the single group (dynamic); NULL when all
  * RESTORE_MAX_GROUPS are taken by other label sets. */
 static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment, size_t length)
@@ -336,12 +344,12 @@ static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment
     }
     if (set->lastUsed < set->groupCount) {
         RestoreGroup *last = &set->groups[set->lastUsed];
-        if (last->fragmentLength == length && memcmp(last->fragment, fragment, length) == 0)
+        if (restoreFragmentIs(last, fragment, length))
             return last;
     }
     for (uint32_t index = 0; index < set->groupCount; index++) {
         RestoreGroup *group = &set->groups[index];
-        if (group->fragmentLength == length && memcmp(group->fragment, fragment, length) == 0) {
+        if (restoreFragmentIs(group, fragment, length)) {
             set->lastUsed = index;
             return group;
         }
@@ -353,7 +361,8 @@ static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment
     group->fragment = malloc(length + 1);
     if (!group->fragment)
         return NULL;
-    memcpy(group->fragment, fragment, length);
+    if (length) /* the empty label set has no bytes at all */
+        memcpy(group->fragment, fragment, length);
     group->fragment[length] = '\0';
     group->fragmentLength = length;
     group->arena = arenaNew(256 * 1024);
@@ -472,7 +481,27 @@ static ErrCode restoreCommitNewIds(RestoreContext *context)
     return ERR_OK;
 }
 
-/* Sends rows (a sub-range of a group) with retries; splits on memory limits. */
+static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                               uint32_t count);
+
+/* Sends rows in transactions of at most the learnt size. */
+static ErrCode restoreSendChunked(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                                  uint32_t count)
+{
+    uint32_t sent = 0;
+    while (sent < count) {
+        uint32_t limit = context->rowsPerTransaction[kind];
+        uint32_t chunk = count - sent < limit ? count - sent : limit;
+        ErrCode code = restoreSendRows(context, kind, items + sent, chunk);
+        if (code != ERR_OK)
+            return code;
+        sent += chunk;
+    }
+    return ERR_OK;
+}
+
+/* Sends rows (a sub-range of a group) as one transaction, with retries;
+ * halves the batch, and remembers the smaller size, on memory limits. */
 static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
                                uint32_t count)
 {
@@ -508,12 +537,13 @@ static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, B
             return code;
         const char *serverCode = errLast()->serverCode;
         if (restoreIsMemoryLimitCode(serverCode) && count > 1) {
-            logDebug("restore: batch of %u rows over the server's memory limit, splitting", count);
-            uint32_t firstHalf = count / 2;
-            code = restoreSendRows(context, kind, items, firstHalf);
-            if (code == ERR_OK)
-                code = restoreSendRows(context, kind, items + firstHalf, count - firstHalf);
-            return code;
+            uint32_t half = (count + 1) / 2;
+            if (half < context->rowsPerTransaction[kind])
+                context->rowsPerTransaction[kind] = half;
+            logDebug("restore: batch of %u rows over the server's transaction memory limit, "
+                     "%u rows per transaction from now on", count, context->rowsPerTransaction[kind]);
+            context->result->memorySplits++;
+            return restoreSendChunked(context, kind, items, count);
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
             ErrDetail detail = *errLast();
@@ -533,7 +563,7 @@ static ErrCode restoreFlushGroup(RestoreContext *context, RestoreGroupSet *set, 
     if (group->count == 0)
         return ERR_OK;
     restoreBuildQuery(context, set, group);
-    ErrCode code = restoreSendRows(context, set->kind, group->rows, group->count);
+    ErrCode code = restoreSendChunked(context, set->kind, group->rows, group->count);
     set->pendingRows -= group->count;
     group->count = 0;
     arenaReset(group->arena);
@@ -969,6 +999,8 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     context.nodeBatchSize = request->nodeBatchSize ? request->nodeBatchSize : RESTORE_DEFAULT_BATCH;
     context.relationshipBatchSize =
         request->relationshipBatchSize ? request->relationshipBatchSize : RESTORE_DEFAULT_BATCH;
+    context.rowsPerTransaction[RESTORE_GROUP_NODES] = context.nodeBatchSize;
+    context.rowsPerTransaction[RESTORE_GROUP_RELATIONSHIPS] = context.relationshipBatchSize;
     context.maxRetries = request->maxRetries > 0 ? request->maxRetries : RESTORE_DEFAULT_RETRIES;
     context.writeOptions.database = request->database;
     context.writeOptions.mode = BOLT_ACCESS_WRITE;

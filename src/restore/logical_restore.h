@@ -84,6 +84,7 @@ typedef struct {
     uint64_t schemaItems;            /* created or already present (LOOKUP indexes) */
     uint64_t orphanRelationships;    /* skipped: an endpoint is not in the archive */
     uint64_t retries;                /* batches sent again after a transient error */
+    uint64_t memorySplits;           /* batches halved for the server's transaction memory limit */
     uint64_t batches;
     double seconds;                  /* total */
     double wipeSeconds, nodeSeconds, relationshipSeconds, schemaSeconds;

@@ -195,8 +195,12 @@ def test_restore_errors_leave_everything_untouched(tools, reference, neo4j_targe
 
     assert graph_snapshot(neo4j_target) == target_before
     assert count_graph(sample_graph) == production_before
-    # Failed before the restore started: no recovery state was recorded
-    # (the unreachable target is the exception: it fails inside the restore).
+    # Only the unreachable target got as far as starting a recovery; it is
+    # recorded as failed. Nothing else in the storage changed.
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_FAILED"
+    assert status["current"]["target"] == "test-neo4j"
+    assert str(port) in status["current"]["reason"]
     after = tree_state(tools.storage)
     after.pop(".recovery.json", None)
     assert after == storage_before

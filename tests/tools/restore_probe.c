@@ -28,10 +28,19 @@
 #include "restore/logical_restore.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t probeCancel;
+
+static void probeOnSignal(int signalNumber)
+{
+    (void)signalNumber;
+    probeCancel = 1;
+}
 
 static const char *envFirst(const char *first, const char *second, const char *fallback)
 {
@@ -400,18 +409,22 @@ int main(int argc, char **argv)
         request.archivePath = positional[0];
         request.progress = printProgress;
         request.progressPayload = &lastPrinted;
+        request.cancelFlag = &probeCancel;
+        signal(SIGINT, probeOnSignal);
+        signal(SIGTERM, probeOnSignal);
         LogicalRestoreResult result;
         code = logicalRestoreRun(&request, &result);
         if (code != ERR_OK) {
             status = failWith(code, "restore");
         } else {
             printf("restored %llu nodes, %llu relationships, %llu schema items in %.2f s "
-                   "(%s tokens, %llu batches, %llu retries, %llu orphans skipped)\n",
+                   "(%s tokens, %llu batches, %llu retries, %llu splits, %llu orphans skipped)\n",
                    (unsigned long long)result.nodes, (unsigned long long)result.relationships,
                    (unsigned long long)result.schemaItems, result.seconds,
                    result.dynamicLabels ? (result.dynamicTypes ? "dynamic" : "dynamic-label/static-type")
                                         : (result.dynamicTypes ? "static-label/dynamic-type" : "static"), (unsigned long long)result.batches,
-                   (unsigned long long)result.retries, (unsigned long long)result.orphanRelationships);
+                   (unsigned long long)result.retries, (unsigned long long)result.memorySplits,
+                   (unsigned long long)result.orphanRelationships);
             printf("  wipe %.2f s; nodes %.2f s (%.0f nodes/s); relationships %.2f s (%.0f rels/s); "
                    "schema %.2f s; id map %zu bytes (%.1f bytes/node)\n",
                    result.wipeSeconds, result.nodeSeconds,
