@@ -25,7 +25,7 @@ import subprocess
 from pathlib import Path
 
 from benchlib import (BUILD, BENCH, DST_URI, OUT, PASSWORD, REPO, SRC_URI, counts, measure, median, mb,
-                      neo4j_home, save, say, spread, wipe, cypher)
+                      neo4j_home, save, say, spread, wipe)
 
 DRIVER_TIME = re.compile(r"seconds=([0-9.]+)")
 RUNS = int(os.environ.get("BENCH_RESTORE_RUNS", "1"))
@@ -53,18 +53,22 @@ def main():
     parser.add_argument("--storage", default="/tmp/bench-backups")
     parser.add_argument("--csv", default="/tmp/bench-csv")
     parser.add_argument("--dst-server", default="bench-dst")
+    parser.add_argument("--export-uri", default=SRC_URI,
+                        help="server the CSV files are exported from when missing (default: the source)")
+    parser.add_argument("--skip-restore", action="store_true", help="skip neo4j-restore runs")
     parser.add_argument("--skip-python", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
 
     backup_id = (OUT / f"backup_id_{args.label}.txt").read_text().strip()
     result = {"label": args.label, "backup_id": backup_id}
-    result["no_validate"] = restore_runs(backup_id, args.storage, validate=False)
-    result["validate"] = restore_runs(backup_id, args.storage, validate=True)
+    if not args.skip_restore:
+        result["no_validate"] = restore_runs(backup_id, args.storage, validate=False)
+        result["validate"] = restore_runs(backup_id, args.storage, validate=True)
 
     csv_dir = Path(args.csv)
     if not (csv_dir / "rels.csv").exists():
-        run = measure(["python3", BENCH / "export_csv.py", "--uri", SRC_URI, "--password", PASSWORD,
+        run = measure(["python3", BENCH / "export_csv.py", "--uri", args.export_uri, "--password", PASSWORD,
                        "--dir", csv_dir])
         result["csv_export_seconds"] = run.seconds
         say(f"CSV export: {run.seconds:.1f} s")
@@ -96,6 +100,9 @@ def main():
         result["admin_import"].update({"index_seconds": index.seconds, "nodes": nodes, "relationships": rels})
         say(f"  then id index: {index.seconds:.1f} s; target {nodes} nodes / {rels} relationships")
 
+    save(f"restore_{args.label}", result)
+    if args.skip_restore:
+        return
     fastest = median([entry["seconds"] for entry in result["no_validate"]])
     validated = median([entry["seconds"] for entry in result["validate"]])
     print(f"[{args.label}] neo4j-restore --no-validate: median {fastest:.1f} s "

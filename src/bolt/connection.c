@@ -392,8 +392,15 @@ static ErrCode connQueryFailure(BoltConnection *connection, const BoltValue *met
     ConnServerFailure failure;
     connParseFailure(metadata, &failure);
     ErrCode resetCode = connReset(connection);
-    if (resetCode != ERR_OK)
+    if (resetCode != ERR_OK) {
+        /* The server may close right after its FAILURE (e.g. a parameter it
+         * cannot decode): keep its reason, it says more than the close. */
+        char closed[sizeof(errLast()->reason)];
+        snprintf(closed, sizeof(closed), "%s", errLast()->reason);
+        errSet(resetCode, "%s, after Neo4j refused the request: %s", closed, failure.message);
+        errSetServerCode(failure.code);
         return resetCode;
+    }
     return connSetServerError(NEO4J_QUERY_FAILED, "", &failure);
 }
 

@@ -33,6 +33,8 @@ ErrCode cmdCleanup(CommandContext *context);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
 ErrCode cmdSchedule(CommandContext *context);
 ErrCode cmdResume(CommandContext *context);
+/* --serve, and --schedule --serve (the scheduler with the server beside it). */
+ErrCode cmdServe(CommandContext *context);
 ErrCode cmdRestore(CommandContext *context, const char *backupId);
 ErrCode cmdRestoreStatus(CommandContext *context);
 ErrCode cmdRestoreCancel(CommandContext *context);

@@ -122,6 +122,10 @@ int commandBackupMain(int argc, char **argv)
         cfgFree(config);
         return mainUsageError(command, "--delete-expired goes with --cleanup");
     }
+    if (optionsHas(&parsed, "no-auth") && !optionsHas(&parsed, "serve")) {
+        cfgFree(config);
+        return mainUsageError(command, "--no-auth goes with --serve");
+    }
     mainInstallSignals();
     CommandContext context = {
         .config = config,
@@ -147,6 +151,8 @@ int commandBackupMain(int argc, char **argv)
         code = cmdKeep(&context, optionsValue(&parsed, "keep"), true);
     else if (strcmp(action, "unkeep") == 0)
         code = cmdKeep(&context, optionsValue(&parsed, "unkeep"), false);
+    else if (optionsHas(&parsed, "serve")) /* alone or with --schedule */
+        code = cmdServe(&context);
     else if (strcmp(action, "schedule") == 0)
         code = cmdSchedule(&context);
     else if (strcmp(action, "resume") == 0)

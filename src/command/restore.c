@@ -258,6 +258,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     InstanceConfig production = {0};
     bool reported = false;
     bool stateStarted = false;
+    bool promoting = false; /* the failure, if any, is production's, not the test instance's */
     char archivePath[4096] = "";
     char failedCheck[64] = "";
 
@@ -345,8 +346,10 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         if (code == ERR_OK && promote) {
             if (!validate)
                 code = errSet(RESTORE_REFUSED, "--promote needs the health checks; drop --no-validate");
-            else
+            else {
+                promoting = true;
                 code = restorePromote(&job, &production);
+            }
             if (code == ERR_OK) {
                 recoveryTransition(root, RECOVERY_SUCCESS, backupId, production.name, NULL, true);
                 logSuccess("Backup %s promoted to production", backupId);
@@ -358,7 +361,8 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     if (code != ERR_OK && stateStarted) {
         const char *reason = code == OPERATION_INTERRUPTED ? "interrupted by a signal" : errLast()->reason;
         ErrDetail detail = *errLast();
-        recoveryTransition(root, RECOVERY_FAILED, backupId, target.name, reason, promote);
+        recoveryTransition(root, RECOVERY_FAILED, backupId, promoting ? production.name : target.name, reason,
+                           promote);
         *(ErrDetail *)errLast() = detail;
     }
     if (code == RESTORE_HEALTH_FAILED && !reported)

@@ -14,6 +14,7 @@
 #include "command/support.h"
 
 #include "alert/alert.h"
+#include "api/metrics.h"
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/lock.h"
@@ -191,17 +192,10 @@ static void schedSaveState(Scheduler *scheduler)
         logWarn("Could not save the scheduler state: %s", errLast()->reason);
 }
 
+/* The same metrics as GET /metrics of --serve (one writer, api/metrics.h). */
 static void schedWriteMetrics(Scheduler *scheduler)
 {
-    const char *path = cfgGet(scheduler->context->config, "BACKUP_METRICS_FILE");
-    if (!path)
-        return;
-    Buffer text;
-    bufferInit(&text);
-    schedMetricsFormat(&scheduler->state, &text);
-    if (fsWriteAtomic(path, text.data, text.length - 1, 0644) != ERR_OK)
-        logWarn("Could not write BACKUP_METRICS_FILE: %s", errLast()->reason);
-    bufferFree(&text);
+    apiMetricsWriteFile(scheduler->context->config, &scheduler->state);
 }
 
 static void schedPersist(Scheduler *scheduler)

@@ -95,14 +95,21 @@ def round_trip(backup_bin, restore_bin, tmp_path_factory, neo4j_server, neo4j_ta
     for cypher in EXTRA_SCHEMA_CYPHER:
         neo4j_server.run(cypher)
     neo4j_server.run("CALL db.awaitIndexes(300)")
+    # Stale content and schema in the target, odd names included: the restore
+    # must replace all of it.
     neo4j_target.wipe()
-    neo4j_target.run("CREATE (:StaleTargetContent)")
+    neo4j_target.run("CREATE (:StaleTargetContent {x: 1})")
+    neo4j_target.run("CREATE INDEX `stale ``odd`` index` FOR (n:StaleTargetContent) ON (n.x)")
+    neo4j_target.run("CREATE CONSTRAINT `stale constraint` FOR (n:StaleTargetContent) REQUIRE n.id IS UNIQUE")
 
     tools = Tools(backup_bin, restore_bin, tmp_path_factory.mktemp("fidelity") / "backups",
                   production=neo4j_server, target=neo4j_target)
     backup_id = tools.create()
     restored = tools.restore("--backup-id", backup_id)
-    return tools, backup_id, restored
+    yield tools, backup_id, restored
+    # Leave no odd index names behind: tools/sample_data.py --wipe cannot drop them.
+    neo4j_server.wipe()
+    neo4j_target.wipe()
 
 
 def test_restore_passes_every_health_check(round_trip):

@@ -10,8 +10,11 @@ production content becomes the backup's), an injected health-check failure
 """
 
 import json
+import os
+import pty
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -276,6 +279,27 @@ def promotion_setup(tools, server):
     return backup_id, backed_up, changed
 
 
+def restore_on_terminal(tools, args, answer):
+    """neo4j-restore with a pseudo-terminal as stdin, answering the prompt."""
+    controller, terminal = pty.openpty()
+    try:
+        environment = dict(os.environ)
+        for key, value in tools.env().items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+        process = subprocess.Popen([str(tools.restore_bin), *args], env=environment, text=True,
+                                   stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.write(controller, answer.encode() + b"\n")  # the line waits in the terminal until read
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    print(f"$ neo4j-restore {' '.join(args)} (terminal)\n[exit {process.returncode}]\n{stdout}{stderr}")
+    return process.returncode, stdout, stderr
+
+
 def test_promote_without_confirmation_is_refused(tools, neo4j_server, neo4j_target):
     backup_id, _, changed = promotion_setup(tools, neo4j_server)
     result = tools.restore("--backup-id", backup_id, "--promote")  # stdin is not a terminal
@@ -283,6 +307,14 @@ def test_promote_without_confirmation_is_refused(tools, neo4j_server, neo4j_targ
     assert "--yes" in result.stderr
     assert graph_snapshot(neo4j_server) == changed
     assert backup_dirs(tools.storage) == [backup_id]  # not even a safety backup
+
+    # On a terminal the operator must type the backup id; anything else refuses.
+    status, stdout, stderr = restore_on_terminal(tools, ["--backup-id", backup_id, "--promote"], "yes")
+    assert status == RESTORE_REFUSED, stdout + stderr
+    assert "Type the backup id to confirm:" in stderr
+    assert "did not match the backup id; production is unchanged" in stderr
+    assert graph_snapshot(neo4j_server) == changed
+    assert backup_dirs(tools.storage) == [backup_id]
 
 
 def test_promote_replaces_production(tools, neo4j_server, neo4j_target):
@@ -313,7 +345,12 @@ def test_promote_replaces_production(tools, neo4j_server, neo4j_target):
     assert status["current"]["state"] == "RECOVERY_SUCCESS"
     assert status["current"]["target"] == "production"
     assert status["current"]["promoted"] is True
-    assert "(promoted to production)" in tools.restore("--status").stdout
+    assert [(entry["state"], entry["target"]) for entry in status["history"]] == [
+        ("RECOVERING", "test-neo4j"), ("VALIDATION", "test-neo4j"), ("RECOVERY_SUCCESS", "test-neo4j"),
+        ("RECOVERING", "production"), ("VALIDATION", "production"), ("RECOVERY_SUCCESS", "production")]
+    text = tools.restore("--status").stdout
+    assert "INFO: Recovery state: RECOVERY_SUCCESS" in text
+    assert "INFO: Target: production (promoted to production)" in text
 
 
 def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target):
@@ -335,5 +372,12 @@ def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target):
     status = recovery_status(tools)
     assert status["current"]["state"] == "RECOVERY_FAILED"
     assert status["current"]["backup_id"] == backup_id
-    assert status["current"]["reason"]
-    assert "INFO: Recovery state: RECOVERY_FAILED" in tools.restore("--status").stdout
+    assert status["current"]["target"] == "production"
+    assert f"promotion of {backup_id} rolled back" in status["current"]["reason"]
+    history = [(entry["state"], entry["target"]) for entry in status["history"]]
+    assert history[:4] == [("RECOVERING", "test-neo4j"), ("VALIDATION", "test-neo4j"),
+                           ("RECOVERY_SUCCESS", "test-neo4j"), ("RECOVERING", "production")]
+    assert history[-1] == ("RECOVERY_FAILED", "production")
+    text = tools.restore("--status").stdout
+    assert "INFO: Recovery state: RECOVERY_FAILED" in text
+    assert f"INFO: Reason: promotion of {backup_id} rolled back" in text

@@ -1,0 +1,308 @@
+/* Jobs of the HTTP API: one detached thread per job, a table under a mutex,
+ * a condition variable to wait for the running ones at shutdown. */
+#include "api/jobs.h"
+
+#include "api/metrics.h"
+#include "command/command.h"
+#include "command/support.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ApiJob {
+    ApiJobInfo info;
+    struct ApiJobs *owner;
+} ApiJob;
+
+struct ApiJobs {
+    Config *config;
+    volatile sig_atomic_t *cancelFlag;
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+    ApiJob *jobs[API_JOBS_KEPT + API_JOB_KIND_COUNT]; /* oldest first */
+    size_t count;
+    unsigned running;
+    unsigned long nextNumber;
+    bool closing;
+};
+
+static const char *const apiJobKindNames[] = {"create", "validate", "restore"};
+static const char *const apiJobStateNames[] = {"running", "succeeded", "failed"};
+
+const char *apiJobKindName(ApiJobKind kind)
+{
+    return (unsigned)kind < API_JOB_KIND_COUNT ? apiJobKindNames[kind] : "unknown";
+}
+
+const char *apiJobStateName(ApiJobState state)
+{
+    return (unsigned)state <= API_JOB_FAILED ? apiJobStateNames[state] : "unknown";
+}
+
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag)
+{
+    ApiJobs *jobs = calloc(1, sizeof(*jobs));
+    if (!jobs)
+        abort();
+    jobs->config = config;
+    jobs->cancelFlag = cancelFlag;
+    jobs->nextNumber = 1;
+    pthread_mutex_init(&jobs->lock, NULL);
+    pthread_cond_init(&jobs->finished, NULL);
+    return jobs;
+}
+
+/* Runs the command behind one job with a context of its own. The restore
+ * options are built by the option parser from a synthetic command line, so
+ * cmdRestore sees exactly what `neo4j-restore` would give it. */
+static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SIZE])
+{
+    const ApiJobRequest *request = &job->info.request;
+    ParsedOptions parsed;
+    char message[256];
+    char *argv[8];
+    int argc = 0;
+    const CommandDef *command = request->kind == API_JOB_RESTORE ? optionsRestoreCommand() : optionsBackupCommand();
+    argv[argc++] = (char *)command->program;
+    char backupId[CAT_ID_SIZE];
+    char target[CFG_INSTANCE_NAME_SIZE];
+    snprintf(backupId, sizeof(backupId), "%s", request->backupId);
+    snprintf(target, sizeof(target), "%s", request->target);
+    if (request->kind == API_JOB_RESTORE) {
+        argv[argc++] = "--backup-id";
+        argv[argc++] = backupId;
+        if (target[0]) {
+            argv[argc++] = "--target";
+            argv[argc++] = target;
+        }
+        if (!request->validate)
+            argv[argc++] = "--no-validate";
+        if (request->promote) {
+            argv[argc++] = "--promote";
+            argv[argc++] = "--yes"; /* the API caller confirmed with the backup id */
+        }
+    }
+    argv[argc] = NULL;
+    if (!optionsParse(command, argc, argv, &parsed, message, sizeof(message)))
+        return errSet(ERR_INTERNAL, "job options: %s", message);
+    CommandContext context = {
+        .config = jobs->config,
+        .options = &parsed,
+        .cancelFlag = jobs->cancelFlag,
+    };
+    errClear();
+    switch (request->kind) {
+    case API_JOB_CREATE: return createBackup(&context, resultId);
+    case API_JOB_VALIDATE: return cmdValidate(&context, backupId);
+    case API_JOB_RESTORE: return cmdRestore(&context, backupId);
+    case API_JOB_KIND_COUNT: break;
+    }
+    return errSet(ERR_INTERNAL, "unknown job kind");
+}
+
+static void *apiJobThread(void *payload)
+{
+    ApiJob *job = payload;
+    ApiJobs *jobs = job->owner;
+    char resultId[CAT_ID_SIZE] = "";
+    logInfo("API job %s: %s%s%s started", job->info.id, apiJobKindName(job->info.request.kind),
+            job->info.request.backupId[0] ? " of " : "", job->info.request.backupId);
+    ErrCode code = apiJobExecute(jobs, job, resultId);
+    ErrDetail failure = *errLast();
+    apiMetricsWriteFile(jobs->config, NULL);
+    logInfo("API job %s: %s (%s)", job->info.id, code == ERR_OK ? "succeeded" : "failed", errName(code));
+
+    pthread_mutex_lock(&jobs->lock);
+    job->info.finished = timeNow();
+    if (code == ERR_OK) {
+        job->info.state = API_JOB_SUCCEEDED;
+        snprintf(job->info.resultBackupId, sizeof(job->info.resultBackupId), "%s", resultId);
+    } else {
+        job->info.state = API_JOB_FAILED;
+        snprintf(job->info.errorCode, sizeof(job->info.errorCode), "%s", errName(code));
+        snprintf(job->info.errorReason, sizeof(job->info.errorReason), "%s",
+                 failure.reason[0] ? failure.reason : errDefaultMessage(code));
+        snprintf(job->info.errorAction, sizeof(job->info.errorAction), "%s",
+                 failure.action[0] ? failure.action : errDefaultAction(code));
+    }
+    /* After this, apiJobsFree may free the table and the job. */
+    jobs->running--;
+    pthread_cond_broadcast(&jobs->finished);
+    pthread_mutex_unlock(&jobs->lock);
+    return NULL;
+}
+
+/* Drops the oldest finished job when the table is full. */
+static void apiJobsMakeRoom(ApiJobs *jobs)
+{
+    if (jobs->count < API_JOBS_KEPT)
+        return;
+    for (size_t index = 0; index < jobs->count; index++) {
+        if (jobs->jobs[index]->info.state == API_JOB_RUNNING)
+            continue;
+        free(jobs->jobs[index]);
+        memmove(&jobs->jobs[index], &jobs->jobs[index + 1], (jobs->count - index - 1) * sizeof(jobs->jobs[0]));
+        jobs->count--;
+        return;
+    }
+}
+
+bool apiJobsKindRunning(ApiJobs *jobs, ApiJobKind kind)
+{
+    bool running = false;
+    pthread_mutex_lock(&jobs->lock);
+    for (size_t index = 0; index < jobs->count && !running; index++)
+        running = jobs->jobs[index]->info.request.kind == kind && jobs->jobs[index]->info.state == API_JOB_RUNNING;
+    pthread_mutex_unlock(&jobs->lock);
+    return running;
+}
+
+ErrCode apiJobsStart(ApiJobs *jobs, const ApiJobRequest *request, char idOut[API_JOB_ID_SIZE])
+{
+    idOut[0] = '\0';
+    pthread_mutex_lock(&jobs->lock);
+    ErrCode code = ERR_OK;
+    if (jobs->closing) {
+        code = errSet(OPERATION_INTERRUPTED, "the server is stopping");
+    } else {
+        for (size_t index = 0; index < jobs->count; index++) {
+            const ApiJobInfo *other = &jobs->jobs[index]->info;
+            if (other->request.kind == request->kind && other->state == API_JOB_RUNNING) {
+                code = errSet(BACKUP_LOCKED, "a %s job is already running (%s)", apiJobKindName(request->kind),
+                              other->id);
+                errSetAction("Wait for job %s to finish (GET /api/v1/jobs/%s), then retry", other->id, other->id);
+                break;
+            }
+        }
+    }
+    if (code != ERR_OK) {
+        pthread_mutex_unlock(&jobs->lock);
+        return code;
+    }
+    apiJobsMakeRoom(jobs);
+    ApiJob *job = calloc(1, sizeof(*job));
+    if (!job)
+        abort();
+    job->owner = jobs;
+    job->info.request = *request;
+    job->info.state = API_JOB_RUNNING;
+    job->info.created = timeNow();
+    snprintf(job->info.id, sizeof(job->info.id), "job-%lu", jobs->nextNumber++);
+
+    /* The job's thread inherits this mask: the stop signals stay with the
+     * thread that waits for them. */
+    sigset_t blocked;
+    sigset_t previous;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGHUP);
+    sigaddset(&blocked, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int status = pthread_create(&thread, &attributes, apiJobThread, job);
+    pthread_attr_destroy(&attributes);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (status != 0) {
+        free(job);
+        pthread_mutex_unlock(&jobs->lock);
+        return errSet(ERR_INTERNAL, "cannot start a job thread: %s", strerror(status));
+    }
+    jobs->jobs[jobs->count++] = job;
+    jobs->running++;
+    snprintf(idOut, API_JOB_ID_SIZE, "%s", job->info.id);
+    pthread_mutex_unlock(&jobs->lock);
+    return ERR_OK;
+}
+
+bool apiJobsFind(ApiJobs *jobs, const char *id, ApiJobInfo *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&jobs->lock);
+    for (size_t index = 0; index < jobs->count && !found; index++) {
+        if (strcmp(jobs->jobs[index]->info.id, id) == 0) {
+            *out = jobs->jobs[index]->info;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&jobs->lock);
+    return found;
+}
+
+size_t apiJobsList(ApiJobs *jobs, ApiJobInfo *out, size_t max)
+{
+    size_t copied = 0;
+    pthread_mutex_lock(&jobs->lock);
+    for (size_t index = jobs->count; index > 0 && copied < max; index--)
+        out[copied++] = jobs->jobs[index - 1]->info;
+    pthread_mutex_unlock(&jobs->lock);
+    return copied;
+}
+
+static void apiJsonTime(json_object *object, const char *key, int64_t seconds)
+{
+    char text[TIME_TEXT_SIZE];
+    timeFormatIso(seconds, text);
+    json_object_object_add(object, key, json_object_new_string(text));
+}
+
+json_object *apiJobJson(const ApiJobInfo *job)
+{
+    json_object *object = json_object_new_object();
+    json_object_object_add(object, "id", json_object_new_string(job->id));
+    json_object_object_add(object, "kind", json_object_new_string(apiJobKindName(job->request.kind)));
+    json_object_object_add(object, "state", json_object_new_string(apiJobStateName(job->state)));
+    const char *backupId = job->request.backupId[0] ? job->request.backupId : job->resultBackupId;
+    if (backupId[0])
+        json_object_object_add(object, "backup_id", json_object_new_string(backupId));
+    if (job->request.kind == API_JOB_RESTORE) {
+        json_object_object_add(object, "target", json_object_new_string(job->request.target));
+        json_object_object_add(object, "validate", json_object_new_boolean(job->request.validate));
+        json_object_object_add(object, "promote", json_object_new_boolean(job->request.promote));
+    }
+    apiJsonTime(object, "created", job->created);
+    if (job->finished) {
+        apiJsonTime(object, "finished", job->finished);
+        json_object_object_add(object, "duration_seconds", json_object_new_int64(job->finished - job->created));
+    }
+    char link[128];
+    snprintf(link, sizeof(link), "/api/v1/jobs/%s", job->id);
+    json_object_object_add(object, "href", json_object_new_string(link));
+    if (backupId[0] && job->state == API_JOB_SUCCEEDED) {
+        snprintf(link, sizeof(link), "/api/v1/backups/%s", backupId);
+        json_object_object_add(object, "backup_href", json_object_new_string(link));
+    }
+    if (job->state == API_JOB_FAILED) {
+        json_object *error = json_object_new_object();
+        json_object_object_add(error, "code", json_object_new_string(job->errorCode));
+        json_object_object_add(error, "message", json_object_new_string(job->errorReason));
+        json_object_object_add(error, "action", json_object_new_string(job->errorAction));
+        json_object_object_add(object, "error", error);
+    }
+    return object;
+}
+
+void apiJobsFree(ApiJobs *jobs)
+{
+    if (!jobs)
+        return;
+    pthread_mutex_lock(&jobs->lock);
+    jobs->closing = true;
+    if (jobs->running)
+        logInfo("Waiting for %u API job%s to finish...", jobs->running, jobs->running == 1 ? "" : "s");
+    while (jobs->running)
+        pthread_cond_wait(&jobs->finished, &jobs->lock);
+    for (size_t index = 0; index < jobs->count; index++)
+        free(jobs->jobs[index]);
+    pthread_mutex_unlock(&jobs->lock);
+    pthread_cond_destroy(&jobs->finished);
+    pthread_mutex_destroy(&jobs->lock);
+    free(jobs);
+}

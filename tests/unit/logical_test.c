@@ -1,0 +1,625 @@
+/* Logical backup engine (src/backup/logical.c) against a scripted fake Bolt
+ * server: late nodes, dropped and excluded relationships, duplicates, sparse
+ * ids, spilling, placeholders and cancellation, none of which a real server
+ * produces on demand.
+ *
+ * The fake server runs in a thread over a socketpair. It answers by query
+ * text from a small in-memory "database" (rows of the node scan, of the
+ * relationship scan, and nodes that only the late fetch finds). It never
+ * calls cmocka: it records what it saw and the test asserts after joining. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "archive/archive.h"
+#include "backup/logical.h"
+#include "bolt/chunk.h"
+#include "bolt/message.h"
+#include "bolt/packstream.h"
+#include "bolt/transport.h"
+#include "graph/fingerprint.h"
+#include "graph/records.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FAKE_TIMEOUT_MS 5000
+#define FAKE_MAX_ROWS 16
+
+typedef struct {
+    /* The fake database. */
+    BoltValue scanNodes[FAKE_MAX_ROWS];
+    unsigned scanNodeCount;
+    BoltValue scanRelationships[FAKE_MAX_ROWS];
+    unsigned scanRelationshipCount;
+    BoltValue lateNodes[FAKE_MAX_ROWS]; /* found only by id, at the end */
+    unsigned lateNodeCount;
+
+    /* What the server saw. */
+    int fd;
+    pthread_t thread;
+    Arena *arena;
+    char failure[256];
+    bool sawBeginRead;
+    bool sawCommit;
+    bool sawRollback;
+    unsigned lateQueries;
+    char lastQuery[256];
+} FakeDb;
+
+static void fakeFail(FakeDb *db, const char *what)
+{
+    if (!db->failure[0])
+        snprintf(db->failure, sizeof(db->failure), "%s", what);
+}
+
+static bool fakeRecv(FakeDb *db, void *data, size_t length)
+{
+    uint8_t *cursor = data;
+    while (length > 0) {
+        struct pollfd waitFor = {.fd = db->fd, .events = POLLIN};
+        if (poll(&waitFor, 1, FAKE_TIMEOUT_MS) <= 0) {
+            fakeFail(db, "timed out waiting for the client");
+            return false;
+        }
+        ssize_t got = recv(db->fd, cursor, length, 0);
+        if (got <= 0)
+            return false;
+        cursor += got;
+        length -= (size_t)got;
+    }
+    return true;
+}
+
+static void fakeSend(FakeDb *db, uint8_t signature, const BoltValue *field)
+{
+    Buffer message, framed;
+    bufferInit(&message);
+    bufferInit(&framed);
+    packStructHeader(&message, signature, field ? 1 : 0);
+    if (field)
+        packValue(&message, field);
+    boltChunkWrite(&framed, message.data, message.length, 1000); /* small chunks on purpose */
+    const uint8_t *cursor = framed.data;
+    size_t length = framed.length;
+    while (length > 0) {
+        ssize_t sent = send(db->fd, cursor, length, MSG_NOSIGNAL);
+        if (sent <= 0) {
+            fakeFail(db, "send failed");
+            break;
+        }
+        cursor += sent;
+        length -= (size_t)sent;
+    }
+    bufferFree(&message);
+    bufferFree(&framed);
+}
+
+static void fakeSuccess(FakeDb *db, const char *key, BoltValue value)
+{
+    BoltValue metadata = boltMap(db->arena, key ? 1 : 0);
+    if (key)
+        boltMapSet(db->arena, &metadata, 0, key, value);
+    fakeSend(db, BOLT_MSG_SUCCESS, &metadata);
+}
+
+/* Reads one request; false at the end of the stream. */
+static bool fakeReadRequest(FakeDb *db, BoltValue *request)
+{
+    Buffer message;
+    bufferInit(&message);
+    for (;;) {
+        uint8_t header[2];
+        if (!fakeRecv(db, header, 2)) {
+            bufferFree(&message);
+            return false;
+        }
+        size_t length = (size_t)header[0] << 8 | header[1];
+        if (length == 0) {
+            if (message.length == 0)
+                continue; /* NOOP */
+            break;
+        }
+        bufferReserve(&message, length);
+        if (!fakeRecv(db, message.data + message.length, length)) {
+            bufferFree(&message);
+            return false;
+        }
+        message.length += length;
+    }
+    PackReader reader;
+    packReaderInit(&reader, message.data, message.length);
+    bool decoded = unpackValue(&reader, db->arena, request) == ERR_OK && request->type == BOLT_STRUCT;
+    bufferFree(&message);
+    if (!decoded)
+        fakeFail(db, "undecodable request");
+    return decoded;
+}
+
+static BoltValue fakeStrings(Arena *arena, unsigned count, const char *const *texts)
+{
+    BoltValue list = boltList(arena, count);
+    for (unsigned index = 0; index < count; index++)
+        list.as.list.items[index] = boltString(arena, texts[index]);
+    return list;
+}
+
+static BoltValue fakeRow(Arena *arena, unsigned count, const BoltValue *cells)
+{
+    BoltValue row = boltList(arena, count);
+    for (unsigned index = 0; index < count; index++)
+        row.as.list.items[index] = cells[index];
+    return row;
+}
+
+/* Answers one RUN: field names now, rows at the PULL that follows. */
+static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params, BoltValue *rows,
+                          unsigned *rowCount)
+{
+    static const char *const nodeFields[] = {"id(n)", "labels(n)", "properties(n)"};
+    static const char *const relFields[] = {"id(r)", "id(a)", "id(b)", "type(r)", "properties(r)"};
+    static const char *const showFields[] = {"id", "name", "type", "entityType", "labelsOrTypes",
+                                             "properties", "owningConstraint", "options", "createStatement"};
+    *rowCount = 0;
+    snprintf(db->lastQuery, sizeof(db->lastQuery), "%s", query);
+    if (strstr(query, "dbms.components")) {
+        static const char *const fields[] = {"versions[0]", "edition"};
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 2, fields));
+        BoltValue cells[2] = {boltString(db->arena, "5.26.0"), boltString(db->arena, "community")};
+        rows[(*rowCount)++] = fakeRow(db->arena, 2, cells);
+    } else if (strstr(query, "db.info")) {
+        static const char *const fields[] = {"name"};
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 1, fields));
+        BoltValue cells[1] = {boltString(db->arena, "neo4j")};
+        rows[(*rowCount)++] = fakeRow(db->arena, 1, cells);
+    } else if (strstr(query, "SHOW CONSTRAINTS")) {
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
+    } else if (strstr(query, "SHOW INDEXES")) {
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
+        BoltValue cells[9] = {
+            boltInt(1), boltString(db->arena, "index_lookup"), boltString(db->arena, "LOOKUP"),
+            boltString(db->arena, "NODE"), boltNull(), boltNull(), boltNull(), boltMap(db->arena, 0),
+            boltString(db->arena, "CREATE LOOKUP INDEX `index_lookup` FOR (n) ON EACH labels(n)"),
+        };
+        rows[(*rowCount)++] = fakeRow(db->arena, 9, cells);
+    } else if (strstr(query, "id(n) IN $ids")) {
+        db->lateQueries++;
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, nodeFields));
+        const BoltValue *ids = params ? boltMapGet(params, "ids") : NULL;
+        for (unsigned late = 0; ids && late < db->lateNodeCount; late++) {
+            for (uint32_t idIndex = 0; idIndex < ids->as.list.count; idIndex++) {
+                if (ids->as.list.items[idIndex].as.integer == db->lateNodes[late].as.list.items[0].as.integer)
+                    rows[(*rowCount)++] = db->lateNodes[late];
+            }
+        }
+    } else if (strstr(query, "MATCH (n)")) {
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, nodeFields));
+        for (unsigned index = 0; index < db->scanNodeCount; index++)
+            rows[(*rowCount)++] = db->scanNodes[index];
+    } else if (strstr(query, "-[r]->")) {
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 5, relFields));
+        for (unsigned index = 0; index < db->scanRelationshipCount; index++)
+            rows[(*rowCount)++] = db->scanRelationships[index];
+    } else {
+        fakeFail(db, "unexpected query");
+        fakeSuccess(db, "fields", boltList(db->arena, 0));
+    }
+}
+
+static void *fakeThread(void *argument)
+{
+    FakeDb *db = argument;
+    uint8_t handshake[20];
+    if (!fakeRecv(db, handshake, sizeof(handshake)))
+        return NULL;
+    const uint8_t version[4] = {0, 0, 8, 5}; /* Bolt 5.8 */
+    send(db->fd, version, sizeof(version), MSG_NOSIGNAL);
+    BoltValue rows[FAKE_MAX_ROWS * 2];
+    unsigned rowCount = 0;
+    bool inTransaction = false;
+    BoltValue request;
+    while (fakeReadRequest(db, &request)) {
+        switch (request.as.structure.tag) {
+        case BOLT_MSG_HELLO:
+            fakeSuccess(db, "server", boltString(db->arena, "Neo4j/5.26.0"));
+            break;
+        case BOLT_MSG_RUN: {
+            const BoltValue *query = &request.as.structure.fields[0];
+            const BoltValue *params = request.as.structure.count > 1 ? &request.as.structure.fields[1] : NULL;
+            if (query->type != BOLT_STRING)
+                fakeFail(db, "RUN without a query string");
+            else
+                fakeAnswerRun(db, query->as.string.data, params, rows, &rowCount);
+            if (strstr(db->lastQuery, "MATCH") && !inTransaction)
+                fakeFail(db, "a scan ran outside the transaction");
+            break;
+        }
+        case BOLT_MSG_PULL:
+            for (unsigned index = 0; index < rowCount; index++)
+                fakeSend(db, BOLT_MSG_RECORD, &rows[index]);
+            rowCount = 0;
+            fakeSuccess(db, "has_more", boltBool(false));
+            break;
+        case BOLT_MSG_DISCARD:
+            rowCount = 0;
+            fakeSuccess(db, NULL, boltNull());
+            break;
+        case BOLT_MSG_BEGIN: {
+            const BoltValue *extra = request.as.structure.count > 0 ? &request.as.structure.fields[0] : NULL;
+            if (extra && strcmp(boltMapGetString(extra, "mode", ""), "r") == 0)
+                db->sawBeginRead = true;
+            inTransaction = true;
+            fakeSuccess(db, NULL, boltNull());
+            break;
+        }
+        case BOLT_MSG_COMMIT:
+        case BOLT_MSG_ROLLBACK:
+            if (request.as.structure.tag == BOLT_MSG_COMMIT)
+                db->sawCommit = true;
+            else
+                db->sawRollback = true;
+            inTransaction = false;
+            fakeSuccess(db, NULL, boltNull());
+            break;
+        case BOLT_MSG_GOODBYE:
+            return NULL;
+        default: /* LOGON, RESET, TELEMETRY */
+            fakeSuccess(db, NULL, boltNull());
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static BoltValue testNode(Arena *arena, int64_t key, const char *label, const char *property, BoltValue value)
+{
+    BoltValue cells[3] = {boltInt(key), boltList(arena, label ? 1 : 0), boltMap(arena, property ? 1 : 0)};
+    if (label)
+        cells[1].as.list.items[0] = boltString(arena, label);
+    if (property)
+        boltMapSet(arena, &cells[2], 0, property, value);
+    return fakeRow(arena, 3, cells);
+}
+
+static BoltValue testRel(Arena *arena, int64_t key, int64_t start, int64_t end, const char *type)
+{
+    BoltValue cells[5] = {boltInt(key), boltInt(start), boltInt(end), boltString(arena, type),
+                          boltMap(arena, 1)};
+    boltMapSet(arena, &cells[4], 0, "k", boltInt(key));
+    return fakeRow(arena, 5, cells);
+}
+
+typedef struct {
+    char directory[64];
+    char archivePath[128];
+} TestPaths;
+
+static void testPathsMake(TestPaths *paths)
+{
+    snprintf(paths->directory, sizeof(paths->directory), "/tmp/logical_test_XXXXXX");
+    assert_non_null(mkdtemp(paths->directory));
+    snprintf(paths->archivePath, sizeof(paths->archivePath), "%s/graph.nbk.zst", paths->directory);
+}
+
+static void testPathsRemove(TestPaths *paths)
+{
+    unlink(paths->archivePath);
+    assert_int_equal(rmdir(paths->directory), 0); /* nothing else left behind (spill files) */
+}
+
+static FakeDb *fakeNew(void)
+{
+    FakeDb *db = calloc(1, sizeof(*db));
+    db->arena = arenaNew(0);
+    db->fd = -1;
+    return db;
+}
+
+/* Connects to db over a socketpair. */
+static BoltConnection *fakeConnect(FakeDb *db)
+{
+    int ends[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
+    db->fd = ends[1];
+    assert_int_equal(pthread_create(&db->thread, NULL, fakeThread, db), 0);
+    BoltConnectOptions options = {.uri = "bolt://fake:7687", .user = "neo4j", .password = "pw"};
+    BoltConnection *connection = NULL;
+    assert_int_equal(boltConnectTransport(&options, boltTransportFromFd(ends[0], "fake:7687"), &connection),
+                     ERR_OK);
+    return connection;
+}
+
+static void fakeFinish(FakeDb *db, BoltConnection *connection)
+{
+    boltClose(connection);
+    pthread_join(db->thread, NULL);
+    close(db->fd);
+    if (db->failure[0])
+        fail_msg("fake server: %s (last query: %s)", db->failure, db->lastQuery);
+}
+
+static void fakeFree(FakeDb *db)
+{
+    arenaFree(db->arena);
+    free(db);
+}
+
+static LogicalBackupRequest testRequest(BoltConnection *connection, const TestPaths *paths)
+{
+    LogicalBackupRequest request = {
+        .connection = connection,
+        .archivePath = paths->archivePath,
+        .compression = ARC_COMPRESSION_ZSTD,
+        .backupId = "neo4j-20250101-000000",
+        .createdUtc = "2025-01-01T00:00:00Z",
+        .sourceUri = "bolt://fake:7687",
+        .computeFingerprint = true,
+    };
+    return request;
+}
+
+/* Reads the archive back: counts per kind, one-pass referential check, and
+ * the fingerprint recomputed from the records. */
+static void readBack(const char *path, uint64_t counts[3], char fingerprintHexOut[66])
+{
+    ArcReader *reader = NULL;
+    assert_int_equal(arcReaderOpen(&reader, path), ERR_OK);
+    Arena *arena = arenaNew(0);
+    Fingerprint *fingerprint = fingerprintNew();
+    counts[0] = counts[1] = counts[2] = 0;
+    for (;;) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        assert_int_equal(arcReaderNext(reader, &kind, &packed, &length), ERR_OK);
+        if (!packed)
+            break;
+        arenaReset(arena);
+        PackReader packReader;
+        packReaderInit(&packReader, packed, length);
+        BoltValue value;
+        assert_int_equal(unpackValue(&packReader, arena, &value), ERR_OK);
+        if (kind == ARC_RECORD_SCHEMA) {
+            counts[0]++;
+        } else if (kind == ARC_RECORD_NODE) {
+            GraphNode node;
+            assert_int_equal(graphNodeFromValue(&value, &node), ERR_OK);
+            fingerprintAddNode(fingerprint, node.key, node.labels, node.properties);
+            counts[1]++;
+        } else {
+            GraphRelationship relationship;
+            assert_int_equal(graphRelationshipFromValue(&value, &relationship), ERR_OK);
+            /* Fails if an endpoint did not come first. */
+            assert_int_equal(fingerprintAddRelationship(fingerprint, relationship.startKey, relationship.endKey,
+                                                        relationship.type, relationship.typeLength,
+                                                        relationship.properties),
+                             ERR_OK);
+            counts[2]++;
+        }
+    }
+    fingerprintHex(fingerprint, fingerprintHexOut);
+    fingerprintFree(fingerprint);
+    arenaFree(arena);
+    arcReaderFree(reader);
+}
+
+/* Nodes 0, 1, 2 and a far id; node 1 and relationship 10 twice; node 7 only
+ * found late; node 8 gone; node 9 is the tool's own BackupMetadata node. */
+static void fillScenario(FakeDb *db)
+{
+    Arena *arena = db->arena;
+    const int64_t farKey = 5000000000LL;
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 0, "Person", "name", boltString(arena, "Ada"));
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 1, "Person", "name", boltString(arena, "Bob"));
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 2, NULL, NULL, boltNull());
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, farKey, "Far", "x", boltFloat(-0.0));
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 1, "Person", "name", boltString(arena, "Bob"));
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 10, 0, 1, "KNOWS");
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 11, 0, 7, "KNOWS");
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 12, 2, 8, "GONE");
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 13, 9, 0, "ABOUT");
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 10, 0, 1, "KNOWS");
+    db->scanRelationships[db->scanRelationshipCount++] = testRel(arena, 14, 7, farKey, "LATE");
+    db->lateNodes[db->lateNodeCount++] = testNode(arena, 7, "Person", "name", boltString(arena, "New"));
+    db->lateNodes[db->lateNodeCount++] = testNode(arena, 9, "BackupMetadata", "backup_id", boltString(arena, "x"));
+}
+
+static void runScenario(uint64_t pendingMemoryLimit)
+{
+    TestPaths paths;
+    testPathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    BoltConnection *connection = fakeConnect(db);
+    LogicalBackupRequest request = testRequest(connection, &paths);
+    request.pendingMemoryLimit = pendingMemoryLimit;
+    request.fetchSize = 2;
+    LogicalBackupResult result;
+    ErrCode code = logicalBackupRun(&request, &result);
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    fakeFinish(db, connection);
+
+    assert_true(db->sawBeginRead);
+    assert_true(db->sawCommit);
+    assert_false(db->sawRollback);
+    assert_int_equal(db->lateQueries, 1);
+    assert_int_equal(result.nodes, 5);       /* 0, 1, 2, far, late 7 */
+    assert_int_equal(result.lateNodes, 1);
+    assert_int_equal(result.relationships, 3); /* 10, 11, 14 */
+    assert_int_equal(result.droppedRelationships, 1);
+    assert_int_equal(result.excludedRelationships, 1);
+    assert_int_equal(result.duplicateRecords, 2);
+    assert_int_equal(result.schemaItems, 1);
+    assert_int_equal(result.schema.lookupIndexes, 1);
+    assert_string_equal(result.serverVersion, "5.26.0");
+    assert_string_equal(result.edition, "community");
+    assert_string_equal(result.database, "neo4j");
+    assert_int_equal(result.totals.nodeCount, 5);
+    assert_int_equal(result.totals.relationshipCount, 3);
+
+    uint64_t counts[3];
+    char archiveHex[66];
+    readBack(paths.archivePath, counts, archiveHex);
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[1], 5);
+    assert_int_equal(counts[2], 3);
+    assert_string_equal(archiveHex, result.fingerprint);
+    testPathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testLateDroppedExcludedDuplicates(void **state)
+{
+    (void)state;
+    runScenario(0);
+}
+
+static void testPendingSpillsToFile(void **state)
+{
+    (void)state;
+    runScenario(1); /* every held-back relationship goes through the temp file */
+}
+
+static void testPlaceholderFails(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    FakeDb *db = fakeNew();
+    Arena *arena = db->arena;
+    BoltValue placeholder = boltMap(arena, 2);
+    boltMapSet(arena, &placeholder, 0, "originalType", boltString(arena, "VECTOR(3, FLOAT32)"));
+    boltMapSet(arena, &placeholder, 1, "reason", boltString(arena, "UNKNOWN_TYPE"));
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 0, "Person", "name", boltString(arena, "Ada"));
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 3, "Doc", "embedding", placeholder);
+    BoltConnection *connection = fakeConnect(db);
+    LogicalBackupRequest request = testRequest(connection, &paths);
+    LogicalBackupResult result;
+    assert_int_equal(logicalBackupRun(&request, &result), BACKUP_UNSUPPORTED_VALUE);
+    const ErrDetail *detail = errLast();
+    assert_int_equal(detail->code, BACKUP_UNSUPPORTED_VALUE);
+    assert_non_null(strstr(detail->reason, "node 3"));
+    assert_non_null(strstr(detail->reason, ":Doc"));
+    assert_non_null(strstr(detail->reason, "'embedding'"));
+    assert_non_null(strstr(detail->reason, "VECTOR(3, FLOAT32)"));
+    assert_non_null(strstr(detail->reason, "Bolt 5.8"));
+    assert_non_null(strstr(detail->action, "Bolt 6.0"));
+    assert_int_equal(access(paths.archivePath, F_OK), -1); /* no partial archive */
+    fakeFinish(db, connection);
+    assert_true(db->sawRollback);
+    assert_false(db->sawCommit);
+    testPathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testUnsupportedStructInRelationshipFails(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    FakeDb *db = fakeNew();
+    Arena *arena = db->arena;
+    /* Bolt 6 form: the UnsupportedType structure, here inside a list. */
+    BoltValue unsupported = boltStruct(arena, BOLT_TAG_UNSUPPORTED, 4);
+    unsupported.as.structure.fields[0] = boltString(arena, "UUID");
+    unsupported.as.structure.fields[1] = boltInt(6);
+    unsupported.as.structure.fields[2] = boltInt(1);
+    unsupported.as.structure.fields[3] = boltMap(arena, 0);
+    BoltValue list = boltList(arena, 1);
+    list.as.list.items[0] = unsupported;
+    db->scanNodes[db->scanNodeCount++] = testNode(arena, 0, "A", NULL, boltNull());
+    BoltValue rel = testRel(arena, 4, 0, 0, "LINK");
+    boltMapSet(arena, &rel.as.list.items[4], 0, "ids", list);
+    db->scanRelationships[db->scanRelationshipCount++] = rel;
+    BoltConnection *connection = fakeConnect(db);
+    LogicalBackupRequest request = testRequest(connection, &paths);
+    LogicalBackupResult result;
+    assert_int_equal(logicalBackupRun(&request, &result), BACKUP_UNSUPPORTED_VALUE);
+    assert_non_null(strstr(errLast()->reason, "relationship 4 [:LINK]"));
+    assert_non_null(strstr(errLast()->reason, "UUID"));
+    assert_int_equal(access(paths.archivePath, F_OK), -1);
+    fakeFinish(db, connection);
+    testPathsRemove(&paths);
+    fakeFree(db);
+}
+
+static volatile sig_atomic_t testCancel;
+
+static void cancelAtRelationships(const LogicalBackupProgress *progress, void *payload)
+{
+    (void)payload;
+    if (progress->phase == LOGICAL_PHASE_RELATIONSHIPS)
+        testCancel = 1;
+}
+
+static void testCancelRemovesArchive(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    BoltConnection *connection = fakeConnect(db);
+    LogicalBackupRequest request = testRequest(connection, &paths);
+    testCancel = 0;
+    request.cancelFlag = &testCancel;
+    request.progress = cancelAtRelationships;
+    request.pendingMemoryLimit = 1;
+    LogicalBackupResult result;
+    assert_int_equal(logicalBackupRun(&request, &result), OPERATION_INTERRUPTED);
+    assert_non_null(strstr(errLast()->reason, "relationships"));
+    assert_int_equal(access(paths.archivePath, F_OK), -1);
+    fakeFinish(db, connection);
+    assert_true(db->sawRollback);
+    testPathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testHeaderMap(void **state)
+{
+    (void)state;
+    Buffer packed;
+    bufferInit(&packed);
+    LogicalHeaderFields fields = {.backupId = "neo4j-20250101-000000", .createdUtc = "2025-01-01T00:00:00Z",
+                                  .sourceUri = "bolt://h:7687", .serverAgent = "Neo4j/5.26.0",
+                                  .serverVersion = "5.26.0", .edition = NULL, .database = "neo4j",
+                                  .boltMajor = 5, .boltMinor = 8};
+    logicalBackupPackHeader(&packed, &fields);
+    Arena *arena = arenaNew(0);
+    PackReader reader;
+    packReaderInit(&reader, packed.data, packed.length);
+    BoltValue header;
+    assert_int_equal(unpackValue(&reader, arena, &header), ERR_OK);
+    assert_int_equal(header.type, BOLT_MAP);
+    assert_int_equal(header.as.map.count, 11);
+    assert_string_equal(boltMapGetString(&header, "format", ""), "nbk-logical-1");
+    assert_string_equal(boltMapGetString(&header, "backup_id", ""), "neo4j-20250101-000000");
+    assert_string_equal(boltMapGetString(&header, "bolt_version", ""), "5.8");
+    assert_string_equal(boltMapGetString(&header, "tool", ""), "neo4j-backup");
+    assert_int_equal(boltMapGet(&header, "edition")->type, BOLT_NULL);
+    arenaFree(arena);
+    bufferFree(&packed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(testLateDroppedExcludedDuplicates),
+        cmocka_unit_test(testPendingSpillsToFile),
+        cmocka_unit_test(testPlaceholderFails),
+        cmocka_unit_test(testUnsupportedStructInRelationshipFails),
+        cmocka_unit_test(testCancelRemovesArchive),
+        cmocka_unit_test(testHeaderMap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
