@@ -22,6 +22,11 @@ LABELS = ["Person", "Company", "Product", "City"]
 TYPES = ["KNOWS", "WORKS_AT", "BOUGHT", "LIVES_IN"]
 
 
+def quote(name):
+    """A name inside backticks: backticks are doubled."""
+    return name.replace("`", "``")
+
+
 def every_type_properties():
     """Scalar properties of every PackStream type, extremes included; the
     temporal and spatial ones are built by Cypher (TEMPORAL_CYPHER)."""
@@ -95,11 +100,11 @@ def main():
                 session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
             records, _, _ = driver.execute_query("SHOW CONSTRAINTS YIELD name", database_=args.database)
             for record in records:
-                run(f"DROP CONSTRAINT `{record['name']}`")
+                run(f"DROP CONSTRAINT `{quote(record['name'])}`")
             records, _, _ = driver.execute_query(
                 "SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP'", database_=args.database)
             for record in records:
-                run(f"DROP INDEX `{record['name']}` IF EXISTS")
+                run(f"DROP INDEX `{quote(record['name'])}` IF EXISTS")
         if args.schema:
             run("CREATE CONSTRAINT person_uid IF NOT EXISTS FOR (p:Person) REQUIRE p.uid IS UNIQUE")
             run("CREATE INDEX company_name IF NOT EXISTS FOR (c:Company) ON (c.name)")

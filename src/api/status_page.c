@@ -198,7 +198,7 @@ static void apiPageAlerts(ApiServer *server, const ApiSnapshot *snapshot, Buffer
     if (count)
         apiPageRaw(out, "</ul>");
     else
-        apiPageRaw(out, "<p class=\"allok\">No alerts: backups are being taken and stored as configured.</p>");
+        apiPageRaw(out, "<p class=\"allok\">No alerts: nothing needs attention.</p>");
 }
 
 /* ---- cards --------------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include "command/support.h"
 
 #include "backup/logical.h"
+#include "bolt/packstream.h"
 #include "command/dump.h"
 #include "common/format.h"
 #include "common/fsutil.h"
@@ -160,6 +161,37 @@ static void createFillManifest(Manifest *manifest, const char *id, int64_t creat
     if (result->fingerprint[0])
         manifestSetString(&manifest->contentFingerprint, result->fingerprint);
     manifest->durationSeconds = result->seconds;
+}
+
+/* The schema items lead the archive: copy their names, types and statements
+ * into the manifest so that --list --json and operators see them. */
+static ErrCode createManifestSchema(Manifest *manifest, const char *archivePath)
+{
+    ArcReader *reader = NULL;
+    Arena *arena = arenaNew(0);
+    ErrCode code = arcReaderOpen(&reader, archivePath);
+    while (code == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK || !packed || kind != ARC_RECORD_SCHEMA)
+            break;
+        PackReader packReader;
+        packReaderInit(&packReader, packed, length);
+        BoltValue value;
+        SchemaItem item;
+        arenaReset(arena);
+        code = unpackValue(&packReader, arena, &value);
+        if (code == ERR_OK)
+            code = schemaItemFromValue(&value, &item);
+        if (code == ERR_OK)
+            manifestAddSchemaItem(manifest, item.name, item.type, item.isConstraint ? "constraint" : "index",
+                                  item.createStatement);
+    }
+    arcReaderFree(reader);
+    arenaFree(arena);
+    return code;
 }
 
 static void createHex(const uint8_t digest[32], char hex[65])
@@ -336,6 +368,9 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         createFillManifest(manifest, id, created, safeUri, &source, connection,
                            arcCompressionName(compression), arcFileName(compression), &result, shaHex);
         manifest->durationSeconds = timeMonotonic() - started;
+        code = createManifestSchema(manifest, archivePath);
+    }
+    if (code == ERR_OK) {
         code = manifestSave(manifest, catBackupDirPath(backupDir));
     }
     if (code == ERR_OK) {

@@ -264,6 +264,8 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
 
     logInfo("Starting restore from backup %s", backupId);
     ErrCode code = catIdCheck(backupId);
+    if (code == ERR_OK && promote && !validate)
+        code = errSet(RESTORE_REFUSED, "--promote needs the health checks; drop --no-validate");
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
     if (code == ERR_OK)

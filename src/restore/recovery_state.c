@@ -160,6 +160,11 @@ ErrCode recoveryPrint(const char *storageRoot, bool json)
     if (json) {
         if (!root)
             root = json_object_new_object();
+        if (!current) {
+            current = json_object_new_object();
+            json_object_object_add(current, "state", json_object_new_string(recoveryStateName(RECOVERY_NOT_RECOVERING)));
+            json_object_object_add(root, "current", current);
+        }
         json_object_object_add(root, "interrupted", json_object_new_boolean(stale));
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
         json_object_put(root);

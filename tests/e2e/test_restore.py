@@ -21,7 +21,7 @@ import pytest
 from helpers import (BACKUP_CORRUPTED, BACKUP_NOT_FOUND, HEALTH_CHECKS, NEO4J_UNREACHABLE,
                      RESTORE_HEALTH_FAILED, RESTORE_REFUSED, TARGET_UNKNOWN, Tools, assert_error,
                      backup_dirs, count_graph, ensure_sample, flip_byte, free_port, graph_snapshot,
-                     kill_when, read_manifest, tree_state)
+                     kill_when, read_manifest, sha256_file, tree_state, write_manifest)
 
 NODES = 1500
 RELATIONSHIPS = 3200
@@ -216,7 +216,7 @@ def test_restore_dry_run_changes_nothing(tools, reference, neo4j_target, sample_
     storage_before = tree_state(tools.storage)
     result = tools.restore("--backup-id", backup_id, "--dry-run")
     assert result.returncode == 0, result.output
-    assert f"Dry run: would empty database neo4j of test instance test-neo4j" in result.stdout
+    assert "Dry run: would empty database neo4j of test instance test-neo4j" in result.stdout
     assert f"restore {NODES} nodes and {RELATIONSHIPS} relationships" in result.stdout
     assert "INFO: Dry run: nothing was changed" in result.stdout
     promoted = tools.restore("--backup-id", backup_id, "--dry-run", "--promote", "--yes")
@@ -381,3 +381,24 @@ def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target):
     text = tools.restore("--status").stdout
     assert "INFO: Recovery state: RECOVERY_FAILED" in text
     assert f"INFO: Reason: promotion of {backup_id} rolled back" in text
+
+
+def test_damage_behind_a_forged_checksum_fails_the_restore(tools, reference, neo4j_target):
+    """The archive is damaged in the middle and the manifest rewritten to
+    carry the damaged file's SHA-256: the checksum passes, so the damage is
+    found while restoring. The restore must fail as corrupted and record
+    the failure, never report success."""
+    backup_id = copy_reference(reference, tools)
+    backup_dir = tools.storage / backup_id
+    archive = backup_dir / "graph.nbk.zst"
+    flip_byte(archive, archive.stat().st_size // 2)
+    manifest = read_manifest(backup_dir)
+    manifest["archive"]["sha256"] = sha256_file(archive)
+    write_manifest(backup_dir, manifest, reseal=True)
+    mark_target(neo4j_target)
+    result = tools.restore("--backup-id", backup_id)
+    assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+    assert "INFO: Checksum verification: PASSED" in result.stdout
+    assert "SUCCESS" not in result.stdout
+    status = recovery_status(tools)
+    assert status["current"]["state"] == "RECOVERY_FAILED"

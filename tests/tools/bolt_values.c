@@ -1156,12 +1156,26 @@ static int runCatalogue(const Catalogue *catalogue)
     return 0;
 }
 
+/* Peak RSS of this program in kB. VmHWM belongs to the address space that
+ * exec created; getrusage's ru_maxrss would also count the parent's RSS at
+ * fork time (Linux keeps it across execve), e.g. a large pytest process. */
 static long peakRssKb(void)
 {
+    FILE *status = fopen("/proc/self/status", "r");
+    if (status) {
+        char line[256];
+        long kilobytes = -1;
+        while (fgets(line, sizeof(line), status))
+            if (sscanf(line, "VmHWM: %ld kB", &kilobytes) == 1)
+                break;
+        fclose(status);
+        if (kilobytes >= 0)
+            return kilobytes;
+    }
     struct rusage usage;
     if (getrusage(RUSAGE_SELF, &usage) != 0)
         return -1;
-    return usage.ru_maxrss; /* kilobytes on Linux */
+    return usage.ru_maxrss;
 }
 
 static int runCount(BoltConnection *connection, const char *query, const BoltQueryOptions *options,
