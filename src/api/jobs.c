@@ -114,7 +114,10 @@ static void *apiJobThread(void *payload)
     ErrCode code = apiJobExecute(jobs, job, resultId);
     ErrDetail failure = *errLast();
     apiMetricsWriteFile(jobs->config, NULL);
-    logInfo("API job %s: %s (%s)", job->info.id, code == ERR_OK ? "succeeded" : "failed", errName(code));
+    if (code == ERR_OK)
+        logInfo("API job %s: succeeded%s%s", job->info.id, resultId[0] ? ", backup " : "", resultId);
+    else
+        logWarn("API job %s: failed (%s)", job->info.id, errName(code));
 
     pthread_mutex_lock(&jobs->lock);
     job->info.finished = timeNow();

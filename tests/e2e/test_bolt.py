@@ -292,11 +292,18 @@ def catalogue(bolt_values) -> Dict[str, dict]:
     return cases
 
 
+PROBE_LABELS = ("PyProbe", "PyGraph", "BoltProbe")
+
+
 @pytest.fixture(scope="module")
-def server(neo4j_server) -> Neo4jServer:
+def server(neo4j_server):
+    """The session's main server; the nodes this module writes are removed at its end."""
     if not neo4j_server.is_running():
         neo4j_server.restart()
-    return neo4j_server
+    yield neo4j_server
+    if neo4j_server.is_running():
+        labels = " OR ".join(f"n:{label}" for label in PROBE_LABELS)
+        neo4j_server.run(f"MATCH (n) WHERE {labels} DETACH DELETE n")
 
 
 # ---- 1. every value type the server sends decodes exactly --------------------------------

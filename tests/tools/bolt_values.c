@@ -808,9 +808,9 @@ static void buildScalarCases(Catalogue *catalogue)
         addCase(catalogue, true, makePatternString(arena, sizeBoundaries[index]), "string_len_%u",
                 (unsigned)sizeBoundaries[index]);
     addCase(catalogue, true, makePatternString(arena, 1u << 20), "string_1mb");
-    addCase(catalogue, true, boltString(arena, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
-                                               "\xf0\x9f\x8e\x89 \xce\xa9 \xd8\xb9\xd8\xb1\xd8\xa8\xd9\x8a"),
-            "string_unicode");
+    static const char unicode[] = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+                                  "\xf0\x9f\x8e\x89 \xce\xa9 \xd8\xb9\xd8\xb1\xd8\xa8\xd9\x8a";
+    addCase(catalogue, true, boltString(arena, unicode), "string_unicode");
     /* 8 two-byte characters: 16 bytes, the tiny-string boundary in bytes, not characters. */
     addCase(catalogue, true, boltString(arena, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"),
             "string_utf8_16_bytes");
@@ -958,7 +958,8 @@ static void buildTemporalCases(Catalogue *catalogue)
 
 static BoltValue makeVector(Arena *arena, uint8_t marker, const uint8_t *data, size_t length)
 {
-    return makeStruct(arena, BOLT_TAG_VECTOR, 2, (BoltValue[]){boltBytes(arena, &marker, 1), boltBytes(arena, data, length)});
+    return makeStruct(arena, BOLT_TAG_VECTOR, 2,
+                      (BoltValue[]){boltBytes(arena, &marker, 1), boltBytes(arena, data, length)});
 }
 
 /* Bolt 6.0 only: elements big-endian, no per-element markers. */
