@@ -278,7 +278,9 @@ static ErrCode dumpProcessRun(char *const argv[], const DumpChildEnv *env, const
         if (ready < 0 && errno != EINTR) {
             failure = errSet(NEO4J_ADMIN_FAILED, "poll failed while running %s: %s", run->command, strerror(errno));
         }
-        if (failure == ERR_OK && ready > 0) {
+        if (ready > 0 && failure != ERR_OK) {
+            dumpPumpOutput(&pipes, io, buffer, run); /* stdout is closed: only drains the messages */
+        } else if (ready > 0) {
             failure = dumpPumpOutput(&pipes, io, buffer, run);
             for (nfds_t index = 0; failure == ERR_OK && index < count; index++)
                 if (polls[index].fd == pipes.inFd && (polls[index].revents & (POLLOUT | POLLERR | POLLHUP)))

@@ -418,7 +418,8 @@ static ErrCode cmdDumpCheckSpace(Catalog *catalog, const char *root, const char 
     if (space.availableBytes < required)
         errSet(BACKUP_NO_SPACE, "No space left on device (%s filesystem is full)", root);
     else if (space.freePercent < (double)minFreePercent)
-        errSet(BACKUP_NO_SPACE, "Only %.1f%% of the %s filesystem is free, less than BACKUP_MIN_FREE_PERCENT=%" PRId64 "%%",
+        errSet(BACKUP_NO_SPACE,
+               "Only %.1f%% of the %s filesystem is free, less than BACKUP_MIN_FREE_PERCENT=%" PRId64 "%%",
                space.freePercent, root, minFreePercent);
     else
         return ERR_OK;

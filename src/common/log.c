@@ -65,14 +65,16 @@ void logSetTeeFile(const char *path)
 
 void logMessage(LogLevel level, const char *fmt, ...)
 {
-    if (level == LOG_DEBUG && !logIsVerbose && !logTee)
+    pthread_mutex_lock(&logLock);
+    if (level == LOG_DEBUG && !logIsVerbose && !logTee) {
+        pthread_mutex_unlock(&logLock);
         return;
+    }
     char line[4096];
     va_list args;
     va_start(args, fmt);
     vsnprintf(line, sizeof(line), fmt, args);
     va_end(args);
-    pthread_mutex_lock(&logLock);
     if (logTee) {
         char stamp[32];
         time_t now = time(NULL);

@@ -70,8 +70,6 @@ typedef struct {
     LogicalRestoreResult *result;
     BoltConnection *connection;
     BoltQueryOptions writeOptions;
-    RestoreServerVersion version;
-    bool versionKnown;
     const char *queryPrefix;   /* "CYPHER 5 " on servers whose default may be Cypher 25 */
     uint32_t nodeBatchSize;
     uint32_t relationshipBatchSize;
@@ -116,10 +114,8 @@ static double restoreNow(void)
 static void restoreSleepMs(int milliseconds)
 {
     struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
-    while (nanosleep(&delay, &delay) != 0) {
-        /* EINTR: a signal arrived; the caller checks the cancel flag next. */
-        break;
-    }
+    /* Cut short by a signal (EINTR): fine, the caller checks the cancel flag next. */
+    nanosleep(&delay, NULL);
 }
 
 static void *restoreGrow(void *array, size_t *capacity, size_t needed, size_t itemSize)

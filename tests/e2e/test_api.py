@@ -462,6 +462,7 @@ def test_scheduler_state_and_resume_without_a_running_scheduler(api, storage):
     assert state["schedule"] == "0 2 * * *" and "02:00" in state["schedule_description"]
     result, _ = api.json("POST", "/api/v1/scheduler/resume")
     assert result["resumed"] is False
+    storage.mkdir(parents=True, exist_ok=True)
     (storage / ".scheduler.json").write_text(json.dumps({
         "format_version": 1, "paused": True, "pause_reason": "5 consecutive failures (test)",
         "paused_at": "2026-01-01T00:00:00Z", "consecutive_failures": 5, "pid": 0}))
@@ -585,6 +586,7 @@ def test_https_with_a_certificate(backup_bin, env, work, token):
 def test_schedule_and_serve_in_one_process(backup_bin, env, work, token, storage):
     """The scheduler starts paused; a resume through the API reaches the
     scheduler in the same process, which takes a backup at once."""
+    storage.mkdir(parents=True, exist_ok=True)
     (storage / ".scheduler.json").write_text(json.dumps({
         "format_version": 1, "paused": True, "pause_reason": "5 consecutive failures (test)",
         "paused_at": "2026-01-01T00:00:00Z", "consecutive_failures": 5, "pid": 0}))
