@@ -584,7 +584,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     if (code == ERR_OK && context->dryRun) {
         timeBackupId(created, id);
         archiveCount = cmdDumpPlanArchives(&job, archives);
-        logInfo("Dry run: would %srun %s database dump %s --to-stdout into %s/%s/%s%s%s", 
+        logInfo("Dry run: would %srun %s database dump %s --to-stdout into %s/%s/%s%s%s",
                 job.boltAnswered ? "record the graph stats, stop Neo4j with NEO4J_STOP_COMMAND, " : "",
                 job.admin.executable, job.source.database, root, id, archives[0].file,
                 archiveCount > 1 ? " (and the system database into system.dump)" : "",
@@ -595,8 +595,6 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         manifestFree(job.manifest);
         return ERR_OK;
     }
-    if (code == ERR_OK && job.boltAnswered)
-        code = cmdDumpRecordStats(&job, connection);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, true, &catalog);
     /* One backup at a time per storage path, as the logical method. */
@@ -614,6 +612,9 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         code = cmdDumpCheckSpace(catalog, root, job.databaseDir, minFreePercent);
         critical = code == BACKUP_NO_SPACE;
     }
+    /* Last step before the stop: what is read now is what the dump will hold. */
+    if (code == ERR_OK && job.boltAnswered)
+        code = cmdDumpRecordStats(&job, connection);
     created = timeNow();
     if (code == ERR_OK)
         code = catNewId(catalog, created, id);
