@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints the figures (never fails on speed).
 #
-#   bench/run.sh [--scale N] [--reuse-graph] [--keep-servers]
+#   bench/run.sh [--scale N] [--reuse-graph] [--keep-servers] [--python-at-scale]
 #
 #   --scale N        nodes of the big graph (default 1000000; 3N relationships)
+#   --python-at-scale  also run the Python UNWIND restore baseline at N nodes
+#                    (by default it runs at 100k only: ~15 min at 1M on 2 cores)
 #   --reuse-graph    do not regenerate a graph whose counts already match
 #   --keep-servers   leave bench-src/bench-dst running at the end
 #
@@ -16,12 +18,14 @@ set -euo pipefail
 SCALE=1000000
 REUSE=0
 KEEP=0
+PYTHON_AT_SCALE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) SCALE="$2"; shift 2 ;;
         --reuse-graph) REUSE=1; shift ;;
         --keep-servers) KEEP=1; shift ;;
-        *) echo "usage: bench/run.sh [--scale N] [--reuse-graph] [--keep-servers]" >&2; exit 2 ;;
+        --python-at-scale) PYTHON_AT_SCALE=1; shift ;;
+        *) echo "usage: bench/run.sh [--scale N] [--reuse-graph] [--keep-servers] [--python-at-scale]" >&2; exit 2 ;;
     esac
 done
 
@@ -55,6 +59,11 @@ echo "== backup at $(label $SMALL) (on bench-dst, before it serves as restore ta
 generate "$DST_URI" "$SMALL"
 python3 "$REPO/bench/bench_backup.py" --server bench-dst --label "$(label $SMALL)"
 
+echo "== 3. restore at $(label $SMALL), with the Python and neo4j-admin import baselines" >&2
+# The CSV files are exported from bench-dst after our restore put the backup back into it.
+rm -rf /tmp/bench-csv-small
+python3 "$REPO/bench/bench_restore.py" --label "$(label $SMALL)" --csv /tmp/bench-csv-small --export-uri "$DST_URI"
+
 echo "== graph of $SCALE nodes on bench-src" >&2
 generate "$SRC_URI" "$SCALE"
 
@@ -64,12 +73,14 @@ python3 "$REPO/bench/bench_stream.py" --uri "$SRC_URI"
 echo "== 2. backup" >&2
 python3 "$REPO/bench/bench_backup.py" --server bench-src --label "$(label "$SCALE")"
 
-echo "== 3. restore" >&2
+echo "== 3. restore at $(label "$SCALE")" >&2
 rm -rf /tmp/bench-csv
-python3 "$REPO/bench/bench_restore.py" --label "$(label "$SCALE")"
+PYTHON_FLAG=--skip-python
+[ "$PYTHON_AT_SCALE" = 1 ] && PYTHON_FLAG=
+python3 "$REPO/bench/bench_restore.py" --label "$(label "$SCALE")" $PYTHON_FLAG
 
 if [ "$KEEP" = 0 ]; then
     "$LOCAL" stop bench-src
     "$LOCAL" stop bench-dst
-    rm -rf /tmp/bench-backups /tmp/bench-csv
+    rm -rf /tmp/bench-backups /tmp/bench-csv /tmp/bench-csv-small
 fi
