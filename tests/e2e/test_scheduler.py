@@ -58,6 +58,9 @@ def tool_env(server: Optional[Neo4jServer], storage: Path, **settings) -> Dict[s
     any product setting, plus the server, the storage path and `settings`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(FOREIGN_PREFIXES)}
     env["BACKUP_STORAGE_PATH"] = str(storage)
+    # The test machine's disk may be below the 20% default; tests about space
+    # set it (or fake the space) explicitly.
+    env["BACKUP_MIN_FREE_PERCENT"] = "1"
     if server is not None:
         env.update(NEO4J_URI=server.uri, NEO4J_USER=server.user, NEO4J_PASSWORD=server.password)
     env.update({key: str(value) for key, value in settings.items()})
@@ -344,7 +347,8 @@ def test_space_alert_fails_loudly_mails_and_retries(backup_bin, sched_server, tm
         env = tool_env(sched_server, storage, BACKUP_SCHEDULE="0 2 * * *", BACKUP_RETRY_DELAYS="1,1,1,1",
                        BACKUP_ALERT_ON_FAILURE="false", BACKUP_ALERT_EMAIL="ops@example.com",
                        BACKUP_SMTP_URL=f"smtp://127.0.0.1:{sink.port}",
-                       NBK_FAKE_SPACE="1000000000,10000000000", NBK_NOW="2025-12-27T01:59:58Z")
+                       NBK_FAKE_SPACE="1000000000,10000000000", NBK_NOW="2025-12-27T01:59:58Z",
+                       BACKUP_MIN_FREE_PERCENT="20")
         with Scheduler(backup_bin, env, tmp_path) as scheduler:
             # Not silently skipped: it fails, says why, and the retry runs.
             scheduler.wait_for(EVENT + rf"BACKUP_FAILED: {BACKUP_ID} \(BACKUP_NO_SPACE, failure \d of 5\)$",
