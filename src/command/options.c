@@ -75,13 +75,16 @@ static const CommandDef backupCommand = {
         "BACKUP_RETENTION_DAYS    How long to keep backups (7)\n"
         "BACKUP_COMPRESSION       zstd | gzip | none (zstd)\n"
         "BACKUP_ALERT_EMAIL       Email for alerts (optional)\n"
+        "BACKUP_API_LISTEN        Address of --serve (127.0.0.1:9090)\n"
+        "BACKUP_API_TOKEN         Bearer token of the HTTP API (or BACKUP_API_TOKEN_FILE)\n"
         "See docs/configuration.md for every setting.\n",
     .examples = "neo4j-backup --check\n"
                 "neo4j-backup --create\n"
                 "neo4j-backup --list\n"
                 "neo4j-backup --validate neo4j-20251227-153000\n"
                 "neo4j-backup --cleanup --dry-run\n"
-                "neo4j-backup --schedule\n",
+                "neo4j-backup --schedule\n"
+                "neo4j-backup --schedule --serve\n",
 };
 
 static const CommandDef restoreCommand = {
