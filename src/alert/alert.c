@@ -253,8 +253,9 @@ void alertIsoTime(time_t value, char *out, size_t size)
         snprintf(out, size, "1970-01-01T00:00:00Z");
         return;
     }
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-             utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    /* strftime: the compiler cannot prove the ranges of tm fields for snprintf. */
+    if (strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0 && size > 0)
+        out[0] = '\0';
 }
 
 void alertSubject(const Alert *alert, char *out, size_t size)
