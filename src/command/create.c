@@ -271,22 +271,11 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         return ERR_OK;
     }
 
-    if (code == ERR_OK)
-        code = supportOpenCatalog(context, true, &catalog);
-    /* One backup at a time per storage path; a second run fails at once with
-     * the holder's pid (the scheduler relies on this too). */
+    /* The scheduler relies on the create lock too. */
     Lock *createLock = NULL;
-    char createLockPath[4096];
     if (code == ERR_OK)
-        code = fsPathJoin(createLockPath, sizeof(createLockPath), root, ".create.lock");
-    if (code == ERR_OK)
-        code = lockAcquire(&createLock, createLockPath, LOCK_EXCLUSIVE, 0, "backup --create");
+        code = supportBeginCreate(context, "backup --create", &catalog, &createLock);
     if (code == ERR_OK) {
-        CatNameList leftovers = {0};
-        if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK)
-            for (size_t index = 0; index < leftovers.count; index++)
-                logWarn("Removed leftover of an interrupted run: %s", leftovers.names[index]);
-        catNameListFree(&leftovers);
         const char *basis = "";
         uint64_t required = createEstimateBytes(catalog, config, nodes, relationships, &basis);
         code = createCheckSpace(root, required, minFreePercent, basis);

@@ -595,20 +595,10 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         manifestFree(job.manifest);
         return ERR_OK;
     }
-    if (code == ERR_OK)
-        code = supportOpenCatalog(context, true, &catalog);
     /* One backup at a time per storage path, as the logical method. */
-    char createLockPath[DUMP_PATH_SIZE];
     if (code == ERR_OK)
-        code = fsPathJoin(createLockPath, sizeof(createLockPath), root, ".create.lock");
-    if (code == ERR_OK)
-        code = lockAcquire(&createLock, createLockPath, LOCK_EXCLUSIVE, 0, "backup --create --method dump");
+        code = supportBeginCreate(context, "backup --create --method dump", &catalog, &createLock);
     if (code == ERR_OK) {
-        CatNameList leftovers = {0};
-        if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK)
-            for (size_t index = 0; index < leftovers.count; index++)
-                logWarn("Removed leftover of an interrupted run: %s", leftovers.names[index]);
-        catNameListFree(&leftovers);
         code = cmdDumpCheckSpace(catalog, root, job.databaseDir, minFreePercent);
         critical = code == BACKUP_NO_SPACE;
     }

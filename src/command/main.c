@@ -30,6 +30,19 @@ static void mainInstallSignals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The context every command runs in; from here on signals only raise the flag. */
+static CommandContext mainContext(Config *config, const ParsedOptions *parsed)
+{
+    mainInstallSignals();
+    return (CommandContext){
+        .config = config,
+        .options = parsed,
+        .dryRun = optionsHas(parsed, "dry-run"),
+        .json = optionsHas(parsed, "json"),
+        .cancelFlag = &mainCancelRequested,
+    };
+}
+
 static int mainUsageError(const CommandDef *command, const char *message)
 {
     fprintf(stderr, "%s: %s\n", command->program, message);
@@ -126,14 +139,7 @@ int commandBackupMain(int argc, char **argv)
         cfgFree(config);
         return mainUsageError(command, "--no-auth goes with --serve");
     }
-    mainInstallSignals();
-    CommandContext context = {
-        .config = config,
-        .options = &parsed,
-        .dryRun = optionsHas(&parsed, "dry-run"),
-        .json = optionsHas(&parsed, "json"),
-        .cancelFlag = &mainCancelRequested,
-    };
+    CommandContext context = mainContext(config, &parsed);
     ErrCode code;
     if (strcmp(action, "check") == 0)
         code = cmdCheck(&context);
@@ -187,14 +193,7 @@ int commandRestoreMain(int argc, char **argv)
         cfgFree(config);
         return mainUsageError(command, "--validate and --no-validate contradict each other");
     }
-    mainInstallSignals();
-    CommandContext context = {
-        .config = config,
-        .options = &parsed,
-        .dryRun = optionsHas(&parsed, "dry-run"),
-        .json = optionsHas(&parsed, "json"),
-        .cancelFlag = &mainCancelRequested,
-    };
+    CommandContext context = mainContext(config, &parsed);
     ErrCode code;
     if (strcmp(action, "status") == 0)
         code = cmdRestoreStatus(&context);

@@ -1,5 +1,6 @@
 #include "command/support.h"
 
+#include "common/fsutil.h"
 #include "common/log.h"
 
 #include <stdio.h>
@@ -95,4 +96,22 @@ void supportSafeUri(const char *uri, char *out, size_t size)
         snprintf(out, size, "%.*s://%s", (int)(scheme - uri), uri, at + 1);
     else
         snprintf(out, size, "%s", uri);
+}
+
+ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock)
+{
+    char lockPath[4096];
+    ErrCode code = supportOpenCatalog(context, true, catalog);
+    if (code == ERR_OK)
+        code = fsPathJoin(lockPath, sizeof(lockPath), catRoot(*catalog), ".create.lock");
+    if (code == ERR_OK)
+        code = lockAcquire(createLock, lockPath, LOCK_EXCLUSIVE, 0, purpose);
+    if (code == ERR_OK) {
+        CatNameList leftovers = {0};
+        if (catCleanLeftovers(*catalog, false, &leftovers) == ERR_OK)
+            for (size_t index = 0; index < leftovers.count; index++)
+                logWarn("Removed leftover of an interrupted run: %s", leftovers.names[index]);
+        catNameListFree(&leftovers);
+    }
+    return code;
 }

@@ -20,6 +20,10 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
  * leaving out the tool's own BackupMetadata nodes. */
 ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
                            uint64_t *relationships);
+/* Opens the catalog for a new backup, takes the storage path's create lock
+ * (one backup at a time; a second run fails at once naming the holder) and
+ * removes, with a warning each, leftovers of interrupted runs. */
+ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock);
 /* The --create flow; on success idOut holds the new backup's id. */
 ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE]);
 /* The URI without user information, safe to log and to store. */
