@@ -97,17 +97,8 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         return code;
     logInfo("Restoring data into %s (database %s)...", instance->name, instance->database);
     double started = timeMonotonic();
-    /* The same connection settings as supportConnect: the engine opens its
-     * parallel loader connections with them. */
-    BoltConnectOptions connectOptions = {
-        .uri = instance->uri,
-        .user = instance->user,
-        .password = instance->password,
-        .caFile = instance->caFile,
-    };
     LogicalRestoreRequest request = {
         .connection = connection,
-        .connectOptions = &connectOptions,
         .database = instance->database,
         .archivePath = job->archivePath,
         .wipeTarget = true,

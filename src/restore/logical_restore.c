@@ -22,12 +22,11 @@
 #include "restore/idmap.h"
 #include "restore/restore_text.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define RESTORE_DEFAULT_BATCH 20000u
+#define RESTORE_DEFAULT_BATCH 10000u
 #define RESTORE_DEFAULT_RETRIES 6
 #define RESTORE_DEFAULT_AWAIT_SECONDS 300
 #define RESTORE_WIPE_BATCH 10000u
@@ -37,13 +36,6 @@
 #define RESTORE_PENDING_BATCHES 4u
 #define RESTORE_BACKOFF_FIRST_MS 100
 #define RESTORE_BACKOFF_MAX_MS 5000
-/* Loader connections when neither the request nor RESTORE_PARALLELISM says
- * (measured on a 2-core machine, docs/restore.md). */
-#define RESTORE_DEFAULT_PARALLELISM 2u
-#define RESTORE_MAX_PARALLELISM 16u
-/* Batches waiting for a loader per loader: bounds memory to
- * (depth + loaders) x batch size rows. */
-#define RESTORE_QUEUE_PER_LOADER 2u
 
 typedef enum { RESTORE_GROUP_NODES, RESTORE_GROUP_RELATIONSHIPS } RestoreGroupKind;
 
@@ -73,56 +65,7 @@ typedef struct {
     int64_t id;
 } RestoreNewId;
 
-/* One connection sending batches: the calling thread's, or a loader's. */
 typedef struct {
-    BoltConnection *connection;
-    const char *query;         /* the statement of the batch being sent */
-    /* Rows per transaction that fit the server's transaction memory limit,
-     * learnt from splits; indexed by RestoreGroupKind. */
-    uint32_t rowsPerTransaction[2];
-    RestoreNewId *newIds;      /* ids returned by the batch in flight */
-    size_t newIdCount;
-    size_t newIdCapacity;
-} RestoreSender;
-
-/* A batch handed to the loaders; owns its rows, their arena and its query. */
-typedef struct RestoreBatch {
-    struct RestoreBatch *next;
-    RestoreGroupKind kind;
-    char *query;
-    Arena *arena;
-    BoltValue *rows;
-    uint32_t count;
-} RestoreBatch;
-
-struct RestoreContext;
-
-typedef struct {
-    struct RestoreContext *context;
-    RestoreSender sender;
-    pthread_t thread;
-    bool started;
-} RestoreLoader;
-
-/* Loader threads fed by a bounded queue. lock also guards the id map and
- * the result's counters while loaders run. */
-typedef struct {
-    pthread_mutex_t lock;
-    pthread_cond_t work;       /* loaders: a batch was queued, or stop */
-    pthread_cond_t settled;    /* reader: a batch left the queue or finished */
-    RestoreBatch *head;
-    RestoreBatch *tail;
-    uint32_t queued;
-    uint32_t depth;
-    uint32_t unfinished[2];    /* queued or being sent, per RestoreGroupKind */
-    bool stopping;
-    bool failed;               /* the first failure stops all sending */
-    ErrDetail failure;
-    RestoreLoader *loaders;
-    uint32_t loaderCount;
-} RestorePool;
-
-typedef struct RestoreContext {
     const LogicalRestoreRequest *request;
     LogicalRestoreResult *result;
     BoltConnection *connection;
@@ -130,8 +73,9 @@ typedef struct RestoreContext {
     const char *queryPrefix;   /* "CYPHER 5 " on servers whose default may be Cypher 25 */
     uint32_t nodeBatchSize;
     uint32_t relationshipBatchSize;
-    RestoreSender sender;      /* batches over `connection` when there is no pool */
-    RestorePool *pool;         /* NULL = no parallel loading */
+    /* Rows per transaction that fit the server's transaction memory limit,
+     * learnt from splits; indexed by RestoreGroupKind. */
+    uint32_t rowsPerTransaction[2];
     int maxRetries;
     double startTime;
 
@@ -143,6 +87,10 @@ typedef struct RestoreContext {
     Arena *scratch;            /* one decoded record at a time */
     Buffer query;
     Buffer fragment;
+
+    RestoreNewId *newIds;      /* ids returned by the batch in flight */
+    size_t newIdCount;
+    size_t newIdCapacity;
 
     /* Relationships met before one of their endpoint nodes was created. */
     Arena *deferredArena;
@@ -184,19 +132,6 @@ static void *restoreGrow(void *array, size_t *capacity, size_t needed, size_t it
     return moved;
 }
 
-/* Guards shared state (id map, counters) while loaders run. */
-static void restoreLock(RestoreContext *context)
-{
-    if (context->pool)
-        pthread_mutex_lock(&context->pool->lock);
-}
-
-static void restoreUnlock(RestoreContext *context)
-{
-    if (context->pool)
-        pthread_mutex_unlock(&context->pool->lock);
-}
-
 static bool restoreCancelled(const RestoreContext *context)
 {
     return context->request->cancelFlag && *context->request->cancelFlag;
@@ -211,7 +146,6 @@ static void restoreReportProgress(RestoreContext *context)
 {
     if (!context->request->progress)
         return;
-    restoreLock(context);
     LogicalRestoreProgress progress = {
         .phase = context->phase,
         .nodesDone = context->result->nodes,
@@ -221,7 +155,6 @@ static void restoreReportProgress(RestoreContext *context)
         .relationshipsExpected = context->request->expectedRelationships,
         .elapsedSeconds = restoreNow() - context->startTime,
     };
-    restoreUnlock(context);
     context->request->progress(&progress, context->request->progressPayload);
 }
 
@@ -479,9 +412,8 @@ static void restoreBuildQuery(RestoreContext *context, const RestoreGroupSet *se
 }
 
 /* One attempt: RUN + PULL all, collecting node ids or the created count. */
-static ErrCode restoreSendOnce(RestoreSender *sender, RestoreGroupKind kind, const BoltValue *rows,
-                               int64_t *createdOut,
-                               const BoltQueryOptions *writeOptions)
+static ErrCode restoreSendOnce(RestoreContext *context, RestoreGroupKind kind, const BoltValue *rows,
+                               int64_t *createdOut)
 {
     BoltMapEntry entry;
     entry.key.type = BOLT_STRING;
@@ -493,14 +425,15 @@ static ErrCode restoreSendOnce(RestoreSender *sender, RestoreGroupKind kind, con
     params.as.map.entries = &entry;
     params.as.map.count = 1;
 
-    sender->newIdCount = 0;
+    context->newIdCount = 0;
     *createdOut = 0;
-    ErrCode code = boltRun(sender->connection, sender->query, &params, writeOptions);
+    ErrCode code = boltRun(context->connection, (const char *)context->query.data, &params,
+                           &context->writeOptions);
     if (code != ERR_OK)
         return code;
     for (;;) {
         const BoltValue *record = NULL;
-        code = boltFetch(sender->connection, &record);
+        code = boltFetch(context->connection, &record);
         if (code != ERR_OK)
             return code;
         if (!record)
@@ -508,19 +441,19 @@ static ErrCode restoreSendOnce(RestoreSender *sender, RestoreGroupKind kind, con
         const BoltValue *fields = record->as.list.items;
         if (kind == RESTORE_GROUP_NODES) {
             if (record->as.list.count != 2 || fields[0].type != BOLT_INT || fields[1].type != BOLT_INT) {
-                boltDiscard(sender->connection);
+                boltDiscard(context->connection);
                 return errSet(NEO4J_PROTOCOL_ERROR, "node batch returned an unexpected row");
             }
-            RestoreNewId *grown = restoreGrow(sender->newIds, &sender->newIdCapacity,
-                                              sender->newIdCount + 1, sizeof(RestoreNewId));
+            RestoreNewId *grown = restoreGrow(context->newIds, &context->newIdCapacity,
+                                              context->newIdCount + 1, sizeof(RestoreNewId));
             if (!grown) {
-                boltDiscard(sender->connection);
+                boltDiscard(context->connection);
                 return errSet(ERR_INTERNAL, "out of memory collecting new node ids");
             }
-            sender->newIds = grown;
-            sender->newIds[sender->newIdCount].key = fields[0].as.integer;
-            sender->newIds[sender->newIdCount].id = fields[1].as.integer;
-            sender->newIdCount++;
+            context->newIds = grown;
+            context->newIds[context->newIdCount].key = fields[0].as.integer;
+            context->newIds[context->newIdCount].id = fields[1].as.integer;
+            context->newIdCount++;
             (*createdOut)++;
         } else if (record->as.list.count == 1 && fields[0].type == BOLT_INT) {
             *createdOut = fields[0].as.integer;
@@ -528,11 +461,11 @@ static ErrCode restoreSendOnce(RestoreSender *sender, RestoreGroupKind kind, con
     }
 }
 
-/* Records the ids of a committed node batch (under restoreLock). */
-static ErrCode restoreCommitNewIds(RestoreContext *context, const RestoreSender *sender)
+/* Records the ids of a committed node batch. */
+static ErrCode restoreCommitNewIds(RestoreContext *context)
 {
-    for (size_t index = 0; index < sender->newIdCount; index++) {
-        const RestoreNewId *pair = &sender->newIds[index];
+    for (size_t index = 0; index < context->newIdCount; index++) {
+        const RestoreNewId *pair = &context->newIds[index];
         IdMapPutResult put = idMapPut(context->idMap, pair->key, pair->id);
         if (put == IDMAP_DUPLICATE)
             return errSet(BACKUP_CORRUPTED, "node key %lld appears twice in the archive",
@@ -544,18 +477,18 @@ static ErrCode restoreCommitNewIds(RestoreContext *context, const RestoreSender 
     return ERR_OK;
 }
 
-static ErrCode restoreSendRows(RestoreContext *context, RestoreSender *sender, RestoreGroupKind kind,
-                               BoltValue *items, uint32_t count);
+static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                               uint32_t count);
 
 /* Sends rows in transactions of at most the learnt size. */
-static ErrCode restoreSendChunked(RestoreContext *context, RestoreSender *sender, RestoreGroupKind kind,
-                                  BoltValue *items, uint32_t count)
+static ErrCode restoreSendChunked(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                                  uint32_t count)
 {
     uint32_t sent = 0;
     while (sent < count) {
-        uint32_t limit = sender->rowsPerTransaction[kind];
+        uint32_t limit = context->rowsPerTransaction[kind];
         uint32_t chunk = count - sent < limit ? count - sent : limit;
-        ErrCode code = restoreSendRows(context, sender, kind, items + sent, chunk);
+        ErrCode code = restoreSendRows(context, kind, items + sent, chunk);
         if (code != ERR_OK)
             return code;
         sent += chunk;
@@ -565,8 +498,8 @@ static ErrCode restoreSendChunked(RestoreContext *context, RestoreSender *sender
 
 /* Sends rows (a sub-range of a group) as one transaction, with retries;
  * halves the batch, and remembers the smaller size, on memory limits. */
-static ErrCode restoreSendRows(RestoreContext *context, RestoreSender *sender, RestoreGroupKind kind,
-                               BoltValue *items, uint32_t count)
+static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, BoltValue *items,
+                               uint32_t count)
 {
     BoltValue rows;
     rows.type = BOLT_LIST;
@@ -577,39 +510,36 @@ static ErrCode restoreSendRows(RestoreContext *context, RestoreSender *sender, R
         if (restoreCancelled(context))
             return restoreInterrupted();
         int64_t created = 0;
-        ErrCode code = restoreSendOnce(sender, kind, &rows, &created, &context->writeOptions);
+        ErrCode code = restoreSendOnce(context, kind, &rows, &created);
         if (code == ERR_OK) {
+            context->result->batches++;
             if (created != (int64_t)count)
                 return errSet(RESTORE_FAILED, "a batch of %u %s created %lld%s", count,
                               kind == RESTORE_GROUP_NODES ? "nodes" : "relationships", (long long)created,
                               kind == RESTORE_GROUP_NODES ? ""
                                                           : " (endpoint nodes missing in the target: was it "
                                                             "written to during the restore?)");
-            restoreLock(context);
-            context->result->batches++;
             if (kind == RESTORE_GROUP_NODES) {
-                code = restoreCommitNewIds(context, sender);
-                if (code == ERR_OK)
-                    context->result->nodes += count;
+                code = restoreCommitNewIds(context);
+                if (code != ERR_OK)
+                    return code;
+                context->result->nodes += count;
             } else {
                 context->result->relationships += count;
             }
-            restoreUnlock(context);
-            return code;
+            return ERR_OK;
         }
         if (code != NEO4J_QUERY_FAILED)
             return code;
         const char *serverCode = errLast()->serverCode;
         if (restoreIsMemoryLimitCode(serverCode) && count > 1) {
             uint32_t half = (count + 1) / 2;
-            if (half < sender->rowsPerTransaction[kind])
-                sender->rowsPerTransaction[kind] = half;
+            if (half < context->rowsPerTransaction[kind])
+                context->rowsPerTransaction[kind] = half;
             logDebug("restore: batch of %u rows over the server's transaction memory limit, "
-                     "%u rows per transaction from now on", count, sender->rowsPerTransaction[kind]);
-            restoreLock(context);
+                     "%u rows per transaction from now on", count, context->rowsPerTransaction[kind]);
             context->result->memorySplits++;
-            restoreUnlock(context);
-            return restoreSendChunked(context, sender, kind, items, count);
+            return restoreSendChunked(context, kind, items, count);
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
             ErrDetail detail = *errLast();
@@ -618,37 +548,10 @@ static ErrCode restoreSendRows(RestoreContext *context, RestoreSender *sender, R
                           detail.serverCode[0] ? detail.serverCode : "no server code", detail.reason);
         }
         logWarn("restore: transient error %s, retrying the batch in %d ms", serverCode, backoffMs);
-        restoreLock(context);
         context->result->retries++;
-        restoreUnlock(context);
         restoreSleepMs(backoffMs);
         backoffMs = backoffMs * 2 > RESTORE_BACKOFF_MAX_MS ? RESTORE_BACKOFF_MAX_MS : backoffMs * 2;
     }
-}
-
-static ErrCode restorePoolSubmit(RestoreContext *context, RestoreBatch *batch);
-
-/* Moves the group's rows into a batch for the loaders; the group starts
- * over with an empty arena. */
-static ErrCode restoreHandOver(RestoreContext *context, RestoreGroupSet *set, RestoreGroup *group)
-{
-    RestoreBatch *batch = calloc(1, sizeof(*batch));
-    Arena *fresh = arenaNew(set->dynamic ? 1024 * 1024 : 256 * 1024);
-    char *query = batch && fresh ? strdup((const char *)context->query.data) : NULL;
-    if (!query) {
-        free(batch);
-        arenaFree(fresh);
-        return errSet(ERR_INTERNAL, "out of memory queueing a batch");
-    }
-    batch->kind = set->kind;
-    batch->query = query;
-    batch->arena = group->arena;
-    batch->rows = group->rows;
-    batch->count = group->count;
-    group->arena = fresh;
-    group->rows = NULL;
-    group->capacity = 0;
-    return restorePoolSubmit(context, batch);
 }
 
 static ErrCode restoreFlushGroup(RestoreContext *context, RestoreGroupSet *set, RestoreGroup *group)
@@ -656,18 +559,7 @@ static ErrCode restoreFlushGroup(RestoreContext *context, RestoreGroupSet *set, 
     if (group->count == 0)
         return ERR_OK;
     restoreBuildQuery(context, set, group);
-    ErrCode code;
-    if (context->pool) {
-        uint32_t count = group->count;
-        code = restoreHandOver(context, set, group);
-        set->pendingRows -= count;
-        group->count = 0;
-        if (code == ERR_OK)
-            restoreReportProgress(context);
-        return code;
-    }
-    context->sender.query = (const char *)context->query.data;
-    code = restoreSendChunked(context, &context->sender, set->kind, group->rows, group->count);
+    ErrCode code = restoreSendChunked(context, set->kind, group->rows, group->count);
     set->pendingRows -= group->count;
     group->count = 0;
     arenaReset(group->arena);
@@ -720,226 +612,6 @@ static ErrCode restoreAfterAdd(RestoreContext *context, RestoreGroupSet *set, Re
         return restoreFlushGroup(context, set, group);
     if (set->pendingRows >= (uint64_t)batchSize * RESTORE_PENDING_BATCHES)
         return restoreFlushAll(context, set);
-    return ERR_OK;
-}
-
-/* ---- parallel loading -------------------------------------------------- */
-
-static void restoreBatchFree(RestoreBatch *batch)
-{
-    free(batch->query);
-    free(batch->rows);
-    arenaFree(batch->arena);
-    free(batch);
-}
-
-/* Records the first failure of a loader (caller holds the lock). */
-static void restorePoolFail(RestorePool *pool, const ErrDetail *detail)
-{
-    if (pool->failed)
-        return;
-    pool->failed = true;
-    pool->failure = *detail;
-}
-
-/* Re-raises a loader's failure on the calling thread (errLast is per thread). */
-static ErrCode restorePoolFailure(const RestorePool *pool)
-{
-    ErrDetail detail = pool->failure;
-    ErrCode code = errSet(detail.code, "%s", detail.reason);
-    if (detail.serverCode[0])
-        errSetServerCode(detail.serverCode);
-    if (detail.action[0])
-        errSetAction("%s", detail.action);
-    if (detail.details[0])
-        errSetDetails("%s", detail.details);
-    return code;
-}
-
-static void *restoreLoaderMain(void *argument)
-{
-    RestoreLoader *loader = argument;
-    RestoreContext *context = loader->context;
-    RestorePool *pool = context->pool;
-    pthread_mutex_lock(&pool->lock);
-    for (;;) {
-        while (!pool->head && !pool->stopping)
-            pthread_cond_wait(&pool->work, &pool->lock);
-        RestoreBatch *batch = pool->head;
-        if (!batch)
-            break;
-        pool->head = batch->next;
-        if (!pool->head)
-            pool->tail = NULL;
-        pool->queued--;
-        /* After a failure the rest is dropped: the restore has failed anyway. */
-        bool send = !pool->failed;
-        pthread_cond_broadcast(&pool->settled);
-        pthread_mutex_unlock(&pool->lock);
-
-        ErrCode code = ERR_OK;
-        if (send) {
-            loader->sender.query = batch->query;
-            code = restoreSendChunked(context, &loader->sender, batch->kind, batch->rows, batch->count);
-        }
-        RestoreGroupKind kind = batch->kind;
-        restoreBatchFree(batch);
-
-        pthread_mutex_lock(&pool->lock);
-        if (code != ERR_OK)
-            restorePoolFail(pool, errLast());
-        pool->unfinished[kind]--;
-        pthread_cond_broadcast(&pool->settled);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    return NULL;
-}
-
-/* Queues a batch (taking ownership), waiting while the queue is full. */
-static ErrCode restorePoolSubmit(RestoreContext *context, RestoreBatch *batch)
-{
-    RestorePool *pool = context->pool;
-    pthread_mutex_lock(&pool->lock);
-    while (pool->queued >= pool->depth && !pool->failed)
-        pthread_cond_wait(&pool->settled, &pool->lock);
-    if (pool->failed) {
-        ErrCode code = restorePoolFailure(pool);
-        pthread_mutex_unlock(&pool->lock);
-        restoreBatchFree(batch);
-        return code;
-    }
-    batch->next = NULL;
-    if (pool->tail)
-        pool->tail->next = batch;
-    else
-        pool->head = batch;
-    pool->tail = batch;
-    pool->queued++;
-    pool->unfinished[batch->kind]++;
-    pthread_cond_signal(&pool->work);
-    pthread_mutex_unlock(&pool->lock);
-    return ERR_OK;
-}
-
-/* Barrier: waits until every queued batch of kind has completed (both
- * kinds when bothKinds); the loaders' failure if one failed. */
-static ErrCode restorePoolWait(RestoreContext *context, RestoreGroupKind kind, bool bothKinds)
-{
-    RestorePool *pool = context->pool;
-    if (!pool)
-        return ERR_OK;
-    pthread_mutex_lock(&pool->lock);
-    while (pool->unfinished[kind] > 0 || (bothKinds && pool->unfinished[1 - kind] > 0))
-        pthread_cond_wait(&pool->settled, &pool->lock);
-    ErrCode code = pool->failed ? restorePoolFailure(pool) : ERR_OK;
-    pthread_mutex_unlock(&pool->lock);
-    return code;
-}
-
-static bool restorePoolHasNodesInFlight(RestoreContext *context)
-{
-    if (!context->pool)
-        return false;
-    pthread_mutex_lock(&context->pool->lock);
-    bool inFlight = context->pool->unfinished[RESTORE_GROUP_NODES] > 0;
-    pthread_mutex_unlock(&context->pool->lock);
-    return inFlight;
-}
-
-/* Stops the loaders (after the queue drained) and closes their connections. */
-static void restorePoolStop(RestoreContext *context)
-{
-    RestorePool *pool = context->pool;
-    if (!pool)
-        return;
-    pthread_mutex_lock(&pool->lock);
-    pool->stopping = true;
-    pthread_cond_broadcast(&pool->work);
-    pthread_mutex_unlock(&pool->lock);
-    for (uint32_t index = 0; index < pool->loaderCount; index++) {
-        RestoreLoader *loader = &pool->loaders[index];
-        if (loader->started)
-            pthread_join(loader->thread, NULL);
-        boltClose(loader->sender.connection);
-        free(loader->sender.newIds);
-    }
-    while (pool->head) {
-        RestoreBatch *batch = pool->head;
-        pool->head = batch->next;
-        restoreBatchFree(batch);
-    }
-    pthread_cond_destroy(&pool->work);
-    pthread_cond_destroy(&pool->settled);
-    pthread_mutex_destroy(&pool->lock);
-    free(pool->loaders);
-    free(pool);
-    context->pool = NULL;
-}
-
-static uint32_t restoreParallelism(const LogicalRestoreRequest *request)
-{
-    uint32_t connections = request->connections;
-    if (connections == 0) {
-        const char *setting = getenv("RESTORE_PARALLELISM");
-        char *end = NULL;
-        unsigned long parsed = setting && setting[0] ? strtoul(setting, &end, 10) : 0;
-        if (setting && setting[0] && (*end != '\0' || parsed == 0))
-            logWarn("restore: RESTORE_PARALLELISM=%s is not a positive number; using %u", setting,
-                    RESTORE_DEFAULT_PARALLELISM);
-        connections = parsed > 0 && end && *end == '\0' ? (uint32_t)(parsed < RESTORE_MAX_PARALLELISM
-                                                                            ? parsed
-                                                                            : RESTORE_MAX_PARALLELISM)
-                                                          : RESTORE_DEFAULT_PARALLELISM;
-    }
-    return connections < RESTORE_MAX_PARALLELISM ? connections : RESTORE_MAX_PARALLELISM;
-}
-
-/* Opens the loaders' connections and starts their threads. Loading falls
- * back to the calling thread's connection when none can be opened. */
-static ErrCode restorePoolStart(RestoreContext *context)
-{
-    const LogicalRestoreRequest *request = context->request;
-    uint32_t wanted = restoreParallelism(request);
-    if (!request->connectOptions || wanted <= 1)
-        return ERR_OK;
-    RestorePool *pool = calloc(1, sizeof(*pool));
-    RestoreLoader *loaders = calloc(wanted, sizeof(*loaders));
-    if (!pool || !loaders) {
-        free(pool);
-        free(loaders);
-        return errSet(ERR_INTERNAL, "out of memory starting the restore loaders");
-    }
-    pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->work, NULL);
-    pthread_cond_init(&pool->settled, NULL);
-    pool->loaders = loaders;
-    pool->depth = wanted * RESTORE_QUEUE_PER_LOADER;
-    context->pool = pool;
-    for (uint32_t index = 0; index < wanted; index++) {
-        RestoreLoader *loader = &loaders[index];
-        if (boltConnect(request->connectOptions, &loader->sender.connection) != ERR_OK) {
-            logWarn("restore: could not open loader connection %u of %u (%s); loading over %u",
-                    index + 1, wanted, errLast()->reason, pool->loaderCount);
-            break;
-        }
-        loader->context = context;
-        loader->sender.rowsPerTransaction[RESTORE_GROUP_NODES] = context->nodeBatchSize;
-        loader->sender.rowsPerTransaction[RESTORE_GROUP_RELATIONSHIPS] = context->relationshipBatchSize;
-        pool->loaderCount++;
-    }
-    if (pool->loaderCount == 0) {
-        restorePoolStop(context);
-        return ERR_OK;
-    }
-    for (uint32_t index = 0; index < pool->loaderCount; index++) {
-        RestoreLoader *loader = &loaders[index];
-        if (pthread_create(&loader->thread, NULL, restoreLoaderMain, loader) != 0) {
-            restorePoolStop(context);
-            return errSet(ERR_INTERNAL, "could not start a restore loader thread");
-        }
-        loader->started = true;
-    }
-    logDebug("restore: loading over %u parallel connections", pool->loaderCount);
     return ERR_OK;
 }
 
@@ -1002,13 +674,8 @@ static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRela
     int64_t startId = 0;
     int64_t endId = 0;
     *queued = false;
-    /* Loaders fill the id map as their node batches commit: a key is found
-     * only once the batch that created its node has completed. */
-    restoreLock(context);
-    bool mapped = idMapGet(context->idMap, relationship->startKey, &startId) &&
-                  idMapGet(context->idMap, relationship->endKey, &endId);
-    restoreUnlock(context);
-    if (!mapped)
+    if (!idMapGet(context->idMap, relationship->startKey, &startId) ||
+        !idMapGet(context->idMap, relationship->endKey, &endId))
         return ERR_OK;
     *queued = true;
     if (!idMapGet(context->metadataKeys, relationship->startKey, NULL) &&
@@ -1056,8 +723,6 @@ static ErrCode restoreAddRelationship(RestoreContext *context, const BoltValue *
     if (context->phase == RESTORE_PHASE_NODES) {
         /* Nodes still queued must exist before relationships can find them. */
         code = restoreFlushAll(context, &context->nodeGroups);
-        if (code == ERR_OK)
-            code = restorePoolWait(context, RESTORE_GROUP_NODES, false);
         if (code != ERR_OK)
             return code;
         double now = restoreNow();
@@ -1066,12 +731,6 @@ static ErrCode restoreAddRelationship(RestoreContext *context, const BoltValue *
     }
     bool queued = false;
     code = restoreQueueRelationship(context, &relationship, &queued);
-    if (code == ERR_OK && !queued && restorePoolHasNodesInFlight(context)) {
-        /* The endpoint may be in a node batch still being sent. */
-        code = restorePoolWait(context, RESTORE_GROUP_NODES, false);
-        if (code == ERR_OK)
-            code = restoreQueueRelationship(context, &relationship, &queued);
-    }
     if (code != ERR_OK || queued)
         return code;
     /* An endpoint not seen yet: keep the record for the end of the archive. */
@@ -1106,8 +765,6 @@ static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, 
 static ErrCode restoreFinishDeferred(RestoreContext *context)
 {
     ErrCode code = restoreFlushAll(context, &context->nodeGroups);
-    if (code == ERR_OK)
-        code = restorePoolWait(context, RESTORE_GROUP_NODES, false);
     for (size_t index = 0; code == ERR_OK && index < context->deferredCount; index++) {
         GraphRelationship relationship;
         code = graphRelationshipFromValue(&context->deferred[index], &relationship);
@@ -1125,8 +782,6 @@ static ErrCode restoreFinishDeferred(RestoreContext *context)
     }
     if (code == ERR_OK)
         code = restoreFlushAll(context, &context->relationshipGroups);
-    if (code == ERR_OK)
-        code = restorePoolWait(context, RESTORE_GROUP_RELATIONSHIPS, true);
     return code;
 }
 
@@ -1310,7 +965,6 @@ static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader)
 
 static void restoreContextFree(RestoreContext *context)
 {
-    restorePoolStop(context);
     restoreGroupSetFree(&context->nodeGroups);
     restoreGroupSetFree(&context->relationshipGroups);
     idMapFree(context->idMap);
@@ -1320,7 +974,7 @@ static void restoreContextFree(RestoreContext *context)
     arenaFree(context->deferredArena);
     bufferFree(&context->query);
     bufferFree(&context->fragment);
-    free(context->sender.newIds);
+    free(context->newIds);
     free(context->deferred);
     free(context->schemaItems);
 }
@@ -1341,9 +995,8 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     context.nodeBatchSize = request->nodeBatchSize ? request->nodeBatchSize : RESTORE_DEFAULT_BATCH;
     context.relationshipBatchSize =
         request->relationshipBatchSize ? request->relationshipBatchSize : RESTORE_DEFAULT_BATCH;
-    context.sender.connection = request->connection;
-    context.sender.rowsPerTransaction[RESTORE_GROUP_NODES] = context.nodeBatchSize;
-    context.sender.rowsPerTransaction[RESTORE_GROUP_RELATIONSHIPS] = context.relationshipBatchSize;
+    context.rowsPerTransaction[RESTORE_GROUP_NODES] = context.nodeBatchSize;
+    context.rowsPerTransaction[RESTORE_GROUP_RELATIONSHIPS] = context.relationshipBatchSize;
     context.maxRetries = request->maxRetries > 0 ? request->maxRetries : RESTORE_DEFAULT_RETRIES;
     context.writeOptions.database = request->database;
     context.writeOptions.mode = BOLT_ACCESS_WRITE;
@@ -1395,9 +1048,6 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     result->wipeSeconds = restoreNow() - context.startTime;
     context.phase = RESTORE_PHASE_NODES;
 
-    code = restorePoolStart(&context);
-    if (code != ERR_OK)
-        goto done;
     code = restoreReadArchive(&context, reader);
     if (code == ERR_OK) {
         if (context.phase == RESTORE_PHASE_NODES) {
@@ -1406,21 +1056,8 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
         }
         code = restoreFinishDeferred(&context);
     }
-    /* Loaders stop before the schema: it goes over the main connection.
-     * On failure, the batches still queued are dropped and the loaders
-     * joined before anything is freed. */
-    if (code != ERR_OK) {
-        if (context.pool) {
-            pthread_mutex_lock(&context.pool->lock);
-            if (!context.pool->failed) {
-                ErrDetail reason = *errLast();
-                restorePoolFail(context.pool, &reason);
-            }
-            pthread_mutex_unlock(&context.pool->lock);
-        }
+    if (code != ERR_OK)
         goto done;
-    }
-    restorePoolStop(&context);
     double schemaStart = restoreNow();
     result->relationshipSeconds = schemaStart - context.startTime - result->wipeSeconds - result->nodeSeconds;
     code = restoreSchema(&context);
@@ -1445,11 +1082,6 @@ done:
     result->dynamicTypes = context.relationshipGroups.dynamic;
     result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
     result->seconds = restoreNow() - context.startTime;
-    logDebug("restore: wipe %.1f s, nodes %.1f s, relationships %.1f s, schema %.1f s; %llu batches, "
-             "%llu transient retries, %llu memory splits",
-             result->wipeSeconds, result->nodeSeconds, result->relationshipSeconds, result->schemaSeconds,
-             (unsigned long long)result->batches, (unsigned long long)result->retries,
-             (unsigned long long)result->memorySplits);
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)
         errAddContext("restore of %s", request->archivePath);
     arcReaderFree(reader);

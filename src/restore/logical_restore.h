@@ -76,14 +76,6 @@ typedef struct {
     void (*progress)(const LogicalRestoreProgress *progress, void *payload); /* may be NULL */
     void *progressPayload;
     volatile sig_atomic_t *cancelFlag; /* non-zero = stop at the next batch; may be NULL */
-    /* Parallel loading: with connectOptions (borrowed, the same target as
-     * connection), node and relationship batches go over `connections`
-     * extra connections, one loader thread each; the archive is still read
-     * by the calling thread. connections 0 = env RESTORE_PARALLELISM, else
-     * the measured default (docs/restore.md); 1 or connectOptions NULL =
-     * every batch over `connection`, one at a time. */
-    const BoltConnectOptions *connectOptions;
-    uint32_t connections;
 } LogicalRestoreRequest;
 
 typedef struct {
