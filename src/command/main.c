@@ -113,24 +113,36 @@ static const char *mainSingleAction(const ParsedOptions *parsed, char *message, 
     return chosen;
 }
 
+/* mainPrepare plus the choice of the one action; on an early return the
+ * configuration is already freed. */
+static int mainPrepareAction(const CommandDef *command, int argc, char **argv, const char *noActionMessage,
+                             ParsedOptions *parsed, Config **config, const char **action)
+{
+    int early = mainPrepare(command, argc, argv, parsed, config);
+    if (early < 0) {
+        char message[256];
+        bool conflict;
+        *action = mainSingleAction(parsed, message, sizeof(message), &conflict);
+        if (!*action)
+            early = mainUsageError(command, conflict ? message : noActionMessage);
+    }
+    if (early >= 0) {
+        cfgFree(*config);
+        *config = NULL;
+    }
+    return early;
+}
+
 int commandBackupMain(int argc, char **argv)
 {
     const CommandDef *command = optionsBackupCommand();
     ParsedOptions parsed;
     Config *config = NULL;
-    int early = mainPrepare(command, argc, argv, &parsed, &config);
-    if (early >= 0) {
-        cfgFree(config);
+    const char *action = NULL;
+    int early = mainPrepareAction(command, argc, argv, "no action given (e.g. --create, --list, --check)",
+                                  &parsed, &config, &action);
+    if (early >= 0)
         return early;
-    }
-    char message[256];
-    bool conflict;
-    const char *action = mainSingleAction(&parsed, message, sizeof(message), &conflict);
-    if (!action) {
-        cfgFree(config);
-        return mainUsageError(command, conflict ? message
-                                                : "no action given (e.g. --create, --list, --check)");
-    }
     if (optionsHas(&parsed, "delete-expired") && strcmp(action, "cleanup") != 0) {
         cfgFree(config);
         return mainUsageError(command, "--delete-expired goes with --cleanup");
@@ -177,18 +189,11 @@ int commandRestoreMain(int argc, char **argv)
     const CommandDef *command = optionsRestoreCommand();
     ParsedOptions parsed;
     Config *config = NULL;
-    int early = mainPrepare(command, argc, argv, &parsed, &config);
-    if (early >= 0) {
-        cfgFree(config);
+    const char *action = NULL;
+    int early = mainPrepareAction(command, argc, argv, "--backup-id <id> is required", &parsed, &config,
+                                  &action);
+    if (early >= 0)
         return early;
-    }
-    char message[256];
-    bool conflict;
-    const char *action = mainSingleAction(&parsed, message, sizeof(message), &conflict);
-    if (!action) {
-        cfgFree(config);
-        return mainUsageError(command, conflict ? message : "--backup-id <id> is required");
-    }
     if (optionsHas(&parsed, "validate") && optionsHas(&parsed, "no-validate")) {
         cfgFree(config);
         return mainUsageError(command, "--validate and --no-validate contradict each other");
