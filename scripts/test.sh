@@ -26,6 +26,16 @@ if [ "${NBK_SKIP_SANITIZE:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 fi
 
+if [ "${NBK_SKIP_VALGRIND:-0}" != 1 ]; then
+    step "Unit tests under valgrind (memcheck)"
+    for test_binary in build/*_test; do
+        valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+            "$test_binary" >/dev/null 2>"$test_binary.valgrind.log" ||
+            { cat "$test_binary.valgrind.log"; echo "valgrind: $test_binary failed"; exit 1; }
+        echo "valgrind clean: $test_binary"
+    done
+fi
+
 if [ "${NBK_SKIP_FUZZ:-0}" != 1 ] && [ -x tests/fuzz/run-short.sh ]; then
     step "Short fuzz runs"
     NBK_FUZZ_SECONDS="${NBK_FUZZ_SECONDS:-10}" bash tests/fuzz/run-short.sh

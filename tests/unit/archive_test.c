@@ -827,7 +827,7 @@ static void testNoSpace(void **state)
  * Exit status 0 = behaved, 77 = cannot set up (no privilege), else failed. */
 static int fillTinyFileSystem(const char *mountPoint)
 {
-    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
         mount("tmpfs", mountPoint, "tmpfs", 0, "size=64k") != 0)
         return 77;
     char path[600];
