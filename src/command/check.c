@@ -1,5 +1,6 @@
 /* neo4j-backup --check: a preflight that changes nothing. */
 #include "command/support.h"
+#include "restore/health.h"
 
 #include "common/format.h"
 #include "common/fsutil.h"
@@ -32,7 +33,7 @@ static ErrCode checkNeo4j(CommandContext *context)
     if (code == ERR_OK) {
         uint64_t nodes = 0;
         uint64_t relationships = 0;
-        code = supportGraphCounts(connection, source.database, &nodes, &relationships);
+        code = healthGraphCounts(connection, source.database, &nodes, &relationships);
         if (code == ERR_OK)
             logInfo("Database: %s (%llu nodes, %llu relationships)", source.database,
                     (unsigned long long)nodes, (unsigned long long)relationships);

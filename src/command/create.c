@@ -2,6 +2,7 @@
  * contract's output. Nothing becomes visible in the catalog until the archive
  * and its manifest are complete and fsynced (catBackupDirCommit). */
 #include "command/support.h"
+#include "restore/health.h"
 
 #include "backup/logical.h"
 #include "bolt/packstream.h"
@@ -257,7 +258,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
     uint64_t nodes = 0;
     uint64_t relationships = 0;
     if (code == ERR_OK)
-        code = supportGraphCounts(connection, source.database, &nodes, &relationships);
+        code = healthGraphCounts(connection, source.database, &nodes, &relationships);
 
     if (code == ERR_OK && context->dryRun) {
         char id[TIME_TEXT_SIZE];

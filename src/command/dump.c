@@ -291,7 +291,7 @@ static ErrCode cmdDumpRecordStats(CmdDumpCreateJob *job, BoltConnection *connect
 {
     const char *database = job->source.database;
     logInfo("Recording graph stats over Bolt before the stop (counts, schema, content fingerprint)...");
-    ErrCode code = dumpRestoreGraphCounts(connection, database, &job->nodes, &job->relationships);
+    ErrCode code = healthGraphCounts(connection, database, &job->nodes, &job->relationships);
     if (code == ERR_OK)
         code = boltBegin(connection, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ});
     if (code == ERR_OK) {

@@ -58,36 +58,6 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
     return code;
 }
 
-static ErrCode supportCount(BoltConnection *connection, const char *database, const char *query,
-                            uint64_t *out)
-{
-    Arena *arena = arenaNew(0);
-    BoltValue value;
-    ErrCode code = boltQuerySingle(connection, query, NULL,
-                                   &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ},
-                                   arena, &value);
-    *out = (code == ERR_OK && value.type == BOLT_INT && value.as.integer > 0)
-               ? (uint64_t)value.as.integer
-               : 0;
-    arenaFree(arena);
-    return code;
-}
-
-ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
-                           uint64_t *relationships)
-{
-    uint64_t allNodes = 0;
-    uint64_t metadataNodes = 0;
-    ErrCode code = supportCount(connection, database, "MATCH (n) RETURN count(n)", &allNodes);
-    if (code == ERR_OK)
-        code = supportCount(connection, database, "MATCH (n:BackupMetadata) RETURN count(n)",
-                            &metadataNodes);
-    if (code == ERR_OK)
-        code = supportCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", relationships);
-    *nodes = allNodes - (metadataNodes <= allNodes ? metadataNodes : allNodes);
-    return code;
-}
-
 void supportSafeUri(const char *uri, char *out, size_t size)
 {
     const char *scheme = strstr(uri, "://");

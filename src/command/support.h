@@ -16,10 +16,6 @@ ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out);
 /* Reads the server's version and edition with dbms.components(). */
 ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t versionSize,
                              char *edition, size_t editionSize);
-/* Counts nodes and relationships of a database (from the count store),
- * leaving out the tool's own BackupMetadata nodes. */
-ErrCode supportGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
-                           uint64_t *relationships);
 /* Opens the catalog for a new backup, takes the storage path's create lock
  * (one backup at a time; a second run fails at once naming the holder) and
  * removes, with a warning each, leftovers of interrupted runs. */

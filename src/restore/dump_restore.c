@@ -19,46 +19,6 @@
 /* Seconds to wait for index population after a start before the checks. */
 #define DUMP_INDEX_WAIT_SECONDS 300
 
-/* ---- counts ------------------------------------------------------------------ */
-
-static ErrCode dumpRestoreCount(BoltConnection *connection, const char *database, const char *query, uint64_t *out)
-{
-    Arena *arena = arenaNew(1024);
-    BoltValue value;
-    ErrCode code = boltQuerySingle(connection, query, NULL,
-                                   &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ}, arena,
-                                   &value);
-    if (code == ERR_OK && (value.type != BOLT_INT || value.as.integer < 0))
-        code = errSet(NEO4J_PROTOCOL_ERROR, "count query returned no count: %s", query);
-    *out = code == ERR_OK ? (uint64_t)value.as.integer : 0;
-    arenaFree(arena);
-    return code;
-}
-
-ErrCode dumpRestoreGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
-                               uint64_t *relationships)
-{
-    /* Totals come from the count store (cheap at any size); only the tool's
-     * few metadata nodes are looked at one by one. */
-    uint64_t allNodes = 0;
-    uint64_t metadataNodes = 0;
-    uint64_t allRelationships = 0;
-    uint64_t metadataRelationships = 0;
-    ErrCode code = dumpRestoreCount(connection, database, "MATCH (n) RETURN count(n)", &allNodes);
-    if (code == ERR_OK)
-        code = dumpRestoreCount(connection, database, "MATCH (n:" HEALTH_METADATA_LABEL ") RETURN count(n)",
-                                &metadataNodes);
-    if (code == ERR_OK)
-        code = dumpRestoreCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", &allRelationships);
-    if (code == ERR_OK && metadataNodes)
-        code = dumpRestoreCount(connection, database,
-                                "MATCH (m:" HEALTH_METADATA_LABEL ")-[r]-() RETURN count(DISTINCT r)",
-                                &metadataRelationships);
-    *nodes = allNodes >= metadataNodes ? allNodes - metadataNodes : 0;
-    *relationships = allRelationships >= metadataRelationships ? allRelationships - metadataRelationships : 0;
-    return code;
-}
-
 /* ---- load ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -268,25 +228,9 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
 
 /* ---- health checks ---------------------------------------------------------------- */
 
-static void dumpRestoreFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void dumpRestoreFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
-{
-    out->name = name;
-    out->status = status;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out->finding, sizeof(out->finding), fmt, args);
-    va_end(args);
-    for (char *cursor = out->finding; *cursor; cursor++)
-        if (*cursor == '\n' || *cursor == '\r')
-            *cursor = ' ';
-}
-
 static void dumpRestoreSkip(HealthCheckResult *out, bool *skipped, const char *name, const char *why)
 {
-    dumpRestoreFinding(out, name, HEALTH_PASS, "skipped: %s", why);
+    healthFinding(out, name, HEALTH_PASS, "skipped: %s", why);
     *skipped = true;
 }
 
@@ -296,16 +240,16 @@ static HealthStatus dumpRestoreCheckCounts(BoltConnection *connection, const cha
     static const char name[] = "counts";
     uint64_t nodes = 0;
     uint64_t relationships = 0;
-    ErrCode code = dumpRestoreGraphCounts(connection, database, &nodes, &relationships);
+    ErrCode code = healthGraphCounts(connection, database, &nodes, &relationships);
     if (code != ERR_OK)
-        dumpRestoreFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
+        healthFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
     else if (nodes != expected->nodes || relationships != expected->relationships)
-        dumpRestoreFinding(out, name, HEALTH_FAIL,
+        healthFinding(out, name, HEALTH_FAIL,
                            "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the source had %" PRIu64
                            " nodes, %" PRIu64 " relationships when it was stopped for the dump",
                            nodes, relationships, expected->nodes, expected->relationships);
     else
-        dumpRestoreFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
+        healthFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
                            nodes, relationships);
     return out->status;
 }

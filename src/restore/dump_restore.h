@@ -21,10 +21,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Node and relationship counts as the dump method records them: the tool's
- * own BackupMetadata nodes and their relationships left out. */
-ErrCode dumpRestoreGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
-                               uint64_t *relationships);
 
 /* `neo4j-admin database load --from-stdin --overwrite-destination=true
  * <database>`, fed from dumpPath. The bytes sent are hashed on the way and

@@ -19,10 +19,7 @@
 
 #define HEALTH_FETCH_SIZE 10000
 
-static void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
 {
     out->name = name;
     out->status = status;
@@ -528,6 +525,30 @@ static ErrCode healthCount(BoltConnection *connection, const char *database, con
         *out = (uint64_t)value.as.integer;
     bufferFree(&text);
     arenaFree(arena);
+    return code;
+}
+
+ErrCode healthGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                          uint64_t *relationships)
+{
+    /* Totals come from the count store (cheap at any size); only the tool's
+     * few metadata nodes are looked at one by one. */
+    uint64_t allNodes = 0;
+    uint64_t metadataNodes = 0;
+    uint64_t allRelationships = 0;
+    uint64_t metadataRelationships = 0;
+    ErrCode code = healthCount(connection, database, "MATCH (n) RETURN count(n)", &allNodes);
+    if (code == ERR_OK)
+        code = healthCount(connection, database, "MATCH (n:" HEALTH_METADATA_LABEL ") RETURN count(n)",
+                           &metadataNodes);
+    if (code == ERR_OK)
+        code = healthCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", &allRelationships);
+    if (code == ERR_OK && metadataNodes)
+        code = healthCount(connection, database,
+                           "MATCH (m:" HEALTH_METADATA_LABEL ")-[r]-() RETURN count(DISTINCT r)",
+                           &metadataRelationships);
+    *nodes = allNodes >= metadataNodes ? allNodes - metadataNodes : 0;
+    *relationships = allRelationships >= metadataRelationships ? allRelationships - metadataRelationships : 0;
     return code;
 }
 

@@ -67,6 +67,11 @@ ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], Fin
 ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *database, char hexOut[66],
                                     FingerprintCounts *counts);
 
+/* Node and relationship counts of a database from the count store, leaving
+ * out the tool's own BackupMetadata nodes and their relationships. */
+ErrCode healthGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
+                          uint64_t *relationships);
+
 typedef enum { HEALTH_PASS, HEALTH_FAIL } HealthStatus;
 
 typedef struct {
@@ -74,6 +79,10 @@ typedef struct {
     HealthStatus status;
     char finding[512];  /* one line, no trailing newline */
 } HealthCheckResult;
+
+/* Fills a result with a one-line finding (newlines of server messages folded). */
+void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 HealthStatus healthCheckConnectivity(BoltConnection *connection, const char *database,
                                      HealthCheckResult *out);
