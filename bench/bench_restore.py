@@ -2,7 +2,11 @@
 """Benchmark 3 (issue 4): restore.
 
 Into the empty destination server (wiped, untimed, before each run):
-  ours          neo4j-restore --backup-id X --no-validate, then with validation
+  ours          neo4j-restore --backup-id X --no-validate, then with validation,
+                with the Bolt load (Cypher writes) and with the import load
+                (--load import: CSV files written from the archive, the target
+                stopped, neo4j-admin database import, started again, fix-ups,
+                schema; the whole command is timed)
   python        bench/py_load.py: official Python driver, batched UNWIND ... CREATE
                 (10k rows/batch), relationships matched by the indexed id (the
                 restore operators hand-write)
@@ -13,7 +17,7 @@ The CSV files come from bench/export_csv.py (run against the source server
 first; its time is reported but is not part of any comparison).
 
   bench/bench_restore.py --label 1M [--storage /tmp/bench-backups] [--csv /tmp/bench-csv]
-                         [--skip-python] [--skip-import]
+                         [--skip-python] [--skip-import] [--loads bolt,import]
 
 The backup id is read from bench/out/backup_id_<label>.txt (bench_backup.py).
 BENCH_RESTORE_RUNS (default 1) sets how often each restore variant runs.
@@ -31,19 +35,33 @@ DRIVER_TIME = re.compile(r"seconds=([0-9.]+)")
 RUNS = int(os.environ.get("BENCH_RESTORE_RUNS", "1"))
 
 
-def restore_runs(backup_id, storage, validate):
-    env = {"BACKUP_STORAGE_PATH": str(storage), "TEST_NEO4J_URI": DST_URI, "TEST_NEO4J_USER": "neo4j",
-           "TEST_NEO4J_PASSWORD": PASSWORD}
+PEAK = re.compile(r"peak memory ([0-9.]+) (KB|MB|GB)")
+
+
+def restore_runs(backup_id, storage, validate, load, dst_server):
+    env = {"BACKUP_STORAGE_PATH": str(storage), "BACKUP_MIN_FREE_PERCENT": "1", "TEST_NEO4J_URI": DST_URI,
+           "TEST_NEO4J_USER": "neo4j", "TEST_NEO4J_PASSWORD": PASSWORD, "RESTORE_LOAD": load}
+    if load == "import":
+        local = REPO / "tools" / "neo4j-local"
+        port = DST_URI.rsplit(":", 1)[1]
+        env.update(TEST_NEO4J_HOME=neo4j_home(dst_server), TEST_NEO4J_STOP_COMMAND=f"{local} stop {dst_server}",
+                   TEST_NEO4J_START_COMMAND=f"{local} start {dst_server} --bolt-port {port}")
     runs = []
+    label = f"{load} {'validate' if validate else 'no-validate'}"
     for attempt in range(RUNS):
         wipe(DST_URI)
         command = [BUILD / "neo4j-restore", "--backup-id", backup_id]
         command.append("--validate" if validate else "--no-validate")
         run = measure(command, env)
         nodes, rels = counts(DST_URI)
-        runs.append({"seconds": run.seconds, "rss_kb": run.rss_kb, "nodes": nodes, "relationships": rels})
-        say(f"restore {'validate' if validate else 'no-validate'} #{attempt + 1}: {run.seconds:.2f} s, "
-            f"RSS {mb(run.rss_kb):.1f} MB, target now {nodes} nodes / {rels} relationships")
+        rss_kb = run.rss_kb
+        peak = PEAK.search(run.stdout)
+        if peak:  # /usr/bin/time reports the neo4j-admin JVM; ours is in the log
+            rss_kb = int(float(peak.group(1)) * {"KB": 1, "MB": 1024, "GB": 1024 * 1024}[peak.group(2)])
+        runs.append({"seconds": run.seconds, "rss_kb": rss_kb, "tree_rss_kb": run.rss_kb, "nodes": nodes,
+                     "relationships": rels})
+        say(f"restore {label} #{attempt + 1}: {run.seconds:.2f} s, RSS {mb(rss_kb):.1f} MB "
+            f"(largest process {mb(run.rss_kb):.1f} MB), target now {nodes} nodes / {rels} relationships")
     return runs
 
 
@@ -58,13 +76,17 @@ def main():
     parser.add_argument("--skip-restore", action="store_true", help="skip neo4j-restore runs")
     parser.add_argument("--skip-python", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--loads", default="bolt,import", help="restore loads to measure (bolt,import)")
     args = parser.parse_args()
 
     backup_id = (OUT / f"backup_id_{args.label}.txt").read_text().strip()
     result = {"label": args.label, "backup_id": backup_id}
+    loads = [load for load in args.loads.split(",") if load]
     if not args.skip_restore:
-        result["no_validate"] = restore_runs(backup_id, args.storage, validate=False)
-        result["validate"] = restore_runs(backup_id, args.storage, validate=True)
+        for load in loads:
+            suffix = "" if load == "bolt" else f"_{load}"
+            result[f"no_validate{suffix}"] = restore_runs(backup_id, args.storage, False, load, args.dst_server)
+            result[f"validate{suffix}"] = restore_runs(backup_id, args.storage, True, load, args.dst_server)
 
     csv_dir = Path(args.csv)
     if not (csv_dir / "rels.csv").exists():
@@ -103,25 +125,29 @@ def main():
     save(f"restore_{args.label}", result)
     if args.skip_restore:
         return
-    fastest = median([entry["seconds"] for entry in result["no_validate"]])
-    validated = median([entry["seconds"] for entry in result["validate"]])
-    print(f"[{args.label}] neo4j-restore --no-validate: median {fastest:.1f} s "
-          f"(spread {spread([e['seconds'] for e in result['no_validate']]):.0%}), "
-          f"peak RSS {mb(max(e['rss_kb'] for e in result['no_validate'])):.1f} MB")
-    print(f"[{args.label}] neo4j-restore (validate):    median {validated:.1f} s, "
-          f"peak RSS {mb(max(e['rss_kb'] for e in result['validate'])):.1f} MB")
-    if "python" in result:
-        python = result["python"]["seconds"]
-        print(f"  python UNWIND load {python:.1f} s: speed-up {python / fastest:.2f}x no-validate, "
-              f"{python / validated:.2f}x validated (target >= 3: "
-              f"{'met' if python >= 3 * fastest else 'NOT met'} / {'met' if python >= 3 * validated else 'NOT met'})")
-    if "admin_import" in result:
-        floor = result["admin_import"]["seconds"]
-        print(f"  neo4j-admin import {floor:.1f} s (+ index {result['admin_import']['index_seconds']:.1f} s): "
-              f"ours/import {fastest / floor:.2f}x no-validate, {validated / floor:.2f}x validated "
-              f"(target <= 3: {'met' if fastest <= 3 * floor else 'NOT met'} / "
-              f"{'met' if validated <= 3 * floor else 'NOT met'})")
-    save(f"restore_{args.label}", result)
+    for load in loads:
+        suffix = "" if load == "bolt" else f"_{load}"
+        if f"no_validate{suffix}" not in result:
+            continue
+        fastest = median([entry["seconds"] for entry in result[f"no_validate{suffix}"]])
+        validated = median([entry["seconds"] for entry in result[f"validate{suffix}"]])
+        print(f"[{args.label}] neo4j-restore --load {load} --no-validate: median {fastest:.1f} s "
+              f"(spread {spread([e['seconds'] for e in result[f'no_validate{suffix}']]):.0%}), "
+              f"peak RSS {mb(max(e['rss_kb'] for e in result[f'no_validate{suffix}'])):.1f} MB")
+        print(f"[{args.label}] neo4j-restore --load {load} (validate):    median {validated:.1f} s, "
+              f"peak RSS {mb(max(e['rss_kb'] for e in result[f'validate{suffix}'])):.1f} MB")
+        if "python" in result:
+            python = result["python"]["seconds"]
+            print(f"  vs python UNWIND load {python:.1f} s: speed-up {python / fastest:.2f}x no-validate, "
+                  f"{python / validated:.2f}x validated (target >= 3: "
+                  f"{'met' if python >= 3 * fastest else 'NOT met'} / "
+                  f"{'met' if python >= 3 * validated else 'NOT met'})")
+        if "admin_import" in result:
+            floor = result["admin_import"]["seconds"]
+            print(f"  vs neo4j-admin import {floor:.1f} s (+ index {result['admin_import']['index_seconds']:.1f} s): "
+                  f"ours/import {fastest / floor:.2f}x no-validate, {validated / floor:.2f}x validated "
+                  f"(target <= 3: {'met' if fastest <= 3 * floor else 'NOT met'} / "
+                  f"{'met' if validated <= 3 * floor else 'NOT met'})")
 
 
 if __name__ == "__main__":

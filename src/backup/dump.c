@@ -28,7 +28,8 @@
 
 /* ---- output tail ----------------------------------------------------------- */
 
-/* neo4j-admin draws progress as lines of their own; they say nothing in a report. */
+/* neo4j-admin draws progress as lines of their own, and Java stack frames follow
+ * its errors; neither says anything in a report. */
 static bool dumpIsProgressLine(const char *line)
 {
     while (*line == ' ' || *line == '\t')
@@ -37,6 +38,12 @@ static bool dumpIsProgressLine(const char *line)
         return true;
     if (strncmp(line, "Files:", 6) == 0 && strstr(line, "data:"))
         return true;
+    /* Java stack frames would push the message itself out of the tail. */
+    if ((strncmp(line, "at ", 3) == 0 && strchr(line, '(')) ||
+        (strncmp(line, "... ", 4) == 0 && strstr(line, " more")))
+        return true;
+    if (*line == '-' && line[1] == '.') /* the import's first progress line */
+        line++;
     if (*line == '.') {
         while (*line == '.' || *line == ' ')
             line++;

@@ -918,19 +918,15 @@ ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *ins
     return CONFIG_INVALID;
 }
 
-/* Stop, load, start (always once stopped), wait. */
-static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, const char *archivePath,
-                               const InstanceConfig *instance, BoltConnection **connection)
+ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, DumpAdmin *admin,
+                        char *adminVersion, size_t adminVersionSize)
 {
-    const Manifest *manifest = entry->manifest;
-    DumpAdmin admin;
     DumpRun run;
     memset(&run, 0, sizeof(run));
-    char adminVersion[64] = "";
     char serverVersion[64] = "";
     char edition[64] = "";
     const char *configuredAdmin = instance->isProduction ? cfgGet(context->config, "NEO4J_ADMIN") : NULL;
-    ErrCode code = dumpAdminResolve(configuredAdmin, instance->neo4jHome, &admin);
+    ErrCode code = dumpAdminResolve(configuredAdmin, instance->neo4jHome, admin);
     if (code != ERR_OK) {
         errAddContext("instance %s", instance->name);
         return code;
@@ -947,31 +943,32 @@ static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, c
         code = ERR_OK;
     }
     if (code == ERR_OK) {
-        code = dumpAdminVersion(&admin, adminVersion, sizeof(adminVersion), &run);
+        code = dumpAdminVersion(admin, adminVersion, adminVersionSize, &run);
         if (code != ERR_OK)
             cmdDumpLogRun(&run);
     }
     if (code != ERR_OK)
         return code;
-    logInfo("neo4j-admin of %s: version %s (%s)", instance->name, adminVersion, admin.executable);
+    logInfo("neo4j-admin of %s: version %s (%s)", instance->name, adminVersion, admin->executable);
     if (running && dumpVersionCompare(adminVersion, serverVersion) != 0) {
-        errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but %s runs Neo4j %s", admin.executable, adminVersion,
+        errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but %s runs Neo4j %s", admin->executable, adminVersion,
                instance->name, serverVersion);
         errSetAction("Point NEO4J_HOME of %s at the installation of that server", instance->name);
         return NEO4J_ADMIN_FAILED;
     }
-    const char *dumpedBy = manifest->source.serverVersion;
-    if (dumpedBy && dumpVersionCompare(adminVersion, dumpedBy) < 0) {
-        errSet(RESTORE_FAILED, "backup %s is a dump of Neo4j %s, which Neo4j %s of %s cannot load (it is older)",
-               entry->id, dumpedBy, adminVersion, instance->name);
-        errSetAction("Restore into an instance running Neo4j %s or newer", dumpedBy);
-        return RESTORE_FAILED;
-    }
+    return ERR_OK;
+}
+
+ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const DumpAdmin *admin,
+                      CmdOfflineWork work, void *payload, BoltConnection **connection)
+{
+    *connection = NULL;
     char databaseDir[DUMP_PATH_SIZE];
-    code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
+    ErrCode code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
     if (code != ERR_OK)
         return code;
-
+    DumpRun run;
+    memset(&run, 0, sizeof(run));
     logInfo("Stopping %s for the load: %s", instance->name, instance->stopCommand);
     double stoppedAt = timeMonotonic();
     code = cmdDumpRunCommand("STOP_COMMAND", instance->stopCommand, &run);
@@ -979,16 +976,10 @@ static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, c
     if (code == ERR_OK)
         code = cmdDumpWaitForUnlock(databaseDir, instance->name);
     if (code == ERR_OK) {
-        const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true",
-                                    instance->database, NULL};
-        cmdDumpLogRunning(&admin, args);
-        code = dumpRestoreLoad(&admin, instance->database, archivePath, manifest->archive.sha256,
-                               context->cancelFlag, &run);
+        code = work(context, admin, instance, payload, &run);
         failedRun = run;
-        if (code == ERR_OK)
-            logInfo("Loaded %s into %s in %.0f seconds", manifest->archive.file, instance->name, run.seconds);
     }
-    ErrDetail loadFailure = *errLast();
+    ErrDetail workFailure = *errLast();
     logInfo("Starting %s again: %s", instance->name, instance->startCommand);
     DumpRun startRun;
     ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
@@ -1004,9 +995,51 @@ static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, c
     }
     if (code != ERR_OK) {
         cmdDumpLogRun(&failedRun);
-        *(ErrDetail *)errLast() = loadFailure;
+        *(ErrDetail *)errLast() = workFailure;
     }
     return code;
+}
+
+typedef struct {
+    const CatEntry *entry;
+    const char *archivePath;
+} CmdDumpLoad;
+
+static ErrCode cmdDumpLoadWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
+                               void *payload, DumpRun *run)
+{
+    const CmdDumpLoad *load = payload;
+    const Manifest *manifest = load->entry->manifest;
+    const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true",
+                                instance->database, NULL};
+    cmdDumpLogRunning(admin, args);
+    ErrCode code = dumpRestoreLoad(admin, instance->database, load->archivePath, manifest->archive.sha256,
+                                   context->cancelFlag, run);
+    if (code == ERR_OK)
+        logInfo("Loaded %s into %s in %.0f seconds", manifest->archive.file, instance->name, run->seconds);
+    return code;
+}
+
+/* Stop, load, start (always once stopped), wait. */
+static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, const char *archivePath,
+                               const InstanceConfig *instance, BoltConnection **connection)
+{
+    const Manifest *manifest = entry->manifest;
+    DumpAdmin admin;
+    char adminVersion[64] = "";
+    *connection = NULL;
+    ErrCode code = cmdOfflineAdmin(context, instance, &admin, adminVersion, sizeof(adminVersion));
+    if (code != ERR_OK)
+        return code;
+    const char *dumpedBy = manifest->source.serverVersion;
+    if (dumpedBy && dumpVersionCompare(adminVersion, dumpedBy) < 0) {
+        errSet(RESTORE_FAILED, "backup %s is a dump of Neo4j %s, which Neo4j %s of %s cannot load (it is older)",
+               entry->id, dumpedBy, adminVersion, instance->name);
+        errSetAction("Restore into an instance running Neo4j %s or newer", dumpedBy);
+        return RESTORE_FAILED;
+    }
+    CmdDumpLoad load = {entry, archivePath};
+    return cmdOfflineRun(context, instance, &admin, cmdDumpLoadWork, &load, connection);
 }
 
 ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,

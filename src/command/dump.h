@@ -22,6 +22,8 @@
 #ifndef NBK_COMMAND_DUMP_H
 #define NBK_COMMAND_DUMP_H
 
+#include "backup/dump.h"
+#include "bolt/connection.h"
 #include "catalog/catalog.h"
 #include "command/command.h"
 #include "common/config.h"
@@ -52,5 +54,24 @@ ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *ins
 ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,
                            const char *archivePath, const InstanceConfig *instance, bool validate,
                            char *failedCheck, size_t failedCheckSize);
+
+/* ---- offline work on an instance (shared with the import load, import.c) -- */
+
+/* Finds the neo4j-admin of instance (NEO4J_ADMIN for production, else
+ * <NEO4J_HOME>/bin/neo4j-admin) and its version; NEO4J_ADMIN_FAILED when the
+ * instance answers with another Neo4j version than that neo4j-admin. */
+ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, DumpAdmin *admin,
+                        char *adminVersion, size_t adminVersionSize);
+
+/* Work done while the instance is stopped; run describes the child process. */
+typedef ErrCode (*CmdOfflineWork)(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
+                                  void *payload, DumpRun *run);
+
+/* Runs the instance's stop command, waits until the store is unlocked, does
+ * work, and runs the start command (always, once stopped) and waits until
+ * Bolt answers: *connection is then open (the caller closes it). The error is
+ * work's when it failed; a failed start is reported as CRITICAL. */
+ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const DumpAdmin *admin,
+                      CmdOfflineWork work, void *payload, BoltConnection **connection);
 
 #endif

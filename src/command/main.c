@@ -79,6 +79,8 @@ static int mainPrepare(const CommandDef *command, int argc, char **argv, ParsedO
         code = cfgLoadFile(*config, configFile);
     if (code == ERR_OK && optionsValue(parsed, "compression"))
         code = cfgSetOverride(*config, "BACKUP_COMPRESSION", optionsValue(parsed, "compression"));
+    if (code == ERR_OK && optionsValue(parsed, "load"))
+        code = cfgSetOverride(*config, "RESTORE_LOAD", optionsValue(parsed, "load"));
     if (code == ERR_OK && optionsValue(parsed, "method"))
         code = cfgSetOverride(*config, "BACKUP_METHOD", optionsValue(parsed, "method"));
     if (code == ERR_OK)

@@ -2,6 +2,7 @@
  * health checks, and only with an operator's confirmation promote it to
  * production (after a safety backup, with rollback on failure). */
 #include "command/dump.h"
+#include "command/import.h"
 #include "command/support.h"
 #include "command/verify.h"
 
@@ -92,24 +93,35 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
                                   failedCheck, failedCheckSize);
     BoltConnection *connection = NULL;
     failedCheck[0] = '\0';
-    ErrCode code = restoreConnectTarget(instance, &connection);
-    if (code != ERR_OK)
-        return code;
-    logInfo("Restoring data into %s (database %s)...", instance->name, instance->database);
     double started = timeMonotonic();
-    LogicalRestoreRequest request = {
-        .connection = connection,
-        .database = instance->database,
-        .archivePath = job->archivePath,
-        .wipeTarget = true,
-        .expectedNodes = manifest->stats.nodes,
-        .expectedRelationships = manifest->stats.relationships,
-        .progress = restoreOnProgress,
-        .cancelFlag = job->context->cancelFlag,
-    };
     LogicalRestoreResult result;
     memset(&result, 0, sizeof(result));
-    code = logicalRestoreRun(&request, &result);
+    ArchiveContent imported;
+    memset(&imported, 0, sizeof(imported));
+    const ArchiveContent *archive = &result.archive;
+    ErrCode code;
+    if (cmdImportWanted(job->context->config)) {
+        logInfo("Restoring data into %s (database %s) with neo4j-admin database import...", instance->name,
+                instance->database);
+        code = cmdImportLoadInto(job->context, job->archivePath, instance, &connection, &imported);
+        archive = &imported;
+    } else {
+        code = restoreConnectTarget(instance, &connection);
+        if (code != ERR_OK)
+            return code;
+        logInfo("Restoring data into %s (database %s)...", instance->name, instance->database);
+        LogicalRestoreRequest request = {
+            .connection = connection,
+            .database = instance->database,
+            .archivePath = job->archivePath,
+            .wipeTarget = true,
+            .expectedNodes = manifest->stats.nodes,
+            .expectedRelationships = manifest->stats.relationships,
+            .progress = restoreOnProgress,
+            .cancelFlag = job->context->cancelFlag,
+        };
+        code = logicalRestoreRun(&request, &result);
+    }
     if (code == ERR_OK) {
         char duration[FORMAT_TEXT_SIZE];
         logInfo("Restore completed in %s", fmtDuration(duration, sizeof(duration), timeMonotonic() - started));
@@ -119,7 +131,7 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
                            instance->isProduction);
         logInfo("Running health checks on restored instance...");
         HealthExpectations expected = {
-            .archive = &result.archive,
+            .archive = archive,
             .expectedNodes = manifest->stats.nodes,
             .expectedRelationships = manifest->stats.relationships,
         };
@@ -144,6 +156,7 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         }
     }
     logicalRestoreResultFree(&result);
+    healthArchiveContentFree(&imported);
     boltClose(connection);
     return code;
 }
@@ -295,6 +308,11 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
                strcmp(entry.manifest->method, "logical") != 0)
         code = errSet(RESTORE_FAILED, "backup %s was made with method %s, which this version cannot restore",
                       backupId, entry.manifest->method);
+    else if (code == ERR_OK && cmdImportWanted(context->config)) {
+        code = cmdImportPreflight(&target);
+        if (code == ERR_OK && promote)
+            code = cmdImportPreflight(&production);
+    }
     if (code == ERR_OK)
         code = catLockBackup(catalog, backupId, LOCK_SHARED, 5000, "restore", &backupLock);
     if (code == ERR_OK) {
@@ -318,6 +336,12 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
             logInfo("Dry run: would stop test instance %s (%s) with its STOP_COMMAND, replace database %s with "
                     "the dump (neo4j-admin database load), start it with its START_COMMAND%s",
                     target.name, safeUri, target.database, validate ? ", then run the health checks" : "");
+        else if (cmdImportWanted(context->config))
+            logInfo("Dry run: would write import files of %" PRIu64 " nodes and %" PRIu64 " relationships, stop "
+                    "test instance %s (%s) with its STOP_COMMAND, rebuild database %s with neo4j-admin database "
+                    "import, start it with its START_COMMAND%s",
+                    entry.manifest->stats.nodes, entry.manifest->stats.relationships, target.name, safeUri,
+                    target.database, validate ? ", then run the health checks" : "");
         else
             logInfo("Dry run: would empty database %s of test instance %s (%s) and restore %" PRIu64
                     " nodes and %" PRIu64 " relationships into it%s",

@@ -83,6 +83,18 @@ static const CfgSetting cfgSettings[] = {
     PATH("TEST_NEO4J_PASSWORD_FILE", "Restore", NULL, "File holding TEST_NEO4J_PASSWORD."),
     STR("TEST_NEO4J_DATABASE", "Restore", "neo4j", "Database of the test-neo4j target."),
     STR("TEST_NEO4J_CONTAINER", "Restore", "test-neo4j", "Container name of the test-neo4j target."),
+    PATH("TEST_NEO4J_HOME", "Restore", NULL,
+         "Neo4j installation of the test-neo4j target (restoring dumps, the import load)."),
+    STR("TEST_NEO4J_START_COMMAND", "Restore", NULL,
+        "Shell command that starts the test-neo4j target (run when it does not answer, and after offline loads)."),
+    STR("TEST_NEO4J_STOP_COMMAND", "Restore", NULL,
+        "Shell command that stops the test-neo4j target (offline loads: dumps, the import load)."),
+    CHOICE("RESTORE_LOAD", "Restore", "bolt", "bolt|import",
+           "How a logical backup reaches the target: bolt (Cypher writes, the target stays online) or import "
+           "(neo4j-admin database import on the stopped target, several times faster; needs the target's "
+           "NEO4J_HOME and stop/start commands)."),
+    PATH("RESTORE_IMPORT_DIR", "Restore", NULL,
+         "Directory for the import load's temporary CSV files (default: BACKUP_STORAGE_PATH)."),
     BOOL("PROMOTE_AFTER_VALIDATION", "Restore", "false",
          "Promote automatically when all health checks pass (safety: false)."),
     STR("BACKUP_API_LISTEN", "API", "127.0.0.1:9090",
@@ -938,6 +950,9 @@ ErrCode cfgInstance(const Config *config, const char *name, InstanceConfig *out)
         out->database = cfgStrdup(orDefault(cfgGet(config, "TEST_NEO4J_DATABASE"), "neo4j"));
         out->container = dupOrNull(cfgGet(config, "TEST_NEO4J_CONTAINER"));
         out->caFile = dupOrNull(cfgGet(config, "NEO4J_CA_FILE"));
+        out->neo4jHome = dupOrNull(cfgGet(config, "TEST_NEO4J_HOME"));
+        out->startCommand = dupOrNull(cfgGet(config, "TEST_NEO4J_START_COMMAND"));
+        out->stopCommand = dupOrNull(cfgGet(config, "TEST_NEO4J_STOP_COMMAND"));
         return ERR_OK;
     }
     char known[512] = CFG_DEFAULT_TARGET;

@@ -96,6 +96,12 @@ static bool healthAddRelationship(HealthFingerprintState *state, const GraphRela
 
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
 {
+    return healthArchiveContentScan(archivePath, out, NULL, NULL);
+}
+
+ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, HealthRecordVisitor visit,
+                                 void *payload)
+{
     memset(out, 0, sizeof(*out));
     out->arena = arenaNew(0);
     HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0};
@@ -146,6 +152,8 @@ ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
         } else if (kind == ARC_RECORD_NODE) {
             GraphNode node;
             code = graphNodeFromValue(&value, &node);
+            if (code == ERR_OK && visit)
+                code = visit(kind, &value, payload);
             if (code != ERR_OK)
                 break;
             out->nodes++;
@@ -159,6 +167,8 @@ ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
         } else if (kind == ARC_RECORD_RELATIONSHIP) {
             GraphRelationship relationship;
             code = graphRelationshipFromValue(&value, &relationship);
+            if (code == ERR_OK && visit)
+                code = visit(kind, &value, payload);
             if (code != ERR_OK)
                 break;
             out->relationships++;

@@ -51,6 +51,13 @@ typedef struct {
 
 /* Reads the whole archive once (checksums verified by the reader). */
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);
+
+/* The same read, showing every node and relationship record (decoded, valid
+ * until the visitor returns) to visit on the way; an error from visit stops
+ * the read and is returned. */
+typedef ErrCode (*HealthRecordVisitor)(int recordKind, const BoltValue *record, void *payload);
+ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, HealthRecordVisitor visit,
+                                 void *payload);
 void healthArchiveContentFree(ArchiveContent *content);
 
 /* The content fingerprint of an archive, with its node and relationship

@@ -1089,6 +1089,35 @@ done:
     return code;
 }
 
+ErrCode logicalRestoreSchema(BoltConnection *connection, const char *database, const ArchiveContent *archive,
+                             int awaitIndexesSeconds, uint64_t *created)
+{
+    LogicalRestoreRequest request = {.connection = connection, .database = database,
+                                     .awaitIndexesSeconds = awaitIndexesSeconds};
+    LogicalRestoreResult result;
+    memset(&result, 0, sizeof(result));
+    RestoreContext context;
+    memset(&context, 0, sizeof(context));
+    context.request = &request;
+    context.result = &result;
+    context.connection = connection;
+    context.startTime = restoreNow();
+    context.maxRetries = RESTORE_DEFAULT_RETRIES;
+    context.writeOptions.database = database;
+    context.writeOptions.mode = BOLT_ACCESS_WRITE;
+    context.writeOptions.fetchSize = -1;
+    context.queryPrefix = restoreServerTraits(connection).prefix;
+    /* restoreSchema only reads the items; the cast keeps one code path. */
+    context.schemaItems = (BoltValue *)archive->schemaItems;
+    context.schemaCount = archive->schemaCount;
+    bufferInit(&context.query);
+    ErrCode code = restoreSchema(&context);
+    bufferFree(&context.query);
+    if (created)
+        *created = result.schemaItems;
+    return code;
+}
+
 void logicalRestoreResultFree(LogicalRestoreResult *result)
 {
     if (!result)

@@ -101,6 +101,13 @@ typedef struct {
 ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreResult *result);
 void logicalRestoreResultFree(LogicalRestoreResult *result);
 
+/* Step 4 alone, for loads that wrote the data another way (import.h):
+ * creates the archive's constraints and indexes on a target that holds the
+ * data and waits for them (awaitIndexesSeconds, 0 = 300). *created counts
+ * the items made or already present. */
+ErrCode logicalRestoreSchema(BoltConnection *connection, const char *database, const ArchiveContent *archive,
+                             int awaitIndexesSeconds, uint64_t *created);
+
 /* Empties database so that it holds exactly the backup afterwards: drops
  * every constraint and every non-LOOKUP index, deletes all relationships and
  * nodes in batches of 10000 (auto-commit CALL ... IN TRANSACTIONS). The two

@@ -149,6 +149,12 @@ class Neo4jServer:
         return json.loads((self.home / "neo4j-local.json").read_text())["version"]
 
 
+def launcher_command(action: str, server: "Neo4jServer") -> str:
+    """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND."""
+    command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    return command + (f" --bolt-port {server.port}" if action == "start" else "")
+
+
 def _recorded_password(home: Path) -> str:
     try:
         return json.loads((home / "neo4j-local.json").read_text())["password"]

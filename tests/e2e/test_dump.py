@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from neo4j_servers import LAUNCHER, REPO_ROOT, Neo4jServer
+from neo4j_servers import REPO_ROOT, Neo4jServer, launcher_command
 
 SOURCE = "e2e-dump-src"
 TARGET = "e2e-dump-dst"
@@ -28,11 +28,6 @@ EXIT_BACKUP_CORRUPTED = 11
 EXIT_NEO4J_ADMIN_FAILED = 15
 EXIT_CONFIG_INVALID = 21
 CHECKS = ("connectivity", "schema_consistency", "orphan_detection", "counts", "fingerprint")
-
-
-def launcher_command(action, server):
-    command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
-    return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 
 @pytest.fixture(scope="module")

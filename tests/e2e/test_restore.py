@@ -18,10 +18,13 @@ import subprocess
 
 import pytest
 
-from helpers import (BACKUP_CORRUPTED, BACKUP_NOT_FOUND, HEALTH_CHECKS, NEO4J_UNREACHABLE,
+from helpers import (BACKUP_CORRUPTED, BACKUP_NOT_FOUND, CONFIG_INVALID, HEALTH_CHECKS, NEO4J_ADMIN_FAILED,
+                     NEO4J_UNREACHABLE,
                      RESTORE_HEALTH_FAILED, RESTORE_REFUSED, TARGET_UNKNOWN, Tools, assert_error,
                      backup_dirs, count_graph, ensure_sample, flip_byte, free_port, graph_snapshot,
                      kill_when, read_manifest, sha256_file, tree_state, write_manifest)
+
+from neo4j_servers import launcher_command
 
 NODES = 1500
 RELATIONSHIPS = 3200
@@ -225,6 +228,44 @@ def test_restore_dry_run_changes_nothing(tools, reference, neo4j_target, sample_
     assert graph_snapshot(neo4j_target) == target_before
     assert graph_snapshot(sample_graph) == production_before
     assert tree_state(tools.storage) == storage_before  # no .recovery.json, no safety backup
+
+
+def import_settings(target, home=None):
+    return {"RESTORE_LOAD": "import", "TEST_NEO4J_HOME": str(home or target.home),
+            "TEST_NEO4J_STOP_COMMAND": launcher_command("stop", target),
+            "TEST_NEO4J_START_COMMAND": launcher_command("start", target)}
+
+
+def test_import_load_refusals_and_dry_run_change_nothing(tools, reference, neo4j_target, tmp_path):
+    """The import load (its success is tested by test_fidelity.py for every
+    value type): refused without a NEO4J_HOME, a broken installation found
+    before the target is stopped, and a dry run."""
+    backup_id = copy_reference(reference, tools)
+    target_before = mark_target(neo4j_target)
+    storage_before = tree_state(tools.storage)
+
+    no_home = tools.restore("--backup-id", backup_id, "--load", "import")
+    assert_error(no_home, CONFIG_INVALID, "CONFIG_INVALID")
+    assert "target test-neo4j has no NEO4J_HOME" in no_home.stderr
+    assert "--load bolt" in no_home.stderr
+
+    broken = tmp_path / "not-neo4j"
+    broken.mkdir()
+    bad_admin = tools.restore("--backup-id", backup_id, env=import_settings(neo4j_target, home=broken))
+    assert_error(bad_admin, NEO4J_ADMIN_FAILED, "NEO4J_ADMIN_FAILED")
+    assert "Stopping" not in bad_admin.output
+    assert neo4j_target.is_running()
+
+    dry = tools.restore("--backup-id", backup_id, "--dry-run", env=import_settings(neo4j_target))
+    assert dry.returncode == 0, dry.output
+    assert f"Dry run: would write import files of {NODES} nodes and {RELATIONSHIPS} relationships" in dry.stdout
+    assert "neo4j-admin database import" in dry.stdout
+    assert "INFO: Dry run: nothing was changed" in dry.stdout
+
+    assert graph_snapshot(neo4j_target) == target_before
+    after = tree_state(tools.storage)
+    after.pop(".recovery.json", None)  # the failed attempts are on record
+    assert after == storage_before  # no import files left behind
 
 
 # ---- --status and --cancel ------------------------------------------------------------------------

@@ -77,9 +77,15 @@ static void testCaptureDropsProgressAndKeepsTheLastLines(void **state)
     (void)state;
     DumpRun run;
     memset(&run, 0, sizeof(run));
-    const char *noise = "Files: 1/53, data:  0.0%\n....................  10%\r\n\n.................... 100%\n";
+    const char *noise = "Files: 1/53, data:  0.0%\n....................  10%\r\n\n.................... 100%\n"
+                        "-......... .......... ..........   5% \xe2\x88\x86" "692ms [692ms]\n"
+                        "\tat org.neo4j.cli.AdminTool.main(AdminTool.java:82)\n\t... 12 more\n";
     dumpRunCapture(&run, noise, strlen(noise));
     assert_int_equal(run.tailCount, 0);
+    /* A line that merely starts like a frame stays. */
+    dumpRunCapture(&run, "at most 3 files\n", 16);
+    assert_int_equal(run.tailCount, 1);
+    memset(&run, 0, sizeof(run));
     char line[64];
     for (int index = 1; index <= DUMP_TAIL_LINES + 3; index++) {
         snprintf(line, sizeof(line), "line %d\n", index);

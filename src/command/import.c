@@ -1,0 +1,161 @@
+/* The import load of a logical backup (RESTORE_LOAD=import, --load import):
+ * the archive becomes neo4j-admin import CSV files while the target still
+ * runs, then the target is stopped, rebuilt by `neo4j-admin database import
+ * full`, started, and given its fix-ups and schema (restore/import_csv.h).
+ * The downtime is the import alone; the CSV files are removed afterwards. */
+#include "command/import.h"
+
+#include "command/dump.h"
+#include "common/format.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "restore/logical_restore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool cmdImportWanted(const Config *config)
+{
+    const char *load = cfgGet(config, "RESTORE_LOAD");
+    return load && strcmp(load, "import") == 0;
+}
+
+ErrCode cmdImportPreflight(const InstanceConfig *instance)
+{
+    const char *missing = !instance->neo4jHome      ? "NEO4J_HOME"
+                          : !instance->stopCommand  ? "STOP_COMMAND"
+                          : !instance->startCommand ? "START_COMMAND"
+                                                    : NULL;
+    if (!missing)
+        return ERR_OK;
+    errSet(CONFIG_INVALID, "the import load rebuilds a stopped database with neo4j-admin, and %s %s has no %s%s",
+           instance->isProduction ? "production" : "target", instance->name,
+           instance->isProduction && strcmp(missing, "NEO4J_HOME") != 0 ? "NEO4J_" : "", missing);
+    if (instance->isProduction)
+        errSetAction("Set NEO4J_HOME, NEO4J_STOP_COMMAND and NEO4J_START_COMMAND for production, or restore with "
+                     "--load bolt");
+    else
+        errSetAction("Add NEO4J_HOME, STOP_COMMAND and START_COMMAND to [instance %s] in the config file, or "
+                     "restore with --load bolt",
+                     instance->name);
+    return CONFIG_INVALID;
+}
+
+/* <RESTORE_IMPORT_DIR or BACKUP_STORAGE_PATH>/.import-<pid>, created empty. */
+static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size, const char **parentOut)
+{
+    const char *parent = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+    if (!parent)
+        parent = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    *parentOut = parent;
+    char name[64];
+    snprintf(name, sizeof(name), ".import-%ld", (long)getpid());
+    ErrCode code = fsPathJoin(out, size, parent, name);
+    if (code == ERR_OK)
+        code = fsMkdirP(parent, 0700);
+    if (code == ERR_OK && mkdir(out, 0700) != 0)
+        code = fsErrorFromErrno(errno, "create", out);
+    return code;
+}
+
+typedef struct {
+    const ImportCsv *csv;
+} CmdImportRun;
+
+static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
+                             void *payload, DumpRun *run)
+{
+    const CmdImportRun *import = payload;
+    char storage[2][2 * IMPORT_PATH_SIZE + 32];
+    const char *args[IMPORT_ADMIN_ARGS];
+    importCsvAdminArgs(import->csv, instance->database, storage, args);
+    char shown[1024];
+    size_t used = (size_t)snprintf(shown, sizeof(shown), "neo4j-admin");
+    for (size_t index = 0; args[index] && used < sizeof(shown); index++)
+        used += (size_t)snprintf(shown + used, sizeof(shown) - used, " %s", args[index]);
+    logInfo("Running: %s (%s)", shown, admin->executable);
+    DumpIo io = {.cancelFlag = context->cancelFlag};
+    ErrCode code = dumpAdminRun(admin, args, &io, run);
+    if (code == ERR_OK)
+        logInfo("neo4j-admin imported %" PRIu64 " nodes and %" PRIu64 " relationships into %s in %.1f seconds",
+                import->csv->nodes, import->csv->relationships, instance->name, run->seconds);
+    else if (code == NEO4J_ADMIN_FAILED)
+        errSetAction("Read neo4j-admin's output above (and the import.report in %s), or restore with --load bolt",
+                     instance->neo4jHome);
+    return code;
+}
+
+ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, const InstanceConfig *instance,
+                          BoltConnection **connection, ArchiveContent *content)
+{
+    *connection = NULL;
+    memset(content, 0, sizeof(*content));
+    ErrCode code = cmdImportPreflight(instance);
+    DumpAdmin admin;
+    char adminVersion[64] = "";
+    if (code == ERR_OK)
+        code = cmdOfflineAdmin(context, instance, &admin, adminVersion, sizeof(adminVersion));
+    if (code == ERR_OK && dumpVersionCompare(adminVersion, "5.0") < 0) {
+        errSet(CONFIG_INVALID, "the import load needs Neo4j 5 or newer (neo4j-admin database import); %s runs %s",
+               instance->name, adminVersion);
+        errSetAction("Restore with --load bolt");
+        code = CONFIG_INVALID;
+    }
+    char scratch[IMPORT_PATH_SIZE] = "";
+    const char *parent = NULL;
+    if (code == ERR_OK)
+        code = cmdImportScratch(context, scratch, sizeof(scratch), &parent);
+    if (code != ERR_OK)
+        return code;
+
+    ImportCsv csv;
+    logInfo("Writing the import files into %s (the target keeps running meanwhile)...", scratch);
+    ImportCsvRequest request = {archivePath, scratch, context->cancelFlag};
+    code = importCsvWrite(&request, &csv);
+    if (code == ERR_OK) {
+        char size[FORMAT_TEXT_SIZE];
+        char peak[FORMAT_TEXT_SIZE];
+        struct rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        logInfo("Import files: %" PRIu64 " nodes, %" PRIu64 " relationships, %s of CSV in %.1f seconds "
+                "(peak memory %s); %" PRIu64 " node and %" PRIu64 " relationship records need fix-ups",
+                csv.nodes, csv.relationships, fmtSize(size, sizeof(size), csv.csvBytes), csv.seconds,
+                fmtSize(peak, sizeof(peak), (uint64_t)usage.ru_maxrss * 1024u), csv.fixupNodes,
+                csv.fixupRelationships);
+        if (csv.orphanRelationships)
+            logWarn("%" PRIu64 " relationships have an endpoint outside the backup and are left out",
+                    csv.orphanRelationships);
+        CmdImportRun run = {&csv};
+        code = cmdOfflineRun(context, instance, &admin, cmdImportWork, &run, connection);
+    }
+    if (code == ERR_OK)
+        code = importCsvApplyFixups(*connection, instance->database, &csv);
+    if (code == ERR_OK) {
+        uint64_t created = 0;
+        double started = timeMonotonic();
+        code = logicalRestoreSchema(*connection, instance->database, &csv.archive, 0, &created);
+        if (code == ERR_OK)
+            logInfo("Schema: %" PRIu64 " constraints and indexes online in %.1f seconds", created,
+                    timeMonotonic() - started);
+    }
+    ErrDetail failure = *errLast();
+    /* NBK_IMPORT_KEEP_FILES=1 keeps them for a look at what neo4j-admin read. */
+    const char *keep = getenv("NBK_IMPORT_KEEP_FILES");
+    ErrCode removed = keep && strcmp(keep, "1") == 0 ? ERR_OK : fsRemoveTree(parent, scratch);
+    if (removed != ERR_OK)
+        logWarn("Could not remove the import files in %s: %s", scratch, errLast()->reason);
+    *(ErrDetail *)errLast() = failure;
+    if (code == ERR_OK) {
+        *content = csv.archive; /* handed over: the caller frees it */
+        memset(&csv.archive, 0, sizeof(csv.archive));
+    }
+    importCsvFree(&csv);
+    return code;
+}

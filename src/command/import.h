@@ -1,0 +1,30 @@
+/* The import load of a logical backup (RESTORE_LOAD=import or --load import):
+ * neo4j-admin database import on the stopped target instead of Cypher writes
+ * over Bolt (restore/import_csv.h; docs/restore.md, "Import load"). Needs the
+ * instance's NEO4J_HOME and stop/start commands, like a dump restore. */
+#ifndef NBK_COMMAND_IMPORT_H
+#define NBK_COMMAND_IMPORT_H
+
+#include "command/command.h"
+#include "common/config.h"
+#include "restore/health.h"
+#include "restore/import_csv.h"
+
+#include <stdbool.h>
+
+/* RESTORE_LOAD is "import". */
+bool cmdImportWanted(const Config *config);
+
+/* CONFIG_INVALID, with the action, unless instance has NEO4J_HOME and stop
+ * and start commands; checked before anything is touched. */
+ErrCode cmdImportPreflight(const InstanceConfig *instance);
+
+/* Loads the (verified) archive into instance: import files written in a
+ * scratch directory, stop, neo4j-admin database import full, start (always,
+ * once stopped), fix-ups, schema. On success *connection is open on the
+ * target and *content holds the archive facts for the health checks (free
+ * both). The scratch directory is removed in every case. */
+ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, const InstanceConfig *instance,
+                          BoltConnection **connection, ArchiveContent *content);
+
+#endif
