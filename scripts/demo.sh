@@ -2,7 +2,8 @@
 # The main job on an embedded default, from a fresh machine: installs what is
 # needed, builds, starts a local Neo4j 5.26 with sample data ("demo") and a
 # second one as the test instance ("demo-test"), then backs up, lists,
-# validates and restores with every health check.
+# validates and restores with every health check, over Bolt and then with
+# the import load (neo4j-admin database import on the stopped test instance).
 #
 #   bash scripts/demo.sh            # run it all
 #   bash scripts/demo.sh --stop     # stop the two demo servers afterwards
@@ -56,6 +57,12 @@ neo4j-backup --validate "$backup_id"
 
 step "neo4j-restore --backup-id $backup_id  (into the test instance, with health checks)"
 neo4j-restore --backup-id "$backup_id"
+
+step "neo4j-restore --backup-id $backup_id --load import  (neo4j-admin import on the stopped test instance)"
+TEST_NEO4J_HOME="$(tools/neo4j-local home demo-test)" \
+TEST_NEO4J_STOP_COMMAND="$root/tools/neo4j-local stop demo-test" \
+TEST_NEO4J_START_COMMAND="$root/tools/neo4j-local start demo-test --bolt-port 7702 --password $password" \
+    neo4j-restore --backup-id "$backup_id" --load import
 
 step "neo4j-restore --status"
 neo4j-restore --status

@@ -131,12 +131,37 @@ static bool importLocalDateTime(Buffer *out, int64_t seconds, int64_t nanos)
     return true;
 }
 
-/* Shortest text that reads back as the same double (C's %.17g always does;
- * fewer digits first keeps the CSV small). Non-finite values: false. */
+/* Decimal digits of an int64 (printf costs more than the rest of a row). */
+static void importInteger(Buffer *out, int64_t value)
+{
+    char digits[24];
+    size_t at = sizeof(digits);
+    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        digits[--at] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (value < 0)
+        digits[--at] = '-';
+    bufferAppend(out, digits + at, sizeof(digits) - at);
+}
+
+/* Text that reads back as the same double: whole numbers as integers, else
+ * the first of %.15g, %.16g, %.17g that does (%.17g always does).
+ * Non-finite values: false. */
 static bool importDouble(Buffer *out, double value)
 {
     if (!isfinite(value))
         return false;
+    /* Whole numbers below 2^53 are exact as integers ("-0" keeps its sign). */
+    if (value == 0.0 && signbit(value)) {
+        bufferAppend(out, "-0", 2);
+        return true;
+    }
+    if (fabs(value) < 9007199254740992.0 && value == (double)(int64_t)value) {
+        importInteger(out, (int64_t)value);
+        return true;
+    }
     char text[40];
     for (int digits = 15; digits <= 17; digits++) {
         snprintf(text, sizeof(text), "%.*g", digits, value);
@@ -181,11 +206,11 @@ static bool importScalarText(Buffer *out, const BoltValue *value, ImportBaseType
     switch (value->type) {
     case BOLT_BOOL:
         *base = IMPORT_TYPE_BOOLEAN;
-        bufferAppendF(out, "%s", value->as.boolean ? "true" : "false");
+        bufferAppend(out, value->as.boolean ? "true" : "false", value->as.boolean ? 4 : 5);
         return true;
     case BOLT_INT:
         *base = IMPORT_TYPE_LONG;
-        bufferAppendF(out, "%" PRId64, value->as.integer);
+        importInteger(out, value->as.integer);
         return true;
     case BOLT_FLOAT:
         *base = IMPORT_TYPE_DOUBLE;
@@ -239,7 +264,8 @@ static bool importScalarText(Buffer *out, const BoltValue *value, ImportBaseType
         *base = IMPORT_TYPE_DATETIME;
         if (value->as.structure.count != 3 || !importFieldInt(value, 0, &first) ||
             !importFieldInt(value, 1, &second) || !importFieldInt(value, 2, &third) ||
-            first > INT64_MAX - 18 * 3600 || first < INT64_MIN + 18 * 3600)
+            first > INT64_MAX - 18 * 3600 || first < INT64_MIN + 18 * 3600 || third < -18 * 3600 ||
+            third > 18 * 3600)
             return false;
         return importLocalDateTime(out, first + third, second) && importOffset(out, third);
     case BOLT_TAG_DURATION:
@@ -614,7 +640,8 @@ static ErrCode importWriteNode(ImportWriter *writer, const BoltValue *record, co
         return code;
     ImportCsv *out = writer->out;
     bufferClear(&writer->row);
-    bufferAppendF(&writer->row, "%" PRId64 ",\"", node.key);
+    importInteger(&writer->row, node.key);
+    bufferAppend(&writer->row, ",\"", 2);
     bool complete = true;
     bool first = true;
     for (uint32_t index = 0; index < node.labels->as.list.count; index++) {
@@ -638,7 +665,7 @@ static ErrCode importWriteNode(ImportWriter *writer, const BoltValue *record, co
     complete = importFillCells(writer, &writer->nodeColumns, node.properties) && complete;
     importAppendCells(writer, &writer->nodeColumns);
     if (complete)
-        bufferAppendF(&writer->row, ",\n");
+        bufferAppend(&writer->row, ",\n", 2);
     else
         code = importAddFixup(writer, writer->nodeFixupFile, out->nodeFixups, packed, length, out->fixupNodes++);
     if (code == ERR_OK)
@@ -662,7 +689,10 @@ static ErrCode importWriteRelationship(ImportWriter *writer, const BoltValue *re
         return ERR_OK;
     }
     bufferClear(&writer->row);
-    bufferAppendF(&writer->row, "%" PRId64 ",%" PRId64 ",", relationship.startKey, relationship.endKey);
+    importInteger(&writer->row, relationship.startKey);
+    bufferAppendByte(&writer->row, ',');
+    importInteger(&writer->row, relationship.endKey);
+    bufferAppendByte(&writer->row, ',');
     bool complete = importCsvTypeSafe(relationship.type, relationship.typeLength);
     if (complete)
         importQuote(&writer->row, (const uint8_t *)relationship.type, relationship.typeLength);
@@ -671,7 +701,7 @@ static ErrCode importWriteRelationship(ImportWriter *writer, const BoltValue *re
     complete = importFillCells(writer, &writer->relationshipColumns, relationship.properties) && complete;
     importAppendCells(writer, &writer->relationshipColumns);
     if (complete)
-        bufferAppendF(&writer->row, ",\n");
+        bufferAppend(&writer->row, ",\n", 2);
     else
         code = importAddFixup(writer, writer->relationshipFixupFile, out->relationshipFixups, packed, length,
                               out->fixupRelationships++);

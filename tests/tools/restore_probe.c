@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "graph/records.h"
 #include "restore/health.h"
+#include "restore/import_csv.h"
 #include "restore/logical_restore.h"
 
 #include <math.h>
@@ -320,7 +321,7 @@ static int runHealth(BoltConnection *connection, const char *database, const Arc
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs("usage: restore_probe restore|health|wipe|fingerprint|dbfingerprint|generate ...\n", stderr);
+        fputs("usage: restore_probe restore|health|wipe|fingerprint|dbfingerprint|generate|csv ...\n", stderr);
         return 2;
     }
     const char *command = argv[1];
@@ -373,6 +374,23 @@ int main(int argc, char **argv)
             return failWith(code, "fingerprinting the archive");
         printf("%s %llu nodes %llu relationships %llu orphans\n", hex, (unsigned long long)counts.nodes,
                (unsigned long long)counts.relationships, (unsigned long long)counts.orphanRelationships);
+        return 0;
+    }
+
+    if (strcmp(command, "csv") == 0) {
+        /* csv <archive> <empty directory>: the import load's files alone. */
+        if (positionalCount != 2)
+            return 2;
+        ImportCsvRequest csvRequest = {positional[0], positional[1], NULL};
+        ImportCsv csv;
+        ErrCode code = importCsvWrite(&csvRequest, &csv);
+        if (code != ERR_OK)
+            return failWith(code, "writing import files");
+        printf("%llu nodes, %llu relationships, %llu orphans, %llu+%llu fix-ups, %llu bytes, %.2f s\n",
+               (unsigned long long)csv.nodes, (unsigned long long)csv.relationships,
+               (unsigned long long)csv.orphanRelationships, (unsigned long long)csv.fixupNodes,
+               (unsigned long long)csv.fixupRelationships, (unsigned long long)csv.csvBytes, csv.seconds);
+        importCsvFree(&csv);
         return 0;
     }
 
