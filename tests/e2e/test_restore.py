@@ -394,11 +394,21 @@ def test_promote_replaces_production(tools, neo4j_server, neo4j_target):
     assert "INFO: Target: production (promoted to production)" in text
 
 
-def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target):
+@pytest.mark.parametrize("load", ["bolt", "import"])
+def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target, load):
+    """With the import load, production is rebuilt offline twice (the
+    promotion, then the rollback to the safety backup)."""
     backup_id, backed_up, changed = promotion_setup(tools, neo4j_server)
-    result = tools.restore("--backup-id", backup_id, "--promote", "--yes",
-                           env={"NBK_FAULT_PROMOTE_HEALTH": "fingerprint"})
+    settings = {"NBK_FAULT_PROMOTE_HEALTH": "fingerprint"}
+    if load == "import":
+        settings.update(import_settings(neo4j_target), NEO4J_HOME=str(neo4j_server.home),
+                        NEO4J_STOP_COMMAND=launcher_command("stop", neo4j_server),
+                        NEO4J_START_COMMAND=launcher_command("start", neo4j_server))
+    result = tools.restore("--backup-id", backup_id, "--promote", "--yes", env=settings)
     assert_error(result, RESTORE_HEALTH_FAILED, "RESTORE_HEALTH_FAILED")
+    if load == "import":
+        # The test instance, production, and production again for the rollback.
+        assert result.stdout.count("INFO: neo4j-admin imported") == 3, result.output
     assert "INFO: Health check: fingerprint ... FAIL" in result.stdout
     assert "ERROR: Failed check: fingerprint" in result.stderr
     safety = [name for name in backup_dirs(tools.storage) if name != backup_id]
