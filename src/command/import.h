@@ -11,6 +11,7 @@
 #include "restore/import_csv.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* RESTORE_LOAD is "import". */
 bool cmdImportWanted(const Config *config);
@@ -19,12 +20,13 @@ bool cmdImportWanted(const Config *config);
  * and start commands; checked before anything is touched. */
 ErrCode cmdImportPreflight(const InstanceConfig *instance);
 
-/* Loads the (verified) archive into instance: import files written in a
- * scratch directory, stop, neo4j-admin database import full, start (always,
+/* Loads the (verified) archive into instance: import files (about
+ * expectedBytes, the archive's uncompressed size; BACKUP_NO_SPACE when the
+ * scratch directory's file system has less free) written in a scratch directory, stop, neo4j-admin database import full, start (always,
  * once stopped), fix-ups, schema. On success *connection is open on the
  * target and *content holds the archive facts for the health checks (free
  * both). The scratch directory is removed in every case. */
-ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, const InstanceConfig *instance,
-                          BoltConnection **connection, ArchiveContent *content);
+ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
+                          const InstanceConfig *instance, BoltConnection **connection, ArchiveContent *content);
 
 #endif

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from helpers import (BACKUP_CORRUPTED, BACKUP_NOT_FOUND, CONFIG_INVALID, HEALTH_CHECKS, NEO4J_ADMIN_FAILED,
+from helpers import (BACKUP_CORRUPTED, BACKUP_NO_SPACE, BACKUP_NOT_FOUND, CONFIG_INVALID, HEALTH_CHECKS, NEO4J_ADMIN_FAILED,
                      NEO4J_UNREACHABLE,
                      RESTORE_HEALTH_FAILED, RESTORE_REFUSED, TARGET_UNKNOWN, Tools, assert_error,
                      backup_dirs, count_graph, ensure_sample, flip_byte, free_port, graph_snapshot,
@@ -238,8 +238,9 @@ def import_settings(target, home=None):
 
 def test_import_load_refusals_and_dry_run_change_nothing(tools, reference, neo4j_target, tmp_path):
     """The import load (its success is tested by test_fidelity.py for every
-    value type): refused without a NEO4J_HOME, a broken installation found
-    before the target is stopped, and a dry run."""
+    value type): refused without a NEO4J_HOME, a broken installation and a
+    lack of room for the import files found before the target is stopped,
+    and a dry run."""
     backup_id = copy_reference(reference, tools)
     target_before = mark_target(neo4j_target)
     storage_before = tree_state(tools.storage)
@@ -255,6 +256,12 @@ def test_import_load_refusals_and_dry_run_change_nothing(tools, reference, neo4j
     assert_error(bad_admin, NEO4J_ADMIN_FAILED, "NEO4J_ADMIN_FAILED")
     assert "Stopping" not in bad_admin.output
     assert neo4j_target.is_running()
+
+    no_room = tools.restore("--backup-id", backup_id,
+                            env={**import_settings(neo4j_target), "NBK_FAKE_SPACE": "1000,1000000000"})
+    assert_error(no_room, BACKUP_NO_SPACE, "BACKUP_NO_SPACE")
+    assert "RESTORE_IMPORT_DIR" in no_room.stderr
+    assert "Stopping" not in no_room.output
 
     dry = tools.restore("--backup-id", backup_id, "--dry-run", env=import_settings(neo4j_target))
     assert dry.returncode == 0, dry.output
