@@ -43,8 +43,9 @@ static bool importHasByte(const char *name, size_t length, const char *forbidden
 bool importCsvKeySafe(const char *name, size_t length)
 {
     /* A header field is "key:type": no colon, nothing that needs quoting,
-     * no space at either end (the header parser trims). */
-    return length > 0 && !importHasByte(name, length, IMPORT_NEVER_IN_FIELDS ":,\"") && name[0] != ' ' &&
+     * no space at either end; and no brackets: neo4j-admin 5.26 silently
+     * cuts "(...)" and "{...}" out of a header name ("a(b)c" -> "ac"). */
+    return length > 0 && !importHasByte(name, length, IMPORT_NEVER_IN_FIELDS ":,\"(){}[]") && name[0] != ' ' &&
            name[length - 1] != ' ';
 }
 

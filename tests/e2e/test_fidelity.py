@@ -61,7 +61,8 @@ EXTRA_GRAPH_CYPHER = [
     # Many labels on one node; a label, a type and keys of odd characters.
     ("CREATE (:L1:L2:L3:L4:L5:L6:L7:L8:L9:L10:L11:L12:L13:L14:L15:L16:L17:L18:L19:L20 {many: true})", {}),
     ("CREATE (a:`we``ird label`:`😀`:`with.dot`:`123`)-[:`ΑΓΑΠΑ 💙`]->(a)"
-     " SET a.` ` = 'space key', a.```` = 'backtick key', a.`a.b` = 1, a.`key with spaces` = [true, false]", {}),
+     " SET a.` ` = 'space key', a.```` = 'backtick key', a.`a.b` = 1, a.`key with spaces` = [true, false],"
+     " a.`a(b)c` = 'brackets', a.`{x}` = 2, a.`TYPE` = 'keyword'", {}),
     # Labels only; a relationship between otherwise bare nodes; parallel
     # identical relationships; a dense node with many self-loops.
     ("CREATE (:OnlyLabel), ()-[:BARE]->()", {}),
@@ -216,4 +217,6 @@ def test_edge_values_read_back_exactly(round_trip, neo4j_target):
                            "RETURN a.` ` AS space, a.```` AS tick, a.`a.b` AS dotted, labels(a) AS labels")
     assert odd and odd[0]["space"] == "space key" and odd[0]["tick"] == "backtick key"
     assert odd[0]["dotted"] == 1
+    brackets = neo4j_target.run("MATCH (a:`we``ird label`) RETURN a.`a(b)c` AS b, a.`{x}` AS x")[0]
+    assert (brackets["b"], brackets["x"]) == ("brackets", 2)
     assert sorted(odd[0]["labels"]) == sorted(["we`ird label", "😀", "with.dot", "123"])
