@@ -41,8 +41,9 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
 {
     snprintf(version, versionSize, "unknown");
     snprintf(edition, editionSize, "unknown");
+    /* 2025+ servers add a "Cypher" component (versions ["5", "25"]): only the kernel's counts. */
     ErrCode code = boltRun(connection, "CALL dbms.components() YIELD name, versions, edition "
-                                       "RETURN versions[0], edition",
+                                       "WHERE name = 'Neo4j Kernel' RETURN versions[0], edition",
                            NULL, &(BoltQueryOptions){.database = "system"});
     if (code != ERR_OK)
         return code;

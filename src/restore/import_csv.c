@@ -642,7 +642,10 @@ static ErrCode importWriteNode(ImportWriter *writer, const BoltValue *record, co
     ImportCsv *out = writer->out;
     bufferClear(&writer->row);
     importInteger(&writer->row, node.key);
-    bufferAppend(&writer->row, ",\"", 2);
+    bufferAppendByte(&writer->row, ',');
+    /* No labels: an empty field, not "" (which could read as one empty label). */
+    size_t labelsStart = writer->row.length;
+    bufferAppendByte(&writer->row, '"');
     bool complete = true;
     bool first = true;
     for (uint32_t index = 0; index < node.labels->as.list.count; index++) {
@@ -662,7 +665,10 @@ static ErrCode importWriteNode(ImportWriter *writer, const BoltValue *record, co
             bufferAppendByte(&writer->row, (uint8_t)text[at]);
         }
     }
-    bufferAppendByte(&writer->row, '"');
+    if (first)
+        writer->row.length = labelsStart;
+    else
+        bufferAppendByte(&writer->row, '"');
     complete = importFillCells(writer, &writer->nodeColumns, node.properties) && complete;
     importAppendCells(writer, &writer->nodeColumns);
     if (complete)

@@ -599,6 +599,17 @@ def test_calendar_release_vectors_over_bolt_5_are_placeholders(bolt_values, cale
     assert "holds a placeholder for VECTOR(3, FLOAT32)" in result.stderr
 
 
+def test_calendar_release_check_reports_the_kernel_version(backup_bin, calendar_server, run_cli, tmp_path):
+    """dbms.components() of 2025+ servers also lists Cypher (versions ["5", "25"]);
+    the version reported (and compared with neo4j-admin's) is the kernel's."""
+    result = run_cli([backup_bin, "--check"], env={
+        "NEO4J_URI": calendar_server.uri, "NEO4J_USER": calendar_server.user,
+        "NEO4J_PASSWORD": calendar_server.password, "BACKUP_STORAGE_PATH": str(tmp_path),
+        "BACKUP_MIN_FREE_PERCENT": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"INFO: Neo4j version: {calendar_server.version} (community edition)" in result.stdout
+
+
 def test_calendar_release_echo_over_bolt_5_8(bolt_values, calendar_server):
     assert negotiated(run_echo(bolt_values, calendar_server, bolt="5.8")) == "5.8"
 

@@ -726,7 +726,7 @@ static void testWriteMainArchive(void **state)
                              "2,\"Person\x1f" "Employee\",20,\"B\"\"ob\",\n"
                              "3,\"Person\",,,0\n"
                              "4,\"Person\",40,,1\n"
-                             "5,\"\",,,2\n");
+                             "5,,,,2\n");
     expectFile(csv.relationshipData, "1,2,\"KNOWS\",1999,\n"
                                      "2,3," IMPORT_PLACEHOLDER_TYPE ",2000,0\n");
     assert_int_equal(csv.csvBytes, fileSize(csv.nodeData) + fileSize(csv.relationshipData));
