@@ -73,7 +73,7 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
                              void *payload, DumpRun *run)
 {
     const CmdImportRun *import = payload;
-    char storage[2][2 * IMPORT_PATH_SIZE + 32];
+    char storage[3][2 * IMPORT_PATH_SIZE + 32];
     const char *args[IMPORT_ADMIN_ARGS];
     importCsvAdminArgs(import->csv, instance->database, storage, args);
     char shown[1024];
@@ -87,8 +87,8 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
         logInfo("neo4j-admin imported %" PRIu64 " nodes and %" PRIu64 " relationships into %s in %.1f seconds",
                 import->csv->nodes, import->csv->relationships, instance->name, run->seconds);
     else if (code == NEO4J_ADMIN_FAILED)
-        errSetAction("Read neo4j-admin's output above (and the import.report in %s), or restore with --load bolt",
-                     instance->neo4jHome);
+        errSetAction("Read neo4j-admin's output above (NBK_IMPORT_KEEP_FILES=1 keeps the import files and its "
+                     "import.report), or restore with --load bolt");
     return code;
 }
 

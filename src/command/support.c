@@ -41,16 +41,20 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
 {
     snprintf(version, versionSize, "unknown");
     snprintf(edition, editionSize, "unknown");
-    /* 2025+ servers add a "Cypher" component (versions ["5", "25"]): only the kernel's counts. */
+    /* 2025+ servers add a "Cypher" component (versions ["5", "25"]): only the
+     * kernel's counts. Filtered here: the system database allows no WHERE. */
     ErrCode code = boltRun(connection, "CALL dbms.components() YIELD name, versions, edition "
-                                       "WHERE name = 'Neo4j Kernel' RETURN versions[0], edition",
+                                       "RETURN name, versions[0], edition",
                            NULL, &(BoltQueryOptions){.database = "system"});
     if (code != ERR_OK)
         return code;
     const BoltValue *record = NULL;
     while ((code = boltFetch(connection, &record)) == ERR_OK && record) {
-        const BoltValue *versionValue = &record->as.list.items[0];
-        const BoltValue *editionValue = &record->as.list.items[1];
+        const BoltValue *nameValue = &record->as.list.items[0];
+        const BoltValue *versionValue = &record->as.list.items[1];
+        const BoltValue *editionValue = &record->as.list.items[2];
+        if (nameValue->type == BOLT_STRING && strcmp(nameValue->as.string.data, "Neo4j Kernel") != 0)
+            continue;
         if (versionValue->type == BOLT_STRING)
             snprintf(version, versionSize, "%s", versionValue->as.string.data);
         if (editionValue->type == BOLT_STRING)

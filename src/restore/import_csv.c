@@ -807,6 +807,8 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
         code = importWriteHeader(request->directory, "relationships-header.csv", out->relationshipHeader,
                                  ":START_ID,:END_ID,:TYPE", &writer.relationshipColumns, out->marker);
     if (code == ERR_OK)
+        code = fsPathJoin(out->reportFile, sizeof(out->reportFile), request->directory, "import.report");
+    if (code == ERR_OK)
         code = importOpen(&writer.nodeFile, out->nodeData, request->directory, "nodes.csv");
     if (code == ERR_OK)
         code = importOpen(&writer.relationshipFile, out->relationshipData, request->directory, "relationships.csv");
@@ -858,12 +860,14 @@ void importCsvFree(ImportCsv *csv)
         healthArchiveContentFree(&csv->archive);
 }
 
-size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char storage[2][2 * IMPORT_PATH_SIZE + 32],
+size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char storage[3][2 * IMPORT_PATH_SIZE + 32],
                           const char *args[IMPORT_ADMIN_ARGS])
 {
     snprintf(storage[0], sizeof(storage[0]), "--nodes=%s,%s", csv->nodeHeader, csv->nodeData);
     snprintf(storage[1], sizeof(storage[1]), "--relationships=%s,%s", csv->relationshipHeader,
              csv->relationshipData);
+    /* Beside the CSV, not in whatever directory the operator ran us from. */
+    snprintf(storage[2], sizeof(storage[2]), "--report-file=%s", csv->reportFile);
     size_t count = 0;
     args[count++] = "database";
     args[count++] = "import";
@@ -878,6 +882,7 @@ size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char stora
     args[count++] = "--bad-tolerance=0";
     args[count++] = storage[0];
     args[count++] = storage[1];
+    args[count++] = storage[2];
     args[count] = NULL;
     return count;
 }

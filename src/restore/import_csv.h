@@ -17,6 +17,7 @@
  *   nodes-header.csv, nodes.csv                  :ID,:LABEL,<key>:<type>...
  *   relationships-header.csv, relationships.csv  :START_ID,:END_ID,:TYPE,<key>:<type>...
  *   node-fixups.bin, relationship-fixups.bin     [u32 BE length][packed record]...
+ *   import.report                                neo4j-admin's report (--report-file)
  * The record's ordinal in its fix-up file is the marker's value.
  *
  * Two passes over the archive: the first (with the health checks' archive
@@ -69,6 +70,7 @@ typedef struct {
     char relationshipData[IMPORT_PATH_SIZE];
     char nodeFixups[IMPORT_PATH_SIZE];
     char relationshipFixups[IMPORT_PATH_SIZE];
+    char reportFile[IMPORT_PATH_SIZE];   /* neo4j-admin's import.report, beside the CSV */
     double seconds;
     ArchiveContent archive;               /* for the health checks */
 } ImportCsv;
@@ -83,7 +85,7 @@ void importCsvFree(ImportCsv *csv);
  * database: "database", "import", "full", ... Pointers into csv and
  * storage, which must outlive args. Returns the argument count. */
 #define IMPORT_ADMIN_ARGS 16
-size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char storage[2][2 * IMPORT_PATH_SIZE + 32],
+size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char storage[3][2 * IMPORT_PATH_SIZE + 32],
                           const char *args[IMPORT_ADMIN_ARGS]);
 
 /* After the import, on the started target: the exact labels, types and

@@ -759,7 +759,7 @@ static void testWriteMainArchive(void **state)
 
     /* neo4j-admin arguments: the database right after "full", before the
      * multi-valued --nodes/--relationships. */
-    char storage[2][2 * IMPORT_PATH_SIZE + 32];
+    char storage[3][2 * IMPORT_PATH_SIZE + 32];
     const char *args[IMPORT_ADMIN_ARGS];
     size_t count = importCsvAdminArgs(&csv, "movies", storage, args);
     assert_true(count >= 6 && count < IMPORT_ADMIN_ARGS);
@@ -787,6 +787,12 @@ static void testWriteMainArchive(void **state)
     assert_true(delimiter);
     snprintf(expected, sizeof(expected), "--nodes=%s,%s", csv.nodeHeader, csv.nodeData);
     assert_string_equal(args[nodesAt], expected);
+    /* The report goes beside the CSV, never into the caller's directory. */
+    snprintf(expected, sizeof(expected), "--report-file=%s/import.report", fixture.output);
+    bool report = false;
+    for (size_t index = 0; index < count; index++)
+        report = report || strcmp(args[index], expected) == 0;
+    assert_true(report);
     snprintf(expected, sizeof(expected), "--relationships=%s,%s", csv.relationshipHeader, csv.relationshipData);
     assert_string_equal(args[relationshipsAt], expected);
     importCsvFree(&csv);
@@ -838,7 +844,7 @@ static void testWriteNegativeKeys(void **state)
     assert_int_equal(fileSize(csv.nodeFixups), 0);
     assert_int_equal(fileSize(csv.relationshipFixups), 0);
 
-    char storage[2][2 * IMPORT_PATH_SIZE + 32];
+    char storage[3][2 * IMPORT_PATH_SIZE + 32];
     const char *args[IMPORT_ADMIN_ARGS];
     size_t count = importCsvAdminArgs(&csv, "neo4j", storage, args);
     assert_string_equal(args[3], "neo4j");
