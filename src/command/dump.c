@@ -894,12 +894,17 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
 
 /* ---- restoring a dump --------------------------------------------------------------- */
 
+const char *cmdOfflineMissing(const InstanceConfig *instance)
+{
+    return !instance->neo4jHome      ? "NEO4J_HOME"
+           : !instance->stopCommand  ? "STOP_COMMAND"
+           : !instance->startCommand ? "START_COMMAND"
+                                     : NULL;
+}
+
 ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *instance)
 {
-    const char *missing = !instance->neo4jHome      ? "NEO4J_HOME"
-                          : !instance->stopCommand  ? "STOP_COMMAND"
-                          : !instance->startCommand ? "START_COMMAND"
-                                                    : NULL;
+    const char *missing = cmdOfflineMissing(instance);
     if (!missing)
         return ERR_OK;
     if (instance->isProduction) {

@@ -57,6 +57,10 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
 
 /* ---- offline work on an instance (shared with the import load, import.c) -- */
 
+/* What instance lacks for offline work ("NEO4J_HOME", "STOP_COMMAND",
+ * "START_COMMAND"), or NULL when it has all three. */
+const char *cmdOfflineMissing(const InstanceConfig *instance);
+
 /* Finds the neo4j-admin of instance (NEO4J_ADMIN for production, else
  * <NEO4J_HOME>/bin/neo4j-admin) and its version; NEO4J_ADMIN_FAILED when the
  * instance answers with another Neo4j version than that neo4j-admin. */

@@ -29,10 +29,7 @@ bool cmdImportWanted(const Config *config)
 
 ErrCode cmdImportPreflight(const InstanceConfig *instance)
 {
-    const char *missing = !instance->neo4jHome      ? "NEO4J_HOME"
-                          : !instance->stopCommand  ? "STOP_COMMAND"
-                          : !instance->startCommand ? "START_COMMAND"
-                                                    : NULL;
+    const char *missing = cmdOfflineMissing(instance);
     if (!missing)
         return ERR_OK;
     errSet(CONFIG_INVALID, "the import load rebuilds a stopped database with neo4j-admin, and %s %s has no %s%s",
