@@ -59,6 +59,8 @@ static void dumpRunAddLine(DumpRun *run, const char *line)
     if (dumpIsProgressLine(line))
         return;
     logDebug("  | %s", line);
+    if (run->onLine)
+        run->onLine(line, run->onLinePayload);
     if (run->tailCount == DUMP_TAIL_LINES) {
         memmove(run->tail[0], run->tail[1], sizeof(run->tail[0]) * (DUMP_TAIL_LINES - 1));
         run->tailCount--;
@@ -411,6 +413,10 @@ ErrCode dumpAdminResolve(const char *configuredAdmin, const char *neo4jHome, Dum
 ErrCode dumpAdminRun(const DumpAdmin *admin, const char *const *args, const DumpIo *io, DumpRun *run)
 {
     memset(run, 0, sizeof(*run));
+    if (io) {
+        run->onLine = io->onLine;
+        run->onLinePayload = io->onLinePayload;
+    }
     dumpDescribeCommand(run, admin->executable, args);
     size_t argCount = 0;
     while (args && args[argCount])

@@ -53,6 +53,8 @@ typedef struct {
     char tail[DUMP_TAIL_LINES][DUMP_TAIL_LINE_SIZE]; /* last message lines, progress lines left out */
     char pending[DUMP_TAIL_LINE_SIZE]; /* an unfinished line (internal) */
     size_t pendingLength;
+    void (*onLine)(const char *line, void *payload); /* from DumpIo (internal) */
+    void *onLinePayload;
 } DumpRun;
 
 /* Receives the child's standard output. An error stops the child. */
@@ -69,6 +71,10 @@ typedef struct {
     const char *neo4jConf;              /* exported as NEO4J_CONF when set */
     double timeoutSeconds;              /* 0 = none; then the child is stopped */
     volatile sig_atomic_t *cancelFlag;  /* when set: SIGTERM to the child, OPERATION_INTERRUPTED */
+    /* Sees every message line of the child as it comes (progress lines
+     * left out), e.g. to show the stages of a long import; may be NULL. */
+    void (*onLine)(const char *line, void *payload);
+    void *onLinePayload;
 } DumpIo;
 
 /* Finds neo4j-admin: configuredAdmin (NEO4J_ADMIN) when set, else

@@ -66,6 +66,28 @@ typedef struct {
     const ImportCsv *csv;
 } CmdImportRun;
 
+/* The importer's stage lines ("(1/4) Node import ...", "IMPORT DONE in ..."),
+ * so that a long import shows where it is. */
+static void cmdImportOnLine(const char *line, void *payload)
+{
+    (void)payload;
+    bool stage = line[0] == '(' && line[1] >= '1' && line[1] <= '9' && line[2] == '/';
+    if (stage || strncmp(line, "IMPORT DONE", 11) == 0)
+        logInfo("neo4j-admin: %s", line);
+}
+
+/* On a terminal: records written into the import files so far. */
+static void cmdImportOnProgress(uint64_t records, uint64_t expected, void *payload)
+{
+    (void)payload;
+    if (!isatty(STDERR_FILENO))
+        return;
+    fprintf(stderr, "\r  %" PRIu64 "/%" PRIu64 " records written to the import files   ", records, expected);
+    if (records >= expected)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
 static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
                              void *payload, DumpRun *run)
 {
@@ -78,7 +100,7 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
     for (size_t index = 0; args[index] && used < sizeof(shown); index++)
         used += (size_t)snprintf(shown + used, sizeof(shown) - used, " %s", args[index]);
     logInfo("Running: %s (%s)", shown, admin->executable);
-    DumpIo io = {.cancelFlag = context->cancelFlag};
+    DumpIo io = {.cancelFlag = context->cancelFlag, .onLine = cmdImportOnLine};
     ErrCode code = dumpAdminRun(admin, args, &io, run);
     if (code == ERR_OK)
         logInfo("neo4j-admin imported %" PRIu64 " nodes and %" PRIu64 " relationships into %s in %.1f seconds",
@@ -90,7 +112,8 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
 }
 
 ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
-                          const InstanceConfig *instance, BoltConnection **connection, ArchiveContent *content)
+                          uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
+                          ArchiveContent *content)
 {
     *connection = NULL;
     memset(content, 0, sizeof(*content));
@@ -127,7 +150,9 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
 
     ImportCsv csv;
     logInfo("Writing the import files into %s (the target keeps running meanwhile)...", scratch);
-    ImportCsvRequest request = {archivePath, scratch, context->cancelFlag};
+    ImportCsvRequest request = {.archivePath = archivePath, .directory = scratch,
+                                .cancelFlag = context->cancelFlag, .progress = cmdImportOnProgress,
+                                .expectedRecords = expectedRecords};
     code = importCsvWrite(&request, &csv);
     if (code == ERR_OK) {
         char size[FORMAT_TEXT_SIZE];

@@ -20,13 +20,15 @@ bool cmdImportWanted(const Config *config);
  * and start commands; checked before anything is touched. */
 ErrCode cmdImportPreflight(const InstanceConfig *instance);
 
-/* Loads the (verified) archive into instance: import files (about
+/* Loads the (verified) archive into instance (expectedRecords: nodes +
+ * relationships of the manifest, for progress on a terminal): import files (about
  * expectedBytes, the archive's uncompressed size; BACKUP_NO_SPACE when the
  * scratch directory's file system has less free) written in a scratch directory, stop, neo4j-admin database import full, start (always,
  * once stopped), fix-ups, schema. On success *connection is open on the
  * target and *content holds the archive facts for the health checks (free
  * both). The scratch directory is removed in every case. */
 ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
-                          const InstanceConfig *instance, BoltConnection **connection, ArchiveContent *content);
+                          uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
+                          ArchiveContent *content);
 
 #endif

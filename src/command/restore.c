@@ -103,8 +103,9 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
     if (cmdImportWanted(job->context->config)) {
         logInfo("Restoring data into %s (database %s) with neo4j-admin database import...", instance->name,
                 instance->database);
-        code = cmdImportLoadInto(job->context, job->archivePath, manifest->archive.sizeUncompressed, instance,
-                                 &connection, &imported);
+        code = cmdImportLoadInto(job->context, job->archivePath, manifest->archive.sizeUncompressed,
+                                 manifest->stats.nodes + manifest->stats.relationships, instance, &connection,
+                                 &imported);
         archive = &imported;
     } else {
         code = restoreConnectTarget(instance, &connection);

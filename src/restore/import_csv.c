@@ -19,6 +19,7 @@
 
 #define IMPORT_FILE_BUFFER (1u << 20)
 #define IMPORT_CANCEL_EVERY 4096u
+#define IMPORT_PROGRESS_EVERY 65536u
 /* Days of 0001-01-01 and 9999-12-31 from the epoch: the years every CSV
  * date parser reads as four digits. */
 #define IMPORT_MIN_DAYS (-719162)
@@ -747,6 +748,13 @@ static ErrCode importWriteAll(ImportWriter *writer)
         }
         code = kind == ARC_RECORD_NODE ? importWriteNode(writer, &record, packed, length)
                                        : importWriteRelationship(writer, &record, packed, length);
+        uint64_t written = writer->out->nodes + writer->out->relationships;
+        if (writer->request->progress && written % IMPORT_PROGRESS_EVERY == 0)
+            writer->request->progress(written, writer->request->expectedRecords, writer->request->progressPayload);
+    }
+    if (code == ERR_OK && writer->request->progress) {
+        uint64_t written = writer->out->nodes + writer->out->relationships + writer->out->orphanRelationships;
+        writer->request->progress(written, written, writer->request->progressPayload);
     }
     arcReaderFree(reader);
     arenaFree(arena);

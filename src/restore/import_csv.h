@@ -51,6 +51,10 @@ typedef struct {
     const char *archivePath;
     const char *directory;                /* exists and is empty; receives the files */
     volatile sig_atomic_t *cancelFlag;    /* may be NULL */
+    /* Called every 65536 records of the writing pass and at its end; may be NULL. */
+    void (*progress)(uint64_t records, uint64_t expected, void *payload);
+    void *progressPayload;
+    uint64_t expectedRecords;             /* for progress only; 0 = unknown */
 } ImportCsvRequest;
 
 typedef struct {

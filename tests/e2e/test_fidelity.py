@@ -132,6 +132,8 @@ def test_restore_passes_every_health_check(request, round_trip):
     assert restored.returncode == 0, restored.output
     if request.node.callspec.params["round_trip"] == "import":
         assert "neo4j-admin imported" in restored.stdout
+        assert "INFO: neo4j-admin: (1/4) Node import" in restored.stdout  # stages of a long import show
+        assert "INFO: neo4j-admin: IMPORT DONE" in restored.stdout
         # The hostile values of this graph cannot all travel in CSV.
         assert "fix-ups (values CSV cannot carry exactly)" in restored.stdout
     for check in HEALTH_CHECKS:

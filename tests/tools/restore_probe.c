@@ -381,7 +381,7 @@ int main(int argc, char **argv)
         /* csv <archive> <empty directory>: the import load's files alone. */
         if (positionalCount != 2)
             return 2;
-        ImportCsvRequest csvRequest = {positional[0], positional[1], NULL};
+        ImportCsvRequest csvRequest = {.archivePath = positional[0], .directory = positional[1]};
         ImportCsv csv;
         ErrCode code = importCsvWrite(&csvRequest, &csv);
         if (code != ERR_OK)

@@ -699,7 +699,7 @@ static void testWriteMainArchive(void **state)
     bufferInit(&node3Packed);
     writeMainArchive(&fixture, &node3Packed);
 
-    ImportCsvRequest request = {fixture.archive, fixture.output, NULL};
+    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = fixture.output};
     ImportCsv csv;
     assert_int_equal(importCsvWrite(&request, &csv), ERR_OK);
 
@@ -826,7 +826,7 @@ static void testWriteNegativeKeys(void **state)
     addRecord(fixture.writer, ARC_RECORD_RELATIONSHIP, &link);
     fixtureFinishArchive(&fixture);
 
-    ImportCsvRequest request = {fixture.archive, fixture.output, NULL};
+    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = fixture.output};
     ImportCsv csv;
     assert_int_equal(importCsvWrite(&request, &csv), ERR_OK);
     assert_true(csv.stringIds);
@@ -870,7 +870,7 @@ static void testWriteFailures(void **state)
 
     char missing[192];
     snprintf(missing, sizeof(missing), "%s/does-not-exist", fixture.root);
-    ImportCsvRequest request = {fixture.archive, missing, NULL};
+    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = missing};
     ImportCsv csv;
     assert_int_not_equal(importCsvWrite(&request, &csv), ERR_OK);
     importCsvFree(&csv);
@@ -880,13 +880,13 @@ static void testWriteFailures(void **state)
     /* A missing archive. */
     char noArchive[192];
     snprintf(noArchive, sizeof(noArchive), "%s/none.nbk.zst", fixture.root);
-    request = (ImportCsvRequest){noArchive, fixture.output, NULL};
+    request = (ImportCsvRequest){.archivePath = noArchive, .directory = fixture.output};
     assert_int_not_equal(importCsvWrite(&request, &csv), ERR_OK);
     importCsvFree(&csv);
 
     /* Cancelled before the write pass starts. */
     volatile sig_atomic_t cancel = 1;
-    request = (ImportCsvRequest){fixture.archive, fixture.output, &cancel};
+    request = (ImportCsvRequest){.archivePath = fixture.archive, .directory = fixture.output, .cancelFlag = &cancel};
     assert_int_equal(importCsvWrite(&request, &csv), OPERATION_INTERRUPTED);
     importCsvFree(&csv);
     fixtureFree(&fixture);
