@@ -119,15 +119,22 @@ static ErrCode cmdDumpWaitForUnlock(const char *databaseDir, const char *who)
     return ERR_OK;
 }
 
-/* After a start command: until Bolt answers and the database runs RETURN 1. */
+/* After a start command: until Bolt answers and, when out is not NULL, the
+ * database runs RETURN 1 (a database a failed load left incomplete never
+ * will: then only the server is waited for). */
 static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection **out)
 {
-    *out = NULL;
+    if (out)
+        *out = NULL;
     double deadline = timeMonotonic() + DUMP_START_WAIT_SECONDS;
     ErrCode code;
     for (;;) {
         BoltConnection *connection = NULL;
         code = supportConnect(instance, &connection);
+        if (code == ERR_OK && !out) {
+            boltClose(connection);
+            return ERR_OK;
+        }
         if (code == ERR_OK) {
             Arena *arena = arenaNew(1024);
             BoltValue ignored;
@@ -989,9 +996,12 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
     DumpRun startRun;
     ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
     if (startCode == ERR_OK)
-        startCode = cmdDumpWaitForBolt(instance, connection);
-    if (startCode == ERR_OK)
+        startCode = cmdDumpWaitForBolt(instance, code == ERR_OK ? connection : NULL);
+    if (startCode == ERR_OK && code == ERR_OK)
         logInfo("%s answers again after %.0f seconds offline", instance->name, timeMonotonic() - stoppedAt);
+    else if (startCode == ERR_OK)
+        logWarn("%s runs again, but the failed load may have left database %s incomplete or unavailable; "
+                "restoring again replaces it", instance->name, instance->database);
     if (startCode != ERR_OK) {
         /* Worse than a failed load: the target is down. */
         cmdDumpErrorBlock("The target is NOT running again after the load", &startRun, true);

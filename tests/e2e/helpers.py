@@ -44,6 +44,7 @@ NEO4J_ADMIN_FAILED = 15
 CONFIG_INVALID = 21
 RESTORE_REFUSED = 23
 TARGET_UNKNOWN = 24
+OPERATION_INTERRUPTED = 25
 
 HEALTH_CHECKS = ("connectivity", "schema_consistency", "orphan_detection", "counts", "fingerprint")
 ARCHIVE_MAGIC = b"NBKARCH1"

@@ -11,6 +11,7 @@ production content becomes the backup's), an injected health-check failure
 
 import json
 import os
+import signal
 import pty
 import re
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import pytest
 
 from helpers import (BACKUP_CORRUPTED, BACKUP_NO_SPACE, BACKUP_NOT_FOUND, CONFIG_INVALID, HEALTH_CHECKS, NEO4J_ADMIN_FAILED,
-                     NEO4J_UNREACHABLE,
+                     NEO4J_UNREACHABLE, OPERATION_INTERRUPTED,
                      RESTORE_HEALTH_FAILED, RESTORE_REFUSED, TARGET_UNKNOWN, Tools, assert_error,
                      backup_dirs, count_graph, ensure_sample, flip_byte, free_port, graph_snapshot,
                      kill_when, read_manifest, sha256_file, tree_state, write_manifest)
@@ -273,6 +274,41 @@ def test_import_load_refusals_and_dry_run_change_nothing(tools, reference, neo4j
     after = tree_state(tools.storage)
     after.pop(".recovery.json", None)  # the failed attempts are on record
     assert after == storage_before  # no import files left behind
+
+
+def test_import_load_interrupted_starts_the_target_again(tools, reference, neo4j_target, tmp_path):
+    """SIGTERM while neo4j-admin imports: the importer is stopped, the target
+    is started again (its start command always runs once it was stopped), the
+    run ends OPERATION_INTERRUPTED and the recovery state says so. The
+    installation is a stand-in whose neo4j-admin reports the server's version
+    and then imports forever, so the signal always lands during the import."""
+    backup_id = copy_reference(reference, tools)
+    mark_target(neo4j_target)
+    home = tmp_path / "slow-neo4j"
+    (home / "bin").mkdir(parents=True)
+    admin = home / "bin" / "neo4j-admin"
+    admin.write_text("#!/bin/sh\n"
+                     f"if [ \"$1\" = --version ]; then echo {neo4j_target.version}; exit 0; fi\n"
+                     "echo '(1/4) Node import'\n"
+                     "exec sleep 600\n")
+    admin.chmod(0o755)
+    process = tools.popen_restore("--backup-id", backup_id, env=import_settings(neo4j_target, home=home))
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("INFO: neo4j-admin: (1/4) Node import"):
+            process.send_signal(signal.SIGTERM)
+    status = process.wait(timeout=300)
+    output = "".join(seen)
+    assert status == OPERATION_INTERRUPTED, output
+    assert "INFO: Starting test-neo4j again" in output
+    assert "restoring again replaces it" in output
+    assert neo4j_target.is_running()
+    assert neo4j_target.run("RETURN 1 AS one")[0]["one"] == 1
+    current = recovery_status(tools)["current"]
+    assert current["state"] == "RECOVERY_FAILED"
+    assert current["reason"] == "interrupted by a signal"
+    assert not [name for name in os.listdir(tools.storage) if name.startswith(".import-")]
 
 
 # ---- --status and --cancel ------------------------------------------------------------------------
