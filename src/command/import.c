@@ -5,7 +5,9 @@
  * The downtime is the import alone; the CSV files are removed afterwards. */
 #include "command/import.h"
 
+#include "catalog/catalog.h"
 #include "command/dump.h"
+#include "common/lock.h"
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -45,20 +47,32 @@ ErrCode cmdImportPreflight(const InstanceConfig *instance)
     return CONFIG_INVALID;
 }
 
-/* <RESTORE_IMPORT_DIR or BACKUP_STORAGE_PATH>/.import-<pid>, created empty. */
-static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size, const char **parentOut)
+/* <RESTORE_IMPORT_DIR or BACKUP_STORAGE_PATH>/.tmp-import-<pid>, created
+ * empty and locked: the catalog's leftover cleanup (catalog.h) then removes
+ * it only once this process is gone, e.g. after a crash, never while the
+ * import runs. */
+static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size, const char **parentOut,
+                                Lock **lock)
 {
     const char *parent = cfgGet(context->config, "RESTORE_IMPORT_DIR");
     if (!parent)
         parent = cfgGet(context->config, "BACKUP_STORAGE_PATH");
     *parentOut = parent;
     char name[64];
-    snprintf(name, sizeof(name), ".import-%ld", (long)getpid());
+    snprintf(name, sizeof(name), ".tmp-import-%ld", (long)getpid());
     ErrCode code = fsPathJoin(out, size, parent, name);
     if (code == ERR_OK)
         code = fsMkdirP(parent, 0700);
+    /* Same name as ours: a leftover of a dead process that had our pid. */
+    if (code == ERR_OK)
+        code = fsRemoveTree(parent, out);
     if (code == ERR_OK && mkdir(out, 0700) != 0)
         code = fsErrorFromErrno(errno, "create", out);
+    char lockFile[IMPORT_PATH_SIZE];
+    if (code == ERR_OK)
+        code = fsPathJoin(lockFile, sizeof(lockFile), out, CAT_LOCK_FILE_NAME);
+    if (code == ERR_OK)
+        code = lockAcquire(lock, lockFile, LOCK_EXCLUSIVE, 0, "writing restore import files");
     return code;
 }
 
@@ -130,10 +144,15 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
     }
     char scratch[IMPORT_PATH_SIZE] = "";
     const char *parent = NULL;
+    Lock *scratchLock = NULL;
     if (code == ERR_OK)
-        code = cmdImportScratch(context, scratch, sizeof(scratch), &parent);
-    if (code != ERR_OK)
+        code = cmdImportScratch(context, scratch, sizeof(scratch), &parent, &scratchLock);
+    if (code != ERR_OK) {
+        if (scratch[0] && parent)
+            fsRemoveTree(parent, scratch);
+        lockRelease(scratchLock);
         return code;
+    }
     /* The CSV takes about as much room as the archive uncompressed (0.7x for
      * the benchmark graph): refuse before writing rather than fill the disk. */
     FsSpace space;
@@ -145,6 +164,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
                fmtSize(available, sizeof(available), space.availableBytes));
         errSetAction("Point RESTORE_IMPORT_DIR at a file system with more room, or restore with --load bolt");
         fsRemoveTree(parent, scratch);
+        lockRelease(scratchLock);
         return BACKUP_NO_SPACE;
     }
 
@@ -186,6 +206,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
     ErrCode removed = keep && strcmp(keep, "1") == 0 ? ERR_OK : fsRemoveTree(parent, scratch);
     if (removed != ERR_OK)
         logWarn("Could not remove the import files in %s: %s", scratch, errLast()->reason);
+    lockRelease(scratchLock);
     *(ErrDetail *)errLast() = failure;
     if (code == ERR_OK) {
         *content = csv.archive; /* handed over: the caller frees it */

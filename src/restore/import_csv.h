@@ -49,7 +49,7 @@
 
 typedef struct {
     const char *archivePath;
-    const char *directory;                /* exists and is empty; receives the files */
+    const char *directory;                /* exists and holds none of the files below */
     volatile sig_atomic_t *cancelFlag;    /* may be NULL */
     /* Called every 65536 records of the writing pass and at its end; may be NULL. */
     void (*progress)(uint64_t records, uint64_t expected, void *payload);

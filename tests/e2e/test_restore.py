@@ -308,7 +308,7 @@ def test_import_load_interrupted_starts_the_target_again(tools, reference, neo4j
     current = recovery_status(tools)["current"]
     assert current["state"] == "RECOVERY_FAILED"
     assert current["reason"] == "interrupted by a signal"
-    assert not [name for name in os.listdir(tools.storage) if name.startswith(".import-")]
+    assert not [name for name in os.listdir(tools.storage) if name.startswith(".tmp-import-")]
 
 
 # ---- --status and --cancel ------------------------------------------------------------------------
