@@ -36,11 +36,7 @@ void healthFinding(HealthCheckResult *out, const char *name, HealthStatus status
 /* "CYPHER 5 " on servers whose default language may be Cypher 25. */
 static const char *healthQueryPrefix(BoltConnection *connection)
 {
-    RestoreServerVersion version;
-    if (restoreParseServerAgent(boltServerAgent(connection), &version) &&
-        restoreVersionAtLeast(&version, 2025, 6))
-        return "CYPHER 5 ";
-    return "";
+    return restoreCypherPrefix(boltServerAgent(connection));
 }
 
 static char *healthQueryText(Buffer *buffer, BoltConnection *connection, const char *query)

@@ -260,11 +260,7 @@ ErrCode importCsvApplyFixups(BoltConnection *connection, const char *database, c
     run.options.database = database;
     run.options.mode = BOLT_ACCESS_WRITE;
     run.options.fetchSize = -1;
-    RestoreServerVersion version;
-    run.prefix = restoreParseServerAgent(boltServerAgent(connection), &version) &&
-                         restoreVersionAtLeast(&version, 2025, 6)
-                     ? "CYPHER 5 "
-                     : "";
+    run.prefix = restoreCypherPrefix(boltServerAgent(connection));
     run.csv = csv;
     run.arena = arenaNew(0);
     bufferInit(&run.query);

@@ -176,8 +176,7 @@ static RestoreServerTraits restoreServerTraits(BoltConnection *connection)
         return traits;
     /* 2025.06+ may default to Cypher 25, where some 5.x statements (index
      * providers in OPTIONS) are gone: pin the language the archive came from. */
-    if (restoreVersionAtLeast(&traits.version, 2025, 6))
-        traits.prefix = "CYPHER 5 ";
+    traits.prefix = restoreCypherPrefix(boltServerAgent(connection));
     traits.callScope = restoreVersionAtLeast(&traits.version, 5, 23);
     traits.dynamicTokens = restoreVersionAtLeast(&traits.version, 5, 26);
     return traits;

@@ -101,3 +101,10 @@ bool restoreIsMemoryLimitCode(const char *serverCode)
             return true;
     return false;
 }
+
+const char *restoreCypherPrefix(const char *serverAgent)
+{
+    RestoreServerVersion version;
+    return restoreParseServerAgent(serverAgent, &version) && restoreVersionAtLeast(&version, 2025, 6) ? "CYPHER 5 "
+                                                                                                       : "";
+}

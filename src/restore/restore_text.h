@@ -33,6 +33,10 @@ bool restoreParseServerAgent(const char *agent, RestoreServerVersion *out);
 /* true when version >= major.minor. */
 bool restoreVersionAtLeast(const RestoreServerVersion *version, int major, int minor);
 
+/* "CYPHER 5 " for a server (by its Bolt agent) whose default language may
+ * be Cypher 25 (2025.06+), so that 5.x statements keep parsing; "" otherwise. */
+const char *restoreCypherPrefix(const char *serverAgent);
+
 /* Transient server failures worth retrying the same batch for:
  * Neo.TransientError.* (deadlocks, lock timeouts, database unavailable...).
  * Memory limits are transient too but better served by smaller batches,

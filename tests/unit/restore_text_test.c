@@ -127,9 +127,20 @@ static void testErrorClassification(void **state)
     assert_false(restoreIsMemoryLimitCode("Neo.TransientError.Transaction.DeadlockDetected"));
 }
 
+static void testCypherPrefix(void **state)
+{
+    (void)state;
+    assert_string_equal(restoreCypherPrefix("Neo4j/2026.08.1"), "CYPHER 5 ");
+    assert_string_equal(restoreCypherPrefix("Neo4j/2025.06.0"), "CYPHER 5 ");
+    assert_string_equal(restoreCypherPrefix("Neo4j/2025.05.0"), "");
+    assert_string_equal(restoreCypherPrefix("Neo4j/5.26.30"), "");
+    assert_string_equal(restoreCypherPrefix("not a server"), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(testCypherPrefix),
         cmocka_unit_test(testQuotePlainAndSpaces),
         cmocka_unit_test(testQuoteDoublesBackticks),
         cmocka_unit_test(testQuoteUnicodeAndEscapesVerbatim),
