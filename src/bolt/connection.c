@@ -22,6 +22,7 @@
 #include "common/buffer.h"
 #include "common/log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct BoltConnection {
     BoltTransport *transport;
     BoltUri uri;
     bool hasUri;
+    char routingAddress[300]; /* routing context "host:port"; "" = direct */
     uint8_t major, minor;
     bool defunct;
     char serverAgent[128];
@@ -547,22 +549,13 @@ static ErrCode connAuthenticate(BoltConnection *connection, const BoltConnectOpt
 {
     char platform[256];
     connPlatform(platform, sizeof(platform));
-    char routingAddress[300];
-    if (connection->hasUri && connection->uri.routing) {
-        if (strchr(connection->uri.host, ':'))
-            snprintf(routingAddress, sizeof(routingAddress), "[%s]:%u", connection->uri.host,
-                     (unsigned)connection->uri.port);
-        else
-            snprintf(routingAddress, sizeof(routingAddress), "%s:%u", connection->uri.host,
-                     (unsigned)connection->uri.port);
-    }
     bool logonMessage = connAtLeast(connection, 5, 1);
     BoltHelloFields hello = {
         .userAgent = options->userAgent ? options->userAgent : "neo4j-backup/" NBK_VERSION,
         .boltAgentProduct = connAtLeast(connection, 5, 3) ? "neo4j-backup/" NBK_VERSION : NULL,
         .boltAgentPlatform = platform,
         .boltAgentLanguage = "C17",
-        .routingAddress = connection->hasUri && connection->uri.routing ? routingAddress : NULL,
+        .routingAddress = connection->routingAddress[0] ? connection->routingAddress : NULL,
         .patchUtc = connection->major == 4,
         .includeAuth = !logonMessage,
         .user = options->user,
@@ -702,6 +695,12 @@ ErrCode boltConnectTransport(const BoltConnectOptions *options, BoltTransport *t
             return code;
         }
         connection->hasUri = true;
+        if (options->routingContext)
+            snprintf(connection->routingAddress, sizeof(connection->routingAddress), "%s",
+                     options->routingContext);
+        else if (connection->uri.routing)
+            boltAddressFormat(connection->uri.host, connection->uri.port, connection->routingAddress,
+                              sizeof(connection->routingAddress));
     }
     /* The handshake and authentication are bounded by the connect timeout. */
     boltTransportSetTimeout(transport, options->connectTimeoutMs > 0 ? options->connectTimeoutMs : 10000);
@@ -715,6 +714,21 @@ ErrCode boltConnectTransport(const BoltConnectOptions *options, BoltTransport *t
     return ERR_OK;
 }
 
+/* Issue 11: basic auth over plain TCP to another machine shows the password
+ * to anyone on the path. Said once per process (a run, or a scheduler's
+ * life), not once per connection, so a long routed run is not flooded. */
+static void connWarnCleartextOnce(const BoltUri *uri)
+{
+    static atomic_bool warned;
+    if (!boltUriSendsPasswordInClear(uri) || atomic_exchange(&warned, true))
+        return;
+    char address[300];
+    boltAddressFormat(uri->host, uri->port, address, sizeof(address));
+    logWarn("The Neo4j password is sent unencrypted to %s (%s:// to a host that is not loopback); "
+            "use %s+s:// or %s+ssc:// to encrypt the connection",
+            address, uri->scheme, uri->routing ? "neo4j" : "bolt", uri->routing ? "neo4j" : "bolt");
+}
+
 ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out)
 {
     *out = NULL;
@@ -724,6 +738,8 @@ ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out)
     ErrCode code = boltUriParse(options->uri, &uri);
     if (code != ERR_OK)
         return code;
+    if (options->user && options->password && options->password[0])
+        connWarnCleartextOnce(&uri);
     BoltTransportOptions transportOptions = {
         .host = uri.host,
         .port = uri.port,
@@ -1020,3 +1036,36 @@ static ErrCode connEndTransaction(BoltConnection *connection, uint8_t signature)
 
 ErrCode boltCommit(BoltConnection *connection) { return connEndTransaction(connection, BOLT_MSG_COMMIT); }
 ErrCode boltRollback(BoltConnection *connection) { return connEndTransaction(connection, BOLT_MSG_ROLLBACK); }
+
+/* ---- routing --------------------------------------------------------- */
+
+ErrCode boltRoute(BoltConnection *connection, const char *database, Arena *arena, BoltValue *out)
+{
+    *out = boltNull();
+    ErrCode code = connCheckUsable(connection);
+    if (code == ERR_OK && (connection->inTransaction || connection->resultOpen))
+        code = errSet(ERR_INTERNAL, "ROUTE is only allowed outside transactions and results");
+    if (code != ERR_OK)
+        return code;
+    boltMessageRoute(&connection->message,
+                     connection->routingAddress[0] ? connection->routingAddress : NULL, database);
+    connQueue(connection, BOLT_MSG_ROUTE);
+    connection->phase = "while fetching the routing table (ROUTE)";
+    code = connFlush(connection);
+    if (code != ERR_OK)
+        return code;
+    arenaReset(connection->scratchArena);
+    BoltValue metadata;
+    code = connExpectSuccess(connection, connection->scratchArena, &metadata);
+    connection->phase = "while waiting for a reply";
+    if (code != ERR_OK)
+        return code;
+    const BoltValue *table = boltMapGet(&metadata, "rt");
+    if (!table || table->type != BOLT_MAP)
+        return errSet(NEO4J_PROTOCOL_ERROR, "%s answered ROUTE without a routing table (rt)",
+                      boltTransportPeer(connection->transport));
+    *out = boltValueCopy(arena, table);
+    return ERR_OK;
+}
+
+const char *boltPeer(const BoltConnection *connection) { return boltTransportPeer(connection->transport); }

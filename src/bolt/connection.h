@@ -22,6 +22,7 @@
 #include "common/error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct BoltConnection BoltConnection;
@@ -43,6 +44,15 @@ typedef struct {
 /* Parses bolt://, bolt+s://, bolt+ssc://, neo4j://, neo4j+s://, neo4j+ssc://
  * with an optional port; IPv6 literals in brackets. CONFIG_INVALID on error. */
 ErrCode boltUriParse(const char *text, BoltUri *out);
+/* "host:port", IPv6 hosts in brackets ("[::1]:7687"). */
+void boltAddressFormat(const char *host, uint16_t port, char *out, size_t size);
+/* True for names and literals that can only mean this machine: localhost
+ * (and *.localhost), 127.0.0.0/8, ::1, ::ffff:127.x. Other names are not
+ * resolved: a name that happens to point at loopback counts as remote. */
+bool boltHostIsLoopback(const char *host);
+/* Issue 11: basic auth on this URI crosses a network in clear text (no TLS
+ * and a host that is not loopback). */
+bool boltUriSendsPasswordInClear(const BoltUri *uri);
 
 typedef struct {
     const char *uri;             /* required */
@@ -55,6 +65,10 @@ typedef struct {
     /* Highest version to offer, e.g. {5, 4}; {0, 0} = the newest supported.
      * Lets tests force an older protocol against a newer server. */
     uint8_t maxMajor, maxMinor;
+    /* Routing context "host:port" sent in HELLO and ROUTE; NULL = the URI's
+     * own address for neo4j://, none for bolt://. A routed connection to a
+     * server of the table keeps the address the user gave. */
+    const char *routingContext;
 } BoltConnectOptions;
 
 ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out);
@@ -67,11 +81,16 @@ ErrCode boltConnectTransport(const BoltConnectOptions *options, BoltTransport *t
 /* Sends GOODBYE when possible, closes the socket and frees everything. */
 void boltClose(BoltConnection *connection);
 
+/* Password over plain TCP to a host that is not loopback: boltConnect logs
+ * one warning per process (issue 11). */
+
 /* Negotiated version, e.g. 5 and 8. */
 uint8_t boltVersionMajor(const BoltConnection *connection);
 uint8_t boltVersionMinor(const BoltConnection *connection);
 /* Server agent from HELLO SUCCESS, e.g. "Neo4j/5.26.0". */
 const char *boltServerAgent(const BoltConnection *connection);
+/* "host:port" of the server, for messages and logs. */
+const char *boltPeer(const BoltConnection *connection);
 
 typedef enum { BOLT_ACCESS_WRITE, BOLT_ACCESS_READ } BoltAccessMode;
 
@@ -108,5 +127,11 @@ const BoltValue *boltResultSummary(const BoltConnection *connection);
  * arena; out is null when the result is empty. Remaining rows are discarded. */
 ErrCode boltQuerySingle(BoltConnection *connection, const char *query, const BoltValue *params,
                         const BoltQueryOptions *options, Arena *arena, BoltValue *out);
+
+/* ROUTE (Bolt 4.3+, sent in its 4.4 form): asks the server for the routing
+ * table of database (NULL = home database) and copies the `rt` map
+ * ({ttl, db, servers: [{addresses, role}]}) into arena. bolt/routing.h
+ * parses it. Outside transactions only. */
+ErrCode boltRoute(BoltConnection *connection, const char *database, Arena *arena, BoltValue *out);
 
 #endif

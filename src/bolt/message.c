@@ -17,6 +17,7 @@ const char *boltMessageName(uint8_t signature)
     case BOLT_MSG_ROLLBACK: return "ROLLBACK";
     case BOLT_MSG_DISCARD: return "DISCARD";
     case BOLT_MSG_PULL: return "PULL";
+    case BOLT_MSG_ROUTE: return "ROUTE";
     case BOLT_MSG_LOGON: return "LOGON";
     case BOLT_MSG_SUCCESS: return "SUCCESS";
     case BOLT_MSG_RECORD: return "RECORD";
@@ -161,6 +162,19 @@ void boltMessagePull(Buffer *out, int64_t count, int64_t qid)
 void boltMessageDiscard(Buffer *out, int64_t count, int64_t qid)
 {
     messagePackStreamRequest(out, BOLT_MSG_DISCARD, count, qid);
+}
+
+void boltMessageRoute(Buffer *out, const char *routingAddress, const char *database)
+{
+    packStructHeader(out, BOLT_MSG_ROUTE, 3);
+    packMapHeader(out, routingAddress ? 1 : 0);
+    if (routingAddress)
+        messagePackStringEntry(out, "address", routingAddress);
+    packListHeader(out, 0); /* no bookmarks: a backup does not chain transactions */
+    bool hasDatabase = database && database[0];
+    packMapHeader(out, hasDatabase ? 1 : 0);
+    if (hasDatabase)
+        messagePackStringEntry(out, "db", database);
 }
 
 void boltMessageSimple(Buffer *out, uint8_t signature) { packStructHeader(out, signature, 0); }

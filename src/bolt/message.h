@@ -23,6 +23,7 @@ enum {
     BOLT_MSG_ROLLBACK = 0x13,
     BOLT_MSG_DISCARD = 0x2F,
     BOLT_MSG_PULL = 0x3F,
+    BOLT_MSG_ROUTE = 0x66,
     BOLT_MSG_LOGON = 0x6A,
     BOLT_MSG_SUCCESS = 0x70,
     BOLT_MSG_RECORD = 0x71,
@@ -64,6 +65,10 @@ void boltMessageBegin(Buffer *out, const BoltTxExtra *extra);
 /* PULL/DISCARD {n[, qid]}; qid < 0 = absent (the last statement). */
 void boltMessagePull(Buffer *out, int64_t count, int64_t qid);
 void boltMessageDiscard(Buffer *out, int64_t count, int64_t qid);
+/* ROUTE {routing context}, [bookmarks], {db} (4.4+ form; every server in
+ * scope speaks 4.4 or newer). routingAddress is the "host:port" the user
+ * addressed; database NULL or "" = the user's home database. */
+void boltMessageRoute(Buffer *out, const char *routingAddress, const char *database);
 /* Messages without fields: GOODBYE, RESET, COMMIT, ROLLBACK. */
 void boltMessageSimple(Buffer *out, uint8_t signature);
 

@@ -1,6 +1,7 @@
 /* Parsing of Neo4j connection URIs: scheme://host[:port][/] */
 #include "bolt/connection.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,4 +144,48 @@ ErrCode boltUriParse(const char *text, BoltUri *out)
     out->tls = scheme->tls;
     out->routing = scheme->routing;
     return ERR_OK;
+}
+
+void boltAddressFormat(const char *host, uint16_t port, char *out, size_t size)
+{
+    if (strchr(host, ':'))
+        snprintf(out, size, "[%s]:%u", host, (unsigned)port);
+    else
+        snprintf(out, size, "%s:%u", host, (unsigned)port);
+}
+
+bool boltHostIsLoopback(const char *host)
+{
+    if (!host || !host[0])
+        return false;
+    size_t length = strlen(host);
+    if (host[length - 1] == '.') /* "localhost." is the same name, fully qualified */
+        length--;
+    static const char suffix[] = ".localhost";
+    size_t suffixLength = sizeof(suffix) - 1;
+    if ((length == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+        (length > suffixLength && strncasecmp(host + length - suffixLength, suffix, suffixLength) == 0))
+        return true; /* RFC 6761: localhost names never leave the machine */
+    struct in_addr ipv4;
+    if (inet_pton(AF_INET, host, &ipv4) == 1)
+        return (ntohl(ipv4.s_addr) >> 24) == 127;
+    char literal[64];
+    size_t literalLength = strcspn(host, "%"); /* a zone id does not change the address */
+    if (literalLength >= sizeof(literal))
+        return false;
+    memcpy(literal, host, literalLength);
+    literal[literalLength] = '\0';
+    struct in6_addr ipv6;
+    if (inet_pton(AF_INET6, literal, &ipv6) != 1)
+        return false;
+    static const uint8_t loopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t mappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (memcmp(ipv6.s6_addr, loopback6, 16) == 0)
+        return true;
+    return memcmp(ipv6.s6_addr, mappedPrefix, 12) == 0 && ipv6.s6_addr[12] == 127;
+}
+
+bool boltUriSendsPasswordInClear(const BoltUri *uri)
+{
+    return uri->tls == BOLT_TLS_NONE && !boltHostIsLoopback(uri->host);
 }

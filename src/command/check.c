@@ -19,7 +19,7 @@ static ErrCode checkNeo4j(CommandContext *context)
     supportSafeUri(source.uri, safeUri, sizeof(safeUri));
     logInfo("Connecting to %s as %s...", safeUri, source.user);
     BoltConnection *connection = NULL;
-    code = supportConnect(&source, &connection);
+    code = supportConnectSource(context->config, &source, &connection);
     if (code == ERR_OK) {
         char version[64];
         char edition[64];

@@ -134,6 +134,25 @@ static void createRecordMetadata(BoltConnection *connection, const char *databas
     arenaFree(arena);
 }
 
+/* A routed source was read on a secondary, which refuses writes: the
+ * record goes to a primary (WRITE) server of the routing table instead. */
+static void createRecordMetadataRouted(const InstanceConfig *source, BoltConnection *reader,
+                                       const Manifest *manifest)
+{
+    BoltUri uri;
+    if (boltUriParse(source->uri, &uri) != ERR_OK || !uri.routing) {
+        createRecordMetadata(reader, source->database, manifest);
+        return;
+    }
+    BoltConnection *writer = NULL;
+    if (supportConnect(source, &writer) != ERR_OK) {
+        logWarn("Could not record the BackupMetadata node in %s: %s", source->database, errLast()->reason);
+        return;
+    }
+    createRecordMetadata(writer, source->database, manifest);
+    boltClose(writer);
+}
+
 static void createFillManifest(Manifest *manifest, const char *id, int64_t created,
                                const char *safeUri, const InstanceConfig *source, BoltConnection *connection,
                                const char *compressionName, const char *archiveFile,
@@ -248,7 +267,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
     bool critical = false;
     double started = timeMonotonic();
 
-    code = supportConnect(&source, &connection);
+    code = supportConnectSource(context->config, &source, &connection);
     char version[64] = "";
     char edition[64] = "";
     if (code == ERR_OK)
@@ -368,7 +387,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         backupDir = NULL;
     }
     if (code == ERR_OK) {
-        createRecordMetadata(connection, source.database, manifest);
+        createRecordMetadataRouted(&source, connection, manifest);
         logInfo("Backup ID: %s", id);
         logInfo("Checksum SHA256: %s", shaHex);
         logInfo("Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships, %" PRIu64 " schema items",

@@ -3,18 +3,48 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 
+#include <pthread.h>
+
 #include <stdio.h>
 #include <string.h>
 
-ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
+/* One routing table per process, keyed by URI and database: a scheduler or
+ * the API reuses it until its ttl runs out instead of asking every run. */
+static pthread_mutex_t supportRoutingLock = PTHREAD_MUTEX_INITIALIZER;
+static BoltRoutingTable supportRoutingTable;
+static char supportRoutingKey[1024];
+
+static ErrCode supportConnectRouted(const InstanceConfig *instance, BoltAccessMode mode, BoltReadFrom readFrom,
+                                    BoltConnection **out)
 {
-    BoltConnectOptions options = {
-        .uri = instance->uri,
-        .user = instance->user,
-        .password = instance->password,
-        .caFile = instance->caFile,
+    BoltRoutedOptions options = {
+        .connect =
+            {
+                .uri = instance->uri,
+                .user = instance->user,
+                .password = instance->password,
+                .caFile = instance->caFile,
+            },
+        .database = instance->database,
+        .mode = mode,
+        .readFrom = readFrom,
     };
-    ErrCode code = boltConnect(&options, out);
+    char key[sizeof(supportRoutingKey)];
+    snprintf(key, sizeof(key), "%s\n%s", instance->uri, instance->database ? instance->database : "");
+    BoltRoutingTable table;
+    pthread_mutex_lock(&supportRoutingLock);
+    if (strcmp(key, supportRoutingKey) == 0)
+        table = supportRoutingTable;
+    else
+        memset(&table, 0, sizeof(table));
+    pthread_mutex_unlock(&supportRoutingLock);
+
+    ErrCode code = boltConnectRouted(&options, &table, out);
+
+    pthread_mutex_lock(&supportRoutingLock);
+    supportRoutingTable = table;
+    snprintf(supportRoutingKey, sizeof(supportRoutingKey), "%s", key);
+    pthread_mutex_unlock(&supportRoutingLock);
     if (code != ERR_OK) {
         char safeUri[512];
         supportSafeUri(instance->uri, safeUri, sizeof(safeUri));
@@ -23,6 +53,23 @@ ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
             errSetAction("Check Neo4j container status (%s) and its URI", instance->container);
     }
     return code;
+}
+
+ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
+{
+    return supportConnectRouted(instance, BOLT_ACCESS_WRITE, BOLT_READ_FROM_PRIMARY, out);
+}
+
+ErrCode supportConnectSource(const Config *config, const InstanceConfig *instance, BoltConnection **out)
+{
+    BoltReadFrom readFrom = BOLT_READ_FROM_SECONDARY;
+    const char *setting = cfgGet(config, "NEO4J_READ_FROM");
+    if (setting) {
+        ErrCode code = boltReadFromParse(setting, &readFrom);
+        if (code != ERR_OK)
+            return code;
+    }
+    return supportConnectRouted(instance, BOLT_ACCESS_READ, readFrom, out);
 }
 
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out)

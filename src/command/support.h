@@ -4,13 +4,18 @@
 #define NBK_COMMAND_SUPPORT_H
 
 #include "bolt/connection.h"
+#include "bolt/routing.h"
 #include "catalog/catalog.h"
 #include "command/command.h"
 #include "common/config.h"
 
 /* Connects to an instance (URI, user, password, CA file from the config) and
- * adds the instance's name and URI to any error. */
+ * adds the instance's name and URI to any error. A neo4j:// URI is routed to
+ * a primary (WRITE) server: restores and promotion write. */
 ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out);
+/* Same for reading a backup's source: a neo4j:// URI is routed by
+ * NEO4J_READ_FROM (secondary by default, bolt/routing.h). */
+ErrCode supportConnectSource(const Config *config, const InstanceConfig *instance, BoltConnection **out);
 /* Opens the catalog at BACKUP_STORAGE_PATH (created when create is true). */
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out);
 /* Reads the server's version and edition with dbms.components(). */

@@ -64,7 +64,11 @@ static const CfgSetting cfgSettings[] = {
     URI("BACKUP_ALERT_WEBHOOK", "Alerts", NULL,
         "URL that receives alerts as a JSON POST (its tokens are treated as secret).", true),
     URI("NEO4J_URI", "Neo4j", "bolt://localhost:7687",
-        "Bolt URI of the production database: bolt://, bolt+s://, bolt+ssc://, neo4j://.", false),
+        "Bolt URI of the production database: bolt://, bolt+s://, bolt+ssc:// (direct), neo4j://, "
+        "neo4j+s://, neo4j+ssc:// (routed: clusters, Aura).", false),
+    CHOICE("NEO4J_READ_FROM", "Neo4j", "secondary", "secondary|primary|any",
+           "With a neo4j:// NEO4J_URI, the cluster member backups read from: secondary (a READ server, "
+           "falling back to the primary when the routing table has none), primary (a WRITE server) or any."),
     STR("NEO4J_USER", "Neo4j", "neo4j", "User for basic authentication."),
     SECRET("NEO4J_PASSWORD", "Neo4j", "Password for basic authentication."),
     PATH("NEO4J_PASSWORD_FILE", "Neo4j", NULL, "File holding NEO4J_PASSWORD (e.g. a Docker secret)."),
