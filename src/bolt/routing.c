@@ -290,12 +290,12 @@ static ErrCode routingRefresh(const BoltRoutedOptions *options, const BoltUri *s
             return ERR_OK;
         }
         boltClose(connection);
+        if (!routingFatal(code) && index + 1 < routerCount)
+            logWarn("Routing: %s could not give a routing table (%s); asking the next router", hostPort,
+                    errLast()->reason);
         errAddContext("fetching the routing table from %s", hostPort);
         if (routingFatal(code))
             return code;
-        if (index + 1 < routerCount)
-            logWarn("Routing: %s could not give a routing table (%s); asking the next router", hostPort,
-                    errLast()->reason);
     }
     memset(table, 0, sizeof(*table));
     return code;

@@ -18,9 +18,12 @@
 #include "bolt/chunk.h"
 #include "bolt/message.h"
 #include "bolt/packstream.h"
+#include "bolt/routing.h"
 #include "bolt/transport.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
+
+#include "fake_router.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -44,6 +47,9 @@ typedef struct {
 
     /* What the server saw. */
     int fd;
+    int listenFd; /* routed tests: accept one TCP connection first */
+    unsigned accepted;
+    unsigned begins;
     pthread_t thread;
     Arena *arena;
     char failure[256];
@@ -216,6 +222,14 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
 static void *fakeThread(void *argument)
 {
     FakeDb *db = argument;
+    if (db->listenFd >= 0) {
+        struct pollfd waitFor = {.fd = db->listenFd, .events = POLLIN};
+        if (poll(&waitFor, 1, FAKE_TIMEOUT_MS) <= 0 || (db->fd = accept(db->listenFd, NULL, NULL)) < 0) {
+            fakeFail(db, "no client connected");
+            return NULL;
+        }
+        db->accepted++;
+    }
     uint8_t handshake[20];
     if (!fakeRecv(db, handshake, sizeof(handshake)))
         return NULL;
@@ -255,6 +269,7 @@ static void *fakeThread(void *argument)
             const BoltValue *extra = request.as.structure.count > 0 ? &request.as.structure.fields[0] : NULL;
             if (extra && strcmp(boltMapGetString(extra, "mode", ""), "r") == 0)
                 db->sawBeginRead = true;
+            db->begins++;
             inTransaction = true;
             fakeSuccess(db, NULL, boltNull());
             break;
@@ -321,6 +336,7 @@ static FakeDb *fakeNew(void)
     FakeDb *db = calloc(1, sizeof(*db));
     db->arena = arenaNew(0);
     db->fd = -1;
+    db->listenFd = -1;
     return db;
 }
 
@@ -611,6 +627,76 @@ static void testHeaderMap(void **state)
     bufferFree(&packed);
 }
 
+/* Issue 16: a backup through neo4j:// reads from the cluster's secondary. The
+ * router's table lists a primary, a secondary that refuses connections and
+ * the fake database as a second secondary: the whole backup runs in one read
+ * transaction on that one server, and the primary is never contacted. */
+static void testRoutedBackupReadsOneServer(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    FakeNode dbPort, router, writer;
+    fakeNodeListen(&dbPort, FAKE_NODE_READER); /* only its socket: FakeDb serves it */
+    db->listenFd = dbPort.listenFd;
+    fakeNodeListen(&router, FAKE_NODE_ROUTER);
+    fakeNodeListen(&writer, FAKE_NODE_READER);
+    uint16_t refusing = fakeNodeRefusing();
+    fakeNodeAddress(router.port, router.routers[router.routerCount++]);
+    fakeNodeAddress(writer.port, router.writers[router.writerCount++]);
+    fakeNodeAddress(refusing, router.readers[router.readerCount++]);
+    fakeNodeAddress(dbPort.port, router.readers[router.readerCount++]);
+    fakeNodeStart(&router);
+    assert_int_equal(pthread_create(&db->thread, NULL, fakeThread, db), 0);
+
+    char uri[64];
+    snprintf(uri, sizeof(uri), "neo4j://127.0.0.1:%u", router.port);
+    BoltRoutedOptions options = {
+        .connect = {.uri = uri, .user = "neo4j", .password = "pw", .connectTimeoutMs = FAKE_TIMEOUT_MS},
+        .database = "neo4j",
+        .mode = BOLT_ACCESS_READ,
+        .readFrom = BOLT_READ_FROM_SECONDARY,
+    };
+    BoltConnection *connection = NULL;
+    ErrCode code = boltConnectRouted(&options, NULL, &connection);
+    if (code != ERR_OK)
+        fail_msg("routed connect failed: %s", errLast()->reason);
+    LogicalBackupRequest request = testRequest(connection, &paths);
+    request.database = "neo4j";
+    request.fetchSize = 2;
+    LogicalBackupResult result;
+    code = logicalBackupRun(&request, &result);
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    assert_false(fakeNodeWasContacted(&writer));
+    fakeFinish(db, connection);
+    fakeNodeFinish(&router);
+    fakeNodeFinish(&writer);
+    if (router.failure[0])
+        fail_msg("fake router: %s", router.failure);
+
+    assert_int_equal(router.routeRequests, 1);
+    assert_int_equal(db->accepted, 1);
+    assert_int_equal(db->begins, 1);
+    assert_true(db->sawBeginRead);
+    assert_true(db->sawCommit);
+    assert_int_equal(result.nodes, 5);
+    assert_int_equal(result.relationships, 3);
+    uint64_t counts[3];
+    char archiveHex[66];
+    readBack(paths.archivePath, counts, archiveHex);
+    assert_int_equal(counts[1], 5);
+    assert_int_equal(counts[2], 3);
+    testPathsRemove(&paths);
+    close(dbPort.listenFd);
+    fakeNodeFree(&dbPort);
+    fakeNodeFree(&router);
+    fakeNodeFree(&writer);
+    fakeFree(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +706,7 @@ int main(void)
         cmocka_unit_test(testUnsupportedStructInRelationshipFails),
         cmocka_unit_test(testCancelRemovesArchive),
         cmocka_unit_test(testHeaderMap),
+        cmocka_unit_test(testRoutedBackupReadsOneServer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
