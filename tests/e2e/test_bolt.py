@@ -767,3 +767,71 @@ def test_tls_to_a_plain_server_fails_clearly(bolt_query, server):
     assert result.returncode == NEO4J_UNREACHABLE, result.stderr
     assert "TLS" in result.stderr
     assert time.monotonic() - started < 15
+
+
+# ---- 9. routing (neo4j://) and the clear-text password warning ----------------------------------
+
+
+def _routed_env(server: Neo4jServer, storage: Path, **extra: str) -> Dict[str, str]:
+    environment = {"NEO4J_URI": f"neo4j://127.0.0.1:{server.port}", "NEO4J_USER": server.user,
+                   "NEO4J_PASSWORD": server.password, "BACKUP_STORAGE_PATH": str(storage),
+                   "BACKUP_MIN_FREE_PERCENT": "1", "NEO4J_READ_FROM": None}
+    environment.update(extra)
+    return environment
+
+
+def _count(server: Neo4jServer, query: str) -> int:
+    return server.run(query)[0]["c"]
+
+
+def test_backup_over_neo4j_reads_from_the_one_server_table(backup_bin, server, run_cli, tmp_path):
+    """Issue 16: a Community server answers ROUTE with a one-server table; the
+    backup reads from that server (secondary preferred, as the log says), gets
+    every node the driver sees, and records BackupMetadata on the WRITE server."""
+    server.run("MATCH (n:RouteProbe) DETACH DELETE n")
+    server.run("MATCH (m:BackupMetadata) DETACH DELETE m")
+    server.run("CREATE (:RouteProbe {i: 1})-[:NEXT]->(:RouteProbe {i: 2})-[:NEXT]->(:RouteProbe {i: 3})")
+    try:
+        result = run_cli([backup_bin, "--create"], env=_routed_env(server, tmp_path))
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert f"INFO: Routing: reading from 127.0.0.1:{server.port} (neo4j), " in result.stdout
+        nodes = _count(server, "MATCH (n) WHERE NOT n:BackupMetadata RETURN count(n) AS c")
+        assert f"Graph stats: {nodes} nodes" in result.stdout
+        backup_id = next(line.rsplit(": ", 1)[1] for line in result.stdout.splitlines()
+                         if line.startswith("INFO: Backup ID: "))
+        recorded = server.run("MATCH (m:BackupMetadata {backup_id: $id}) RETURN m.node_count AS n", id=backup_id)
+        assert recorded == [{"n": nodes}]
+        assert "unencrypted" not in output  # 127.0.0.1 is loopback: issue 11 stays quiet
+    finally:
+        server.run("MATCH (n:RouteProbe) DETACH DELETE n")
+        server.run("MATCH (m:BackupMetadata) DETACH DELETE m")
+
+
+def test_read_from_primary_and_a_bad_value(backup_bin, server, run_cli, tmp_path):
+    result = run_cli([backup_bin, "--check"], env=_routed_env(server, tmp_path, NEO4J_READ_FROM="primary"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"INFO: Routing: reading from 127.0.0.1:{server.port} (neo4j), a primary (WRITE) server, "
+            "as NEO4J_READ_FROM=primary asks") in result.stdout
+    result = run_cli([backup_bin, "--check"], env=_routed_env(server, tmp_path, NEO4J_READ_FROM="leader"))
+    assert result.returncode != 0
+    assert "NEO4J_READ_FROM" in result.stdout + result.stderr
+
+
+def test_bolt_uri_is_not_routed(backup_bin, server, run_cli, tmp_path):
+    result = run_cli([backup_bin, "--check"],
+                     env=_routed_env(server, tmp_path, NEO4J_URI=f"bolt://127.0.0.1:{server.port}"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Routing:" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("scheme", ["bolt", "neo4j"])
+def test_no_clear_text_warning_on_loopback(backup_bin, server, run_cli, tmp_path, scheme):
+    """Issue 11: the password crosses no network to 127.0.0.1, so no warning
+    (a remote host cannot be reached here; tests/unit/routing_test.c covers it)."""
+    result = run_cli([backup_bin, "--check"],
+                     env=_routed_env(server, tmp_path, NEO4J_URI=f"{scheme}://127.0.0.1:{server.port}"))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "unencrypted" not in output
+    assert "WARNING" not in output
