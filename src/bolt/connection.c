@@ -738,8 +738,6 @@ ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out)
     ErrCode code = boltUriParse(options->uri, &uri);
     if (code != ERR_OK)
         return code;
-    if (options->user && options->password && options->password[0])
-        connWarnCleartextOnce(&uri);
     BoltTransportOptions transportOptions = {
         .host = uri.host,
         .port = uri.port,
@@ -751,6 +749,9 @@ ErrCode boltConnect(const BoltConnectOptions *options, BoltConnection **out)
     code = boltTransportConnect(&transportOptions, &transport);
     if (code != ERR_OK)
         return code;
+    /* Warned once connected: only then would the password really leave. */
+    if (options->user && options->password && options->password[0])
+        connWarnCleartextOnce(&uri);
     return boltConnectTransport(options, transport, out);
 }
 

@@ -18,6 +18,9 @@ so NaN and -0.0 compare exactly).
   6. streaming 1,000,000 rows keeps memory flat
   7. wrong password, nothing listening, a server killed mid-stream
   8. TLS: bolt+ssc://, bolt+s:// with and without the CA file
+  9. routing: neo4j:// to a Community server (a one-server routing table),
+     NEO4J_READ_FROM; the clear-text password warning (issue 11): none on
+     loopback, once for this machine's own non-loopback address
 
 Servers: the session's main and TLS servers (conftest.py), plus
 "<prefix>-calendar" (2026.08.1) and "<prefix>-kill" (a disposable 5.26 that
@@ -835,3 +838,49 @@ def test_no_clear_text_warning_on_loopback(backup_bin, server, run_cli, tmp_path
     assert result.returncode == 0, output
     assert "unencrypted" not in output
     assert "WARNING" not in output
+
+
+def _non_loopback_ipv4() -> Optional[str]:
+    try:
+        addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((address for address in addresses if "." in address and not address.startswith("127.")), None)
+
+
+def test_clear_text_warning_for_a_host_that_is_not_loopback(backup_bin, run_cli, tmp_path):
+    """Issue 11 with a real socket: a listener on this machine's own
+    non-loopback address accepts and hangs up. The client warned (once) before
+    the password could leave, then fails as unreachable; the password is in
+    no line."""
+    import socket
+    address = _non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    listener = socket.socket()
+    listener.bind((address, 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+
+    def hang_up():
+        listener.settimeout(60)
+        try:
+            while True:
+                connection, _ = listener.accept()
+                connection.close()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        result = run_cli([backup_bin, "--check"], env={
+            "NEO4J_URI": f"bolt://{address}:{port}", "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": "pw-Not-To-Leak",
+            "BACKUP_STORAGE_PATH": str(tmp_path), "BACKUP_MIN_FREE_PERCENT": "1"}, timeout=120)
+    finally:
+        listener.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == NEO4J_UNREACHABLE, output
+    assert output.count("WARNING: The Neo4j password is sent unencrypted") == 1, output
+    assert f"{address}:{port}" in output
+    assert "pw-Not-To-Leak" not in output
