@@ -36,6 +36,7 @@ typedef enum {
 typedef struct {
     FakeNodeKind kind;
     unsigned sessions; /* connections to serve, one after the other (0 = 1) */
+    const char *failureCode; /* FAKE_NODE_ROUTER_FAILS; NULL = DatabaseUnavailable */
     /* The routing table a FAKE_NODE_ROUTER returns, as "host:port" strings. */
     char routers[FAKE_NODE_MAX_ADDRESSES][64];
     unsigned routerCount;
@@ -212,7 +213,9 @@ static inline void fakeNodeSession(FakeNode *node)
             } else {
                 BoltValue failure = boltMap(node->arena, 2);
                 boltMapSet(node->arena, &failure, 0, "code",
-                           boltString(node->arena, "Neo.TransientError.General.DatabaseUnavailable"));
+                           boltString(node->arena, node->failureCode
+                                                       ? node->failureCode
+                                                       : "Neo.TransientError.General.DatabaseUnavailable"));
                 boltMapSet(node->arena, &failure, 1, "message",
                            boltString(node->arena, "database neo4j is unavailable on this router"));
                 fakeNodeSend(node, BOLT_MSG_FAILURE, &failure);

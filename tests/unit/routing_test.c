@@ -452,6 +452,40 @@ static void testEveryServerRefuses(void **state)
     fakeNodeFree(&router);
 }
 
+/* A ClientError from ROUTE (an unknown database, a forbidden user) would be
+ * the same on every router: the client stops at once, asks no other router,
+ * and reports the server's code. */
+static void testClientErrorFromRouteStopsAtOnce(void **state)
+{
+    (void)state;
+    FakeNode failing, other;
+    fakeNodeListen(&failing, FAKE_NODE_ROUTER_FAILS);
+    failing.failureCode = "Neo.ClientError.Database.DatabaseNotFound";
+    fakeNodeListen(&other, FAKE_NODE_ROUTER);
+    fakeNodeStart(&failing);
+    BoltRoutingTable table = {0};
+    table.expiresAt = timeMonotonic() - 1;
+    assert_int_equal(boltAddressParse("127.0.0.1:1", &table.routers[0]), ERR_OK);
+    table.routers[0].port = failing.port;
+    table.routers[1] = table.routers[0];
+    table.routers[1].port = other.port;
+    table.routerCount = 2;
+    char uri[64];
+    snprintf(uri, sizeof(uri), "neo4j://127.0.0.1:%u", other.port);
+    BoltRoutedOptions options = routedOptions(uri, BOLT_ACCESS_READ, BOLT_READ_FROM_SECONDARY);
+    BoltConnection *connection = NULL;
+    assert_int_equal(boltConnectRouted(&options, &table, &connection), NEO4J_QUERY_FAILED);
+    assert_null(connection);
+    assert_string_equal(errLast()->serverCode, "Neo.ClientError.Database.DatabaseNotFound");
+    assert_false(fakeNodeWasContacted(&other));
+    fakeNodeFinish(&failing);
+    fakeNodeFinish(&other);
+    assertNodeClean(&failing);
+    assert_int_equal(failing.routeRequests, 1);
+    fakeNodeFree(&failing);
+    fakeNodeFree(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +499,7 @@ int main(void)
         cmocka_unit_test(testFallsBackToPrimaryOnTheRouterConnection),
         cmocka_unit_test(testWriteNeedsAPrimary),
         cmocka_unit_test(testEveryServerRefuses),
+        cmocka_unit_test(testClientErrorFromRouteStopsAtOnce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

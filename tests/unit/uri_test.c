@@ -97,6 +97,21 @@ static void testCredentialsRejectedWithoutEcho(void **state)
     assert_null(strstr(errLast()->reason, "hunter2"));
 }
 
+/* Routed addresses and log lines: IPv6 hosts get their brackets back. */
+static void testAddressFormat(void **state)
+{
+    (void)state;
+    char text[64];
+    boltAddressFormat("db.example", 7687, text, sizeof(text));
+    assert_string_equal(text, "db.example:7687");
+    boltAddressFormat("fd00::3", 7688, text, sizeof(text));
+    assert_string_equal(text, "[fd00::3]:7688");
+    BoltUri uri;
+    assert_int_equal(boltUriParse("neo4j+s://[::1]:7690", &uri), ERR_OK);
+    boltAddressFormat(uri.host, uri.port, text, sizeof(text));
+    assert_string_equal(text, "[::1]:7690");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +119,7 @@ int main(void)
         cmocka_unit_test(testIpv6),
         cmocka_unit_test(testGarbage),
         cmocka_unit_test(testCredentialsRejectedWithoutEcho),
+        cmocka_unit_test(testAddressFormat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
