@@ -884,3 +884,19 @@ def test_clear_text_warning_for_a_host_that_is_not_loopback(backup_bin, run_cli,
     assert output.count("WARNING: The Neo4j password is sent unencrypted") == 1, output
     assert f"{address}:{port}" in output
     assert "pw-Not-To-Leak" not in output
+
+
+def test_routed_tls_verifies_the_routed_host(backup_bin, neo4j_tls_server, tls_dir, run_cli, tmp_path):
+    """neo4j+s:// with a CA file: a single server builds its table from the
+    routing context (localhost:PORT); the routed connection keeps the TLS mode
+    and the CA file, and the certificate (CN=localhost) is checked against the
+    routed host, so the check passes encrypted and without a warning."""
+    port = neo4j_tls_server.port
+    result = run_cli([backup_bin, "--check"], env={
+        "NEO4J_URI": f"neo4j+s://localhost:{port}", "NEO4J_USER": neo4j_tls_server.user,
+        "NEO4J_PASSWORD": neo4j_tls_server.password, "NEO4J_CA_FILE": str(tls_dir / "public.crt"),
+        "BACKUP_STORAGE_PATH": str(tmp_path), "BACKUP_MIN_FREE_PERCENT": "1", "NEO4J_READ_FROM": None})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"INFO: Routing: reading from localhost:{port} (neo4j)" in result.stdout
+    assert "unencrypted" not in output
