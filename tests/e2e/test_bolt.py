@@ -840,52 +840,6 @@ def test_no_clear_text_warning_on_loopback(backup_bin, server, run_cli, tmp_path
     assert "WARNING" not in output
 
 
-def _non_loopback_ipv4() -> Optional[str]:
-    try:
-        addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return next((address for address in addresses if "." in address and not address.startswith("127.")), None)
-
-
-def test_clear_text_warning_for_a_host_that_is_not_loopback(backup_bin, run_cli, tmp_path):
-    """Issue 11 with a real socket: a listener on this machine's own
-    non-loopback address accepts and hangs up. The client warned (once) before
-    the password could leave, then fails as unreachable; the password is in
-    no line."""
-    import socket
-    address = _non_loopback_ipv4()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    listener = socket.socket()
-    listener.bind((address, 0))
-    listener.listen(4)
-    port = listener.getsockname()[1]
-
-    def hang_up():
-        listener.settimeout(60)
-        try:
-            while True:
-                connection, _ = listener.accept()
-                connection.close()
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=hang_up, daemon=True)
-    thread.start()
-    try:
-        result = run_cli([backup_bin, "--check"], env={
-            "NEO4J_URI": f"bolt://{address}:{port}", "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": "pw-Not-To-Leak",
-            "BACKUP_STORAGE_PATH": str(tmp_path), "BACKUP_MIN_FREE_PERCENT": "1"}, timeout=120)
-    finally:
-        listener.close()
-    output = result.stdout + result.stderr
-    assert result.returncode == NEO4J_UNREACHABLE, output
-    assert output.count("WARNING: The Neo4j password is sent unencrypted") == 1, output
-    assert f"{address}:{port}" in output
-    assert "pw-Not-To-Leak" not in output
-
-
 def test_routed_tls_verifies_the_routed_host(backup_bin, neo4j_tls_server, tls_dir, run_cli, tmp_path):
     """neo4j+s:// with a CA file: a single server builds its table from the
     routing context (localhost:PORT); the routed connection keeps the TLS mode
