@@ -422,9 +422,9 @@ static bool apiCheckRestore(ApiServer *server, const char *id, ApiJobRequest *jo
         !apiBodyField(body, "promote", json_type_boolean, response, &promote) ||
         !apiBodyField(body, "confirm", json_type_string, response, &confirm))
         return false;
-    const char *targetName = target ? json_object_get_string(target) : cfgGet(server->config, "TEST_NEO4J_CONTAINER");
-    if (!targetName)
-        targetName = CFG_DEFAULT_TARGET;
+    /* The command line's default: TEST_NEO4J_CONTAINER names a container
+     * of that instance, not an instance. */
+    const char *targetName = target ? json_object_get_string(target) : CFG_DEFAULT_TARGET;
     if (strlen(targetName) >= sizeof(job->target)) {
         apiRespondBadRequest(response, "field \"target\" is too long");
         return false;

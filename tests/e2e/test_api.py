@@ -620,6 +620,26 @@ def test_schedule_and_serve_in_one_process(backup_bin, env, work, token, storage
     assert state["pid"] == 0 and state["paused"] is False
 
 
+def test_default_restore_target_is_the_cli_one(backup_bin, env, work, backup_id, tools, neo4j_target):
+    """TEST_NEO4J_CONTAINER names the test instance's container; the default
+    target is test-neo4j for the API as for neo4j-restore."""
+    container_env = {**env, "TEST_NEO4J_CONTAINER": "neo4j-test-box"}
+    result = tools.restore("--backup-id", backup_id, "--dry-run", env={"TEST_NEO4J_CONTAINER": "neo4j-test-box"})
+    assert result.returncode == 0, result.output
+    assert "test instance test-neo4j" in result.output, result.output
+    server = ApiProcess(backup_bin, container_env, work, args=("--serve", "--no-auth"))
+    try:
+        neo4j_target.run("CREATE (:Leftover {note: 'replaced by the restore'})")
+        job, headers = server.json("POST", f"/api/v1/backups/{backup_id}/restore", {}, expect=202)
+        assert job["target"] == "test-neo4j", job
+        done = server.wait_job(headers["location"], timeout=600)
+        assert done["state"] == "succeeded", f"{done}\n{server.log()}"
+    finally:
+        server.stop()
+    assert count_graph(neo4j_target)[:2] == (GRAPH_NODES, GRAPH_RELATIONSHIPS)
+    assert neo4j_target.run("MATCH (n:Leftover) RETURN count(n) AS c")[0]["c"] == 0
+
+
 def test_no_secret_in_any_log(api, work, token):
     logs = "".join(path.read_text(errors="replace") for path in work.glob("serve-*.*"))
     assert "HTTP API listening on http://127.0.0.1:" in logs
