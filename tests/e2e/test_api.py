@@ -90,6 +90,7 @@ class ApiProcess:
             headers["Authorization"] = f"Bearer {token}"
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
+        if body is not None:
             headers.setdefault("Content-Type", "application/json")
         connection = self.connection()
         try:
@@ -618,6 +619,131 @@ def test_schedule_and_serve_in_one_process(backup_bin, env, work, token, storage
     assert "Backup scheduler stopped by a signal" in out, both.log()
     state = json.loads((storage / ".scheduler.json").read_text())
     assert state["pid"] == 0 and state["paused"] is False
+
+
+# ---- hardening: web pages, the log, ids, the default target, slow clients ----------------------
+
+
+def job_count(api: ApiProcess) -> int:
+    jobs, _ = api.json("GET", "/api/v1/jobs")
+    return len(jobs["jobs"])
+
+
+def check_web_page_refusals(server: ApiProcess, backup_id: str) -> None:
+    """What a page in a browser on this host could send, refused whether or
+    not the server wants a token."""
+    own = f"127.0.0.1:{server.port}"
+    jobs_before = job_count(server)
+    # A simple request: text/plain (or no type) needs no CORS preflight.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {"Content-Type": ""}
+        for path, body in (("/api/v1/backups", b"{}"),
+                           (f"/api/v1/backups/{backup_id}/restore", b'{"target": "test-neo4j"}')):
+            status, _, data = server.request("POST", path, body, headers=headers)
+            assert status == 415, (path, content_type, status, data)
+            assert error_of(data)["code"] == "API_UNSUPPORTED_MEDIA_TYPE"
+    # DNS rebinding: the attacker's name resolving to 127.0.0.1.
+    for method, path in (("GET", "/api/v1/backups"), ("GET", "/metrics"), ("GET", "/"),
+                         ("POST", "/api/v1/backups"), ("DELETE", f"/api/v1/backups/{backup_id}")):
+        status, _, data = server.request(method, path, headers={"Host": f"rebind.attacker.example:{server.port}"})
+        assert status == 421, (method, path, status, data)
+        assert error_of(data)["code"] == "API_HOST_NOT_ALLOWED"
+    # A cross-site form or fetch without a body: its Origin gives it away.
+    for origin in ("https://attacker.example", "null", f"http://127.0.0.1:{server.port + 1}"):
+        for method, path in (("POST", "/api/v1/backups"), ("DELETE", f"/api/v1/backups/{backup_id}"),
+                             ("POST", f"/api/v1/backups/{backup_id}/validate")):
+            status, _, data = server.request(method, path, headers={"Origin": origin})
+            assert status == 403, (method, path, origin, status, data)
+            assert error_of(data)["code"] == "API_ORIGIN_NOT_ALLOWED"
+    assert job_count(server) == jobs_before
+    server.json("GET", f"/api/v1/backups/{backup_id}")  # not deleted
+    # What must keep working: Prometheus, the status page, same-origin
+    # requests, health checks by any name.
+    for host in (own, "127.0.0.1", f"localhost:{server.port}", f"[::1]:{server.port}"):
+        status, headers, _ = server.request("GET", "/metrics", headers={"Host": host})
+        assert status == 200 and headers["content-type"].startswith("text/plain"), host
+    status, _, page = server.request("GET", "/", headers={"Host": own})
+    assert status == 200 and backup_id.encode() in page
+    result, _ = server.json("POST", "/api/v1/scheduler/resume", {},
+                            headers={"Origin": f"http://{own}", "Content-Type": "application/json; charset=utf-8"})
+    assert "resumed" in result
+    status, _, _ = server.request("GET", "/healthz", token=None, headers={"Host": "lb-probe.internal"})
+    assert status == 200
+
+
+def test_web_pages_cannot_drive_the_api_with_a_token(api, backup_id):
+    check_web_page_refusals(api, backup_id)
+    # The status page's own sign-in form passes (same origin, form type).
+    status, headers, _ = api.request("POST", "/login", f"token={api.token}", token=None,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                                              "Origin": f"http://127.0.0.1:{api.port}"})
+    assert status == 303 and "set-cookie" in headers
+    status, _, data = api.request("POST", "/login", f"token={api.token}", token=None,
+                                  headers={"Content-Type": "text/plain"})
+    assert status == 415, data
+
+
+def test_web_pages_cannot_drive_the_api_without_auth(backup_bin, env, work, backup_id):
+    open_server = ApiProcess(backup_bin, {**env, "BACKUP_API_ALLOWED_HOSTS": "backup.example.test, ops.example.test:8443"},
+                             work, args=("--serve", "--no-auth"))
+    try:
+        check_web_page_refusals(open_server, backup_id)
+        # Names the operator lists are served; a listed port is the only one.
+        for host, expected in (("backup.example.test", 200), (f"backup.example.test:{open_server.port}", 200),
+                               ("ops.example.test:8443", 200), ("ops.example.test", 421),
+                               ("backup.example.test.attacker.example", 421)):
+            status, _, data = open_server.request("GET", "/api/v1/backups", headers={"Host": host})
+            assert status == expected, (host, status, data)
+    finally:
+        open_server.stop()
+    log = open_server.log()
+    assert "refused GET /api/v1/backups from 127.0.0.1: Host rebind.attacker.example" in log, log
+    # A list entry that is not a host is a configuration error.
+    port = free_port()
+    result = subprocess.run([str(backup_bin), "--serve", "--no-auth"], capture_output=True, text=True, timeout=60,
+                            env={**env, "BACKUP_API_LISTEN": f"127.0.0.1:{port}",
+                                 "BACKUP_API_ALLOWED_HOSTS": "good.example,http://bad.example/"})
+    assert result.returncode == EXIT_CONFIG_INVALID, result.stdout + result.stderr
+    assert "BACKUP_API_ALLOWED_HOSTS" in result.stdout + result.stderr
+
+
+def test_request_text_cannot_forge_log_lines(api):
+    forged = "ERROR: forged line 1f3a"
+    status, _, _ = api.request("GET", "/api/v1/backups/x%0A" + forged.replace(" ", "%20") + "%0D%1B[31m",
+                               token=None)
+    assert status == 401
+    status, _, _ = api.request("GET", "/api/v1/jobs%0A" + forged.replace(" ", "%20"), token=None,
+                               headers={"Host": "evil.example"})
+    assert status == 421
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and api.log().count("forged line 1f3a") < 2:
+        time.sleep(0.1)
+    log = api.log()
+    assert "refused GET /api/v1/backups/x\\x0aERROR: forged line 1f3a\\x0d\\x1b[31m from 127.0.0.1" in log, log
+    assert "refused GET /api/v1/jobs\\x0aERROR: forged line 1f3a from 127.0.0.1" in log, log
+    lines = log.splitlines()
+    assert not [line for line in lines if line.startswith(forged)], log
+    assert "\x1b" not in log and "\r" not in log
+
+
+def test_nul_in_a_path_is_refused_not_cut(api, backup_id):
+    jobs_before = job_count(api)
+    for method, path in (("GET", f"/api/v1/backups/{backup_id}%00"),
+                         ("GET", f"/api/v1/backups/{backup_id}%00.extra"),
+                         ("POST", f"/api/v1/backups/{backup_id}%00junk/validate"),
+                         ("DELETE", f"/api/v1/backups/{backup_id}%00x"),
+                         ("GET", "/api/v1/backups%00/whatever"),
+                         ("GET", "/metrics%00")):
+        status, _, data = api.request(method, path)
+        assert status == 400, (method, path, status, data)
+        error = error_of(data)
+        assert error["code"] == "API_BAD_REQUEST" and "NUL" in error["message"], error
+    assert job_count(api) == jobs_before
+    api.json("GET", f"/api/v1/backups/{backup_id}")  # still there
+    # %00 in the query string is not a path; an encoded percent is no NUL.
+    api.json("GET", "/api/v1/backups?x=%00")
+    status, _, _ = api.request("GET", f"/api/v1/backups/{backup_id}%2500")
+    assert status == 400  # "<id>%00" as text: an invalid id, refused by the id check
 
 
 def test_default_restore_target_is_the_cli_one(backup_bin, env, work, backup_id, tools, neo4j_target):
