@@ -111,6 +111,8 @@ typedef struct {
     const char *tlsCertPem;            /* both set: HTTPS; copied */
     const char *tlsKeyPem;
     const char *allowedHosts;          /* BACKUP_API_ALLOWED_HOSTS or NULL; copied */
+    unsigned connectionTimeout;        /* seconds of silence before a client is dropped; 0: default */
+    unsigned connectionsPerClient;     /* open connections per client address; 0: default */
 } ApiServerOptions;
 
 /* Starts listening. CONFIG_INVALID when the address cannot be bound (the

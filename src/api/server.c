@@ -21,7 +21,10 @@
  * up to this much, then the connection is closed. */
 #define API_DISCARD_LIMIT (4u * API_MAX_BODY_BYTES)
 #define API_CONNECTION_LIMIT 256
-#define API_CONNECTION_TIMEOUT_SECONDS 60
+/* Defaults of BACKUP_API_CONNECTION_TIMEOUT and
+ * BACKUP_API_MAX_CONNECTIONS_PER_CLIENT (config.c holds the same values). */
+#define API_CONNECTION_TIMEOUT_SECONDS 10
+#define API_CONNECTIONS_PER_CLIENT 16
 
 typedef struct {
     Buffer body;
@@ -333,7 +336,10 @@ ErrCode apiServerStart(const ApiServerOptions *options, ApiServer **out)
         flags, server->address.port, NULL, NULL, apiOnRequest, server,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&server->address.address,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT_SECONDS,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        options->connectionTimeout ? options->connectionTimeout : (unsigned int)API_CONNECTION_TIMEOUT_SECONDS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        options->connectionsPerClient ? options->connectionsPerClient : (unsigned int)API_CONNECTIONS_PER_CLIENT,
         MHD_OPTION_URI_LOG_CALLBACK, apiOnUri, server,
         MHD_OPTION_NOTIFY_COMPLETED, apiOnCompleted, server,
         MHD_OPTION_EXTERNAL_LOGGER, apiOnDaemonLog, server,

@@ -124,6 +124,15 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
     if (!address->loopback && !allowedHosts)
         logInfo("The HTTP API answers requests addressed to %s or to this machine's address only; list the DNS "
                 "names clients use (Prometheus, a proxy) in BACKUP_API_ALLOWED_HOSTS", address->text);
+    int64_t timeout = 0;
+    int64_t perClient = 0;
+    code = cfgGetInt(config, "BACKUP_API_CONNECTION_TIMEOUT", &timeout);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT", &perClient);
+    if (code != ERR_OK)
+        return code;
+    settings->options.connectionTimeout = (unsigned)timeout;
+    settings->options.connectionsPerClient = (unsigned)perClient;
     settings->options.config = context->config;
     settings->options.cancelFlag = context->cancelFlag;
     settings->options.token = settings->token;

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -75,14 +76,19 @@ class ApiProcess:
         return (f"--- serve stdout\n{self.out_path.read_text(errors='replace')}\n"
                 f"--- serve stderr\n{self.err_path.read_text(errors='replace')}")
 
-    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+    def connection(self, timeout: float = 30, source: Optional[str] = None) -> http.client.HTTPConnection:
+        """source: the client's own loopback address (127.0.0.x), so that
+        many clients can be told apart by the per-client connection cap."""
+        source_address = (source, 0) if source else None
         if self.tls_ca:
             context = ssl.create_default_context(cafile=str(self.tls_ca))
-            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context,
+                                               source_address=source_address)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=source_address)
 
     def request(self, method: str, path: str, body=None, token: Optional[str] = "default",
-                headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+                headers: Optional[Dict[str, str]] = None,
+                source: Optional[str] = None) -> Tuple[int, Dict[str, str], bytes]:
         """One request on a fresh connection: (status, headers, body)."""
         headers = dict(headers or {})
         token = self.token if token == "default" else token
@@ -92,7 +98,7 @@ class ApiProcess:
             body = json.dumps(body)
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
-        connection = self.connection()
+        connection = self.connection(source=source)
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -421,8 +427,9 @@ def test_concurrent_listing_while_a_backup_runs(api):
     watcher = threading.Thread(target=watch)
     watcher.start()
 
-    def list_once(_):
-        status, _, data = api.request("GET", "/api/v1/backups")
+    def list_once(index):
+        # 200 clients: from 64 loopback addresses, each under the per-client cap.
+        status, _, data = api.request("GET", "/api/v1/backups", source=f"127.0.0.{2 + index % 64}")
         return status, time.monotonic(), len(json.loads(data)["backups"]) if status == 200 else data
 
     burst_start = time.monotonic()
@@ -764,6 +771,88 @@ def test_default_restore_target_is_the_cli_one(backup_bin, env, work, backup_id,
         server.stop()
     assert count_graph(neo4j_target)[:2] == (GRAPH_NODES, GRAPH_RELATIONSHIPS)
     assert neo4j_target.run("MATCH (n:Leftover) RETURN count(n) AS c")[0]["c"] == 0
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the peer closes (or resets) the socket within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def get_on(sock: socket.socket, port: int, path: str = "/api/v1/backups") -> bytes:
+    """One keep-alive request on an open socket; the status line."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    sock.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before answering: {data!r}"
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_silent_clients_are_dropped_on_the_timeout(backup_bin, env, work):
+    server = ApiProcess(backup_bin, {**env, "BACKUP_API_CONNECTION_TIMEOUT": "1"}, work, args=("--serve", "--no-auth"))
+    try:
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        stalled.sendall(b"GET /api/v1/backups HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+        started = time.monotonic()
+        assert closed_within(silent, 20), "a connection that sends nothing was kept"
+        assert closed_within(stalled, 20), "a connection that never ends its headers was kept"
+        assert time.monotonic() - started < 15
+        silent.close()
+        stalled.close()
+        server.json("GET", "/api/v1/backups")
+    finally:
+        server.stop()
+
+
+def test_connections_per_client_are_capped(backup_bin, env, work):
+    server = ApiProcess(backup_bin, {**env, "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT": "2",
+                                     "BACKUP_API_CONNECTION_TIMEOUT": "120"}, work, args=("--serve", "--no-auth"))
+    held = []
+    try:
+        for _ in range(2):  # served, and kept open (keep-alive)
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            held.append(sock)
+            assert get_on(sock, server.port).startswith(b"HTTP/1.1 200"), server.log()
+        extra = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            extra.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert closed_within(extra, 20), "a third connection from the same address was served"
+        extra.close()
+        # Another client address (all of 127.0.0.0/8 is loopback) is served meanwhile.
+        other = socket.create_connection(("127.0.0.1", server.port), source_address=("127.0.0.2", 0))
+        assert get_on(other, server.port).startswith(b"HTTP/1.1 200")
+        other.close()
+        # The held ones still work; once one closes, the first address gets a slot again.
+        assert get_on(held[0], server.port).startswith(b"HTTP/1.1 200")
+        held.pop().close()
+        deadline = time.monotonic() + 30
+        while True:
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            try:
+                if get_on(sock, server.port).startswith(b"HTTP/1.1 200"):
+                    break
+            except (AssertionError, OSError):
+                assert time.monotonic() < deadline, "no slot came free after a connection closed"
+                time.sleep(0.1)
+            finally:
+                sock.close()
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
 
 
 def test_no_secret_in_any_log(api, work, token):
