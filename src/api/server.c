@@ -50,8 +50,9 @@ static void *apiOnUri(void *payload, const char *uri, struct MHD_Connection *con
     return NULL;
 }
 
-/* libmicrohttpd's own messages (bind failures, TLS handshakes...). */
-static void apiOnDaemonLog(void *payload, const char *fmt, va_list args)
+/* libmicrohttpd's own messages (bind failures, TLS handshakes...); fmt is
+ * libmicrohttpd's, and the attribute tells the compiler so. */
+__attribute__((format(printf, 2, 0))) static void apiOnDaemonLog(void *payload, const char *fmt, va_list args)
 {
     ApiServer *server = payload;
     char line[512];
