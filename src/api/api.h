@@ -18,7 +18,11 @@
  * --no-auth). The status page also accepts a cookie derived from the token
  * (set by its login form); the cookie never authorizes the JSON API, so a
  * browser cannot be made to change anything across sites. Neither the token
- * nor the cookie is ever logged or echoed. */
+ * nor the cookie is ever logged or echoed. Before any of that, with or
+ * without a token, routes.c refuses what a web page in a local browser could
+ * send (guard.c): a Host that does not name this server (DNS rebinding), a
+ * foreign Origin on a state-changing request, a body that is not
+ * application/json (a form for /login), and a %00 in the path. */
 #ifndef NBK_API_API_H
 #define NBK_API_API_H
 
@@ -67,6 +71,34 @@ void apiSessionCookieValue(const char *token, char out[65]);
  * malformed or longer than outSize - 1. */
 bool apiFormField(const char *body, size_t length, const char *name, char *out, size_t outSize);
 
+/* ---- request guards (pure, unit-tested; guard.c) ---- */
+
+/* The names a request may address the server by. */
+typedef struct {
+    uint16_t port;            /* the bound port */
+    const char *listenHost;   /* BACKUP_API_LISTEN without the port: "127.0.0.1", "[::1]" */
+    bool loopback;            /* also localhost, 127.0.0.1 and [::1] */
+    const char *allowedHosts; /* BACKUP_API_ALLOWED_HOSTS: "name[:port],..." or NULL */
+    const char *localHost;    /* this connection's local address ("10.0.0.5", "[fe80::1]") or NULL */
+} ApiHostRules;
+
+/* True when a Host header value names this server: one of the names of
+ * rules, without a port or with the bound port (or the entry's own port).
+ * False for NULL and anything malformed. */
+bool apiHostAllowed(const ApiHostRules *rules, const char *host);
+/* True when an Origin header may change state: absent (not a browser), or
+ * http(s)://<a host apiHostAllowed takes>. "null" is foreign. */
+bool apiOriginAllowed(const ApiHostRules *rules, const char *origin);
+/* True when a Content-Type header's media type (parameters ignored, case
+ * insensitive) is mediaType. */
+bool apiMediaTypeIs(const char *contentType, const char *mediaType);
+/* Checks a BACKUP_API_ALLOWED_HOSTS value; on false, bad holds the entry. */
+bool apiAllowedHostsValid(const char *list, char *bad, size_t badSize);
+/* Copies text for a log line with control characters written as \xNN and
+ * '\' as "\\", so a request cannot forge lines; cut to fit size.
+ * Returns the length written. */
+size_t apiLogEscape(const char *text, char *out, size_t size);
+
 /* ---- the server ---- */
 
 typedef struct ApiServer ApiServer;
@@ -78,6 +110,9 @@ typedef struct {
     const char *token;                 /* NULL: no authentication; copied */
     const char *tlsCertPem;            /* both set: HTTPS; copied */
     const char *tlsKeyPem;
+    const char *allowedHosts;          /* BACKUP_API_ALLOWED_HOSTS or NULL; copied */
+    unsigned connectionTimeout;        /* seconds of silence before a client is dropped; 0: default */
+    unsigned connectionsPerClient;     /* open connections per client address; 0: default */
 } ApiServerOptions;
 
 /* Starts listening. CONFIG_INVALID when the address cannot be bound (the

@@ -24,6 +24,8 @@ struct ApiServer {
     char sessionCookie[65]; /* apiSessionCookieValue(token) */
     char *tlsCertPem;
     char *tlsKeyPem;
+    char *allowedHosts;   /* BACKUP_API_ALLOWED_HOSTS or NULL */
+    char listenHost[96];  /* BACKUP_API_LISTEN without its port */
     bool tls;
     uint16_t port;
     struct MHD_Daemon *daemon;
@@ -39,6 +41,14 @@ typedef struct {
     const char *body;     /* NUL-terminated copy of the body ("" when none) */
     size_t bodyLength;
     const char *client;   /* "127.0.0.1" (for the log) */
+    const char *logPath;  /* path and method escaped for the log (apiLogEscape) */
+    const char *logMethod;
+    const char *host;     /* headers, NULL when absent */
+    const char *origin;
+    const char *contentType;
+    const char *localHost; /* this connection's local address, NULL if unknown */
+    uint16_t localPort;   /* the port it reached (the bound port) */
+    bool pathHasNul;      /* the raw path held %00, which the decoded path hides */
 } ApiRequest;
 
 typedef struct {

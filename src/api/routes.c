@@ -237,7 +237,7 @@ static void apiRespondUnauthorized(const ApiRequest *request, ApiResponse *respo
 {
     bool presented = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_AUTHORIZATION) != NULL;
-    logWarn("HTTP API: refused %s %s from %s: %s bearer token", request->method, request->path, request->client,
+    logWarn("HTTP API: refused %s %s from %s: %s bearer token", request->logMethod, request->logPath, request->client,
             presented ? "wrong or malformed" : "no");
     apiRespondError(response, 401, "API_UNAUTHORIZED",
                     presented ? "the bearer token is not valid" : "a bearer token is required",
@@ -338,7 +338,7 @@ static void apiStartJob(ApiServer *server, const ApiRequest *request, const ApiJ
         apiRespondFailure(response, code);
         return;
     }
-    logInfo("HTTP API: %s %s from %s started job %s", request->method, request->path, request->client, jobId);
+    logInfo("HTTP API: %s %s from %s started job %s", request->logMethod, request->logPath, request->client, jobId);
     apiRespondJobStarted(response, server, jobId);
 }
 
@@ -381,7 +381,7 @@ static void apiDeleteBackup(ApiServer *server, const ApiRequest *request, const 
 {
     if (!apiFindBackup(server, id, response))
         return;
-    logInfo("HTTP API: DELETE %s from %s", request->path, request->client);
+    logInfo("HTTP API: DELETE %s from %s", request->logPath, request->client);
     ParsedOptions parsed;
     CommandContext context;
     apiCommandContext(server, &parsed, &context);
@@ -422,9 +422,9 @@ static bool apiCheckRestore(ApiServer *server, const char *id, ApiJobRequest *jo
         !apiBodyField(body, "promote", json_type_boolean, response, &promote) ||
         !apiBodyField(body, "confirm", json_type_string, response, &confirm))
         return false;
-    const char *targetName = target ? json_object_get_string(target) : cfgGet(server->config, "TEST_NEO4J_CONTAINER");
-    if (!targetName)
-        targetName = CFG_DEFAULT_TARGET;
+    /* The command line's default: TEST_NEO4J_CONTAINER names a container
+     * of that instance, not an instance. */
+    const char *targetName = target ? json_object_get_string(target) : CFG_DEFAULT_TARGET;
     if (strlen(targetName) >= sizeof(job->target)) {
         apiRespondBadRequest(response, "field \"target\" is too long");
         return false;
@@ -740,10 +740,79 @@ static void apiLogout(ApiServer *server, ApiResponse *response)
              "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s", API_SESSION_COOKIE, server->tls ? "; Secure" : "");
 }
 
+/* ---- guards: what a web page could abuse --------------------------------------------------- */
+
+static bool apiIsLoopbackText(const char *host)
+{
+    return host && (strncmp(host, "127.", 4) == 0 || strcmp(host, "[::1]") == 0 ||
+                    strncmp(host, "[::ffff:127.", 12) == 0);
+}
+
+static void apiLogRefusal(const ApiRequest *request, const char *why, const char *value)
+{
+    char escaped[256];
+    apiLogEscape(value ? value : "(none)", escaped, sizeof(escaped));
+    logWarn("HTTP API: refused %s %s from %s: %s %s", request->logMethod, request->logPath, request->client, why,
+            escaped);
+}
+
+/* DNS rebinding (Host), cross-site requests (Origin) and bodies a page can
+ * send without a CORS preflight (Content-Type); with or without a token.
+ * False with the refusal in response. */
+static bool apiGuard(ApiServer *server, const ApiRequest *request, ApiResponse *response)
+{
+    if (request->pathHasNul) {
+        apiLogRefusal(request, "NUL in the path", "%00");
+        apiRespondBadRequest(response, "the path contains a NUL byte (%00)");
+        return false;
+    }
+    /* Load balancers and container health checks probe /healthz by any
+     * name; it answers "ok" and nothing else. */
+    if (strcmp(request->path, "/healthz") == 0)
+        return true;
+    ApiHostRules rules = {
+        .port = request->localPort,
+        .listenHost = server->listenHost,
+        .loopback = server->address.loopback || apiIsLoopbackText(request->localHost),
+        .allowedHosts = server->allowedHosts,
+        .localHost = request->localHost,
+    };
+    if (!apiHostAllowed(&rules, request->host)) {
+        apiLogRefusal(request, "Host", request->host);
+        apiRespondError(response, 421, "API_HOST_NOT_ALLOWED",
+                        "the Host header does not name this server (DNS rebinding protection)",
+                        "Use the address of BACKUP_API_LISTEN, or list the name in BACKUP_API_ALLOWED_HOSTS");
+        return false;
+    }
+    if (!apiIsGet(request) && !apiOriginAllowed(&rules, request->origin)) {
+        apiLogRefusal(request, "cross-origin request from", request->origin);
+        apiRespondError(response, 403, "API_ORIGIN_NOT_ALLOWED",
+                        "a page from another origin cannot change anything here",
+                        "Call the API from a script or a tool, not from another site's page");
+        return false;
+    }
+    if (request->bodyLength > 0) {
+        bool form = strcmp(request->path, "/login") == 0 || strcmp(request->path, "/logout") == 0;
+        const char *expected = form ? "application/x-www-form-urlencoded" : "application/json";
+        if (!apiMediaTypeIs(request->contentType, expected)) {
+            apiLogRefusal(request, "Content-Type", request->contentType);
+            char message[160];
+            snprintf(message, sizeof(message), "a request body must be sent as Content-Type: %s", expected);
+            char action[160];
+            snprintf(action, sizeof(action), "Send the header \"Content-Type: %s\"", expected);
+            apiRespondError(response, 415, "API_UNSUPPORTED_MEDIA_TYPE", message, action);
+            return false;
+        }
+    }
+    return true;
+}
+
 void apiRoute(ApiServer *server, const ApiRequest *request, ApiResponse *response)
 {
     const char *path = request->path;
     bool get = apiIsGet(request);
+    if (!apiGuard(server, request, response))
+        return;
     if (strcmp(path, "/healthz") == 0) {
         if (!get) {
             apiRespondMethodNotAllowed(response, "GET");

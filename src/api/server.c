@@ -21,16 +21,38 @@
  * up to this much, then the connection is closed. */
 #define API_DISCARD_LIMIT (4u * API_MAX_BODY_BYTES)
 #define API_CONNECTION_LIMIT 256
-#define API_CONNECTION_TIMEOUT_SECONDS 60
+/* Defaults of BACKUP_API_CONNECTION_TIMEOUT and
+ * BACKUP_API_MAX_CONNECTIONS_PER_CLIENT (config.c holds the same values). */
+#define API_CONNECTION_TIMEOUT_SECONDS 10
+#define API_CONNECTIONS_PER_CLIENT 16
 
 typedef struct {
     Buffer body;
     size_t received;
     bool tooLarge;
+    bool pathHasNul;
 } ApiConnectionState;
 
-/* libmicrohttpd's own messages (bind failures, TLS handshakes...). */
-static void apiOnDaemonLog(void *payload, const char *fmt, va_list args)
+/* What the URI callback hands the request callback when the raw path holds
+ * %00: libmicrohttpd decodes it into a NUL that silently cuts the path. A
+ * marker, not an allocation: a client that leaves before its headers end
+ * never reaches apiOnCompleted. */
+static char apiPathNulMarker;
+
+static void *apiOnUri(void *payload, const char *uri, struct MHD_Connection *connection)
+{
+    (void)payload;
+    (void)connection;
+    size_t pathLength = strcspn(uri, "?");
+    for (size_t index = 0; index + 2 < pathLength; index++)
+        if (uri[index] == '%' && uri[index + 1] == '0' && uri[index + 2] == '0')
+            return &apiPathNulMarker;
+    return NULL;
+}
+
+/* libmicrohttpd's own messages (bind failures, TLS handshakes...); fmt is
+ * libmicrohttpd's, and the attribute tells the compiler so. */
+__attribute__((format(printf, 2, 0))) static void apiOnDaemonLog(void *payload, const char *fmt, va_list args)
 {
     ApiServer *server = payload;
     char line[512];
@@ -115,6 +137,33 @@ static void apiClientText(struct MHD_Connection *connection, char *out, size_t s
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr, out, (socklen_t)size);
 }
 
+/* The local address of the connection ("10.0.0.5", "[::1]"): with a
+ * wildcard BACKUP_API_LISTEN it is the address the client dialled. */
+static bool apiLocalHostText(struct MHD_Connection *connection, char *out, size_t size, uint16_t *port)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return false;
+    struct sockaddr_storage local;
+    socklen_t length = sizeof(local);
+    if (getsockname(info->connect_fd, (struct sockaddr *)&local, &length) != 0)
+        return false;
+    char numeric[INET6_ADDRSTRLEN];
+    if (local.ss_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&local)->sin_addr, numeric, sizeof(numeric))) {
+        snprintf(out, size, "%s", numeric);
+        *port = ntohs(((const struct sockaddr_in *)&local)->sin_port);
+        return true;
+    }
+    if (local.ss_family == AF_INET6 &&
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&local)->sin6_addr, numeric, sizeof(numeric))) {
+        snprintf(out, size, "[%s]", numeric);
+        *port = ntohs(((const struct sockaddr_in6 *)&local)->sin6_port);
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result apiOnRequest(void *payload, struct MHD_Connection *connection, const char *url,
                                     const char *method, const char *version, const char *uploadData,
                                     size_t *uploadSize, void **connectionState)
@@ -122,12 +171,15 @@ static enum MHD_Result apiOnRequest(void *payload, struct MHD_Connection *connec
     (void)version;
     ApiServer *server = payload;
     ApiConnectionState *state = *connectionState;
-    if (!state) {
+    bool pathHasNul = *connectionState == &apiPathNulMarker;
+    if (!state || pathHasNul) {
         /* Headers are in: refuse a declared oversized body before reading it. */
+        *connectionState = NULL;
         state = calloc(1, sizeof(*state));
         if (!state)
             return MHD_NO;
         bufferInit(&state->body);
+        state->pathHasNul = pathHasNul;
         *connectionState = state;
         const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (declared && strtoull(declared, NULL, 10) > API_MAX_BODY_BYTES)
@@ -156,6 +208,13 @@ static enum MHD_Result apiOnRequest(void *payload, struct MHD_Connection *connec
         path[--pathLength] = '\0';
     char client[64];
     apiClientText(connection, client, sizeof(client));
+    char logPath[512];
+    char logMethod[64];
+    apiLogEscape(path, logPath, sizeof(logPath));
+    apiLogEscape(method, logMethod, sizeof(logMethod));
+    char localHost[INET6_ADDRSTRLEN + 2];
+    uint16_t localPort = 0;
+    bool haveLocal = apiLocalHostText(connection, localHost, sizeof(localHost), &localPort);
     ApiRequest request = {
         .connection = connection,
         .method = method,
@@ -163,11 +222,19 @@ static enum MHD_Result apiOnRequest(void *payload, struct MHD_Connection *connec
         .body = (const char *)state->body.data,
         .bodyLength = state->body.length - 1,
         .client = client,
+        .logPath = logPath,
+        .logMethod = logMethod,
+        .host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin"),
+        .contentType = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .localHost = haveLocal ? localHost : NULL,
+        .localPort = localPort ? localPort : server->port,
+        .pathHasNul = state->pathHasNul,
     };
     ApiResponse response;
     apiResponseInit(&response);
     apiRoute(server, &request, &response);
-    logDebug("HTTP %s %s %s -> %u", client, method, path, response.status);
+    logDebug("HTTP %s %s %s -> %u", client, logMethod, logPath, response.status);
     enum MHD_Result result = apiSend(connection, &response);
     bufferFree(&response.body);
     return result;
@@ -180,7 +247,8 @@ static void apiOnCompleted(void *payload, struct MHD_Connection *connection, voi
     (void)connection;
     (void)reason;
     ApiConnectionState *state = *connectionState;
-    if (!state)
+    *connectionState = NULL;
+    if (!state || state == (void *)&apiPathNulMarker)
         return;
     bufferFree(&state->body);
     free(state);
@@ -210,6 +278,7 @@ static void apiServerFree(ApiServer *server)
     apiFreeSecret(server->token);
     apiFreeSecret(server->tlsKeyPem);
     free(server->tlsCertPem);
+    free(server->allowedHosts);
     OPENSSL_cleanse(server->sessionCookie, sizeof(server->sessionCookie));
     free(server);
 }
@@ -230,6 +299,10 @@ ErrCode apiServerStart(const ApiServerOptions *options, ApiServer **out)
     server->cancelFlag = options->cancelFlag;
     server->address = options->address;
     server->token = apiCopySecret(options->token);
+    server->allowedHosts = apiCopySecret(options->allowedHosts);
+    const char *portColon = strrchr(server->address.text, ':');
+    snprintf(server->listenHost, sizeof(server->listenHost), "%.*s",
+             (int)(portColon ? portColon - server->address.text : 0), server->address.text);
     if (server->token)
         apiSessionCookieValue(server->token, server->sessionCookie);
     server->tls = tls;
@@ -264,7 +337,11 @@ ErrCode apiServerStart(const ApiServerOptions *options, ApiServer **out)
         flags, server->address.port, NULL, NULL, apiOnRequest, server,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&server->address.address,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT_SECONDS,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        options->connectionTimeout ? options->connectionTimeout : (unsigned int)API_CONNECTION_TIMEOUT_SECONDS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        options->connectionsPerClient ? options->connectionsPerClient : (unsigned int)API_CONNECTIONS_PER_CLIENT,
+        MHD_OPTION_URI_LOG_CALLBACK, apiOnUri, server,
         MHD_OPTION_NOTIFY_COMPLETED, apiOnCompleted, server,
         MHD_OPTION_EXTERNAL_LOGGER, apiOnDaemonLog, server,
         MHD_OPTION_ARRAY, tls ? tlsOptions : &tlsOptions[2],

@@ -261,9 +261,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     bool validate = !optionsHas(context->options, "no-validate");
     bool promote = optionsHas(context->options, "promote");
     const char *targetName = optionsValue(context->options, "target");
-    if (!targetName)
-        targetName = cfgGet(context->config, "TEST_NEO4J_CONTAINER");
-    if (!targetName)
+    if (!targetName) /* TEST_NEO4J_CONTAINER is that target's container, not a target */
         targetName = CFG_DEFAULT_TARGET;
 
     Catalog *catalog = NULL;

@@ -112,6 +112,27 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
         logWarn("The HTTP API on %s speaks plain HTTP: the token crosses the network in clear. Set "
                 "BACKUP_API_TLS_CERT and BACKUP_API_TLS_KEY, or put a TLS proxy in front.", address->text);
     }
+    const char *allowedHosts = cfgGet(config, "BACKUP_API_ALLOWED_HOSTS");
+    char badHost[128];
+    if (allowedHosts && !apiAllowedHostsValid(allowedHosts, badHost, sizeof(badHost))) {
+        errSet(CONFIG_INVALID, "BACKUP_API_ALLOWED_HOSTS: invalid entry '%s'", badHost);
+        errSetAction("List host names or addresses, optionally with :port, separated by commas "
+                     "(e.g. backup.example.com,10.0.0.5:9090)");
+        return CONFIG_INVALID;
+    }
+    settings->options.allowedHosts = allowedHosts;
+    if (!address->loopback && !allowedHosts)
+        logInfo("The HTTP API answers requests addressed to %s or to this machine's address only; list the DNS "
+                "names clients use (Prometheus, a proxy) in BACKUP_API_ALLOWED_HOSTS", address->text);
+    int64_t timeout = 0;
+    int64_t perClient = 0;
+    code = cfgGetInt(config, "BACKUP_API_CONNECTION_TIMEOUT", &timeout);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT", &perClient);
+    if (code != ERR_OK)
+        return code;
+    settings->options.connectionTimeout = (unsigned)timeout;
+    settings->options.connectionsPerClient = (unsigned)perClient;
     settings->options.config = context->config;
     settings->options.cancelFlag = context->cancelFlag;
     settings->options.token = settings->token;

@@ -109,6 +109,15 @@ static const CfgSetting cfgSettings[] = {
     PATH("BACKUP_API_TLS_CERT", "API", NULL,
          "PEM certificate (chain) of the HTTP API; with BACKUP_API_TLS_KEY it serves HTTPS."),
     PATH("BACKUP_API_TLS_KEY", "API", NULL, "PEM private key of BACKUP_API_TLS_CERT."),
+    STR("BACKUP_API_ALLOWED_HOSTS", "API", NULL,
+        "Extra names (name or name:port, comma-separated) the HTTP API answers to in the Host header, besides "
+        "the address of BACKUP_API_LISTEN, this machine's address the client dialled, and localhost on loopback; "
+        "other names get 421 (DNS rebinding protection)."),
+    INT("BACKUP_API_CONNECTION_TIMEOUT", "API", "10", 1, 3600,
+        "Seconds a client connection of the HTTP API may stay silent (headers included) before it is closed."),
+    INT("BACKUP_API_MAX_CONNECTIONS_PER_CLIENT", "API", "16", 1, 256,
+        "Open connections the HTTP API accepts from one client address (a reverse proxy counts as one client); "
+        "more are closed at once."),
 };
 
 #undef STR

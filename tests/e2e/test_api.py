@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -75,14 +76,19 @@ class ApiProcess:
         return (f"--- serve stdout\n{self.out_path.read_text(errors='replace')}\n"
                 f"--- serve stderr\n{self.err_path.read_text(errors='replace')}")
 
-    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+    def connection(self, timeout: float = 30, source: Optional[str] = None) -> http.client.HTTPConnection:
+        """source: the client's own loopback address (127.0.0.x), so that
+        many clients can be told apart by the per-client connection cap."""
+        source_address = (source, 0) if source else None
         if self.tls_ca:
             context = ssl.create_default_context(cafile=str(self.tls_ca))
-            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context,
+                                               source_address=source_address)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=source_address)
 
     def request(self, method: str, path: str, body=None, token: Optional[str] = "default",
-                headers: Optional[Dict[str, str]] = None) -> Tuple[int, Dict[str, str], bytes]:
+                headers: Optional[Dict[str, str]] = None,
+                source: Optional[str] = None) -> Tuple[int, Dict[str, str], bytes]:
         """One request on a fresh connection: (status, headers, body)."""
         headers = dict(headers or {})
         token = self.token if token == "default" else token
@@ -90,8 +96,9 @@ class ApiProcess:
             headers["Authorization"] = f"Bearer {token}"
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
+        if body is not None:
             headers.setdefault("Content-Type", "application/json")
-        connection = self.connection()
+        connection = self.connection(source=source)
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -420,8 +427,9 @@ def test_concurrent_listing_while_a_backup_runs(api):
     watcher = threading.Thread(target=watch)
     watcher.start()
 
-    def list_once(_):
-        status, _, data = api.request("GET", "/api/v1/backups")
+    def list_once(index):
+        # 200 clients: from 64 loopback addresses, each under the per-client cap.
+        status, _, data = api.request("GET", "/api/v1/backups", source=f"127.0.0.{2 + index % 64}")
         return status, time.monotonic(), len(json.loads(data)["backups"]) if status == 200 else data
 
     burst_start = time.monotonic()
@@ -618,6 +626,233 @@ def test_schedule_and_serve_in_one_process(backup_bin, env, work, token, storage
     assert "Backup scheduler stopped by a signal" in out, both.log()
     state = json.loads((storage / ".scheduler.json").read_text())
     assert state["pid"] == 0 and state["paused"] is False
+
+
+# ---- hardening: web pages, the log, ids, the default target, slow clients ----------------------
+
+
+def job_count(api: ApiProcess) -> int:
+    jobs, _ = api.json("GET", "/api/v1/jobs")
+    return len(jobs["jobs"])
+
+
+def check_web_page_refusals(server: ApiProcess, backup_id: str) -> None:
+    """What a page in a browser on this host could send, refused whether or
+    not the server wants a token."""
+    own = f"127.0.0.1:{server.port}"
+    jobs_before = job_count(server)
+    # A simple request: text/plain (or no type) needs no CORS preflight.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {"Content-Type": ""}
+        for path, body in (("/api/v1/backups", b"{}"),
+                           (f"/api/v1/backups/{backup_id}/restore", b'{"target": "test-neo4j"}')):
+            status, _, data = server.request("POST", path, body, headers=headers)
+            assert status == 415, (path, content_type, status, data)
+            assert error_of(data)["code"] == "API_UNSUPPORTED_MEDIA_TYPE"
+    # DNS rebinding: the attacker's name resolving to 127.0.0.1.
+    for method, path in (("GET", "/api/v1/backups"), ("GET", "/metrics"), ("GET", "/"),
+                         ("POST", "/api/v1/backups"), ("DELETE", f"/api/v1/backups/{backup_id}")):
+        status, _, data = server.request(method, path, headers={"Host": f"rebind.attacker.example:{server.port}"})
+        assert status == 421, (method, path, status, data)
+        assert error_of(data)["code"] == "API_HOST_NOT_ALLOWED"
+    # A cross-site form or fetch without a body: its Origin gives it away.
+    for origin in ("https://attacker.example", "null", f"http://127.0.0.1:{server.port + 1}"):
+        for method, path in (("POST", "/api/v1/backups"), ("DELETE", f"/api/v1/backups/{backup_id}"),
+                             ("POST", f"/api/v1/backups/{backup_id}/validate")):
+            status, _, data = server.request(method, path, headers={"Origin": origin})
+            assert status == 403, (method, path, origin, status, data)
+            assert error_of(data)["code"] == "API_ORIGIN_NOT_ALLOWED"
+    assert job_count(server) == jobs_before
+    server.json("GET", f"/api/v1/backups/{backup_id}")  # not deleted
+    # What must keep working: Prometheus, the status page, same-origin
+    # requests, health checks by any name.
+    for host in (own, "127.0.0.1", f"localhost:{server.port}", f"[::1]:{server.port}"):
+        status, headers, _ = server.request("GET", "/metrics", headers={"Host": host})
+        assert status == 200 and headers["content-type"].startswith("text/plain"), host
+    status, _, page = server.request("GET", "/", headers={"Host": own})
+    assert status == 200 and backup_id.encode() in page
+    result, _ = server.json("POST", "/api/v1/scheduler/resume", {},
+                            headers={"Origin": f"http://{own}", "Content-Type": "application/json; charset=utf-8"})
+    assert "resumed" in result
+    status, _, _ = server.request("GET", "/healthz", token=None, headers={"Host": "lb-probe.internal"})
+    assert status == 200
+
+
+def test_web_pages_cannot_drive_the_api_with_a_token(api, backup_id):
+    check_web_page_refusals(api, backup_id)
+    # The status page's own sign-in form passes (same origin, form type).
+    status, headers, _ = api.request("POST", "/login", f"token={api.token}", token=None,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                                              "Origin": f"http://127.0.0.1:{api.port}"})
+    assert status == 303 and "set-cookie" in headers
+    status, _, data = api.request("POST", "/login", f"token={api.token}", token=None,
+                                  headers={"Content-Type": "text/plain"})
+    assert status == 415, data
+
+
+def test_web_pages_cannot_drive_the_api_without_auth(backup_bin, env, work, backup_id):
+    open_server = ApiProcess(backup_bin, {**env, "BACKUP_API_ALLOWED_HOSTS": "backup.example.test, ops.example.test:8443"},
+                             work, args=("--serve", "--no-auth"))
+    try:
+        check_web_page_refusals(open_server, backup_id)
+        # Names the operator lists are served; a listed port is the only one.
+        for host, expected in (("backup.example.test", 200), (f"backup.example.test:{open_server.port}", 200),
+                               ("ops.example.test:8443", 200), ("ops.example.test", 421),
+                               ("backup.example.test.attacker.example", 421)):
+            status, _, data = open_server.request("GET", "/api/v1/backups", headers={"Host": host})
+            assert status == expected, (host, status, data)
+    finally:
+        open_server.stop()
+    log = open_server.log()
+    assert "refused GET /api/v1/backups from 127.0.0.1: Host rebind.attacker.example" in log, log
+    # A list entry that is not a host is a configuration error.
+    port = free_port()
+    result = subprocess.run([str(backup_bin), "--serve", "--no-auth"], capture_output=True, text=True, timeout=60,
+                            env={**env, "BACKUP_API_LISTEN": f"127.0.0.1:{port}",
+                                 "BACKUP_API_ALLOWED_HOSTS": "good.example,http://bad.example/"})
+    assert result.returncode == EXIT_CONFIG_INVALID, result.stdout + result.stderr
+    assert "BACKUP_API_ALLOWED_HOSTS" in result.stdout + result.stderr
+
+
+def test_request_text_cannot_forge_log_lines(api):
+    forged = "ERROR: forged line 1f3a"
+    status, _, _ = api.request("GET", "/api/v1/backups/x%0A" + forged.replace(" ", "%20") + "%0D%1B[31m",
+                               token=None)
+    assert status == 401
+    status, _, _ = api.request("GET", "/api/v1/jobs%0A" + forged.replace(" ", "%20"), token=None,
+                               headers={"Host": "evil.example"})
+    assert status == 421
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and api.log().count("forged line 1f3a") < 2:
+        time.sleep(0.1)
+    log = api.log()
+    assert "refused GET /api/v1/backups/x\\x0aERROR: forged line 1f3a\\x0d\\x1b[31m from 127.0.0.1" in log, log
+    assert "refused GET /api/v1/jobs\\x0aERROR: forged line 1f3a from 127.0.0.1" in log, log
+    lines = log.splitlines()
+    assert not [line for line in lines if line.startswith(forged)], log
+    assert "\x1b" not in log and "\r" not in log
+
+
+def test_nul_in_a_path_is_refused_not_cut(api, backup_id):
+    jobs_before = job_count(api)
+    for method, path in (("GET", f"/api/v1/backups/{backup_id}%00"),
+                         ("GET", f"/api/v1/backups/{backup_id}%00.extra"),
+                         ("POST", f"/api/v1/backups/{backup_id}%00junk/validate"),
+                         ("DELETE", f"/api/v1/backups/{backup_id}%00x"),
+                         ("GET", "/api/v1/backups%00/whatever"),
+                         ("GET", "/metrics%00")):
+        status, _, data = api.request(method, path)
+        assert status == 400, (method, path, status, data)
+        error = error_of(data)
+        assert error["code"] == "API_BAD_REQUEST" and "NUL" in error["message"], error
+    assert job_count(api) == jobs_before
+    api.json("GET", f"/api/v1/backups/{backup_id}")  # still there
+    # %00 in the query string is not a path; an encoded percent is no NUL.
+    api.json("GET", "/api/v1/backups?x=%00")
+    status, _, _ = api.request("GET", f"/api/v1/backups/{backup_id}%2500")
+    assert status == 400  # "<id>%00" as text: an invalid id, refused by the id check
+
+
+def test_default_restore_target_is_the_cli_one(backup_bin, env, work, backup_id, tools, neo4j_target):
+    """TEST_NEO4J_CONTAINER names the test instance's container; the default
+    target is test-neo4j for the API as for neo4j-restore."""
+    container_env = {**env, "TEST_NEO4J_CONTAINER": "neo4j-test-box"}
+    result = tools.restore("--backup-id", backup_id, "--dry-run", env={"TEST_NEO4J_CONTAINER": "neo4j-test-box"})
+    assert result.returncode == 0, result.output
+    assert "test instance test-neo4j" in result.output, result.output
+    server = ApiProcess(backup_bin, container_env, work, args=("--serve", "--no-auth"))
+    try:
+        neo4j_target.run("CREATE (:Leftover {note: 'replaced by the restore'})")
+        job, headers = server.json("POST", f"/api/v1/backups/{backup_id}/restore", {}, expect=202)
+        assert job["target"] == "test-neo4j", job
+        done = server.wait_job(headers["location"], timeout=600)
+        assert done["state"] == "succeeded", f"{done}\n{server.log()}"
+    finally:
+        server.stop()
+    assert count_graph(neo4j_target)[:2] == (GRAPH_NODES, GRAPH_RELATIONSHIPS)
+    assert neo4j_target.run("MATCH (n:Leftover) RETURN count(n) AS c")[0]["c"] == 0
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the peer closes (or resets) the socket within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def get_on(sock: socket.socket, port: int, path: str = "/api/v1/backups") -> bytes:
+    """One keep-alive request on an open socket; the status line."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    sock.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before answering: {data!r}"
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_silent_clients_are_dropped_on_the_timeout(backup_bin, env, work):
+    server = ApiProcess(backup_bin, {**env, "BACKUP_API_CONNECTION_TIMEOUT": "1"}, work, args=("--serve", "--no-auth"))
+    try:
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        stalled.sendall(b"GET /api/v1/backups HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never end
+        started = time.monotonic()
+        assert closed_within(silent, 20), "a connection that sends nothing was kept"
+        assert closed_within(stalled, 20), "a connection that never ends its headers was kept"
+        assert time.monotonic() - started < 15
+        silent.close()
+        stalled.close()
+        server.json("GET", "/api/v1/backups")
+    finally:
+        server.stop()
+
+
+def test_connections_per_client_are_capped(backup_bin, env, work):
+    server = ApiProcess(backup_bin, {**env, "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT": "2",
+                                     "BACKUP_API_CONNECTION_TIMEOUT": "120"}, work, args=("--serve", "--no-auth"))
+    held = []
+    try:
+        for _ in range(2):  # served, and kept open (keep-alive)
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            held.append(sock)
+            assert get_on(sock, server.port).startswith(b"HTTP/1.1 200"), server.log()
+        extra = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            extra.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert closed_within(extra, 20), "a third connection from the same address was served"
+        extra.close()
+        # Another client address (all of 127.0.0.0/8 is loopback) is served meanwhile.
+        other = socket.create_connection(("127.0.0.1", server.port), source_address=("127.0.0.2", 0))
+        assert get_on(other, server.port).startswith(b"HTTP/1.1 200")
+        other.close()
+        # The held ones still work; once one closes, the first address gets a slot again.
+        assert get_on(held[0], server.port).startswith(b"HTTP/1.1 200")
+        held.pop().close()
+        deadline = time.monotonic() + 30
+        while True:
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            try:
+                if get_on(sock, server.port).startswith(b"HTTP/1.1 200"):
+                    break
+            except (AssertionError, OSError):
+                assert time.monotonic() < deadline, "no slot came free after a connection closed"
+                time.sleep(0.1)
+            finally:
+                sock.close()
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
 
 
 def test_no_secret_in_any_log(api, work, token):

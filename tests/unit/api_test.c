@@ -1,7 +1,8 @@
-/* The HTTP API without Neo4j: the listen address, token checks, the form
- * parser, HTML escaping, the metrics of a real catalog on disk, and the
- * server itself on a loopback port driven by libcurl (authentication, the
- * listing, 400/401/404/405/413, /metrics, the status page, a job that
+/* The HTTP API without Neo4j: the listen address, token checks, the Host,
+ * Origin and Content-Type guards, log escaping, the form parser, HTML
+ * escaping, the metrics of a real catalog on disk, and the server itself on
+ * a loopback port driven by libcurl (authentication, the listing,
+ * 400/401/403/404/405/413/415/421, /metrics, the status page, a job that
  * fails because Neo4j is unreachable). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +114,98 @@ static void testAddressParse(void **state)
         assert_non_null(strstr(errLast()->reason, "BACKUP_API_LISTEN"));
     }
     assert_int_equal(apiAddressParse(NULL, &address), CONFIG_INVALID);
+}
+
+static void testHostGuard(void **state)
+{
+    (void)state;
+    ApiHostRules loopback = {.port = 9090, .listenHost = "127.0.0.1", .loopback = true};
+    static const char *const accepted[] = {"127.0.0.1", "127.0.0.1:9090", "localhost", "LocalHost:9090",
+                                           "[::1]", "[::1]:9090", " 127.0.0.1:9090 "};
+    for (size_t index = 0; index < sizeof(accepted) / sizeof(accepted[0]); index++)
+        if (!apiHostAllowed(&loopback, accepted[index]))
+            fail_msg("refused Host '%s'", accepted[index]);
+    /* DNS rebinding: the attacker's name, however it resolves; wrong ports; junk. */
+    static const char *const refused[] = {"attacker.example", "attacker.example:9090", "127.0.0.1:9091",
+                                          "localhost:80", "localhost.", "127.0.0.1:", "127.0.0.1:0",
+                                          "127.0.0.1:9090x", "[::1]x", "[::1", "", "user@127.0.0.1",
+                                          "127.0.0.1/x", "127.0.0.1\n:9090", "127.0.0.2"};
+    for (size_t index = 0; index < sizeof(refused) / sizeof(refused[0]); index++)
+        if (apiHostAllowed(&loopback, refused[index]))
+            fail_msg("accepted Host '%s'", refused[index]);
+    assert_false(apiHostAllowed(&loopback, NULL));
+
+    /* Off loopback: the listen address, the dialled address, and the list. */
+    ApiHostRules wide = {.port = 9090, .listenHost = "0.0.0.0", .loopback = false,
+                         .allowedHosts = "backup.example.com, Ops.Example.com:443 ,[fd00::5]",
+                         .localHost = "10.0.0.5"};
+    assert_true(apiHostAllowed(&wide, "10.0.0.5:9090"));
+    assert_true(apiHostAllowed(&wide, "10.0.0.5"));
+    assert_true(apiHostAllowed(&wide, "backup.example.com"));
+    assert_true(apiHostAllowed(&wide, "backup.example.com:9090"));
+    assert_true(apiHostAllowed(&wide, "ops.example.com:443"));
+    assert_true(apiHostAllowed(&wide, "[fd00::5]:9090"));
+    assert_false(apiHostAllowed(&wide, "ops.example.com"));
+    assert_false(apiHostAllowed(&wide, "backup.example.com:8080"));
+    assert_false(apiHostAllowed(&wide, "localhost:9090"));
+    assert_false(apiHostAllowed(&wide, "127.0.0.1:9090"));
+    assert_false(apiHostAllowed(&wide, "example.com"));
+    assert_false(apiHostAllowed(&wide, "10.0.0.6:9090"));
+
+    char bad[64];
+    assert_true(apiAllowedHostsValid("a.example, b.example:8443,[::1],10.0.0.5:9090", bad, sizeof(bad)));
+    static const char *const invalid[] = {"a.example,,b", "*", "a b", "a/b", "a:99999", "a:", "[::1", "x@y", ""};
+    for (size_t index = 0; index < sizeof(invalid) / sizeof(invalid[0]); index++)
+        if (apiAllowedHostsValid(invalid[index], bad, sizeof(bad)) && invalid[index][0])
+            fail_msg("accepted BACKUP_API_ALLOWED_HOSTS '%s'", invalid[index]);
+}
+
+static void testOriginAndMediaType(void **state)
+{
+    (void)state;
+    ApiHostRules rules = {.port = 9090, .listenHost = "127.0.0.1", .loopback = true,
+                          .allowedHosts = "backup.example.com:443"};
+    assert_true(apiOriginAllowed(&rules, NULL)); /* curl, scripts */
+    assert_true(apiOriginAllowed(&rules, "http://127.0.0.1:9090"));
+    assert_true(apiOriginAllowed(&rules, "http://localhost:9090"));
+    assert_true(apiOriginAllowed(&rules, "https://backup.example.com:443"));
+    assert_false(apiOriginAllowed(&rules, "https://attacker.example"));
+    assert_false(apiOriginAllowed(&rules, "http://127.0.0.1:9091"));
+    assert_false(apiOriginAllowed(&rules, "null"));
+    assert_false(apiOriginAllowed(&rules, ""));
+    assert_false(apiOriginAllowed(&rules, "file://"));
+    assert_false(apiOriginAllowed(&rules, "http://"));
+    assert_false(apiOriginAllowed(&rules, "http://127.0.0.1:9090/path"));
+    assert_false(apiOriginAllowed(&rules, "ftp://127.0.0.1:9090"));
+
+    assert_true(apiMediaTypeIs("application/json", "application/json"));
+    assert_true(apiMediaTypeIs("Application/JSON; charset=utf-8", "application/json"));
+    assert_true(apiMediaTypeIs(" application/json ;charset=utf-8", "application/json"));
+    assert_false(apiMediaTypeIs("text/plain", "application/json"));
+    assert_false(apiMediaTypeIs("text/plain; a=application/json", "application/json"));
+    assert_false(apiMediaTypeIs("application/jsonx", "application/json"));
+    assert_false(apiMediaTypeIs("application/json-seq", "application/json"));
+    assert_false(apiMediaTypeIs("", "application/json"));
+    assert_false(apiMediaTypeIs(NULL, "application/json"));
+}
+
+static void testLogEscape(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(apiLogEscape("/api/v1/backups", out, sizeof(out)), strlen("/api/v1/backups"));
+    assert_string_equal(out, "/api/v1/backups");
+    apiLogEscape("/x\n2026-01-01 ERROR forged\r\t\x1b[31m\x7f", out, sizeof(out));
+    assert_string_equal(out, "/x\\x0a2026-01-01 ERROR forged\\x0d\\x09\\x1b[31m\\x7f");
+    apiLogEscape("a\\x0ab", out, sizeof(out)); /* a literal backslash cannot pass for an escape */
+    assert_string_equal(out, "a\\\\x0ab");
+    char small[6];
+    apiLogEscape("ab\ncd", small, sizeof(small)); /* cut before a half escape */
+    assert_string_equal(small, "ab");
+    apiLogEscape(NULL, small, sizeof(small));
+    assert_string_equal(small, "");
+    apiLogEscape("caf\xc3\xa9", out, sizeof(out)); /* UTF-8 passes */
+    assert_string_equal(out, "caf\xc3\xa9");
 }
 
 static void testTokenChecks(void **state)
@@ -318,8 +411,10 @@ static size_t onHeader(char *data, size_t size, size_t count, void *payload)
     return length;
 }
 
-static void httpDo(uint16_t port, const char *method, const char *path, const char *token, const char *body,
-                   size_t bodyLength, HttpResult *out)
+/* One request; contentType and extraHeader ("Name: value") are sent when
+ * not NULL. */
+static void httpDoWith(uint16_t port, const char *method, const char *path, const char *token, const char *body,
+                       size_t bodyLength, const char *contentType, const char *extraHeader, HttpResult *out)
 {
     memset(out, 0, sizeof(*out));
     bufferInit(&out->body);
@@ -341,8 +436,14 @@ static void httpDo(uint16_t port, const char *method, const char *path, const ch
         snprintf(authorization, sizeof(authorization), "Authorization: Bearer %s", token);
         headers = curl_slist_append(headers, authorization);
     }
+    char contentTypeHeader[128];
+    if (contentType) {
+        snprintf(contentTypeHeader, sizeof(contentTypeHeader), "Content-Type: %s", contentType);
+        headers = curl_slist_append(headers, contentTypeHeader);
+    }
+    if (extraHeader)
+        headers = curl_slist_append(headers, extraHeader);
     if (body) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)bodyLength);
     }
@@ -354,6 +455,12 @@ static void httpDo(uint16_t port, const char *method, const char *path, const ch
     bufferAppendByte(&out->body, 0);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
+}
+
+static void httpDo(uint16_t port, const char *method, const char *path, const char *token, const char *body,
+                   size_t bodyLength, HttpResult *out)
+{
+    httpDoWith(port, method, path, token, body, bodyLength, body ? "application/json" : NULL, NULL, out);
 }
 
 static const char *bodyText(const HttpResult *result)
@@ -437,6 +544,53 @@ static void testServerRoutes(void **state)
     bufferFree(&result.body);
     free(big);
 
+    /* What a web page could send: a simple-request body, a rebound name, a
+     * foreign origin; and a path that a %00 would cut short. */
+    static const struct {
+        const char *method;
+        const char *path;
+        const char *body;
+        const char *contentType;
+        const char *header;
+        long status;
+        const char *code;
+    } refused[] = {
+        {"POST", "/api/v1/backups", "{}", "text/plain", NULL, 415, "API_UNSUPPORTED_MEDIA_TYPE"},
+        {"POST", "/api/v1/backups", "{}", "", NULL, 415, "API_UNSUPPORTED_MEDIA_TYPE"},
+        {"POST", "/api/v1/backups", "{}", "application/x-www-form-urlencoded", NULL, 415,
+         "API_UNSUPPORTED_MEDIA_TYPE"},
+        {"POST", "/login", "token=x", "application/json", NULL, 415, "API_UNSUPPORTED_MEDIA_TYPE"},
+        {"GET", "/api/v1/backups", NULL, NULL, "Host: attacker.example:80", 421, "API_HOST_NOT_ALLOWED"},
+        {"GET", "/metrics", NULL, NULL, "Host: attacker.example", 421, "API_HOST_NOT_ALLOWED"},
+        {"GET", "/", NULL, NULL, "Host: attacker.example", 421, "API_HOST_NOT_ALLOWED"},
+        {"POST", "/api/v1/backups", NULL, NULL, "Origin: https://attacker.example", 403, "API_ORIGIN_NOT_ALLOWED"},
+        {"DELETE", "/api/v1/backups/x", NULL, NULL, "Origin: null", 403, "API_ORIGIN_NOT_ALLOWED"},
+        {"POST", "/login", NULL, NULL, "Origin: http://attacker.example", 403, "API_ORIGIN_NOT_ALLOWED"},
+        {"GET", "/api/v1/backups/neo4j-20000101-000000%00x", NULL, NULL, NULL, 400, "API_BAD_REQUEST"},
+        {"GET", "/api/v1/jobs%00/x", NULL, NULL, NULL, 400, "API_BAD_REQUEST"},
+    };
+    for (size_t index = 0; index < sizeof(refused) / sizeof(refused[0]); index++) {
+        httpDoWith(port, refused[index].method, refused[index].path, TEST_TOKEN, refused[index].body,
+                   refused[index].body ? strlen(refused[index].body) : 0, refused[index].contentType,
+                   refused[index].header, &result);
+        char expected[128];
+        snprintf(expected, sizeof(expected), "\"code\": \"%s\"", refused[index].code);
+        if (result.status != refused[index].status || !strstr(bodyText(&result), expected))
+            fail_msg("%s %s (%s): %ld %s", refused[index].method, refused[index].path,
+                     refused[index].header ? refused[index].header : "", result.status, bodyText(&result));
+        bufferFree(&result.body);
+    }
+    /* The same origin, and a JSON type with parameters, pass; /healthz answers any name. */
+    char origin[64];
+    snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%u", port);
+    httpDoWith(port, "POST", "/api/v1/scheduler/resume", TEST_TOKEN, "{}", 2, "application/json; charset=utf-8",
+               origin, &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+    httpDoWith(port, "GET", "/healthz", NULL, NULL, 0, NULL, "Host: anything.example", &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+
     httpDo(port, "GET", "/metrics", TEST_TOKEN, NULL, 0, &result);
     assert_int_equal(result.status, 200);
     assert_non_null(strstr(bodyText(&result), "neo4j_backup_catalog_backups{status=\"valid\"} 2\n"));
@@ -515,6 +669,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testAddressParse),
         cmocka_unit_test(testTokenChecks),
+        cmocka_unit_test(testHostGuard),
+        cmocka_unit_test(testOriginAndMediaType),
+        cmocka_unit_test(testLogEscape),
         cmocka_unit_test(testFormField),
         cmocka_unit_test(testHtmlEscape),
         cmocka_unit_test_setup_teardown(testMetricsOfCatalog, setUp, tearDown),
