@@ -105,7 +105,7 @@ void storageReadClose(StorageRead *reader)
     free(reader);
 }
 
-ErrCode storageWriteOpen(Storage *storage, const char *name, StorageWrite **out)
+ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, StorageWrite **out)
 {
     *out = NULL;
     ErrCode result = storageNameCheck(name, false);
@@ -114,7 +114,7 @@ ErrCode storageWriteOpen(Storage *storage, const char *name, StorageWrite **out)
     StorageWrite *writer = calloc(1, sizeof(*writer));
     if (!writer)
         return errSet(ERR_INTERNAL, "out of memory");
-    result = storage->interface->writeOpen(storage->driver, name, &writer->writer);
+    result = storage->interface->writeOpen(storage->driver, name, flags, &writer->writer);
     if (result != ERR_OK) {
         free(writer);
         return result;

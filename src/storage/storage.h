@@ -73,7 +73,7 @@ typedef struct {
     /* *got = 0 means end of file. */
     ErrCode (*read)(void *reader, void *buffer, size_t size, size_t *got);
     void (*readClose)(void *reader);
-    ErrCode (*writeOpen)(void *driver, const char *name, void **out);
+    ErrCode (*writeOpen)(void *driver, const char *name, unsigned flags, void **out);
     ErrCode (*write)(void *writer, const void *data, size_t length);
     /* Makes the file visible and frees the writer, whatever the result. */
     ErrCode (*writeCommit)(void *writer);
@@ -109,8 +109,14 @@ ErrCode storageReadOpen(Storage *storage, const char *name, uint64_t offset, uin
 ErrCode storageRead(StorageRead *reader, void *buffer, size_t size, size_t *got);
 void storageReadClose(StorageRead *reader); /* NULL is ignored */
 
-/* Atomic streaming write: invisible until storageWriteCommit succeeds. */
-ErrCode storageWriteOpen(Storage *storage, const char *name, StorageWrite **out);
+/* Flags of storageWriteOpen. */
+#define STORAGE_WRITE_NO_REPLACE 1u /* commit fails (BACKUP_IO_FAILED "already exists")
+                                      when the name exists: posix renameat2
+                                      RENAME_NOREPLACE, S3 If-None-Match: * */
+
+/* Atomic streaming write: invisible until storageWriteCommit succeeds; by
+ * default it then replaces an existing file of that name atomically. */
+ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, StorageWrite **out);
 ErrCode storageWrite(StorageWrite *writer, const void *data, size_t length);
 /* Publishes the file; frees the writer in every case (on failure nothing is left). */
 ErrCode storageWriteCommit(StorageWrite *writer);
