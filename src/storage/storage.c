@@ -48,6 +48,11 @@ void storageFree(Storage *storage)
 
 const char *storageDriverName(const Storage *storage) { return storage->interface->name; }
 
+void *storageDriverState(Storage *storage, const StorageInterface *interface)
+{
+    return storage && storage->interface == interface ? storage->driver : NULL;
+}
+
 ErrCode storageNameCheck(const char *name, bool allowEmpty)
 {
     if (!name)

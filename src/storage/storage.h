@@ -99,6 +99,9 @@ typedef struct {
 Storage *storageNew(const StorageInterface *interface, void *driverState);
 void storageFree(Storage *storage); /* NULL is ignored */
 const char *storageDriverName(const Storage *storage);
+/* The driver's own state when storage runs on interface, else NULL (for a
+ * driver's extra functions, e.g. storageS3AbortUploads). */
+void *storageDriverState(Storage *storage, const StorageInterface *interface);
 
 /* Validates a relative name (see above); CONFIG_INVALID with the reason. */
 ErrCode storageNameCheck(const char *name, bool allowEmpty);
