@@ -153,7 +153,8 @@ ErrCode s3XmlParseComplete(const char *body, size_t length, S3XmlError *error)
     if (nameIs(root, "Error")) {
         fillError(root, error);
         result = errSet(BACKUP_IO_FAILED, "completing the multipart upload failed: %s %s", error->code, error->message);
-    } else if (!nameIs(root, "CompleteMultipartUploadResult")) {
+    } else if (!nameIs(root, "CompleteMultipartUploadResult")
+               && !nameIs(root, "CompleteMultipartUploadResponse")) { /* moto's name for it */
         result = errSet(BACKUP_IO_FAILED, "completing the multipart upload: unexpected answer");
     }
     xmlFreeDoc(document);

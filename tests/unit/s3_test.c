@@ -165,6 +165,9 @@ static void testXmlCompleteAndError(void **state)
     S3XmlError error;
     const char *done = "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>";
     assert_int_equal(s3XmlParseComplete(done, strlen(done), &error), ERR_OK);
+    const char *motoDone = "<CompleteMultipartUploadResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                           "<Key>t</Key></CompleteMultipartUploadResponse>";
+    assert_int_equal(s3XmlParseComplete(motoDone, strlen(motoDone), &error), ERR_OK);
     /* HTTP 200 with an error inside: the upload did NOT complete. */
     const char *failed = "<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code>"
                          "<Message>We encountered an internal error.</Message></Error>";
