@@ -44,6 +44,7 @@ typedef struct {
     const char *headers[6];  /* extra "Name: value" lines, NULL-terminated */
     bool objectHeaders;      /* adds the SSE and storage-class headers */
     bool errorIn200;         /* a 200 answer may carry an <Error> (CompleteMultipartUpload) */
+    bool conflictIsFinal;    /* 409 ConditionalRequestConflict must not be retried as is */
     size_t maxBody;          /* bound of the answer's body */
 } S3Request;
 
@@ -360,6 +361,8 @@ static ErrCode s3Request(S3Storage *storage, CURL *handle, const S3Request *requ
         if (curlCode == CURLE_OK && response->status == 200 && request->errorIn200 && response->error.code[0] == '\0')
             return ERR_OK;
         S3Outcome outcome = s3Classify(curlCode, response->status, response->error.code);
+        if (request->conflictIsFinal && response->status == 409)
+            outcome = S3_OUTCOME_DONE;
         if (outcome == S3_OUTCOME_RETRY && attempt < config->attempts) {
             long pause = backoffMs(config->retryBaseMs, attempt);
             if (curlCode != CURLE_OK)
@@ -764,6 +767,8 @@ static ErrCode s3MultipartComplete(S3Write *writer)
     bufferAppendByte(&query, '\0');
     S3Request request = {.method = "POST", .key = writer->key, .query = (const char *)query.data,
                          .body = body.data, .bodyLength = body.length, .errorIn200 = true,
+                         /* AWS: after a conflict the upload must start again from its first part. */
+                         .conflictIsFinal = true,
                          .headers = {(writer->flags & STORAGE_WRITE_NO_REPLACE) ? "If-None-Match: *" : NULL}};
     S3Response response;
     responseInit(&response);
