@@ -524,6 +524,7 @@ typedef struct {
     CURL *handle;
     ErrCode result;
     char reason[1024];
+    char etag[128]; /* the part's ETag; copied into the writer's table on join */
 } S3PartSlot;
 
 typedef struct {
@@ -565,8 +566,10 @@ static void *s3PartThread(void *payload)
     if (slot->result == ERR_OK && response.etag[0] == '\0')
         slot->result = errSet(BACKUP_IO_FAILED, "S3 PUT %s part %u: the answer has no ETag", writer->key,
                               slot->partNumber);
+    /* Only the slot is written here: the writer's ETag table may be reallocated
+     * by the main thread meanwhile. */
     if (slot->result == ERR_OK)
-        snprintf(writer->etags[slot->partNumber - 1].etag, sizeof(writer->etags[0].etag), "%s", response.etag);
+        snprintf(slot->etag, sizeof(slot->etag), "%s", response.etag);
     else
         snprintf(slot->reason, sizeof(slot->reason), "%s", errLast()->reason);
     bufferFree(&response.body);
@@ -583,6 +586,7 @@ static ErrCode s3PartJoin(S3PartSlot *slot)
     bufferClear(&slot->data);
     if (slot->result != ERR_OK)
         return errSet(slot->result, "%s", slot->reason);
+    snprintf(slot->writer->etags[slot->partNumber - 1].etag, sizeof(slot->writer->etags[0].etag), "%s", slot->etag);
     return ERR_OK;
 }
 
@@ -647,6 +651,7 @@ static ErrCode s3PartDispatch(S3Write *writer)
     slot->partNumber = writer->nextPartNumber++;
     slot->result = ERR_OK;
     slot->reason[0] = '\0';
+    slot->etag[0] = '\0';
     if (pthread_create(&slot->thread, NULL, s3PartThread, slot) != 0) {
         writer->current = slot->data;
         slot->data = swap;
