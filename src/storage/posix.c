@@ -343,13 +343,13 @@ static ErrCode posixLockAcquire(void *driver, const char *name, const StorageLoc
         result = posixMakeParents(path);
     if (result != ERR_OK)
         return result;
-    char purpose[256];
+    char purpose[sizeof("neo4j-backup") + 256 + 256 + 8];
     char host[256] = "";
     if (owner && owner->host)
         snprintf(host, sizeof(host), "%s", owner->host);
     else
         gethostname(host, sizeof(host) - 1);
-    snprintf(purpose, sizeof(purpose), "%s on %s", owner && owner->owner ? owner->owner : "neo4j-backup", host);
+    snprintf(purpose, sizeof(purpose), "%.255s on %s", owner && owner->owner ? owner->owner : "neo4j-backup", host);
     Lock *lock = NULL;
     result = lockAcquire(&lock, path, LOCK_EXCLUSIVE, 0, purpose);
     if (result != ERR_OK)
