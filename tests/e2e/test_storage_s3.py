@@ -265,3 +265,24 @@ def test_leftover_uploads_are_aborted(s3_server, probe):
     assert aborted.stdout == b"aborted 1\n"
     assert s3_server.uploads(prefix) == []
 
+
+
+def test_posix_driver_through_the_same_probe(probe_bin, tmp_path):
+    """The same calls on a directory: the seam hides which driver serves them."""
+    repository = tmp_path / "repo"
+
+    def run(*args, data=b""):
+        return subprocess.run([str(probe_bin), str(repository), *args], input=data, capture_output=True,
+                              timeout=120)
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    put = run("put", "b1/archive.nbk", data=data)
+    assert put.returncode == 0, put.stderr
+    assert (repository / "b1" / "archive.nbk").read_bytes() == data
+    assert run("get", "b1/archive.nbk", "5", "10").stdout == data[5:15]
+    assert run("put-abort", "b1/partial", data=b"abc").returncode == 0
+    assert sorted(path.name for path in (repository / "b1").iterdir()) == ["archive.nbk"]
+    assert run("list").stdout.decode().startswith(f"b1/archive.nbk\t{len(data)}\t")
+    assert run("put", "b1/archive.nbk", "--no-replace", data=b"x").returncode == BACKUP_IO_FAILED
+    assert run("get", "missing").returncode == BACKUP_NOT_FOUND
+    assert b"applicable 1" in run("space").stdout

@@ -37,6 +37,10 @@ typedef struct {
     char payloadHash[80];
     char bodyHash[65];
     char ifNoneMatch[8];
+    char securityToken[64];
+    char sse[32];
+    char sseKeyId[64];
+    char storageClass[32];
     char body[2048]; /* the start of the body */
 } FakeRequest;
 
@@ -110,6 +114,11 @@ static void *fakeServe(void *payload)
             const char *headers = strstr(buffer, "\r\n") + 2;
             headerCopy(headers, "x-amz-content-sha256", request->payloadHash, sizeof(request->payloadHash));
             headerCopy(headers, "If-None-Match", request->ifNoneMatch, sizeof(request->ifNoneMatch));
+            headerCopy(headers, "x-amz-security-token", request->securityToken, sizeof(request->securityToken));
+            headerCopy(headers, "x-amz-server-side-encryption", request->sse, sizeof(request->sse));
+            headerCopy(headers, "x-amz-server-side-encryption-aws-kms-key-id", request->sseKeyId,
+                       sizeof(request->sseKeyId));
+            headerCopy(headers, "x-amz-storage-class", request->storageClass, sizeof(request->storageClass));
             hexSha256(buffer + bodyStart, bodyLength, request->bodyHash);
             snprintf(request->body, sizeof(request->body), "%.*s", (int)(bodyLength < 2047 ? bodyLength : 2047),
                      buffer + bodyStart);
@@ -150,7 +159,7 @@ static void fakeStop(FakeS3 *fake)
     free(fake);
 }
 
-static Storage *openFake(const FakeS3 *fake, unsigned attempts)
+static Storage *openFakeWith(const FakeS3 *fake, unsigned attempts, void (*adjust)(S3Config *config))
 {
     S3Config config;
     s3ConfigDefaults(&config);
@@ -164,10 +173,14 @@ static Storage *openFake(const FakeS3 *fake, unsigned attempts)
     config.partsInFlight = 1; /* one part at a time: the order of requests is fixed */
     config.attempts = attempts;
     config.retryBaseMs = 1;
+    if (adjust)
+        adjust(&config);
     Storage *storage = NULL;
     assert_int_equal(storageS3New(&config, &storage), ERR_OK);
     return storage;
 }
+
+static Storage *openFake(const FakeS3 *fake, unsigned attempts) { return openFakeWith(fake, attempts, NULL); }
 
 static const char *initiated = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
                                "</InitiateMultipartUploadResult>";
@@ -293,6 +306,38 @@ static void testNoReplaceSendsIfNoneMatch(void **state)
     fakeStop(fake);
 }
 
+static void withTokenAndEncryption(S3Config *config)
+{
+    snprintf(config->sessionToken, sizeof(config->sessionToken), "session-token-1");
+    snprintf(config->sse, sizeof(config->sse), "aws:kms");
+    snprintf(config->sseKmsKeyId, sizeof(config->sseKmsKeyId), "key-1");
+    snprintf(config->storageClass, sizeof(config->storageClass), "STANDARD_IA");
+}
+
+static void testSessionTokenEncryptionAndStorageClass(void **state)
+{
+    (void)state;
+    FakeS3 *fake = fakeStart();
+    Storage *storage = openFakeWith(fake, 3, withTokenAndEncryption);
+    StorageWrite *writer = NULL;
+    assert_int_equal(storageWriteOpen(storage, "a", 0, &writer), ERR_OK);
+    assert_int_equal(storageWrite(writer, "data", 4), ERR_OK);
+    assert_int_equal(storageWriteCommit(writer), ERR_OK);
+    StorageInfo info;
+    assert_int_equal(storageStat(storage, "a", &info), ERR_OK);
+    assert_int_equal(fake->requestCount, 2);
+    /* Every request carries the token; object writes carry encryption and class. */
+    assert_string_equal(fake->requests[0].securityToken, "session-token-1");
+    assert_string_equal(fake->requests[0].sse, "aws:kms");
+    assert_string_equal(fake->requests[0].sseKeyId, "key-1");
+    assert_string_equal(fake->requests[0].storageClass, "STANDARD_IA");
+    assert_string_equal(fake->requests[1].method, "HEAD");
+    assert_string_equal(fake->requests[1].securityToken, "session-token-1");
+    assert_string_equal(fake->requests[1].sse, "");
+    storageFree(storage);
+    fakeStop(fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +345,7 @@ int main(void)
         cmocka_unit_test(testRefusedCredentialsAreNotRetried),
         cmocka_unit_test(testFailedUploadIsAborted),
         cmocka_unit_test(testNoReplaceSendsIfNoneMatch),
+        cmocka_unit_test(testSessionTokenEncryptionAndStorageClass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
