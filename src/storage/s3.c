@@ -950,8 +950,12 @@ static ErrCode s3RemoveDir(void *driver, const char *dir)
     return result;
 }
 
-/* ---- locks -------------------------------------------------------------- */
+/* ---- locks ------------------------------------------------------------ */
 
+/* The lock object is written only with a precondition: created with
+ * If-None-Match: *, taken over (when expired), refreshed and removed with
+ * If-Match: <the ETag we last saw>, so two processes can never both believe
+ * they hold it (AWS: conditional writes 2024, conditional deletes 2025). */
 typedef struct {
     S3Storage *storage;
     char key[1100];
@@ -959,6 +963,7 @@ typedef struct {
     char host[256];
     long pid;
     int ttlSeconds;
+    char etag[128]; /* of our lock object; empty when the service sent none */
 } S3Lock;
 
 /* Keeps a recorded field on one line. */
@@ -970,14 +975,19 @@ static void s3LockField(char *out, size_t outSize, const char *value)
             *cursor = ' ';
 }
 
-static ErrCode s3LockPut(S3Lock *lock, bool create, S3Response *response)
+/* Writes our record with the given precondition header ("If-None-Match: *"
+ * or "If-Match: <etag>"); remembers the new ETag on success. */
+static ErrCode s3LockPut(S3Lock *lock, const char *condition, S3Response *response)
 {
     char body[1024];
     int length = snprintf(body, sizeof(body), "owner=%s\nhost=%s\npid=%ld\nexpires=%lld\n", lock->owner, lock->host,
                           lock->pid, (long long)time(NULL) + lock->ttlSeconds);
     S3Request request = {.method = "PUT", .key = lock->key, .body = (const uint8_t *)body,
-                         .bodyLength = (size_t)length, .headers = {create ? "If-None-Match: *" : NULL}};
-    return s3Request(lock->storage, lock->storage->handle, &request, response);
+                         .bodyLength = (size_t)length, .headers = {condition}};
+    ErrCode result = s3Request(lock->storage, lock->storage->handle, &request, response);
+    if (result == ERR_OK)
+        snprintf(lock->etag, sizeof(lock->etag), "%s", response->etag);
+    return result;
 }
 
 static void s3LockRecordValue(const char *record, const char *field, char *out, size_t outSize)
@@ -1017,9 +1027,10 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
     S3Response response;
     responseInit(&response);
     ErrCode result = ERR_OK;
-    /* Twice at most: once more after removing an expired lock. */
-    for (int round = 0; round < 2; round++) {
-        result = s3LockPut(lock, true, &response);
+    /* A few rounds: the holder may release or another process take over
+     * between our requests. */
+    for (int round = 0; round < 3; round++) {
+        result = s3LockPut(lock, "If-None-Match: *", &response);
         if (result == ERR_OK || response.status != 412)
             break;
         S3Request get = {.method = "GET", .key = lock->key, .maxBody = S3_LOCK_BODY_MAX};
@@ -1030,6 +1041,8 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
             result = read;
             break;
         }
+        char staleEtag[128];
+        snprintf(staleEtag, sizeof(staleEtag), "%s", response.etag);
         bufferAppendByte(&response.body, '\0');
         const char *record = (const char *)response.body.data;
         char holder[256], holderHost[256], pidText[32], expiresText[32];
@@ -1038,13 +1051,20 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
         s3LockRecordValue(record, "pid", pidText, sizeof(pidText));
         s3LockRecordValue(record, "expires", expiresText, sizeof(expiresText));
         long long expires = strtoll(expiresText, NULL, 10);
-        if (expiresText[0] && expires < (long long)time(NULL) && round == 0) {
-            logWarn("removing the expired lock s3://%s/%s of %s on %s (pid %s)", storage->config.bucket, lock->key,
-                    holder, holderHost, pidText);
-            result = s3DeleteKey(storage, lock->key);
-            if (result != ERR_OK)
+        if (expiresText[0] && expires < (long long)time(NULL) && staleEtag[0]) {
+            /* Take over only the version we read: if its holder refreshed it
+             * or another process took it over meanwhile, the ETag differs. */
+            char condition[160];
+            snprintf(condition, sizeof(condition), "If-Match: %s", staleEtag);
+            result = s3LockPut(lock, condition, &response);
+            if (result == ERR_OK) {
+                logWarn("took over the expired lock s3://%s/%s of %s on %s (pid %s)", storage->config.bucket,
+                        lock->key, holder, holderHost, pidText);
                 break;
-            continue;
+            }
+            if (response.status == 412 || response.status == 404)
+                continue; /* changed meanwhile: look again */
+            break;
         }
         time_t expiry = (time_t)expires;
         struct tm parts;
@@ -1055,6 +1075,8 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
                         lock->key, pidText, holder, holderHost, expiryText);
         break;
     }
+    if (result != ERR_OK && result != BACKUP_LOCKED && (response.status == 412 || response.status == 404))
+        result = errSet(BACKUP_LOCKED, "s3://%s/%s keeps changing hands", storage->config.bucket, lock->key);
     bufferFree(&response.body);
     if (result != ERR_OK) {
         free(lock);
@@ -1069,7 +1091,13 @@ static ErrCode s3LockRefresh(void *handle)
     S3Lock *lock = handle;
     S3Response response;
     responseInit(&response);
-    ErrCode result = s3LockPut(lock, false, &response);
+    char condition[160] = "";
+    if (lock->etag[0])
+        snprintf(condition, sizeof(condition), "If-Match: %s", lock->etag);
+    ErrCode result = s3LockPut(lock, condition[0] ? condition : NULL, &response);
+    if (result != ERR_OK && (response.status == 412 || response.status == 404))
+        result = errSet(BACKUP_LOCKED, "lost the lock s3://%s/%s: it expired and was taken over or removed",
+                        lock->storage->config.bucket, lock->key);
     bufferFree(&response.body);
     return result;
 }
@@ -1077,9 +1105,20 @@ static ErrCode s3LockRefresh(void *handle)
 static void s3LockRelease(void *handle)
 {
     S3Lock *lock = handle;
-    if (s3DeleteKey(lock->storage, lock->key) != ERR_OK)
+    char condition[160] = "";
+    if (lock->etag[0])
+        snprintf(condition, sizeof(condition), "If-Match: %s", lock->etag);
+    S3Request request = {.method = "DELETE", .key = lock->key, .headers = {condition[0] ? condition : NULL}};
+    S3Response response;
+    responseInit(&response);
+    ErrCode result = s3Request(lock->storage, lock->storage->handle, &request, &response);
+    if (result != ERR_OK && response.status == 412)
+        logWarn("the lock s3://%s/%s now belongs to another process; left in place", lock->storage->config.bucket,
+                lock->key);
+    else if (result != ERR_OK && result != BACKUP_NOT_FOUND)
         logWarn("could not remove the lock s3://%s/%s (%s); it expires by itself", lock->storage->config.bucket,
                 lock->key, errLast()->reason);
+    bufferFree(&response.body);
     free(lock);
 }
 

@@ -26,6 +26,23 @@ struct StorageLock {
     void *lock;
 };
 
+/* Cleanup calls (close, abort, release) return nothing and run on error
+ * paths: they must not replace the failure the caller is about to report. */
+static void errRestore(const ErrDetail *saved)
+{
+    if (saved->code == ERR_OK) {
+        errClear();
+        return;
+    }
+    errSet(saved->code, "%s", saved->reason);
+    if (saved->action[0])
+        errSetAction("%s", saved->action);
+    if (saved->serverCode[0])
+        errSetServerCode(saved->serverCode);
+    if (saved->details[0])
+        errSetDetails("%s", saved->details);
+}
+
 Storage *storageNew(const StorageInterface *interface, void *driverState)
 {
     Storage *storage = calloc(1, sizeof(*storage));
@@ -106,8 +123,10 @@ void storageReadClose(StorageRead *reader)
 {
     if (!reader)
         return;
+    ErrDetail saved = *errLast();
     reader->interface->readClose(reader->reader);
     free(reader);
+    errRestore(&saved);
 }
 
 ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, StorageWrite **out)
@@ -145,8 +164,10 @@ void storageWriteAbort(StorageWrite *writer)
 {
     if (!writer)
         return;
+    ErrDetail saved = *errLast();
     writer->interface->writeAbort(writer->writer);
     free(writer);
+    errRestore(&saved);
 }
 
 ErrCode storageList(Storage *storage, const char *dir, StorageListCallback callback, void *payload)
@@ -203,8 +224,10 @@ void storageLockRelease(StorageLock *lock)
 {
     if (!lock)
         return;
+    ErrDetail saved = *errLast();
     lock->interface->lockRelease(lock->lock);
     free(lock);
+    errRestore(&saved);
 }
 
 ErrCode storageSpace(Storage *storage, StorageSpace *out)

@@ -19,7 +19,9 @@
  *   BACKUP_IO_FAILED. The detail is in errLast(); secrets never appear there.
  *
  * Ownership: every handle returned through **out belongs to the caller and is
- * ended with its own Close/Commit/Abort/Release/Free. Handles are not
+ * ended with its own Close/Commit/Abort/Release/Free. The cleanup calls
+ * (Close, Abort, Release) leave errLast() as they found it, so they can run
+ * on an error path before the error is reported. Handles are not
  * thread-safe; one thread at a time per handle.
  *
  * Not yet wired: the catalog still writes through common/fsutil.h; it moves

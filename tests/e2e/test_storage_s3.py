@@ -225,6 +225,29 @@ def test_expired_lock_is_taken_over(s3_server, probe):
     assert b"expired lock" in taken.stderr
 
 
+def test_a_holder_that_lost_its_lock_neither_refreshes_nor_removes_it(s3_server, probe):
+    run, prefix = probe
+    key = f"{prefix}/locks/repo"
+    first = subprocess.Popen([str(run.probe_bin), f"s3://{s3_server.bucket}/{prefix}", "lock", "locks/repo", "600"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=run.environment())
+    try:
+        assert first.stdout.readline() == b"locked\n"
+        # Another process takes the lock over (as after an expiry).
+        takeover = b"owner=other\nhost=elsewhere\npid=7\nexpires=9999999999\n"
+        s3_server.client.put_object(Bucket=s3_server.bucket, Key=key, Body=takeover)
+        first.stdin.write(b"refresh\n")
+        first.stdin.flush()
+        assert first.stdout.readline() == b""  # no "refreshed": the probe gave up the lock
+    finally:
+        first.stdin.close()
+        first.wait(timeout=60)
+    stderr = first.stderr.read()
+    assert first.returncode == BACKUP_LOCKED, stderr
+    assert b"lost the lock" in stderr
+    assert s3_server.get(key) == takeover  # the new holder's lock is left alone
+
+
 def test_wrong_secret_fails_promptly_without_retries(s3_server, probe):
     if s3_server.kind == "moto":
         pytest.skip("moto accepts any credentials")

@@ -37,6 +37,7 @@ typedef struct {
     char payloadHash[80];
     char bodyHash[65];
     char ifNoneMatch[8];
+    char ifMatch[64];
     char securityToken[64];
     char sse[32];
     char sseKeyId[64];
@@ -114,6 +115,7 @@ static void *fakeServe(void *payload)
             const char *headers = strstr(buffer, "\r\n") + 2;
             headerCopy(headers, "x-amz-content-sha256", request->payloadHash, sizeof(request->payloadHash));
             headerCopy(headers, "If-None-Match", request->ifNoneMatch, sizeof(request->ifNoneMatch));
+            headerCopy(headers, "If-Match", request->ifMatch, sizeof(request->ifMatch));
             headerCopy(headers, "x-amz-security-token", request->securityToken, sizeof(request->securityToken));
             headerCopy(headers, "x-amz-server-side-encryption", request->sse, sizeof(request->sse));
             headerCopy(headers, "x-amz-server-side-encryption-aws-kms-key-id", request->sseKeyId,
@@ -338,6 +340,36 @@ static void testSessionTokenEncryptionAndStorageClass(void **state)
     fakeStop(fake);
 }
 
+static void testLockIsConditionalAndReleaseKeepsTheCallersError(void **state)
+{
+    (void)state;
+    FakeS3 *fake = fakeStart();
+    FakeReply script[] = {
+        {200, "ETag: \"lock-1\"\r\n", NULL},                        /* created */
+        {200, "ETag: \"lock-2\"\r\n", NULL},                        /* refreshed */
+        {412, NULL, "<Error><Code>PreconditionFailed</Code></Error>"}, /* release: taken over meanwhile */
+    };
+    memcpy(fake->replies, script, sizeof(script));
+    fake->replyCount = 3;
+    Storage *storage = openFake(fake, 3);
+    StorageLockOwner owner = {.owner = "test", .host = "h", .pid = 42};
+    StorageLock *lock = NULL;
+    assert_int_equal(storageLockAcquire(storage, "locks/repo", &owner, 60, &lock), ERR_OK);
+    assert_int_equal(storageLockRefresh(lock), ERR_OK);
+    errSet(BACKUP_CORRUPTED, "the caller's failure");
+    storageLockRelease(lock);
+    assert_int_equal(errLast()->code, BACKUP_CORRUPTED);
+    assert_string_equal(errLast()->reason, "the caller's failure");
+    assert_int_equal(fake->requestCount, 3);
+    assert_string_equal(fake->requests[0].ifNoneMatch, "*");
+    assert_non_null(strstr(fake->requests[0].body, "owner=test\nhost=h\npid=42\nexpires="));
+    assert_string_equal(fake->requests[1].ifMatch, "\"lock-1\"");
+    assert_string_equal(fake->requests[2].method, "DELETE");
+    assert_string_equal(fake->requests[2].ifMatch, "\"lock-2\"");
+    storageFree(storage);
+    fakeStop(fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test(testFailedUploadIsAborted),
         cmocka_unit_test(testNoReplaceSendsIfNoneMatch),
         cmocka_unit_test(testSessionTokenEncryptionAndStorageClass),
+        cmocka_unit_test(testLockIsConditionalAndReleaseKeepsTheCallersError),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
