@@ -125,7 +125,7 @@ ErrCode s3ErrorCodeFor(int curlCode, long status, const char *errorCode)
         || codeIs(errorCode, "InvalidAccessKeyId") || codeIs(errorCode, "SignatureDoesNotMatch")
         || codeIs(errorCode, "AuthorizationHeaderMalformed"))
         return STORAGE_AUTH_FAILED;
-    if (codeIs(errorCode, "NoSuchBucket"))
+    if (codeIs(errorCode, "NoSuchBucket") || codeIs(errorCode, "PermanentRedirect") || status == 301)
         return CONFIG_INVALID;
     if (status == 404)
         return BACKUP_NOT_FOUND;
@@ -386,7 +386,9 @@ static ErrCode s3Request(S3Storage *storage, CURL *handle, const S3Request *requ
                response->error.message, tries);
         if (code == STORAGE_AUTH_FAILED && codeIs(response->error.code, "AuthorizationHeaderMalformed"))
             errSetAction("Check the region setting: the bucket lives in another region");
-        if (code == CONFIG_INVALID)
+        if (code == CONFIG_INVALID && response->status == 301)
+            errSetAction("Check the region and endpoint settings: the bucket '%s' lives elsewhere", config->bucket);
+        else if (code == CONFIG_INVALID)
             errSetAction("Check that the bucket '%s' exists and the endpoint is right", config->bucket);
         return code;
     }
@@ -542,6 +544,7 @@ struct S3Write {
     unsigned slotCount;
     S3PartEtag *etags; /* by part number - 1 */
     unsigned etagCapacity;
+    bool failed; /* a write failed: only an abort (or a failing commit) may follow */
 };
 
 static void *s3PartThread(void *payload)
@@ -687,6 +690,9 @@ static ErrCode s3WriteOpen(void *driver, const char *name, unsigned flags, void 
 static ErrCode s3Write(void *handle, const void *data, size_t length)
 {
     S3Write *writer = handle;
+    if (writer->failed)
+        return errSet(BACKUP_IO_FAILED, "s3://%s/%s: an earlier write failed", writer->storage->config.bucket,
+                      writer->key);
     const uint8_t *cursor = data;
     while (length > 0) {
         uint64_t partSize = s3PartSize(writer->storage->config.partSize, writer->nextPartNumber);
@@ -699,8 +705,10 @@ static ErrCode s3Write(void *handle, const void *data, size_t length)
          * is never empty and a file of exactly one part stays a single PUT. */
         if (writer->current.length == partSize && length > 0) {
             ErrCode result = s3PartDispatch(writer);
-            if (result != ERR_OK)
+            if (result != ERR_OK) {
+                writer->failed = true;
                 return result;
+            }
         }
     }
     return ERR_OK;
@@ -790,10 +798,20 @@ static ErrCode s3MultipartComplete(S3Write *writer)
     return result;
 }
 
+static void s3WriteAbort(void *handle);
+
 static ErrCode s3WriteCommit(void *handle)
 {
     S3Write *writer = handle;
     ErrCode result = ERR_OK;
+    if (writer->failed) {
+        const S3Storage *storage = writer->storage;
+        char key[sizeof(writer->key)];
+        memcpy(key, writer->key, sizeof(key));
+        s3WriteAbort(writer);
+        return errSet(BACKUP_IO_FAILED, "s3://%s/%s: an earlier write failed; nothing was stored",
+                      storage->config.bucket, key);
+    }
     if (writer->uploadId[0] == '\0') {
         /* Everything fits in one part: one PUT makes the object appear whole. */
         S3Request request = {.method = "PUT", .key = writer->key, .body = writer->current.data,

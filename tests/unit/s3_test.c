@@ -223,6 +223,7 @@ static void testRetryDecision(void **state)
     assert_int_equal(s3ErrorCodeFor(CURLE_COULDNT_CONNECT, 0, ""), STORAGE_UNREACHABLE);
     assert_int_equal(s3ErrorCodeFor(0, 503, "SlowDown"), STORAGE_UNREACHABLE);
     assert_int_equal(s3ErrorCodeFor(0, 400, "InvalidPart"), BACKUP_IO_FAILED);
+    assert_int_equal(s3ErrorCodeFor(0, 301, "PermanentRedirect"), CONFIG_INVALID); /* wrong region */
 }
 
 static void testUriEncode(void **state)

@@ -282,6 +282,27 @@ static void testFailedUploadIsAborted(void **state)
     assert_int_equal(fake->requestCount, 4);
     assert_string_equal(fake->requests[3].method, "DELETE");
     assert_string_equal(fake->requests[3].target, "/bucket/repo/b1/archive.nbk?uploadId=up-1");
+
+    /* A failure inside storageWrite (while handing over a part) poisons the
+     * writer: a later write or commit fails and the upload is aborted. */
+    FakeReply second[] = {
+        {200, NULL, initiated},
+        {500, NULL, "<Error><Code>InternalError</Code></Error>"},
+        {500, NULL, "<Error><Code>InternalError</Code></Error>"},
+        {204, NULL, NULL},
+    };
+    fake->requestCount = 0;
+    memcpy(fake->replies, second, sizeof(second));
+    assert_int_equal(storageWriteOpen(storage, "b1/archive.nbk", 0, &writer), ERR_OK);
+    assert_int_equal(storageWrite(writer, data, S3_PART_SIZE_MIN + 1), ERR_OK);       /* part 1 sent */
+    assert_int_equal(storageWrite(writer, data, S3_PART_SIZE_MIN), STORAGE_UNREACHABLE); /* joins part 1 */
+    assert_int_equal(storageWrite(writer, data, 1), BACKUP_IO_FAILED);
+    assert_int_equal(storageWriteCommit(writer), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "earlier write failed"));
+    assert_int_equal(fake->requestCount, 4);
+    assert_string_equal(fake->requests[3].method, "DELETE");
+    assert_string_equal(fake->requests[3].method, "DELETE");
+    assert_string_equal(fake->requests[3].target, "/bucket/repo/b1/archive.nbk?uploadId=up-1");
     free(data);
     storageFree(storage);
     fakeStop(fake);
