@@ -38,6 +38,7 @@ typedef struct {
     char bodyHash[65];
     char ifNoneMatch[8];
     char ifMatch[64];
+    char host[96];
     char securityToken[64];
     char sse[32];
     char sseKeyId[64];
@@ -116,6 +117,7 @@ static void *fakeServe(void *payload)
             headerCopy(headers, "x-amz-content-sha256", request->payloadHash, sizeof(request->payloadHash));
             headerCopy(headers, "If-None-Match", request->ifNoneMatch, sizeof(request->ifNoneMatch));
             headerCopy(headers, "If-Match", request->ifMatch, sizeof(request->ifMatch));
+            headerCopy(headers, "Host", request->host, sizeof(request->host));
             headerCopy(headers, "x-amz-security-token", request->securityToken, sizeof(request->securityToken));
             headerCopy(headers, "x-amz-server-side-encryption", request->sse, sizeof(request->sse));
             headerCopy(headers, "x-amz-server-side-encryption-aws-kms-key-id", request->sseKeyId,
@@ -391,6 +393,34 @@ static void testLockIsConditionalAndReleaseKeepsTheCallersError(void **state)
     fakeStop(fake);
 }
 
+static void virtualHostOnLocalhost(S3Config *config)
+{
+    /* curl resolves every *.localhost name to loopback itself, no DNS needed. */
+    char *port = strrchr(config->endpoint, ':');
+    char endpoint[64];
+    snprintf(endpoint, sizeof(endpoint), "http://localhost%s", port);
+    snprintf(config->endpoint, sizeof(config->endpoint), "%s", endpoint);
+    config->uriStyle = S3_URI_STYLE_HOST;
+}
+
+static void testVirtualHostedAddressing(void **state)
+{
+    (void)state;
+    FakeS3 *fake = fakeStart();
+    fake->replies[0] = (FakeReply){200, "ETag: \"e\"\r\n", NULL};
+    fake->replyCount = 1;
+    Storage *storage = openFakeWith(fake, 1, virtualHostOnLocalhost);
+    StorageInfo info;
+    assert_int_equal(storageStat(storage, "dir/a b", &info), ERR_OK);
+    assert_int_equal(fake->requestCount, 1);
+    char expectedHost[64];
+    snprintf(expectedHost, sizeof(expectedHost), "bucket.localhost:%d", fake->port);
+    assert_string_equal(fake->requests[0].host, expectedHost);
+    assert_string_equal(fake->requests[0].target, "/repo/dir/a%20b");
+    storageFree(storage);
+    fakeStop(fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +430,7 @@ int main(void)
         cmocka_unit_test(testNoReplaceSendsIfNoneMatch),
         cmocka_unit_test(testSessionTokenEncryptionAndStorageClass),
         cmocka_unit_test(testLockIsConditionalAndReleaseKeepsTheCallersError),
+        cmocka_unit_test(testVirtualHostedAddressing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
