@@ -26,7 +26,7 @@
 #define FAKE_MAX 32
 
 typedef struct {
-    int status;
+    int status;          /* 0: close the connection without answering */
     const char *headers; /* extra header lines, each ending in \r\n */
     const char *body;
 } FakeReply;
@@ -129,6 +129,11 @@ static void *fakeServe(void *payload)
             fake->requestCount++;
         }
         FakeReply reply = index < fake->replyCount ? fake->replies[index] : (FakeReply){200, NULL, NULL};
+        if (reply.status == 0) {
+            free(buffer);
+            close(connection);
+            continue;
+        }
         char head[1024];
         const char *body = reply.body ? reply.body : "";
         int headLength = snprintf(head, sizeof(head),
@@ -239,6 +244,22 @@ static void testPartRetriedWithItsOwnHashAndCompleteErrorRetried(void **state)
         assert_non_null(strstr(complete->body, "<PartNumber>2</PartNumber><ETag>\"etag-2\"</ETag>"));
     }
     free(data);
+    storageFree(storage);
+    fakeStop(fake);
+}
+
+static void testDroppedConnectionIsRetried(void **state)
+{
+    (void)state;
+    FakeS3 *fake = fakeStart();
+    fake->replies[0] = (FakeReply){0, NULL, NULL};
+    fake->replies[1] = (FakeReply){200, "ETag: \"e\"\r\nLast-Modified: Wed, 02 Dec 2026 08:00:00 GMT\r\n", NULL};
+    fake->replyCount = 2;
+    Storage *storage = openFake(fake, 3);
+    StorageInfo info;
+    assert_int_equal(storageStat(storage, "x", &info), ERR_OK);
+    assert_int_equal(fake->requestCount, 2);
+    assert_int_equal(info.mtime, 1796198400);
     storageFree(storage);
     fakeStop(fake);
 }
@@ -425,6 +446,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testPartRetriedWithItsOwnHashAndCompleteErrorRetried),
+        cmocka_unit_test(testDroppedConnectionIsRetried),
         cmocka_unit_test(testRefusedCredentialsAreNotRetried),
         cmocka_unit_test(testFailedUploadIsAborted),
         cmocka_unit_test(testNoReplaceSendsIfNoneMatch),
