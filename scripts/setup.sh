@@ -22,6 +22,7 @@ packages=(
     build-essential cmake pkg-config
     libssl-dev zlib1g-dev libzstd-dev zstd libcurl4-openssl-dev libjson-c-dev
     libcmocka-dev libmicrohttpd-dev
+    libxml2-dev
     clang libclang-rt-14-dev valgrind
     maven ca-certificates openssl
     chromium prometheus
@@ -113,11 +114,13 @@ then
         fi
     fi
 fi
-"$python" -c 'import neo4j, pytest, aiosmtpd' || die "Python test modules not importable by $python"
+"$python" -c 'import neo4j, pytest, aiosmtpd, boto3, moto' || die "Python test modules not importable by $python"
 
 # ---- Neo4j jars (Maven Central), so the first e2e test doesn't pay for it ----
 if [ "${NBK_SETUP_SKIP_NEO4J:-0}" != 1 ]; then
     "$python" tools/neo4j-local fetch >/dev/null || die "could not fetch Neo4j from Maven Central"
+    # S3Proxy for the S3 storage tests (tools/s3-local), from Maven Central too.
+    "$python" tools/s3-local fetch >/dev/null || die "could not fetch S3Proxy from Maven Central"
 fi
 
 note "all build and test dependencies present"

@@ -1,0 +1,291 @@
+/* The storage seam: checks names, then dispatches every call to the driver
+ * table of the Storage it is made on. Also parses repository locations. */
+#include "storage/storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct Storage {
+    const StorageInterface *interface;
+    void *driver;
+};
+
+struct StorageRead {
+    const StorageInterface *interface;
+    void *reader;
+};
+
+struct StorageWrite {
+    const StorageInterface *interface;
+    void *writer;
+};
+
+struct StorageLock {
+    const StorageInterface *interface;
+    void *lock;
+};
+
+/* Cleanup calls (close, abort, release) return nothing and run on error
+ * paths: they must not replace the failure the caller is about to report. */
+static void errRestore(const ErrDetail *saved)
+{
+    if (saved->code == ERR_OK) {
+        errClear();
+        return;
+    }
+    errSet(saved->code, "%s", saved->reason);
+    if (saved->action[0])
+        errSetAction("%s", saved->action);
+    if (saved->serverCode[0])
+        errSetServerCode(saved->serverCode);
+    if (saved->details[0])
+        errSetDetails("%s", saved->details);
+}
+
+Storage *storageNew(const StorageInterface *interface, void *driverState)
+{
+    Storage *storage = calloc(1, sizeof(*storage));
+    if (!storage) {
+        interface->free(driverState);
+        return NULL;
+    }
+    storage->interface = interface;
+    storage->driver = driverState;
+    return storage;
+}
+
+void storageFree(Storage *storage)
+{
+    if (!storage)
+        return;
+    storage->interface->free(storage->driver);
+    free(storage);
+}
+
+const char *storageDriverName(const Storage *storage) { return storage->interface->name; }
+
+void *storageDriverState(Storage *storage, const StorageInterface *interface)
+{
+    return storage && storage->interface == interface ? storage->driver : NULL;
+}
+
+ErrCode storageNameCheck(const char *name, bool allowEmpty)
+{
+    if (!name)
+        return errSet(CONFIG_INVALID, "storage name missing");
+    if (name[0] == '\0')
+        return allowEmpty ? ERR_OK : errSet(CONFIG_INVALID, "storage name is empty");
+    if (strlen(name) > 900)
+        return errSet(CONFIG_INVALID, "storage name longer than 900 bytes");
+    const char *component = name;
+    for (;;) {
+        size_t length = strcspn(component, "/");
+        if (length == 0 || (length == 1 && component[0] == '.')
+            || (length == 2 && component[0] == '.' && component[1] == '.'))
+            return errSet(CONFIG_INVALID, "storage name '%s' has an empty, '.' or '..' component", name);
+        for (size_t index = 0; index < length; index++) {
+            unsigned char character = (unsigned char)component[index];
+            if (character < 0x20 || character == 0x7f || character == '\\')
+                return errSet(CONFIG_INVALID, "storage name '%s' has a control character or backslash", name);
+        }
+        if (component[length] == '\0')
+            return ERR_OK;
+        component += length + 1;
+    }
+}
+
+ErrCode storageReadOpen(Storage *storage, const char *name, uint64_t offset, uint64_t length, StorageRead **out)
+{
+    *out = NULL;
+    ErrCode result = storageNameCheck(name, false);
+    if (result != ERR_OK)
+        return result;
+    StorageRead *reader = calloc(1, sizeof(*reader));
+    if (!reader)
+        return errSet(ERR_INTERNAL, "out of memory");
+    result = storage->interface->readOpen(storage->driver, name, offset, length, &reader->reader);
+    if (result != ERR_OK) {
+        free(reader);
+        return result;
+    }
+    reader->interface = storage->interface;
+    *out = reader;
+    return ERR_OK;
+}
+
+ErrCode storageRead(StorageRead *reader, void *buffer, size_t size, size_t *got)
+{
+    return reader->interface->read(reader->reader, buffer, size, got);
+}
+
+void storageReadClose(StorageRead *reader)
+{
+    if (!reader)
+        return;
+    ErrDetail saved = *errLast();
+    reader->interface->readClose(reader->reader);
+    free(reader);
+    errRestore(&saved);
+}
+
+ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, StorageWrite **out)
+{
+    *out = NULL;
+    ErrCode result = storageNameCheck(name, false);
+    if (result != ERR_OK)
+        return result;
+    StorageWrite *writer = calloc(1, sizeof(*writer));
+    if (!writer)
+        return errSet(ERR_INTERNAL, "out of memory");
+    result = storage->interface->writeOpen(storage->driver, name, flags, &writer->writer);
+    if (result != ERR_OK) {
+        free(writer);
+        return result;
+    }
+    writer->interface = storage->interface;
+    *out = writer;
+    return ERR_OK;
+}
+
+ErrCode storageWrite(StorageWrite *writer, const void *data, size_t length)
+{
+    return length == 0 ? ERR_OK : writer->interface->write(writer->writer, data, length);
+}
+
+ErrCode storageWriteCommit(StorageWrite *writer)
+{
+    ErrCode result = writer->interface->writeCommit(writer->writer);
+    free(writer);
+    return result;
+}
+
+void storageWriteAbort(StorageWrite *writer)
+{
+    if (!writer)
+        return;
+    ErrDetail saved = *errLast();
+    writer->interface->writeAbort(writer->writer);
+    free(writer);
+    errRestore(&saved);
+}
+
+ErrCode storageList(Storage *storage, const char *dir, StorageListCallback callback, void *payload)
+{
+    ErrCode result = storageNameCheck(dir, true);
+    return result != ERR_OK ? result : storage->interface->list(storage->driver, dir, callback, payload);
+}
+
+ErrCode storageStat(Storage *storage, const char *name, StorageInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    ErrCode result = storageNameCheck(name, false);
+    return result != ERR_OK ? result : storage->interface->stat(storage->driver, name, out);
+}
+
+ErrCode storageRemove(Storage *storage, const char *name)
+{
+    ErrCode result = storageNameCheck(name, false);
+    return result != ERR_OK ? result : storage->interface->remove(storage->driver, name);
+}
+
+ErrCode storageRemoveDir(Storage *storage, const char *dir)
+{
+    /* Never the root: an empty name here is a bug that would wipe the repository. */
+    ErrCode result = storageNameCheck(dir, false);
+    return result != ERR_OK ? result : storage->interface->removeDir(storage->driver, dir);
+}
+
+ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLockOwner *owner, int ttlSeconds,
+                           StorageLock **out)
+{
+    *out = NULL;
+    ErrCode result = storageNameCheck(name, false);
+    if (result != ERR_OK)
+        return result;
+    if (ttlSeconds <= 0)
+        return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
+    StorageLock *lock = calloc(1, sizeof(*lock));
+    if (!lock)
+        return errSet(ERR_INTERNAL, "out of memory");
+    result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &lock->lock);
+    if (result != ERR_OK) {
+        free(lock);
+        return result;
+    }
+    lock->interface = storage->interface;
+    *out = lock;
+    return ERR_OK;
+}
+
+ErrCode storageLockRefresh(StorageLock *lock) { return lock->interface->lockRefresh(lock->lock); }
+
+void storageLockRelease(StorageLock *lock)
+{
+    if (!lock)
+        return;
+    ErrDetail saved = *errLast();
+    lock->interface->lockRelease(lock->lock);
+    free(lock);
+    errRestore(&saved);
+}
+
+ErrCode storageSpace(Storage *storage, StorageSpace *out)
+{
+    memset(out, 0, sizeof(*out));
+    return storage->interface->space(storage->driver, out);
+}
+
+/* S3 bucket naming rules: 3-63 characters of lowercase letters, digits, '-'
+ * and '.', starting and ending with a letter or digit. */
+static bool bucketNameValid(const char *bucket, size_t length)
+{
+    if (length < 3 || length > 63)
+        return false;
+    for (size_t index = 0; index < length; index++) {
+        char character = bucket[index];
+        bool alnum = (character >= 'a' && character <= 'z') || (character >= '0' && character <= '9');
+        if (!alnum && character != '-' && character != '.')
+            return false;
+        if ((index == 0 || index == length - 1) && !alnum)
+            return false;
+    }
+    return true;
+}
+
+ErrCode storageLocationParse(const char *text, StorageLocation *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!text || text[0] == '\0')
+        return errSet(CONFIG_INVALID, "repository location is empty");
+    const char *scheme = strstr(text, "://");
+    if (!scheme) {
+        if (strlen(text) >= sizeof(out->path))
+            return errSet(CONFIG_INVALID, "repository path too long");
+        out->kind = STORAGE_LOCATION_POSIX;
+        snprintf(out->path, sizeof(out->path), "%s", text);
+        return ERR_OK;
+    }
+    if ((size_t)(scheme - text) != 2 || strncmp(text, "s3", 2) != 0)
+        return errSet(CONFIG_INVALID, "repository location '%.*s://...' has an unsupported scheme (use s3:// or a path)",
+                      (int)(scheme - text) > 16 ? 16 : (int)(scheme - text), text);
+    const char *bucket = scheme + 3;
+    size_t bucketLength = strcspn(bucket, "/");
+    if (!bucketNameValid(bucket, bucketLength))
+        return errSet(CONFIG_INVALID, "repository location '%s': invalid bucket name", text);
+    out->kind = STORAGE_LOCATION_S3;
+    memcpy(out->bucket, bucket, bucketLength);
+    const char *prefix = bucket + bucketLength;
+    while (*prefix == '/')
+        prefix++;
+    size_t prefixLength = strlen(prefix);
+    while (prefixLength > 0 && prefix[prefixLength - 1] == '/')
+        prefixLength--;
+    if (prefixLength >= sizeof(out->prefix))
+        return errSet(CONFIG_INVALID, "repository location '%s': prefix too long", text);
+    memcpy(out->prefix, prefix, prefixLength);
+    out->prefix[prefixLength] = '\0';
+    if (prefixLength > 0 && storageNameCheck(out->prefix, false) != ERR_OK)
+        return errSet(CONFIG_INVALID, "repository location '%s': invalid prefix", text);
+    return ERR_OK;
+}
