@@ -15,6 +15,7 @@
 
 #include "bolt/connection.h"
 #include "bolt/value.h"
+#include "common/buffer.h"
 #include "common/error.h"
 
 #include <stdbool.h>
@@ -45,7 +46,7 @@ typedef struct {
     const char *name;
     const char *type;              /* e.g. "UNIQUENESS", "RANGE", "LOOKUP" */
     const char *entityType;        /* "NODE" | "RELATIONSHIP" */
-    const char *createStatement;   /* the server's DDL, replayable as is */
+    const char *createStatement;   /* the server's DDL: shown, never sent (schemaBuildStatement) */
     const char *owningConstraint;  /* NULL unless an index backs a constraint */
     const char *ownedIndex;        /* NULL unless a constraint owns an index */
     const BoltValue *labelsOrTypes; /* list of strings, or null value for LOOKUP */
@@ -58,5 +59,17 @@ typedef struct {
  * "constraint" or "index", name and type strings); the other fields are NULL
  * when absent or not of their type. */
 ErrCode schemaItemFromValue(const BoltValue *value, SchemaItem *out);
+
+/* Writes into out (cleared first; NUL-terminated, the NUL not counted) the
+ * Cypher 5 statement that creates item, built from its structured fields
+ * only: every name backtick-quoted (backticks doubled), OPTIONS holding the
+ * indexConfig only (as the server's own statement; settings named by
+ * letters, digits and ._- whose values are booleans, integers, finite
+ * floats, lists of numbers or plain words), the propertyType of a type
+ * constraint checked against the known types. The item's stored createStatement is never used: an archive is not
+ * trusted to hold Cypher. BACKUP_CORRUPTED, naming the item, when the item
+ * is of a type this tool does not know or of a shape its type cannot have
+ * (docs/restore.md, "Schema"). */
+ErrCode schemaBuildStatement(const SchemaItem *item, Buffer *out);
 
 #endif

@@ -3,6 +3,7 @@
 #include "restore/health.h"
 
 #include "archive/archive.h"
+#include "backup/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
@@ -132,6 +133,19 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
         if (isSchema) {
             if (value.type != BOLT_MAP) {
                 code = errSet(BACKUP_CORRUPTED, "a schema record of %s is not a map", archivePath);
+                break;
+            }
+            /* Every item must be one a restore can rebuild (schemaBuildStatement):
+             * validation and the import then refuse what a restore would. */
+            SchemaItem item;
+            Buffer statement;
+            bufferInit(&statement);
+            code = schemaItemFromValue(&value, &item);
+            if (code == ERR_OK)
+                code = schemaBuildStatement(&item, &statement);
+            bufferFree(&statement);
+            if (code != ERR_OK) {
+                errAddContext("in %s", archivePath);
                 break;
             }
             if (out->schemaCount + 1 > schemaCapacity) {

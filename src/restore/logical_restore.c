@@ -14,6 +14,7 @@
 #include "restore/logical_restore.h"
 
 #include "archive/archive.h"
+#include "backup/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
@@ -750,8 +751,18 @@ static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, 
     ErrCode code = unpackValue(&reader, context->result->archive.arena, &item);
     if (code != ERR_OK)
         return errSet(BACKUP_CORRUPTED, "schema record does not decode: %s", errLast()->reason);
-    if (item.type != BOLT_MAP || !boltMapGet(&item, "createStatement"))
-        return errSet(BACKUP_CORRUPTED, "schema record is not a map with a createStatement");
+    /* Build the statement now, so that an item that cannot be rebuilt
+     * refuses the restore before any schema is sent. */
+    SchemaItem view;
+    code = schemaItemFromValue(&item, &view);
+    if (code == ERR_OK) {
+        Buffer statement;
+        bufferInit(&statement);
+        code = schemaBuildStatement(&view, &statement);
+        bufferFree(&statement);
+    }
+    if (code != ERR_OK)
+        return code;
     BoltValue *grown = restoreGrow(context->schemaItems, &context->schemaCapacity,
                                    context->schemaCount + 1, sizeof(BoltValue));
     if (!grown)
@@ -792,15 +803,26 @@ static bool restoreStringIs(const BoltValue *value, const char *text)
            memcmp(value->as.string.data, text, value->as.string.length) == 0;
 }
 
-static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *item)
+static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *value)
 {
-    const BoltValue *statement = boltMapGet(item, "createStatement");
-    if (!statement || statement->type != BOLT_STRING)
-        return errSet(BACKUP_CORRUPTED, "schema item without a createStatement");
+    /* Rebuilt from the item's fields: the stored createStatement is Cypher
+     * from the archive, and an archive is not trusted to choose what runs. */
+    SchemaItem item;
+    ErrCode built = schemaItemFromValue(value, &item);
+    Buffer statementText;
+    bufferInit(&statementText);
+    if (built == ERR_OK)
+        built = schemaBuildStatement(&item, &statementText);
+    if (built != ERR_OK) {
+        bufferFree(&statementText);
+        return built;
+    }
     bufferClear(&context->query);
     bufferAppendF(&context->query, "%s", context->queryPrefix);
-    bufferAppend(&context->query, statement->as.string.data, statement->as.string.length);
+    bufferAppend(&context->query, statementText.data, statementText.length);
     bufferAppendByte(&context->query, 0);
+    bufferFree(&statementText);
+    const char *statement = (const char *)context->query.data + strlen(context->queryPrefix);
     BoltQueryOptions options = context->writeOptions;
     for (int attempt = 0;; attempt++) {
         ErrCode code = restoreExecute(context->connection, (const char *)context->query.data, NULL, &options);
@@ -817,8 +839,7 @@ static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
             ErrDetail detail = *errLast();
-            return errSet(RESTORE_FAILED, "the target refused %.*s: %s", (int)statement->as.string.length,
-                          statement->as.string.data, detail.reason);
+            return errSet(RESTORE_FAILED, "the target refused %s: %s", statement, detail.reason);
         }
         context->result->retries++;
         restoreSleepMs(RESTORE_BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5));
@@ -924,19 +945,24 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
     return code;
 }
 
-static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader)
+/* The archive's records from first (already read by the caller: ended when
+ * the archive held nothing else) on. */
+static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader, ArcRecordKind kind,
+                                  const uint8_t *packed, size_t length, bool ended)
 {
-    for (;;) {
+    if (ended)
+        return ERR_OK;
+    for (bool first = true;; first = false) {
         if (restoreCancelled(context))
             return restoreInterrupted();
-        ArcRecordKind kind;
-        const uint8_t *packed = NULL;
-        size_t length = 0;
-        ErrCode code = arcReaderNext(reader, &kind, &packed, &length);
-        if (code != ERR_OK)
-            return code;
-        if (!packed)
-            return ERR_OK;
+        ErrCode code = ERR_OK;
+        if (!first) {
+            code = arcReaderNext(reader, &kind, &packed, &length);
+            if (code != ERR_OK)
+                return code;
+            if (!packed)
+                return ERR_OK;
+        }
         if (kind == ARC_RECORD_SCHEMA) {
             code = restoreAddSchema(context, packed, length);
             if (code != ERR_OK)
@@ -1037,6 +1063,22 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
         code = restoreCheckHeader(reader);
     if (code != ERR_OK)
         goto done;
+    /* Schema records come first (docs/archive-format.md): read and check them
+     * all before the wipe, so that an item that cannot be rebuilt refuses the
+     * restore with the target untouched. The first other record waits. */
+    ArcRecordKind firstKind = ARC_RECORD_SCHEMA;
+    const uint8_t *firstPacked = NULL;
+    size_t firstLength = 0;
+    for (;;) {
+        code = arcReaderNext(reader, &firstKind, &firstPacked, &firstLength);
+        if (code != ERR_OK || !firstPacked || firstKind != ARC_RECORD_SCHEMA)
+            break;
+        code = restoreAddSchema(&context, firstPacked, firstLength);
+        if (code != ERR_OK)
+            break;
+    }
+    if (code != ERR_OK)
+        goto done;
 
     if (request->wipeTarget) {
         restoreReportProgress(&context);
@@ -1047,7 +1089,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     result->wipeSeconds = restoreNow() - context.startTime;
     context.phase = RESTORE_PHASE_NODES;
 
-    code = restoreReadArchive(&context, reader);
+    code = restoreReadArchive(&context, reader, firstKind, firstPacked, firstLength, !firstPacked);
     if (code == ERR_OK) {
         if (context.phase == RESTORE_PHASE_NODES) {
             result->nodeSeconds = restoreNow() - context.startTime - result->wipeSeconds;

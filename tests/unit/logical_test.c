@@ -1,4 +1,5 @@
-/* Logical backup engine (src/backup/logical.c) against a scripted fake Bolt
+/* Logical backup engine (src/backup/logical.c), and the schema step of the
+ * logical restore (src/restore/logical_restore.c), against a scripted fake Bolt
  * server: late nodes, dropped and excluded relationships, duplicates, sparse
  * ids, spilling, placeholders and cancellation, none of which a real server
  * produces on demand.
@@ -15,6 +16,7 @@
 
 #include "archive/archive.h"
 #include "backup/logical.h"
+#include "restore/logical_restore.h"
 #include "bolt/chunk.h"
 #include "bolt/message.h"
 #include "bolt/packstream.h"
@@ -52,6 +54,10 @@ typedef struct {
     bool sawRollback;
     unsigned lateQueries;
     char lastQuery[256];
+    /* Restore tests: other queries are accepted (no rows) and logged here,
+     * one per line, so the test can assert what was sent. */
+    bool acceptOthers;
+    char otherQueries[4096];
 } FakeDb;
 
 static void fakeFail(FakeDb *db, const char *what)
@@ -207,6 +213,10 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
         fakeSuccess(db, "fields", fakeStrings(db->arena, 5, relFields));
         for (unsigned index = 0; index < db->scanRelationshipCount; index++)
             rows[(*rowCount)++] = db->scanRelationships[index];
+    } else if (db->acceptOthers) {
+        size_t used = strlen(db->otherQueries);
+        snprintf(db->otherQueries + used, sizeof(db->otherQueries) - used, "%s\n", query);
+        fakeSuccess(db, "fields", boltList(db->arena, 0));
     } else {
         fakeFail(db, "unexpected query");
         fakeSuccess(db, "fields", boltList(db->arena, 0));
@@ -611,6 +621,90 @@ static void testHeaderMap(void **state)
     bufferFree(&packed);
 }
 
+/* ---- restore: schema statements ------------------------------------------ */
+
+/* A schema item as an archive carries it, with a tampered createStatement. */
+static BoltValue tamperedSchemaItem(Arena *arena, const char *type)
+{
+    BoltValue item = boltMap(arena, 7);
+    BoltValue labels = boltList(arena, 1);
+    labels.as.list.items[0] = boltString(arena, "Person");
+    BoltValue properties = boltList(arena, 1);
+    properties.as.list.items[0] = boltString(arena, "name");
+    boltMapSet(arena, &item, 0, "kind", boltString(arena, "index"));
+    boltMapSet(arena, &item, 1, "name", boltString(arena, "person_name"));
+    boltMapSet(arena, &item, 2, "type", boltString(arena, type));
+    boltMapSet(arena, &item, 3, "entityType", boltString(arena, "NODE"));
+    boltMapSet(arena, &item, 4, "labelsOrTypes", labels);
+    boltMapSet(arena, &item, 5, "properties", properties);
+    boltMapSet(arena, &item, 6, "createStatement", boltString(arena, "MATCH (n) DETACH DELETE n"));
+    return item;
+}
+
+/* The issue's archive: a schema item whose statement is MATCH (n) DETACH
+ * DELETE n. The restore sends the index its fields describe, never that. */
+static void testRestoreSchemaIgnoresStoredStatement(void **state)
+{
+    (void)state;
+    FakeDb *db = fakeNew();
+    db->acceptOthers = true;
+    BoltConnection *connection = fakeConnect(db);
+    Arena *arena = arenaNew(0);
+    BoltValue item = tamperedSchemaItem(arena, "RANGE");
+    ArchiveContent archive = {.schemaCount = 1, .schemaItems = &item};
+    uint64_t created = 0;
+    ErrCode code = logicalRestoreSchema(connection, "neo4j", &archive, 5, &created);
+    if (code != ERR_OK)
+        fail_msg("%s", errLast()->reason);
+    assert_int_equal(created, 1);
+    fakeFinish(db, connection);
+    assert_null(strstr(db->otherQueries, "DELETE"));
+    assert_non_null(strstr(db->otherQueries, "CREATE RANGE INDEX `person_name` FOR (n:`Person`) ON (n.`name`)\n"));
+    assert_non_null(strstr(db->otherQueries, "db.awaitIndexes(5)"));
+    arenaFree(arena);
+    fakeFree(db);
+}
+
+/* An item that cannot be rebuilt refuses the whole restore before the
+ * target is touched: no wipe, no data, no schema. */
+static void testRestoreRefusesUnknownSchemaBeforeWipe(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    Arena *arena = arenaNew(0);
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpen(&writer, paths.archivePath, ARC_COMPRESSION_ZSTD, 3, 0, NULL, 0), ERR_OK);
+    Buffer packed;
+    bufferInit(&packed);
+    BoltValue item = tamperedSchemaItem(arena, "MATCH (n) DETACH DELETE n");
+    packValue(&packed, &item);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_SCHEMA, packed.data, packed.length), ERR_OK);
+    bufferClear(&packed);
+    BoltValue node = testNode(arena, 1, "Person", "name", boltString(arena, "Ada"));
+    packValue(&packed, &node);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_NODE, packed.data, packed.length), ERR_OK);
+    ArcTotals totals;
+    assert_int_equal(arcWriterFinish(writer, &totals), ERR_OK);
+    arcWriterFree(writer);
+
+    FakeDb *db = fakeNew();
+    db->acceptOthers = true;
+    BoltConnection *connection = fakeConnect(db);
+    LogicalRestoreRequest request = {.connection = connection, .database = "neo4j",
+                                     .archivePath = paths.archivePath, .wipeTarget = true};
+    LogicalRestoreResult result;
+    assert_int_equal(logicalRestoreRun(&request, &result), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "'person_name'"));
+    logicalRestoreResultFree(&result);
+    fakeFinish(db, connection);
+    assert_string_equal(db->otherQueries, ""); /* nothing was sent */
+    bufferFree(&packed);
+    arenaFree(arena);
+    fakeFree(db);
+    testPathsRemove(&paths);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +714,8 @@ int main(void)
         cmocka_unit_test(testUnsupportedStructInRelationshipFails),
         cmocka_unit_test(testCancelRemovesArchive),
         cmocka_unit_test(testHeaderMap),
+        cmocka_unit_test(testRestoreSchemaIgnoresStoredStatement),
+        cmocka_unit_test(testRestoreRefusesUnknownSchemaBeforeWipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
