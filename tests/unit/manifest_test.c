@@ -317,6 +317,33 @@ static void testStrictFields(void **state)
         {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
          "\"duration_seconds\": -3}",
          "duration_seconds is not a non-negative"},
+        /* Names that become paths or neo4j-admin arguments. */
+        {"{\"format_version\": 1, \"id\": \"../x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\"}",
+         "id is not a backup id"},
+        {"{\"format_version\": 1, \"id\": \"--expand-commands\", \"created\": \"2025-12-27T15:30:00Z\", "
+         "\"status\": \"COMPLETE\"}",
+         "id is not a backup id"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"../../x\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"--expand-commands\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"neo4j\\nx\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"a234567890123456789012345678901234567890123456789012345678901234\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"archive\": {\"file\": \"--expand-commands\"}}",
+         "archive.file is not a plain file name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"dump\": {\"archives\": [{\"file\": \"system.dump\", \"database\": \"--expand-commands\"}]}}",
+         "dump archive 0: database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"dump\": {\"archives\": [{\"file\": \"../system.dump\", \"database\": \"system\"}]}}",
+         "dump archive 0: file is not a plain file name"},
         {"{\"format_version\": 1} trailing", "unexpected text after"},
         {"{\"format_version\": 1", "truncated"},
     };
@@ -339,6 +366,14 @@ static void testStrictFields(void **state)
     assert_non_null(strstr(errLast()->reason, "manifest_sha256 is missing"));
     assert_int_equal(manifestParse(minimal, strlen(minimal), 0, &parsed), ERR_OK);
     assert_false(manifestIsValid(parsed));
+    manifestFree(parsed);
+    /* Names Neo4j and this tool write are accepted. */
+    const char *names = "{\"format_version\": 1, \"id\": \"neo4j-20251227-153000\", "
+                        "\"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+                        "\"source\": {\"database\": \"sales.eu-west_2\"}, \"archive\": {\"file\": \"neo4j.dump\"}, "
+                        "\"dump\": {\"archives\": [{\"file\": \"system.dump\", \"database\": \"system\"}]}}";
+    assert_int_equal(manifestParse(names, strlen(names), 0, &parsed), ERR_OK);
+    assert_string_equal(parsed->source.database, "sales.eu-west_2");
     assert_int_equal(parsed->expires, 0);
     manifestFree(parsed);
 }
