@@ -4,6 +4,7 @@
 #include "command/support.h"
 #include "restore/health.h"
 
+#include "archive/archive.h"
 #include "backup/logical.h"
 #include "bolt/packstream.h"
 #include "command/dump.h"
@@ -180,6 +181,7 @@ static ErrCode createManifestSchema(Manifest *manifest, const char *archivePath)
             break;
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue value;
         SchemaItem item;
         arenaReset(arena);

@@ -121,6 +121,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
             break;
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue value;
         bool isSchema = kind == ARC_RECORD_SCHEMA;
         if (!isSchema)

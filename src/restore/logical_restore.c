@@ -747,6 +747,7 @@ static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, 
 {
     PackReader reader;
     packReaderInit(&reader, packed, length);
+    packReaderLimitDecoded(&reader, ARC_RECORD_DECODED_MAX);
     BoltValue item;
     ErrCode code = unpackValue(&reader, context->result->archive.arena, &item);
     if (code != ERR_OK)
@@ -932,6 +933,7 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
     Arena *arena = arenaNew(0);
     PackReader packReader;
     packReaderInit(&packReader, header, length);
+    packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
     BoltValue value;
     ErrCode code = unpackValue(&packReader, arena, &value);
     if (code != ERR_OK) {
@@ -972,6 +974,7 @@ static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader, Ar
         arenaReset(context->scratch);
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue record;
         code = unpackValue(&packReader, context->scratch, &record);
         if (code != ERR_OK)
