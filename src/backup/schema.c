@@ -22,13 +22,19 @@ static const SchemaColumn schemaColumns[] = {
     {"name", false},          {"type", false},          {"entityType", false},
     {"labelsOrTypes", false}, {"properties", false},    {"options", true},
     {"ownedIndex", true},     {"owningConstraint", true}, {"propertyType", true},
-    {"createStatement", false},
+    {"createStatement", false}, {"state", true},          {"failureMessage", true},
 };
 #define SCHEMA_COLUMN_COUNT (sizeof(schemaColumns) / sizeof(schemaColumns[0]))
 
 static bool schemaIsString(const BoltValue *value, const char *text)
 {
     return value && value->type == BOLT_STRING && strcmp(value->as.string.data, text) == 0;
+}
+
+size_t schemaFirstLineLength(const BoltValue *text)
+{
+    const char *newline = memchr(text->as.string.data, '\n', text->as.string.length);
+    return newline ? (size_t)(newline - text->as.string.data) : text->as.string.length;
 }
 
 /* Runs one SHOW command and turns each row into an item for sink. */
@@ -71,7 +77,10 @@ static ErrCode schemaCaptureList(BoltConnection *connection, const char *query, 
             cells[column] = NULL;
             if (columnIndex[column] >= 0 && (uint32_t)columnIndex[column] < row->as.list.count)
                 cells[column] = &row->as.list.items[columnIndex[column]];
-            bool absent = !cells[column] || cells[column]->type == BOLT_NULL;
+            /* An ONLINE index's failureMessage is "": no failure to keep. */
+            bool absent = !cells[column] || cells[column]->type == BOLT_NULL ||
+                          (cells[column]->type == BOLT_STRING && cells[column]->as.string.length == 0 &&
+                           strcmp(schemaColumns[column].column, "failureMessage") == 0);
             if (schemaColumns[column].optional && absent)
                 cells[column] = NULL;
             else
@@ -84,8 +93,10 @@ static ErrCode schemaCaptureList(BoltConnection *connection, const char *query, 
             if (schemaColumns[column].optional && !cells[column])
                 continue;
             /* Values are borrowed from the row: valid for the sink call. */
-            boltMapSet(arena, &item, entry++, schemaColumns[column].column,
-                       cells[column] ? *cells[column] : boltNull());
+            BoltValue cell = cells[column] ? *cells[column] : boltNull();
+            if (strcmp(schemaColumns[column].column, "failureMessage") == 0 && cell.type == BOLT_STRING)
+                cell = boltStringN(arena, cell.as.string.data, schemaFirstLineLength(&cell)); /* no Java stack */
+            boltMapSet(arena, &item, entry++, schemaColumns[column].column, cell);
         }
 
         if (summary) {
@@ -149,6 +160,8 @@ ErrCode schemaItemFromValue(const BoltValue *value, SchemaItem *out)
     out->owningConstraint = schemaStringOrNull(value, "owningConstraint");
     out->ownedIndex = schemaStringOrNull(value, "ownedIndex");
     out->propertyType = schemaStringOrNull(value, "propertyType");
+    out->state = schemaStringOrNull(value, "state");
+    out->failureMessage = schemaStringOrNull(value, "failureMessage");
     out->labelsOrTypes = boltMapGet(value, "labelsOrTypes");
     out->properties = boltMapGet(value, "properties");
     const BoltValue *options = boltMapGet(value, "options");

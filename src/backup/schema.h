@@ -4,9 +4,11 @@
  *
  * Kept columns are the stable ones of SHOW CONSTRAINTS / SHOW INDEXES (name,
  * type, entityType, labelsOrTypes, properties, options, ownedIndex,
- * owningConstraint, propertyType, createStatement); volatile ones (id, state,
- * populationPercent, lastRead, readCount, trackedSince, failureMessage) are
- * left out, so two backups of an unchanged schema carry equal items. Every
+ * owningConstraint, propertyType, createStatement) and, for indexes, state
+ * and failureMessage (when not empty): a restore must know which indexes
+ * had FAILED in the source (docs/restore.md, "Indexes that failed in the
+ * source"). Other volatile ones (id, populationPercent, lastRead, readCount,
+ * trackedSince) are left out. Every
  * index is kept, including LOOKUP indexes (type "LOOKUP") and the indexes
  * that back a constraint (owningConstraint set): restore decides what to
  * create from the type and owningConstraint. */
@@ -40,6 +42,10 @@ typedef ErrCode (*SchemaItemSink)(const BoltValue *item, void *payload);
 ErrCode schemaCapture(BoltConnection *connection, SchemaItemSink sink, void *payload,
                       SchemaSummary *summary);
 
+/* Length of the first line of a string value: a failureMessage is the
+ * exception's message followed by its Java stack trace. */
+size_t schemaFirstLineLength(const BoltValue *text);
+
 /* A view of a schema item (no copies; strings live as long as the value). */
 typedef struct {
     bool isConstraint;             /* kind "constraint", else "index" */
@@ -53,6 +59,8 @@ typedef struct {
     const BoltValue *properties;   /* list of strings, or null value for LOOKUP */
     const BoltValue *options;      /* map, or NULL when absent */
     const char *propertyType;      /* property type constraints, else NULL */
+    const char *state;             /* indexes: "ONLINE", "FAILED", ...; NULL in older archives */
+    const char *failureMessage;    /* indexes that FAILED: the server's reason, else NULL */
 } SchemaItem;
 
 /* BACKUP_CORRUPTED when value is not a schema item map (kind must be

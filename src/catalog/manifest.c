@@ -78,6 +78,8 @@ void manifestFree(Manifest *manifest)
         free(manifest->schema[index].type);
         free(manifest->schema[index].kind);
         free(manifest->schema[index].createStatement);
+        free(manifest->schema[index].state);
+        free(manifest->schema[index].failureMessage);
     }
     free(manifest->schema);
     free(manifest->contentFingerprint);
@@ -127,8 +129,19 @@ void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *typ
     item->type = dupOrNull(type);
     item->kind = dupOrNull(kind);
     item->createStatement = dupOrNull(createStatement);
+    item->state = NULL;
+    item->failureMessage = NULL;
     manifest->schema = grown;
     manifest->schemaCount++;
+}
+
+void manifestSetSchemaState(Manifest *manifest, const char *state, const char *failureMessage)
+{
+    if (manifest->schemaCount == 0)
+        return;
+    ManifestSchemaItem *item = &manifest->schema[manifest->schemaCount - 1];
+    manifestSetString(&item->state, state);
+    manifestSetString(&item->failureMessage, failureMessage);
 }
 
 bool manifestIsValid(const Manifest *manifest)
@@ -225,6 +238,8 @@ json_object *manifestToJson(const Manifest *manifest)
         addString(entry, "type", item->type);
         addString(entry, "kind", item->kind);
         addString(entry, "create_statement", item->createStatement);
+        addString(entry, "state", item->state);
+        addString(entry, "failure_message", item->failureMessage);
         json_object_array_add(schema, entry);
     }
     json_object_object_add(root, "schema", schema);
@@ -392,7 +407,9 @@ static ErrCode readSchema(json_object *root, Manifest *manifest, ParseProblem *p
         if (readString(entry, "name", &item->name, problem) != ERR_OK
             || readString(entry, "type", &item->type, problem) != ERR_OK
             || readString(entry, "kind", &item->kind, problem) != ERR_OK
-            || readString(entry, "create_statement", &item->createStatement, problem) != ERR_OK)
+            || readString(entry, "create_statement", &item->createStatement, problem) != ERR_OK
+            || readString(entry, "state", &item->state, problem) != ERR_OK
+            || readString(entry, "failure_message", &item->failureMessage, problem) != ERR_OK)
             return BACKUP_CORRUPTED;
     }
     return ERR_OK;

@@ -51,7 +51,9 @@ typedef struct {
     char *name;            /* constraint or index name */
     char *type;            /* e.g. "UNIQUENESS", "RANGE", "FULLTEXT" */
     char *kind;            /* "constraint" | "index" */
-    char *createStatement; /* Cypher that recreates it */
+    char *createStatement; /* the server's DDL, shown only (a restore rebuilds it) */
+    char *state;           /* indexes: state at backup time ("ONLINE", "FAILED"); NULL if not recorded */
+    char *failureMessage;  /* indexes that FAILED: the server's reason; NULL otherwise */
 } ManifestSchemaItem;
 
 typedef struct {
@@ -112,6 +114,9 @@ void manifestAddLabel(Manifest *manifest, const char *label, uint64_t count);
 void manifestAddType(Manifest *manifest, const char *type, uint64_t count);
 void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
                            const char *createStatement);
+/* Sets the state and failure message of the last schema item added (copied;
+ * NULL leaves a field out). */
+void manifestSetSchemaState(Manifest *manifest, const char *state, const char *failureMessage);
 
 /* Names read from a manifest that become path components or arguments of
  * child commands: the backup id, source.database, archive.file, and the dump

@@ -188,9 +188,11 @@ static ErrCode createManifestSchema(Manifest *manifest, const char *archivePath)
         code = unpackValue(&packReader, arena, &value);
         if (code == ERR_OK)
             code = schemaItemFromValue(&value, &item);
-        if (code == ERR_OK)
+        if (code == ERR_OK) {
             manifestAddSchemaItem(manifest, item.name, item.type, item.isConstraint ? "constraint" : "index",
                                   item.createStatement);
+            manifestSetSchemaState(manifest, item.state, item.failureMessage);
+        }
     }
     arcReaderFree(reader);
     arenaFree(arena);

@@ -23,6 +23,7 @@
 #include "restore/idmap.h"
 #include "restore/restore_text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -847,6 +848,127 @@ static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *
     }
 }
 
+/* The backup's schema item named name (length bytes), or NULL. */
+static const BoltValue *restoreFindSchemaItem(const RestoreContext *context, const char *name, size_t length)
+{
+    for (size_t index = 0; index < context->schemaCount; index++) {
+        const BoltValue *itemName = boltMapGet(&context->schemaItems[index], "name");
+        if (itemName && itemName->type == BOLT_STRING && itemName->as.string.length == length &&
+            memcmp(itemName->as.string.data, name, length) == 0)
+            return &context->schemaItems[index];
+    }
+    return NULL;
+}
+
+typedef struct {
+    uint32_t populating; /* neither ONLINE nor FAILED */
+    uint32_t failed;
+    uint32_t failedAsInSource;
+    char firstPopulating[256];
+    char firstFailure[768];  /* "`name`: reason" of the first index failed only here */
+} RestoreIndexStates;
+
+/* One look at the target's indexes (SHOW INDEXES): counts them by state; with
+ * report set, warns about each index that FAILED as it did in the source. */
+static ErrCode restoreReadIndexStates(RestoreContext *context, bool report, RestoreIndexStates *out)
+{
+    memset(out, 0, sizeof(*out));
+    bufferClear(&context->query);
+    bufferAppendF(&context->query, "%sSHOW INDEXES YIELD name, state, failureMessage", context->queryPrefix);
+    bufferAppendByte(&context->query, 0);
+    ErrCode code = boltRun(context->connection, (const char *)context->query.data, NULL, &context->writeOptions);
+    if (code != ERR_OK)
+        return code;
+    int64_t columns[3] = {-1, -1, -1};
+    static const char *const names[] = {"name", "state", "failureMessage"};
+    for (uint32_t field = 0; field < boltFieldCount(context->connection); field++) {
+        for (int column = 0; column < 3; column++) {
+            if (strcmp(boltFieldName(context->connection, field), names[column]) == 0)
+                columns[column] = field;
+        }
+    }
+    for (;;) {
+        const BoltValue *row = NULL;
+        code = boltFetch(context->connection, &row);
+        if (code != ERR_OK || !row)
+            return code;
+        const BoltValue *cells[3] = {NULL, NULL, NULL};
+        for (int column = 0; column < 3; column++) {
+            if (columns[column] >= 0 && (uint32_t)columns[column] < row->as.list.count &&
+                row->as.list.items[columns[column]].type == BOLT_STRING)
+                cells[column] = &row->as.list.items[columns[column]];
+        }
+        if (!cells[0])
+            continue;
+        const char *name = cells[0]->as.string.data;
+        const char *reason = cells[2] && cells[2]->as.string.length ? cells[2]->as.string.data : "no reason given";
+        int reasonLength = cells[2] && cells[2]->as.string.length ? (int)schemaFirstLineLength(cells[2]) : 15;
+        if (restoreStringIs(cells[1], "ONLINE"))
+            continue;
+        if (!restoreStringIs(cells[1], "FAILED")) {
+            if (out->populating++ == 0)
+                snprintf(out->firstPopulating, sizeof(out->firstPopulating), "`%.200s` (%s)", name,
+                         cells[1] ? cells[1]->as.string.data : "state unknown");
+            continue;
+        }
+        out->failed++;
+        const BoltValue *item = restoreFindSchemaItem(context, name, cells[0]->as.string.length);
+        if (item && restoreStringIs(boltMapGet(item, "state"), "FAILED")) {
+            out->failedAsInSource++;
+            if (report) {
+                const char *sourceReason = boltMapGetString(item, "failureMessage", "no reason recorded");
+                logWarn("Index `%s` FAILED on the target as it had in the source; it stays FAILED. "
+                        "Target: %.*s. Source: %.300s", name, reasonLength < 400 ? reasonLength : 400, reason,
+                        sourceReason);
+            }
+        } else if (out->failed - out->failedAsInSource == 1) {
+            snprintf(out->firstFailure, sizeof(out->firstFailure), "`%.200s`: %.*s", name,
+                     reasonLength < 500 ? reasonLength : 500, reason);
+        }
+    }
+}
+
+/* Waits until every index of the target is ONLINE or FAILED, polling SHOW
+ * INDEXES (db.awaitIndexes cannot tell a failed index from a slow one). An
+ * index that FAILED here and FAILED in the source too is a warning; one that
+ * was ONLINE in the source (or is not in the backup) and FAILED, or one still
+ * populating after awaitSeconds, fails the restore. */
+static ErrCode restoreAwaitIndexes(RestoreContext *context, int awaitSeconds)
+{
+    double deadline = restoreNow() + awaitSeconds;
+    int pauseMs = 20;
+    RestoreIndexStates states;
+    for (;;) {
+        ErrCode code = restoreReadIndexStates(context, false, &states);
+        if (code != ERR_OK) {
+            errAddContext("while waiting for the indexes");
+            return code;
+        }
+        /* A failure of its own fails the restore now; else wait for the rest. */
+        if (states.failed > states.failedAsInSource || states.populating == 0 || restoreNow() >= deadline)
+            break;
+        if (restoreCancelled(context))
+            return restoreInterrupted();
+        restoreSleepMs(pauseMs);
+        pauseMs = pauseMs < 500 ? pauseMs * 2 : 1000;
+    }
+    if (states.failed > states.failedAsInSource)
+        return errSet(RESTORE_FAILED, "index %s FAILED on the target, and had not failed in the source%s",
+                      states.firstFailure,
+                      states.failed - states.failedAsInSource > 1 ? " (and other indexes failed too)" : "");
+    if (states.populating)
+        return errSet(RESTORE_FAILED, "index %s did not come online within %d s (%u index%s still populating)",
+                      states.firstPopulating, awaitSeconds, states.populating,
+                      states.populating == 1 ? "" : "es");
+    if (states.failedAsInSource) {
+        ErrCode code = restoreReadIndexStates(context, true, &states);
+        if (code != ERR_OK)
+            return code;
+        context->result->indexesFailedAsInSource = states.failedAsInSource;
+    }
+    return ERR_OK;
+}
+
 static ErrCode restoreSchema(RestoreContext *context)
 {
     context->phase = RESTORE_PHASE_SCHEMA;
@@ -908,16 +1030,7 @@ static ErrCode restoreSchema(RestoreContext *context)
 
     int awaitSeconds = context->request->awaitIndexesSeconds > 0 ? context->request->awaitIndexesSeconds
                                                                  : RESTORE_DEFAULT_AWAIT_SECONDS;
-    bufferClear(&context->query);
-    bufferAppendF(&context->query, "%sCALL db.awaitIndexes(%d)", context->queryPrefix, awaitSeconds);
-    bufferAppendByte(&context->query, 0);
-    code = restoreExecute(context->connection, (const char *)context->query.data, NULL,
-                          &context->writeOptions);
-    if (code == NEO4J_QUERY_FAILED) {
-        ErrDetail detail = *errLast();
-        return errSet(RESTORE_FAILED, "indexes did not come online within %d s: %s", awaitSeconds,
-                      detail.reason);
-    }
+    code = restoreAwaitIndexes(context, awaitSeconds);
     restoreReportProgress(context);
     return code;
 }

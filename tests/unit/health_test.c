@@ -115,6 +115,26 @@ static void testSchemaDifferentPropertiesAndState(void **state)
     arenaFree(fixture.arena);
 }
 
+/* An index FAILED on the target passes only when the backup recorded it
+ * FAILED too; the finding still warns about it. */
+static void testSchemaIndexFailedAsInSource(void **state)
+{
+    (void)state;
+    SchemaFixture fixture;
+    schemaFixtureInit(&fixture);
+    fixture.indexes[1] = schemaMap(fixture.arena, NULL, "person name", "RANGE", "Person", "name", "FAILED");
+    char finding[512];
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 1);
+    assert_non_null(strstr(finding, "index `person name` is FAILED, not ONLINE"));
+    fixture.expected[1] = schemaMap(fixture.arena, "index", "person name", "RANGE", "Person", "name", "FAILED");
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 0);
+    assert_non_null(strstr(finding, "WARNING: 1 FAILED as in the source (`person name`)"));
+    /* FAILED in the source does not excuse a POPULATING one. */
+    fixture.indexes[1] = schemaMap(fixture.arena, NULL, "person name", "RANGE", "Person", "name", "POPULATING");
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 1);
+    arenaFree(fixture.arena);
+}
+
 static void testSchemaConstraintTypeDiffers(void **state)
 {
     (void)state;
@@ -316,6 +336,7 @@ int main(void)
         cmocka_unit_test(testSchemaMatches),
         cmocka_unit_test(testSchemaMissingIndex),
         cmocka_unit_test(testSchemaDifferentPropertiesAndState),
+        cmocka_unit_test(testSchemaIndexFailedAsInSource),
         cmocka_unit_test(testSchemaConstraintTypeDiffers),
         cmocka_unit_test(testSchemaLookupMissing),
         cmocka_unit_test(testNormalizeSchemaType),

@@ -76,6 +76,7 @@ static Manifest *sampleManifest(void)
     manifestAddSchemaItem(manifest, "person_id", "UNIQUENESS", "constraint",
                           "CREATE CONSTRAINT person_id FOR (n:Person) REQUIRE n.id IS UNIQUE");
     manifestAddSchemaItem(manifest, "name_index", "RANGE", "index", "CREATE INDEX name_index FOR (n:Person) ON (n.name)");
+    manifestSetSchemaState(manifest, "FAILED", "Property value is too large to index");
     manifestSetString(&manifest->contentFingerprint, "sha256:0011223344");
     manifest->durationSeconds = 145.1234;
     manifest->keep = true;
@@ -115,6 +116,11 @@ static void assertSameAsSample(const Manifest *loaded)
     assert_int_equal(loaded->schemaCount, 2);
     assert_string_equal(loaded->schema[0].createStatement, expected->schema[0].createStatement);
     assert_string_equal(loaded->schema[1].kind, "index");
+    /* Index states: kept when recorded, absent (NULL) otherwise. */
+    assert_null(loaded->schema[0].state);
+    assert_null(loaded->schema[0].failureMessage);
+    assert_string_equal(loaded->schema[1].state, "FAILED");
+    assert_string_equal(loaded->schema[1].failureMessage, "Property value is too large to index");
     assert_string_equal(loaded->contentFingerprint, "sha256:0011223344");
     assert_true(loaded->durationSeconds > 145.1229 && loaded->durationSeconds < 145.1231);
     assert_false(loaded->hasDowntime);
