@@ -37,6 +37,20 @@ size_t schemaFirstLineLength(const BoltValue *text)
     return newline ? (size_t)(newline - text->as.string.data) : text->as.string.length;
 }
 
+/* Says at backup time, not at the restore, that a restore will refuse an
+ * item (a kind newer than this tool): the backup itself is still taken. */
+static void schemaWarnIfUnbuildable(const BoltValue *value)
+{
+    SchemaItem item;
+    Buffer statement;
+    bufferInit(&statement);
+    if (schemaItemFromValue(value, &item) != ERR_OK || schemaBuildStatement(&item, &statement) != ERR_OK) {
+        logWarn("%s: a restore of this backup will refuse it; upgrade neo4j-backup", errLast()->reason);
+        errClear();
+    }
+    bufferFree(&statement);
+}
+
 /* Runs one SHOW command and turns each row into an item for sink. */
 static ErrCode schemaCaptureList(BoltConnection *connection, const char *query, const char *kind,
                                  Arena *arena, SchemaItemSink sink, void *payload,
@@ -110,6 +124,7 @@ static ErrCode schemaCaptureList(BoltConnection *connection, const char *query, 
                     summary->ownedIndexes++;
             }
         }
+        schemaWarnIfUnbuildable(&item);
         code = sink(&item, payload);
         if (code != ERR_OK) {
             boltDiscard(connection);

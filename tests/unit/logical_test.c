@@ -16,11 +16,13 @@
 
 #include "archive/archive.h"
 #include "backup/logical.h"
+#include "backup/schema.h"
 #include "restore/logical_restore.h"
 #include "bolt/chunk.h"
 #include "bolt/message.h"
 #include "bolt/packstream.h"
 #include "bolt/transport.h"
+#include "common/log.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 
@@ -63,6 +65,7 @@ typedef struct {
     const char *indexState;   /* state of index "person_name"; NULL: ONLINE */
     const char *indexFailure; /* its failureMessage */
     unsigned stateQueries;
+    const char *showIndexType; /* type of the SHOW INDEXES YIELD * row; NULL: LOOKUP */
 } FakeDb;
 
 static void fakeFail(FakeDb *db, const char *what)
@@ -206,7 +209,8 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
     } else if (strstr(query, "SHOW INDEXES")) {
         fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
         BoltValue cells[9] = {
-            boltInt(1), boltString(db->arena, "index_lookup"), boltString(db->arena, "LOOKUP"),
+            boltInt(1), boltString(db->arena, "index_lookup"),
+            boltString(db->arena, db->showIndexType ? db->showIndexType : "LOOKUP"),
             boltString(db->arena, "NODE"), boltNull(), boltNull(), boltNull(), boltMap(db->arena, 0),
             boltString(db->arena, "CREATE LOOKUP INDEX `index_lookup` FOR (n) ON EACH labels(n)"),
         };
@@ -637,6 +641,53 @@ static void testHeaderMap(void **state)
     bufferFree(&packed);
 }
 
+/* ---- backup: schema items a restore would refuse ---------------------------- */
+
+static char capturedWarnings[1024];
+
+static void captureWarnings(LogLevel level, const char *line, void *payload)
+{
+    (void)payload;
+    size_t used = strlen(capturedWarnings);
+    if (level == LOG_WARN)
+        snprintf(capturedWarnings + used, sizeof(capturedWarnings) - used, "%s\n", line);
+}
+
+static ErrCode countItem(const BoltValue *item, void *payload)
+{
+    (void)item;
+    (*(unsigned *)payload)++;
+    return ERR_OK;
+}
+
+/* A schema item of a kind this tool cannot rebuild is still backed up, with
+ * a warning at backup time that a restore will refuse it. */
+static void testCaptureWarnsAboutUnbuildableItems(void **state)
+{
+    (void)state;
+    const char *types[] = {"LOOKUP", "QUANTUM"};
+    for (int index = 0; index < 2; index++) {
+        FakeDb *db = fakeNew();
+        db->showIndexType = types[index];
+        BoltConnection *connection = fakeConnect(db);
+        capturedWarnings[0] = '\0';
+        logSetSink(captureWarnings, NULL);
+        unsigned items = 0;
+        ErrCode code = schemaCapture(connection, countItem, &items, NULL);
+        logSetSink(NULL, NULL);
+        fakeFinish(db, connection);
+        assert_int_equal(code, ERR_OK);
+        assert_int_equal(items, 1);
+        if (index == 0) {
+            assert_string_equal(capturedWarnings, "");
+        } else {
+            assert_non_null(strstr(capturedWarnings, "'index_lookup' (index QUANTUM) cannot be rebuilt"));
+            assert_non_null(strstr(capturedWarnings, "a restore of this backup will refuse it"));
+        }
+        fakeFree(db);
+    }
+}
+
 /* ---- restore: schema statements ------------------------------------------ */
 
 /* A schema item as an archive carries it, with a tampered createStatement. */
@@ -788,6 +839,7 @@ int main(void)
         cmocka_unit_test(testUnsupportedStructInRelationshipFails),
         cmocka_unit_test(testCancelRemovesArchive),
         cmocka_unit_test(testHeaderMap),
+        cmocka_unit_test(testCaptureWarnsAboutUnbuildableItems),
         cmocka_unit_test(testRestoreSchemaIgnoresStoredStatement),
         cmocka_unit_test(testRestoreRefusesUnknownSchemaBeforeWipe),
         cmocka_unit_test(testRestoreIndexFailedAsInSource),
