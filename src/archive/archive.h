@@ -16,6 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most arena memory one record (or the header) may take once decoded,
+ * checked while decoding (packReaderLimitDecoded): the largest encoded
+ * record plus a quarter for value headers. A record of strings or byte
+ * arrays of any size a section can hold fits; so does a list of up to about
+ * 13 million small numbers (24 bytes each decoded). A record past it is
+ * BACKUP_CORRUPTED (docs/archive-format.md, "Decoded size"). */
+#define ARC_RECORD_DECODED_MAX (320u * 1024u * 1024u)
+
 typedef enum {
     ARC_COMPRESSION_NONE,
     ARC_COMPRESSION_GZIP,

@@ -191,6 +191,26 @@ void packReaderInit(PackReader *reader, const uint8_t *data, size_t length)
     reader->data = data;
     reader->length = length;
     reader->offset = 0;
+    reader->decodedLimit = 0;
+    reader->decoded = 0;
+}
+
+void packReaderLimitDecoded(PackReader *reader, size_t maxBytes)
+{
+    reader->decodedLimit = maxBytes;
+}
+
+/* Counts an arena allocation of size bytes against the reader's limit, as
+ * arenaAlloc rounds it (16 bytes), before it is made. */
+static ErrCode chargeDecoded(PackReader *reader, size_t markerOffset, uint64_t size)
+{
+    uint64_t rounded = (size + 15u) & ~(uint64_t)15u;
+    reader->decoded += (size_t)rounded;
+    if (reader->decodedLimit && (rounded > reader->decodedLimit || reader->decoded > reader->decodedLimit))
+        return errSet(NEO4J_PROTOCOL_ERROR,
+                      "PackStream: the value decodes to more than %zu bytes of memory (at byte offset %zu)",
+                      reader->decodedLimit, markerOffset);
+    return ERR_OK;
 }
 
 static inline uint16_t getU16(const uint8_t *at) { return (uint16_t)((at[0] << 8) | at[1]); }
@@ -227,6 +247,9 @@ static ErrCode unpackStringBody(PackReader *reader, Arena *arena, BoltValue *out
 {
     if (length > reader->length - reader->offset)
         return failTruncated(reader, markerOffset, "string", length);
+    ErrCode charged = chargeDecoded(reader, markerOffset, (uint64_t)length + 1);
+    if (charged != ERR_OK)
+        return charged;
     out->type = BOLT_STRING;
     out->as.string.data = arenaStrndup(arena, (const char *)reader->data + reader->offset, length);
     out->as.string.length = length;
@@ -244,6 +267,9 @@ static ErrCode unpackList(PackReader *reader, Arena *arena, BoltValue *out, size
     if (depth >= PACKSTREAM_MAX_DEPTH)
         return errSet(NEO4J_PROTOCOL_ERROR, "PackStream: nesting deeper than %d at byte offset %zu",
                       PACKSTREAM_MAX_DEPTH, markerOffset);
+    ErrCode charged = chargeDecoded(reader, markerOffset, (uint64_t)count * sizeof(BoltValue));
+    if (charged != ERR_OK)
+        return charged;
     BoltValue *items = arenaAlloc(arena, (size_t)count * sizeof(BoltValue));
     for (uint32_t index = 0; index < count; index++) {
         ErrCode code = unpackAt(reader, arena, &items[index], depth + 1);
@@ -265,6 +291,9 @@ static ErrCode unpackMap(PackReader *reader, Arena *arena, BoltValue *out, size_
     if (depth >= PACKSTREAM_MAX_DEPTH)
         return errSet(NEO4J_PROTOCOL_ERROR, "PackStream: nesting deeper than %d at byte offset %zu",
                       PACKSTREAM_MAX_DEPTH, markerOffset);
+    ErrCode charged = chargeDecoded(reader, markerOffset, (uint64_t)count * sizeof(BoltMapEntry));
+    if (charged != ERR_OK)
+        return charged;
     BoltMapEntry *entries = arenaAlloc(arena, (size_t)count * sizeof(BoltMapEntry));
     for (uint32_t index = 0; index < count; index++) {
         size_t keyOffset = reader->offset;
@@ -331,6 +360,9 @@ static ErrCode unpackAt(PackReader *reader, Arena *arena, BoltValue *out, unsign
                           PACKSTREAM_MAX_DEPTH, markerOffset);
         uint8_t tag = at[0];
         reader->offset++;
+        ErrCode charged = chargeDecoded(reader, markerOffset, (uint64_t)count * sizeof(BoltValue));
+        if (charged != ERR_OK)
+            return charged;
         BoltValue *fields = arenaAlloc(arena, (size_t)count * sizeof(BoltValue));
         for (uint8_t index = 0; index < count; index++) {
             ErrCode code = unpackAt(reader, arena, &fields[index], depth + 1);
@@ -401,6 +433,9 @@ static ErrCode unpackAt(PackReader *reader, Arena *arena, BoltValue *out, unsign
             return failTruncated(reader, markerOffset, "bytes size", width);
         if (size > reader->length - reader->offset)
             return failTruncated(reader, markerOffset, "bytes", size);
+        ErrCode charged = chargeDecoded(reader, markerOffset, size);
+        if (charged != ERR_OK)
+            return charged;
         uint8_t *copy = arenaAlloc(arena, size);
         if (size)
             memcpy(copy, reader->data + reader->offset, size);
@@ -445,10 +480,12 @@ static ErrCode unpackAt(PackReader *reader, Arena *arena, BoltValue *out, unsign
 ErrCode unpackValue(PackReader *reader, Arena *arena, BoltValue *out)
 {
     size_t start = reader->offset;
+    size_t decodedBefore = reader->decoded;
     ErrCode code = unpackAt(reader, arena, out, 0);
     if (code != ERR_OK) {
         /* Leave the reader where it was, and never a half-built value. */
         reader->offset = start;
+        reader->decoded = decodedBefore;
         out->type = BOLT_NULL;
     }
     return code;

@@ -32,9 +32,18 @@ typedef struct {
     const uint8_t *data;
     size_t length;
     size_t offset;
+    size_t decodedLimit; /* 0: no limit (see packReaderLimitDecoded) */
+    size_t decoded;      /* arena bytes the values decoded so far take */
 } PackReader;
 
 void packReaderInit(PackReader *reader, const uint8_t *data, size_t length);
+/* Bounds the arena memory that the values decoded through reader may take
+ * (value slots of lists, maps and structures, string and byte copies, each
+ * counted as the arena rounds it). A tiny encoding can stand for a large
+ * value: a list of 20 million empty strings is 20 MB of PackStream and
+ * 800 MB decoded. Past maxBytes, unpackValue fails (NEO4J_PROTOCOL_ERROR)
+ * before allocating. */
+void packReaderLimitDecoded(PackReader *reader, size_t maxBytes);
 /* Decodes one value at the reader's offset into out, advancing the offset.
  * Returns ERR_OK, or NEO4J_PROTOCOL_ERROR with errLast() saying what and
  * where (byte offset) the input is wrong. */

@@ -1,10 +1,12 @@
 #include "catalog/manifest.h"
 
+#include "catalog/catalog.h"
 #include "common/buffer.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -76,6 +78,8 @@ void manifestFree(Manifest *manifest)
         free(manifest->schema[index].type);
         free(manifest->schema[index].kind);
         free(manifest->schema[index].createStatement);
+        free(manifest->schema[index].state);
+        free(manifest->schema[index].failureMessage);
     }
     free(manifest->schema);
     free(manifest->contentFingerprint);
@@ -125,8 +129,19 @@ void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *typ
     item->type = dupOrNull(type);
     item->kind = dupOrNull(kind);
     item->createStatement = dupOrNull(createStatement);
+    item->state = NULL;
+    item->failureMessage = NULL;
     manifest->schema = grown;
     manifest->schemaCount++;
+}
+
+void manifestSetSchemaState(Manifest *manifest, const char *state, const char *failureMessage)
+{
+    if (manifest->schemaCount == 0)
+        return;
+    ManifestSchemaItem *item = &manifest->schema[manifest->schemaCount - 1];
+    manifestSetString(&item->state, state);
+    manifestSetString(&item->failureMessage, failureMessage);
 }
 
 bool manifestIsValid(const Manifest *manifest)
@@ -223,6 +238,8 @@ json_object *manifestToJson(const Manifest *manifest)
         addString(entry, "type", item->type);
         addString(entry, "kind", item->kind);
         addString(entry, "create_statement", item->createStatement);
+        addString(entry, "state", item->state);
+        addString(entry, "failure_message", item->failureMessage);
         json_object_array_add(schema, entry);
     }
     json_object_object_add(root, "schema", schema);
@@ -390,8 +407,57 @@ static ErrCode readSchema(json_object *root, Manifest *manifest, ParseProblem *p
         if (readString(entry, "name", &item->name, problem) != ERR_OK
             || readString(entry, "type", &item->type, problem) != ERR_OK
             || readString(entry, "kind", &item->kind, problem) != ERR_OK
-            || readString(entry, "create_statement", &item->createStatement, problem) != ERR_OK)
+            || readString(entry, "create_statement", &item->createStatement, problem) != ERR_OK
+            || readString(entry, "state", &item->state, problem) != ERR_OK
+            || readString(entry, "failure_message", &item->failureMessage, problem) != ERR_OK)
             return BACKUP_CORRUPTED;
+    }
+    return ERR_OK;
+}
+
+/* Names the tools use as a path component or as an argument of a child
+ * command (neo4j-admin): never "..", "/", or a leading "-" (an option). */
+bool manifestNameValid(const char *name, size_t maxLength)
+{
+    if (!name || !isalnum((unsigned char)name[0]))
+        return false;
+    size_t length = strnlen(name, maxLength + 1);
+    if (length > maxLength)
+        return false;
+    for (size_t index = 0; index < length; index++) {
+        char character = name[index];
+        if (!isalnum((unsigned char)character) && character != '.' && character != '_' && character != '-')
+            return false;
+    }
+    return true;
+}
+
+/* The dump method's extra files ("dump": {"archives": [{file, database}]}):
+ * their names are paths and neo4j-admin arguments too. */
+static ErrCode readDumpNames(json_object *root, ParseProblem *problem)
+{
+    json_object *dump = member(root, "dump");
+    json_object *archives = NULL;
+    if (!dump || !json_object_is_type(dump, json_type_object) ||
+        !json_object_object_get_ex(dump, "archives", &archives) || !archives)
+        return ERR_OK;
+    if (!json_object_is_type(archives, json_type_array))
+        return parseFail(problem, "field dump.archives is not an array");
+    for (size_t index = 0; index < json_object_array_length(archives); index++) {
+        json_object *item = json_object_array_get_idx(archives, index);
+        json_object *field = NULL;
+        if (!item || !json_object_is_type(item, json_type_object))
+            return parseFail(problem, "dump archive %zu is not an object", index);
+        if (json_object_object_get_ex(item, "file", &field) && field &&
+            (!json_object_is_type(field, json_type_string) ||
+             !manifestNameValid(json_object_get_string(field), MANIFEST_FILE_NAME_MAX)))
+            return parseFail(problem, "dump archive %zu: file is not a plain file name (%s)", index,
+                             MANIFEST_NAME_RULE);
+        if (json_object_object_get_ex(item, "database", &field) && field &&
+            (!json_object_is_type(field, json_type_string) ||
+             !manifestNameValid(json_object_get_string(field), MANIFEST_DATABASE_NAME_MAX)))
+            return parseFail(problem, "dump archive %zu: database is not a database name (%s, up to %u)", index,
+                             MANIFEST_NAME_RULE, MANIFEST_DATABASE_NAME_MAX);
     }
     return ERR_OK;
 }
@@ -437,6 +503,8 @@ static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *p
         return BACKUP_CORRUPTED;
     if (!manifest->id || !manifest->id[0])
         return parseFail(problem, "field id is missing");
+    if (!catIdValid(manifest->id) || manifest->id[0] == '-')
+        return parseFail(problem, "field id is not a backup id (%s, up to %d)", MANIFEST_NAME_RULE, CAT_ID_MAX);
     if (manifest->created == 0)
         return parseFail(problem, "field created is missing");
     if (!manifest->status || !manifest->status[0])
@@ -455,10 +523,11 @@ static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *p
             || readUnsigned(archive, "size_uncompressed", &manifest->archive.sizeUncompressed, problem) != ERR_OK
             || readString(archive, "sha256", &manifest->archive.sha256, problem) != ERR_OK))
         return BACKUP_CORRUPTED;
-    if (manifest->archive.file
-        && (strchr(manifest->archive.file, '/') || manifest->archive.file[0] == '.'
-            || manifest->archive.file[0] == '\0'))
-        return parseFail(problem, "field archive.file is not a plain file name");
+    if (manifest->archive.file && !manifestNameValid(manifest->archive.file, MANIFEST_FILE_NAME_MAX))
+        return parseFail(problem, "field archive.file is not a plain file name (%s)", MANIFEST_NAME_RULE);
+    if (manifest->source.database && !manifestNameValid(manifest->source.database, MANIFEST_DATABASE_NAME_MAX))
+        return parseFail(problem, "field source.database is not a database name (%s, up to %u)", MANIFEST_NAME_RULE,
+                         MANIFEST_DATABASE_NAME_MAX);
     if (stats
         && (readUnsigned(stats, "nodes", &manifest->stats.nodes, problem) != ERR_OK
             || readUnsigned(stats, "relationships", &manifest->stats.relationships, problem) != ERR_OK
@@ -466,7 +535,7 @@ static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *p
             || readCounts(stats, "labels", &manifest->stats.labels, &manifest->stats.labelCount, problem) != ERR_OK
             || readCounts(stats, "types", &manifest->stats.types, &manifest->stats.typeCount, problem) != ERR_OK))
         return BACKUP_CORRUPTED;
-    if (readSchema(root, manifest, problem) != ERR_OK)
+    if (readSchema(root, manifest, problem) != ERR_OK || readDumpNames(root, problem) != ERR_OK)
         return BACKUP_CORRUPTED;
 
     json_object *keep = member(root, "keep");

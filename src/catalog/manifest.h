@@ -51,7 +51,9 @@ typedef struct {
     char *name;            /* constraint or index name */
     char *type;            /* e.g. "UNIQUENESS", "RANGE", "FULLTEXT" */
     char *kind;            /* "constraint" | "index" */
-    char *createStatement; /* Cypher that recreates it */
+    char *createStatement; /* the server's DDL, shown only (a restore rebuilds it) */
+    char *state;           /* indexes: state at backup time ("ONLINE", "FAILED"); NULL if not recorded */
+    char *failureMessage;  /* indexes that FAILED: the server's reason; NULL otherwise */
 } ManifestSchemaItem;
 
 typedef struct {
@@ -112,6 +114,20 @@ void manifestAddLabel(Manifest *manifest, const char *label, uint64_t count);
 void manifestAddType(Manifest *manifest, const char *type, uint64_t count);
 void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
                            const char *createStatement);
+/* Sets the state and failure message of the last schema item added (copied;
+ * NULL leaves a field out). */
+void manifestSetSchemaState(Manifest *manifest, const char *state, const char *failureMessage);
+
+/* Names read from a manifest that become path components or arguments of
+ * child commands: the backup id, source.database, archive.file, and the dump
+ * method's dump.archives[].file/database. manifestParse refuses a manifest
+ * (BACKUP_CORRUPTED) whose names break the rule, so that "../../x" or
+ * "--expand-commands" never reaches a path or a command line. */
+#define MANIFEST_NAME_RULE "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"
+#define MANIFEST_DATABASE_NAME_MAX 63u /* Neo4j's own limit */
+#define MANIFEST_FILE_NAME_MAX 255u
+/* True when name follows MANIFEST_NAME_RULE and has 1..maxLength characters. */
+bool manifestNameValid(const char *name, size_t maxLength);
 
 /* True when status starts with "COMPLETE" (a restorable backup). */
 bool manifestIsValid(const Manifest *manifest);

@@ -4,6 +4,7 @@
 #include "command/support.h"
 #include "restore/health.h"
 
+#include "archive/archive.h"
 #include "backup/logical.h"
 #include "bolt/packstream.h"
 #include "command/dump.h"
@@ -199,15 +200,18 @@ static ErrCode createManifestSchema(Manifest *manifest, const char *archivePath)
             break;
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue value;
         SchemaItem item;
         arenaReset(arena);
         code = unpackValue(&packReader, arena, &value);
         if (code == ERR_OK)
             code = schemaItemFromValue(&value, &item);
-        if (code == ERR_OK)
+        if (code == ERR_OK) {
             manifestAddSchemaItem(manifest, item.name, item.type, item.isConstraint ? "constraint" : "index",
                                   item.createStatement);
+            manifestSetSchemaState(manifest, item.state, item.failureMessage);
+        }
     }
     arcReaderFree(reader);
     arenaFree(arena);

@@ -286,9 +286,11 @@ static ErrCode cmdDumpSchemaSink(const BoltValue *value, void *payload)
     Manifest *manifest = payload;
     SchemaItem item;
     ErrCode code = schemaItemFromValue(value, &item);
-    if (code == ERR_OK)
+    if (code == ERR_OK) {
         manifestAddSchemaItem(manifest, item.name, item.type, item.isConstraint ? "constraint" : "index",
                               item.createStatement);
+        manifestSetSchemaState(manifest, item.state, item.failureMessage);
+    }
     return code;
 }
 

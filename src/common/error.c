@@ -40,8 +40,12 @@ ErrCode errFromName(const char *name)
 
 ErrCode errSetV(ErrCode code, const char *fmt, va_list args)
 {
+    /* Callers often pass errLast()->reason as an argument ("...: %s"):
+     * format aside, or the text would be read while it is overwritten. */
+    char reason[sizeof(errCurrent.reason)];
+    vsnprintf(reason, sizeof(reason), fmt, args);
     errCurrent.code = code;
-    vsnprintf(errCurrent.reason, sizeof(errCurrent.reason), fmt, args);
+    memcpy(errCurrent.reason, reason, sizeof(reason));
     errCurrent.action[0] = '\0';
     errCurrent.serverCode[0] = '\0';
     errCurrent.details[0] = '\0';

@@ -7,7 +7,8 @@
  *                                   properties:Map]
  *   Schema item (kind 'S'):   Map {kind:"constraint"|"index", name, type, entityType,
  *                                  labelsOrTypes, properties, options?, ownedIndex?,
- *                                  owningConstraint?, propertyType?, createStatement}
+ *                                  owningConstraint?, propertyType?, createStatement,
+ *                                  state?, failureMessage?}
  *
  * Keys are the source database's internal ids (id(n), id(r)), read inside one
  * transaction; they only link relationships to nodes inside one archive and

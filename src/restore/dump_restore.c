@@ -255,7 +255,8 @@ static HealthStatus dumpRestoreCheckCounts(BoltConnection *connection, const cha
 }
 
 /* The recorded schema as the maps healthCheckSchemaConsistency compares:
- * kind, name and type (a dump keeps names, so they must all be there). */
+ * kind, name, type and index state (a dump keeps names, so they must all be
+ * there). */
 static HealthStatus dumpRestoreCheckSchema(BoltConnection *connection, const char *database,
                                            const DumpHealthExpectations *expected, HealthCheckResult *out)
 {
@@ -266,10 +267,13 @@ static HealthStatus dumpRestoreCheckSchema(BoltConnection *connection, const cha
                                              : NULL;
     for (size_t index = 0; index < expected->schemaCount; index++) {
         const ManifestSchemaItem *item = &expected->schema[index];
-        BoltValue map = boltMap(content.arena, 3);
+        BoltValue map = boltMap(content.arena, item->state ? 4 : 3);
         boltMapSet(content.arena, &map, 0, "kind", boltString(content.arena, item->kind ? item->kind : "index"));
         boltMapSet(content.arena, &map, 1, "name", boltString(content.arena, item->name ? item->name : ""));
         boltMapSet(content.arena, &map, 2, "type", boltString(content.arena, item->type ? item->type : ""));
+        /* An index FAILED at backup time is expected to be FAILED after the load. */
+        if (item->state)
+            boltMapSet(content.arena, &map, 3, "state", boltString(content.arena, item->state));
         items[index] = map;
     }
     content.schemaItems = items;

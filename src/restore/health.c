@@ -3,6 +3,7 @@
 #include "restore/health.h"
 
 #include "archive/archive.h"
+#include "backup/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
@@ -120,6 +121,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
             break;
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue value;
         bool isSchema = kind == ARC_RECORD_SCHEMA;
         if (!isSchema)
@@ -132,6 +134,19 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
         if (isSchema) {
             if (value.type != BOLT_MAP) {
                 code = errSet(BACKUP_CORRUPTED, "a schema record of %s is not a map", archivePath);
+                break;
+            }
+            /* Every item must be one a restore can rebuild (schemaBuildStatement):
+             * validation and the import then refuse what a restore would. */
+            SchemaItem item;
+            Buffer statement;
+            bufferInit(&statement);
+            code = schemaItemFromValue(&value, &item);
+            if (code == ERR_OK)
+                code = schemaBuildStatement(&item, &statement);
+            bufferFree(&statement);
+            if (code != ERR_OK) {
+                errAddContext("in %s", archivePath);
                 break;
             }
             if (out->schemaCount + 1 > schemaCapacity) {
@@ -458,12 +473,31 @@ uint32_t healthCompareSchema(const BoltValue *expectedItems, uint64_t expectedCo
             HEALTH_PROBLEM("%s `%s` differs from the backup in %s", isConstraint ? "constraint" : "index",
                            healthText(name), difference);
     }
-    /* Every index, the ones constraints own included, must be usable. */
+    /* Every index, the ones constraints own included, must be usable, but
+     * for those that had FAILED in the source too (recorded since the
+     * archive carries index states). */
+    uint32_t failedAsInSource = 0;
+    const char *firstFailedAsInSource = "";
     for (uint32_t index = 0; index < indexCount; index++) {
         const BoltValue *state = boltMapGet(&targetIndexes[index], "state");
-        if (!healthStringIs(state, "ONLINE"))
-            HEALTH_PROBLEM("index `%s` is %s, not ONLINE", healthText(boltMapGet(&targetIndexes[index], "name")),
-                           state && state->type == BOLT_STRING ? state->as.string.data : "in an unknown state");
+        const BoltValue *name = boltMapGet(&targetIndexes[index], "name");
+        if (healthStringIs(state, "ONLINE"))
+            continue;
+        if (healthStringIs(state, "FAILED")) {
+            const BoltValue *source = NULL;
+            for (uint64_t item = 0; item < expectedCount && !source; item++) {
+                if (healthStringIs(boltMapGet(&expectedItems[item], "kind"), "index") &&
+                    healthStringsEqual(boltMapGet(&expectedItems[item], "name"), name))
+                    source = &expectedItems[item];
+            }
+            if (source && healthStringIs(boltMapGet(source, "state"), "FAILED")) {
+                if (failedAsInSource++ == 0)
+                    firstFailedAsInSource = healthText(name);
+                continue;
+            }
+        }
+        HEALTH_PROBLEM("index `%s` is %s, not ONLINE", healthText(name),
+                       state && state->type == BOLT_STRING ? state->as.string.data : "in an unknown state");
     }
 #undef HEALTH_PROBLEM
     if (problems > 1) {
@@ -471,9 +505,15 @@ uint32_t healthCompareSchema(const BoltValue *expectedItems, uint64_t expectedCo
         snprintf(finding + used, findingSize - used, " (and %u more problem%s)", problems - 1,
                  problems - 1 == 1 ? "" : "s");
     } else if (problems == 0) {
-        snprintf(finding, findingSize, "%" PRIu64 " constraint%s and %" PRIu64 " index%s of the backup present, "
-                 "all %u indexes ONLINE", constraints, constraints == 1 ? "" : "s", indexes,
-                 indexes == 1 ? "" : "es", indexCount);
+        if (failedAsInSource)
+            snprintf(finding, findingSize, "%" PRIu64 " constraint%s and %" PRIu64 " index%s of the backup present, "
+                     "%u indexes ONLINE; WARNING: %u FAILED as in the source (`%s`%s)", constraints,
+                     constraints == 1 ? "" : "s", indexes, indexes == 1 ? "" : "es", indexCount - failedAsInSource,
+                     failedAsInSource, firstFailedAsInSource, failedAsInSource > 1 ? ", ..." : "");
+        else
+            snprintf(finding, findingSize, "%" PRIu64 " constraint%s and %" PRIu64 " index%s of the backup present, "
+                     "all %u indexes ONLINE", constraints, constraints == 1 ? "" : "s", indexes,
+                     indexes == 1 ? "" : "es", indexCount);
     }
     return problems;
 }

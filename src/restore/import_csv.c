@@ -741,6 +741,7 @@ static ErrCode importWriteAll(ImportWriter *writer)
         arenaReset(arena);
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue record;
         if (unpackValue(&packReader, arena, &record) != ERR_OK) {
             code = errSet(BACKUP_CORRUPTED, "a record does not decode: %s", errLast()->reason);

@@ -4,6 +4,7 @@
  * exact types as in the Bolt load. */
 #include "restore/import_csv.h"
 
+#include "archive/archive.h"
 #include "bolt/packstream.h"
 #include "common/log.h"
 #include "graph/records.h"
@@ -220,6 +221,7 @@ static ErrCode fixupFile(FixupRun *run, const char *path, bool relationships)
         arenaReset(recordArena);
         PackReader reader;
         packReaderInit(&reader, packed, length);
+        packReaderLimitDecoded(&reader, ARC_RECORD_DECODED_MAX);
         BoltValue record;
         code = unpackValue(&reader, recordArena, &record);
         if (code == ERR_OK)

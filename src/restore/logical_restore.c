@@ -14,6 +14,7 @@
 #include "restore/logical_restore.h"
 
 #include "archive/archive.h"
+#include "backup/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
@@ -22,6 +23,7 @@
 #include "restore/idmap.h"
 #include "restore/restore_text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -746,12 +748,23 @@ static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, 
 {
     PackReader reader;
     packReaderInit(&reader, packed, length);
+    packReaderLimitDecoded(&reader, ARC_RECORD_DECODED_MAX);
     BoltValue item;
     ErrCode code = unpackValue(&reader, context->result->archive.arena, &item);
     if (code != ERR_OK)
         return errSet(BACKUP_CORRUPTED, "schema record does not decode: %s", errLast()->reason);
-    if (item.type != BOLT_MAP || !boltMapGet(&item, "createStatement"))
-        return errSet(BACKUP_CORRUPTED, "schema record is not a map with a createStatement");
+    /* Build the statement now, so that an item that cannot be rebuilt
+     * refuses the restore before any schema is sent. */
+    SchemaItem view;
+    code = schemaItemFromValue(&item, &view);
+    if (code == ERR_OK) {
+        Buffer statement;
+        bufferInit(&statement);
+        code = schemaBuildStatement(&view, &statement);
+        bufferFree(&statement);
+    }
+    if (code != ERR_OK)
+        return code;
     BoltValue *grown = restoreGrow(context->schemaItems, &context->schemaCapacity,
                                    context->schemaCount + 1, sizeof(BoltValue));
     if (!grown)
@@ -792,15 +805,26 @@ static bool restoreStringIs(const BoltValue *value, const char *text)
            memcmp(value->as.string.data, text, value->as.string.length) == 0;
 }
 
-static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *item)
+static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *value)
 {
-    const BoltValue *statement = boltMapGet(item, "createStatement");
-    if (!statement || statement->type != BOLT_STRING)
-        return errSet(BACKUP_CORRUPTED, "schema item without a createStatement");
+    /* Rebuilt from the item's fields: the stored createStatement is Cypher
+     * from the archive, and an archive is not trusted to choose what runs. */
+    SchemaItem item;
+    ErrCode built = schemaItemFromValue(value, &item);
+    Buffer statementText;
+    bufferInit(&statementText);
+    if (built == ERR_OK)
+        built = schemaBuildStatement(&item, &statementText);
+    if (built != ERR_OK) {
+        bufferFree(&statementText);
+        return built;
+    }
     bufferClear(&context->query);
     bufferAppendF(&context->query, "%s", context->queryPrefix);
-    bufferAppend(&context->query, statement->as.string.data, statement->as.string.length);
+    bufferAppend(&context->query, statementText.data, statementText.length);
     bufferAppendByte(&context->query, 0);
+    bufferFree(&statementText);
+    const char *statement = (const char *)context->query.data + strlen(context->queryPrefix);
     BoltQueryOptions options = context->writeOptions;
     for (int attempt = 0;; attempt++) {
         ErrCode code = restoreExecute(context->connection, (const char *)context->query.data, NULL, &options);
@@ -817,12 +841,132 @@ static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
             ErrDetail detail = *errLast();
-            return errSet(RESTORE_FAILED, "the target refused %.*s: %s", (int)statement->as.string.length,
-                          statement->as.string.data, detail.reason);
+            return errSet(RESTORE_FAILED, "the target refused %s: %s", statement, detail.reason);
         }
         context->result->retries++;
         restoreSleepMs(RESTORE_BACKOFF_FIRST_MS << (attempt < 5 ? attempt : 5));
     }
+}
+
+/* The backup's schema item named name (length bytes), or NULL. */
+static const BoltValue *restoreFindSchemaItem(const RestoreContext *context, const char *name, size_t length)
+{
+    for (size_t index = 0; index < context->schemaCount; index++) {
+        const BoltValue *itemName = boltMapGet(&context->schemaItems[index], "name");
+        if (itemName && itemName->type == BOLT_STRING && itemName->as.string.length == length &&
+            memcmp(itemName->as.string.data, name, length) == 0)
+            return &context->schemaItems[index];
+    }
+    return NULL;
+}
+
+typedef struct {
+    uint32_t populating; /* neither ONLINE nor FAILED */
+    uint32_t failed;
+    uint32_t failedAsInSource;
+    char firstPopulating[256];
+    char firstFailure[768];  /* "`name`: reason" of the first index failed only here */
+} RestoreIndexStates;
+
+/* One look at the target's indexes (SHOW INDEXES): counts them by state; with
+ * report set, warns about each index that FAILED as it did in the source. */
+static ErrCode restoreReadIndexStates(RestoreContext *context, bool report, RestoreIndexStates *out)
+{
+    memset(out, 0, sizeof(*out));
+    bufferClear(&context->query);
+    bufferAppendF(&context->query, "%sSHOW INDEXES YIELD name, state, failureMessage", context->queryPrefix);
+    bufferAppendByte(&context->query, 0);
+    ErrCode code = boltRun(context->connection, (const char *)context->query.data, NULL, &context->writeOptions);
+    if (code != ERR_OK)
+        return code;
+    int64_t columns[3] = {-1, -1, -1};
+    static const char *const names[] = {"name", "state", "failureMessage"};
+    for (uint32_t field = 0; field < boltFieldCount(context->connection); field++) {
+        for (int column = 0; column < 3; column++) {
+            if (strcmp(boltFieldName(context->connection, field), names[column]) == 0)
+                columns[column] = field;
+        }
+    }
+    for (;;) {
+        const BoltValue *row = NULL;
+        code = boltFetch(context->connection, &row);
+        if (code != ERR_OK || !row)
+            return code;
+        const BoltValue *cells[3] = {NULL, NULL, NULL};
+        for (int column = 0; column < 3; column++) {
+            if (columns[column] >= 0 && (uint32_t)columns[column] < row->as.list.count &&
+                row->as.list.items[columns[column]].type == BOLT_STRING)
+                cells[column] = &row->as.list.items[columns[column]];
+        }
+        if (!cells[0])
+            continue;
+        const char *name = cells[0]->as.string.data;
+        const char *reason = cells[2] && cells[2]->as.string.length ? cells[2]->as.string.data : "no reason given";
+        int reasonLength = cells[2] && cells[2]->as.string.length ? (int)schemaFirstLineLength(cells[2]) : 15;
+        if (restoreStringIs(cells[1], "ONLINE"))
+            continue;
+        if (!restoreStringIs(cells[1], "FAILED")) {
+            if (out->populating++ == 0)
+                snprintf(out->firstPopulating, sizeof(out->firstPopulating), "`%.200s` (%s)", name,
+                         cells[1] ? cells[1]->as.string.data : "state unknown");
+            continue;
+        }
+        out->failed++;
+        const BoltValue *item = restoreFindSchemaItem(context, name, cells[0]->as.string.length);
+        if (item && restoreStringIs(boltMapGet(item, "state"), "FAILED")) {
+            out->failedAsInSource++;
+            if (report) {
+                const char *sourceReason = boltMapGetString(item, "failureMessage", "no reason recorded");
+                logWarn("Index `%s` FAILED on the target as it had in the source; it stays FAILED. "
+                        "Target: %.*s. Source: %.300s", name, reasonLength < 400 ? reasonLength : 400, reason,
+                        sourceReason);
+            }
+        } else if (out->failed - out->failedAsInSource == 1) {
+            snprintf(out->firstFailure, sizeof(out->firstFailure), "`%.200s`: %.*s", name,
+                     reasonLength < 500 ? reasonLength : 500, reason);
+        }
+    }
+}
+
+/* Waits until every index of the target is ONLINE or FAILED, polling SHOW
+ * INDEXES (db.awaitIndexes cannot tell a failed index from a slow one). An
+ * index that FAILED here and FAILED in the source too is a warning; one that
+ * was ONLINE in the source (or is not in the backup) and FAILED, or one still
+ * populating after awaitSeconds, fails the restore. */
+static ErrCode restoreAwaitIndexes(RestoreContext *context, int awaitSeconds)
+{
+    double deadline = restoreNow() + awaitSeconds;
+    int pauseMs = 20;
+    RestoreIndexStates states;
+    for (;;) {
+        ErrCode code = restoreReadIndexStates(context, false, &states);
+        if (code != ERR_OK) {
+            errAddContext("while waiting for the indexes");
+            return code;
+        }
+        /* A failure of its own fails the restore now; else wait for the rest. */
+        if (states.failed > states.failedAsInSource || states.populating == 0 || restoreNow() >= deadline)
+            break;
+        if (restoreCancelled(context))
+            return restoreInterrupted();
+        restoreSleepMs(pauseMs);
+        pauseMs = pauseMs < 500 ? pauseMs * 2 : 1000;
+    }
+    if (states.failed > states.failedAsInSource)
+        return errSet(RESTORE_FAILED, "index %s FAILED on the target, and had not failed in the source%s",
+                      states.firstFailure,
+                      states.failed - states.failedAsInSource > 1 ? " (and other indexes failed too)" : "");
+    if (states.populating)
+        return errSet(RESTORE_FAILED, "index %s did not come online within %d s (%u index%s still populating)",
+                      states.firstPopulating, awaitSeconds, states.populating,
+                      states.populating == 1 ? "" : "es");
+    if (states.failedAsInSource) {
+        ErrCode code = restoreReadIndexStates(context, true, &states);
+        if (code != ERR_OK)
+            return code;
+        context->result->indexesFailedAsInSource = states.failedAsInSource;
+    }
+    return ERR_OK;
 }
 
 static ErrCode restoreSchema(RestoreContext *context)
@@ -886,16 +1030,7 @@ static ErrCode restoreSchema(RestoreContext *context)
 
     int awaitSeconds = context->request->awaitIndexesSeconds > 0 ? context->request->awaitIndexesSeconds
                                                                  : RESTORE_DEFAULT_AWAIT_SECONDS;
-    bufferClear(&context->query);
-    bufferAppendF(&context->query, "%sCALL db.awaitIndexes(%d)", context->queryPrefix, awaitSeconds);
-    bufferAppendByte(&context->query, 0);
-    code = restoreExecute(context->connection, (const char *)context->query.data, NULL,
-                          &context->writeOptions);
-    if (code == NEO4J_QUERY_FAILED) {
-        ErrDetail detail = *errLast();
-        return errSet(RESTORE_FAILED, "indexes did not come online within %d s: %s", awaitSeconds,
-                      detail.reason);
-    }
+    code = restoreAwaitIndexes(context, awaitSeconds);
     restoreReportProgress(context);
     return code;
 }
@@ -911,6 +1046,7 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
     Arena *arena = arenaNew(0);
     PackReader packReader;
     packReaderInit(&packReader, header, length);
+    packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
     BoltValue value;
     ErrCode code = unpackValue(&packReader, arena, &value);
     if (code != ERR_OK) {
@@ -924,19 +1060,24 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
     return code;
 }
 
-static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader)
+/* The archive's records from first (already read by the caller: ended when
+ * the archive held nothing else) on. */
+static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader, ArcRecordKind kind,
+                                  const uint8_t *packed, size_t length, bool ended)
 {
-    for (;;) {
+    if (ended)
+        return ERR_OK;
+    for (bool first = true;; first = false) {
         if (restoreCancelled(context))
             return restoreInterrupted();
-        ArcRecordKind kind;
-        const uint8_t *packed = NULL;
-        size_t length = 0;
-        ErrCode code = arcReaderNext(reader, &kind, &packed, &length);
-        if (code != ERR_OK)
-            return code;
-        if (!packed)
-            return ERR_OK;
+        ErrCode code = ERR_OK;
+        if (!first) {
+            code = arcReaderNext(reader, &kind, &packed, &length);
+            if (code != ERR_OK)
+                return code;
+            if (!packed)
+                return ERR_OK;
+        }
         if (kind == ARC_RECORD_SCHEMA) {
             code = restoreAddSchema(context, packed, length);
             if (code != ERR_OK)
@@ -946,6 +1087,7 @@ static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader)
         arenaReset(context->scratch);
         PackReader packReader;
         packReaderInit(&packReader, packed, length);
+        packReaderLimitDecoded(&packReader, ARC_RECORD_DECODED_MAX);
         BoltValue record;
         code = unpackValue(&packReader, context->scratch, &record);
         if (code != ERR_OK)
@@ -1037,6 +1179,22 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
         code = restoreCheckHeader(reader);
     if (code != ERR_OK)
         goto done;
+    /* Schema records come first (docs/archive-format.md): read and check them
+     * all before the wipe, so that an item that cannot be rebuilt refuses the
+     * restore with the target untouched. The first other record waits. */
+    ArcRecordKind firstKind = ARC_RECORD_SCHEMA;
+    const uint8_t *firstPacked = NULL;
+    size_t firstLength = 0;
+    for (;;) {
+        code = arcReaderNext(reader, &firstKind, &firstPacked, &firstLength);
+        if (code != ERR_OK || !firstPacked || firstKind != ARC_RECORD_SCHEMA)
+            break;
+        code = restoreAddSchema(&context, firstPacked, firstLength);
+        if (code != ERR_OK)
+            break;
+    }
+    if (code != ERR_OK)
+        goto done;
 
     if (request->wipeTarget) {
         restoreReportProgress(&context);
@@ -1047,7 +1205,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     result->wipeSeconds = restoreNow() - context.startTime;
     context.phase = RESTORE_PHASE_NODES;
 
-    code = restoreReadArchive(&context, reader);
+    code = restoreReadArchive(&context, reader, firstKind, firstPacked, firstLength, !firstPacked);
     if (code == ERR_OK) {
         if (context.phase == RESTORE_PHASE_NODES) {
             result->nodeSeconds = restoreNow() - context.startTime - result->wipeSeconds;

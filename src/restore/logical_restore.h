@@ -82,6 +82,7 @@ typedef struct {
     uint64_t nodes;                  /* created */
     uint64_t relationships;          /* created */
     uint64_t schemaItems;            /* created or already present (LOOKUP indexes) */
+    uint32_t indexesFailedAsInSource; /* FAILED here as in the source: warned about, not failures */
     uint64_t orphanRelationships;    /* skipped: an endpoint is not in the archive */
     uint64_t retries;                /* batches sent again after a transient error */
     uint64_t memorySplits;           /* batches halved for the server's transaction memory limit */

@@ -14,6 +14,7 @@ Nothing here is pytest-specific, so benchmarks and scripts can import it too.
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -152,6 +153,11 @@ class Neo4jServer:
 def launcher_command(action: str, server: "Neo4jServer") -> str:
     """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND."""
     command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    # The tools run with the NEO4J_* variables cleared (Tools.env): pass the
+    # launcher's own ones on, or it looks for the server in the repository.
+    for name in ("NEO4J_LOCAL_ROOT", "NEO4J_LOCAL_CACHE"):
+        if os.environ.get(name):
+            command = f"{name}={shlex.quote(os.environ[name])} {command}"
     return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 

@@ -3,7 +3,8 @@
  * Decodes every value in the input; for each one that decodes, checks that
  * encoding it and decoding again yields an equal value, that the second
  * encoding is byte-identical to the first (the encoder is canonical), and
- * that copy, format and placeholder search survive it. Any crash, sanitizer
+ * that copy, format and placeholder search survive it, and that the
+ * decoded-size limit (packReaderLimitDecoded) is exact. Any crash, sanitizer
  * report or abort() here is a bug. See tests/fuzz/README.md. */
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         packValue(&again, &decoded);
         if (again.length != first.length || memcmp(again.data, first.data, first.length) != 0)
             fuzzFail("encoding is not canonical");
+
+        /* The decoded-size limit: a decode within exactly what the value
+         * takes succeeds, one byte less fails and leaves the reader as it was. */
+        PackReader limited;
+        packReaderInit(&limited, first.data, first.length);
+        packReaderLimitDecoded(&limited, reread.decoded ? reread.decoded : 1);
+        BoltValue bounded;
+        if (unpackValue(&limited, second, &bounded) != ERR_OK || limited.decoded != reread.decoded)
+            fuzzFail("decode within its own decoded size failed");
+        if (reread.decoded > 1) {
+            packReaderInit(&limited, first.data, first.length);
+            packReaderLimitDecoded(&limited, reread.decoded - 1);
+            if (unpackValue(&limited, second, &bounded) == ERR_OK || limited.offset != 0 || limited.decoded != 0)
+                fuzzFail("decoded-size limit not enforced");
+        }
 
         BoltValue copy = boltValueCopy(second, &value);
         if (!boltValueEqual(&copy, &value))

@@ -38,6 +38,17 @@ static void testDetail(void **state)
     assert_int_equal(errLast()->code, ERR_OK);
 }
 
+/* Wrapping the last reason in a new one ("...: %s", errLast()->reason)
+ * keeps the old text whole. */
+static void testWrapLastReason(void **state)
+{
+    (void)state;
+    errSet(NEO4J_PROTOCOL_ERROR, "PackStream: reserved marker 0xC4 at byte offset 7");
+    errSet(BACKUP_CORRUPTED, "a record of /tmp/x.nbk does not decode: %s", errLast()->reason);
+    assert_string_equal(errLast()->reason,
+                        "a record of /tmp/x.nbk does not decode: PackStream: reserved marker 0xC4 at byte offset 7");
+}
+
 static void testDocsListEveryCode(void **state)
 {
     (void)state;
@@ -61,6 +72,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testNamesAndStatuses),
         cmocka_unit_test(testDetail),
+        cmocka_unit_test(testWrapLastReason),
         cmocka_unit_test(testDocsListEveryCode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

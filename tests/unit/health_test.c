@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -111,6 +112,26 @@ static void testSchemaDifferentPropertiesAndState(void **state)
     assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 2);
     assert_non_null(strstr(finding, "index `person name` differs from the backup in properties"));
     assert_non_null(strstr(finding, "and 1 more problem"));
+    arenaFree(fixture.arena);
+}
+
+/* An index FAILED on the target passes only when the backup recorded it
+ * FAILED too; the finding still warns about it. */
+static void testSchemaIndexFailedAsInSource(void **state)
+{
+    (void)state;
+    SchemaFixture fixture;
+    schemaFixtureInit(&fixture);
+    fixture.indexes[1] = schemaMap(fixture.arena, NULL, "person name", "RANGE", "Person", "name", "FAILED");
+    char finding[512];
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 1);
+    assert_non_null(strstr(finding, "index `person name` is FAILED, not ONLINE"));
+    fixture.expected[1] = schemaMap(fixture.arena, "index", "person name", "RANGE", "Person", "name", "FAILED");
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 0);
+    assert_non_null(strstr(finding, "WARNING: 1 FAILED as in the source (`person name`)"));
+    /* FAILED in the source does not excuse a POPULATING one. */
+    fixture.indexes[1] = schemaMap(fixture.arena, NULL, "person name", "RANGE", "Person", "name", "POPULATING");
+    assert_int_equal(compareFixture(&fixture, finding, sizeof(finding)), 1);
     arenaFree(fixture.arena);
 }
 
@@ -268,6 +289,39 @@ static void testArchiveContent(void **state)
     arenaFree(arena);
 }
 
+/* The issue's archive: one record, a list of 20 million empty strings. It
+ * compresses to under a kilobyte and would take 800 MB decoded; reading it
+ * (as --validate and a restore do) must fail as corrupted, cheaply. */
+static void testArchiveRecordDecodedSizeBounded(void **state)
+{
+    (void)state;
+    snprintf(archivePath, sizeof(archivePath), "/tmp/health_test_%d.nbk", (int)getpid());
+    unlink(archivePath);
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpen(&writer, archivePath, ARC_COMPRESSION_ZSTD, 0, 0, NULL, 0), ERR_OK);
+    const uint32_t count = 20u * 1000u * 1000u;
+    Buffer record;
+    bufferInit(&record);
+    packListHeader(&record, count);
+    bufferReserve(&record, count);
+    memset(record.data + record.length, 0x80, count); /* "" */
+    record.length += count;
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_NODE, record.data, record.length), ERR_OK);
+    bufferFree(&record);
+    ArcTotals totals;
+    assert_int_equal(arcWriterFinish(writer, &totals), ERR_OK);
+    arcWriterFree(writer);
+
+    ArchiveContent content;
+    assert_int_equal(healthArchiveContentRead(archivePath, &content), BACKUP_CORRUPTED);
+    if (!strstr(errLast()->reason, "decodes to more than"))
+        fail_msg("reason: %s", errLast()->reason);
+    struct rusage usage;
+    assert_int_equal(getrusage(RUSAGE_SELF, &usage), 0);
+    assert_true((uint64_t)usage.ru_maxrss * 1024u < 200u * 1024u * 1024u); /* not 800 MB */
+    unlink(archivePath);
+}
+
 static void testArchiveMissing(void **state)
 {
     (void)state;
@@ -282,10 +336,12 @@ int main(void)
         cmocka_unit_test(testSchemaMatches),
         cmocka_unit_test(testSchemaMissingIndex),
         cmocka_unit_test(testSchemaDifferentPropertiesAndState),
+        cmocka_unit_test(testSchemaIndexFailedAsInSource),
         cmocka_unit_test(testSchemaConstraintTypeDiffers),
         cmocka_unit_test(testSchemaLookupMissing),
         cmocka_unit_test(testNormalizeSchemaType),
         cmocka_unit_test(testArchiveContent),
+        cmocka_unit_test(testArchiveRecordDecodedSizeBounded),
         cmocka_unit_test(testArchiveMissing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

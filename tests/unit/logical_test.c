@@ -1,4 +1,5 @@
-/* Logical backup engine (src/backup/logical.c) against a scripted fake Bolt
+/* Logical backup engine (src/backup/logical.c), and the schema step of the
+ * logical restore (src/restore/logical_restore.c), against a scripted fake Bolt
  * server: late nodes, dropped and excluded relationships, duplicates, sparse
  * ids, spilling, placeholders and cancellation, none of which a real server
  * produces on demand.
@@ -15,11 +16,14 @@
 
 #include "archive/archive.h"
 #include "backup/logical.h"
+#include "backup/schema.h"
+#include "restore/logical_restore.h"
 #include "bolt/chunk.h"
 #include "bolt/message.h"
 #include "bolt/packstream.h"
 #include "bolt/routing.h"
 #include "bolt/transport.h"
+#include "common/log.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAKE_TIMEOUT_MS 5000
@@ -58,6 +63,15 @@ typedef struct {
     bool sawRollback;
     unsigned lateQueries;
     char lastQuery[256];
+    /* Restore tests: other queries are accepted (no rows) and logged here,
+     * one per line, so the test can assert what was sent. */
+    bool acceptOthers;
+    char otherQueries[4096];
+    /* What SHOW INDEXES YIELD name, state, failureMessage answers. */
+    const char *indexState;   /* state of index "person_name"; NULL: ONLINE */
+    const char *indexFailure; /* its failureMessage */
+    unsigned stateQueries;
+    const char *showIndexType; /* type of the SHOW INDEXES YIELD * row; NULL: LOOKUP */
 } FakeDb;
 
 static void fakeFail(FakeDb *db, const char *what)
@@ -187,10 +201,22 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
         rows[(*rowCount)++] = fakeRow(db->arena, 1, cells);
     } else if (strstr(query, "SHOW CONSTRAINTS")) {
         fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
+    } else if (strstr(query, "SHOW INDEXES YIELD name, state, failureMessage")) {
+        static const char *const fields[] = {"name", "state", "failureMessage"};
+        db->stateQueries++;
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, fields));
+        BoltValue lookup[3] = {boltString(db->arena, "index_lookup"), boltString(db->arena, "ONLINE"),
+                               boltString(db->arena, "")};
+        rows[(*rowCount)++] = fakeRow(db->arena, 3, lookup);
+        BoltValue person[3] = {boltString(db->arena, "person_name"),
+                               boltString(db->arena, db->indexState ? db->indexState : "ONLINE"),
+                               boltString(db->arena, db->indexFailure ? db->indexFailure : "")};
+        rows[(*rowCount)++] = fakeRow(db->arena, 3, person);
     } else if (strstr(query, "SHOW INDEXES")) {
         fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
         BoltValue cells[9] = {
-            boltInt(1), boltString(db->arena, "index_lookup"), boltString(db->arena, "LOOKUP"),
+            boltInt(1), boltString(db->arena, "index_lookup"),
+            boltString(db->arena, db->showIndexType ? db->showIndexType : "LOOKUP"),
             boltString(db->arena, "NODE"), boltNull(), boltNull(), boltNull(), boltMap(db->arena, 0),
             boltString(db->arena, "CREATE LOOKUP INDEX `index_lookup` FOR (n) ON EACH labels(n)"),
         };
@@ -213,6 +239,10 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
         fakeSuccess(db, "fields", fakeStrings(db->arena, 5, relFields));
         for (unsigned index = 0; index < db->scanRelationshipCount; index++)
             rows[(*rowCount)++] = db->scanRelationships[index];
+    } else if (db->acceptOthers) {
+        size_t used = strlen(db->otherQueries);
+        snprintf(db->otherQueries + used, sizeof(db->otherQueries) - used, "%s\n", query);
+        fakeSuccess(db, "fields", boltList(db->arena, 0));
     } else {
         fakeFail(db, "unexpected query");
         fakeSuccess(db, "fields", boltList(db->arena, 0));
@@ -697,6 +727,195 @@ static void testRoutedBackupReadsOneServer(void **state)
     fakeFree(db);
 }
 
+/* ---- backup: schema items a restore would refuse ---------------------------- */
+
+static char capturedWarnings[1024];
+
+static void captureWarnings(LogLevel level, const char *line, void *payload)
+{
+    (void)payload;
+    size_t used = strlen(capturedWarnings);
+    if (level == LOG_WARN)
+        snprintf(capturedWarnings + used, sizeof(capturedWarnings) - used, "%s\n", line);
+}
+
+static ErrCode countItem(const BoltValue *item, void *payload)
+{
+    (void)item;
+    (*(unsigned *)payload)++;
+    return ERR_OK;
+}
+
+/* A schema item of a kind this tool cannot rebuild is still backed up, with
+ * a warning at backup time that a restore will refuse it. */
+static void testCaptureWarnsAboutUnbuildableItems(void **state)
+{
+    (void)state;
+    const char *types[] = {"LOOKUP", "QUANTUM"};
+    for (int index = 0; index < 2; index++) {
+        FakeDb *db = fakeNew();
+        db->showIndexType = types[index];
+        BoltConnection *connection = fakeConnect(db);
+        capturedWarnings[0] = '\0';
+        logSetSink(captureWarnings, NULL);
+        unsigned items = 0;
+        ErrCode code = schemaCapture(connection, countItem, &items, NULL);
+        logSetSink(NULL, NULL);
+        fakeFinish(db, connection);
+        assert_int_equal(code, ERR_OK);
+        assert_int_equal(items, 1);
+        if (index == 0) {
+            assert_string_equal(capturedWarnings, "");
+        } else {
+            assert_non_null(strstr(capturedWarnings, "'index_lookup' (index QUANTUM) cannot be rebuilt"));
+            assert_non_null(strstr(capturedWarnings, "a restore of this backup will refuse it"));
+        }
+        fakeFree(db);
+    }
+}
+
+/* ---- restore: schema statements ------------------------------------------ */
+
+/* A schema item as an archive carries it, with a tampered createStatement. */
+static BoltValue tamperedSchemaItem(Arena *arena, const char *type)
+{
+    BoltValue item = boltMap(arena, 7);
+    BoltValue labels = boltList(arena, 1);
+    labels.as.list.items[0] = boltString(arena, "Person");
+    BoltValue properties = boltList(arena, 1);
+    properties.as.list.items[0] = boltString(arena, "name");
+    boltMapSet(arena, &item, 0, "kind", boltString(arena, "index"));
+    boltMapSet(arena, &item, 1, "name", boltString(arena, "person_name"));
+    boltMapSet(arena, &item, 2, "type", boltString(arena, type));
+    boltMapSet(arena, &item, 3, "entityType", boltString(arena, "NODE"));
+    boltMapSet(arena, &item, 4, "labelsOrTypes", labels);
+    boltMapSet(arena, &item, 5, "properties", properties);
+    boltMapSet(arena, &item, 6, "createStatement", boltString(arena, "MATCH (n) DETACH DELETE n"));
+    return item;
+}
+
+/* The issue's archive: a schema item whose statement is MATCH (n) DETACH
+ * DELETE n. The restore sends the index its fields describe, never that. */
+static void testRestoreSchemaIgnoresStoredStatement(void **state)
+{
+    (void)state;
+    FakeDb *db = fakeNew();
+    db->acceptOthers = true;
+    BoltConnection *connection = fakeConnect(db);
+    Arena *arena = arenaNew(0);
+    BoltValue item = tamperedSchemaItem(arena, "RANGE");
+    ArchiveContent archive = {.schemaCount = 1, .schemaItems = &item};
+    uint64_t created = 0;
+    ErrCode code = logicalRestoreSchema(connection, "neo4j", &archive, 5, &created);
+    if (code != ERR_OK)
+        fail_msg("%s", errLast()->reason);
+    assert_int_equal(created, 1);
+    fakeFinish(db, connection);
+    assert_null(strstr(db->otherQueries, "DELETE"));
+    assert_non_null(strstr(db->otherQueries, "CREATE RANGE INDEX `person_name` FOR (n:`Person`) ON (n.`name`)\n"));
+    assert_true(db->stateQueries >= 1);
+    arenaFree(arena);
+    fakeFree(db);
+}
+
+/* Index states: person_name is recorded with sourceState (NULL: an archive
+ * from before states were kept) and the target reports it FAILED. */
+static ErrCode restoreWithFailedIndex(const char *sourceState, double *seconds)
+{
+    FakeDb *db = fakeNew();
+    db->acceptOthers = true;
+    db->indexState = "FAILED";
+    db->indexFailure = "Property value is too large to index";
+    BoltConnection *connection = fakeConnect(db);
+    Arena *arena = arenaNew(0);
+    BoltValue item = tamperedSchemaItem(arena, "RANGE");
+    if (sourceState) {
+        BoltValue withState = boltMap(arena, item.as.map.count + 2);
+        for (uint32_t entry = 0; entry < item.as.map.count; entry++)
+            withState.as.map.entries[entry] = item.as.map.entries[entry];
+        boltMapSet(arena, &withState, item.as.map.count, "state", boltString(arena, sourceState));
+        boltMapSet(arena, &withState, item.as.map.count + 1, "failureMessage",
+                   boltString(arena, "Property value is too large to index (source)"));
+        item = withState;
+    }
+    ArchiveContent archive = {.schemaCount = 1, .schemaItems = &item};
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    ErrCode code = logicalRestoreSchema(connection, "neo4j", &archive, 300, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    *seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    ErrDetail detail = *errLast();
+    fakeFinish(db, connection);
+    *(ErrDetail *)errLast() = detail;
+    arenaFree(arena);
+    fakeFree(db);
+    return code;
+}
+
+/* Failed in the source and failed again: a warning, the restore passes. */
+static void testRestoreIndexFailedAsInSource(void **state)
+{
+    (void)state;
+    double seconds = 0;
+    assert_int_equal(restoreWithFailedIndex("FAILED", &seconds), ERR_OK);
+    assert_true(seconds < 5);
+}
+
+/* ONLINE in the source (or not recorded) and FAILED here: RESTORE_FAILED at
+ * once, naming the index and the reason, not a 300 s wait for it. */
+static void testRestoreIndexFailedOnlyOnTarget(void **state)
+{
+    (void)state;
+    const char *sourceStates[] = {"ONLINE", NULL};
+    for (int index = 0; index < 2; index++) {
+        double seconds = 0;
+        assert_int_equal(restoreWithFailedIndex(sourceStates[index], &seconds), RESTORE_FAILED);
+        assert_true(seconds < 5);
+        assert_non_null(strstr(errLast()->reason, "`person_name`: Property value is too large to index"));
+        assert_null(strstr(errLast()->reason, "did not come online"));
+    }
+}
+
+/* An item that cannot be rebuilt refuses the whole restore before the
+ * target is touched: no wipe, no data, no schema. */
+static void testRestoreRefusesUnknownSchemaBeforeWipe(void **state)
+{
+    (void)state;
+    TestPaths paths;
+    testPathsMake(&paths);
+    Arena *arena = arenaNew(0);
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpen(&writer, paths.archivePath, ARC_COMPRESSION_ZSTD, 3, 0, NULL, 0), ERR_OK);
+    Buffer packed;
+    bufferInit(&packed);
+    BoltValue item = tamperedSchemaItem(arena, "MATCH (n) DETACH DELETE n");
+    packValue(&packed, &item);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_SCHEMA, packed.data, packed.length), ERR_OK);
+    bufferClear(&packed);
+    BoltValue node = testNode(arena, 1, "Person", "name", boltString(arena, "Ada"));
+    packValue(&packed, &node);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_NODE, packed.data, packed.length), ERR_OK);
+    ArcTotals totals;
+    assert_int_equal(arcWriterFinish(writer, &totals), ERR_OK);
+    arcWriterFree(writer);
+
+    FakeDb *db = fakeNew();
+    db->acceptOthers = true;
+    BoltConnection *connection = fakeConnect(db);
+    LogicalRestoreRequest request = {.connection = connection, .database = "neo4j",
+                                     .archivePath = paths.archivePath, .wipeTarget = true};
+    LogicalRestoreResult result;
+    assert_int_equal(logicalRestoreRun(&request, &result), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "'person_name'"));
+    logicalRestoreResultFree(&result);
+    fakeFinish(db, connection);
+    assert_string_equal(db->otherQueries, ""); /* nothing was sent */
+    bufferFree(&packed);
+    arenaFree(arena);
+    fakeFree(db);
+    testPathsRemove(&paths);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +926,11 @@ int main(void)
         cmocka_unit_test(testCancelRemovesArchive),
         cmocka_unit_test(testHeaderMap),
         cmocka_unit_test(testRoutedBackupReadsOneServer),
+        cmocka_unit_test(testCaptureWarnsAboutUnbuildableItems),
+        cmocka_unit_test(testRestoreSchemaIgnoresStoredStatement),
+        cmocka_unit_test(testRestoreRefusesUnknownSchemaBeforeWipe),
+        cmocka_unit_test(testRestoreIndexFailedAsInSource),
+        cmocka_unit_test(testRestoreIndexFailedOnlyOnTarget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,7 @@ static Manifest *sampleManifest(void)
     manifestAddSchemaItem(manifest, "person_id", "UNIQUENESS", "constraint",
                           "CREATE CONSTRAINT person_id FOR (n:Person) REQUIRE n.id IS UNIQUE");
     manifestAddSchemaItem(manifest, "name_index", "RANGE", "index", "CREATE INDEX name_index FOR (n:Person) ON (n.name)");
+    manifestSetSchemaState(manifest, "FAILED", "Property value is too large to index");
     manifestSetString(&manifest->contentFingerprint, "sha256:0011223344");
     manifest->durationSeconds = 145.1234;
     manifest->keep = true;
@@ -115,6 +116,11 @@ static void assertSameAsSample(const Manifest *loaded)
     assert_int_equal(loaded->schemaCount, 2);
     assert_string_equal(loaded->schema[0].createStatement, expected->schema[0].createStatement);
     assert_string_equal(loaded->schema[1].kind, "index");
+    /* Index states: kept when recorded, absent (NULL) otherwise. */
+    assert_null(loaded->schema[0].state);
+    assert_null(loaded->schema[0].failureMessage);
+    assert_string_equal(loaded->schema[1].state, "FAILED");
+    assert_string_equal(loaded->schema[1].failureMessage, "Property value is too large to index");
     assert_string_equal(loaded->contentFingerprint, "sha256:0011223344");
     assert_true(loaded->durationSeconds > 145.1229 && loaded->durationSeconds < 145.1231);
     assert_false(loaded->hasDowntime);
@@ -317,6 +323,33 @@ static void testStrictFields(void **state)
         {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
          "\"duration_seconds\": -3}",
          "duration_seconds is not a non-negative"},
+        /* Names that become paths or neo4j-admin arguments. */
+        {"{\"format_version\": 1, \"id\": \"../x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\"}",
+         "id is not a backup id"},
+        {"{\"format_version\": 1, \"id\": \"--expand-commands\", \"created\": \"2025-12-27T15:30:00Z\", "
+         "\"status\": \"COMPLETE\"}",
+         "id is not a backup id"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"../../x\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"--expand-commands\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"neo4j\\nx\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"source\": {\"database\": \"a234567890123456789012345678901234567890123456789012345678901234\"}}",
+         "source.database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"archive\": {\"file\": \"--expand-commands\"}}",
+         "archive.file is not a plain file name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"dump\": {\"archives\": [{\"file\": \"system.dump\", \"database\": \"--expand-commands\"}]}}",
+         "dump archive 0: database is not a database name"},
+        {"{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+         "\"dump\": {\"archives\": [{\"file\": \"../system.dump\", \"database\": \"system\"}]}}",
+         "dump archive 0: file is not a plain file name"},
         {"{\"format_version\": 1} trailing", "unexpected text after"},
         {"{\"format_version\": 1", "truncated"},
     };
@@ -339,6 +372,14 @@ static void testStrictFields(void **state)
     assert_non_null(strstr(errLast()->reason, "manifest_sha256 is missing"));
     assert_int_equal(manifestParse(minimal, strlen(minimal), 0, &parsed), ERR_OK);
     assert_false(manifestIsValid(parsed));
+    manifestFree(parsed);
+    /* Names Neo4j and this tool write are accepted. */
+    const char *names = "{\"format_version\": 1, \"id\": \"neo4j-20251227-153000\", "
+                        "\"created\": \"2025-12-27T15:30:00Z\", \"status\": \"COMPLETE\", "
+                        "\"source\": {\"database\": \"sales.eu-west_2\"}, \"archive\": {\"file\": \"neo4j.dump\"}, "
+                        "\"dump\": {\"archives\": [{\"file\": \"system.dump\", \"database\": \"system\"}]}}";
+    assert_int_equal(manifestParse(names, strlen(names), 0, &parsed), ERR_OK);
+    assert_string_equal(parsed->source.database, "sales.eu-west_2");
     assert_int_equal(parsed->expires, 0);
     manifestFree(parsed);
 }

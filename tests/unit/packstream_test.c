@@ -713,6 +713,58 @@ static void testDepthLimit(void **state)
     assert_int_equal(shallower.type, BOLT_MAP);
 }
 
+/* The decoded size is bounded, not only the encoded one: 1000 empty strings
+ * are 1003 bytes of input and 40000 bytes of arena (1000 value slots of 24
+ * bytes, 1000 copies of 16 after rounding). */
+static void testDecodedLimit(void **state)
+{
+    Fixture *fixture = *state;
+    Buffer input;
+    bufferInit(&input);
+    packListHeader(&input, 1000);
+    for (int index = 0; index < 1000; index++)
+        packString(&input, "", 0);
+    assert_int_equal(sizeof(BoltValue), 24);
+
+    PackReader reader;
+    BoltValue value;
+    packReaderInit(&reader, input.data, input.length);
+    packReaderLimitDecoded(&reader, 40000);
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), ERR_OK);
+    assert_int_equal(value.as.list.count, 1000);
+    assert_int_equal(reader.decoded, 40000);
+
+    packReaderInit(&reader, input.data, input.length);
+    packReaderLimitDecoded(&reader, 39999);
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), NEO4J_PROTOCOL_ERROR);
+    assert_non_null(strstr(errLast()->reason, "decodes to more than 39999 bytes"));
+    assert_int_equal(reader.offset, 0);
+    assert_int_equal(reader.decoded, 0);
+    assert_int_equal(value.type, BOLT_NULL);
+
+    /* The slots of a too-long list are refused before they are allocated. */
+    packReaderInit(&reader, input.data, input.length);
+    packReaderLimitDecoded(&reader, 1000);
+    size_t before = arenaBytesUsed(fixture->arena);
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), NEO4J_PROTOCOL_ERROR);
+    assert_int_equal(arenaBytesUsed(fixture->arena), before);
+
+    /* Bytes and map entries count too. */
+    uint8_t bytes[34] = {0xCC, 0x20};
+    memset(bytes + 2, 0xAB, 32);
+    packReaderInit(&reader, bytes, sizeof(bytes));
+    packReaderLimitDecoded(&reader, 31);
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), NEO4J_PROTOCOL_ERROR);
+    packReaderInit(&reader, bytes, sizeof(bytes));
+    packReaderLimitDecoded(&reader, 32);
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), ERR_OK);
+    const uint8_t map[] = {0xA2, 0x81, 'a', 0x01, 0x81, 'b', 0x02};
+    packReaderInit(&reader, map, sizeof(map));
+    packReaderLimitDecoded(&reader, 2 * sizeof(BoltMapEntry));
+    assert_int_equal(unpackValue(&reader, fixture->arena, &value), NEO4J_PROTOCOL_ERROR);
+    bufferFree(&input);
+}
+
 static void testSequentialValuesAdvanceOffset(void **state)
 {
     Fixture *fixture = *state;
@@ -817,6 +869,7 @@ int main(void)
                                         fixtureTeardown),
         cmocka_unit_test_setup_teardown(testMapKeysMustBeStrings, fixtureSetup, fixtureTeardown),
         cmocka_unit_test_setup_teardown(testDepthLimit, fixtureSetup, fixtureTeardown),
+        cmocka_unit_test_setup_teardown(testDecodedLimit, fixtureSetup, fixtureTeardown),
         cmocka_unit_test_setup_teardown(testSequentialValuesAdvanceOffset, fixtureSetup, fixtureTeardown),
         cmocka_unit_test_setup_teardown(testRandomBytesNeverCrash, fixtureSetup, fixtureTeardown),
     };
