@@ -5,6 +5,8 @@
  * docs/archive-format.md. */
 #include "archive/archive.h"
 #include "archive/archive_format.h"
+#include "bolt/packstream.h"
+#include "bolt/value.h"
 #include "common/buffer.h"
 
 #include <errno.h>
@@ -306,6 +308,34 @@ ErrCode arcWriterOpenFd(ArcWriter **out, int fd, const char *displayName, ArcCom
                        headerLength);
 }
 
+/* A restore refuses a record whose decoded values would pass
+ * ARC_RECORD_DECODED_MAX (archive.h). Refuse it while writing instead, so no
+ * backup is written that no restore can read. PackStream expands at most
+ * about 40 times (an empty string: 1 byte encoded, 40 decoded), so only
+ * records longer than a 64th of the bound can pass it and are decoded here. */
+static ErrCode writerCheckDecodedSize(ArcRecordKind kind, const uint8_t *packed, size_t length)
+{
+    if (length <= ARC_RECORD_DECODED_MAX / 64)
+        return ERR_OK;
+    Arena *arena = arenaNew(0);
+    PackReader reader;
+    packReaderInit(&reader, packed, length);
+    packReaderLimitDecoded(&reader, ARC_RECORD_DECODED_MAX);
+    ErrCode code = ERR_OK;
+    while (code == ERR_OK && reader.offset < reader.length) {
+        BoltValue value;
+        code = unpackValue(&reader, arena, &value);
+    }
+    arenaFree(arena);
+    if (code == ERR_OK)
+        return ERR_OK;
+    return errSet(BACKUP_UNSUPPORTED_VALUE,
+                  "a %s record of %zu bytes would take more than %u MiB of memory to restore "
+                  "(the archive's bound on one decoded record)",
+                  kind == ARC_RECORD_NODE ? "node" : kind == ARC_RECORD_RELATIONSHIP ? "relationship" : "schema",
+                  length, ARC_RECORD_DECODED_MAX / (1024u * 1024u));
+}
+
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length)
 {
     if (writer->failed)
@@ -319,6 +349,9 @@ ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packe
         return errSet(BACKUP_UNSUPPORTED_VALUE,
                       "a record of %zu bytes exceeds the archive's limit of %zu bytes", length,
                       limit);
+    ErrCode decodable = writerCheckDecodedSize(kind, packed, length);
+    if (decodable != ERR_OK)
+        return decodable;
     Buffer *section = &writer->section;
     size_t grown = section->length + ARC_RECORD_PREFIX_LENGTH + length + ARC_SECTION_CRC_LENGTH;
     if (writer->blockRecords > 0 && (grown > writer->blockSize || writer->blockRecords == UINT32_MAX)) {

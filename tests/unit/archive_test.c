@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "archive/archive.h"
+#include "bolt/packstream.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 
@@ -943,6 +944,47 @@ static double secondsNow(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+/* A record small enough to write but too large to decode within
+ * ARC_RECORD_DECODED_MAX (a list of 9 million empty strings: 9 MB written,
+ * about 360 MB decoded) is refused while writing, so no backup holds a record
+ * that every restore would refuse. A large record that decodes within the
+ * bound (a 6 MiB string) is still written. */
+static void testWriterRefusesRecordTooLargeToDecode(void **state)
+{
+    (void)state;
+    char path[512];
+    testPath(path, sizeof(path), "decoded.nbk");
+    unlink(path);
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpen(&writer, path, ARC_COMPRESSION_NONE, 0, 0, NULL, 0), ERR_OK);
+
+    Buffer packed;
+    bufferInit(&packed);
+    const uint32_t strings = 9u * 1000u * 1000u;
+    packListHeader(&packed, strings);
+    for (uint32_t index = 0; index < strings; index++)
+        bufferAppendByte(&packed, 0x80);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_NODE, packed.data, packed.length),
+                     BACKUP_UNSUPPORTED_VALUE);
+    assert_non_null(strstr(errLast()->reason, "MiB of memory to restore"));
+
+    bufferClear(&packed);
+    size_t stringLength = 6u * 1024u * 1024u;
+    char *text = malloc(stringLength);
+    assert_non_null(text);
+    memset(text, 'a', stringLength);
+    packString(&packed, text, stringLength);
+    free(text);
+    arcWriterFree(writer);
+    writer = NULL;
+    unlink(path);
+    assert_int_equal(arcWriterOpen(&writer, path, ARC_COMPRESSION_NONE, 0, 0, NULL, 0), ERR_OK);
+    assert_int_equal(arcWriterAdd(writer, ARC_RECORD_NODE, packed.data, packed.length), ERR_OK);
+    bufferFree(&packed);
+    arcWriterFree(writer);
+    unlink(path);
+}
+
 /* Prints figures only: timing depends on the machine and the build. */
 static void testThroughputFigure(void **state)
 {
@@ -1016,6 +1058,7 @@ int main(void)
         cmocka_unit_test(testNoSpaceMidWrite),
         cmocka_unit_test(testMidWriteFailure),
         cmocka_unit_test(testSha256File),
+        cmocka_unit_test(testWriterRefusesRecordTooLargeToDecode),
         cmocka_unit_test(testThroughputFigure),
     };
     return cmocka_run_group_tests(tests, setUpDir, tearDownDir);
