@@ -151,7 +151,11 @@ class Neo4jServer:
 
 def launcher_command(action: str, server: "Neo4jServer") -> str:
     """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND."""
-    command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    # The tools run with NEO4J_* cleared (helpers.Tools.env): carry the
+    # launcher's own root and jar cache, or it would look in the repository's.
+    settings = [f"{key}={os.environ[key]}" for key in ("NEO4J_LOCAL_ROOT", "NEO4J_LOCAL_CACHE")
+                if os.environ.get(key)]
+    command = ("env " + " ".join(settings) + " " if settings else "") + f"{sys.executable} {LAUNCHER} {action} {server.name}"
     return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 
