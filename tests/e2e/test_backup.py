@@ -418,6 +418,35 @@ def test_consistent_but_wrong_manifest_is_corrupted(tools, reference):
             f"the manifest says {NODES + 1} and {RELATIONSHIPS}") in result.stderr
 
 
+def test_validate_compares_counts_per_label(tools, reference):
+    """A resealed manifest whose label count disagrees with the archive is
+    corrupted, and the failure names the label; a manifest without the maps
+    (an older backup) still validates, the comparison skipped and said so."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    original = read_manifest(backup_dir)
+    edited = json.loads(json.dumps(original))
+    edited["stats"]["labels"]["Sample"] += 2
+    write_manifest(backup_dir, edited, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+    assert (f"the archive's counts per label and type differ from the manifest's: "
+            f"label Sample: expected {NODES + 2}, found {NODES} (-2)") in result.stderr
+
+    old = json.loads(json.dumps(original))
+    old["stats"]["labels"] = {}
+    old["stats"]["types"] = {}
+    write_manifest(backup_dir, old, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert result.returncode == 0, result.output
+    assert "INFO: Counts per label and type: skipped (the manifest has none: an older backup)" in result.stdout
+
+    write_manifest(backup_dir, original, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert result.returncode == 0, result.output
+    assert re.search(r"^INFO: Counts per label and type against manifest: PASSED \(\d+ labels, \d+ relationship "
+                     r"types\)$", result.stdout, re.M)
+
+
 def test_validate_unknown_and_invalid_ids(tools, reference):
     copy_reference(reference, tools)
     missing = tools.backup("--validate", "neo4j-20000101-000000")
