@@ -893,6 +893,8 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
                  (unsigned long long)keySetBytes(&run.nodeKeys),
                  (unsigned long long)keySetBytes(&run.relationshipKeys), out->seconds);
     }
+    if (code != ERR_OK)
+        graphCountsFree(&out->counts); /* a failed run's counts mean nothing */
     arcWriterFree(run.writer); /* removes the file unless it was finished */
     if (run.pending.spillFd >= 0)
         close(run.pending.spillFd);

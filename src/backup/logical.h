@@ -112,7 +112,8 @@ typedef struct {
     char fingerprint[66];           /* empty unless request->computeFingerprint */
     GraphCounts counts;             /* nodes per label, relationships per type, of the
                                        records written (BackupMetadata left out like the
-                                       totals); free with logicalBackupResultFree */
+                                       totals); free with logicalBackupResultFree
+                                       (a failed run leaves it empty) */
 } LogicalBackupResult;
 
 /* Runs the whole backup. On success the archive is finished and fsynced and
