@@ -51,8 +51,8 @@ static ErrCode validateContent(const char *archivePath, const Manifest *manifest
         uint32_t differences = graphCountsCompare(&recorded, &content->counts, finding, sizeof(finding));
         graphCountsFree(&recorded);
         if (differences)
-            return errSet(BACKUP_CORRUPTED, "the archive's counts per label and type differ from the manifest's: %s",
-                          finding);
+            return errSet(BACKUP_CORRUPTED,
+                          "the archive's counts per label and type differ from the manifest's: %s", finding);
         logInfo("Counts per label and type against manifest: PASSED (%zu labels, %zu relationship types)",
                 content->counts.labels.count, content->counts.types.count);
     }

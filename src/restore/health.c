@@ -600,7 +600,8 @@ static ErrCode healthCountEach(BoltConnection *connection, const char *database,
     ErrCode code = ERR_OK;
     for (size_t index = 0; code == ERR_OK && index < names->count; index++) {
         const CountEntry *name = sorted[index];
-        if (name->length == strlen(HEALTH_METADATA_LABEL) && memcmp(name->name, HEALTH_METADATA_LABEL, name->length) == 0)
+        if (name->length == strlen(HEALTH_METADATA_LABEL) &&
+            memcmp(name->name, HEALTH_METADATA_LABEL, name->length) == 0)
             continue;
         bufferClear(&query);
         bufferAppendF(&query, "%s", before);
@@ -618,6 +619,14 @@ static ErrCode healthCountEach(BoltConnection *connection, const char *database,
     return code;
 }
 
+/* Adds every name of from to names (with count 0). */
+static void healthAddNames(CountMap *names, const CountMap *from)
+{
+    for (size_t slot = 0; slot < from->slotCount; slot++)
+        if (from->slots[slot].name)
+            countMapAdd(names, from->slots[slot].name, from->slots[slot].length, 0);
+}
+
 ErrCode healthGraphLabelCounts(BoltConnection *connection, const char *database, const GraphCounts *expected,
                                GraphCounts *out)
 {
@@ -627,15 +636,12 @@ ErrCode healthGraphLabelCounts(BoltConnection *connection, const char *database,
     GraphCounts names = {0};
     GraphCounts metadata = {0};
     if (expected) {
-        for (size_t slot = 0; slot < expected->labels.slotCount; slot++)
-            if (expected->labels.slots[slot].name)
-                countMapAdd(&names.labels, expected->labels.slots[slot].name, expected->labels.slots[slot].length, 0);
-        for (size_t slot = 0; slot < expected->types.slotCount; slot++)
-            if (expected->types.slots[slot].name)
-                countMapAdd(&names.types, expected->types.slots[slot].name, expected->types.slots[slot].length, 0);
+        healthAddNames(&names.labels, &expected->labels);
+        healthAddNames(&names.types, &expected->types);
     }
     uint64_t metadataNodes = 0;
-    ErrCode code = healthCountRows(connection, database, "CALL db.labels() YIELD label RETURN label, 0", &names.labels);
+    ErrCode code =
+        healthCountRows(connection, database, "CALL db.labels() YIELD label RETURN label, 0", &names.labels);
     if (code == ERR_OK)
         code = healthCountRows(connection, database,
                                "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType, 0",
@@ -713,14 +719,16 @@ HealthStatus healthCheckCounts(BoltConnection *connection, const char *database,
     if (!expectedCounts)
         logInfo("The backup carries no counts per label and type (an older backup): only the totals are compared");
     char perName[sizeof(out->finding)] = "";
-    uint32_t differences = expectedCounts ? graphCountsCompare(expectedCounts, &found, perName, sizeof(perName)) : 0;
+    uint32_t differences =
+        expectedCounts ? graphCountsCompare(expectedCounts, &found, perName, sizeof(perName)) : 0;
     graphCountsFree(&found);
     bool totalsDiffer = nodes != expectedNodes || relationships != expectedRelationships;
     if (totalsDiffer)
         healthFinding(out, name, HEALTH_FAIL,
                       "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the backup has %" PRIu64
                       " nodes, %" PRIu64 " relationships%s%s",
-                      nodes, relationships, expectedNodes, expectedRelationships, differences ? "; " : "", perName);
+                      nodes, relationships, expectedNodes, expectedRelationships, differences ? "; " : "",
+                      perName);
     else if (differences)
         healthFinding(out, name, HEALTH_FAIL, "%s", perName);
     else if (expectedCounts)

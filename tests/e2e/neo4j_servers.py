@@ -155,7 +155,8 @@ def launcher_command(action: str, server: "Neo4jServer") -> str:
     # launcher's own root and jar cache, or it would look in the repository's.
     settings = [f"{key}={os.environ[key]}" for key in ("NEO4J_LOCAL_ROOT", "NEO4J_LOCAL_CACHE")
                 if os.environ.get(key)]
-    command = ("env " + " ".join(settings) + " " if settings else "") + f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    prefix = "env " + " ".join(settings) + " " if settings else ""
+    command = prefix + f"{sys.executable} {LAUNCHER} {action} {server.name}"
     return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 
