@@ -410,6 +410,7 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
         return code;
     if (run->fingerprint)
         fingerprintAddNode(run->fingerprint, key, &fields[1], &fields[2]);
+    graphCountsAddNode(&run->result->counts, &fields[1]);
     run->result->nodes++;
     if (late)
         run->result->lateNodes++;
@@ -449,8 +450,10 @@ static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
         code = logicalAddRecord(run, ARC_RECORD_RELATIONSHIP);
         if (code == ERR_OK && run->fingerprint)
             code = logicalFingerprintRelationship(run, row);
-        if (code == ERR_OK)
+        if (code == ERR_OK) {
+            graphCountsAddRelationship(&run->result->counts, fields[3].as.string.data, fields[3].as.string.length);
             run->result->relationships++;
+        }
         return code;
     }
     /* An endpoint the node scan did not see (created since, or a
@@ -572,17 +575,21 @@ static ErrCode logicalResolvePending(LogicalRun *run, int64_t startKey, int64_t 
         errAddContext("while writing the archive");
         return code;
     }
-    if (run->fingerprint) {
-        arenaReset(run->scratch);
-        PackReader reader;
-        packReaderInit(&reader, packed, length);
-        BoltValue row;
-        code = unpackValue(&reader, run->scratch, &row);
-        if (code == ERR_OK)
-            code = logicalFingerprintRelationship(run, &row);
-        if (code != ERR_OK)
-            return code;
-    }
+    /* Decoded again for the fingerprint and the per-type count. */
+    arenaReset(run->scratch);
+    PackReader reader;
+    packReaderInit(&reader, packed, length);
+    BoltValue row;
+    code = unpackValue(&reader, run->scratch, &row);
+    if (code == ERR_OK && (row.type != BOLT_LIST || row.as.list.count != 5 ||
+                           row.as.list.items[3].type != BOLT_STRING))
+        code = errSet(ERR_INTERNAL, "a pending relationship record does not decode to its layout");
+    if (code == ERR_OK && run->fingerprint)
+        code = logicalFingerprintRelationship(run, &row);
+    if (code != ERR_OK)
+        return code;
+    const BoltValue *type = &row.as.list.items[3];
+    graphCountsAddRelationship(&run->result->counts, type->as.string.data, type->as.string.length);
     run->result->relationships++;
     return logicalTick(run);
 }
@@ -835,6 +842,12 @@ static ErrCode logicalRunSteps(LogicalRun *run)
     return ERR_OK;
 }
 
+void logicalBackupResultFree(LogicalBackupResult *result)
+{
+    if (result)
+        graphCountsFree(&result->counts);
+}
+
 ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out)
 {
     memset(out, 0, sizeof(*out));
@@ -880,6 +893,8 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
                  (unsigned long long)keySetBytes(&run.nodeKeys),
                  (unsigned long long)keySetBytes(&run.relationshipKeys), out->seconds);
     }
+    if (code != ERR_OK)
+        graphCountsFree(&out->counts); /* a failed run's counts mean nothing */
     arcWriterFree(run.writer); /* removes the file unless it was finished */
     if (run.pending.spillFd >= 0)
         close(run.pending.spillFd);

@@ -21,7 +21,8 @@
  * Memory: one Bolt batch (fetchSize records), one archive block, a set of
  * seen node keys and one of relationship keys (a bitmap: 1 bit per id up to
  * the highest id, never more than max(8 MiB, 8 bytes per key); ids too
- * sparse for it go to a hash set, 16-32 bytes each), pending relationships up to
+ * sparse for it go to a hash set, 16-32 bytes each), one count per distinct
+ * label and relationship type, pending relationships up to
  * pendingMemoryLimit (then spilled to an unlinked temp file beside the
  * archive), and, with computeFingerprint, 30-60 bytes per node. */
 #ifndef NBK_BACKUP_LOGICAL_H
@@ -32,6 +33,7 @@
 #include "bolt/connection.h"
 #include "common/buffer.h"
 #include "common/error.h"
+#include "graph/counts.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -108,6 +110,10 @@ typedef struct {
     char serverVersion[64];         /* e.g. "5.26.0" */
     char edition[32];               /* "community" | "enterprise" */
     char fingerprint[66];           /* empty unless request->computeFingerprint */
+    GraphCounts counts;             /* nodes per label, relationships per type, of the
+                                       records written (BackupMetadata left out like the
+                                       totals); free with logicalBackupResultFree
+                                       (a failed run leaves it empty) */
 } LogicalBackupResult;
 
 /* Runs the whole backup. On success the archive is finished and fsynced and
@@ -120,6 +126,8 @@ typedef struct {
  *   BACKUP_IO_FAILED, BACKUP_NO_SPACE  writing the archive failed
  *   OPERATION_INTERRUPTED     *cancelFlag was set */
 ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out);
+/* Releases what a result owns (its counts); safe after a failed run too. */
+void logicalBackupResultFree(LogicalBackupResult *result);
 
 /* The archive header map (records.h) as PackStream, appended to out. */
 typedef struct {

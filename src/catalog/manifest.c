@@ -116,6 +116,42 @@ void manifestAddType(Manifest *manifest, const char *type, uint64_t count)
     appendCount(&manifest->stats.types, &manifest->stats.typeCount, type, count);
 }
 
+static void setCountsFrom(ManifestCount **counts, size_t *count, const CountMap *map)
+{
+    freeCounts(*counts, *count);
+    *counts = NULL;
+    *count = 0;
+    const CountEntry **sorted = countMapSorted(map);
+    for (size_t index = 0; index < map->count; index++)
+        appendCount(counts, count, sorted[index]->name, sorted[index]->count);
+    free(sorted);
+}
+
+void manifestSetCounts(Manifest *manifest, const GraphCounts *counts)
+{
+    setCountsFrom(&manifest->stats.labels, &manifest->stats.labelCount, &counts->labels);
+    setCountsFrom(&manifest->stats.types, &manifest->stats.typeCount, &counts->types);
+}
+
+void manifestGetCounts(const Manifest *manifest, GraphCounts *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t index = 0; index < manifest->stats.labelCount; index++) {
+        const ManifestCount *entry = &manifest->stats.labels[index];
+        countMapAdd(&out->labels, entry->name, strlen(entry->name), entry->count);
+    }
+    for (size_t index = 0; index < manifest->stats.typeCount; index++) {
+        const ManifestCount *entry = &manifest->stats.types[index];
+        countMapAdd(&out->types, entry->name, strlen(entry->name), entry->count);
+    }
+}
+
+bool manifestHasCounts(const Manifest *manifest)
+{
+    return manifest->stats.labelCount > 0 || manifest->stats.typeCount > 0 ||
+           (manifest->stats.nodes == 0 && manifest->stats.relationships == 0);
+}
+
 static char *dupOrNull(const char *text) { return text ? manifestStrdup(text) : NULL; }
 
 void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,

@@ -24,6 +24,7 @@
 #define NBK_CATALOG_MANIFEST_H
 
 #include "common/error.h"
+#include "graph/counts.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -112,6 +113,16 @@ void manifestSetString(char **field, const char *value);
 /* Appends a count / schema item (strings copied). */
 void manifestAddLabel(Manifest *manifest, const char *label, uint64_t count);
 void manifestAddType(Manifest *manifest, const char *type, uint64_t count);
+/* Replaces stats.labels and stats.types with counts, sorted by name. */
+void manifestSetCounts(Manifest *manifest, const GraphCounts *counts);
+/* stats.labels and stats.types as GraphCounts (out zeroed first; the caller
+ * frees it with graphCountsFree). */
+void manifestGetCounts(const Manifest *manifest, GraphCounts *out);
+/* False for manifests written before the maps were filled (both empty while
+ * the backup has nodes or relationships): the per-label comparisons are then
+ * skipped. A graph of unlabelled nodes only also answers false; comparing
+ * its empty maps would prove nothing anyway. */
+bool manifestHasCounts(const Manifest *manifest);
 void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
                            const char *createStatement);
 /* Sets the state and failure message of the last schema item added (copied;

@@ -179,6 +179,7 @@ static void createFillManifest(Manifest *manifest, const char *id, int64_t creat
     manifest->stats.nodes = result->nodes;
     manifest->stats.relationships = result->relationships;
     manifest->stats.schemaItems = result->schemaItems;
+    manifestSetCounts(manifest, &result->counts);
     if (result->fingerprint[0])
         manifestSetString(&manifest->contentFingerprint, result->fingerprint);
     manifest->durationSeconds = result->seconds;
@@ -403,6 +404,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         logErrorBlock("Failed to create backup", critical);
     }
     manifestFree(manifest);
+    logicalBackupResultFree(&result);
     lockRelease(createLock);
     catClose(catalog);
     boltClose(connection);

@@ -277,6 +277,7 @@ typedef struct {
     uint64_t nodes;
     uint64_t relationships;
     char fingerprint[66];
+    GraphCounts counts;          /* nodes per label, relationships per type */
     Manifest *manifest;          /* schema items are collected into it early */
     DumpRun failedRun;           /* the child that failed, for the report */
 } CmdDumpCreateJob;
@@ -301,6 +302,8 @@ static ErrCode cmdDumpRecordStats(CmdDumpCreateJob *job, BoltConnection *connect
     const char *database = job->source.database;
     logInfo("Recording graph stats over Bolt before the stop (counts, schema, content fingerprint)...");
     ErrCode code = healthGraphCounts(connection, database, &job->nodes, &job->relationships);
+    if (code == ERR_OK)
+        code = healthGraphLabelCounts(connection, database, NULL, &job->counts);
     if (code == ERR_OK)
         code = boltBegin(connection, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_READ});
     if (code == ERR_OK) {
@@ -511,6 +514,7 @@ static void cmdDumpFillManifest(CmdDumpCreateJob *job, const char *id, int64_t c
     manifest->stats.nodes = job->nodes;
     manifest->stats.relationships = job->relationships;
     manifest->stats.schemaItems = manifest->schemaCount;
+    manifestSetCounts(manifest, &job->counts);
     if (job->statsRecorded)
         manifestSetString(&manifest->contentFingerprint, job->fingerprint);
     manifest->durationSeconds = seconds;
@@ -558,6 +562,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&job.source);
         manifestFree(job.manifest);
+        graphCountsFree(&job.counts);
         return code;
     }
     supportSafeUri(job.source.uri, job.safeUri, sizeof(job.safeUri));
@@ -602,6 +607,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         boltClose(connection);
         cfgInstanceFree(&job.source);
         manifestFree(job.manifest);
+        graphCountsFree(&job.counts);
         return ERR_OK;
     }
     /* One backup at a time per storage path, as the logical method. */
@@ -721,6 +727,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         }
     }
     manifestFree(job.manifest);
+    graphCountsFree(&job.counts);
     lockRelease(createLock);
     catClose(catalog);
     boltClose(connection);
@@ -1083,11 +1090,19 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
         recoveryTransition(root, RECOVERY_VALIDATION, manifest->id, instance->name, NULL, instance->isProduction);
         logInfo("Running health checks on restored instance...");
         bool recorded = cmdDumpStatsRecorded(manifest);
+        GraphCounts perName = {0};
+        bool havePerName = recorded && manifestHasCounts(manifest);
+        if (havePerName)
+            manifestGetCounts(manifest, &perName);
+        else if (recorded)
+            logInfo("The backup carries no counts per label and type (an older backup): only the totals are "
+                    "compared");
         DumpHealthExpectations expected = {
             .fingerprint = recorded ? manifest->contentFingerprint : NULL,
             .haveCounts = recorded,
             .nodes = manifest->stats.nodes,
             .relationships = manifest->stats.relationships,
+            .counts = havePerName ? &perName : NULL,
             .haveSchema = recorded,
             .schema = manifest->schema,
             .schemaCount = manifest->schemaCount,
@@ -1095,6 +1110,7 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
         HealthCheckResult checks[HEALTH_CHECK_COUNT];
         bool skipped[HEALTH_CHECK_COUNT];
         dumpRestoreHealth(connection, instance->database, &expected, checks, skipped);
+        graphCountsFree(&perName);
         /* The test hook of restore.c's promotion rollback, for dumps too. */
         const char *fault = getenv("NBK_FAULT_PROMOTE_HEALTH");
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {

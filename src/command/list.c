@@ -21,6 +21,43 @@ ErrCode listRetentionPolicy(const Config *config, RetPolicy *out)
     return code;
 }
 
+/* A label or type name on one line: control bytes (a name may hold any)
+ * shown as \xNN so they cannot break the layout or the terminal. */
+static void listPrintCountName(const char *name)
+{
+    for (const unsigned char *cursor = (const unsigned char *)name; *cursor; cursor++) {
+        if (*cursor < 0x20 || *cursor == 0x7f)
+            printf("\\x%02x", *cursor);
+        else
+            putchar(*cursor);
+    }
+}
+
+/* -v: nodes per label and relationships per type, one per line. */
+static void listPrintCounts(const Manifest *manifest)
+{
+    if (!manifestHasCounts(manifest)) {
+        printf("  Per label/type: not recorded (an older backup, or a dump taken while Neo4j was stopped)\n");
+        return;
+    }
+    const struct {
+        const char *title;
+        const ManifestCount *counts;
+        size_t count;
+    } groups[] = {
+        {"Nodes by label:", manifest->stats.labels, manifest->stats.labelCount},
+        {"Relationships by type:", manifest->stats.types, manifest->stats.typeCount},
+    };
+    for (size_t group = 0; group < sizeof(groups) / sizeof(groups[0]); group++) {
+        printf("  %s%s\n", groups[group].title, groups[group].count ? "" : " none");
+        for (size_t index = 0; index < groups[group].count; index++) {
+            printf("    ");
+            listPrintCountName(groups[group].counts[index].name);
+            printf(": %llu\n", (unsigned long long)groups[group].counts[index].count);
+        }
+    }
+}
+
 static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
 {
     char text[TIME_TEXT_SIZE];
@@ -52,6 +89,8 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
     printf("  Graph Stats:    %llu nodes, %llu relationships\n",
            (unsigned long long)manifest->stats.nodes,
            (unsigned long long)manifest->stats.relationships);
+    if (logVerbose())
+        listPrintCounts(manifest);
     printf("  Backup Duration: %.0f seconds\n", manifest->durationSeconds);
     if (manifest->hasDowntime)
         printf("  Downtime:       %.0f seconds\n", manifest->downtimeSeconds);

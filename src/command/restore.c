@@ -12,6 +12,7 @@
 #include "restore/health.h"
 #include "restore/logical_restore.h"
 #include "restore/recovery_state.h"
+#include "restore/restore_text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -82,6 +83,35 @@ static void restoreOnProgress(const LogicalRestoreProgress *progress, void *payl
     fflush(stderr);
 }
 
+/* Test hook for the counts check: NBK_FAULT_DROP_LABEL=<label> takes that
+ * label off one node of the target after the load, before the checks (the
+ * totals stay equal, so only the per-label comparison can notice). Never set
+ * in production. */
+static void restoreFaultDropLabel(BoltConnection *connection, const char *database)
+{
+    const char *label = getenv("NBK_FAULT_DROP_LABEL");
+    if (!label || !label[0])
+        return;
+    Buffer query;
+    bufferInit(&query);
+    bufferAppendF(&query, "%sMATCH (n:", restoreCypherPrefix(boltServerAgent(connection)));
+    restoreQuoteName(&query, label, strlen(label));
+    bufferAppendF(&query, ") WITH n LIMIT 1 REMOVE n:");
+    restoreQuoteName(&query, label, strlen(label));
+    bufferAppendF(&query, " RETURN count(n)");
+    bufferAppendByte(&query, 0);
+    Arena *arena = arenaNew(1024);
+    BoltValue ignored;
+    if (boltQuerySingle(connection, (const char *)query.data, NULL,
+                        &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_WRITE}, arena,
+                        &ignored) == ERR_OK)
+        logWarn("NBK_FAULT_DROP_LABEL: took label %s off one node of the target", label);
+    else
+        logWarn("NBK_FAULT_DROP_LABEL failed: %s", errLast()->reason);
+    arenaFree(arena);
+    bufferFree(&query);
+}
+
 /* Restores the archive into one instance and runs the health checks there.
  * failedCheck receives the name of the first failing check, if any. */
 static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instance, bool validate,
@@ -131,6 +161,7 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
     if (code == ERR_OK && validate) {
         recoveryTransition(job->root, RECOVERY_VALIDATION, manifest->id, instance->name, NULL,
                            instance->isProduction);
+        restoreFaultDropLabel(connection, instance->database);
         logInfo("Running health checks on restored instance...");
         HealthExpectations expected = {
             .archive = archive,

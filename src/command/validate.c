@@ -42,6 +42,20 @@ static ErrCode validateContent(const char *archivePath, const Manifest *manifest
                       "says %" PRIu64 " and %" PRIu64, content->nodes, content->relationships,
                       manifest->stats.nodes, manifest->stats.relationships);
     logInfo("Counts against manifest: PASSED");
+    if (!manifestHasCounts(manifest)) {
+        logInfo("Counts per label and type: skipped (the manifest has none: an older backup)");
+    } else {
+        GraphCounts recorded;
+        manifestGetCounts(manifest, &recorded);
+        char finding[512];
+        uint32_t differences = graphCountsCompare(&recorded, &content->counts, finding, sizeof(finding));
+        graphCountsFree(&recorded);
+        if (differences)
+            return errSet(BACKUP_CORRUPTED,
+                          "the archive's counts per label and type differ from the manifest's: %s", finding);
+        logInfo("Counts per label and type against manifest: PASSED (%zu labels, %zu relationship types)",
+                content->counts.labels.count, content->counts.types.count);
+    }
     if (content->orphanRelationships)
         return errSet(BACKUP_CORRUPTED, "Found %" PRIu64 " orphaned relationships in the archive",
                       content->orphanRelationships);

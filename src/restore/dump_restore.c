@@ -240,14 +240,26 @@ static HealthStatus dumpRestoreCheckCounts(BoltConnection *connection, const cha
     static const char name[] = "counts";
     uint64_t nodes = 0;
     uint64_t relationships = 0;
+    GraphCounts found = {0};
     ErrCode code = healthGraphCounts(connection, database, &nodes, &relationships);
-    if (code != ERR_OK)
+    if (code == ERR_OK && expected->counts)
+        code = healthGraphLabelCounts(connection, database, expected->counts, &found);
+    if (code != ERR_OK) {
         healthFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
-    else if (nodes != expected->nodes || relationships != expected->relationships)
+        return out->status;
+    }
+    char perName[sizeof(out->finding)] = "";
+    uint32_t differences =
+        expected->counts ? graphCountsCompare(expected->counts, &found, perName, sizeof(perName)) : 0;
+    graphCountsFree(&found);
+    if (nodes != expected->nodes || relationships != expected->relationships)
         healthFinding(out, name, HEALTH_FAIL,
                            "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the source had %" PRIu64
-                           " nodes, %" PRIu64 " relationships when it was stopped for the dump",
-                           nodes, relationships, expected->nodes, expected->relationships);
+                           " nodes, %" PRIu64 " relationships when it was stopped for the dump%s%s",
+                           nodes, relationships, expected->nodes, expected->relationships,
+                           differences ? "; " : "", perName);
+    else if (differences)
+        healthFinding(out, name, HEALTH_FAIL, "%s", perName);
     else
         healthFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
                            nodes, relationships);

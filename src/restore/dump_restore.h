@@ -55,6 +55,7 @@ typedef struct {
     bool haveCounts;                      /* false: counts skipped */
     uint64_t nodes;
     uint64_t relationships;
+    const GraphCounts *counts;            /* per label and type; NULL: that part skipped */
     bool haveSchema;                      /* false: schema names skipped */
     const ManifestSchemaItem *schema;
     size_t schemaCount;

@@ -77,6 +77,7 @@ typedef struct {
     Fingerprint *fingerprint;
     IdMap *metadataKeys;
     uint64_t orphans;
+    GraphCounts *counts;
 } HealthFingerprintState;
 
 /* Adds a relationship unless it touches a BackupMetadata node; false when an
@@ -86,9 +87,12 @@ static bool healthAddRelationship(HealthFingerprintState *state, const GraphRela
     if (idMapGet(state->metadataKeys, relationship->startKey, NULL) ||
         idMapGet(state->metadataKeys, relationship->endKey, NULL))
         return true;
-    return fingerprintAddRelationship(state->fingerprint, relationship->startKey, relationship->endKey,
-                                      relationship->type, relationship->typeLength,
-                                      relationship->properties) == ERR_OK;
+    if (fingerprintAddRelationship(state->fingerprint, relationship->startKey, relationship->endKey,
+                                   relationship->type, relationship->typeLength,
+                                   relationship->properties) != ERR_OK)
+        return false;
+    graphCountsAddRelationship(state->counts, relationship->type, relationship->typeLength);
+    return true;
 }
 
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
@@ -101,7 +105,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
 {
     memset(out, 0, sizeof(*out));
     out->arena = arenaNew(0);
-    HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0};
+    HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0, &out->counts};
     Arena *scratch = arenaNew(0);
     Arena *deferredArena = arenaNew(0);
     BoltValue *deferred = NULL;
@@ -174,6 +178,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
                     code = errSet(ERR_INTERNAL, "out of memory");
             } else {
                 fingerprintAddNode(state.fingerprint, node.key, node.labels, node.properties);
+                graphCountsAddNode(&out->counts, node.labels);
             }
         } else if (kind == ARC_RECORD_RELATIONSHIP) {
             GraphRelationship relationship;
@@ -235,6 +240,7 @@ void healthArchiveContentFree(ArchiveContent *content)
         return;
     arenaFree(content->arena);
     content->arena = NULL;
+    graphCountsFree(&content->counts);
     content->schemaItems = NULL;
     content->schemaCount = 0;
 }
@@ -598,6 +604,116 @@ ErrCode healthGraphCounts(BoltConnection *connection, const char *database, uint
     return code;
 }
 
+/* Rows of [name, count] into map (counts added). */
+static ErrCode healthCountRows(BoltConnection *connection, const char *database, const char *query, CountMap *map)
+{
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ, .fetchSize = HEALTH_FETCH_SIZE};
+    Buffer text;
+    bufferInit(&text);
+    ErrCode code = boltRun(connection, healthQueryText(&text, connection, query), NULL, &options);
+    while (code == ERR_OK) {
+        const BoltValue *record = NULL;
+        code = boltFetch(connection, &record);
+        if (code != ERR_OK || !record)
+            break;
+        const BoltValue *fields = record->as.list.items;
+        if (record->as.list.count != 2 || fields[0].type != BOLT_STRING || fields[1].type != BOLT_INT ||
+            fields[1].as.integer < 0) {
+            boltDiscard(connection);
+            code = errSet(NEO4J_PROTOCOL_ERROR, "unexpected row while counting per label or type");
+            break;
+        }
+        countMapAdd(map, fields[0].as.string.data, fields[0].as.string.length, (uint64_t)fields[1].as.integer);
+    }
+    bufferFree(&text);
+    return code;
+}
+
+/* Counts each name of names with pattern ("MATCH (n:%s) ..." filled with the
+ * quoted name), less what the metadata nodes account for, into out. */
+static ErrCode healthCountEach(BoltConnection *connection, const char *database, const CountMap *names,
+                               const char *before, const char *after, const CountMap *metadata, CountMap *out)
+{
+    const CountEntry **sorted = countMapSorted(names);
+    Buffer query;
+    bufferInit(&query);
+    ErrCode code = ERR_OK;
+    for (size_t index = 0; code == ERR_OK && index < names->count; index++) {
+        const CountEntry *name = sorted[index];
+        if (name->length == strlen(HEALTH_METADATA_LABEL) &&
+            memcmp(name->name, HEALTH_METADATA_LABEL, name->length) == 0)
+            continue;
+        bufferClear(&query);
+        bufferAppendF(&query, "%s", before);
+        restoreQuoteName(&query, name->name, name->length);
+        bufferAppendF(&query, "%s", after);
+        bufferAppendByte(&query, 0);
+        uint64_t count = 0;
+        code = healthCount(connection, database, (const char *)query.data, &count);
+        uint64_t excluded = countMapGet(metadata, name->name, name->length);
+        if (code == ERR_OK && count > excluded)
+            countMapAdd(out, name->name, name->length, count - excluded);
+    }
+    bufferFree(&query);
+    free(sorted);
+    return code;
+}
+
+/* Adds every name of from to names (with count 0). */
+static void healthAddNames(CountMap *names, const CountMap *from)
+{
+    for (size_t slot = 0; slot < from->slotCount; slot++)
+        if (from->slots[slot].name)
+            countMapAdd(names, from->slots[slot].name, from->slots[slot].length, 0);
+}
+
+ErrCode healthGraphLabelCounts(BoltConnection *connection, const char *database, const GraphCounts *expected,
+                               GraphCounts *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* Every name either side knows: a label only the target has is a
+     * difference too. */
+    GraphCounts names = {0};
+    GraphCounts metadata = {0};
+    if (expected) {
+        healthAddNames(&names.labels, &expected->labels);
+        healthAddNames(&names.types, &expected->types);
+    }
+    uint64_t metadataNodes = 0;
+    ErrCode code =
+        healthCountRows(connection, database, "CALL db.labels() YIELD label RETURN label, 0", &names.labels);
+    if (code == ERR_OK)
+        code = healthCountRows(connection, database,
+                               "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType, 0",
+                               &names.types);
+    if (code == ERR_OK)
+        code = healthCount(connection, database, "MATCH (n:" HEALTH_METADATA_LABEL ") RETURN count(n)",
+                           &metadataNodes);
+    /* The count store cannot leave the tool's few metadata nodes out: count
+     * them apart and subtract. */
+    if (code == ERR_OK && metadataNodes)
+        code = healthCountRows(connection, database,
+                               "MATCH (m:" HEALTH_METADATA_LABEL ") UNWIND labels(m) AS label "
+                               "RETURN label, count(*)",
+                               &metadata.labels);
+    if (code == ERR_OK && metadataNodes)
+        code = healthCountRows(connection, database,
+                               "MATCH (m:" HEALTH_METADATA_LABEL ")-[r]-() WITH DISTINCT r "
+                               "RETURN type(r), count(*)",
+                               &metadata.types);
+    if (code == ERR_OK)
+        code = healthCountEach(connection, database, &names.labels, "MATCH (n:", ") RETURN count(n)",
+                               &metadata.labels, &out->labels);
+    if (code == ERR_OK)
+        code = healthCountEach(connection, database, &names.types, "MATCH ()-[r:", "]->() RETURN count(r)",
+                               &metadata.types, &out->types);
+    graphCountsFree(&names);
+    graphCountsFree(&metadata);
+    if (code != ERR_OK)
+        graphCountsFree(out);
+    return code;
+}
+
 HealthStatus healthCheckOrphans(BoltConnection *connection, const char *database, const ArchiveContent *expected,
                                 HealthCheckResult *out)
 {
@@ -624,21 +740,41 @@ HealthStatus healthCheckOrphans(BoltConnection *connection, const char *database
 }
 
 HealthStatus healthCheckCounts(BoltConnection *connection, const char *database, uint64_t expectedNodes,
-                               uint64_t expectedRelationships, HealthCheckResult *out)
+                               uint64_t expectedRelationships, const GraphCounts *expectedCounts,
+                               HealthCheckResult *out)
 {
     static const char name[] = "counts";
     uint64_t nodes = 0;
     uint64_t relationships = 0;
+    GraphCounts found = {0};
     ErrCode code = healthCount(connection, database, "MATCH (n) RETURN count(n)", &nodes);
     if (code == ERR_OK)
         code = healthCount(connection, database, "MATCH ()-[r]->() RETURN count(r)", &relationships);
-    if (code != ERR_OK)
+    if (code == ERR_OK && expectedCounts)
+        code = healthGraphLabelCounts(connection, database, expectedCounts, &found);
+    if (code != ERR_OK) {
         healthFinding(out, name, HEALTH_FAIL, "cannot count the target's graph: %s", errLast()->reason);
-    else if (nodes != expectedNodes || relationships != expectedRelationships)
+        return out->status;
+    }
+    if (!expectedCounts)
+        logInfo("The backup carries no counts per label and type (an older backup): only the totals are compared");
+    char perName[sizeof(out->finding)] = "";
+    uint32_t differences =
+        expectedCounts ? graphCountsCompare(expectedCounts, &found, perName, sizeof(perName)) : 0;
+    graphCountsFree(&found);
+    bool totalsDiffer = nodes != expectedNodes || relationships != expectedRelationships;
+    if (totalsDiffer)
         healthFinding(out, name, HEALTH_FAIL,
                       "target has %" PRIu64 " nodes, %" PRIu64 " relationships; the backup has %" PRIu64
-                      " nodes, %" PRIu64 " relationships",
-                      nodes, relationships, expectedNodes, expectedRelationships);
+                      " nodes, %" PRIu64 " relationships%s%s",
+                      nodes, relationships, expectedNodes, expectedRelationships, differences ? "; " : "",
+                      perName);
+    else if (differences)
+        healthFinding(out, name, HEALTH_FAIL, "%s", perName);
+    else if (expectedCounts)
+        healthFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, %zu labels and %zu "
+                      "relationship types, as in the backup",
+                      nodes, relationships, expectedCounts->labels.count, expectedCounts->types.count);
     else
         healthFinding(out, name, HEALTH_PASS, "%" PRIu64 " nodes, %" PRIu64 " relationships, as in the backup",
                       nodes, relationships);
@@ -671,7 +807,7 @@ int healthRunAll(BoltConnection *connection, const char *database, const HealthE
     failed += healthCheckSchemaConsistency(connection, database, expected->archive, &results[1]) == HEALTH_FAIL;
     failed += healthCheckOrphans(connection, database, expected->archive, &results[2]) == HEALTH_FAIL;
     failed += healthCheckCounts(connection, database, expected->expectedNodes, expected->expectedRelationships,
-                                &results[3]) == HEALTH_FAIL;
+                                &expected->archive->counts, &results[3]) == HEALTH_FAIL;
     failed += healthCheckFingerprint(connection, database, expected->archive->fingerprint, &results[4]) ==
               HEALTH_FAIL;
     for (int index = 0; index < HEALTH_CHECK_COUNT; index++)

@@ -15,7 +15,9 @@
  *                       archive side: relationships skipped at restore), and
  *                       none in the target (cheap sanity query)
  *   counts              node and relationship counts of the target equal
- *                       the expected ones (the manifest's)
+ *                       the expected ones (the manifest's), and so do its
+ *                       nodes per label and relationships per type (the
+ *                       archive's own counts, read from its records)
  *   fingerprint         the content fingerprint (graph/fingerprint.h) of the
  *                       target equals the archive's
  *
@@ -30,6 +32,7 @@
 #include "bolt/connection.h"
 #include "bolt/value.h"
 #include "common/error.h"
+#include "graph/counts.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,6 +50,9 @@ typedef struct {
     uint64_t schemaCount;
     const BoltValue *schemaItems;    /* schemaCount maps, see graph/records.h */
     Arena *arena;                    /* owns schemaItems */
+    GraphCounts counts;              /* nodes per label, relationships per type, as the
+                                        fingerprint sees them (BackupMetadata and orphans
+                                        out): the archive's own, whatever its manifest says */
 } ArchiveContent;
 
 /* Reads the whole archive once (checksums verified by the reader). */
@@ -74,6 +80,14 @@ ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], Fin
 ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *database, char hexOut[66],
                                     FingerprintCounts *counts);
 
+/* Nodes per label and relationships per type of a database, for every name
+ * of expected (may be NULL) and every one the database knows (db.labels(),
+ * db.relationshipTypes()), from the count store, leaving out the tool's own
+ * BackupMetadata nodes and their relationships. Names counting 0 are left
+ * out of the map. out is zeroed first; free it with graphCountsFree. */
+ErrCode healthGraphLabelCounts(BoltConnection *connection, const char *database, const GraphCounts *expected,
+                               GraphCounts *out);
+
 /* Node and relationship counts of a database from the count store, leaving
  * out the tool's own BackupMetadata nodes and their relationships. */
 ErrCode healthGraphCounts(BoltConnection *connection, const char *database, uint64_t *nodes,
@@ -97,8 +111,13 @@ HealthStatus healthCheckSchemaConsistency(BoltConnection *connection, const char
                                           const ArchiveContent *expected, HealthCheckResult *out);
 HealthStatus healthCheckOrphans(BoltConnection *connection, const char *database,
                                 const ArchiveContent *expected, HealthCheckResult *out);
+/* Totals, then per label and type against expectedCounts (NULL: an old
+ * backup without them; that part is skipped with a log line). The finding
+ * names each label or type that differs, e.g. "label Person: expected 1000,
+ * found 998 (-2)". */
 HealthStatus healthCheckCounts(BoltConnection *connection, const char *database, uint64_t expectedNodes,
-                               uint64_t expectedRelationships, HealthCheckResult *out);
+                               uint64_t expectedRelationships, const GraphCounts *expectedCounts,
+                               HealthCheckResult *out);
 HealthStatus healthCheckFingerprint(BoltConnection *connection, const char *database,
                                     const char *expectedFingerprint, HealthCheckResult *out);
 

@@ -642,6 +642,7 @@ static ErrCode restoreAddNode(RestoreContext *context, const BoltValue *record)
             return errSet(RESTORE_FAILED, "out of memory recording BackupMetadata nodes");
     } else {
         fingerprintAddNode(context->fingerprint, node.key, node.labels, node.properties);
+        graphCountsAddNode(&context->result->archive.counts, node.labels);
     }
 
     RestoreGroupSet *set = &context->nodeGroups;
@@ -686,6 +687,8 @@ static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRela
                                                   relationship->typeLength, relationship->properties);
         if (code != ERR_OK)
             return code;
+        graphCountsAddRelationship(&context->result->archive.counts, relationship->type,
+                                   relationship->typeLength);
     }
 
     RestoreGroupSet *set = &context->relationshipGroups;

@@ -253,6 +253,50 @@ def test_list_layout_and_json(tools, sample_graph):
     assert [item["id"] for item in document["backups"]] == [blocks[0][0], blocks[1][0]]
 
 
+def graph_counts_by_driver(server):
+    """(nodes per label, relationships per type) as the official driver sees
+    them, BackupMetadata nodes and their relationships left out."""
+    labels = {row["label"]: row["count"] for row in server.run(
+        "MATCH (n) WHERE NOT n:BackupMetadata UNWIND labels(n) AS label RETURN label, count(*) AS count")}
+    types = {row["type"]: row["count"] for row in server.run(
+        "MATCH (a)-[r]->(b) WHERE NOT a:BackupMetadata AND NOT b:BackupMetadata "
+        "RETURN type(r) AS type, count(*) AS count")}
+    return labels, types
+
+
+def test_manifest_counts_per_label_and_type(tools, sample_graph):
+    """stats.labels and stats.types hold what the graph holds (a node counts
+    under each of its labels; the BackupMetadata node of the first backup is
+    left out), sorted by name; --list --json shows them, and --list -v lists
+    them under the entry while the plain --list keeps the contract's layout."""
+    tools.create()
+    backup_id = tools.create()
+    assert metadata_nodes(sample_graph) >= 1
+    labels, types = graph_counts_by_driver(sample_graph)
+    assert labels["Sample"] == NODES and len(labels) > 2  # every sample node has two labels
+    assert sum(types.values()) == RELATIONSHIPS and len(types) > 1
+    manifest = read_manifest(tools.storage / backup_id)
+    assert manifest["stats"]["labels"] == labels
+    assert manifest["stats"]["types"] == types
+    assert list(manifest["stats"]["labels"]) == sorted(labels)
+    assert list(manifest["stats"]["types"]) == sorted(types)
+
+    as_json = tools.backup("--list", "--json")
+    assert as_json.returncode == 0, as_json.output
+    item = next(item for item in json.loads(as_json.stdout)["backups"] if item["id"] == backup_id)
+    assert item["stats"]["labels"] == labels
+    assert item["stats"]["types"] == types
+
+    verbose = tools.backup("--list", "-v")
+    assert verbose.returncode == 0, verbose.output
+    entry = verbose.stdout.split(f"\n{backup_id}\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    start = entry.index("  Nodes by label:")
+    expected = (["  Nodes by label:"] + [f"    {name}: {count}" for name, count in sorted(labels.items())]
+                + ["  Relationships by type:"] + [f"    {name}: {count}" for name, count in sorted(types.items())])
+    assert entry[start:start + len(expected)] == expected, verbose.stdout
+    assert "Nodes by label" not in tools.backup("--list").stdout
+
+
 def test_list_of_missing_storage_is_empty(tools):
     result = tools.backup("--list", "--json")
     assert result.returncode == 0, result.output
@@ -372,6 +416,35 @@ def test_consistent_but_wrong_manifest_is_corrupted(tools, reference):
     assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
     assert (f"the archive holds {NODES} nodes and {RELATIONSHIPS} relationships, "
             f"the manifest says {NODES + 1} and {RELATIONSHIPS}") in result.stderr
+
+
+def test_validate_compares_counts_per_label(tools, reference):
+    """A resealed manifest whose label count disagrees with the archive is
+    corrupted, and the failure names the label; a manifest without the maps
+    (an older backup) still validates, the comparison skipped and said so."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    original = read_manifest(backup_dir)
+    edited = json.loads(json.dumps(original))
+    edited["stats"]["labels"]["Sample"] += 2
+    write_manifest(backup_dir, edited, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+    assert (f"the archive's counts per label and type differ from the manifest's: "
+            f"label Sample: expected {NODES + 2}, found {NODES} (-2)") in result.stderr
+
+    old = json.loads(json.dumps(original))
+    old["stats"]["labels"] = {}
+    old["stats"]["types"] = {}
+    write_manifest(backup_dir, old, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert result.returncode == 0, result.output
+    assert "INFO: Counts per label and type: skipped (the manifest has none: an older backup)" in result.stdout
+
+    write_manifest(backup_dir, original, reseal=True)
+    result = tools.backup("--validate", backup_id)
+    assert result.returncode == 0, result.output
+    assert re.search(r"^INFO: Counts per label and type against manifest: PASSED \(\d+ labels, \d+ relationship "
+                     r"types\)$", result.stdout, re.M)
 
 
 def test_validate_unknown_and_invalid_ids(tools, reference):

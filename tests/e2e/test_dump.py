@@ -159,6 +159,12 @@ def dump_backup(servers, storage, backup_bin, run_cli):
     source, _ = servers
     counts = source.run("MATCH (n) WHERE NOT n:BackupMetadata WITH count(n) AS nodes "
                         "MATCH ()-[r]->() RETURN nodes, count(r) AS relationships")[0]
+    # Per label and type too, as the driver sees them (the sample's odd names included).
+    counts["labels"] = {row["label"]: row["count"] for row in source.run(
+        "MATCH (n) WHERE NOT n:BackupMetadata UNWIND labels(n) AS label RETURN label, count(*) AS count")}
+    counts["types"] = {row["type"]: row["count"] for row in source.run(
+        "MATCH (a)-[r]->(b) WHERE NOT a:BackupMetadata AND NOT b:BackupMetadata "
+        "RETURN type(r) AS type, count(*) AS count")}
     before = set(backup_ids(storage))
     result = run_cli([backup_bin, "--create", "--method", "dump", "--include-system"],
                      env=backup_env(source, storage), timeout=900)
@@ -185,6 +191,9 @@ def test_dump_backup_through_stop_and_start(servers, storage, dump_backup):
     assert manifest["downtime_seconds"] > 0
     assert manifest["stats"]["nodes"] == counts["nodes"]
     assert manifest["stats"]["relationships"] == counts["relationships"]
+    assert manifest["stats"]["labels"] == counts["labels"]
+    assert counts["labels"]["back`tick"] == 1  # a name the count queries must quote
+    assert manifest["stats"]["types"] == counts["types"]
     assert manifest["content_fingerprint"]
     assert manifest["dump"]["stats_recorded"] is True
     assert [item["database"] for item in manifest["dump"]["archives"]] == ["neo4j", "system"]

@@ -477,6 +477,50 @@ def test_promote_health_failure_rolls_back(tools, neo4j_server, neo4j_target, lo
     assert f"INFO: Reason: promotion of {backup_id} rolled back" in text
 
 
+@pytest.mark.parametrize("load", ["bolt", "import"])
+def test_counts_check_names_the_label_that_differs(tools, reference, neo4j_target, load):
+    """The target loses one label of one node between the load and the
+    checks (NBK_FAULT_DROP_LABEL): the totals still agree, so only the per
+    label comparison against the archive's own counts can notice, and the
+    failure names the label and by how much."""
+    backup_id = copy_reference(reference, tools)
+    mark_target(neo4j_target)
+    manifest = read_manifest(tools.storage / backup_id)
+    assert manifest["stats"]["labels"]["Sample"] == NODES
+    settings = {"NBK_FAULT_DROP_LABEL": "Sample"}
+    if load == "import":
+        settings.update(import_settings(neo4j_target))
+    result = tools.restore("--backup-id", backup_id, env=settings)
+    assert_error(result, RESTORE_HEALTH_FAILED, "RESTORE_HEALTH_FAILED")
+    assert "INFO: Health check: counts ... FAIL" in result.stdout
+    assert "ERROR: Failed check: counts" in result.stderr
+    assert f"ERROR: label Sample: expected {NODES}, found {NODES - 1} (-1)" in result.stderr.splitlines()
+    # What the driver sees agrees with the finding.
+    assert neo4j_target.run("MATCH (n:Sample) RETURN count(n) AS count")[0]["count"] == NODES - 1
+    assert count_graph(neo4j_target)[:2] == (NODES, RELATIONSHIPS)
+
+
+def test_backup_without_per_label_maps_restores_and_is_checked_against_its_archive(tools, reference,
+                                                                                     neo4j_target):
+    """A manifest written before the maps were filled (empty maps, resealed)
+    restores as before: the counts check takes the per-label counts from the
+    archive's records, so it still runs, and passes."""
+    backup_id = copy_reference(reference, tools)
+    backup_dir = tools.storage / backup_id
+    manifest = read_manifest(backup_dir)
+    manifest["stats"]["labels"] = {}
+    manifest["stats"]["types"] = {}
+    write_manifest(backup_dir, manifest, reseal=True)
+    mark_target(neo4j_target)
+    result = tools.restore("--backup-id", backup_id)
+    assert result.returncode == 0, result.output
+    assert "INFO: Health check: counts ... PASS" in result.stdout
+    verbose = tools.restore("--backup-id", backup_id, "-v")
+    assert verbose.returncode == 0, verbose.output
+    assert re.search(r"health check counts: PASS: \d+ nodes, \d+ relationships, \d+ labels and "
+                     r"\d+ relationship types", verbose.stdout), verbose.stdout
+
+
 def test_damage_behind_a_forged_checksum_fails_the_restore(tools, reference, neo4j_target):
     """The archive is damaged in the middle and the manifest rewritten to
     carry the damaged file's SHA-256: the checksum passes, so the damage is

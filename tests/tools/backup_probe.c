@@ -322,5 +322,6 @@ int main(int argc, char **argv)
     int status = verify ? probeVerify(request.archivePath, &result, request.computeFingerprint) : 0;
     if (!keep)
         unlink(request.archivePath);
+    logicalBackupResultFree(&result);
     return status;
 }

@@ -258,6 +258,14 @@ static void testArchiveContent(void **state)
     assert_int_equal(content.orphanRelationships, 1);
     assert_int_equal(content.schemaCount, 1);
     assert_string_equal(boltMapGetString(&content.schemaItems[0], "name", ""), "person name");
+    /* The archive's own counts per label and type, as the fingerprint sees
+     * the graph: the forward relationship (its end node came later) in; the
+     * metadata node, its relationship and the orphan out. */
+    assert_int_equal(content.counts.labels.count, 1);
+    assert_int_equal(countMapGet(&content.counts.labels, "Person", 6), 2);
+    assert_int_equal(content.counts.types.count, 2);
+    assert_int_equal(countMapGet(&content.counts.types, "KNOWS", 5), 1);
+    assert_int_equal(countMapGet(&content.counts.types, "SELF", 4), 1);
 
     /* The same graph fingerprinted directly: metadata node, its
      * relationship and the orphan left out. */

@@ -520,6 +520,17 @@ static void runScenario(uint64_t pendingMemoryLimit)
     assert_int_equal(counts[1], 5);
     assert_int_equal(counts[2], 3);
     assert_string_equal(archiveHex, result.fingerprint);
+
+    /* Per label and type, as written: duplicates once, the late node in,
+     * BackupMetadata and the dropped and excluded relationships out. */
+    assert_int_equal(result.counts.labels.count, 2);
+    assert_int_equal(countMapGet(&result.counts.labels, "Person", 6), 3); /* 0, 1, late 7 */
+    assert_int_equal(countMapGet(&result.counts.labels, "Far", 3), 1);
+    assert_int_equal(countMapGet(&result.counts.labels, "BackupMetadata", 14), 0);
+    assert_int_equal(result.counts.types.count, 2);
+    assert_int_equal(countMapGet(&result.counts.types, "KNOWS", 5), 2); /* 10 and the held-back 11 */
+    assert_int_equal(countMapGet(&result.counts.types, "LATE", 4), 1);
+    logicalBackupResultFree(&result);
     testPathsRemove(&paths);
     fakeFree(db);
 }
