@@ -64,6 +64,10 @@ ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compress
                       size_t blockSize, const uint8_t *headerPacked, size_t headerLength);
 /* Appends one record; records of a block flush when the block is full. */
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
+/* arcWriterAdd without its decoded-size check (ARC_RECORD_DECODED_MAX): for
+ * tests that forge the hostile archives a repository may hold, which the
+ * readers must refuse. Production code calls arcWriterAdd. */
+ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
 /* Writes the last block and the footer, fsyncs the file, fills totals. */
 ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals);
 /* Frees the writer; if not finished, the partial file is removed. */

@@ -338,6 +338,14 @@ static ErrCode writerCheckDecodedSize(ArcRecordKind kind, const uint8_t *packed,
 
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length)
 {
+    ErrCode decodable = writer->failed || writer->finished ? ERR_OK : writerCheckDecodedSize(kind, packed, length);
+    if (decodable != ERR_OK)
+        return decodable;
+    return arcWriterAddUnchecked(writer, kind, packed, length);
+}
+
+ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length)
+{
     if (writer->failed)
         return writerRepeatFailure(writer);
     if (writer->finished)
@@ -349,9 +357,6 @@ ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packe
         return errSet(BACKUP_UNSUPPORTED_VALUE,
                       "a record of %zu bytes exceeds the archive's limit of %zu bytes", length,
                       limit);
-    ErrCode decodable = writerCheckDecodedSize(kind, packed, length);
-    if (decodable != ERR_OK)
-        return decodable;
     Buffer *section = &writer->section;
     size_t grown = section->length + ARC_RECORD_PREFIX_LENGTH + length + ARC_SECTION_CRC_LENGTH;
     if (writer->blockRecords > 0 && (grown > writer->blockSize || writer->blockRecords == UINT32_MAX)) {
