@@ -160,7 +160,7 @@ static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection
 /* Runs a stop or start command, logging its output only when it fails. */
 static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun *run)
 {
-    ErrCode code = dumpShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
+    ErrCode code = procShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
     if (code != ERR_OK)
         errAddContext("%s failed", what);
     return code;

@@ -8,6 +8,7 @@
 
 #include "common/format.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
@@ -22,6 +23,9 @@
 
 /* Seconds to wait for a target to answer after its start command. */
 #define RESTORE_START_TIMEOUT_SECONDS 180
+/* A start command that has not returned by then is stuck (a server in the
+ * foreground, a prompt): it is stopped, like the dump's start commands. */
+#define RESTORE_START_COMMAND_TIMEOUT_SECONDS 600
 
 typedef struct {
     CommandContext *context;
@@ -51,11 +55,16 @@ static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnecti
     ErrCode code = supportConnect(instance, out);
     if (code != NEO4J_UNREACHABLE || !instance->startCommand)
         return code;
-    logInfo("Target %s does not answer; starting it: %s", instance->name, instance->startCommand);
-    int status = system(instance->startCommand);
-    if (status != 0) {
-        errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, status,
-               instance->startCommand);
+    char shown[PROC_COMMAND_SIZE];
+    procMaskSecrets(instance->startCommand, shown, sizeof(shown));
+    logInfo("Target %s does not answer; starting it: %s", instance->name, shown);
+    ProcRun run;
+    code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &run);
+    if (code != ERR_OK) {
+        ErrDetail failure = *errLast();
+        errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, run.exitStatus,
+               shown);
+        errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
         return NEO4J_UNREACHABLE;
     }
     double deadline = timeMonotonic() + RESTORE_START_TIMEOUT_SECONDS;

@@ -153,11 +153,11 @@ static void dumpRestoreReadReports(const char *directory, DumpCheckFindings *fin
         if (fsPathJoin(path, sizeof(path), directory, entry->d_name) != ERR_OK)
             continue;
         FILE *file = fopen(path, "re");
-        char line[DUMP_TAIL_LINE_SIZE];
+        char line[PROC_TAIL_LINE_SIZE];
         while (file && findings->reportLineCount < DUMP_REPORT_LINES && fgets(line, sizeof(line), file)) {
             line[strcspn(line, "\r\n")] = '\0';
             if (line[0])
-                snprintf(findings->reportLines[findings->reportLineCount++], DUMP_TAIL_LINE_SIZE, "%s", line);
+                snprintf(findings->reportLines[findings->reportLineCount++], PROC_TAIL_LINE_SIZE, "%s", line);
         }
         if (file)
             fclose(file);
