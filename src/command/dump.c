@@ -157,6 +157,14 @@ static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection
     return code;
 }
 
+/* A stop or start command as logged: INFO lines reach alert e-mails
+ * (scheduler log tails), so what looks like a password is masked. */
+static const char *cmdDumpShown(const char *command, char *out, size_t size)
+{
+    procMaskSecrets(command, out, size);
+    return out;
+}
+
 /* Runs a stop or start command, logging its output only when it fails. */
 static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun *run)
 {
@@ -539,6 +547,7 @@ static size_t cmdDumpPlanArchives(const CmdDumpCreateJob *job, CmdDumpArchive *a
 ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
 {
     idOut[0] = '\0';
+    char shown[PROC_COMMAND_SIZE];
     CmdDumpCreateJob job;
     memset(&job, 0, sizeof(job));
     job.context = context;
@@ -622,7 +631,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     if (code == ERR_OK && job.boltAnswered) {
         boltClose(connection);
         connection = NULL;
-        logInfo("Stopping Neo4j for the dump: %s", job.source.stopCommand);
+        logInfo("Stopping Neo4j for the dump: %s", cmdDumpShown(job.source.stopCommand, shown, sizeof(shown)));
         stoppedAt = timeMonotonic();
         stopped = true;
         DumpRun run;
@@ -645,7 +654,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     if (stopped) {
         ErrDetail dumpFailure = *errLast();
-        logInfo("Starting Neo4j again: %s", job.source.startCommand);
+        logInfo("Starting Neo4j again: %s", cmdDumpShown(job.source.startCommand, shown, sizeof(shown)));
         restartCode = cmdDumpRunCommand("NEO4J_START_COMMAND", job.source.startCommand, &restartRun);
         if (restartCode == ERR_OK)
             restartCode = cmdDumpWaitForBolt(&job.source, &connection);
@@ -975,13 +984,15 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
                       CmdOfflineWork work, void *payload, BoltConnection **connection)
 {
     *connection = NULL;
+    char shown[PROC_COMMAND_SIZE];
     char databaseDir[DUMP_PATH_SIZE];
     ErrCode code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
     if (code != ERR_OK)
         return code;
     DumpRun run;
     memset(&run, 0, sizeof(run));
-    logInfo("Stopping %s for the load: %s", instance->name, instance->stopCommand);
+    logInfo("Stopping %s for the load: %s", instance->name,
+            cmdDumpShown(instance->stopCommand, shown, sizeof(shown)));
     double stoppedAt = timeMonotonic();
     code = cmdDumpRunCommand("STOP_COMMAND", instance->stopCommand, &run);
     DumpRun failedRun = run;
@@ -992,7 +1003,8 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
         failedRun = run;
     }
     ErrDetail workFailure = *errLast();
-    logInfo("Starting %s again: %s", instance->name, instance->startCommand);
+    logInfo("Starting %s again: %s", instance->name,
+            cmdDumpShown(instance->startCommand, shown, sizeof(shown)));
     DumpRun startRun;
     ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
     if (startCode == ERR_OK)

@@ -223,11 +223,39 @@ static size_t procValueLength(const char *text)
     return length;
 }
 
-/* One word of the command (no blanks), masked into mask. *nextIsSecret is
- * set when the word is an option whose value is the next word. */
-static void procMaskWord(ProcMaskOut *mask, const char *word, size_t length, bool *nextIsSecret)
+/* What the next word of a command is. */
+typedef enum {
+    PROC_NEXT_PLAIN,
+    PROC_NEXT_SECRET,     /* the value of --password and the like */
+    PROC_NEXT_USER,       /* the value of -u/--user: user or user:password */
+} ProcNextWord;
+
+/* One word of the command (no blanks), masked into mask. *next says what
+ * the following word is when this one is an option taking a value. */
+static void procMaskWord(ProcMaskOut *mask, const char *word, size_t length, ProcNextWord *next)
 {
-    *nextIsSecret = false;
+    *next = PROC_NEXT_PLAIN;
+    /* An HTTP "Authorization: Bearer <token>" (or Basic), quoted or not. */
+    for (size_t index = 0; index + 6 <= length; index++) {
+        bool bearer = strncasecmp(word + index, "bearer", 6) == 0;
+        bool basic = index + 5 <= length && strncasecmp(word + index, "basic", 5) == 0 &&
+                     procNameHas(word, index, "authorization");
+        if (!bearer && !basic)
+            continue;
+        size_t end = index + (bearer ? 6 : 5);
+        if (end == length) {
+            procMaskPut(mask, word, length);
+            *next = PROC_NEXT_SECRET;
+            return;
+        }
+        if (word[end] == ' ') {
+            procMaskPut(mask, word, end + 1);
+            procMaskPut(mask, PROC_MASK, strlen(PROC_MASK));
+            if (word[length - 1] == '\'' || word[length - 1] == '"')
+                procMaskPut(mask, word + length - 1, 1);
+            return;
+        }
+    }
     const char *equals = memchr(word, '=', length);
     size_t dashes = 0;
     while (dashes < length && word[dashes] == '-')
@@ -244,15 +272,19 @@ static void procMaskWord(ProcMaskOut *mask, const char *word, size_t length, boo
         if (length > 2)
             procMaskPut(mask, PROC_MASK, strlen(PROC_MASK));
         else
-            *nextIsSecret = true;
+            *next = PROC_NEXT_SECRET;
         return;
     }
-    /* --password <value>, -u <user:password> */
-    if (!equals && dashes >= 1 &&
-        (procNameIsSecret(word + dashes, length - dashes) ||
-         (dashes == 1 && length == 2 && word[1] == 'u') || (dashes == 2 && length == 6 && !strncmp(word, "--user", 6)))) {
+    /* --password <value> */
+    if (!equals && dashes >= 1 && procNameIsSecret(word + dashes, length - dashes)) {
         procMaskPut(mask, word, length);
-        *nextIsSecret = true;
+        *next = PROC_NEXT_SECRET;
+        return;
+    }
+    /* -u <user:password>, --user <user:password> (curl) */
+    if ((dashes == 1 && length == 2 && word[1] == 'u') || (dashes == 2 && length == 6 && !strncmp(word, "--user", 6))) {
+        procMaskPut(mask, word, length);
+        *next = PROC_NEXT_USER;
         return;
     }
     /* scheme://user:password@host */
@@ -282,7 +314,7 @@ void procMaskSecrets(const char *text, char *out, size_t size)
         return;
     ProcMaskOut mask = {.out = out, .size = size, .used = 0};
     out[0] = '\0';
-    bool nextIsSecret = false;
+    ProcNextWord next = PROC_NEXT_PLAIN;
     const char *cursor = text ? text : "";
     while (*cursor) {
         if (isspace((unsigned char)*cursor)) {
@@ -291,15 +323,18 @@ void procMaskSecrets(const char *text, char *out, size_t size)
             continue;
         }
         size_t length = procValueLength(cursor);
-        if (nextIsSecret) {
-            /* The user part of -u user:password stays. */
-            const char *colon = memchr(cursor, ':', length);
-            if (colon)
-                procMaskPut(&mask, cursor, (size_t)(colon - cursor) + 1);
+        const char *colon = memchr(cursor, ':', length);
+        if (next == PROC_NEXT_SECRET) {
             procMaskPut(&mask, PROC_MASK, strlen(PROC_MASK));
-            nextIsSecret = false;
+            next = PROC_NEXT_PLAIN;
+        } else if (next == PROC_NEXT_USER) {
+            /* The user part stays; a password after it goes. */
+            procMaskPut(&mask, cursor, colon ? (size_t)(colon - cursor) + 1 : length);
+            if (colon)
+                procMaskPut(&mask, PROC_MASK, strlen(PROC_MASK));
+            next = PROC_NEXT_PLAIN;
         } else {
-            procMaskWord(&mask, cursor, length, &nextIsSecret);
+            procMaskWord(&mask, cursor, length, &next);
         }
         cursor += length;
     }

@@ -216,6 +216,43 @@ static void testChildGetsExactlyTheCleanedEnvironment(void **state)
     unsetenv("NBK_PROCESS_TEST_KEEP");
 }
 
+/* ---- masking ---- */
+
+static void assertMasked(const char *command, const char *expected)
+{
+    char out[PROC_COMMAND_SIZE];
+    procMaskSecrets(command, out, sizeof(out));
+    assert_string_equal(out, expected);
+}
+
+static void testMaskSecrets(void **state)
+{
+    (void)state;
+    assertMasked("systemctl stop neo4j", "systemctl stop neo4j");
+    assertMasked("NEO4J_PASSWORD=hunter2 /opt/stop.sh", "NEO4J_PASSWORD=**** /opt/stop.sh");
+    assertMasked("docker exec -e DB_PASS='a b c' neo4j stop", "docker exec -e DB_PASS=**** neo4j stop");
+    assertMasked("cypher-shell -u neo4j -p s3cret 'STOP DATABASE x'", "cypher-shell -u neo4j -p **** 'STOP DATABASE x'");
+    assertMasked("mysql -ps3cret", "mysql -p****");
+    assertMasked("tool --password s3cret --api-token=abc --host h", "tool --password **** --api-token=**** --host h");
+    assertMasked("curl -u admin:pw https://x/stop", "curl -u admin:**** https://x/stop");
+    assertMasked("curl https://admin:pw@host:7474/stop?x=1", "curl https://admin:****@host:7474/stop?x=1");
+    assertMasked("curl --user admin:pw http://h", "curl --user admin:**** http://h");
+    assertMasked("ssh db1 'sudo systemctl start neo4j'", "ssh db1 'sudo systemctl start neo4j'");
+    assertMasked("curl -H \"Authorization: Bearer t0k\" http://h", "curl -H \"Authorization: Bearer ****\" http://h");
+    assertMasked("curl -H 'Authorization: Basic dXNlcjpwdw==' http://h", "curl -H 'Authorization: Basic ****' http://h");
+    assertMasked("wget --header=Authorization:Bearer t0k http://h", "wget --header=Authorization:Bearer **** http://h");
+    assertMasked("", "");
+    char small[8];
+    procMaskSecrets("PASSWORD=abcdefgh", small, sizeof(small));
+    assert_string_equal(small, "PASSWOR");
+
+    /* A failing shell command's error names it masked. */
+    ProcRun run;
+    assert_int_equal(procShellRun("TOKEN=abc123 false", 0, NULL, &run), NEO4J_ADMIN_FAILED);
+    assert_null(strstr(errLast()->reason, "abc123"));
+    assert_non_null(strstr(errLast()->reason, "TOKEN=**** false exited with status 1"));
+}
+
 /* ---- threads ---- */
 
 static void *runFromThread(void *payload)
@@ -247,6 +284,7 @@ int main(void)
         cmocka_unit_test(testSecretNames),
         cmocka_unit_test(testEnvBuildLeavesOutSecretsAndReplacesExtras),
         cmocka_unit_test(testChildGetsExactlyTheCleanedEnvironment),
+        cmocka_unit_test(testMaskSecrets),
         cmocka_unit_test(testRunFromAnotherThread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
