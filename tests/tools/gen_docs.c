@@ -44,7 +44,7 @@ static void printConfiguration(void)
            "from a file itself. Stop and start commands run as `/bin/sh -c COMMAND`, at most 600 seconds "
            "each, and are logged with anything that looks like a password (`NAME=value` and "
            "`--name value` with a secret-looking name, `-p<value>`, `user:password@` in URIs, "
-           "`-u user:password`) shown as `****`.\n");
+           "`-u user:password`, `Authorization: Bearer ...`) shown as `****`.\n");
 }
 
 int main(int argc, char **argv)
