@@ -445,7 +445,8 @@ static ErrCode cmdDumpCheckSpace(Catalog *catalog, const char *root, const char 
 /* One `neo4j-admin database dump <database> --to-stdout` into path. */
 static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const char *path, DumpFileInfo *info)
 {
-    const char *const args[] = {"database", "dump", database, "--to-stdout", NULL};
+    /* "--" ends the options: a database name is never read as one. */
+    const char *const args[] = {"database", "dump", "--to-stdout", "--", database, NULL};
     cmdDumpLogRunning(&job->admin, args);
     DumpWriter *writer = NULL;
     ErrCode code = dumpWriterOpen(&writer, path);
@@ -1037,7 +1038,7 @@ static ErrCode cmdDumpLoadWork(CommandContext *context, const DumpAdmin *admin, 
 {
     const CmdDumpLoad *load = payload;
     const Manifest *manifest = load->entry->manifest;
-    const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true",
+    const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
                                 instance->database, NULL};
     cmdDumpLogRunning(admin, args);
     ErrCode code = dumpRestoreLoad(admin, instance->database, load->archivePath, manifest->archive.sha256,

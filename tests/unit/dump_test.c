@@ -324,7 +324,7 @@ static const char fakeAdmin[] =
     "case \"$1\" in\n"
     "--version) echo 'WARNING: a JVM note'; echo '5.26.30' ;;\n"
     "database)\n"
-    "  if [ \"$2\" = dump ] && [ \"$3\" = neo4j ]; then printf 'DUMPBYTES'; echo 'Files: 1/2, data: 50.0%' >&2;\n"
+    "  if [ \"$2\" = dump ] && [ \"$4 $5\" = '-- neo4j' ]; then printf 'DUMPBYTES'; echo 'Files: 1/2, data: 50.0%' >&2;\n"
     "     echo 'Dump completed successfully' >&2; exit 0; fi\n"
     "  echo \"NEO4J_HOME=$NEO4J_HOME\" >&2\n"
     "  echo \"NEO4J_PASSWORD=${NEO4J_PASSWORD:-unset}\" >&2\n"
@@ -363,7 +363,7 @@ static void testAdminRunStreamsStdoutAndReportsFailures(void **state)
 
     CollectSink sink = {.failWith = ERR_OK};
     DumpIo io = {.sink = collect, .sinkPayload = &sink};
-    const char *const good[] = {"database", "dump", "neo4j", "--to-stdout", NULL};
+    const char *const good[] = {"database", "dump", "--to-stdout", "--", "neo4j", NULL};
     assert_int_equal(dumpAdminRun(&admin, good, &io, &run), ERR_OK);
     assert_string_equal(sink.data, "DUMPBYTES");
     assert_int_equal(run.exitStatus, 0);
@@ -372,10 +372,10 @@ static void testAdminRunStreamsStdoutAndReportsFailures(void **state)
 
     /* neo4j-admin gets NEO4J_HOME but none of our secrets. */
     setenv("NEO4J_PASSWORD", "hunter2", 1);
-    const char *const bad[] = {"database", "dump", "other", "--to-stdout", NULL};
+    const char *const bad[] = {"database", "dump", "--to-stdout", "--", "other", NULL};
     assert_int_equal(dumpAdminRun(&admin, bad, &io, &run), NEO4J_ADMIN_FAILED);
     assert_int_equal(run.exitStatus, 3);
-    assert_non_null(strstr(errLast()->reason, "database dump other --to-stdout exited with status 3"));
+    assert_non_null(strstr(errLast()->reason, "database dump --to-stdout -- other exited with status 3"));
     assert_non_null(strstr(errLast()->details, "The database is in use"));
     char homeLine[DUMP_PATH_SIZE + 16];
     snprintf(homeLine, sizeof(homeLine), "NEO4J_HOME=%s", admin.neo4jHome);
