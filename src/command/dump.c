@@ -1107,14 +1107,18 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
         bool skipped[HEALTH_CHECK_COUNT];
         dumpRestoreHealth(connection, instance->database, &expected, checks, skipped);
         /* The test hook of restore.c's promotion rollback, for dumps too. */
+#ifdef NBK_TEST_HOOKS
         const char *fault = getenv("NBK_FAULT_PROMOTE_HEALTH");
+#endif
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
+#ifdef NBK_TEST_HOOKS
             if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
                 checks[index].status = HEALTH_FAIL;
                 skipped[index] = false;
                 snprintf(checks[index].finding, sizeof(checks[index].finding),
                          "failure injected by NBK_FAULT_PROMOTE_HEALTH");
             }
+#endif
             if (skipped[index])
                 logInfo("Health check: %s ... SKIPPED (%s)", checks[index].name, checks[index].finding);
             else

@@ -151,12 +151,16 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         /* Test hook for the rollback path of --promote: a production check
          * that fails on demand. Never set in production. Not applied to the
          * rollback itself, whose checks must be real. */
+#ifdef NBK_TEST_HOOKS
         const char *fault = job->rollback ? NULL : getenv("NBK_FAULT_PROMOTE_HEALTH");
+#endif
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
+#ifdef NBK_TEST_HOOKS
             if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
                 checks[index].status = HEALTH_FAIL;
                 snprintf(checks[index].finding, sizeof(checks[index].finding), "failure injected by NBK_FAULT_PROMOTE_HEALTH");
             }
+#endif
             logInfo("Health check: %s ... %s", checks[index].name,
                     checks[index].status == HEALTH_PASS ? "PASS" : "FAIL");
             if (checks[index].status != HEALTH_PASS && !failedCheck[0]) {
