@@ -437,8 +437,12 @@ ErrCode alertSendEmail(const AlertEmailConfig *config, const Alert *alert)
                  where, curl_easy_strerror(status), curlError[0] ? curlError : "no detail",
                  replyText);
         alertScrubSecret(reason, config->password);
-        result = errSet(ALERT_FAILED, "%s", reason);
         startTlsRefused = status == CURLE_USE_SSL_FAILED && !implicitTls;
+        /* The log line of a failed alert shows the reason only: name the way out there. */
+        result = errSet(ALERT_FAILED, "%s%s", reason,
+                        startTlsRefused ? "; the relay does not offer STARTTLS, required for a relay not on "
+                                          "loopback (BACKUP_SMTP_REQUIRE_TLS)"
+                                        : "");
     }
 
 done:

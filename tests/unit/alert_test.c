@@ -715,6 +715,7 @@ static void testEmailRemoteRelayRequiresStartTls(void **state)
     makeAlert(&alert);
     assert_int_equal(alertSendEmail(&config, &alert), ALERT_FAILED);
     assert_non_null(strstr(errLast()->action, "does not offer STARTTLS"));
+    assert_non_null(strstr(errLast()->reason, "(BACKUP_SMTP_REQUIRE_TLS)"));
     assert_non_null(strstr(errLast()->action, "BACKUP_SMTP_REQUIRE_TLS=false"));
     assert_null(sinkMessage(sink, 1, "eml"));
 
