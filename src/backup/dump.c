@@ -1,4 +1,5 @@
-/* The dump method's engine (see dump.h): child processes, dump files, store locks. */
+/* The dump method's engine (see dump.h): neo4j-admin run through the one
+ * child-process runner (common/process.h), dump files, store locks. */
 #include "backup/dump.h"
 
 #include "common/fsutil.h"
@@ -9,12 +10,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
