@@ -127,9 +127,8 @@ bool procEnvIsSecret(const char *name)
         if (procNameHas(name, length, secretWords[index]))
             return true;
     if (procNameEndsWith(name, length, "_KEY") || (length == 10 && strncasecmp(name, "NEO4J_AUTH", 10) == 0) ||
-        strncasecmp(name, "AWS_", length < 4 ? length : 4) == 0 ||
-        strncasecmp(name, "AZURE_", length < 6 ? length : 6) == 0)
-        return length > 0;
+        (length > 4 && strncasecmp(name, "AWS_", 4) == 0) || (length > 6 && strncasecmp(name, "AZURE_", 6) == 0))
+        return true;
     /* Our own secret settings, e.g. BACKUP_SMTP_URL and BACKUP_ALERT_WEBHOOK
      * whose values may carry credentials. */
     char settingName[128];

@@ -14,6 +14,7 @@ Nothing here is pytest-specific, so benchmarks and scripts can import it too.
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -150,8 +151,12 @@ class Neo4jServer:
 
 
 def launcher_command(action: str, server: "Neo4jServer") -> str:
-    """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND."""
-    command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND.
+    The launcher's own settings ride along in the command: the tools run it with
+    the environment the tests gave them, which may lack NEO4J_LOCAL_ROOT."""
+    settings = "".join(f"{name}={shlex.quote(os.environ[name])} "
+                       for name in ("NEO4J_LOCAL_ROOT", "NEO4J_LOCAL_CACHE") if os.environ.get(name))
+    command = f"{settings}{sys.executable} {LAUNCHER} {action} {server.name}"
     return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 
