@@ -12,8 +12,8 @@ step() { printf '\n==== %s ====\n' "$*"; }
 step "Installing dependencies"
 bash scripts/setup.sh
 
-step "Building (warnings are errors)"
-cmake -S . -B build -DNBK_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+step "Building (warnings are errors, test hooks compiled in)"
+cmake -S . -B build -DNBK_WERROR=ON -DNBK_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
 step "Unit tests"
@@ -21,7 +21,7 @@ ctest --test-dir build --output-on-failure -j"$(nproc)"
 
 if [ "${NBK_SKIP_SANITIZE:-0}" != 1 ]; then
     step "Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-    cmake -S . -B build-asan -DNBK_WERROR=ON -DNBK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+    cmake -S . -B build-asan -DNBK_WERROR=ON -DNBK_SANITIZE=ON -DNBK_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
     cmake --build build-asan -j"$(nproc)"
     ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 fi

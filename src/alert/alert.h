@@ -44,7 +44,11 @@ typedef struct {
     const char *user;       /* optional SMTP AUTH user */
     const char *password;   /* optional, secret */
     const char *caFile;     /* optional PEM bundle to verify the server (self-signed relays) */
-    bool requireTls;        /* smtp:// only: refuse to send if STARTTLS is not offered */
+    bool requireTls;        /* smtp:// only: refuse to send if STARTTLS is not offered, even on loopback */
+    /* smtp:// to a relay not on loopback: STARTTLS only when offered
+     * (BACKUP_SMTP_REQUIRE_TLS=false); without it, STARTTLS is required
+     * there. A password still forces it. */
+    bool allowPlainText;
     long timeoutMs;         /* whole exchange; 0 = 30000 */
 } AlertEmailConfig;
 

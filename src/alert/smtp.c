@@ -384,15 +384,18 @@ ErrCode alertSendEmail(const AlertEmailConfig *config, const Alert *alert)
     char sender[SMTP_ADDRESS_MAX + 2];
     snprintf(sender, sizeof(sender), "<%s>", fromAddress);
 
-    /* A password never crosses a network in clear: require STARTTLS then, unless
-     * the relay is on this machine. */
+    /* Nothing crosses a network in clear: an opportunistic STARTTLS is
+     * stripped by anyone on the path, so it is required unless the relay is
+     * on this machine or the operator turned that off; a password forces it. */
     bool hasPassword = config->password && config->password[0];
-    bool mustEncrypt = config->requireTls || (hasPassword && !alertUrlIsLoopback(config->smtpUrl));
+    bool overNetwork = !alertUrlIsLoopback(config->smtpUrl);
+    bool mustEncrypt = config->requireTls || (overNetwork && (!config->allowPlainText || hasPassword));
     long timeoutMs = config->timeoutMs > 0 ? config->timeoutMs : ALERT_DEFAULT_TIMEOUT_MS;
     SmtpUpload upload = {.data = message.data, .length = message.length, .offset = 0};
     char curlError[CURL_ERROR_SIZE] = "";
 
     ErrCode result = ERR_OK;
+    bool startTlsRefused = false;
     CURL *curl = curl_easy_init();
     if (!curl) {
         result = errSet(ALERT_FAILED, "alert e-mail not sent: cannot initialise libcurl");
@@ -434,11 +437,21 @@ ErrCode alertSendEmail(const AlertEmailConfig *config, const Alert *alert)
                  where, curl_easy_strerror(status), curlError[0] ? curlError : "no detail",
                  replyText);
         alertScrubSecret(reason, config->password);
-        result = errSet(ALERT_FAILED, "%s", reason);
+        startTlsRefused = status == CURLE_USE_SSL_FAILED && !implicitTls;
+        /* The log line of a failed alert shows the reason only: name the way out there. */
+        result = errSet(ALERT_FAILED, "%s%s", reason,
+                        startTlsRefused ? "; the relay does not offer STARTTLS, required for a relay not on "
+                                          "loopback (BACKUP_SMTP_REQUIRE_TLS)"
+                                        : "");
     }
 
 done:
-    if (result != ERR_OK)
+    if (startTlsRefused)
+        errSetAction("The relay %s does not offer STARTTLS, which a relay that is not on loopback must: use "
+                     "smtps://, a relay that offers STARTTLS, or set BACKUP_SMTP_REQUIRE_TLS=false to send in "
+                     "clear text",
+                     where);
+    else if (result != ERR_OK)
         errSetAction("%s", action);
     if (curl)
         curl_easy_cleanup(curl);

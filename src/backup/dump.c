@@ -1,4 +1,5 @@
-/* The dump method's engine (see dump.h): child processes, dump files, store locks. */
+/* The dump method's engine (see dump.h): neo4j-admin run through the one
+ * child-process runner (common/process.h), dump files, store locks. */
 #include "backup/dump.h"
 
 #include "common/fsutil.h"
@@ -9,348 +10,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
-/* How long a child may take to go after SIGTERM before it gets SIGKILL. */
-#define DUMP_KILL_GRACE_SECONDS 15.0
-/* After a shell command exits, how long its background children may keep our
- * pipes open (e.g. "neo4j console &") before we stop reading them. */
-#define DUMP_PIPE_GRACE_SECONDS 2.0
 #define DUMP_IO_CHUNK (256u * 1024u)
-
-/* ---- output tail ----------------------------------------------------------- */
-
-/* neo4j-admin draws progress as lines of their own, and Java stack frames follow
- * its errors; neither says anything in a report. */
-static bool dumpIsProgressLine(const char *line)
-{
-    while (*line == ' ' || *line == '\t')
-        line++;
-    if (!*line)
-        return true;
-    if (strncmp(line, "Files:", 6) == 0 && strstr(line, "data:"))
-        return true;
-    /* Java stack frames would push the message itself out of the tail. */
-    if ((strncmp(line, "at ", 3) == 0 && strchr(line, '(')) ||
-        (strncmp(line, "... ", 4) == 0 && strstr(line, " more")))
-        return true;
-    if (*line == '-' && line[1] == '.') /* the import's first progress line */
-        line++;
-    if (*line == '.') {
-        while (*line == '.' || *line == ' ')
-            line++;
-        while (isdigit((unsigned char)*line))
-            line++;
-        return *line == '%' || *line == '\0';
-    }
-    return false;
-}
-
-static void dumpRunAddLine(DumpRun *run, const char *line)
-{
-    if (dumpIsProgressLine(line))
-        return;
-    logDebug("  | %s", line);
-    if (run->onLine)
-        run->onLine(line, run->onLinePayload);
-    if (run->tailCount == DUMP_TAIL_LINES) {
-        memmove(run->tail[0], run->tail[1], sizeof(run->tail[0]) * (DUMP_TAIL_LINES - 1));
-        run->tailCount--;
-    }
-    snprintf(run->tail[run->tailCount++], DUMP_TAIL_LINE_SIZE, "%s", line);
-}
-
-void dumpRunCapture(DumpRun *run, const char *data, size_t length)
-{
-    for (size_t index = 0; index < length; index++) {
-        char byte = data[index];
-        if (byte == '\n' || byte == '\r') {
-            run->pending[run->pendingLength] = '\0';
-            dumpRunAddLine(run, run->pending);
-            run->pendingLength = 0;
-        } else if (run->pendingLength + 1 < sizeof(run->pending)) {
-            /* Longer lines are cut: the start says what went wrong. */
-            run->pending[run->pendingLength++] = byte == '\0' ? ' ' : byte;
-        }
-    }
-}
-
-void dumpRunCaptureEnd(DumpRun *run)
-{
-    if (run->pendingLength) {
-        run->pending[run->pendingLength] = '\0';
-        dumpRunAddLine(run, run->pending);
-        run->pendingLength = 0;
-    }
-}
-
-const char *dumpRunLastLine(const DumpRun *run)
-{
-    return run->tailCount ? run->tail[run->tailCount - 1] : "";
-}
-
-/* ---- child processes -------------------------------------------------------- */
-
-typedef struct {
-    const char *neo4jHome;
-    const char *neo4jConf;
-} DumpChildEnv;
-
-static void dumpCloseFd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-static void dumpSetNonBlocking(int fd)
-{
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0)
-        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
-/* In the child between fork and exec: only async-signal-safe calls. */
-static void dumpChildExec(char *const argv[], int stdinFd, int stdoutFd, int stderrFd, const DumpChildEnv *env)
-{
-    setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    static const int resetSignals[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
-    for (size_t index = 0; index < sizeof(resetSignals) / sizeof(resetSignals[0]); index++)
-        signal(resetSignals[index], SIG_DFL);
-    if (dup2(stdinFd, STDIN_FILENO) < 0 || dup2(stdoutFd, STDOUT_FILENO) < 0 ||
-        dup2(stderrFd, STDERR_FILENO) < 0)
-        _exit(127);
-    if (env->neo4jHome && env->neo4jHome[0])
-        setenv("NEO4J_HOME", env->neo4jHome, 1);
-    if (env->neo4jConf && env->neo4jConf[0])
-        setenv("NEO4J_CONF", env->neo4jConf, 1);
-    execv(argv[0], argv);
-    const char *reason = strerror(errno);
-    if (write(STDERR_FILENO, "cannot execute ", 15) < 0 || write(STDERR_FILENO, argv[0], strlen(argv[0])) < 0 ||
-        write(STDERR_FILENO, ": ", 2) < 0 || write(STDERR_FILENO, reason, strlen(reason)) < 0 ||
-        write(STDERR_FILENO, "\n", 1) < 0)
-        _exit(127);
-    _exit(127);
-}
-
-typedef struct {
-    int inFd;      /* our end of the child's stdin, -1 when closed or unused */
-    int outFd;     /* child's stdout when streamed to a sink */
-    int errFd;     /* child's stderr (and stdout when not streamed) */
-    uint8_t *inBuffer;
-    size_t inLength;
-    size_t inOffset;
-    bool inDone;
-} DumpPipes;
-
-static void dumpKillGroup(pid_t pid, int signalNumber)
-{
-    if (kill(-pid, signalNumber) != 0)
-        kill(pid, signalNumber);
-}
-
-/* Moves bytes between us and the child once poll() said something is ready. */
-static ErrCode dumpPumpOutput(DumpPipes *pipes, const DumpIo *io, uint8_t *buffer, DumpRun *run)
-{
-    if (pipes->outFd >= 0) {
-        ssize_t got = read(pipes->outFd, buffer, DUMP_IO_CHUNK);
-        if (got > 0) {
-            ErrCode code = io->sink((const uint8_t *)buffer, (size_t)got, io->sinkPayload);
-            if (code != ERR_OK)
-                return code;
-        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-            dumpCloseFd(&pipes->outFd);
-        }
-    }
-    if (pipes->errFd >= 0) {
-        ssize_t got = read(pipes->errFd, buffer, DUMP_IO_CHUNK);
-        if (got > 0)
-            dumpRunCapture(run, (const char *)buffer, (size_t)got);
-        else if (got == 0 || (errno != EAGAIN && errno != EINTR))
-            dumpCloseFd(&pipes->errFd);
-    }
-    return ERR_OK;
-}
-
-static ErrCode dumpPumpInput(DumpPipes *pipes, const DumpIo *io)
-{
-    if (pipes->inFd < 0)
-        return ERR_OK;
-    if (pipes->inOffset == pipes->inLength && !pipes->inDone) {
-        pipes->inOffset = 0;
-        pipes->inLength = 0;
-        ErrCode code = io->source(pipes->inBuffer, DUMP_IO_CHUNK, &pipes->inLength, io->sourcePayload);
-        if (code != ERR_OK)
-            return code;
-        if (pipes->inLength == 0)
-            pipes->inDone = true;
-    }
-    if (pipes->inOffset == pipes->inLength) {
-        if (pipes->inDone)
-            dumpCloseFd(&pipes->inFd); /* end of input: the child sees EOF */
-        return ERR_OK;
-    }
-    ssize_t wrote = write(pipes->inFd, pipes->inBuffer + pipes->inOffset, pipes->inLength - pipes->inOffset);
-    if (wrote > 0) {
-        pipes->inOffset += (size_t)wrote;
-    } else if (wrote < 0 && errno != EAGAIN && errno != EINTR) {
-        /* The child stopped reading (EPIPE); its exit status will say why. */
-        pipes->inDone = true;
-        dumpCloseFd(&pipes->inFd);
-    }
-    return ERR_OK;
-}
-
-/* Runs argv[0] with argv, pumping io until it ends. Returns ERR_OK when the
- * child ran to its end (whatever its exit status, in run->exitStatus). */
-static ErrCode dumpProcessRun(char *const argv[], const DumpChildEnv *env, const DumpIo *io, DumpRun *run)
-{
-    DumpIo noIo = {0};
-    if (!io)
-        io = &noIo;
-    run->exitStatus = -1;
-    run->tailCount = 0;
-    run->pendingLength = 0;
-    double started = timeMonotonic();
-    int inPipe[2] = {-1, -1};
-    int outPipe[2] = {-1, -1};
-    int errPipe[2] = {-1, -1};
-    int devNull = -1;
-    bool ok = pipe2(errPipe, O_CLOEXEC) == 0;
-    if (ok && io->sink)
-        ok = pipe2(outPipe, O_CLOEXEC) == 0;
-    if (ok && io->source)
-        ok = pipe2(inPipe, O_CLOEXEC) == 0;
-    if (ok && !io->source)
-        ok = (devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;
-    pid_t pid = ok ? fork() : -1;
-    if (pid == 0)
-        dumpChildExec(argv, io->source ? inPipe[0] : devNull, io->sink ? outPipe[1] : errPipe[1], errPipe[1], env);
-    int forkErrno = errno;
-    dumpCloseFd(&inPipe[0]);
-    dumpCloseFd(&outPipe[1]);
-    dumpCloseFd(&errPipe[1]);
-    dumpCloseFd(&devNull);
-    if (pid < 0) {
-        dumpCloseFd(&inPipe[1]);
-        dumpCloseFd(&outPipe[0]);
-        dumpCloseFd(&errPipe[0]);
-        return errSet(NEO4J_ADMIN_FAILED, "cannot start %s: %s", run->command, strerror(forkErrno));
-    }
-    /* Also set in the child; set here too so that a kill right after fork
-     * already reaches the group. */
-    setpgid(pid, pid);
-
-    DumpPipes pipes = {.inFd = inPipe[1], .outFd = outPipe[0], .errFd = errPipe[0]};
-    uint8_t *buffer = malloc(DUMP_IO_CHUNK);
-    pipes.inBuffer = io->source ? malloc(DUMP_IO_CHUNK) : NULL;
-    if (!buffer || (io->source && !pipes.inBuffer))
-        abort(); /* out of memory: nothing sensible is left to do */
-    if (pipes.inFd >= 0)
-        dumpSetNonBlocking(pipes.inFd);
-    if (pipes.outFd >= 0)
-        dumpSetNonBlocking(pipes.outFd);
-    dumpSetNonBlocking(pipes.errFd);
-
-    ErrCode failure = ERR_OK;   /* sink/source error, cancel or timeout */
-    double termSentAt = 0;
-    double exitedAt = 0;
-    int status = 0;
-    bool exited = false;
-    while (!exited || pipes.outFd >= 0 || pipes.errFd >= 0) {
-        if (exited && timeMonotonic() - exitedAt > DUMP_PIPE_GRACE_SECONDS)
-            break; /* a background grandchild holds the pipes: stop listening */
-        struct pollfd polls[3];
-        nfds_t count = 0;
-        if (pipes.outFd >= 0)
-            polls[count++] = (struct pollfd){.fd = pipes.outFd, .events = POLLIN};
-        if (pipes.errFd >= 0)
-            polls[count++] = (struct pollfd){.fd = pipes.errFd, .events = POLLIN};
-        if (pipes.inFd >= 0)
-            polls[count++] = (struct pollfd){.fd = pipes.inFd, .events = POLLOUT};
-        int ready = 0;
-        if (count)
-            ready = poll(polls, count, 200);
-        else
-            usleep(50 * 1000); /* pipes closed: only waiting for the child to exit */
-        if (ready < 0 && errno != EINTR) {
-            failure = errSet(NEO4J_ADMIN_FAILED, "poll failed while running %s: %s", run->command, strerror(errno));
-        }
-        if (ready > 0 && failure != ERR_OK) {
-            dumpPumpOutput(&pipes, io, buffer, run); /* stdout is closed: only drains the messages */
-        } else if (ready > 0) {
-            failure = dumpPumpOutput(&pipes, io, buffer, run);
-            for (nfds_t index = 0; failure == ERR_OK && index < count; index++)
-                if (polls[index].fd == pipes.inFd && (polls[index].revents & (POLLOUT | POLLERR | POLLHUP)))
-                    failure = dumpPumpInput(&pipes, io);
-        }
-        if (failure == ERR_OK && io->cancelFlag && *io->cancelFlag)
-            failure = errSet(OPERATION_INTERRUPTED, "interrupted while running %s", run->command);
-        if (failure == ERR_OK && io->timeoutSeconds > 0 && timeMonotonic() - started > io->timeoutSeconds)
-            failure = errSet(NEO4J_ADMIN_FAILED, "%s did not finish within %.0f seconds", run->command,
-                             io->timeoutSeconds);
-        if (failure != ERR_OK && !exited) {
-            if (termSentAt == 0) {
-                dumpKillGroup(pid, SIGTERM);
-                termSentAt = timeMonotonic();
-                /* Its output is of no use any more; closing the pipes also
-                 * unblocks a child stuck writing to us. */
-                dumpCloseFd(&pipes.outFd);
-                dumpCloseFd(&pipes.inFd);
-            } else if (timeMonotonic() - termSentAt > DUMP_KILL_GRACE_SECONDS) {
-                dumpKillGroup(pid, SIGKILL);
-            }
-        }
-        if (!exited) {
-            pid_t waited = waitpid(pid, &status, WNOHANG);
-            if (waited == pid) {
-                exited = true;
-                exitedAt = timeMonotonic();
-            }
-        }
-    }
-    if (!exited)
-        waitpid(pid, &status, 0);
-    dumpCloseFd(&pipes.inFd);
-    dumpCloseFd(&pipes.outFd);
-    dumpCloseFd(&pipes.errFd);
-    dumpRunCaptureEnd(run);
-    free(buffer);
-    free(pipes.inBuffer);
-    run->seconds = timeMonotonic() - started;
-    if (WIFEXITED(status))
-        run->exitStatus = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-        run->exitStatus = 128 + WTERMSIG(status);
-    return failure;
-}
-
-/* run->command from the executable and its arguments. */
-static void dumpDescribeCommand(DumpRun *run, const char *executable, const char *const *args)
-{
-    size_t used = (size_t)snprintf(run->command, sizeof(run->command), "%s", executable);
-    for (size_t index = 0; args && args[index] && used < sizeof(run->command); index++)
-        used += (size_t)snprintf(run->command + used, sizeof(run->command) - used, " %s", args[index]);
-}
-
-static ErrCode dumpExitFailure(const DumpRun *run)
-{
-    errSet(NEO4J_ADMIN_FAILED, "%s exited with status %d", run->command, run->exitStatus);
-    if (run->tailCount)
-        errSetDetails("Output: %s", dumpRunLastLine(run));
-    return NEO4J_ADMIN_FAILED;
-}
 
 static bool dumpIsExecutableFile(const char *path)
 {
@@ -412,29 +80,31 @@ ErrCode dumpAdminResolve(const char *configuredAdmin, const char *neo4jHome, Dum
 
 ErrCode dumpAdminRun(const DumpAdmin *admin, const char *const *args, const DumpIo *io, DumpRun *run)
 {
-    memset(run, 0, sizeof(*run));
-    if (io) {
-        run->onLine = io->onLine;
-        run->onLinePayload = io->onLinePayload;
-    }
-    dumpDescribeCommand(run, admin->executable, args);
     size_t argCount = 0;
     while (args && args[argCount])
         argCount++;
-    char **argv = calloc(argCount + 2, sizeof(char *));
-    if (!argv)
+    const char **argv = calloc(argCount + 2, sizeof(char *));
+    if (!argv) {
+        memset(run, 0, sizeof(*run));
+        run->exitStatus = -1;
         return errSet(ERR_INTERNAL, "out of memory");
-    argv[0] = (char *)admin->executable;
+    }
+    argv[0] = admin->executable;
     for (size_t index = 0; index < argCount; index++)
-        argv[index + 1] = (char *)args[index];
-    logDebug("Running %s", run->command);
-    DumpChildEnv env = {.neo4jHome = admin->neo4jHome, .neo4jConf = io ? io->neo4jConf : NULL};
-    ErrCode code = dumpProcessRun(argv, &env, io, run);
+        argv[index + 1] = args[index];
+    /* neo4j-admin finds its configuration and jars through NEO4J_HOME. */
+    char homeEntry[DUMP_PATH_SIZE + 16];
+    snprintf(homeEntry, sizeof(homeEntry), "NEO4J_HOME=%s", admin->neo4jHome);
+    const char *const extraEnv[] = {admin->neo4jHome[0] ? homeEntry : NULL, NULL};
+    DumpIo withEnv = io ? *io : (DumpIo){0};
+    withEnv.extraEnv = extraEnv;
+    ErrCode code = procRun(argv, &withEnv, run);
+    logDebug("Ran %s", run->command);
     free(argv);
     if (code != ERR_OK)
         return code;
     if (run->exitStatus != 0)
-        return dumpExitFailure(run);
+        return procExitFailure(run);
     return ERR_OK;
 }
 
@@ -461,22 +131,6 @@ ErrCode dumpAdminVersion(const DumpAdmin *admin, char *version, size_t size, Dum
         errSetDetails("Output: %s", dumpRunLastLine(run));
         return NEO4J_ADMIN_FAILED;
     }
-    return ERR_OK;
-}
-
-ErrCode dumpShellRun(const char *command, double timeoutSeconds, volatile sig_atomic_t *cancelFlag, DumpRun *run)
-{
-    memset(run, 0, sizeof(*run));
-    snprintf(run->command, sizeof(run->command), "%s", command);
-    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
-    DumpChildEnv env = {0};
-    DumpIo io = {.timeoutSeconds = timeoutSeconds, .cancelFlag = cancelFlag};
-    logDebug("Running shell command: %s", command);
-    ErrCode code = dumpProcessRun(argv, &env, &io, run);
-    if (code != ERR_OK)
-        return code;
-    if (run->exitStatus != 0)
-        return dumpExitFailure(run);
     return ERR_OK;
 }
 

@@ -157,10 +157,18 @@ static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection
     return code;
 }
 
+/* A stop or start command as logged: INFO lines reach alert e-mails
+ * (scheduler log tails), so what looks like a password is masked. */
+static const char *cmdDumpShown(const char *command, char *out, size_t size)
+{
+    procMaskSecrets(command, out, size);
+    return out;
+}
+
 /* Runs a stop or start command, logging its output only when it fails. */
 static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun *run)
 {
-    ErrCode code = dumpShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
+    ErrCode code = procShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
     if (code != ERR_OK)
         errAddContext("%s failed", what);
     return code;
@@ -442,7 +450,8 @@ static ErrCode cmdDumpCheckSpace(Catalog *catalog, const char *root, const char 
 /* One `neo4j-admin database dump <database> --to-stdout` into path. */
 static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const char *path, DumpFileInfo *info)
 {
-    const char *const args[] = {"database", "dump", database, "--to-stdout", NULL};
+    /* "--" ends the options: a database name is never read as one. */
+    const char *const args[] = {"database", "dump", "--to-stdout", "--", database, NULL};
     cmdDumpLogRunning(&job->admin, args);
     DumpWriter *writer = NULL;
     ErrCode code = dumpWriterOpen(&writer, path);
@@ -545,6 +554,7 @@ static size_t cmdDumpPlanArchives(const CmdDumpCreateJob *job, CmdDumpArchive *a
 ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
 {
     idOut[0] = '\0';
+    char shown[PROC_COMMAND_SIZE];
     CmdDumpCreateJob job;
     memset(&job, 0, sizeof(job));
     job.context = context;
@@ -630,7 +640,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     if (code == ERR_OK && job.boltAnswered) {
         boltClose(connection);
         connection = NULL;
-        logInfo("Stopping Neo4j for the dump: %s", job.source.stopCommand);
+        logInfo("Stopping Neo4j for the dump: %s", cmdDumpShown(job.source.stopCommand, shown, sizeof(shown)));
         stoppedAt = timeMonotonic();
         stopped = true;
         DumpRun run;
@@ -653,7 +663,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     if (stopped) {
         ErrDetail dumpFailure = *errLast();
-        logInfo("Starting Neo4j again: %s", job.source.startCommand);
+        logInfo("Starting Neo4j again: %s", cmdDumpShown(job.source.startCommand, shown, sizeof(shown)));
         restartCode = cmdDumpRunCommand("NEO4J_START_COMMAND", job.source.startCommand, &restartRun);
         if (restartCode == ERR_OK)
             restartCode = cmdDumpWaitForBolt(&job.source, &connection);
@@ -984,13 +994,15 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
                       CmdOfflineWork work, void *payload, BoltConnection **connection)
 {
     *connection = NULL;
+    char shown[PROC_COMMAND_SIZE];
     char databaseDir[DUMP_PATH_SIZE];
     ErrCode code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
     if (code != ERR_OK)
         return code;
     DumpRun run;
     memset(&run, 0, sizeof(run));
-    logInfo("Stopping %s for the load: %s", instance->name, instance->stopCommand);
+    logInfo("Stopping %s for the load: %s", instance->name,
+            cmdDumpShown(instance->stopCommand, shown, sizeof(shown)));
     double stoppedAt = timeMonotonic();
     code = cmdDumpRunCommand("STOP_COMMAND", instance->stopCommand, &run);
     DumpRun failedRun = run;
@@ -1001,7 +1013,8 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
         failedRun = run;
     }
     ErrDetail workFailure = *errLast();
-    logInfo("Starting %s again: %s", instance->name, instance->startCommand);
+    logInfo("Starting %s again: %s", instance->name,
+            cmdDumpShown(instance->startCommand, shown, sizeof(shown)));
     DumpRun startRun;
     ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
     if (startCode == ERR_OK)
@@ -1034,7 +1047,7 @@ static ErrCode cmdDumpLoadWork(CommandContext *context, const DumpAdmin *admin, 
 {
     const CmdDumpLoad *load = payload;
     const Manifest *manifest = load->entry->manifest;
-    const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true",
+    const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
                                 instance->database, NULL};
     cmdDumpLogRunning(admin, args);
     ErrCode code = dumpRestoreLoad(admin, instance->database, load->archivePath, manifest->archive.sha256,
@@ -1112,14 +1125,18 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
         dumpRestoreHealth(connection, instance->database, &expected, checks, skipped);
         graphCountsFree(&perName);
         /* The test hook of restore.c's promotion rollback, for dumps too. */
+#ifdef NBK_TEST_HOOKS
         const char *fault = getenv("NBK_FAULT_PROMOTE_HEALTH");
+#endif
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
+#ifdef NBK_TEST_HOOKS
             if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
                 checks[index].status = HEALTH_FAIL;
                 skipped[index] = false;
                 snprintf(checks[index].finding, sizeof(checks[index].finding),
                          "failure injected by NBK_FAULT_PROMOTE_HEALTH");
             }
+#endif
             if (skipped[index])
                 logInfo("Health check: %s ... SKIPPED (%s)", checks[index].name, checks[index].finding);
             else

@@ -120,8 +120,12 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
         logInfo("neo4j-admin imported %" PRIu64 " nodes and %" PRIu64 " relationships into %s in %.1f seconds",
                 import->csv->nodes, import->csv->relationships, instance->name, run->seconds);
     else if (code == NEO4J_ADMIN_FAILED)
+#ifdef NBK_TEST_HOOKS
         errSetAction("Read neo4j-admin's output above (NBK_IMPORT_KEEP_FILES=1 keeps the import files and its "
                      "import.report), or restore with --load bolt");
+#else
+        errSetAction("Read neo4j-admin's output above, or restore with --load bolt");
+#endif
     return code;
 }
 
@@ -201,9 +205,13 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
                     timeMonotonic() - started);
     }
     ErrDetail failure = *errLast();
+    bool keepFiles = false;
+#ifdef NBK_TEST_HOOKS
     /* NBK_IMPORT_KEEP_FILES=1 keeps them for a look at what neo4j-admin read. */
     const char *keep = getenv("NBK_IMPORT_KEEP_FILES");
-    ErrCode removed = keep && strcmp(keep, "1") == 0 ? ERR_OK : fsRemoveTree(parent, scratch);
+    keepFiles = keep && strcmp(keep, "1") == 0;
+#endif
+    ErrCode removed = keepFiles ? ERR_OK : fsRemoveTree(parent, scratch);
     if (removed != ERR_OK)
         logWarn("Could not remove the import files in %s: %s", scratch, errLast()->reason);
     lockRelease(scratchLock);

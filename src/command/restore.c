@@ -8,6 +8,7 @@
 
 #include "common/format.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
@@ -23,6 +24,9 @@
 
 /* Seconds to wait for a target to answer after its start command. */
 #define RESTORE_START_TIMEOUT_SECONDS 180
+/* A start command that has not returned by then is stuck (a server in the
+ * foreground, a prompt): it is stopped, like the dump's start commands. */
+#define RESTORE_START_COMMAND_TIMEOUT_SECONDS 600
 
 typedef struct {
     CommandContext *context;
@@ -52,11 +56,16 @@ static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnecti
     ErrCode code = supportConnect(instance, out);
     if (code != NEO4J_UNREACHABLE || !instance->startCommand)
         return code;
-    logInfo("Target %s does not answer; starting it: %s", instance->name, instance->startCommand);
-    int status = system(instance->startCommand);
-    if (status != 0) {
-        errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, status,
-               instance->startCommand);
+    char shown[PROC_COMMAND_SIZE];
+    procMaskSecrets(instance->startCommand, shown, sizeof(shown));
+    logInfo("Target %s does not answer; starting it: %s", instance->name, shown);
+    ProcRun run;
+    code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &run);
+    if (code != ERR_OK) {
+        ErrDetail failure = *errLast();
+        errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, run.exitStatus,
+               shown);
+        errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
         return NEO4J_UNREACHABLE;
     }
     double deadline = timeMonotonic() + RESTORE_START_TIMEOUT_SECONDS;
@@ -173,12 +182,16 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         /* Test hook for the rollback path of --promote: a production check
          * that fails on demand. Never set in production. Not applied to the
          * rollback itself, whose checks must be real. */
+#ifdef NBK_TEST_HOOKS
         const char *fault = job->rollback ? NULL : getenv("NBK_FAULT_PROMOTE_HEALTH");
+#endif
         for (int index = 0; index < HEALTH_CHECK_COUNT; index++) {
+#ifdef NBK_TEST_HOOKS
             if (fault && instance->isProduction && strcmp(fault, checks[index].name) == 0) {
                 checks[index].status = HEALTH_FAIL;
                 snprintf(checks[index].finding, sizeof(checks[index].finding), "failure injected by NBK_FAULT_PROMOTE_HEALTH");
             }
+#endif
             logInfo("Health check: %s ... %s", checks[index].name,
                     checks[index].status == HEALTH_PASS ? "PASS" : "FAIL");
             if (checks[index].status != HEALTH_PASS && !failedCheck[0]) {

@@ -233,6 +233,9 @@ static void schedAlert(Scheduler *scheduler, Alert *alert)
     char *password = NULL;
     if (cfgGetSecret(config, "BACKUP_SMTP_PASSWORD", &password) != ERR_OK)
         logWarn("Alert e-mail without SMTP password: %s", errLast()->reason);
+    bool requireTls = true;
+    if (cfgGetBool(config, "BACKUP_SMTP_REQUIRE_TLS", &requireTls) != ERR_OK)
+        requireTls = true;
     int64_t timeoutSeconds = 30;
     if (cfgGetInt(config, "BACKUP_SMTP_TIMEOUT", &timeoutSeconds) != ERR_OK)
         timeoutSeconds = 30;
@@ -243,6 +246,7 @@ static void schedAlert(Scheduler *scheduler, Alert *alert)
             .to = cfgGet(config, "BACKUP_ALERT_EMAIL"),
             .user = cfgGet(config, "BACKUP_SMTP_USER"),
             .password = password,
+            .allowPlainText = !requireTls,
             .timeoutMs = (long)timeoutSeconds * 1000,
         },
         .webhook = {

@@ -59,6 +59,10 @@ static const CfgSetting cfgSettings[] = {
     STR("BACKUP_SMTP_USER", "Alerts", NULL, "User name for SMTP authentication."),
     SECRET("BACKUP_SMTP_PASSWORD", "Alerts", "Password for SMTP authentication."),
     PATH("BACKUP_SMTP_PASSWORD_FILE", "Alerts", NULL, "File holding BACKUP_SMTP_PASSWORD."),
+    BOOL("BACKUP_SMTP_REQUIRE_TLS", "Alerts", "true",
+         "smtp:// to a relay that is not on loopback: refuse to send unless the relay offers STARTTLS. "
+         "false: STARTTLS only when offered, which an attacker on the path can strip (a password is still "
+         "never sent in clear)."),
     INT("BACKUP_SMTP_TIMEOUT", "Alerts", "30", 1, 600,
         "Seconds one alert delivery (e-mail or webhook) may take, connection included."),
     URI("BACKUP_ALERT_WEBHOOK", "Alerts", NULL,

@@ -376,6 +376,7 @@ ErrCode fsSpace(const char *path, FsSpace *out)
     memset(out, 0, sizeof(*out));
     if (fsSpaceOverride)
         return fsSpaceOverride(path, out, fsSpaceOverridePayload);
+#ifdef NBK_TEST_HOOKS
     const char *fake = getenv("NBK_FAKE_SPACE");
     if (fake && fake[0]) {
         unsigned long long available, total;
@@ -389,6 +390,7 @@ ErrCode fsSpace(const char *path, FsSpace *out)
         }
         return errSet(CONFIG_INVALID, "NBK_FAKE_SPACE must be '<available>,<total>' bytes, got '%s'", fake);
     }
+#endif
     struct statvfs info;
     if (statvfs(path, &info) != 0)
         return fsErrorFromErrno(errno, "cannot query free space of", path);

@@ -7,7 +7,7 @@
  * Test hook: the environment variable NBK_FAKE_SPACE="<available>,<total>"
  * (bytes) makes fsSpace() report those numbers instead of statvfs(), so that
  * end-to-end tests can exercise the low-space paths without filling a disk.
- * fsSetSpaceOverride() does the same for unit tests. */
+ * Only builds configured with -DNBK_TEST_HOOKS=ON read it. fsSetSpaceOverride() does the same for unit tests. */
 #ifndef NBK_COMMON_FSUTIL_H
 #define NBK_COMMON_FSUTIL_H
 

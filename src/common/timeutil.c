@@ -37,7 +37,11 @@ static void timeCheckEnv(void)
     if (timeEnvChecked)
         return;
     timeEnvChecked = true;
+#ifdef NBK_TEST_HOOKS
     const char *injected = getenv("NBK_NOW");
+#else
+    const char *injected = NULL; /* a release build: no test hook */
+#endif
     if (!injected || !injected[0])
         return;
     int64_t start;

@@ -10,7 +10,8 @@
  *    process's clock START at that instant on the first timeNow() call and then
  *    advance with real time. Executables driven by end-to-end tests thus get
  *    deterministic backup ids and expiry times, while durations and the
- *    scheduler loop still move forward. Not meant for production use.
+ *    scheduler loop still move forward. Only builds configured with
+ *    -DNBK_TEST_HOOKS=ON read it; release builds ignore it.
  * timeMonotonic() is never affected: it measures durations. */
 #ifndef NBK_COMMON_TIMEUTIL_H
 #define NBK_COMMON_TIMEUTIL_H

@@ -109,8 +109,9 @@ ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char
                        ? ERR_OK
                        : errSet(ERR_INTERNAL, "cannot initialise SHA-256");
     if (code == ERR_OK) {
-        const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", database,
-                                    NULL};
+        /* "--" ends the options: a database name is never read as one. */
+        const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
+                                    database, NULL};
         DumpIo io = {.source = dumpLoadFill, .sourcePayload = &source, .cancelFlag = cancelFlag};
         /* A checksum mismatch stops the feed and neo4j-admin with it; the
          * error returned is then the mismatch, not neo4j-admin's failure. */
@@ -153,11 +154,11 @@ static void dumpRestoreReadReports(const char *directory, DumpCheckFindings *fin
         if (fsPathJoin(path, sizeof(path), directory, entry->d_name) != ERR_OK)
             continue;
         FILE *file = fopen(path, "re");
-        char line[DUMP_TAIL_LINE_SIZE];
+        char line[PROC_TAIL_LINE_SIZE];
         while (file && findings->reportLineCount < DUMP_REPORT_LINES && fgets(line, sizeof(line), file)) {
             line[strcspn(line, "\r\n")] = '\0';
             if (line[0])
-                snprintf(findings->reportLines[findings->reportLineCount++], DUMP_TAIL_LINE_SIZE, "%s", line);
+                snprintf(findings->reportLines[findings->reportLineCount++], PROC_TAIL_LINE_SIZE, "%s", line);
         }
         if (file)
             fclose(file);
@@ -211,7 +212,7 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
     /* Off-heap memory: neo4j-admin's default is 90% of free memory, too
      * greedy beside a running server; it takes only what the store needs. */
     const char *const args[] = {"database", "check", fromPath, tempPath, reportPath,
-                                "--max-off-heap-memory=25%", database, NULL};
+                                "--max-off-heap-memory=25%", "--", database, NULL};
     DumpIo io = {.cancelFlag = cancelFlag};
     code = dumpAdminRun(admin, args, &io, run);
     if (code != NEO4J_ADMIN_FAILED || run->exitStatus <= 0)

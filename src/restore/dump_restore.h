@@ -34,7 +34,7 @@ ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char
 
 typedef struct {
     unsigned reportLineCount;  /* first lines of Neo4j's inconsistency report */
-    char reportLines[DUMP_REPORT_LINES][DUMP_TAIL_LINE_SIZE];
+    char reportLines[DUMP_REPORT_LINES][PROC_TAIL_LINE_SIZE];
 } DumpCheckFindings;
 
 /* `neo4j-admin database check --from-path=...` of one dump file: the dump is

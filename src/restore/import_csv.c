@@ -881,8 +881,6 @@ size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char stora
     args[count++] = "database";
     args[count++] = "import";
     args[count++] = "full";
-    /* Before the options: --nodes/--relationships take any number of values. */
-    args[count++] = database;
     args[count++] = "--overwrite-destination=true";
     args[count++] = csv->stringIds ? "--id-type=string" : "--id-type=integer";
     args[count++] = IMPORT_ARRAY_DELIMITER_OPTION;
@@ -892,6 +890,10 @@ size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char stora
     args[count++] = storage[0];
     args[count++] = storage[1];
     args[count++] = storage[2];
+    /* "--" ends the options, so that neither --nodes/--relationships (which
+     * take any number of values) nor the database name can be confused. */
+    args[count++] = "--";
+    args[count++] = database;
     args[count] = NULL;
     return count;
 }

@@ -11,7 +11,8 @@ NBK_E2E_SERVER_PREFIX=xyz to use xyz-main/xyz-target/xyz-tls instead, e.g.
 when two sessions run at once on one machine.
 
 Executables: NBK_BUILD_DIR (default <repo>/build) holds neo4j-backup and
-neo4j-restore; `backup_bin`/`restore_bin` skip the test when they are missing.
+neo4j-restore; `backup_bin`/`restore_bin` skip the test when they are missing,
+and stop the session when they were built without -DNBK_TEST_HOOKS=ON.
 """
 
 import os
@@ -57,6 +58,11 @@ def _executable(build_dir: Path, name: str) -> Path:
     path = build_dir / name
     if not os.access(path, os.X_OK):
         pytest.skip(f"{path} is not built (cmake --build {build_dir}, or set NBK_BUILD_DIR)")
+    # The tests steer the executables through NBK_NOW, NBK_FAKE_SPACE, ...,
+    # which only a build with NBK_TEST_HOOKS=ON reads: say so once, plainly.
+    if b"NBK_FAKE_SPACE" not in path.read_bytes():
+        pytest.exit(f"{path} was built without the test hooks the end-to-end tests use: configure "
+                    f"{build_dir} with -DNBK_TEST_HOOKS=ON (scripts/test.sh does)", returncode=4)
     return path
 
 

@@ -6,7 +6,7 @@ that fails (the server must run again afterwards), and a corrupted dump
 (caught before the target is stopped).
 
 Uses its own two servers, e2e-dump-src (backed up) and e2e-dump-dst (restore
-target), since these tests stop and start them. Tests run in file order and
+target; the prefix follows NBK_E2E_SERVER_PREFIX), since these tests stop and start them. Tests run in file order and
 share one dump backup (module fixture); the corruption test comes last.
 """
 
@@ -21,8 +21,10 @@ import pytest
 
 from neo4j_servers import REPO_ROOT, Neo4jServer, launcher_command
 
-SOURCE = "e2e-dump-src"
-TARGET = "e2e-dump-dst"
+# Own servers, named like conftest's (NBK_E2E_SERVER_PREFIX separates sessions).
+SERVER_PREFIX = os.environ.get("NBK_E2E_SERVER_PREFIX") or "e2e"
+SOURCE = f"{SERVER_PREFIX}-dump-src"
+TARGET = f"{SERVER_PREFIX}-dump-dst"
 SAMPLE_DATA = REPO_ROOT / "tools" / "sample_data.py"
 EXIT_BACKUP_CORRUPTED = 11
 EXIT_NEO4J_ADMIN_FAILED = 15
@@ -134,19 +136,35 @@ def test_failed_dump_reports_the_command_and_the_server_runs_again(servers, stor
                                                                       tmp_path):
     source, _ = servers
     fake = tmp_path / "neo4j-admin"
+    admin_env = tmp_path / "admin-env"
+    stop_env = tmp_path / "stop-env"
     fake.write_text("#!/bin/sh\n"
                     f"if [ \"$1\" = --version ]; then echo {source.version}; exit 0; fi\n"
+                    f"env > {admin_env}\n"
                     "echo 'Starting dump of database' >&2\n"
                     "echo 'simulated failure: the disk is on fire' >&2\n"
                     "exit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    # The stop command records its environment and carries a password of its own.
+    stop = f"env > {stop_env}; STOP_DB_PASSWORD=hunter2-e2e {launcher_command('stop', source)}"
+    api_token = "e2e-api-token-must-not-leak-0123456789"
     result = run_cli([backup_bin, "--create", "--method", "dump"],
-                     env=backup_env(source, storage, NEO4J_ADMIN=fake), timeout=600)
+                     env=backup_env(source, storage, NEO4J_ADMIN=fake, NEO4J_STOP_COMMAND=stop,
+                                    BACKUP_API_TOKEN=api_token, E2E_PLAIN_SETTING="kept"), timeout=600)
     assert result.returncode == EXIT_NEO4J_ADMIN_FAILED
-    assert "Stopping Neo4j for the dump" in result.stdout
+    assert "Stopping Neo4j for the dump: env > " in result.stdout
+    assert "STOP_DB_PASSWORD=**** " in result.stdout
+    assert "hunter2-e2e" not in result.stdout + result.stderr
+    # Children get a cleaned environment: no secret, but what they need.
+    for recorded in (admin_env.read_text(), stop_env.read_text()):
+        names = {line.split("=", 1)[0] for line in recorded.splitlines() if "=" in line}
+        assert "NEO4J_PASSWORD" not in names and "BACKUP_API_TOKEN" not in names
+        assert source.password not in recorded and api_token not in recorded
+        assert "PATH" in names and "E2E_PLAIN_SETTING=kept\n" in recorded
+    assert f"NEO4J_HOME={source.home}\n" in admin_env.read_text()
     assert "Starting Neo4j again" in result.stdout
     assert "Neo4j answers again: downtime" in result.stdout
-    assert f"Command: {fake} database dump neo4j --to-stdout" in result.stderr
+    assert f"Command: {fake} database dump --to-stdout -- neo4j" in result.stderr
     assert "Exit status: 3" in result.stderr
     assert "simulated failure: the disk is on fire" in result.stderr
     assert answers(source)
@@ -178,8 +196,8 @@ def test_dump_backup_through_stop_and_start(servers, storage, dump_backup):
     result, backup_id, counts = dump_backup
     assert result.returncode == 0, result.stderr
     assert backup_id is not None
-    assert "INFO: Running: neo4j-admin database dump neo4j --to-stdout" in result.stdout
-    assert "INFO: Running: neo4j-admin database dump system --to-stdout" in result.stdout
+    assert "INFO: Running: neo4j-admin database dump --to-stdout -- neo4j" in result.stdout
+    assert "INFO: Running: neo4j-admin database dump --to-stdout -- system" in result.stdout
     assert "Stopping Neo4j for the dump" in result.stdout and "Starting Neo4j again" in result.stdout
     assert "INFO: Downtime:" in result.stdout
     assert "SUCCESS: Backup completed" in result.stdout
@@ -270,7 +288,7 @@ def test_restore_into_second_server_passes_every_health_check(servers, dump_back
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.index("Checksum verification: PASSED") < out.index("Stopping dump-dst for the load")
-    assert "INFO: Running: neo4j-admin database load --from-stdin --overwrite-destination=true neo4j" in out
+    assert "INFO: Running: neo4j-admin database load --from-stdin --overwrite-destination=true -- neo4j" in out
     for check in CHECKS:
         assert f"Health check: {check} ... PASS" in out
     assert "SUCCESS: Restore completed and validated" in out

@@ -372,6 +372,35 @@ def test_space_alert_fails_loudly_mails_and_retries(backup_bin, sched_server, tm
     assert backup_dirs(storage) == [] and leftovers(storage) == []
 
 
+@pytest.mark.parametrize("require_tls", [None, "false"])
+def test_alert_to_a_relay_across_the_network_requires_starttls(backup_bin, sched_server, tmp_path, require_tls):
+    """smtp://0.0.0.0 reaches the loopback sink but is not a loopback name: it
+    stands for a relay across a network, which must offer STARTTLS (the sink
+    does not) unless BACKUP_SMTP_REQUIRE_TLS=false."""
+    storage = tmp_path / "store"
+    tls_setting = {"BACKUP_SMTP_REQUIRE_TLS": require_tls} if require_tls else {}
+    with SmtpSink(tmp_path / "mail") as sink:
+        env = tool_env(sched_server, storage, BACKUP_SCHEDULE="0 2 * * *", BACKUP_RETRY_DELAYS="1,1,1,1",
+                       BACKUP_ALERT_ON_FAILURE="false", BACKUP_ALERT_EMAIL="ops@example.com",
+                       BACKUP_SMTP_URL=f"smtp://0.0.0.0:{sink.port}", **tls_setting,
+                       NBK_FAKE_SPACE="1000000000,10000000000", NBK_NOW="2025-12-27T01:59:58Z",
+                       BACKUP_MIN_FREE_PERCENT="20")
+        with Scheduler(backup_bin, env, tmp_path) as scheduler:
+            scheduler.wait_for(EVENT + rf"BACKUP_FAILED: {BACKUP_ID} \(BACKUP_NO_SPACE, failure \d of 5\)$",
+                               count=2)
+            if require_tls == "false":
+                mail = wait_for_mail(sink, lambda m: m["X-Neo4j-Backup-Code"] == "BACKUP_NO_SPACE")
+                assert "BACKUP_NO_SPACE" in mail["Subject"]
+            assert scheduler.stop() == 0, scheduler.report()
+        delivered = sink.messages()
+    logged = scheduler.stdout + scheduler.stderr
+    if require_tls == "false":
+        assert delivered and "Alert e-mail not sent" not in logged
+    else:
+        assert delivered == []
+        assert "Alert e-mail not sent" in logged and "(BACKUP_SMTP_REQUIRE_TLS)" in logged
+
+
 @pytest.fixture
 def slow_backup_db(sched_server):
     """Enough nodes that a backup takes a noticeable moment; removed afterwards

@@ -31,6 +31,20 @@ static void printConfiguration(void)
                setting->defaultValue ? setting->defaultValue : "(unset)", setting->defaultValue ? "`" : "",
                setting->description, setting->isSecret ? " (secret)" : "");
     }
+    /* The policy lives in src/common/process.h (procEnvIsSecret). */
+    printf("\n## Child processes\n\n"
+           "`neo4j-admin` and the stop and start commands (`NEO4J_STOP_COMMAND`, `START_COMMAND` of an "
+           "instance, ...) get this process's environment minus every variable whose name looks secret: "
+           "names containing `PASSWORD`, `PASSWD`, `TOKEN`, `SECRET`, `CREDENTIAL`, `PRIVATE`, `APIKEY`, "
+           "`API_KEY` or `_KEY_`, names ending in `_KEY`, `NEO4J_AUTH`, `AWS_*`, `AZURE_*`, and every "
+           "setting above marked (secret) (so `NEO4J_PASSWORD`, `BACKUP_API_TOKEN`, `BACKUP_SMTP_PASSWORD`, "
+           "`BACKUP_SMTP_URL`, `BACKUP_ALERT_WEBHOOK`; the `X_FILE` settings go too). Everything else "
+           "passes (`PATH`, `HOME`, `LANG`, `LC_*`, `TZ`, `JAVA_HOME`, `NEO4J_CONF`, your own variables), "
+           "and `neo4j-admin` also gets `NEO4J_HOME`. A stop or start command that needs a secret reads it "
+           "from a file itself. Stop and start commands run as `/bin/sh -c COMMAND`, at most 600 seconds "
+           "each, and are logged with anything that looks like a password (`NAME=value` and "
+           "`--name value` with a secret-looking name, `-p<value>`, `user:password@` in URIs, "
+           "`-u user:password`, `Authorization: Bearer ...`) shown as `****`.\n");
 }
 
 int main(int argc, char **argv)

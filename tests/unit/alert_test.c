@@ -699,6 +699,52 @@ static void testEmailRequireTlsRefusesPlainServer(void **state)
     assert_null(eml);
 }
 
+/* A relay that is not on loopback must offer STARTTLS unless the operator
+ * allows clear text. smtp://0.0.0.0 reaches the loopback sink on Linux but
+ * is not a loopback name, so it stands for a relay across a network. */
+static void testEmailRemoteRelayRequiresStartTls(void **state)
+{
+    (void)state;
+    SinkProcess *sink = sinkStart("none", NULL);
+    char url[128];
+    AlertEmailConfig config = emailTo(sink, "smtp", url, sizeof(url));
+    char remoteUrl[128];
+    snprintf(remoteUrl, sizeof(remoteUrl), "smtp://0.0.0.0:%d", sink->port);
+    config.smtpUrl = remoteUrl;
+    Alert alert;
+    makeAlert(&alert);
+    assert_int_equal(alertSendEmail(&config, &alert), ALERT_FAILED);
+    assert_non_null(strstr(errLast()->action, "does not offer STARTTLS"));
+    assert_non_null(strstr(errLast()->reason, "(BACKUP_SMTP_REQUIRE_TLS)"));
+    assert_non_null(strstr(errLast()->action, "BACKUP_SMTP_REQUIRE_TLS=false"));
+    assert_null(sinkMessage(sink, 1, "eml"));
+
+    /* On loopback the relay is this machine: clear text is fine. */
+    config.smtpUrl = url;
+    if (alertSendEmail(&config, &alert) != ERR_OK)
+        fail_msg("send on loopback failed: %s", errLast()->reason);
+    char *first = sinkMessage(sink, 1, "json");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "\"tls\": false"));
+    free(first);
+
+    /* BACKUP_SMTP_REQUIRE_TLS=false: sent in clear across the network... */
+    config.smtpUrl = remoteUrl;
+    config.allowPlainText = true;
+    if (alertSendEmail(&config, &alert) != ERR_OK)
+        fail_msg("send with clear text allowed failed: %s", errLast()->reason);
+    char *second = sinkMessage(sink, 2, "eml");
+    assert_non_null(second);
+    free(second);
+
+    /* ...but never a password. */
+    config.password = TEST_PASSWORD;
+    config.user = "alerts";
+    assert_int_equal(alertSendEmail(&config, &alert), ALERT_FAILED);
+    assert_null(strstr(errLast()->reason, TEST_PASSWORD));
+    assert_null(sinkMessage(sink, 3, "eml"));
+}
+
 static void testEmailClosedPortFailsFast(void **state)
 {
     (void)state;
@@ -931,6 +977,7 @@ int main(void)
         cmocka_unit_test_teardown(testEmailStartTlsWithAuth, sinkTeardown),
         cmocka_unit_test_teardown(testEmailImplicitTls, sinkTeardown),
         cmocka_unit_test_teardown(testEmailRequireTlsRefusesPlainServer, sinkTeardown),
+        cmocka_unit_test_teardown(testEmailRemoteRelayRequiresStartTls, sinkTeardown),
         cmocka_unit_test(testEmailClosedPortFailsFast),
         cmocka_unit_test(testEmailTimeout),
         cmocka_unit_test(testWebhookDelivered),

@@ -1,8 +1,9 @@
-/* The dump engine without Neo4j: the output tail, version comparison, the
+/* The dump engine without Neo4j: version comparison, the
  * store directory from neo4j.conf, store-lock detection, dump files (DZV1
  * zstd, DGV1 gzip, unknown, cut short, damaged), and child processes run
  * through a fake neo4j-admin script (exit status, tail, sink errors,
- * timeouts, cancellation). */
+ * cancellation, NEO4J_HOME set and secrets kept out of its environment).
+ * The runner itself is tested in process_test.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,37 +69,6 @@ static void makeFakeAdmin(const char *script, DumpAdmin *admin)
     assert_int_equal(dumpAdminResolve(NULL, home, admin), ERR_OK);
     assert_string_equal(admin->executable, path);
     assert_string_equal(admin->neo4jHome, home);
-}
-
-/* ---- output tail ---- */
-
-static void testCaptureDropsProgressAndKeepsTheLastLines(void **state)
-{
-    (void)state;
-    DumpRun run;
-    memset(&run, 0, sizeof(run));
-    const char *noise = "Files: 1/53, data:  0.0%\n....................  10%\r\n\n.................... 100%\n"
-                        "-......... .......... ..........   5% \xe2\x88\x86" "692ms [692ms]\n"
-                        "\tat org.neo4j.cli.AdminTool.main(AdminTool.java:82)\n\t... 12 more\n";
-    dumpRunCapture(&run, noise, strlen(noise));
-    assert_int_equal(run.tailCount, 0);
-    /* A line that merely starts like a frame stays. */
-    dumpRunCapture(&run, "at most 3 files\n", 16);
-    assert_int_equal(run.tailCount, 1);
-    memset(&run, 0, sizeof(run));
-    char line[64];
-    for (int index = 1; index <= DUMP_TAIL_LINES + 3; index++) {
-        snprintf(line, sizeof(line), "line %d\n", index);
-        /* Split across calls, as pipes deliver them. */
-        dumpRunCapture(&run, line, 3);
-        dumpRunCapture(&run, line + 3, strlen(line) - 3);
-    }
-    dumpRunCapture(&run, "Done: 53 files", 14);
-    assert_int_equal(run.tailCount, DUMP_TAIL_LINES);
-    dumpRunCaptureEnd(&run);
-    assert_string_equal(dumpRunLastLine(&run), "Done: 53 files");
-    assert_string_equal(run.tail[0], "line 5");
-    assert_int_equal(run.tailCount, DUMP_TAIL_LINES);
 }
 
 static void testVersionCompare(void **state)
@@ -354,9 +324,10 @@ static const char fakeAdmin[] =
     "case \"$1\" in\n"
     "--version) echo 'WARNING: a JVM note'; echo '5.26.30' ;;\n"
     "database)\n"
-    "  if [ \"$2\" = dump ] && [ \"$3\" = neo4j ]; then printf 'DUMPBYTES'; echo 'Files: 1/2, data: 50.0%' >&2;\n"
+    "  if [ \"$2\" = dump ] && [ \"$4 $5\" = '-- neo4j' ]; then printf 'DUMPBYTES'; echo 'Files: 1/2, data: 50.0%' >&2;\n"
     "     echo 'Dump completed successfully' >&2; exit 0; fi\n"
     "  echo \"NEO4J_HOME=$NEO4J_HOME\" >&2\n"
+    "  echo \"NEO4J_PASSWORD=${NEO4J_PASSWORD:-unset}\" >&2\n"
     "  echo 'Failed to dump database: The database is in use.' >&2; exit 3 ;;\n"
     "forever) yes ;;\n"
     "*) sleep 30 ;;\n"
@@ -392,21 +363,25 @@ static void testAdminRunStreamsStdoutAndReportsFailures(void **state)
 
     CollectSink sink = {.failWith = ERR_OK};
     DumpIo io = {.sink = collect, .sinkPayload = &sink};
-    const char *const good[] = {"database", "dump", "neo4j", "--to-stdout", NULL};
+    const char *const good[] = {"database", "dump", "--to-stdout", "--", "neo4j", NULL};
     assert_int_equal(dumpAdminRun(&admin, good, &io, &run), ERR_OK);
     assert_string_equal(sink.data, "DUMPBYTES");
     assert_int_equal(run.exitStatus, 0);
     assert_string_equal(dumpRunLastLine(&run), "Dump completed successfully");
     assert_int_equal(run.tailCount, 1); /* the progress line is left out */
 
-    const char *const bad[] = {"database", "dump", "other", "--to-stdout", NULL};
+    /* neo4j-admin gets NEO4J_HOME but none of our secrets. */
+    setenv("NEO4J_PASSWORD", "hunter2", 1);
+    const char *const bad[] = {"database", "dump", "--to-stdout", "--", "other", NULL};
     assert_int_equal(dumpAdminRun(&admin, bad, &io, &run), NEO4J_ADMIN_FAILED);
     assert_int_equal(run.exitStatus, 3);
-    assert_non_null(strstr(errLast()->reason, "database dump other --to-stdout exited with status 3"));
+    assert_non_null(strstr(errLast()->reason, "database dump --to-stdout -- other exited with status 3"));
     assert_non_null(strstr(errLast()->details, "The database is in use"));
     char homeLine[DUMP_PATH_SIZE + 16];
     snprintf(homeLine, sizeof(homeLine), "NEO4J_HOME=%s", admin.neo4jHome);
     assert_string_equal(run.tail[0], homeLine);
+    assert_string_equal(run.tail[1], "NEO4J_PASSWORD=unset");
+    unsetenv("NEO4J_PASSWORD");
 }
 
 static void testSinkErrorCancelAndTimeoutStopTheChild(void **state)
@@ -427,12 +402,6 @@ static void testSinkErrorCancelAndTimeoutStopTheChild(void **state)
     assert_int_equal(dumpAdminRun(&admin, sleeper, &cancelled, &run), OPERATION_INTERRUPTED);
     assert_true(run.seconds < 10);
 
-    assert_int_equal(dumpShellRun("sleep 30", 0.3, NULL, &run), NEO4J_ADMIN_FAILED);
-    assert_non_null(strstr(errLast()->reason, "did not finish"));
-    assert_int_equal(dumpShellRun("echo out; echo err >&2; exit 4", 0, NULL, &run), NEO4J_ADMIN_FAILED);
-    assert_int_equal(run.exitStatus, 4);
-    assert_int_equal(run.tailCount, 2);
-    assert_int_equal(dumpShellRun("true", 0, NULL, &run), ERR_OK);
 }
 
 static void testResolveNamesWhatIsMissing(void **state)
@@ -459,7 +428,6 @@ int main(void)
 {
     logSetVerbose(false);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(testCaptureDropsProgressAndKeepsTheLastLines),
         cmocka_unit_test(testVersionCompare),
         cmocka_unit_test_setup_teardown(testDatabaseDirectoryFromConf, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testStoreLockOfAnotherProcessIsSeen, setUp, tearDown),
