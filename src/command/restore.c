@@ -98,7 +98,11 @@ static void restoreOnProgress(const LogicalRestoreProgress *progress, void *payl
  * in production. */
 static void restoreFaultDropLabel(BoltConnection *connection, const char *database)
 {
+#ifdef NBK_TEST_HOOKS
     const char *label = getenv("NBK_FAULT_DROP_LABEL");
+#else
+    const char *label = NULL; /* a release build: no test hook */
+#endif
     if (!label || !label[0])
         return;
     Buffer query;
