@@ -586,7 +586,7 @@ static ErrCode loadOne(const char *path, Manifest **out, ParseProblem *problem)
 {
     Buffer content;
     bufferInit(&content);
-    ErrCode result = fsReadFile(path, MANIFEST_MAX_BYTES, &content);
+    ErrCode result = fsReadRepoFile(path, MANIFEST_MAX_BYTES, &content);
     if (result != ERR_OK) {
         parseFail(problem, "%s", errLast()->reason);
     } else {

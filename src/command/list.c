@@ -41,7 +41,11 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
         printf("  Status:         DAMAGED (%s)\n\n", entry->damage);
         return;
     }
-    printf("  Status:         %s%s\n", manifest->status, manifest->keep ? " (kept)" : "");
+    char problem[512];
+    catEntryProblem(entry, problem, sizeof(problem));
+    printf("  Status:         %s%s\n", catEntryStatus(entry), manifest->keep ? " (kept)" : "");
+    if (problem[0])
+        printf("  Problem:        %s\n", problem);
     if (manifest->method && strcmp(manifest->method, "logical") != 0)
         printf("  Method:         %s\n", manifest->method);
     printf("  Uncompressed:   %s\n", fmtSize(sizeA, sizeof(sizeA), manifest->archive.sizeUncompressed));
@@ -65,6 +69,13 @@ json_object *listEntryJson(const CatEntry *entry, const RetDecision *decision, i
         json_object_object_add(item, "id", json_object_new_string(entry->id));
         json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
         json_object_object_add(item, "damage", json_object_new_string(entry->damage));
+    } else if (strcmp(catEntryStatus(entry), entry->manifest->status) != 0) {
+        /* The archive contradicts the manifest: show what holds, keep what was recorded. */
+        char problem[512];
+        json_object_object_add(item, "recorded_status", json_object_new_string(entry->manifest->status));
+        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
+        json_object_object_add(item, "problem",
+                               json_object_new_string(catEntryProblem(entry, problem, sizeof(problem))));
     }
     char text[TIME_TEXT_SIZE];
     if (decision->expires > 0) {

@@ -88,7 +88,8 @@ ErrCode cmdCleanup(CommandContext *context)
     if (code != ERR_OK) {
         catNameListFree(&leftovers);
         catNameListFree(&deleted);
-        logErrorBlock("Cleanup failed", false);
+        /* No restorable backup at all is the 3 a.m. case: say so loudly. */
+        logErrorBlock("Cleanup failed", code == BACKUP_NONE_RESTORABLE);
         return code;
     }
     char names[2048] = "";

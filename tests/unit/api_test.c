@@ -12,6 +12,7 @@
 #include "api/api_internal.h"
 #include "api/metrics.h"
 #include "catalog/catalog.h"
+#include "command/support.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -66,7 +67,11 @@ static void makeBackup(Catalog *catalog, int64_t created, const char *status, ui
     assert_int_equal(catBackupDirBegin(catalog, id, &dir), ERR_OK);
     char archive[PATH_MAX];
     assert_int_equal(fsPathJoin(archive, sizeof(archive), catBackupDirPath(dir), "graph.nbk"), ERR_OK);
-    assert_int_equal(fsWriteAtomic(archive, "0123456789", 10, 0600), ERR_OK);
+    /* The archive has the manifest's size: listings compare the two. */
+    char *content = calloc(1, size ? size : 1);
+    assert_non_null(content);
+    assert_int_equal(fsWriteAtomic(archive, content, size, 0600), ERR_OK);
+    free(content);
     Manifest *manifest = manifestNew();
     manifestSetString(&manifest->id, id);
     manifest->created = created;
@@ -509,6 +514,43 @@ static void testServerWithoutToken(void **state)
     cfgFree(config);
 }
 
+/* A newer backup whose archive is gone is INCOMPLETE, not the latest. */
+static void testMetricsSkipBackupWithoutArchive(void **state)
+{
+    (void)state;
+    makeCatalog();
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storage, true), ERR_OK);
+    char lost[CAT_ID_SIZE], path[PATH_MAX];
+    makeBackup(catalog, timeNow() - 30, MANIFEST_STATUS_VALIDATED, 3000, lost);
+    catClose(catalog);
+    snprintf(path, sizeof(path), "%s/%s/graph.nbk", storage, lost);
+    assert_int_equal(unlink(path), 0);
+    Config *config = newConfig();
+    ApiSnapshot snapshot;
+    assert_int_equal(apiSnapshotTake(config, NULL, &snapshot), ERR_OK);
+    assert_int_equal(snapshot.validCount, 2);
+    assert_int_equal(snapshot.incompleteCount, 1);
+    assert_string_equal(snapshot.list.entries[snapshot.newestValid].id, newestId);
+    Buffer text;
+    bufferInit(&text);
+    apiMetricsFormat(&snapshot, &text);
+    bufferAppendByte(&text, 0);
+    const char *metrics = (const char *)text.data;
+    assert_int_equal(atoi(findLine(metrics, "neo4j_backup_catalog_backups{status=\"incomplete\"} ")), 1);
+    assert_int_equal(atoi(findLine(metrics, "neo4j_backup_latest_size_bytes{kind=\"compressed\"} ")), 2000);
+    json_object *item = listEntryJson(&snapshot.list.entries[0], &snapshot.decisions[0], snapshot.now);
+    json_object *field = NULL;
+    assert_true(json_object_object_get_ex(item, "status", &field));
+    assert_string_equal(json_object_get_string(field), "INCOMPLETE");
+    assert_true(json_object_object_get_ex(item, "recorded_status", &field));
+    assert_string_equal(json_object_get_string(field), MANIFEST_STATUS_VALIDATED);
+    json_object_put(item);
+    bufferFree(&text);
+    apiSnapshotFree(&snapshot);
+    cfgFree(config);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -518,6 +560,7 @@ int main(void)
         cmocka_unit_test(testFormField),
         cmocka_unit_test(testHtmlEscape),
         cmocka_unit_test_setup_teardown(testMetricsOfCatalog, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testMetricsSkipBackupWithoutArchive, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerRoutes, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerWithoutToken, setUp, tearDown),
     };
