@@ -534,6 +534,57 @@ def test_keep_unkeep_and_cleanup(tools, sample_graph):
     assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
 
 
+BACKUP_NONE_RESTORABLE = 30  # src/common/error.def
+BACKUP_PROTECTED = 31
+
+
+def archive_of(backup_dir):
+    return backup_dir / read_manifest(backup_dir)["archive"]["file"]
+
+
+def test_retention_keeps_the_newest_restorable_backup(tools, sample_graph):
+    """Issue 11: an older validated backup and a newer one whose archive is
+    gone. The newer one lists as INCOMPLETE (never valid) and --cleanup keeps
+    the older one, the only restorable backup."""
+    older, newer = two_old_backups(tools)
+    validated = tools.backup("--validate", older)
+    assert validated.returncode == 0, validated.output
+    archive_of(tools.storage / newer).unlink()
+
+    listing = tools.backup("--list", env=LATER)
+    newer_block = listing.stdout.split(f"{newer}\n", 1)[1]
+    assert "  Status:         INCOMPLETE\n" in newer_block.split("\n\n", 1)[0], listing.stdout
+    assert "  Problem:        archive file " in newer_block, listing.stdout
+    as_json = json.loads(tools.backup("--list", "--json", env=LATER).stdout)
+    statuses = {item["id"]: item["status"] for item in as_json["backups"]}
+    assert statuses == {older: "COMPLETE, VALIDATED", newer: "INCOMPLETE"}
+    assert [item["recorded_status"] for item in as_json["backups"] if item["id"] == newer] == ["COMPLETE"]
+
+    cleaned = tools.backup("--cleanup", env=LATER)
+    assert cleaned.returncode == 0, cleaned.output
+    assert f"CLEANUP_SUCCESS: Deleted 1 backup ({newer})" in cleaned.stdout
+    assert backup_dirs(tools.storage) == [older]
+
+
+def test_retention_with_no_restorable_backup_deletes_nothing(tools, sample_graph):
+    """Both archives damaged (one missing, one of the right size but wrong
+    bytes): --cleanup deletes nothing, exits BACKUP_NONE_RESTORABLE with a
+    CRITICAL line, and records the checksum mismatch it found."""
+    older, newer = two_old_backups(tools)
+    archive_of(tools.storage / newer).unlink()
+    flip_byte(archive_of(tools.storage / older), 100)
+    before = sorted(backup_dirs(tools.storage))
+
+    cleaned = tools.backup("--cleanup", env=LATER)
+    assert_error(cleaned, BACKUP_NONE_RESTORABLE, "BACKUP_NONE_RESTORABLE")
+    assert "CRITICAL: Operator attention required" in cleaned.output
+    assert "retention deleted nothing" in cleaned.stderr
+    assert sorted(backup_dirs(tools.storage)) == before
+    assert read_manifest(tools.storage / older)["status"] == "CORRUPTED"
+    listing = tools.backup("--list", "--json", env=LATER)
+    assert {item["status"] for item in json.loads(listing.stdout)["backups"]} == {"CORRUPTED", "INCOMPLETE"}
+
+
 # ---- dry runs change nothing ------------------------------------------------------------------
 
 
