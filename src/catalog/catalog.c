@@ -822,6 +822,43 @@ void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, si
     }
 }
 
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force)
+{
+    if (force)
+        return ERR_OK;
+    CatList list;
+    ErrCode result = catList(catalog, &list);
+    if (result != ERR_OK)
+        return result;
+    CatEntry *target = NULL;
+    for (size_t index = 0; index < list.count && !target; index++)
+        if (strcmp(list.entries[index].id, id) == 0)
+            target = &list.entries[index];
+    if (!target) {
+        catListFree(&list);
+        return notFound(catalog, id);
+    }
+    if (target->manifest && target->manifest->keep) {
+        catListFree(&list);
+        errSet(BACKUP_PROTECTED, "backup %s carries the keep mark", id);
+        errSetAction("Remove the mark first (neo4j-backup --unkeep %s), or delete with --force", id);
+        return BACKUP_PROTECTED;
+    }
+    size_t other = CAT_NONE;
+    if (catEntryUsable(target))
+        catNewestRestorable(catalog, &list, id, &other);
+    /* Only when nothing else is restorable does the target's own state matter:
+     * a backup that fails its checksum protects nothing. */
+    bool lastRestorable = catEntryUsable(target) && other == CAT_NONE && catVerifyArchive(catalog, target) == ERR_OK;
+    catListFree(&list);
+    if (lastRestorable) {
+        errSet(BACKUP_PROTECTED, "backup %s is the only restorable backup; deleting it would leave none", id);
+        errSetAction("Create a newer backup first (neo4j-backup --create), or delete with --force");
+        return BACKUP_PROTECTED;
+    }
+    return ERR_OK;
+}
+
 void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out)
 {
     for (size_t index = 0; index < list->count; index++) {

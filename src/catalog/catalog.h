@@ -164,6 +164,14 @@ ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeo
  * then removes that tree. BACKUP_NOT_FOUND when missing. */
 ErrCode catDelete(Catalog *catalog, const char *id);
 
+/* The operator's protections against --delete: ERR_OK when id may be
+ * deleted, else BACKUP_PROTECTED with the reason and the way out in errLast():
+ * the backup carries the keep mark, or it is restorable and no other backup
+ * is (catNewestRestorable, which may hash archives), so deleting it would
+ * leave none. force skips both checks. Call under the catalog lock so that
+ * the check and the deletion see the same catalog. */
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force);
+
 typedef struct {
     char **names;
     size_t count;

@@ -453,12 +453,19 @@ def test_delete(tools, reference):
     missing = tools.backup("--delete", "neo4j-20000101-000000")
     assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
     assert "List available backups" in missing.stderr
-    dry = tools.backup("--delete", backup_id, "--dry-run")
+    # The only restorable backup: refused without --force, and said why.
+    refused = tools.backup("--delete", backup_id)
+    assert_error(refused, BACKUP_PROTECTED, "BACKUP_PROTECTED")
+    assert "only restorable backup" in refused.stderr
+    assert "--force" in refused.stderr
+    misplaced = tools.backup("--list", "--force")
+    assert misplaced.returncode == EXIT_USAGE, misplaced.output
+    dry = tools.backup("--delete", backup_id, "--dry-run", "--force")
     assert dry.returncode == 0, dry.output
     assert f"Dry run: would delete backup {backup_id}" in dry.stdout
     assert tree_state(tools.storage) == before
 
-    deleted = tools.backup("--delete", backup_id)
+    deleted = tools.backup("--delete", backup_id, "--force")
     assert deleted.returncode == 0, deleted.output
     assert f"SUCCESS: Backup {backup_id} deleted" in deleted.stdout
     assert not backup_dir.exists()
@@ -564,6 +571,18 @@ def test_retention_keeps_the_newest_restorable_backup(tools, sample_graph):
     assert cleaned.returncode == 0, cleaned.output
     assert f"CLEANUP_SUCCESS: Deleted 1 backup ({newer})" in cleaned.stdout
     assert backup_dirs(tools.storage) == [older]
+
+
+def test_delete_refuses_a_kept_backup_unless_forced(tools, sample_graph):
+    older, newer = two_old_backups(tools)
+    assert tools.backup("--keep", older).returncode == 0
+    refused = tools.backup("--delete", older)
+    assert_error(refused, BACKUP_PROTECTED, "BACKUP_PROTECTED")
+    assert "keep mark" in refused.stderr and f"--unkeep {older}" in refused.stderr
+    assert sorted(backup_dirs(tools.storage)) == sorted([older, newer])
+    forced = tools.backup("--delete", older, "--force")
+    assert forced.returncode == 0, forced.output
+    assert backup_dirs(tools.storage) == [newer]
 
 
 def test_retention_with_no_restorable_backup_deletes_nothing(tools, sample_graph):

@@ -551,6 +551,66 @@ static void testMetricsSkipBackupWithoutArchive(void **state)
     cfgFree(config);
 }
 
+static ErrCode validatedNowEditor(Manifest *manifest, void *payload)
+{
+    (void)payload;
+    manifestSetString(&manifest->status, MANIFEST_STATUS_VALIDATED);
+    manifest->validatedAt = (int64_t)time(NULL) + 5; /* after the archive was written: trusted */
+    return ERR_OK;
+}
+
+/* DELETE refuses the keep mark and the last restorable backup unless forced
+ * (body field "force" or query parameter force=true). */
+static void testDeleteRefusesProtectedBackups(void **state)
+{
+    (void)state;
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storage, true), ERR_OK);
+    char only[CAT_ID_SIZE], kept[CAT_ID_SIZE];
+    int64_t now = timeNow();
+    makeBackup(catalog, now - 7200, MANIFEST_STATUS_COMPLETE, 100, kept);
+    makeBackup(catalog, now - 3600, MANIFEST_STATUS_COMPLETE, 100, only);
+    assert_int_equal(catManifestUpdate(catalog, only, validatedNowEditor, NULL), ERR_OK);
+    assert_int_equal(catSetKeep(catalog, kept, true), ERR_OK);
+    Config *config = newConfig();
+    ApiServer *server = startServer(config, TEST_TOKEN);
+    uint16_t port = apiServerPort(server);
+    char path[128], forced[160];
+    HttpResult result;
+
+    /* kept is not restorable here (no checksum recorded), but it is kept */
+    snprintf(path, sizeof(path), "/api/v1/backups/%s", kept);
+    httpDo(port, "DELETE", path, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 409);
+    assert_non_null(strstr(bodyText(&result), "BACKUP_PROTECTED"));
+    assert_non_null(strstr(bodyText(&result), "keep mark"));
+    bufferFree(&result.body);
+    snprintf(forced, sizeof(forced), "%s?force=maybe", path);
+    expectError(port, "DELETE", forced, TEST_TOKEN, NULL, 400, "API_BAD_REQUEST");
+    snprintf(forced, sizeof(forced), "%s?force=true", path);
+    httpDo(port, "DELETE", forced, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+
+    snprintf(path, sizeof(path), "/api/v1/backups/%s", only);
+    httpDo(port, "DELETE", path, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 409);
+    assert_non_null(strstr(bodyText(&result), "only restorable backup"));
+    bufferFree(&result.body);
+    expectError(port, "DELETE", path, TEST_TOKEN, "{\"force\": \"yes\"}", 400, "API_BAD_REQUEST");
+    expectError(port, "DELETE", path, TEST_TOKEN, "{\"forced\": true}", 400, "API_BAD_REQUEST");
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, only, &entry), ERR_OK); /* refusals deleted nothing */
+    catEntryFree(&entry);
+    httpDo(port, "DELETE", path, TEST_TOKEN, "{\"force\": true}", 16, &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+    assert_int_equal(catFind(catalog, only, &entry), BACKUP_NOT_FOUND);
+    apiServerStop(server);
+    cfgFree(config);
+    catClose(catalog);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -562,6 +622,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testMetricsOfCatalog, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testMetricsSkipBackupWithoutArchive, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerRoutes, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteRefusesProtectedBackups, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerWithoutToken, setUp, tearDown),
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);

@@ -533,6 +533,35 @@ static void testRetentionWithoutRestorableDeletesNothing(void **state)
     assert_int_equal(catRetentionApply(catalog, &policy, today, false, &deleted), ERR_OK);
 }
 
+static void testDeleteAllowed(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char older[CAT_ID_SIZE], newer[CAT_ID_SIZE], failed[CAT_ID_SIZE];
+    makeBackup(catalog, today - 2 * DAY, MANIFEST_STATUS_COMPLETE, false, older);
+    makeBackup(catalog, today - DAY, MANIFEST_STATUS_COMPLETE, true, newer);
+    makeBackup(catalog, today, MANIFEST_STATUS_FAILED, false, failed);
+    assert_int_equal(catDeleteAllowed(catalog, newer, false), BACKUP_PROTECTED);
+    assert_non_null(strstr(errLast()->reason, "keep mark"));
+    assert_non_null(strstr(errLast()->action, "--unkeep"));
+    assert_int_equal(catDeleteAllowed(catalog, newer, true), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false), ERR_OK); /* newer is restorable */
+    assert_int_equal(catDeleteAllowed(catalog, failed, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, "neo4j-20000101-000000", false), BACKUP_NOT_FOUND);
+
+    /* newer's archive is damaged: older becomes the last restorable one */
+    char path[PATH_MAX];
+    archivePathOf(newer, path);
+    assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false), BACKUP_PROTECTED);
+    assert_non_null(strstr(errLast()->reason, "only restorable backup"));
+    assert_int_equal(catDeleteAllowed(catalog, older, true), ERR_OK);
+    /* and an unrestorable backup never protects anything */
+    archivePathOf(older, path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(catDeleteAllowed(catalog, older, false), ERR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRetentionKeepsNewestRestorable, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionHashesAndMarksCorrupted, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionWithoutRestorableDeletesNothing, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteAllowed, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
