@@ -511,7 +511,14 @@ ErrCode catList(Catalog *catalog, CatList *out)
         if (fsPathJoin(backupPath, sizeof(backupPath), catalog->root, name) != ERR_OK)
             continue;
         struct stat info;
-        if (fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(info.st_mode))
+        if (fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISLNK(info.st_mode)) {
+            /* Never followed: it could lead anywhere, and retention deletes. */
+            logWarn("Ignoring %s in the backup storage: a symbolic link, not a backup directory", name);
+            continue;
+        }
+        if (!S_ISDIR(info.st_mode))
             continue;
         int64_t fromId;
         if (!hasManifestFile(backupPath) && !timeParseBackupId(name, &fromId))
@@ -557,6 +564,12 @@ ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
     ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
     if (result != ERR_OK)
         return result;
+    struct stat info;
+    if (lstat(backupPath, &info) == 0 && S_ISLNK(info.st_mode)) {
+        errSet(BACKUP_IO_FAILED, "refusing backup %s: %s is a symbolic link, not a backup directory", id, backupPath);
+        errSetAction("Replace the link by the backup directory itself, or remove it");
+        return BACKUP_IO_FAILED;
+    }
     if (!fsIsDirectory(backupPath))
         return notFound(catalog, id);
     loadEntry(backupPath, id, out);

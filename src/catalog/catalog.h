@@ -121,13 +121,17 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize);
 
 /* Lists committed backups: directories whose name is a valid id and that hold
  * a manifest file or whose name is a backup id. Damaged manifests are listed
- * (manifest NULL) rather than hidden. Free with catListFree. */
+ * (manifest NULL) rather than hidden. Symbolic links are never followed (a
+ * linked backup directory is skipped with a warning), and repository files
+ * are opened with fsOpenRegular, so a FIFO or device cannot hang a listing.
+ * Free with catListFree. */
 ErrCode catList(Catalog *catalog, CatList *out);
 void catListFree(CatList *list);
 uint64_t catListTotalBytes(const CatList *list);
 
 /* One backup; BACKUP_NOT_FOUND (action "List available backups with --list")
- * when missing, ERR_USAGE for an invalid id. Free with catEntryFree. A
+ * when missing, ERR_USAGE for an invalid id, BACKUP_IO_FAILED when the
+ * backup's directory is a symbolic link. Free with catEntryFree. A
  * damaged manifest is not an error here: entry->manifest is NULL. */
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out);
 void catEntryFree(CatEntry *entry);

@@ -604,6 +604,48 @@ def test_retention_with_no_restorable_backup_deletes_nothing(tools, sample_graph
     assert {item["status"] for item in json.loads(listing.stdout)["backups"]} == {"CORRUPTED", "INCOMPLETE"}
 
 
+BACKUP_IO_FAILED = 20
+
+
+def test_special_files_in_the_storage_never_hang(tools, reference):
+    """Issue 11: a FIFO named manifest.json hung --list (and retention, under
+    the catalog lock). Now it is refused at once and the copy is used; an
+    archive that is a FIFO is CORRUPTED; a symlinked backup directory is
+    ignored by listings and refused by --delete, and its target is untouched."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    archive = archive_of(backup_dir)  # read before the manifest becomes a FIFO
+    (backup_dir / "manifest.json").unlink()
+    os.mkfifo(backup_dir / "manifest.json")
+    listing = tools.backup("--list", timeout=60)
+    assert listing.returncode == 0, listing.output
+    assert "  Status:         COMPLETE\n" in listing.stdout
+    assert "not a regular file" in listing.output
+
+    lock_file = backup_dir / ".lock"
+    if lock_file.exists():
+        lock_file.unlink()
+    os.mkfifo(lock_file)
+    archive.rename(tools.storage.parent / "moved-archive")
+    os.mkfifo(archive)
+    elsewhere = tools.storage.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keepme").write_text("data")
+    linked = tools.storage / "neo4j-20000101-000000"
+    linked.symlink_to(elsewhere, target_is_directory=True)
+
+    as_json = tools.backup("--list", "--json", timeout=60)
+    assert as_json.returncode == 0, as_json.output
+    assert [(item["id"], item["status"]) for item in json.loads(as_json.stdout)["backups"]] == \
+        [(backup_id, "CORRUPTED")]
+    assert "symbolic link" in as_json.output
+    refused = tools.backup("--delete", linked.name, "--force", timeout=60)
+    assert_error(refused, BACKUP_IO_FAILED, "BACKUP_IO_FAILED")
+    cleaned = tools.backup("--cleanup", env=LATER, timeout=60)
+    assert_error(cleaned, BACKUP_NONE_RESTORABLE, "BACKUP_NONE_RESTORABLE")
+    assert (elsewhere / "keepme").read_text() == "data"
+    assert linked.is_symlink()
+
+
 # ---- dry runs change nothing ------------------------------------------------------------------
 
 

@@ -562,6 +562,75 @@ static void testDeleteAllowed(void **state)
     assert_int_equal(catDeleteAllowed(catalog, older, false), ERR_OK);
 }
 
+/* Issue 11: a FIFO named manifest.json hung --list, and retention with it
+ * while holding the catalog lock. alarm() makes a hang a failure. */
+static void testSpecialFilesNeverHang(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char fifoManifest[CAT_ID_SIZE], fifoLock[CAT_ID_SIZE], linkedArchive[CAT_ID_SIZE], fifoArchive[CAT_ID_SIZE];
+    char good[CAT_ID_SIZE];
+    makeBackup(catalog, today - 40 * DAY, MANIFEST_STATUS_COMPLETE, false, good);
+    makeBackup(catalog, today - 30 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoManifest);
+    makeBackup(catalog, today - 20 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoLock);
+    makeBackup(catalog, today - 15 * DAY, MANIFEST_STATUS_COMPLETE, false, linkedArchive);
+    makeBackup(catalog, today - 10 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoArchive);
+    char path[PATH_MAX], target[PATH_MAX];
+    for (int copy = 0; copy < 2; copy++) {
+        snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoManifest, copy ? MANIFEST_COPY_FILE_NAME : MANIFEST_FILE_NAME);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkfifo(path, 0600), 0);
+    }
+    snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoLock, CAT_LOCK_FILE_NAME);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* An archive replaced by a link to an intact copy is still not trusted. */
+    archivePathOf(linkedArchive, path);
+    snprintf(target, sizeof(target), "%s/outside.nbk", workDir);
+    assert_int_equal(rename(path, target), 0);
+    assert_int_equal(symlink(target, path), 0);
+    archivePathOf(fifoArchive, path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* A backup directory that is a link to a real backup elsewhere. */
+    char linkedDir[PATH_MAX], elsewhere[512], command[1200];
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", workDir);
+    snprintf(command, sizeof(command), "cp -a '%s/%s' '%s'", storage, good, elsewhere);
+    assert_int_equal(system(command), 0);
+    storagePath(linkedDir, "neo4j-20251201-020000");
+    assert_int_equal(symlink(elsewhere, linkedDir), 0);
+    alarm(30);
+
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 5); /* the linked directory is not listed */
+    const CatEntry *entry = findEntry(&list, fifoManifest);
+    assert_null(entry->manifest);
+    assert_non_null(strstr(entry->damage, "not a regular file"));
+    assert_string_equal(catEntryStatus(findEntry(&list, linkedArchive)), MANIFEST_STATUS_CORRUPTED);
+    assert_string_equal(catEntryStatus(findEntry(&list, fifoArchive)), MANIFEST_STATUS_CORRUPTED);
+    RetBackup inputs[5];
+    catRetentionInput(catalog, &list, inputs);
+    catListFree(&list);
+    CatEntry found;
+    assert_int_equal(catFind(catalog, "neo4j-20251201-020000", &found), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "symbolic link"));
+
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    ErrCode applied = catRetentionApply(catalog, &policy, today, false, &deleted);
+    if (applied != ERR_OK)
+        fail_msg("retention: %s", errLast()->reason);
+    catNameListFree(&deleted);
+    assert_true(fsIsDirectory(elsewhere)); /* never followed, never deleted */
+    /* Only the archive matters for restorability: a FIFO lock file does not. */
+    assert_int_equal(catFind(catalog, fifoLock, &found), ERR_OK);
+    assert_true(catEntryUsable(&found));
+    catEntryFree(&found);
+    assert_int_equal(catFind(catalog, good, &found), BACKUP_NOT_FOUND);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRetentionHashesAndMarksCorrupted, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionWithoutRestorableDeletesNothing, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDeleteAllowed, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testSpecialFilesNeverHang, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
