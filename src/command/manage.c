@@ -1,6 +1,7 @@
 /* neo4j-backup --delete, --keep/--unkeep and --cleanup: changes to the catalog. */
 #include "command/support.h"
 
+#include "common/format.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -38,7 +39,9 @@ ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool forc
                 backupId);
     if (code == ERR_OK) {
         if (context->dryRun) {
-            logInfo("Dry run: would delete backup %s (%s)", backupId, catEntryStatus(&entry));
+            char status[256];
+            logInfo("Dry run: would delete backup %s (%s)", backupId,
+                    fmtPrintable(status, sizeof(status), catEntryStatus(&entry)));
         } else {
             logInfo("Deleting backup %s...", backupId);
             code = catDelete(catalog, backupId);

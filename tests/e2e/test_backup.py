@@ -646,6 +646,43 @@ def test_special_files_in_the_storage_never_hang(tools, reference):
     assert linked.is_symlink()
 
 
+def test_repository_text_cannot_reach_the_terminal_raw(tools, reference):
+    """Issue 11: a manifest's status was printed raw, so escape sequences
+    reached the operator's terminal. Now human output shows them escaped and
+    --json stays valid JSON with the real value."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    hostile = "COMPLETE\x1b[2J\x1b]0;owned\x07\u202e\x9b"
+    manifest = read_manifest(backup_dir)
+    manifest["status"] = hostile
+    manifest["method"] = "dump\x1b[31m"
+    write_manifest(backup_dir, manifest, reseal=True)
+
+    listing = tools.backup("--list")
+    assert listing.returncode == 0, listing.output
+    assert "\x1b" not in listing.output and "\x07" not in listing.output and "\x9b" not in listing.output
+    assert "\u202e" not in listing.output
+    assert "  Status:         COMPLETE\\x1B[2J\\x1B]0;owned\\x07\\u202E\\xC2\\x9B\n" in listing.stdout, listing.stdout
+    assert "  Method:         dump\\x1B[31m\n" in listing.stdout
+    as_json = tools.backup("--list", "--json")
+    assert as_json.returncode == 0, as_json.output
+    assert json.loads(as_json.stdout)["backups"][0]["status"] == hostile
+    dry = tools.backup("--delete", backup_id, "--dry-run", "--force")
+    assert dry.returncode == 0, dry.output
+    assert "\x1b" not in dry.output
+    assert "(COMPLETE\\x1B[2J" in dry.stdout
+
+    manifest["status"] = "COMPLETE"
+    manifest["method"] = "logical"
+    (backup_dir / "graph-bad-name").write_bytes(b"")
+    manifest["archive"]["file"] = "graph\x1b[2J.nbk"
+    write_manifest(backup_dir, manifest, reseal=True)
+    listing = tools.backup("--list")
+    assert "\x1b" not in listing.output
+    assert "  Problem:        archive file graph\\x1B[2J.nbk is missing\n" in listing.stdout, listing.stdout
+    cleanup = tools.backup("--cleanup")
+    assert "\x1b" not in cleanup.output
+
+
 # ---- dry runs change nothing ------------------------------------------------------------------
 
 
