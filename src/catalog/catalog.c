@@ -814,7 +814,7 @@ static ErrCode markCorruptedEditor(Manifest *manifest, void *payload)
     return ERR_OK;
 }
 
-void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, size_t *index)
+void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index)
 {
     *index = CAT_NONE;
     for (size_t candidate = 0; candidate < list->count; candidate++) {
@@ -829,13 +829,13 @@ void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, si
         char reason[sizeof(errLast()->reason)];
         snprintf(reason, sizeof(reason), "%s", errLast()->reason);
         logWarn("Backup %s is not restorable: %s", entry->id, reason);
-        if (entry->archiveState == CAT_ARCHIVE_BAD_CHECKSUM
+        if (record && entry->archiveState == CAT_ARCHIVE_BAD_CHECKSUM
             && catManifestUpdate(catalog, entry->id, markCorruptedEditor, "archive checksum mismatch") == ERR_OK)
             logWarn("Backup %s is now marked %s", entry->id, MANIFEST_STATUS_CORRUPTED);
     }
 }
 
-ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force)
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force, bool dryRun)
 {
     if (force)
         return ERR_OK;
@@ -859,7 +859,7 @@ ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force)
     }
     size_t other = CAT_NONE;
     if (catEntryUsable(target))
-        catNewestRestorable(catalog, &list, id, &other);
+        catNewestRestorable(catalog, &list, id, !dryRun, &other);
     /* Only when nothing else is restorable does the target's own state matter:
      * a backup that fails its checksum protects nothing. */
     bool lastRestorable = catEntryUsable(target) && other == CAT_NONE && catVerifyArchive(catalog, target) == ERR_OK;
@@ -903,7 +903,7 @@ ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now
         return result;
     }
     size_t newest = CAT_NONE;
-    catNewestRestorable(catalog, &list, NULL, &newest);
+    catNewestRestorable(catalog, &list, NULL, !dryRun, &newest);
     if (newest == CAT_NONE && list.count > 0) {
         size_t count = list.count;
         catListFree(&list);

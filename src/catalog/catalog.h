@@ -173,8 +173,9 @@ ErrCode catDelete(Catalog *catalog, const char *id);
  * the backup carries the keep mark, or it is restorable and no other backup
  * is (catNewestRestorable, which may hash archives), so deleting it would
  * leave none. force skips both checks. Call under the catalog lock so that
- * the check and the deletion see the same catalog. */
-ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force);
+ * the check and the deletion see the same catalog. dryRun: record nothing
+ * (see catNewestRestorable). */
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force, bool dryRun);
 
 typedef struct {
     char **names;
@@ -202,12 +203,13 @@ void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out);
 ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry);
 /* Finds the newest backup of list that is actually restorable: verifies the
  * usable ones from newest down until one passes (usually one hash). A backup
- * whose checksum fails is recorded as CORRUPTED in its manifest; one that
- * cannot be read is only marked so in list. skipId (may be NULL) is left out
+ * whose checksum fails is marked so in list and, when record is true (not in
+ * dry runs), recorded as CORRUPTED in its manifest; one that cannot be read
+ * is only marked in list. skipId (may be NULL) is left out
  * (for "would deleting it leave one?"). *index is the entry's index, or
  * CAT_NONE when no backup is restorable. Never fails: problems are logged. */
 #define CAT_NONE ((size_t)-1)
-void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, size_t *index);
+void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index);
 
 /* Applies the policy: lists, establishes the newest restorable backup
  * (catNewestRestorable), evaluates at `now`, deletes what is not kept

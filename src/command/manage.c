@@ -33,7 +33,7 @@ ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool forc
         locked = code == ERR_OK;
     }
     if (code == ERR_OK)
-        code = catDeleteAllowed(catalog, backupId, force);
+        code = catDeleteAllowed(catalog, backupId, force, context->dryRun);
     if (code == ERR_OK && force)
         logWarn("--force: deleting backup %s without checking its keep mark or whether it is the last restorable one",
                 backupId);

@@ -488,15 +488,27 @@ static void testRetentionHashesAndMarksCorrupted(void **state)
     archivePathOf(newer, path);
     assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK);
 
+    /* A dry run finds the mismatch but records nothing. */
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, today, true, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 1);
+    assert_string_equal(deleted.names[0], newer);
+    catNameListFree(&deleted);
+    CatEntry before;
+    assert_int_equal(catFind(catalog, newer, &before), ERR_OK);
+    assert_string_equal(before.manifest->status, MANIFEST_STATUS_VALIDATED);
+    catEntryFree(&before);
+
     CatList list;
     assert_int_equal(catList(catalog, &list), ERR_OK);
     size_t newest = CAT_NONE;
-    catNewestRestorable(catalog, &list, NULL, &newest);
+    catNewestRestorable(catalog, &list, NULL, true, &newest);
     assert_int_not_equal(newest, CAT_NONE);
     assert_string_equal(list.entries[newest].id, older);
     assert_string_equal(catEntryStatus(&list.entries[0]), MANIFEST_STATUS_CORRUPTED);
     /* skipping the only restorable one leaves none */
-    catNewestRestorable(catalog, &list, older, &newest);
+    catNewestRestorable(catalog, &list, older, true, &newest);
     assert_int_equal(newest, CAT_NONE);
     catListFree(&list);
     /* The mismatch is recorded, so every later listing shows it. */
@@ -541,25 +553,25 @@ static void testDeleteAllowed(void **state)
     makeBackup(catalog, today - 2 * DAY, MANIFEST_STATUS_COMPLETE, false, older);
     makeBackup(catalog, today - DAY, MANIFEST_STATUS_COMPLETE, true, newer);
     makeBackup(catalog, today, MANIFEST_STATUS_FAILED, false, failed);
-    assert_int_equal(catDeleteAllowed(catalog, newer, false), BACKUP_PROTECTED);
+    assert_int_equal(catDeleteAllowed(catalog, newer, false, false), BACKUP_PROTECTED);
     assert_non_null(strstr(errLast()->reason, "keep mark"));
     assert_non_null(strstr(errLast()->action, "--unkeep"));
-    assert_int_equal(catDeleteAllowed(catalog, newer, true), ERR_OK);
-    assert_int_equal(catDeleteAllowed(catalog, older, false), ERR_OK); /* newer is restorable */
-    assert_int_equal(catDeleteAllowed(catalog, failed, false), ERR_OK);
-    assert_int_equal(catDeleteAllowed(catalog, "neo4j-20000101-000000", false), BACKUP_NOT_FOUND);
+    assert_int_equal(catDeleteAllowed(catalog, newer, true, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), ERR_OK); /* newer is restorable */
+    assert_int_equal(catDeleteAllowed(catalog, failed, false, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, "neo4j-20000101-000000", false, false), BACKUP_NOT_FOUND);
 
     /* newer's archive is damaged: older becomes the last restorable one */
     char path[PATH_MAX];
     archivePathOf(newer, path);
     assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK);
-    assert_int_equal(catDeleteAllowed(catalog, older, false), BACKUP_PROTECTED);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), BACKUP_PROTECTED);
     assert_non_null(strstr(errLast()->reason, "only restorable backup"));
-    assert_int_equal(catDeleteAllowed(catalog, older, true), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, true, false), ERR_OK);
     /* and an unrestorable backup never protects anything */
     archivePathOf(older, path);
     assert_int_equal(unlink(path), 0);
-    assert_int_equal(catDeleteAllowed(catalog, older, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), ERR_OK);
 }
 
 /* Issue 11: a FIFO named manifest.json hung --list, and retention with it
