@@ -77,15 +77,20 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
 
     out->totalBytes = catListTotalBytes(&out->list);
     for (size_t index = 0; index < count; index++) {
-        const Manifest *manifest = out->list.entries[index].manifest;
-        if (!manifest) {
+        const CatEntry *entry = &out->list.entries[index];
+        const char *status = catEntryStatus(entry);
+        /* Valid means restorable as far as a cheap look tells: a COMPLETE
+         * manifest whose archive is missing is never "the latest backup". */
+        if (!entry->manifest) {
             out->damagedCount++;
-        } else if (manifestIsValid(manifest)) {
+        } else if (catEntryUsable(entry)) {
             out->validCount++;
             if (out->newestValid < 0)
                 out->newestValid = (long)index;
-        } else if (strcmp(manifest->status, MANIFEST_STATUS_CORRUPTED) == 0) {
+        } else if (strcmp(status, MANIFEST_STATUS_CORRUPTED) == 0) {
             out->corruptedCount++;
+        } else if (strcmp(status, CAT_STATUS_INCOMPLETE) == 0) {
+            out->incompleteCount++;
         } else {
             out->failedCount++;
         }
@@ -133,6 +138,7 @@ void apiMetricsFormat(const ApiSnapshot *snapshot, Buffer *out)
     bufferAppendF(out, "neo4j_backup_catalog_backups{status=\"failed\"} %zu\n", snapshot->failedCount);
     bufferAppendF(out, "neo4j_backup_catalog_backups{status=\"corrupted\"} %zu\n", snapshot->corruptedCount);
     bufferAppendF(out, "neo4j_backup_catalog_backups{status=\"damaged\"} %zu\n", snapshot->damagedCount);
+    bufferAppendF(out, "neo4j_backup_catalog_backups{status=\"incomplete\"} %zu\n", snapshot->incompleteCount);
     apiMetricInt(out, "neo4j_backup_catalog_bytes", "Bytes stored by all backups of the catalog.",
                  (int64_t)snapshot->totalBytes);
 

@@ -29,10 +29,11 @@ typedef struct {
     bool catalogExists;      /* false: nothing stored yet (an empty list) */
     CatList list;            /* newest first */
     RetDecision *decisions;  /* list.count entries (expiry as --list shows) */
-    long newestValid;        /* index of the newest COMPLETE* backup, -1 if none */
-    size_t validCount;       /* status COMPLETE* */
+    long newestValid;        /* index of the newest usable backup (catEntryUsable), -1 if none */
+    size_t validCount;       /* catEntryUsable: COMPLETE* with its archive present */
     size_t failedCount;      /* FAILED */
-    size_t corruptedCount;   /* CORRUPTED (found damaged by validation) */
+    size_t corruptedCount;   /* CORRUPTED: by validation, or archive of the wrong size */
+    size_t incompleteCount;  /* INCOMPLETE: COMPLETE manifest, archive missing */
     size_t damagedCount;     /* both manifest files unreadable */
     uint64_t totalBytes;
     bool haveSpace;

@@ -59,6 +59,7 @@ unsigned apiHttpStatusForError(ErrCode code)
     case RESTORE_REFUSED: return 400;
     case BACKUP_NOT_FOUND: return 404;
     case BACKUP_LOCKED:
+    case BACKUP_PROTECTED:
     case SCHEDULER_PAUSED: return 409;
     case BACKUP_NO_SPACE: return 507;
     case NEO4J_UNREACHABLE:
@@ -377,15 +378,42 @@ static void apiCreateBackup(ApiServer *server, const ApiRequest *request, ApiRes
     apiStartJob(server, request, &job, response);
 }
 
+/* force: the body's "force" (boolean) or the query parameter force=true|false. */
+static bool apiDeleteForce(const ApiRequest *request, ApiResponse *response, bool *force)
+{
+    static const char *const allowed[] = {"force", NULL};
+    json_object *body = NULL;
+    json_object *field = NULL;
+    if (!apiParseBody(request, allowed, response, &body))
+        return false;
+    bool ok = apiBodyField(body, "force", json_type_boolean, response, &field);
+    *force = ok && field && json_object_get_boolean(field);
+    json_object_put(body);
+    const char *query = request->connection
+                            ? MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, "force")
+                            : NULL;
+    if (ok && query) {
+        if (strcmp(query, "true") != 0 && strcmp(query, "false") != 0) {
+            apiRespondBadRequest(response, "query parameter force must be true or false");
+            return false;
+        }
+        *force = *force || strcmp(query, "true") == 0;
+    }
+    return ok;
+}
+
 static void apiDeleteBackup(ApiServer *server, const ApiRequest *request, const char *id, ApiResponse *response)
 {
+    bool force = false;
+    if (!apiDeleteForce(request, response, &force))
+        return;
     if (!apiFindBackup(server, id, response))
         return;
-    logInfo("HTTP API: DELETE %s from %s", request->logPath, request->client);
+    logInfo("HTTP API: DELETE %s%s from %s", request->logPath, force ? " (force)" : "", request->client);
     ParsedOptions parsed;
     CommandContext context;
     apiCommandContext(server, &parsed, &context);
-    ErrCode code = cmdDelete(&context, id);
+    ErrCode code = cmdDeleteBackup(&context, id, force);
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -178,6 +178,9 @@ static void apiPageAlerts(ApiServer *server, const ApiSnapshot *snapshot, Buffer
     if (snapshot->corruptedCount)
         apiAlert(out, &count, true, "%zu backup%s failed validation (CORRUPTED).", snapshot->corruptedCount,
                  snapshot->corruptedCount == 1 ? "" : "s");
+    if (snapshot->incompleteCount)
+        apiAlert(out, &count, true, "%zu backup%s lack%s the archive file (INCOMPLETE).", snapshot->incompleteCount,
+                 snapshot->incompleteCount == 1 ? "" : "s", snapshot->incompleteCount == 1 ? "s" : "");
     if (snapshot->damagedCount)
         apiAlert(out, &count, true, "%zu backup%s %s an unreadable manifest (DAMAGED).", snapshot->damagedCount,
                  snapshot->damagedCount == 1 ? "" : "s", snapshot->damagedCount == 1 ? "has" : "have");
@@ -303,13 +306,10 @@ static void apiCell(Buffer *out, const char *label, const char *text)
     apiPageRaw(out, "</td>");
 }
 
-static const char *apiStatusBadgeClass(const Manifest *manifest)
+/* Green only when the archive agrees with the manifest (catEntryUsable). */
+static const char *apiStatusBadgeClass(const CatEntry *entry)
 {
-    if (!manifest)
-        return "b-bad";
-    if (strcmp(manifest->status, MANIFEST_STATUS_VALIDATED) == 0)
-        return "b-ok";
-    return manifestIsValid(manifest) ? "b-ok" : "b-bad";
+    return catEntryUsable(entry) ? "b-ok" : "b-bad";
 }
 
 static void apiPageBackups(const ApiSnapshot *snapshot, Buffer *out)
@@ -331,8 +331,8 @@ static void apiPageBackups(const ApiSnapshot *snapshot, Buffer *out)
         apiPageRaw(out, "<tr><td data-label=\"Backup\"><code>");
         apiHtmlEscape(out, entry->id);
         apiPageRaw(out, "</code></td><td data-label=\"Status\">");
-        bufferAppendF(out, "<span class=\"badge %s\">", apiStatusBadgeClass(manifest));
-        apiHtmlEscape(out, manifest ? manifest->status : "DAMAGED");
+        bufferAppendF(out, "<span class=\"badge %s\">", apiStatusBadgeClass(entry));
+        apiHtmlEscape(out, catEntryStatus(entry));
         apiPageRaw(out, "</span>");
         if (manifest && manifest->keep)
             apiPageRaw(out, " <span class=\"badge b-warn\">kept</span>");

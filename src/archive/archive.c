@@ -1,6 +1,7 @@
 /* Archive helpers shared by writer and reader users: compression names and
  * the streamed SHA-256 of a whole file. */
 #include "archive/archive.h"
+#include "common/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,12 +53,13 @@ const char *arcFileName(ArcCompression compression)
 
 ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
-        return errSet(BACKUP_IO_FAILED, "cannot open %s: %s", path, strerror(errno));
-    }
+    /* Never blocks on a FIFO, never follows a link: see fsOpenRegular. */
+    int fd = -1;
+    ErrCode opened = fsOpenRegular(path, &fd, NULL);
+    if (opened == BACKUP_NOT_FOUND)
+        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
+    if (opened != ERR_OK)
+        return opened;
     enum { READ_CHUNK = 1024 * 1024 };
     uint8_t *chunk = malloc(READ_CHUNK);
     EVP_MD_CTX *sha = EVP_MD_CTX_new();

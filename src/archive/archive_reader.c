@@ -6,6 +6,7 @@
  * ARC_MAX_SECTION_LENGTH and grown only as bytes really arrive, so a hostile
  * length field cannot make us allocate. Format: docs/archive-format.md. */
 #include "archive/archive.h"
+#include "common/fsutil.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 
@@ -567,12 +568,13 @@ ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
 ErrCode arcReaderOpen(ArcReader **out, const char *path)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
-        return errSet(BACKUP_IO_FAILED, "cannot open %s: %s", path, strerror(errno));
-    }
+    /* Never blocks on a FIFO, never follows a link: see fsOpenRegular. */
+    int fd = -1;
+    ErrCode opened = fsOpenRegular(path, &fd, NULL);
+    if (opened == BACKUP_NOT_FOUND)
+        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
+    if (opened != ERR_OK)
+        return opened;
     return arcReaderOpenFd(out, fd, path);
 }
 

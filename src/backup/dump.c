@@ -403,9 +403,10 @@ void dumpWriterFree(DumpWriter *writer)
 ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fsErrorFromErrno(errno, "cannot open", path);
+    int fd = -1;
+    ErrCode opened = fsOpenRegular(path, &fd, NULL); /* no FIFO, no link */
+    if (opened != ERR_OK)
+        return opened;
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     uint8_t *buffer = malloc(DUMP_IO_CHUNK);
     DumpDecoder decoder;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,6 +373,85 @@ static bool hasManifestFile(const char *backupPath)
     return fsPathJoin(path, sizeof(path), backupPath, MANIFEST_COPY_FILE_NAME) == ERR_OK && fsExists(path);
 }
 
+/* The cheap archive check of listings: one lstat, never a read, because
+ * archives can be hundreds of GB. */
+static void lookAtArchive(const char *backupPath, CatEntry *entry)
+{
+    const Manifest *manifest = entry->manifest;
+    char archivePath[PATH_MAX];
+    struct stat info;
+    if (!manifest->archive.file || fsPathJoin(archivePath, sizeof(archivePath), backupPath, manifest->archive.file) != ERR_OK
+        || lstat(archivePath, &info) != 0) {
+        entry->archiveState = CAT_ARCHIVE_MISSING;
+        return;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        entry->archiveState = CAT_ARCHIVE_NOT_REGULAR;
+        return;
+    }
+    entry->archiveBytes = (uint64_t)info.st_size;
+    entry->archiveMtime = (int64_t)info.st_mtime;
+    entry->archiveState = entry->archiveBytes == manifest->archive.sizeCompressed ? CAT_ARCHIVE_PRESENT
+                                                                                 : CAT_ARCHIVE_WRONG_SIZE;
+}
+
+bool catEntryUsable(const CatEntry *entry)
+{
+    return manifestIsValid(entry->manifest) && entry->archiveState == CAT_ARCHIVE_PRESENT;
+}
+
+const char *catEntryStatus(const CatEntry *entry)
+{
+    if (!entry->manifest)
+        return CAT_STATUS_DAMAGED;
+    switch (entry->archiveState) {
+    case CAT_ARCHIVE_MISSING:
+        return CAT_STATUS_INCOMPLETE;
+    case CAT_ARCHIVE_WRONG_SIZE:
+    case CAT_ARCHIVE_NOT_REGULAR:
+    case CAT_ARCHIVE_BAD_CHECKSUM:
+        return MANIFEST_STATUS_CORRUPTED;
+    case CAT_ARCHIVE_UNREADABLE:
+        return "UNREADABLE";
+    case CAT_ARCHIVE_UNCHECKED:
+    case CAT_ARCHIVE_PRESENT:
+        break;
+    }
+    return entry->manifest->status;
+}
+
+const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize)
+{
+    const char *file = entry->manifest && entry->manifest->archive.file ? entry->manifest->archive.file : "";
+    uint64_t expected = entry->manifest ? entry->manifest->archive.sizeCompressed : 0;
+    switch (entry->archiveState) {
+    case CAT_ARCHIVE_MISSING:
+        if (file[0])
+            snprintf(out, outSize, "archive file %s is missing", file);
+        else
+            snprintf(out, outSize, "the manifest names no archive file");
+        break;
+    case CAT_ARCHIVE_WRONG_SIZE:
+        snprintf(out, outSize, "archive file %s has %llu bytes, the manifest says %llu", file,
+                 (unsigned long long)entry->archiveBytes, (unsigned long long)expected);
+        break;
+    case CAT_ARCHIVE_NOT_REGULAR:
+        snprintf(out, outSize, "archive %s is not a regular file", file);
+        break;
+    case CAT_ARCHIVE_BAD_CHECKSUM:
+        snprintf(out, outSize, "archive file %s does not match its SHA-256", file);
+        break;
+    case CAT_ARCHIVE_UNREADABLE:
+        snprintf(out, outSize, "archive file %s could not be read", file);
+        break;
+    default:
+        if (outSize)
+            out[0] = '\0';
+        break;
+    }
+    return out;
+}
+
 /* Fills an entry for an existing backup directory. */
 static void loadEntry(const char *backupPath, const char *id, CatEntry *entry)
 {
@@ -389,6 +469,8 @@ static void loadEntry(const char *backupPath, const char *id, CatEntry *entry)
         entry->created = fromId;
     else if (stat(backupPath, &info) == 0)
         entry->created = (int64_t)info.st_mtime;
+    if (manifestIsValid(entry->manifest))
+        lookAtArchive(backupPath, entry);
     if (entry->manifest && entry->manifest->id && strcmp(entry->manifest->id, id) != 0)
         logDebug("backup directory %s holds a manifest for id %s", id, entry->manifest->id);
     if (fsDirSize(backupPath, &entry->diskBytes) != ERR_OK)
@@ -429,7 +511,14 @@ ErrCode catList(Catalog *catalog, CatList *out)
         if (fsPathJoin(backupPath, sizeof(backupPath), catalog->root, name) != ERR_OK)
             continue;
         struct stat info;
-        if (fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(info.st_mode))
+        if (fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISLNK(info.st_mode)) {
+            /* Never followed: it could lead anywhere, and retention deletes. */
+            logWarn("Ignoring %s in the backup storage: a symbolic link, not a backup directory", name);
+            continue;
+        }
+        if (!S_ISDIR(info.st_mode))
             continue;
         int64_t fromId;
         if (!hasManifestFile(backupPath) && !timeParseBackupId(name, &fromId))
@@ -475,6 +564,12 @@ ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
     ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
     if (result != ERR_OK)
         return result;
+    struct stat info;
+    if (lstat(backupPath, &info) == 0 && S_ISLNK(info.st_mode)) {
+        errSet(BACKUP_IO_FAILED, "refusing backup %s: %s is a symbolic link, not a backup directory", id, backupPath);
+        errSetAction("Replace the link by the backup directory itself, or remove it");
+        return BACKUP_IO_FAILED;
+    }
     if (!fsIsDirectory(backupPath))
         return notFound(catalog, id);
     loadEntry(backupPath, id, out);
@@ -629,6 +724,154 @@ ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
     return result;
 }
 
+/* SHA-256 (hex) and size of an archive, read through fsOpenRegular. */
+static ErrCode sha256OfArchive(const char *path, char hex[65], uint64_t *size, int64_t *mtime)
+{
+    int fd = -1;
+    struct stat info;
+    ErrCode result = fsOpenRegular(path, &fd, &info);
+    if (result != ERR_OK)
+        return result;
+    *mtime = (int64_t)info.st_mtime;
+    enum { READ_CHUNK = 1024 * 1024 };
+    unsigned char *chunk = malloc(READ_CHUNK);
+    EVP_MD_CTX *sha = EVP_MD_CTX_new();
+    if (!chunk || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+        result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", path);
+    uint64_t total = 0;
+    while (result == ERR_OK) {
+        ssize_t got = read(fd, chunk, READ_CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            result = fsErrorFromErrno(errno, "cannot read", path);
+        if (got <= 0)
+            break;
+        EVP_DigestUpdate(sha, chunk, (size_t)got);
+        total += (uint64_t)got;
+    }
+    if (result == ERR_OK) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int digestLength = 0;
+        EVP_DigestFinal_ex(sha, digest, &digestLength);
+        for (unsigned int index = 0; index < 32 && index < digestLength; index++)
+            snprintf(hex + 2 * index, 3, "%02x", digest[index]);
+        *size = total;
+    }
+    EVP_MD_CTX_free(sha);
+    free(chunk);
+    close(fd);
+    return result;
+}
+
+ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry)
+{
+    if (!catEntryUsable(entry)) {
+        char problem[512];
+        errSet(BACKUP_CORRUPTED, "backup %s is not restorable: %s", entry->id,
+               entry->manifest ? catEntryProblem(entry, problem, sizeof(problem)) : "manifest damaged");
+        return BACKUP_CORRUPTED;
+    }
+    const Manifest *manifest = entry->manifest;
+    /* A --validate pass read every byte; an archive not touched since is
+     * still what was validated. */
+    if (strcmp(manifest->status, MANIFEST_STATUS_VALIDATED) == 0 && manifest->validatedAt > 0
+        && entry->archiveMtime <= manifest->validatedAt) {
+        logDebug("backup %s: trusting its validation of %lld (archive unchanged since)", entry->id,
+                 (long long)manifest->validatedAt);
+        return ERR_OK;
+    }
+    char backupPath[PATH_MAX], archivePath[PATH_MAX];
+    ErrCode result = catBackupPath(catalog, entry->id, backupPath, sizeof(backupPath));
+    if (result == ERR_OK)
+        result = fsPathJoin(archivePath, sizeof(archivePath), backupPath, manifest->archive.file);
+    char got[65] = "";
+    uint64_t size = 0;
+    int64_t mtime = 0;
+    if (result == ERR_OK)
+        result = sha256OfArchive(archivePath, got, &size, &mtime);
+    if (result == BACKUP_NOT_FOUND) {
+        entry->archiveState = CAT_ARCHIVE_MISSING;
+        return errSet(BACKUP_CORRUPTED, "backup %s: archive %s is missing", entry->id, archivePath);
+    }
+    if (result != ERR_OK) {
+        entry->archiveState = CAT_ARCHIVE_UNREADABLE;
+        return result;
+    }
+    if (size != manifest->archive.sizeCompressed || !manifest->archive.sha256
+        || strcmp(got, manifest->archive.sha256) != 0) {
+        entry->archiveState = CAT_ARCHIVE_BAD_CHECKSUM;
+        return errSet(BACKUP_CORRUPTED, "backup %s: checksum mismatch for %s (expected %.16s..., got %.16s...)",
+                      entry->id, archivePath, manifest->archive.sha256 ? manifest->archive.sha256 : "(none)", got);
+    }
+    return ERR_OK;
+}
+
+static ErrCode markCorruptedEditor(Manifest *manifest, void *payload)
+{
+    manifestSetString(&manifest->status, MANIFEST_STATUS_CORRUPTED);
+    manifestSetString(&manifest->failureReason, payload);
+    return ERR_OK;
+}
+
+void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index)
+{
+    *index = CAT_NONE;
+    for (size_t candidate = 0; candidate < list->count; candidate++) {
+        CatEntry *entry = &list->entries[candidate];
+        if ((skipId && strcmp(entry->id, skipId) == 0) || !catEntryUsable(entry))
+            continue;
+        ErrCode result = catVerifyArchive(catalog, entry);
+        if (result == ERR_OK) {
+            *index = candidate;
+            return;
+        }
+        char reason[sizeof(errLast()->reason)];
+        snprintf(reason, sizeof(reason), "%s", errLast()->reason);
+        logWarn("Backup %s is not restorable: %s", entry->id, reason);
+        if (record && entry->archiveState == CAT_ARCHIVE_BAD_CHECKSUM
+            && catManifestUpdate(catalog, entry->id, markCorruptedEditor, "archive checksum mismatch") == ERR_OK)
+            logWarn("Backup %s is now marked %s", entry->id, MANIFEST_STATUS_CORRUPTED);
+    }
+}
+
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force, bool dryRun)
+{
+    if (force)
+        return ERR_OK;
+    CatList list;
+    ErrCode result = catList(catalog, &list);
+    if (result != ERR_OK)
+        return result;
+    CatEntry *target = NULL;
+    for (size_t index = 0; index < list.count && !target; index++)
+        if (strcmp(list.entries[index].id, id) == 0)
+            target = &list.entries[index];
+    if (!target) {
+        catListFree(&list);
+        return notFound(catalog, id);
+    }
+    if (target->manifest && target->manifest->keep) {
+        catListFree(&list);
+        errSet(BACKUP_PROTECTED, "backup %s carries the keep mark", id);
+        errSetAction("Remove the mark first (neo4j-backup --unkeep %s), or delete with --force", id);
+        return BACKUP_PROTECTED;
+    }
+    size_t other = CAT_NONE;
+    if (catEntryUsable(target))
+        catNewestRestorable(catalog, &list, id, !dryRun, &other);
+    /* Only when nothing else is restorable does the target's own state matter:
+     * a backup that fails its checksum protects nothing. */
+    bool lastRestorable = catEntryUsable(target) && other == CAT_NONE && catVerifyArchive(catalog, target) == ERR_OK;
+    catListFree(&list);
+    if (lastRestorable) {
+        errSet(BACKUP_PROTECTED, "backup %s is the only restorable backup; deleting it would leave none", id);
+        errSetAction("Create a newer backup first (neo4j-backup --create), or delete with --force");
+        return BACKUP_PROTECTED;
+    }
+    return ERR_OK;
+}
+
 void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out)
 {
     for (size_t index = 0; index < list->count; index++) {
@@ -636,7 +879,7 @@ void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out)
         RetBackup *backup = &out[index];
         memset(backup, 0, sizeof(*backup));
         backup->created = entry->created;
-        backup->valid = manifestIsValid(entry->manifest);
+        backup->valid = catEntryUsable(entry);
         backup->keep = entry->manifest && entry->manifest->keep;
         char lockFile[PATH_MAX], backupPath[PATH_MAX];
         if (fsPathJoin(backupPath, sizeof(backupPath), catalog->root, entry->id) == ERR_OK
@@ -659,10 +902,22 @@ ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now
         catUnlock(catalog);
         return result;
     }
+    size_t newest = CAT_NONE;
+    catNewestRestorable(catalog, &list, NULL, !dryRun, &newest);
+    if (newest == CAT_NONE && list.count > 0) {
+        size_t count = list.count;
+        catListFree(&list);
+        catUnlock(catalog);
+        errSet(BACKUP_NONE_RESTORABLE, "none of the %zu backups in %s is restorable; retention deleted nothing",
+               count, catalog->root);
+        return BACKUP_NONE_RESTORABLE;
+    }
     RetBackup *inputs = calloc(list.count ? list.count : 1, sizeof(*inputs));
     RetDecision *decisions = calloc(list.count ? list.count : 1, sizeof(*decisions));
     if (!inputs || !decisions)
         abort();
+    /* After catNewestRestorable: backups newer than the restorable one failed
+     * verification and are no longer "valid", so it is the newest valid. */
     catRetentionInput(catalog, &list, inputs);
     retEvaluate(inputs, list.count, policy, now, decisions);
     ErrCode firstFailure = ERR_OK;

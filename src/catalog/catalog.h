@@ -74,9 +74,28 @@ void catBackupDirAbort(CatBackupDir *dir);
 
 /* ---- reading ---- */
 
+/* What a cheap look (one fstatat, no read) or retention's verification found
+ * about the archive of a backup whose manifest says COMPLETE*. */
+typedef enum {
+    CAT_ARCHIVE_UNCHECKED,    /* manifest damaged or status not COMPLETE*: not looked at */
+    CAT_ARCHIVE_PRESENT,      /* a regular file of the manifest's size */
+    CAT_ARCHIVE_MISSING,      /* no such file, or the manifest names none: INCOMPLETE */
+    CAT_ARCHIVE_WRONG_SIZE,   /* size differs from the manifest's: CORRUPTED */
+    CAT_ARCHIVE_NOT_REGULAR,  /* a link, FIFO, directory...: CORRUPTED */
+    CAT_ARCHIVE_BAD_CHECKSUM, /* SHA-256 differs from the manifest's: CORRUPTED */
+    CAT_ARCHIVE_UNREADABLE,   /* verification could not read it (I/O error) */
+} CatArchiveState;
+
+/* Status words shown for backups whose archive contradicts their manifest. */
+#define CAT_STATUS_INCOMPLETE "INCOMPLETE"
+#define CAT_STATUS_DAMAGED "DAMAGED"
+
 typedef struct {
     char id[CAT_ID_SIZE];
     Manifest *manifest;      /* NULL when both manifest files are damaged */
+    CatArchiveState archiveState;
+    uint64_t archiveBytes;   /* size on disk when the archive is a regular file */
+    int64_t archiveMtime;    /* its modification time (epoch seconds) */
     ManifestOrigin origin;   /* which manifest file was used */
     char damage[1024];       /* why manifest is NULL (empty otherwise) */
     int64_t created;         /* manifest's, else from the id, else the dir's mtime */
@@ -88,15 +107,31 @@ typedef struct {
     size_t count;
 } CatList;
 
+/* True when the backup can be restored as far as a cheap look tells: status
+ * COMPLETE*, archive present with the manifest's size (and, after
+ * verification, the right checksum). */
+bool catEntryUsable(const CatEntry *entry);
+/* The status to show: DAMAGED (no manifest), INCOMPLETE (archive missing),
+ * CORRUPTED (archive of the wrong size or checksum, or not a regular file),
+ * UNREADABLE, else the manifest's own status. */
+const char *catEntryStatus(const CatEntry *entry);
+/* Why catEntryStatus differs from the manifest's status ("" when it does
+ * not); writes into out and returns it. */
+const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize);
+
 /* Lists committed backups: directories whose name is a valid id and that hold
  * a manifest file or whose name is a backup id. Damaged manifests are listed
- * (manifest NULL) rather than hidden. Free with catListFree. */
+ * (manifest NULL) rather than hidden. Symbolic links are never followed (a
+ * linked backup directory is skipped with a warning), and repository files
+ * are opened with fsOpenRegular, so a FIFO or device cannot hang a listing.
+ * Free with catListFree. */
 ErrCode catList(Catalog *catalog, CatList *out);
 void catListFree(CatList *list);
 uint64_t catListTotalBytes(const CatList *list);
 
 /* One backup; BACKUP_NOT_FOUND (action "List available backups with --list")
- * when missing, ERR_USAGE for an invalid id. Free with catEntryFree. A
+ * when missing, ERR_USAGE for an invalid id, BACKUP_IO_FAILED when the
+ * backup's directory is a symbolic link. Free with catEntryFree. A
  * damaged manifest is not an error here: entry->manifest is NULL. */
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out);
 void catEntryFree(CatEntry *entry);
@@ -133,6 +168,15 @@ ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeo
  * then removes that tree. BACKUP_NOT_FOUND when missing. */
 ErrCode catDelete(Catalog *catalog, const char *id);
 
+/* The operator's protections against --delete: ERR_OK when id may be
+ * deleted, else BACKUP_PROTECTED with the reason and the way out in errLast():
+ * the backup carries the keep mark, or it is restorable and no other backup
+ * is (catNewestRestorable, which may hash archives), so deleting it would
+ * leave none. force skips both checks. Call under the catalog lock so that
+ * the check and the deletion see the same catalog. dryRun: record nothing
+ * (see catNewestRestorable). */
+ErrCode catDeleteAllowed(Catalog *catalog, const char *id, bool force, bool dryRun);
+
 typedef struct {
     char **names;
     size_t count;
@@ -146,14 +190,33 @@ void catNameListFree(CatNameList *list);
 ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed);
 
 /* Retention input for each entry of list (same order): created, valid
- * (status COMPLETE*), keep flag, in use (per-backup lock held). A backup whose
+ * (catEntryUsable), keep flag, in use (per-backup lock held). A backup whose
  * manifests are both damaged counts as invalid, like a failed one: it cannot
  * be verified, so it is kept only inside the daily window (the listing shows
  * it as damaged meanwhile). out has list->count elements. */
 void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out);
-/* Applies the policy: lists, evaluates at `now`, deletes what is not kept
+/* Verifies one usable entry's archive: a recorded --validate pass is trusted
+ * when the archive has the manifest's size and has not been modified since
+ * (mtime <= validated_at); otherwise its SHA-256 is computed and compared.
+ * ERR_OK when intact; BACKUP_CORRUPTED on a mismatch; other codes when it
+ * cannot be read. Sets entry->archiveState accordingly. */
+ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry);
+/* Finds the newest backup of list that is actually restorable: verifies the
+ * usable ones from newest down until one passes (usually one hash). A backup
+ * whose checksum fails is marked so in list and, when record is true (not in
+ * dry runs), recorded as CORRUPTED in its manifest; one that cannot be read
+ * is only marked in list. skipId (may be NULL) is left out
+ * (for "would deleting it leave one?"). *index is the entry's index, or
+ * CAT_NONE when no backup is restorable. Never fails: problems are logged. */
+#define CAT_NONE ((size_t)-1)
+void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index);
+
+/* Applies the policy: lists, establishes the newest restorable backup
+ * (catNewestRestorable), evaluates at `now`, deletes what is not kept
  * (skipping backups in use, with a warning). Deleted ids (or would-be deleted
- * when dryRun) are returned in deleted. Takes the catalog lock (unless held). */
+ * when dryRun) are returned in deleted. When no backup is restorable it
+ * deletes nothing and fails with BACKUP_NONE_RESTORABLE (an empty catalog is
+ * fine). Takes the catalog lock (unless held). */
 ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now, bool dryRun,
                           CatNameList *deleted);
 

@@ -623,6 +623,8 @@ static ErrCode parseWithProblem(const char *text, size_t length, unsigned flags,
     json_tokener *tokener = json_tokener_new();
     if (!tokener)
         abort();
+    /* Invalid UTF-8 would make --list --json invalid JSON: such a file is damaged. */
+    json_tokener_set_flags(tokener, JSON_TOKENER_VALIDATE_UTF8);
     json_object *root = json_tokener_parse_ex(tokener, text, (int)length);
     enum json_tokener_error parseError = json_tokener_get_error(tokener);
     size_t consumed = json_tokener_get_parse_end(tokener);
@@ -691,7 +693,7 @@ static ErrCode loadOne(const char *path, Manifest **out, ParseProblem *problem)
 {
     Buffer content;
     bufferInit(&content);
-    ErrCode result = fsReadFile(path, MANIFEST_MAX_BYTES, &content);
+    ErrCode result = fsReadRepoFile(path, MANIFEST_MAX_BYTES, &content);
     if (result != ERR_OK) {
         parseFail(problem, "%s", errLast()->reason);
     } else {

@@ -44,7 +44,8 @@ typedef struct {
 
 typedef struct {
     int64_t created; /* epoch seconds UTC */
-    bool valid;      /* status COMPLETE or COMPLETE, VALIDATED */
+    bool valid;      /* restorable: status COMPLETE*, archive present and intact
+                        (catRetentionInput, catNewestRestorable) */
     bool keep;       /* operator's keep flag */
     bool inUse;      /* being restored/validated: never delete now */
 } RetBackup;

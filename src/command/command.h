@@ -27,7 +27,9 @@ int commandRestoreMain(int argc, char **argv);
 ErrCode cmdCheck(CommandContext *context);
 ErrCode cmdCreate(CommandContext *context);
 ErrCode cmdList(CommandContext *context);
-ErrCode cmdDelete(CommandContext *context, const char *backupId);
+ErrCode cmdDelete(CommandContext *context, const char *backupId); /* --force from the options */
+/* --delete: refuses a kept backup or the last restorable one unless force. */
+ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force);
 ErrCode cmdValidate(CommandContext *context, const char *backupId);
 ErrCode cmdCleanup(CommandContext *context);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);

@@ -58,14 +58,20 @@ static void listPrintCounts(const Manifest *manifest)
     }
 }
 
+/* Room for a repository string once fmtPrintable has escaped it. */
+#define LIST_SAFE_SIZE 2048
+
+/* Every string of the repository goes through fmtPrintable before it reaches
+ * the terminal: a manifest is untrusted input and could carry escape sequences. */
 static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
 {
     char text[TIME_TEXT_SIZE];
     char sizeA[FORMAT_TEXT_SIZE];
     char sizeB[FORMAT_TEXT_SIZE];
     char percent[FORMAT_TEXT_SIZE];
+    char safe[LIST_SAFE_SIZE];
     const Manifest *manifest = entry->manifest;
-    printf("%s\n", entry->id);
+    printf("%s\n", fmtPrintable(safe, sizeof(safe), entry->id));
     timeFormatDisplay(entry->created, text);
     printf("  Created:        %s\n", text);
     if (decision->expires > 0) {
@@ -75,17 +81,24 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
         printf("  Expires:        never (kept)\n");
     }
     if (!manifest) {
-        printf("  Status:         DAMAGED (%s)\n\n", entry->damage);
+        printf("  Status:         DAMAGED (%s)\n\n", fmtPrintable(safe, sizeof(safe), entry->damage));
         return;
     }
-    printf("  Status:         %s%s\n", manifest->status, manifest->keep ? " (kept)" : "");
+    char problem[512];
+    catEntryProblem(entry, problem, sizeof(problem));
+    printf("  Status:         %s%s\n", fmtPrintable(safe, sizeof(safe), catEntryStatus(entry)),
+           manifest->keep ? " (kept)" : "");
+    if (problem[0])
+        printf("  Problem:        %s\n", fmtPrintable(safe, sizeof(safe), problem));
     if (manifest->method && strcmp(manifest->method, "logical") != 0)
-        printf("  Method:         %s\n", manifest->method);
+        printf("  Method:         %s\n", fmtPrintable(safe, sizeof(safe), manifest->method));
     printf("  Uncompressed:   %s\n", fmtSize(sizeA, sizeof(sizeA), manifest->archive.sizeUncompressed));
     printf("  Compressed:     %s (%s)\n", fmtSize(sizeB, sizeof(sizeB), manifest->archive.sizeCompressed),
            fmtPercent(percent, sizeof(percent), manifest->archive.sizeCompressed,
                       manifest->archive.sizeUncompressed));
-    printf("  Checksum:       %.12s...\n", manifest->archive.sha256 ? manifest->archive.sha256 : "");
+    char checksum[13];
+    snprintf(checksum, sizeof(checksum), "%s", manifest->archive.sha256 ? manifest->archive.sha256 : "");
+    printf("  Checksum:       %s...\n", fmtPrintable(safe, sizeof(safe), checksum));
     printf("  Graph Stats:    %llu nodes, %llu relationships\n",
            (unsigned long long)manifest->stats.nodes,
            (unsigned long long)manifest->stats.relationships);
@@ -104,6 +117,13 @@ json_object *listEntryJson(const CatEntry *entry, const RetDecision *decision, i
         json_object_object_add(item, "id", json_object_new_string(entry->id));
         json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
         json_object_object_add(item, "damage", json_object_new_string(entry->damage));
+    } else if (strcmp(catEntryStatus(entry), entry->manifest->status) != 0) {
+        /* The archive contradicts the manifest: show what holds, keep what was recorded. */
+        char problem[512];
+        json_object_object_add(item, "recorded_status", json_object_new_string(entry->manifest->status));
+        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
+        json_object_object_add(item, "problem",
+                               json_object_new_string(catEntryProblem(entry, problem, sizeof(problem))));
     }
     char text[TIME_TEXT_SIZE];
     if (decision->expires > 0) {
@@ -172,12 +192,14 @@ ErrCode cmdList(CommandContext *context)
             if (!retExpiringSoon(&decisions[index], now))
                 continue;
             int64_t hours = (decisions[index].expires - now) / 3600;
+            char safe[LIST_SAFE_SIZE];
+            fmtPrintable(safe, sizeof(safe), list.entries[index].id);
             if (hours >= 24)
-                printf("Expiring soon: %s (expires in %lld day%s)\n", list.entries[index].id,
-                       (long long)(hours / 24), hours / 24 == 1 ? "" : "s");
+                printf("Expiring soon: %s (expires in %lld day%s)\n", safe, (long long)(hours / 24),
+                       hours / 24 == 1 ? "" : "s");
             else
-                printf("Expiring soon: %s (expires in %lld hour%s)\n", list.entries[index].id,
-                       (long long)hours, hours == 1 ? "" : "s");
+                printf("Expiring soon: %s (expires in %lld hour%s)\n", safe, (long long)hours,
+                       hours == 1 ? "" : "s");
         }
     }
     free(inputs);

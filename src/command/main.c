@@ -149,6 +149,10 @@ int commandBackupMain(int argc, char **argv)
         cfgFree(config);
         return mainUsageError(command, "--delete-expired goes with --cleanup");
     }
+    if (optionsHas(&parsed, "force") && strcmp(action, "delete") != 0) {
+        cfgFree(config);
+        return mainUsageError(command, "--force goes with --delete");
+    }
     if (optionsHas(&parsed, "no-auth") && !optionsHas(&parsed, "serve")) {
         cfgFree(config);
         return mainUsageError(command, "--no-auth goes with --serve");

@@ -1,6 +1,7 @@
 /* neo4j-backup --delete, --keep/--unkeep and --cleanup: changes to the catalog. */
 #include "command/support.h"
 
+#include "common/format.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -11,26 +12,47 @@ ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
 
 ErrCode cmdDelete(CommandContext *context, const char *backupId)
 {
+    return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, "force"));
+}
+
+ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force)
+{
     Catalog *catalog = NULL;
     CatEntry entry = {0};
+    bool locked = false;
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
     if (code == ERR_OK)
         code = catFind(catalog, backupId, &entry);
+    /* One catalog lock for the check and the deletion: nothing changes between. */
+    if (code == ERR_OK) {
+        char purpose[CAT_ID_SIZE + 32];
+        snprintf(purpose, sizeof(purpose), "deleting backup %s", backupId);
+        code = catLock(catalog, LOCK_EXCLUSIVE, CAT_LOCK_TIMEOUT_MS, purpose);
+        locked = code == ERR_OK;
+    }
+    if (code == ERR_OK)
+        code = catDeleteAllowed(catalog, backupId, force, context->dryRun);
+    if (code == ERR_OK && force)
+        logWarn("--force: deleting backup %s without checking its keep mark or whether it is the last restorable one",
+                backupId);
     if (code == ERR_OK) {
         if (context->dryRun) {
+            char status[256];
             logInfo("Dry run: would delete backup %s (%s)", backupId,
-                    entry.manifest ? entry.manifest->status : "damaged manifest");
+                    fmtPrintable(status, sizeof(status), catEntryStatus(&entry)));
         } else {
             logInfo("Deleting backup %s...", backupId);
             code = catDelete(catalog, backupId);
         }
     }
+    if (locked)
+        catUnlock(catalog);
     catEntryFree(&entry);
     catClose(catalog);
     if (code != ERR_OK) {
-        logErrorBlock("Failed to delete backup", false);
+        logErrorBlock(code == BACKUP_PROTECTED ? "Refused to delete backup" : "Failed to delete backup", false);
         return code;
     }
     if (!context->dryRun)
@@ -88,7 +110,8 @@ ErrCode cmdCleanup(CommandContext *context)
     if (code != ERR_OK) {
         catNameListFree(&leftovers);
         catNameListFree(&deleted);
-        logErrorBlock("Cleanup failed", false);
+        /* No restorable backup at all is the 3 a.m. case: say so loudly. */
+        logErrorBlock("Cleanup failed", code == BACKUP_NONE_RESTORABLE);
         return code;
     }
     char names[2048] = "";

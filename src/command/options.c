@@ -18,6 +18,8 @@ static const OptionDef backupOptions[] = {
     {"resume", 0, NULL, OPT_ACTION, "Resume a scheduler paused after repeated failures."},
     {"serve", 0, NULL, OPT_ACTION, "Serve the HTTP API, metrics and status page (BACKUP_API_LISTEN)."},
     {"delete-expired", 0, NULL, OPT_MODIFIER, "With --cleanup: delete all expired backups."},
+    {"force", 0, NULL, OPT_MODIFIER,
+     "With --delete: delete even a backup with the keep mark or the last restorable backup."},
     {"config", 0, "<file>", OPT_MODIFIER,
      "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
     {"compression", 0, "<zstd|gzip|none>", OPT_MODIFIER,

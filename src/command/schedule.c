@@ -308,8 +308,15 @@ static void schedCleanup(Scheduler *scheduler)
         code = catRetentionApply(catalog, policy, timeNow(), false, &deleted);
     catClose(catalog);
     if (code != ERR_OK) {
-        logErrorBlock("Cleanup failed", false);
+        bool noneRestorable = code == BACKUP_NONE_RESTORABLE;
+        ErrDetail failure = *errLast();
+        logErrorBlock("Cleanup failed", noneRestorable);
         schedEvent(scheduler, "CLEANUP_FAILED: %s", errName(code));
+        if (noneRestorable) {
+            Alert alert;
+            alertInitFromError(&alert, ALERT_CRITICAL, &failure);
+            schedAlert(scheduler, &alert);
+        }
     } else {
         Buffer names;
         bufferInit(&names);

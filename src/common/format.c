@@ -1,6 +1,7 @@
 #include "common/format.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,4 +107,89 @@ const char *fmtTimeLeft(char *out, size_t outSize, int64_t seconds)
     else
         snprintf(out, outSize, "less than an hour");
     return out;
+}
+
+/* Length of the valid UTF-8 sequence at text (1..4) and its code point, or 0
+ * when the bytes there are not valid UTF-8 (overlong forms, surrogates and
+ * values above U+10FFFF included). A NUL stops any sequence. */
+static size_t fmtUtf8Sequence(const unsigned char *text, uint32_t *codePoint)
+{
+    unsigned char lead = text[0];
+    size_t length;
+    uint32_t value;
+    if (lead < 0x80) {
+        *codePoint = lead;
+        return 1;
+    }
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        value = lead & 0x1Fu;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        value = lead & 0x0Fu;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        value = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t index = 1; index < length; index++) {
+        if ((text[index] & 0xC0u) != 0x80u)
+            return 0;
+        value = (value << 6) | (text[index] & 0x3Fu);
+    }
+    if ((length == 3 && value < 0x800) || (length == 4 && value < 0x10000) || value > 0x10FFFF
+        || (value >= 0xD800 && value <= 0xDFFF))
+        return 0;
+    *codePoint = value;
+    return length;
+}
+
+/* Format characters that reorder or hide text on a terminal ("Trojan source"). */
+static int fmtIsInvisibleControl(uint32_t codePoint)
+{
+    return codePoint == 0x061C || (codePoint >= 0x200B && codePoint <= 0x200F)
+           || (codePoint >= 0x2028 && codePoint <= 0x202E) || (codePoint >= 0x2060 && codePoint <= 0x206F)
+           || codePoint == 0xFEFF;
+}
+
+const char *fmtPrintableEx(char *out, size_t outSize, const char *text, int keepLineBreaks)
+{
+    if (outSize == 0)
+        return out;
+    size_t used = 0;
+    const unsigned char *cursor = (const unsigned char *)(text ? text : "");
+    while (*cursor) {
+        char piece[16];
+        size_t pieceLength;
+        uint32_t codePoint = 0;
+        size_t length = fmtUtf8Sequence(cursor, &codePoint);
+        bool lineBreak = keepLineBreaks && (codePoint == '\n' || codePoint == '\t');
+        if (length == 0) {
+            pieceLength = (size_t)snprintf(piece, sizeof(piece), "\\x%02X", cursor[0]);
+            length = 1;
+        } else if (!lineBreak && (codePoint < 0x20 || codePoint == 0x7F || (codePoint >= 0x80 && codePoint <= 0x9F))) {
+            pieceLength = 0;
+            for (size_t index = 0; index < length; index++)
+                pieceLength += (size_t)snprintf(piece + pieceLength, sizeof(piece) - pieceLength, "\\x%02X",
+                                                cursor[index]);
+        } else if (fmtIsInvisibleControl(codePoint)) {
+            pieceLength = (size_t)snprintf(piece, sizeof(piece), "\\u%04X", (unsigned)codePoint);
+        } else {
+            memcpy(piece, cursor, length);
+            pieceLength = length;
+        }
+        if (used + pieceLength >= outSize)
+            break; /* truncate at a character boundary */
+        memcpy(out + used, piece, pieceLength);
+        used += pieceLength;
+        cursor += length;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+const char *fmtPrintable(char *out, size_t outSize, const char *text)
+{
+    return fmtPrintableEx(out, outSize, text, 0);
 }

@@ -34,4 +34,16 @@ const char *fmtSeconds(char *out, size_t outSize, double seconds);
  * zero gives "less than an hour". Days are rounded down. */
 const char *fmtTimeLeft(char *out, size_t outSize, int64_t seconds);
 
+/* Text from the repository (manifests, file names) or from a server made
+ * safe for a terminal: control characters (C0 and DEL, and C1 U+0080..U+009F)
+ * and bytes that are not valid UTF-8 are written as \xHH, and the Unicode
+ * controls that reorder or hide text (U+061C, U+200B..U+200F, U+2028..U+202E,
+ * U+2060..U+206F, U+FEFF) as \uXXXX, so no escape sequence reaches the operator
+ * and nothing is hidden. Other valid UTF-8 is kept. keepLineBreaks keeps '\n'
+ * and '\t' (for log lines that span lines). NULL gives "". Truncates at a
+ * character boundary. Returns out. */
+const char *fmtPrintableEx(char *out, size_t outSize, const char *text, int keepLineBreaks);
+/* fmtPrintableEx without line breaks: one field on one line. */
+const char *fmtPrintable(char *out, size_t outSize, const char *text);
+
 #endif

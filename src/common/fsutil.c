@@ -153,17 +153,68 @@ ErrCode fsWriteAtomic(const char *path, const void *data, size_t length, mode_t 
     return fsFsyncParent(path);
 }
 
+/* open + "must be a regular file" without ever blocking in open(). */
+static ErrCode fsOpenForReading(const char *path, bool followLinks, int *fdOut, struct stat *info)
+{
+    *fdOut = -1;
+    int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (followLinks ? 0 : O_NOFOLLOW);
+    int fd = open(path, flags);
+    if (fd < 0) {
+        int savedErrno = errno;
+        if (savedErrno == ENOENT)
+            return errSet(BACKUP_NOT_FOUND, "cannot open %s: no such file", path);
+        if (savedErrno == ELOOP && !followLinks)
+            return errSet(BACKUP_IO_FAILED, "refusing to open %s: it is a symbolic link", path);
+        return fsErrorFromErrno(savedErrno, "cannot open", path);
+    }
+    struct stat local;
+    struct stat *target = info ? info : &local;
+    if (fstat(fd, target) != 0 || !S_ISREG(target->st_mode)) {
+        close(fd);
+        return errSet(BACKUP_IO_FAILED, "refusing to read %s: not a regular file", path);
+    }
+    int current = fcntl(fd, F_GETFL);
+    if (current < 0 || fcntl(fd, F_SETFL, current & ~O_NONBLOCK) != 0) {
+        int savedErrno = errno;
+        close(fd);
+        return fsErrorFromErrno(savedErrno, "cannot set up reading of", path);
+    }
+    *fdOut = fd;
+    return ERR_OK;
+}
+
+ErrCode fsOpenRegular(const char *path, int *fdOut, struct stat *info)
+{
+    return fsOpenForReading(path, false, fdOut, info);
+}
+
+static ErrCode fsReadOpened(int fd, const char *path, size_t maxBytes, Buffer *out);
+
 ErrCode fsReadFile(const char *path, size_t maxBytes, Buffer *out)
 {
     bufferClear(out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fsErrorFromErrno(errno, "cannot open", path);
-    struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        close(fd);
-        return errSet(BACKUP_IO_FAILED, "cannot read %s: not a regular file", path);
-    }
+    int fd = -1;
+    ErrCode opened = fsOpenForReading(path, true, &fd, NULL);
+    if (opened == BACKUP_NOT_FOUND)
+        return fsErrorFromErrno(ENOENT, "cannot open", path); /* as before: an I/O failure */
+    if (opened != ERR_OK)
+        return opened;
+    return fsReadOpened(fd, path, maxBytes, out);
+}
+
+ErrCode fsReadRepoFile(const char *path, size_t maxBytes, Buffer *out)
+{
+    bufferClear(out);
+    int fd = -1;
+    ErrCode opened = fsOpenRegular(path, &fd, NULL);
+    if (opened != ERR_OK)
+        return opened;
+    return fsReadOpened(fd, path, maxBytes, out);
+}
+
+/* Reads fd to its end into out and closes it. */
+static ErrCode fsReadOpened(int fd, const char *path, size_t maxBytes, Buffer *out)
+{
     uint8_t chunk[16384];
     for (;;) {
         ssize_t got = read(fd, chunk, sizeof(chunk));

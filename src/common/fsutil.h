@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Maps an errno value to BACKUP_NO_SPACE / BACKUP_IO_FAILED and records
@@ -37,7 +38,19 @@ ErrCode fsFsyncParent(const char *path);
  * renames over path and fsyncs the directory. On failure nothing is left
  * behind and the old file, if any, is untouched. */
 ErrCode fsWriteAtomic(const char *path, const void *data, size_t length, mode_t mode);
-/* Reads a whole regular file into out (cleared first). More than maxBytes is an
+/* Opens a repository file for reading: O_NONBLOCK so that a FIFO or device
+ * planted in the storage cannot hang the caller, O_NOFOLLOW so that a final
+ * symbolic link is refused, and anything but a regular file is refused
+ * (BACKUP_IO_FAILED "not a regular file"). The descriptor is switched back to
+ * blocking reads. info (may be NULL) receives its fstat. A missing file is
+ * BACKUP_NOT_FOUND, so callers can tell "absent" from "unreadable". */
+ErrCode fsOpenRegular(const char *path, int *fdOut, struct stat *info);
+/* fsReadFile for files of the backup repository: opened with fsOpenRegular
+ * (no link followed, no FIFO waited on). */
+ErrCode fsReadRepoFile(const char *path, size_t maxBytes, Buffer *out);
+/* Reads a whole regular file into out (cleared first). Links are followed
+ * (configuration and secret files are often links), FIFOs and devices are
+ * refused without blocking. More than maxBytes is an
  * error (BACKUP_IO_FAILED "too large"), so hostile files cannot exhaust memory. */
 ErrCode fsReadFile(const char *path, size_t maxBytes, Buffer *out);
 

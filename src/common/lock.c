@@ -29,7 +29,7 @@ bool lockReadHolder(const char *path, pid_t *pid, char *purpose, size_t purposeS
     *pid = 0;
     if (purposeSize)
         purpose[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return false;
     char content[512];
@@ -147,7 +147,8 @@ const char *lockPath(const Lock *lock) { return lock->path; }
 
 bool lockIsHeld(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a FIFO planted as a lock file must not hang a listing. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return false;
     bool held = false;

@@ -1,6 +1,7 @@
 #include "common/log.h"
 
 #include "common/error.h"
+#include "common/format.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -70,11 +71,16 @@ void logMessage(LogLevel level, const char *fmt, ...)
         pthread_mutex_unlock(&logLock);
         return;
     }
-    char line[4096];
+    char raw[4096];
     va_list args;
     va_start(args, fmt);
-    vsnprintf(line, sizeof(line), fmt, args);
+    vsnprintf(raw, sizeof(raw), fmt, args);
     va_end(args);
+    /* Log lines carry manifest fields, server answers and file names: no
+     * escape sequence or invalid UTF-8 may reach a terminal, a log file or
+     * an alert through them. Line breaks stay (multi-line tool output). */
+    char line[4096 * 2];
+    fmtPrintableEx(line, sizeof(line), raw, 1);
     if (logTee) {
         char stamp[32];
         time_t now = time(NULL);

@@ -101,9 +101,9 @@ ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char
 {
     memset(run, 0, sizeof(*run));
     DumpLoadSource source = {.path = dumpPath, .expectedSha256 = expectedSha256 ? expectedSha256 : ""};
-    source.fd = open(dumpPath, O_RDONLY | O_CLOEXEC);
-    if (source.fd < 0)
-        return fsErrorFromErrno(errno, "cannot open", dumpPath);
+    ErrCode opened = fsOpenRegular(dumpPath, &source.fd, NULL); /* no FIFO, no link */
+    if (opened != ERR_OK)
+        return opened;
     source.sha = EVP_MD_CTX_new();
     ErrCode code = source.sha && EVP_DigestInit_ex(source.sha, EVP_sha256(), NULL) == 1
                        ? ERR_OK

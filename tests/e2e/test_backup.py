@@ -526,12 +526,19 @@ def test_delete(tools, reference):
     missing = tools.backup("--delete", "neo4j-20000101-000000")
     assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
     assert "List available backups" in missing.stderr
-    dry = tools.backup("--delete", backup_id, "--dry-run")
+    # The only restorable backup: refused without --force, and said why.
+    refused = tools.backup("--delete", backup_id)
+    assert_error(refused, BACKUP_PROTECTED, "BACKUP_PROTECTED")
+    assert "only restorable backup" in refused.stderr
+    assert "--force" in refused.stderr
+    misplaced = tools.backup("--list", "--force")
+    assert misplaced.returncode == EXIT_USAGE, misplaced.output
+    dry = tools.backup("--delete", backup_id, "--dry-run", "--force")
     assert dry.returncode == 0, dry.output
     assert f"Dry run: would delete backup {backup_id}" in dry.stdout
     assert tree_state(tools.storage) == before
 
-    deleted = tools.backup("--delete", backup_id)
+    deleted = tools.backup("--delete", backup_id, "--force")
     assert deleted.returncode == 0, deleted.output
     assert f"SUCCESS: Backup {backup_id} deleted" in deleted.stdout
     assert not backup_dir.exists()
@@ -605,6 +612,148 @@ def test_keep_unkeep_and_cleanup(tools, sample_graph):
 
     missing = tools.backup("--keep", "neo4j-20000101-000000")
     assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
+
+
+BACKUP_NONE_RESTORABLE = 32  # src/common/error.def
+BACKUP_PROTECTED = 33
+
+
+def archive_of(backup_dir):
+    return backup_dir / read_manifest(backup_dir)["archive"]["file"]
+
+
+def test_retention_keeps_the_newest_restorable_backup(tools, sample_graph):
+    """Issue 11: an older validated backup and a newer one whose archive is
+    gone. The newer one lists as INCOMPLETE (never valid) and --cleanup keeps
+    the older one, the only restorable backup."""
+    older, newer = two_old_backups(tools)
+    validated = tools.backup("--validate", older)
+    assert validated.returncode == 0, validated.output
+    archive_of(tools.storage / newer).unlink()
+
+    listing = tools.backup("--list", env=LATER)
+    newer_block = listing.stdout.split(f"{newer}\n", 1)[1]
+    assert "  Status:         INCOMPLETE\n" in newer_block.split("\n\n", 1)[0], listing.stdout
+    assert "  Problem:        archive file " in newer_block, listing.stdout
+    as_json = json.loads(tools.backup("--list", "--json", env=LATER).stdout)
+    statuses = {item["id"]: item["status"] for item in as_json["backups"]}
+    assert statuses == {older: "COMPLETE, VALIDATED", newer: "INCOMPLETE"}
+    assert [item["recorded_status"] for item in as_json["backups"] if item["id"] == newer] == ["COMPLETE"]
+
+    cleaned = tools.backup("--cleanup", env=LATER)
+    assert cleaned.returncode == 0, cleaned.output
+    assert f"CLEANUP_SUCCESS: Deleted 1 backup ({newer})" in cleaned.stdout
+    assert backup_dirs(tools.storage) == [older]
+
+
+def test_delete_refuses_a_kept_backup_unless_forced(tools, sample_graph):
+    older, newer = two_old_backups(tools)
+    assert tools.backup("--keep", older).returncode == 0
+    refused = tools.backup("--delete", older)
+    assert_error(refused, BACKUP_PROTECTED, "BACKUP_PROTECTED")
+    assert "keep mark" in refused.stderr and f"--unkeep {older}" in refused.stderr
+    assert sorted(backup_dirs(tools.storage)) == sorted([older, newer])
+    forced = tools.backup("--delete", older, "--force")
+    assert forced.returncode == 0, forced.output
+    assert backup_dirs(tools.storage) == [newer]
+
+
+def test_retention_with_no_restorable_backup_deletes_nothing(tools, sample_graph):
+    """Both archives damaged (one missing, one of the right size but wrong
+    bytes): --cleanup deletes nothing, exits BACKUP_NONE_RESTORABLE with a
+    CRITICAL line, and records the checksum mismatch it found."""
+    older, newer = two_old_backups(tools)
+    archive_of(tools.storage / newer).unlink()
+    flip_byte(archive_of(tools.storage / older), 100)
+    before = sorted(backup_dirs(tools.storage))
+
+    cleaned = tools.backup("--cleanup", env=LATER)
+    assert_error(cleaned, BACKUP_NONE_RESTORABLE, "BACKUP_NONE_RESTORABLE")
+    assert "CRITICAL: Operator attention required" in cleaned.output
+    assert "retention deleted nothing" in cleaned.stderr
+    assert sorted(backup_dirs(tools.storage)) == before
+    assert read_manifest(tools.storage / older)["status"] == "CORRUPTED"
+    listing = tools.backup("--list", "--json", env=LATER)
+    assert {item["status"] for item in json.loads(listing.stdout)["backups"]} == {"CORRUPTED", "INCOMPLETE"}
+
+
+BACKUP_IO_FAILED = 20
+
+
+def test_special_files_in_the_storage_never_hang(tools, reference):
+    """Issue 11: a FIFO named manifest.json hung --list (and retention, under
+    the catalog lock). Now it is refused at once and the copy is used; an
+    archive that is a FIFO is CORRUPTED; a symlinked backup directory is
+    ignored by listings and refused by --delete, and its target is untouched."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    archive = archive_of(backup_dir)  # read before the manifest becomes a FIFO
+    (backup_dir / "manifest.json").unlink()
+    os.mkfifo(backup_dir / "manifest.json")
+    listing = tools.backup("--list", timeout=60)
+    assert listing.returncode == 0, listing.output
+    assert "  Status:         COMPLETE\n" in listing.stdout
+    assert "not a regular file" in listing.output
+
+    lock_file = backup_dir / ".lock"
+    if lock_file.exists():
+        lock_file.unlink()
+    os.mkfifo(lock_file)
+    archive.rename(tools.storage.parent / "moved-archive")
+    os.mkfifo(archive)
+    elsewhere = tools.storage.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keepme").write_text("data")
+    linked = tools.storage / "neo4j-20000101-000000"
+    linked.symlink_to(elsewhere, target_is_directory=True)
+
+    as_json = tools.backup("--list", "--json", timeout=60)
+    assert as_json.returncode == 0, as_json.output
+    assert [(item["id"], item["status"]) for item in json.loads(as_json.stdout)["backups"]] == \
+        [(backup_id, "CORRUPTED")]
+    assert "symbolic link" in as_json.output
+    refused = tools.backup("--delete", linked.name, "--force", timeout=60)
+    assert_error(refused, BACKUP_IO_FAILED, "BACKUP_IO_FAILED")
+    cleaned = tools.backup("--cleanup", env=LATER, timeout=60)
+    assert_error(cleaned, BACKUP_NONE_RESTORABLE, "BACKUP_NONE_RESTORABLE")
+    assert (elsewhere / "keepme").read_text() == "data"
+    assert linked.is_symlink()
+
+
+def test_repository_text_cannot_reach_the_terminal_raw(tools, reference):
+    """Issue 11: a manifest's status was printed raw, so escape sequences
+    reached the operator's terminal. Now human output shows them escaped and
+    --json stays valid JSON with the real value."""
+    backup_id, backup_dir = copy_reference(reference, tools)
+    hostile = "COMPLETE\x1b[2J\x1b]0;owned\x07\u202e\x9b"
+    manifest = read_manifest(backup_dir)
+    manifest["status"] = hostile
+    manifest["method"] = "dump\x1b[31m"
+    write_manifest(backup_dir, manifest, reseal=True)
+
+    listing = tools.backup("--list")
+    assert listing.returncode == 0, listing.output
+    assert "\x1b" not in listing.output and "\x07" not in listing.output and "\x9b" not in listing.output
+    assert "\u202e" not in listing.output
+    assert "  Status:         COMPLETE\\x1B[2J\\x1B]0;owned\\x07\\u202E\\xC2\\x9B\n" in listing.stdout, listing.stdout
+    assert "  Method:         dump\\x1B[31m\n" in listing.stdout
+    as_json = tools.backup("--list", "--json")
+    assert as_json.returncode == 0, as_json.output
+    assert json.loads(as_json.stdout)["backups"][0]["status"] == hostile
+    dry = tools.backup("--delete", backup_id, "--dry-run", "--force")
+    assert dry.returncode == 0, dry.output
+    assert "\x1b" not in dry.output
+    assert "(COMPLETE\\x1B[2J" in dry.stdout
+
+    manifest["status"] = "COMPLETE"
+    manifest["method"] = "logical"
+    (backup_dir / "graph-bad-name").write_bytes(b"")
+    manifest["archive"]["file"] = "graph\x1b[2J.nbk"
+    write_manifest(backup_dir, manifest, reseal=True)
+    listing = tools.backup("--list")
+    assert "\x1b" not in listing.output
+    assert "  Problem:        archive file graph\\x1B[2J.nbk is missing\n" in listing.stdout, listing.stdout
+    cleanup = tools.backup("--cleanup")
+    assert "\x1b" not in cleanup.output
 
 
 # ---- dry runs change nothing ------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include "api/api_internal.h"
 #include "api/metrics.h"
 #include "catalog/catalog.h"
+#include "command/support.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -67,7 +68,11 @@ static void makeBackup(Catalog *catalog, int64_t created, const char *status, ui
     assert_int_equal(catBackupDirBegin(catalog, id, &dir), ERR_OK);
     char archive[PATH_MAX];
     assert_int_equal(fsPathJoin(archive, sizeof(archive), catBackupDirPath(dir), "graph.nbk"), ERR_OK);
-    assert_int_equal(fsWriteAtomic(archive, "0123456789", 10, 0600), ERR_OK);
+    /* The archive has the manifest's size: listings compare the two. */
+    char *content = calloc(1, size ? size : 1);
+    assert_non_null(content);
+    assert_int_equal(fsWriteAtomic(archive, content, size, 0600), ERR_OK);
+    free(content);
     Manifest *manifest = manifestNew();
     manifestSetString(&manifest->id, id);
     manifest->created = created;
@@ -663,6 +668,103 @@ static void testServerWithoutToken(void **state)
     cfgFree(config);
 }
 
+/* A newer backup whose archive is gone is INCOMPLETE, not the latest. */
+static void testMetricsSkipBackupWithoutArchive(void **state)
+{
+    (void)state;
+    makeCatalog();
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storage, true), ERR_OK);
+    char lost[CAT_ID_SIZE], path[PATH_MAX];
+    makeBackup(catalog, timeNow() - 30, MANIFEST_STATUS_VALIDATED, 3000, lost);
+    catClose(catalog);
+    snprintf(path, sizeof(path), "%s/%s/graph.nbk", storage, lost);
+    assert_int_equal(unlink(path), 0);
+    Config *config = newConfig();
+    ApiSnapshot snapshot;
+    assert_int_equal(apiSnapshotTake(config, NULL, &snapshot), ERR_OK);
+    assert_int_equal(snapshot.validCount, 2);
+    assert_int_equal(snapshot.incompleteCount, 1);
+    assert_string_equal(snapshot.list.entries[snapshot.newestValid].id, newestId);
+    Buffer text;
+    bufferInit(&text);
+    apiMetricsFormat(&snapshot, &text);
+    bufferAppendByte(&text, 0);
+    const char *metrics = (const char *)text.data;
+    assert_int_equal(atoi(findLine(metrics, "neo4j_backup_catalog_backups{status=\"incomplete\"} ")), 1);
+    assert_int_equal(atoi(findLine(metrics, "neo4j_backup_latest_size_bytes{kind=\"compressed\"} ")), 2000);
+    json_object *item = listEntryJson(&snapshot.list.entries[0], &snapshot.decisions[0], snapshot.now);
+    json_object *field = NULL;
+    assert_true(json_object_object_get_ex(item, "status", &field));
+    assert_string_equal(json_object_get_string(field), "INCOMPLETE");
+    assert_true(json_object_object_get_ex(item, "recorded_status", &field));
+    assert_string_equal(json_object_get_string(field), MANIFEST_STATUS_VALIDATED);
+    json_object_put(item);
+    bufferFree(&text);
+    apiSnapshotFree(&snapshot);
+    cfgFree(config);
+}
+
+static ErrCode validatedNowEditor(Manifest *manifest, void *payload)
+{
+    (void)payload;
+    manifestSetString(&manifest->status, MANIFEST_STATUS_VALIDATED);
+    manifest->validatedAt = (int64_t)time(NULL) + 5; /* after the archive was written: trusted */
+    return ERR_OK;
+}
+
+/* DELETE refuses the keep mark and the last restorable backup unless forced
+ * (body field "force" or query parameter force=true). */
+static void testDeleteRefusesProtectedBackups(void **state)
+{
+    (void)state;
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storage, true), ERR_OK);
+    char only[CAT_ID_SIZE], kept[CAT_ID_SIZE];
+    int64_t now = timeNow();
+    makeBackup(catalog, now - 7200, MANIFEST_STATUS_COMPLETE, 100, kept);
+    makeBackup(catalog, now - 3600, MANIFEST_STATUS_COMPLETE, 100, only);
+    assert_int_equal(catManifestUpdate(catalog, only, validatedNowEditor, NULL), ERR_OK);
+    assert_int_equal(catSetKeep(catalog, kept, true), ERR_OK);
+    Config *config = newConfig();
+    ApiServer *server = startServer(config, TEST_TOKEN);
+    uint16_t port = apiServerPort(server);
+    char path[128], forced[160];
+    HttpResult result;
+
+    /* kept is not restorable here (no checksum recorded), but it is kept */
+    snprintf(path, sizeof(path), "/api/v1/backups/%s", kept);
+    httpDo(port, "DELETE", path, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 409);
+    assert_non_null(strstr(bodyText(&result), "BACKUP_PROTECTED"));
+    assert_non_null(strstr(bodyText(&result), "keep mark"));
+    bufferFree(&result.body);
+    snprintf(forced, sizeof(forced), "%s?force=maybe", path);
+    expectError(port, "DELETE", forced, TEST_TOKEN, NULL, 400, "API_BAD_REQUEST");
+    snprintf(forced, sizeof(forced), "%s?force=true", path);
+    httpDo(port, "DELETE", forced, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+
+    snprintf(path, sizeof(path), "/api/v1/backups/%s", only);
+    httpDo(port, "DELETE", path, TEST_TOKEN, NULL, 0, &result);
+    assert_int_equal(result.status, 409);
+    assert_non_null(strstr(bodyText(&result), "only restorable backup"));
+    bufferFree(&result.body);
+    expectError(port, "DELETE", path, TEST_TOKEN, "{\"force\": \"yes\"}", 400, "API_BAD_REQUEST");
+    expectError(port, "DELETE", path, TEST_TOKEN, "{\"forced\": true}", 400, "API_BAD_REQUEST");
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, only, &entry), ERR_OK); /* refusals deleted nothing */
+    catEntryFree(&entry);
+    httpDo(port, "DELETE", path, TEST_TOKEN, "{\"force\": true}", 16, &result);
+    assert_int_equal(result.status, 200);
+    bufferFree(&result.body);
+    assert_int_equal(catFind(catalog, only, &entry), BACKUP_NOT_FOUND);
+    apiServerStop(server);
+    cfgFree(config);
+    catClose(catalog);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -675,7 +777,9 @@ int main(void)
         cmocka_unit_test(testFormField),
         cmocka_unit_test(testHtmlEscape),
         cmocka_unit_test_setup_teardown(testMetricsOfCatalog, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testMetricsSkipBackupWithoutArchive, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerRoutes, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteRefusesProtectedBackups, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerWithoutToken, setUp, tearDown),
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);

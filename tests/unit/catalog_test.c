@@ -62,6 +62,9 @@ static void storagePath(char *out, const char *name)
     snprintf(out, PATH_MAX, "%s/%s", storage, name);
 }
 
+/* SHA-256 of the archive content "0123456789" that makeBackup writes. */
+#define ARCHIVE_SHA256 "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882"
+
 /* Creates a committed backup the way the backup engine will. */
 static void makeBackup(Catalog *catalog, int64_t created, const char *status, bool keep, char id[CAT_ID_SIZE])
 {
@@ -77,6 +80,7 @@ static void makeBackup(Catalog *catalog, int64_t created, const char *status, bo
     manifestSetString(&manifest->status, status);
     manifestSetString(&manifest->archive.file, "graph.nbk");
     manifest->archive.sizeCompressed = 10;
+    manifestSetString(&manifest->archive.sha256, ARCHIVE_SHA256);
     manifest->keep = keep;
     assert_int_equal(manifestSave(manifest, catBackupDirPath(dir)), ERR_OK);
     manifestFree(manifest);
@@ -374,6 +378,271 @@ static void testRetentionApplyContract(void **state)
     catListFree(&list);
 }
 
+/* ---- restorable backups (issue 11) ---- */
+
+static void archivePathOf(const char *id, char *out)
+{
+    snprintf(out, PATH_MAX, "%s/%s/graph.nbk", storage, id);
+}
+
+/* Sets a VALIDATED status with validated_at = when. */
+static ErrCode validatedEditor(Manifest *manifest, void *payload)
+{
+    manifestSetString(&manifest->status, MANIFEST_STATUS_VALIDATED);
+    manifest->validatedAt = *(const int64_t *)payload;
+    return ERR_OK;
+}
+
+static const CatEntry *findEntry(const CatList *list, const char *id)
+{
+    for (size_t index = 0; index < list->count; index++)
+        if (strcmp(list->entries[index].id, id) == 0)
+            return &list->entries[index];
+    return NULL;
+}
+
+static void testListShowsArchiveProblems(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t base = timeFromParts(2025, 12, 20, 2, 0, 0);
+    char missing[CAT_ID_SIZE], shrunk[CAT_ID_SIZE], fifo[CAT_ID_SIZE], fine[CAT_ID_SIZE];
+    makeBackup(catalog, base, MANIFEST_STATUS_COMPLETE, false, missing);
+    makeBackup(catalog, base + DAY, MANIFEST_STATUS_VALIDATED, false, shrunk);
+    makeBackup(catalog, base + 2 * DAY, MANIFEST_STATUS_COMPLETE, false, fifo);
+    makeBackup(catalog, base + 3 * DAY, MANIFEST_STATUS_COMPLETE, false, fine);
+    char path[PATH_MAX];
+    archivePathOf(missing, path);
+    assert_int_equal(unlink(path), 0);
+    archivePathOf(shrunk, path);
+    assert_int_equal(truncate(path, 4), 0);
+    archivePathOf(fifo, path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    char problem[512];
+    const CatEntry *entry = findEntry(&list, missing);
+    assert_false(catEntryUsable(entry));
+    assert_string_equal(catEntryStatus(entry), CAT_STATUS_INCOMPLETE);
+    assert_string_equal(catEntryProblem(entry, problem, sizeof(problem)), "archive file graph.nbk is missing");
+    entry = findEntry(&list, shrunk);
+    assert_false(catEntryUsable(entry));
+    assert_string_equal(catEntryStatus(entry), MANIFEST_STATUS_CORRUPTED);
+    assert_non_null(strstr(catEntryProblem(entry, problem, sizeof(problem)), "has 4 bytes, the manifest says 10"));
+    entry = findEntry(&list, fifo);
+    assert_string_equal(catEntryStatus(entry), MANIFEST_STATUS_CORRUPTED);
+    entry = findEntry(&list, fine);
+    assert_true(catEntryUsable(entry));
+    assert_string_equal(catEntryStatus(entry), MANIFEST_STATUS_COMPLETE);
+    assert_string_equal(catEntryProblem(entry, problem, sizeof(problem)), "");
+    RetBackup inputs[4];
+    catRetentionInput(catalog, &list, inputs);
+    for (size_t index = 0; index < list.count; index++)
+        assert_int_equal(inputs[index].valid, strcmp(list.entries[index].id, fine) == 0);
+    catListFree(&list);
+}
+
+/* The issue's case: an old validated backup and newer ones whose archive is
+ * missing or corrupt. Retention used to delete the old one. */
+static void testRetentionKeepsNewestRestorable(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char good[CAT_ID_SIZE], missing[CAT_ID_SIZE], corrupt[CAT_ID_SIZE];
+    makeBackup(catalog, today - 30 * DAY, MANIFEST_STATUS_COMPLETE, false, good);
+    makeBackup(catalog, today - 20 * DAY, MANIFEST_STATUS_COMPLETE, false, corrupt);
+    makeBackup(catalog, today - 10 * DAY, MANIFEST_STATUS_COMPLETE, false, missing);
+    int64_t validated = (int64_t)time(NULL) + 5; /* after the archive was written */
+    assert_int_equal(catManifestUpdate(catalog, good, validatedEditor, &validated), ERR_OK);
+    char path[PATH_MAX];
+    archivePathOf(missing, path);
+    assert_int_equal(unlink(path), 0);
+    archivePathOf(corrupt, path);
+    assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK); /* same size: only the hash tells */
+
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, today, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 2);
+    for (size_t index = 0; index < deleted.count; index++)
+        assert_string_not_equal(deleted.names[index], good);
+    catNameListFree(&deleted);
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, good, &entry), ERR_OK);
+    assert_true(catEntryUsable(&entry));
+    catEntryFree(&entry);
+}
+
+static void testRetentionHashesAndMarksCorrupted(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char older[CAT_ID_SIZE], newer[CAT_ID_SIZE];
+    makeBackup(catalog, today - 30 * DAY, MANIFEST_STATUS_COMPLETE, false, older);
+    makeBackup(catalog, today - 20 * DAY, MANIFEST_STATUS_COMPLETE, false, newer);
+    /* Validated long ago, then the archive changed: the pass is not trusted. */
+    int64_t validated = (int64_t)time(NULL) - 3600;
+    assert_int_equal(catManifestUpdate(catalog, newer, validatedEditor, &validated), ERR_OK);
+    char path[PATH_MAX];
+    archivePathOf(newer, path);
+    assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK);
+
+    /* A dry run finds the mismatch but records nothing. */
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, today, true, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 1);
+    assert_string_equal(deleted.names[0], newer);
+    catNameListFree(&deleted);
+    CatEntry before;
+    assert_int_equal(catFind(catalog, newer, &before), ERR_OK);
+    assert_string_equal(before.manifest->status, MANIFEST_STATUS_VALIDATED);
+    catEntryFree(&before);
+
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    size_t newest = CAT_NONE;
+    catNewestRestorable(catalog, &list, NULL, true, &newest);
+    assert_int_not_equal(newest, CAT_NONE);
+    assert_string_equal(list.entries[newest].id, older);
+    assert_string_equal(catEntryStatus(&list.entries[0]), MANIFEST_STATUS_CORRUPTED);
+    /* skipping the only restorable one leaves none */
+    catNewestRestorable(catalog, &list, older, true, &newest);
+    assert_int_equal(newest, CAT_NONE);
+    catListFree(&list);
+    /* The mismatch is recorded, so every later listing shows it. */
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, newer, &entry), ERR_OK);
+    assert_string_equal(entry.manifest->status, MANIFEST_STATUS_CORRUPTED);
+    assert_string_equal(catEntryStatus(&entry), MANIFEST_STATUS_CORRUPTED);
+    catEntryFree(&entry);
+}
+
+static void testRetentionWithoutRestorableDeletesNothing(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char ids[3][CAT_ID_SIZE];
+    for (int index = 0; index < 3; index++) {
+        makeBackup(catalog, today - (10 + index) * DAY, MANIFEST_STATUS_COMPLETE, false, ids[index]);
+        char path[PATH_MAX];
+        archivePathOf(ids[index], path);
+        assert_int_equal(unlink(path), 0);
+    }
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, today, false, &deleted), BACKUP_NONE_RESTORABLE);
+    assert_int_equal(deleted.count, 0);
+    assert_non_null(strstr(errLast()->reason, "deleted nothing"));
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 3);
+    catListFree(&list);
+    /* An empty catalog is not an alarm. */
+    for (int index = 0; index < 3; index++)
+        assert_int_equal(catDelete(catalog, ids[index]), ERR_OK);
+    assert_int_equal(catRetentionApply(catalog, &policy, today, false, &deleted), ERR_OK);
+}
+
+static void testDeleteAllowed(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char older[CAT_ID_SIZE], newer[CAT_ID_SIZE], failed[CAT_ID_SIZE];
+    makeBackup(catalog, today - 2 * DAY, MANIFEST_STATUS_COMPLETE, false, older);
+    makeBackup(catalog, today - DAY, MANIFEST_STATUS_COMPLETE, true, newer);
+    makeBackup(catalog, today, MANIFEST_STATUS_FAILED, false, failed);
+    assert_int_equal(catDeleteAllowed(catalog, newer, false, false), BACKUP_PROTECTED);
+    assert_non_null(strstr(errLast()->reason, "keep mark"));
+    assert_non_null(strstr(errLast()->action, "--unkeep"));
+    assert_int_equal(catDeleteAllowed(catalog, newer, true, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), ERR_OK); /* newer is restorable */
+    assert_int_equal(catDeleteAllowed(catalog, failed, false, false), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, "neo4j-20000101-000000", false, false), BACKUP_NOT_FOUND);
+
+    /* newer's archive is damaged: older becomes the last restorable one */
+    char path[PATH_MAX];
+    archivePathOf(newer, path);
+    assert_int_equal(fsWriteAtomic(path, "9876543210", 10, 0600), ERR_OK);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), BACKUP_PROTECTED);
+    assert_non_null(strstr(errLast()->reason, "only restorable backup"));
+    assert_int_equal(catDeleteAllowed(catalog, older, true, false), ERR_OK);
+    /* and an unrestorable backup never protects anything */
+    archivePathOf(older, path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(catDeleteAllowed(catalog, older, false, false), ERR_OK);
+}
+
+/* Issue 11: a FIFO named manifest.json hung --list, and retention with it
+ * while holding the catalog lock. alarm() makes a hang a failure. */
+static void testSpecialFilesNeverHang(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char fifoManifest[CAT_ID_SIZE], fifoLock[CAT_ID_SIZE], linkedArchive[CAT_ID_SIZE], fifoArchive[CAT_ID_SIZE];
+    char good[CAT_ID_SIZE];
+    makeBackup(catalog, today - 40 * DAY, MANIFEST_STATUS_COMPLETE, false, good);
+    makeBackup(catalog, today - 30 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoManifest);
+    makeBackup(catalog, today - 20 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoLock);
+    makeBackup(catalog, today - 15 * DAY, MANIFEST_STATUS_COMPLETE, false, linkedArchive);
+    makeBackup(catalog, today - 10 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoArchive);
+    char path[PATH_MAX], target[PATH_MAX];
+    for (int copy = 0; copy < 2; copy++) {
+        snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoManifest, copy ? MANIFEST_COPY_FILE_NAME : MANIFEST_FILE_NAME);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkfifo(path, 0600), 0);
+    }
+    snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoLock, CAT_LOCK_FILE_NAME);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* An archive replaced by a link to an intact copy is still not trusted. */
+    archivePathOf(linkedArchive, path);
+    snprintf(target, sizeof(target), "%s/outside.nbk", workDir);
+    assert_int_equal(rename(path, target), 0);
+    assert_int_equal(symlink(target, path), 0);
+    archivePathOf(fifoArchive, path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* A backup directory that is a link to a real backup elsewhere. */
+    char linkedDir[PATH_MAX], elsewhere[512], command[1200];
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", workDir);
+    snprintf(command, sizeof(command), "cp -a '%s/%s' '%s'", storage, good, elsewhere);
+    assert_int_equal(system(command), 0);
+    storagePath(linkedDir, "neo4j-20251201-020000");
+    assert_int_equal(symlink(elsewhere, linkedDir), 0);
+    alarm(30);
+
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 5); /* the linked directory is not listed */
+    const CatEntry *entry = findEntry(&list, fifoManifest);
+    assert_null(entry->manifest);
+    assert_non_null(strstr(entry->damage, "not a regular file"));
+    assert_string_equal(catEntryStatus(findEntry(&list, linkedArchive)), MANIFEST_STATUS_CORRUPTED);
+    assert_string_equal(catEntryStatus(findEntry(&list, fifoArchive)), MANIFEST_STATUS_CORRUPTED);
+    RetBackup inputs[5];
+    catRetentionInput(catalog, &list, inputs);
+    catListFree(&list);
+    CatEntry found;
+    assert_int_equal(catFind(catalog, "neo4j-20251201-020000", &found), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "symbolic link"));
+
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    ErrCode applied = catRetentionApply(catalog, &policy, today, false, &deleted);
+    if (applied != ERR_OK)
+        fail_msg("retention: %s", errLast()->reason);
+    catNameListFree(&deleted);
+    assert_true(fsIsDirectory(elsewhere)); /* never followed, never deleted */
+    /* Only the archive matters for restorability: a FIFO lock file does not. */
+    assert_int_equal(catFind(catalog, fifoLock, &found), ERR_OK);
+    assert_true(catEntryUsable(&found));
+    catEntryFree(&found);
+    assert_int_equal(catFind(catalog, good, &found), BACKUP_NOT_FOUND);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +655,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(testKeepFlagAndManifestUpdate, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testCleanLeftovers, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionApplyContract, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testListShowsArchiveProblems, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testRetentionKeepsNewestRestorable, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testRetentionHashesAndMarksCorrupted, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testRetentionWithoutRestorableDeletesNothing, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteAllowed, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testSpecialFilesNeverHang, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,10 +83,37 @@ static void testTruncationIsSafe(void **state)
     assert_true(strlen(tiny) <= 4);
 }
 
+/* Issue 11: repository text reaches the terminal only through fmtPrintable. */
+static void testPrintable(void **state)
+{
+    (void)state;
+    char text[128];
+    assert_string_equal(fmtPrintable(text, sizeof(text), "COMPLETE, VALIDATED"), "COMPLETE, VALIDATED");
+    assert_string_equal(fmtPrintable(text, sizeof(text), NULL), "");
+    /* An escape sequence that would clear the screen and retitle the terminal. */
+    assert_string_equal(fmtPrintable(text, sizeof(text), "COMPLETE\x1b[2J\x1b]0;pwned\x07"),
+                        "COMPLETE\\x1B[2J\\x1B]0;pwned\\x07");
+    assert_string_equal(fmtPrintable(text, sizeof(text), "a\rb\nc\td\x7f"), "a\\x0Db\\x0Ac\\x09d\\x7F");
+    assert_string_equal(fmtPrintableEx(text, sizeof(text), "a\nb\tc\rd", 1), "a\nb\tc\\x0Dd");
+    /* C1 controls (CSI is U+009B) and invalid UTF-8: lone continuation, truncated, overlong, surrogate. */
+    assert_string_equal(fmtPrintable(text, sizeof(text), "x\xc2\x9b" "2J"), "x\\xC2\\x9B2J");
+    assert_string_equal(fmtPrintable(text, sizeof(text), "\x80\xc3\xe2\x82\xc0\xaf\xed\xa0\x80."),
+                        "\\x80\\xC3\\xE2\\x82\\xC0\\xAF\\xED\\xA0\\x80.");
+    /* Valid text stays, including non-ASCII; bidi overrides are shown, not obeyed. */
+    assert_string_equal(fmtPrintable(text, sizeof(text), "Grüße 日本 \xf0\x9f\x98\x80"), "Grüße 日本 \xf0\x9f\x98\x80");
+    assert_string_equal(fmtPrintable(text, sizeof(text), "abc\xe2\x80\xae" "def"), "abc\\u202Edef");
+    /* Truncation never splits a character or an escape. */
+    char small[6];
+    assert_string_equal(fmtPrintable(small, sizeof(small), "ab\x1b" "cd"), "ab");
+    assert_string_equal(fmtPrintable(small, sizeof(small), "abcd\xc3\xa9"), "abcd");
+    assert_string_equal(fmtPrintable(small, sizeof(small), "abc\xc3\xa9"), "abc\xc3\xa9");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testSizesLikeTheContract),
+        cmocka_unit_test(testPrintable),
         cmocka_unit_test(testPercent),
         cmocka_unit_test(testDurations),
         cmocka_unit_test(testTimeLeft),

@@ -277,6 +277,51 @@ static void testFsyncHelpers(void **state)
     assert_false(fsIsDirectory(path));
 }
 
+/* Repository files: a FIFO must not hang the reader (issue 11: a FIFO named
+ * manifest.json hung --list), links are refused, devices too. alarm() turns
+ * a hang into a failure instead of a stuck test. */
+static void testOpenRegularRefusesSpecialFiles(void **state)
+{
+    Fixture *fixture = *state;
+    char regular[PATH_MAX], fifo[PATH_MAX], link[PATH_MAX], missing[PATH_MAX];
+    pathIn(fixture, regular, "manifest.json");
+    pathIn(fixture, fifo, "fifo");
+    pathIn(fixture, link, "link");
+    pathIn(fixture, missing, "missing");
+    writeText(regular, "{}");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink(regular, link), 0);
+    alarm(20);
+
+    int fd = -1;
+    struct stat info;
+    assert_int_equal(fsOpenRegular(regular, &fd, &info), ERR_OK);
+    assert_true(fd >= 0);
+    assert_int_equal(info.st_size, 2);
+    assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0); /* reads block again, as usual */
+    close(fd);
+    assert_int_equal(fsOpenRegular(fifo, &fd, NULL), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "not a regular file"));
+    assert_int_equal(fd, -1);
+    assert_int_equal(fsOpenRegular(link, &fd, NULL), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "symbolic link"));
+    assert_int_equal(fsOpenRegular(missing, &fd, NULL), BACKUP_NOT_FOUND);
+    assert_int_equal(fsOpenRegular(fixture->root, &fd, NULL), BACKUP_IO_FAILED);
+    assert_int_equal(fsOpenRegular("/dev/null", &fd, NULL), BACKUP_IO_FAILED);
+
+    Buffer content;
+    bufferInit(&content);
+    assert_int_equal(fsReadRepoFile(fifo, 100, &content), BACKUP_IO_FAILED);
+    assert_int_equal(fsReadRepoFile(link, 100, &content), BACKUP_IO_FAILED);
+    assert_int_equal(fsReadRepoFile(regular, 100, &content), ERR_OK);
+    assert_int_equal(content.length, 2);
+    /* Configuration files may be links (Kubernetes secrets are), never FIFOs. */
+    assert_int_equal(fsReadFile(link, 100, &content), ERR_OK);
+    assert_int_equal(fsReadFile(fifo, 100, &content), BACKUP_IO_FAILED);
+    bufferFree(&content);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +334,7 @@ int main(void)
         cmocka_unit_test(testPathJoin),
         cmocka_unit_test(testErrnoMapping),
         cmocka_unit_test_setup_teardown(testFsyncHelpers, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testOpenRegularRefusesSpecialFiles, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

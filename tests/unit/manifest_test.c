@@ -452,6 +452,31 @@ static void testStatsCounts(void **state)
     manifestFree(manifest);
 }
 
+/* --list --json must stay valid JSON: a manifest whose strings are not valid
+ * UTF-8 is damaged; control characters parse (json-c escapes them on output). */
+static void testInvalidUtf8IsDamaged(void **state)
+{
+    (void)state;
+    Manifest *manifest = sampleManifest();
+    char *text = manifestSerialize(manifest);
+    manifestFree(manifest);
+    char *invalid = replaced(text, "\"COMPLETE, VALIDATED\"", "\"COMPLETE\xff\xfe\"");
+    Manifest *parsed = NULL;
+    assert_int_equal(manifestParse(invalid, strlen(invalid), 0, &parsed), BACKUP_CORRUPTED);
+    assert_null(parsed);
+    assert_null(strchr(errLast()->reason, '\xff'));
+    char *escaped = replaced(text, "\"COMPLETE, VALIDATED\"", "\"COMPLETE\\u001b[2J\"");
+    assert_int_equal(manifestParse(escaped, strlen(escaped), 0, &parsed), ERR_OK);
+    assert_string_equal(parsed->status, "COMPLETE\x1b[2J");
+    json_object *json = manifestToJson(parsed);
+    assert_non_null(strstr(json_object_to_json_string(json), "COMPLETE\\u001b[2J"));
+    json_object_put(json);
+    manifestFree(parsed);
+    free(escaped);
+    free(invalid);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +488,7 @@ int main(void)
         cmocka_unit_test(testStrictFields),
         cmocka_unit_test(testDowntimeAndLargeNumbers),
         cmocka_unit_test(testStatsCounts),
+        cmocka_unit_test(testInvalidUtf8IsDamaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
