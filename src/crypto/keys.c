@@ -112,7 +112,9 @@ ErrCode cryptoKeyFileRead(const char *path, CryptoMasterKey *out)
     if (code != ERR_OK) {
         return code;
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* Links are followed (Kubernetes mounts secrets as links); the mode
+     * checked is the target's, from the open descriptor. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
             return errSet(BACKUP_KEY_REQUIRED, "key file %s does not exist", path);

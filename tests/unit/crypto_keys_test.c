@@ -122,6 +122,14 @@ static void testReadRefusesKeysOthersCanAccess(void **state)
     writeFile(fixture->keyPath, knownKeyText, 0400);
     CryptoMasterKey key;
     assert_int_equal(cryptoKeyFileRead(fixture->keyPath, &key), ERR_OK);
+    /* Through a link (a Kubernetes secret volume), the target's mode counts. */
+    char linkPath[PATH_MAX];
+    snprintf(linkPath, sizeof(linkPath), "%s/link.key", fixture->root);
+    assert_int_equal(symlink(fixture->keyPath, linkPath), 0);
+    assert_int_equal(cryptoKeyFileRead(linkPath, &key), ERR_OK);
+    assert_int_equal(chmod(fixture->keyPath, 0644), 0);
+    assert_int_equal(cryptoKeyFileRead(linkPath, &key), CONFIG_INVALID);
+    unlink(linkPath);
 }
 
 static void testReadRefusesMalformedKeysWithoutEchoingThem(void **state)
