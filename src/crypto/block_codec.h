@@ -11,6 +11,8 @@
  * each section in file order with final=true for the footer. Reader:
  * cryptoDecryptorInit(header), cryptoDecryptBlock per section, then
  * cryptoDecryptorFinish, which refuses a stream that ended before FINAL.
+ * The codec does not know which kind is last: the archive reader checks
+ * that isFinal is true exactly for the footer ('F').
  * Not yet wired into src/archive/. */
 #ifndef NBK_CRYPTO_BLOCK_CODEC_H
 #define NBK_CRYPTO_BLOCK_CODEC_H

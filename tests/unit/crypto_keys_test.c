@@ -71,6 +71,20 @@ static void testGenerateWritesAPrivateKeyAndRefusesToOverwrite(void **state)
     assert_memory_equal(again.key, key.key, CRYPTO_KEY_BYTES); /* untouched */
 }
 
+static void testGenerateNeverWritesThroughALink(void **state)
+{
+    Fixture *fixture = *state;
+    char target[PATH_MAX];
+    snprintf(target, sizeof(target), "%s/target", fixture->root);
+    assert_int_equal(symlink(target, fixture->keyPath), 0); /* dangling */
+    assert_int_equal(cryptoKeyFileGenerate(fixture->keyPath, NULL), CONFIG_INVALID);
+    assert_int_equal(access(target, F_OK), -1);
+    unlink(fixture->keyPath);
+    char missingDir[PATH_MAX];
+    snprintf(missingDir, sizeof(missingDir), "%s/no/such/dir.key", fixture->root);
+    assert_int_equal(cryptoKeyFileGenerate(missingDir, NULL), BACKUP_IO_FAILED);
+}
+
 static void testTwoGeneratedKeysDiffer(void **state)
 {
     Fixture *fixture = *state;
@@ -266,6 +280,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testGenerateWritesAPrivateKeyAndRefusesToOverwrite, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testGenerateNeverWritesThroughALink, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testTwoGeneratedKeysDiffer, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testReadParsesTheDocumentedFormAndIdIsKeyedBlake2b, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testReadRefusesKeysOthersCanAccess, setUp, tearDown),
