@@ -89,6 +89,91 @@ static void fail(ErrCode code)
     exit(errExitStatus(code));
 }
 
+/* ---- a whole format-2 archive (docs/encryption.md, section 2) ---- */
+
+/* CRC-32C, bitwise: the test tool keeps no dependency on src/archive's
+ * private header. */
+static uint32_t crc32c(const uint8_t *bytes, size_t length)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < length; i++) {
+        crc ^= bytes[i];
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+        }
+    }
+    return crc ^ 0xFFFFFFFFu;
+}
+
+static void appendSection(Buffer *file, uint8_t kind, const uint8_t *payload, size_t length)
+{
+    size_t start = file->length;
+    bufferAppendByte(file, kind);
+    bufferAppendU32BE(file, (uint32_t)length);
+    bufferAppend(file, payload, length);
+    bufferAppendU32BE(file, crc32c(file->data + start, file->length - start));
+}
+
+static void appendEncryptedSection(Buffer *file, CryptoBlockCodec *codec, uint8_t kind, const Buffer *plain,
+                                   bool final)
+{
+    uint8_t cipher[256];
+    size_t cipherLength = 0;
+    cryptoEncryptBlock(codec, kind, plain->data, plain->length, final, cipher, &cipherLength);
+    appendSection(file, kind, cipher, cipherLength);
+}
+
+/* The example of docs/archive-format.md section 3 (header map {v: 1}, records
+ * S "abc", N "", R "xyz12"), as format 2 with compression none. */
+static json_object *archiveVector(const uint8_t dataKey[CRYPTO_KEY_BYTES])
+{
+    Buffer file;
+    Buffer plain;
+    bufferInit(&file);
+    bufferInit(&plain);
+    bufferAppend(&file, "NBKARCH2", 8);
+    bufferAppendU16BE(&file, 2);
+
+    CryptoBlockCodec codec;
+    uint8_t header[CRYPTO_STREAM_HEADER_BYTES];
+    cryptoEncryptorInit(&codec, dataKey, header);
+    uint8_t keySection[2 + CRYPTO_STREAM_HEADER_BYTES] = {1, 0};
+    memcpy(keySection + 2, header, sizeof(header));
+    appendSection(&file, 'K', keySection, sizeof(keySection));
+
+    const uint8_t headerMap[] = {0xA1, 0x81, 0x76, 0x01};
+    bufferAppend(&plain, headerMap, sizeof(headerMap));
+    appendEncryptedSection(&file, &codec, 'H', &plain, false);
+
+    const struct {
+        uint8_t kind;
+        const char *bytes;
+    } records[] = {{'S', "abc"}, {'N', ""}, {'R', "xyz12"}};
+    bufferClear(&plain);
+    bufferAppendU32BE(&plain, 3);
+    for (size_t i = 0; i < 3; i++) {
+        bufferAppendByte(&plain, records[i].kind);
+        bufferAppendU32BE(&plain, (uint32_t)strlen(records[i].bytes));
+        bufferAppend(&plain, records[i].bytes, strlen(records[i].bytes));
+    }
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, plain.data + 4, plain.length - 4);
+    appendEncryptedSection(&file, &codec, 'B', &plain, false);
+
+    bufferClear(&plain);
+    for (int i = 0; i < 4; i++) {
+        bufferAppendU64BE(&plain, 1); /* schema, node, relationship records; blocks */
+    }
+    bufferAppendU64BE(&plain, file.length); /* file offset of the footer's kind byte */
+    bufferAppend(&plain, digest, sizeof(digest));
+    appendEncryptedSection(&file, &codec, 'F', &plain, true);
+
+    json_object *object = hexObject(file.data, file.length);
+    bufferFree(&file);
+    bufferFree(&plain);
+    return object;
+}
+
 /* ---- the vectors ---- */
 
 static const char *const blockKinds = "HBBF";
@@ -206,6 +291,7 @@ static int emit(void)
     json_object_object_add(root, "passphrase", json_object_new_string(passphrase));
     json_object_object_add(root, "key_record", hexObject(encodedRecord, sizeof(encodedRecord)));
     json_object_object_add(root, "passphrase_key", hexObject(fromPassphrase.key, CRYPTO_KEY_BYTES));
+    json_object_object_add(root, "archive", archiveVector(dataKey));
 
     puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
