@@ -23,6 +23,7 @@ packages=(
     libssl-dev zlib1g-dev libzstd-dev zstd libcurl4-openssl-dev libjson-c-dev
     libcmocka-dev libmicrohttpd-dev
     libxml2-dev
+    libsodium-dev
     clang libclang-rt-14-dev valgrind
     maven ca-certificates openssl
     chromium prometheus
