@@ -14,6 +14,7 @@ Nothing here is pytest-specific, so benchmarks and scripts can import it too.
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -151,7 +152,11 @@ class Neo4jServer:
 
 def launcher_command(action: str, server: "Neo4jServer") -> str:
     """Shell command that stops or starts server, for STOP_COMMAND/START_COMMAND."""
-    command = f"{sys.executable} {LAUNCHER} {action} {server.name}"
+    # The tools run with the NEO4J_* variables cleared (helpers.Tools), so the
+    # launcher's root and jar cache travel with the command.
+    pinned = " ".join(f"{key}={shlex.quote(os.environ[key])}" for key in ("NEO4J_LOCAL_ROOT", "NEO4J_LOCAL_CACHE")
+                      if os.environ.get(key))
+    command = (f"env {pinned} " if pinned else "") + f"{sys.executable} {LAUNCHER} {action} {server.name}"
     return command + (f" --bolt-port {server.port}" if action == "start" else "")
 
 
