@@ -155,6 +155,89 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
     return code;
 }
 
+bool cmdImportOfflineWipePays(const InstanceConfig *instance, uint64_t targetRecords, uint64_t minRecords)
+{
+    return minRecords > 0 && !instance->isProduction && !cmdOfflineMissing(instance) && targetRecords >= minRecords;
+}
+
+ErrCode cmdImportCountRecords(BoltConnection *connection, const char *database, uint64_t *records)
+{
+    *records = 0;
+    static const char *const counts[] = {"MATCH (n) RETURN count(n)", "MATCH ()-[r]->() RETURN count(r)"};
+    BoltQueryOptions options = {.database = database, .mode = BOLT_ACCESS_READ};
+    Arena *arena = arenaNew(0);
+    ErrCode code = ERR_OK;
+    for (size_t index = 0; index < 2 && code == ERR_OK; index++) {
+        BoltValue count = boltNull();
+        code = boltQuerySingle(connection, counts[index], NULL, &options, arena, &count);
+        if (code == ERR_OK && count.type == BOLT_INT && count.as.integer > 0)
+            *records += (uint64_t)count.as.integer;
+    }
+    arenaFree(arena);
+    return code;
+}
+
+/* Offline work of the wipe: an import of no records over the database. */
+static ErrCode cmdImportWipeWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
+                                 void *payload, DumpRun *run)
+{
+    char nodes[IMPORT_PATH_SIZE + 16];
+    snprintf(nodes, sizeof(nodes), "--nodes=%s", (const char *)payload);
+    const char *args[] = {"database", "import", "full", instance->database, "--overwrite-destination=true",
+                          nodes, NULL};
+    logInfo("Emptying database %s of %s offline: neo4j-admin database import full of no records (%s)",
+            instance->database, instance->name, admin->executable);
+    DumpIo io = {.cancelFlag = context->cancelFlag};
+    ErrCode code = dumpAdminRun(admin, args, &io, run);
+    if (code == NEO4J_ADMIN_FAILED)
+        errSetAction("Read neo4j-admin's output above, or restore with --load bolt into a target without "
+                     "stop and start commands");
+    return code;
+}
+
+ErrCode cmdImportWipeOffline(CommandContext *context, const InstanceConfig *instance, BoltConnection **connection)
+{
+    *connection = NULL;
+    double started = timeMonotonic();
+    ErrCode code = cmdImportPreflight(instance);
+    DumpAdmin admin;
+    char adminVersion[64] = "";
+    if (code == ERR_OK)
+        code = cmdOfflineAdmin(context, instance, &admin, adminVersion, sizeof(adminVersion));
+    if (code == ERR_OK && dumpVersionCompare(adminVersion, "5.0") < 0) {
+        errSet(CONFIG_INVALID, "the offline wipe needs Neo4j 5 or newer (neo4j-admin database import); %s runs %s",
+               instance->name, adminVersion);
+        code = CONFIG_INVALID;
+    }
+    char scratch[IMPORT_PATH_SIZE] = "";
+    char nodesFile[IMPORT_PATH_SIZE] = "";
+    const char *parent = NULL;
+    Lock *scratchLock = NULL;
+    if (code == ERR_OK)
+        code = cmdImportScratch(context, scratch, sizeof(scratch), &parent, &scratchLock);
+    if (code == ERR_OK)
+        code = fsPathJoin(nodesFile, sizeof(nodesFile), scratch, "empty-nodes.csv");
+    if (code == ERR_OK) {
+        FILE *file = fopen(nodesFile, "w");
+        if (!file || fputs(":ID\n", file) == EOF || fclose(file) != 0) {
+            if (file)
+                fclose(file);
+            code = fsErrorFromErrno(errno, "write", nodesFile);
+        }
+    }
+    if (code == ERR_OK)
+        code = cmdOfflineRun(context, instance, &admin, cmdImportWipeWork, nodesFile, connection);
+    ErrDetail failure = *errLast();
+    if (scratch[0] && parent)
+        fsRemoveTree(parent, scratch);
+    lockRelease(scratchLock);
+    *(ErrDetail *)errLast() = failure;
+    if (code == ERR_OK)
+        logInfo("Database %s of %s emptied offline in %.1f seconds", instance->database, instance->name,
+                timeMonotonic() - started);
+    return code;
+}
+
 ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
                           uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                           ArchiveContent *content)
