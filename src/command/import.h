@@ -31,21 +31,6 @@ bool cmdImportWanted(const Config *config, const InstanceConfig *instance);
  * and start commands; checked before anything is touched. */
 ErrCode cmdImportPreflight(const InstanceConfig *instance);
 
-/* Whether the Bolt load should empty instance offline instead of deleting
- * through Cypher: a test instance that can be stopped and holds at least
- * minRecords (RESTORE_OFFLINE_WIPE_RECORDS; 0 = never) nodes + relationships.
- * Below that the fixed cost of a stop and a start is more than the Cypher
- * deletes (docs/restore.md, "Offline wipe"); production stays online. */
-bool cmdImportOfflineWipePays(const InstanceConfig *instance, uint64_t targetRecords, uint64_t minRecords);
-
-/* Nodes + relationships in instance's database (the count store: instant). */
-ErrCode cmdImportCountRecords(BoltConnection *connection, const char *database, uint64_t *records);
-
-/* The Bolt load's offline wipe: stops instance, replaces its database by an
- * empty one (neo4j-admin database import full of a node file that is only a
- * header), starts it again. On success *connection is open on it. */
-ErrCode cmdImportWipeOffline(CommandContext *context, const InstanceConfig *instance, BoltConnection **connection);
-
 /* Loads the (verified) archive into instance (expectedRecords: nodes +
  * relationships of the manifest, for progress on a terminal): import files (about
  * expectedBytes, the archive's uncompressed size; BACKUP_NO_SPACE when the

@@ -115,22 +115,6 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
         code = restoreConnectTarget(instance, &connection);
         if (code != ERR_OK)
             return code;
-        /* A big graph in a target that can be stopped goes faster offline
-         * than through Cypher deletes (docs/restore.md, "Offline wipe"). */
-        uint64_t targetRecords = 0;
-        int64_t minRecords = 0;
-        if (cfgGetInt(job->context->config, "RESTORE_OFFLINE_WIPE_RECORDS", &minRecords) == ERR_OK &&
-            cmdImportOfflineWipePays(instance, UINT64_MAX, (uint64_t)minRecords) &&
-            cmdImportCountRecords(connection, instance->database, &targetRecords) == ERR_OK &&
-            cmdImportOfflineWipePays(instance, targetRecords, (uint64_t)minRecords)) {
-            logInfo("Target %s holds %" PRIu64 " nodes and relationships: emptying it offline", instance->name,
-                    targetRecords);
-            boltClose(connection);
-            connection = NULL;
-            code = cmdImportWipeOffline(job->context, instance, &connection);
-            if (code != ERR_OK)
-                return code;
-        }
         logInfo("Restoring data into %s (database %s)...", instance->name, instance->database);
         LogicalRestoreRequest request = {
             .connection = connection,

@@ -98,10 +98,6 @@ static const CfgSetting cfgSettings[] = {
            "commands, bolt otherwise), bolt (Cypher writes, the target stays online) or import (neo4j-admin "
            "database import on the stopped target, several times faster; needs the target's NEO4J_HOME and "
            "stop/start commands)."),
-    INT("RESTORE_OFFLINE_WIPE_RECORDS", "Restore", "200000", 0, 1000000000000,
-        "Bolt load into a test target that has NEO4J_HOME and stop/start commands: empty it offline (stop, "
-        "neo4j-admin, start) instead of Cypher deletes when it holds at least this many nodes + relationships; "
-        "0 = never."),
     PATH("RESTORE_IMPORT_DIR", "Restore", NULL,
          "Directory for the import load's temporary CSV files (default: BACKUP_STORAGE_PATH)."),
     BOOL("PROMOTE_AFTER_VALIDATION", "Restore", "false",

@@ -313,30 +313,6 @@ def test_load_auto_imports_into_a_stoppable_target_and_bolt_otherwise(tools, ref
     assert graph_snapshot(neo4j_target) == snapshot
 
 
-def test_bolt_load_empties_a_big_stoppable_target_offline(tools, reference, neo4j_target):
-    """--load bolt into a test target that can be stopped: at or above
-    RESTORE_OFFLINE_WIPE_RECORDS nodes + relationships the target is emptied
-    offline (stop, neo4j-admin import of no records, start) instead of by
-    Cypher deletes; the restored graph is the backup's all the same."""
-    backup_id = copy_reference(reference, tools)
-    mark_target(neo4j_target)  # 3 nodes + 1 relationship
-    settings = {**import_settings(neo4j_target), "RESTORE_LOAD": "bolt", "RESTORE_OFFLINE_WIPE_RECORDS": "4"}
-    offline = tools.restore("--backup-id", backup_id, "--no-validate", env=settings)
-    assert offline.returncode == 0, offline.output
-    assert "INFO: Target test-neo4j holds 4 nodes and relationships: emptying it offline" in offline.stdout
-    assert "INFO: Database neo4j of test-neo4j emptied offline in" in offline.stdout
-    assert "INFO: Stopping test-neo4j" in offline.stdout
-    assert graph_snapshot(neo4j_target) == reference[2]
-
-    mark_target(neo4j_target)
-    online = tools.restore("--backup-id", backup_id, "--no-validate",
-                           env={**settings, "RESTORE_OFFLINE_WIPE_RECORDS": "5"})
-    assert online.returncode == 0, online.output
-    assert "offline" not in online.stdout
-    assert "Stopping" not in online.stdout
-    assert graph_snapshot(neo4j_target) == reference[2]
-
-
 def test_import_load_interrupted_starts_the_target_again(tools, reference, neo4j_target, tmp_path):
     """SIGTERM while neo4j-admin imports: the importer is stopped, the target
     is started again (its start command always runs once it was stopped), the

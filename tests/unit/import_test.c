@@ -68,27 +68,12 @@ static void testBoltAndImportAreForced(void **state)
     assert_int_equal(cmdImportPreflight(&online), CONFIG_INVALID);
 }
 
-static void testOfflineWipeOnlyForABigGraphInAStoppableTestTarget(void **state)
-{
-    (void)state;
-    InstanceConfig target = stoppableTarget();
-    assert_true(cmdImportOfflineWipePays(&target, 200000, 200000));
-    assert_false(cmdImportOfflineWipePays(&target, 199999, 200000));
-    assert_false(cmdImportOfflineWipePays(&target, 5000000, 0)); /* 0 = never */
-    target.isProduction = true;
-    assert_false(cmdImportOfflineWipePays(&target, 5000000, 1));
-    InstanceConfig online = stoppableTarget();
-    online.stopCommand = NULL;
-    assert_false(cmdImportOfflineWipePays(&online, 5000000, 1));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testAutoImportsIntoAStoppableTarget),
         cmocka_unit_test(testAutoKeepsATargetWithoutCommandsOnline),
         cmocka_unit_test(testBoltAndImportAreForced),
-        cmocka_unit_test(testOfflineWipeOnlyForABigGraphInAStoppableTestTarget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
