@@ -17,7 +17,7 @@ The CSV files come from bench/export_csv.py (run against the source server
 first; its time is reported but is not part of any comparison).
 
   bench/bench_restore.py --label 1M [--storage /tmp/bench-backups] [--csv /tmp/bench-csv]
-                         [--skip-python] [--skip-import] [--loads bolt,import]
+                         [--skip-python] [--skip-import] [--loads bolt,import] [--skip-validated]
 
 The backup id is read from bench/out/backup_id_<label>.txt (bench_backup.py).
 BENCH_RESTORE_RUNS (default 1) sets how often each restore variant runs.
@@ -77,6 +77,7 @@ def main():
     parser.add_argument("--skip-python", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--loads", default="bolt,import", help="restore loads to measure (bolt,import)")
+    parser.add_argument("--skip-validated", action="store_true", help="only the --no-validate restore runs")
     args = parser.parse_args()
 
     backup_id = (OUT / f"backup_id_{args.label}.txt").read_text().strip()
@@ -86,7 +87,8 @@ def main():
         for load in loads:
             suffix = "" if load == "bolt" else f"_{load}"
             result[f"no_validate{suffix}"] = restore_runs(backup_id, args.storage, False, load, args.dst_server)
-            result[f"validate{suffix}"] = restore_runs(backup_id, args.storage, True, load, args.dst_server)
+            if not args.skip_validated:
+                result[f"validate{suffix}"] = restore_runs(backup_id, args.storage, True, load, args.dst_server)
 
     csv_dir = Path(args.csv)
     if not (csv_dir / "rels.csv").exists():
@@ -130,12 +132,13 @@ def main():
         if f"no_validate{suffix}" not in result:
             continue
         fastest = median([entry["seconds"] for entry in result[f"no_validate{suffix}"]])
-        validated = median([entry["seconds"] for entry in result[f"validate{suffix}"]])
+        validated = median([entry["seconds"] for entry in result.get(f"validate{suffix}", [])])
         print(f"[{args.label}] neo4j-restore --load {load} --no-validate: median {fastest:.1f} s "
               f"(spread {spread([e['seconds'] for e in result[f'no_validate{suffix}']]):.0%}), "
               f"peak RSS {mb(max(e['rss_kb'] for e in result[f'no_validate{suffix}'])):.1f} MB")
-        print(f"[{args.label}] neo4j-restore --load {load} (validate):    median {validated:.1f} s, "
-              f"peak RSS {mb(max(e['rss_kb'] for e in result[f'validate{suffix}'])):.1f} MB")
+        if f"validate{suffix}" in result:
+            print(f"[{args.label}] neo4j-restore --load {load} (validate):    median {validated:.1f} s, "
+                  f"peak RSS {mb(max(e['rss_kb'] for e in result[f'validate{suffix}'])):.1f} MB")
         if "python" in result:
             python = result["python"]["seconds"]
             print(f"  vs python UNWIND load {python:.1f} s: speed-up {python / fastest:.2f}x no-validate, "

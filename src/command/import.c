@@ -23,10 +23,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-bool cmdImportWanted(const Config *config)
+CmdLoadKind cmdImportChooseLoad(const char *setting, const InstanceConfig *instance, char *why, size_t whySize)
+{
+    const char *target = instance->isProduction ? "production" : instance->name;
+    if (setting && strcmp(setting, "bolt") == 0) {
+        snprintf(why, whySize, "RESTORE_LOAD or --load asks for bolt");
+        return CMD_LOAD_BOLT;
+    }
+    if (setting && strcmp(setting, "import") == 0) {
+        snprintf(why, whySize, "RESTORE_LOAD or --load asks for import");
+        return CMD_LOAD_IMPORT;
+    }
+    /* auto: the import load is several times faster but needs the target
+     * stopped; a target the tool cannot stop stays online with Bolt. */
+    const char *missing = cmdOfflineMissing(instance);
+    if (missing) {
+        snprintf(why, whySize, "load auto: %s has no %s%s, so it stays online", target,
+                 instance->isProduction && strcmp(missing, "NEO4J_HOME") != 0 ? "NEO4J_" : "", missing);
+        return CMD_LOAD_BOLT;
+    }
+    snprintf(why, whySize, "load auto: %s has a NEO4J_HOME and stop and start commands, so it is stopped for "
+                           "the import", target);
+    return CMD_LOAD_IMPORT;
+}
+
+bool cmdImportForced(const Config *config)
 {
     const char *load = cfgGet(config, "RESTORE_LOAD");
     return load && strcmp(load, "import") == 0;
+}
+
+bool cmdImportWanted(const Config *config, const InstanceConfig *instance)
+{
+    char why[256];
+    return cmdImportChooseLoad(cfgGet(config, "RESTORE_LOAD"), instance, why, sizeof(why)) == CMD_LOAD_IMPORT;
 }
 
 ErrCode cmdImportPreflight(const InstanceConfig *instance)

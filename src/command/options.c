@@ -43,9 +43,9 @@ static const OptionDef restoreOptions[] = {
      "Show the recovery state, the backup and target involved, and the history."},
     {"cancel", 0, NULL, OPT_ACTION, "Operator cancel: mark a recovery in progress as failed."},
     {"target", 0, "<instance>", OPT_MODIFIER, "Target Neo4j instance (default: test-neo4j)."},
-    {"load", 0, "<bolt|import>", OPT_MODIFIER,
-     "How the data reaches the target, overrides RESTORE_LOAD: bolt (default) or import (neo4j-admin on the "
-     "stopped target)."},
+    {"load", 0, "<auto|bolt|import>", OPT_MODIFIER,
+     "How the data reaches the target, overrides RESTORE_LOAD: auto (default: import when the target can be "
+     "stopped, bolt otherwise), bolt (Cypher writes, online) or import (neo4j-admin on the stopped target)."},
     {"validate", 0, NULL, OPT_MODIFIER, "Run health checks after restore (default: yes)."},
     {"no-validate", 0, NULL, OPT_MODIFIER, "Skip the health checks after restore."},
     {"promote", 0, NULL, OPT_MODIFIER,

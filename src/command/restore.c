@@ -143,7 +143,11 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
     memset(&imported, 0, sizeof(imported));
     const ArchiveContent *archive = &result.archive;
     ErrCode code;
-    if (cmdImportWanted(job->context->config)) {
+    char loadWhy[256];
+    CmdLoadKind load = cmdImportChooseLoad(cfgGet(job->context->config, "RESTORE_LOAD"), instance, loadWhy,
+                                           sizeof(loadWhy));
+    logInfo("Load: %s (%s)", load == CMD_LOAD_IMPORT ? "import" : "bolt", loadWhy);
+    if (load == CMD_LOAD_IMPORT) {
         logInfo("Restoring data into %s (database %s) with neo4j-admin database import...", instance->name,
                 instance->database);
         code = cmdImportLoadInto(job->context, job->archivePath, manifest->archive.sizeUncompressed,
@@ -166,6 +170,9 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
             .cancelFlag = job->context->cancelFlag,
         };
         code = logicalRestoreRun(&request, &result);
+        logDebug("Bolt load: wipe %.1f s, nodes %.1f s, relationships %.1f s, schema %.1f s, %llu transactions",
+                 result.wipeSeconds, result.nodeSeconds, result.relationshipSeconds, result.schemaSeconds,
+                 (unsigned long long)result.batches);
     }
     if (code == ERR_OK) {
         char duration[FORMAT_TEXT_SIZE];
@@ -356,7 +363,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
                strcmp(entry.manifest->method, "logical") != 0)
         code = errSet(RESTORE_FAILED, "backup %s was made with method %s, which this version cannot restore",
                       backupId, entry.manifest->method);
-    else if (code == ERR_OK && cmdImportWanted(context->config)) {
+    else if (code == ERR_OK && cmdImportForced(context->config)) {
         code = cmdImportPreflight(&target);
         if (code == ERR_OK && promote)
             code = cmdImportPreflight(&production);
@@ -384,7 +391,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
             logInfo("Dry run: would stop test instance %s (%s) with its STOP_COMMAND, replace database %s with "
                     "the dump (neo4j-admin database load), start it with its START_COMMAND%s",
                     target.name, safeUri, target.database, validate ? ", then run the health checks" : "");
-        else if (cmdImportWanted(context->config))
+        else if (cmdImportWanted(context->config, &target))
             logInfo("Dry run: would write import files of %" PRIu64 " nodes and %" PRIu64 " relationships, stop "
                     "test instance %s (%s) with its STOP_COMMAND, rebuild database %s with neo4j-admin database "
                     "import, start it with its START_COMMAND%s",

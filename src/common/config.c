@@ -97,10 +97,11 @@ static const CfgSetting cfgSettings[] = {
         "Shell command that starts the test-neo4j target (run when it does not answer, and after offline loads)."),
     STR("TEST_NEO4J_STOP_COMMAND", "Restore", NULL,
         "Shell command that stops the test-neo4j target (offline loads: dumps, the import load)."),
-    CHOICE("RESTORE_LOAD", "Restore", "bolt", "bolt|import",
-           "How a logical backup reaches the target: bolt (Cypher writes, the target stays online) or import "
-           "(neo4j-admin database import on the stopped target, several times faster; needs the target's "
-           "NEO4J_HOME and stop/start commands)."),
+    CHOICE("RESTORE_LOAD", "Restore", "auto", "auto|bolt|import",
+           "How a logical backup reaches the target: auto (import when the target has a NEO4J_HOME and stop/start "
+           "commands, bolt otherwise), bolt (Cypher writes, the target stays online) or import (neo4j-admin "
+           "database import on the stopped target, several times faster; needs the target's NEO4J_HOME and "
+           "stop/start commands)."),
     PATH("RESTORE_IMPORT_DIR", "Restore", NULL,
          "Directory for the import load's temporary CSV files (default: BACKUP_STORAGE_PATH)."),
     BOOL("PROMOTE_AFTER_VALIDATION", "Restore", "false",

@@ -276,6 +276,43 @@ def test_import_load_refusals_and_dry_run_change_nothing(tools, reference, neo4j
     assert after == storage_before  # no import files left behind
 
 
+def test_load_auto_imports_into_a_stoppable_target_and_bolt_otherwise(tools, reference, neo4j_target):
+    """RESTORE_LOAD=auto, the default: the import load when the target has a
+    NEO4J_HOME and stop/start commands, the Bolt load otherwise, one INFO line
+    saying which and why; both restore the backup exactly."""
+    snapshot = reference[2]
+    backup_id = copy_reference(reference, tools)
+    auto_import = {**import_settings(neo4j_target), "RESTORE_LOAD": None}
+
+    dry_bolt = tools.restore("--backup-id", backup_id, "--dry-run")
+    assert dry_bolt.returncode == 0, dry_bolt.output
+    assert "Dry run: would empty database neo4j of test instance test-neo4j" in dry_bolt.stdout
+    dry_import = tools.restore("--backup-id", backup_id, "--dry-run", env=auto_import)
+    assert dry_import.returncode == 0, dry_import.output
+    assert "Dry run: would write import files" in dry_import.stdout
+
+    mark_target(neo4j_target)
+    online = tools.restore("--backup-id", backup_id)
+    assert online.returncode == 0, online.output
+    assert ("INFO: Load: bolt (load auto: test-neo4j has no NEO4J_HOME, so it stays online)"
+            in online.stdout.splitlines())
+    assert "neo4j-admin" not in online.stdout
+    assert graph_snapshot(neo4j_target) == snapshot
+
+    mark_target(neo4j_target)
+    offline = tools.restore("--backup-id", backup_id, env=auto_import)
+    assert offline.returncode == 0, offline.output
+    assert ("INFO: Load: import (load auto: test-neo4j has a NEO4J_HOME and stop and start commands, so it is "
+            "stopped for the import)" in offline.stdout.splitlines())
+    assert "with neo4j-admin database import" in offline.stdout
+    assert graph_snapshot(neo4j_target) == snapshot
+
+    forced = tools.restore("--backup-id", backup_id, "--load", "bolt", "--no-validate", env=auto_import)
+    assert forced.returncode == 0, forced.output
+    assert "INFO: Load: bolt (RESTORE_LOAD or --load asks for bolt)" in forced.stdout.splitlines()
+    assert graph_snapshot(neo4j_target) == snapshot
+
+
 def test_import_load_interrupted_starts_the_target_again(tools, reference, neo4j_target, tmp_path):
     """SIGTERM while neo4j-admin imports: the importer is stopped, the target
     is started again (its start command always runs once it was stopped), the
