@@ -8,6 +8,7 @@
 
 #include "common/format.h"
 #include "common/log.h"
+#include "common/spill_array.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
@@ -278,6 +279,9 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     char failedCheck[64] = "";
 
     logInfo("Starting restore from backup %s", backupId);
+    /* Per-node tables past 8 MB go to unlinked scratch files there (docs/restore.md). */
+    const char *spillDirectory = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+    spillConfigure(spillDirectory ? spillDirectory : root, 0, 0);
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK && promote && !validate)
         code = errSet(RESTORE_REFUSED, "--promote needs the health checks; drop --no-validate");
