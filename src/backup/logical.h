@@ -23,7 +23,8 @@
  * the highest id, never more than max(8 MiB, 8 bytes per key); ids too
  * sparse for it go to a hash set, 16-32 bytes each), pending relationships up to
  * pendingMemoryLimit (then spilled to an unlinked temp file beside the
- * archive), and, with computeFingerprint, 30-60 bytes per node. */
+ * archive), and, with computeFingerprint, 16 bytes per node (at most about 16 MB in
+ * memory: graph/fingerprint.h). */
 #ifndef NBK_BACKUP_LOGICAL_H
 #define NBK_BACKUP_LOGICAL_H
 

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #define SPILL_DEFAULT_THRESHOLD_BYTES ((size_t)8 << 20)
-#define SPILL_DEFAULT_RESIDENT_BYTES ((size_t)8 << 20)
+#define SPILL_DEFAULT_RESIDENT_BYTES ((size_t)16 << 20)
 
 /* Process-wide: where scratch files go (NULL: $TMPDIR, else /tmp; the string
  * is copied), the size beyond which an array spills, and the resident budget
