@@ -27,6 +27,8 @@
 
 #define SPILL_DEFAULT_THRESHOLD_BYTES ((size_t)8 << 20)
 #define SPILL_DEFAULT_RESIDENT_BYTES ((size_t)16 << 20)
+/* The restore's Bolt load, whose base is larger (docs/restore.md, Memory). */
+#define SPILL_BOLT_LOAD_RESIDENT_BYTES ((size_t)8 << 20)
 
 /* Process-wide: where scratch files go (NULL: $TMPDIR, else /tmp; the string
  * is copied), the size beyond which an array spills, and the resident budget
