@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 #define SPILL_MIN_BYTES ((size_t)64 << 10)
 
+/* Settings of new arrays; the API server runs restores and backups in threads. */
+static pthread_mutex_t spillSettingsLock = PTHREAD_MUTEX_INITIALIZER;
 static char *spillDirectory;
 static size_t spillThresholdBytes = SPILL_DEFAULT_THRESHOLD_BYTES;
 static size_t spillResidentBytes = SPILL_DEFAULT_RESIDENT_BYTES;
@@ -32,6 +35,7 @@ struct SpillArray {
     unsigned slotShift;   /* log2(slotSize) */
     size_t thresholdBytes;
     size_t residentBytes;
+    char *directory;      /* scratch directory (NULL: $TMPDIR or /tmp), a copy */
 
     /* Once spilled: the file and a direct-mapped write-back cache of
      * SPILL_BLOCK_BYTES blocks (block b lives in line b % lineCount). */
@@ -45,10 +49,13 @@ struct SpillArray {
 
 void spillConfigure(const char *directory, size_t thresholdBytes, size_t residentBytes)
 {
+    char *copy = directory ? strdup(directory) : NULL;
+    pthread_mutex_lock(&spillSettingsLock);
     free(spillDirectory);
-    spillDirectory = directory ? strdup(directory) : NULL;
+    spillDirectory = copy;
     spillThresholdBytes = thresholdBytes ? thresholdBytes : SPILL_DEFAULT_THRESHOLD_BYTES;
     spillResidentBytes = residentBytes ? residentBytes : SPILL_DEFAULT_RESIDENT_BYTES;
+    pthread_mutex_unlock(&spillSettingsLock);
 }
 
 static size_t spillPageSize(void)
@@ -68,8 +75,16 @@ SpillArray *spillArrayNew(size_t slotSize)
     while (((size_t)1 << array->slotShift) < slotSize)
         array->slotShift++;
     array->fd = -1;
+    pthread_mutex_lock(&spillSettingsLock);
     array->thresholdBytes = spillThresholdBytes;
     array->residentBytes = spillResidentBytes;
+    array->directory = spillDirectory ? strdup(spillDirectory) : NULL;
+    bool copied = !spillDirectory || array->directory;
+    pthread_mutex_unlock(&spillSettingsLock);
+    if (!copied) {
+        free(array);
+        return NULL;
+    }
     return array;
 }
 
@@ -84,12 +99,13 @@ void spillArrayFree(SpillArray *array)
     free(array->cache);
     free(array->lineBlock);
     free(array->lineDirty);
+    free(array->directory);
     free(array);
 }
 
-static int spillOpenFile(const char **directoryOut)
+static int spillOpenFile(const SpillArray *array, const char **directoryOut)
 {
-    const char *directory = spillDirectory;
+    const char *directory = array->directory;
     if (!directory)
         directory = getenv("TMPDIR");
     if (!directory || !*directory)
@@ -126,7 +142,7 @@ static ErrCode spillFileGrow(SpillArray *array, size_t oldBytes, size_t newBytes
     if (failure == EOPNOTSUPP || failure == EINVAL)
         failure = ftruncate(array->fd, (off_t)newBytes) == 0 ? 0 : errno;
     if (failure)
-        return spillFileError(failure, "grow scratch file in", spillDirectory ? spillDirectory : "the temp dir");
+        return spillFileError(failure, "grow scratch file in", array->directory ? array->directory : "the temp dir");
     return ERR_OK;
 }
 
@@ -142,7 +158,7 @@ static ErrCode spillMoveToFile(SpillArray *array, size_t newBytes)
     array->lineDirty = calloc(array->lineCount, sizeof(*array->lineDirty));
     if (!array->cache || !array->lineBlock || !array->lineDirty)
         return errSet(ERR_INTERNAL, "out of memory for a restore table cache");
-    array->fd = spillOpenFile(&directory);
+    array->fd = spillOpenFile(array, &directory);
     if (array->fd < 0)
         return spillFileError(errno, "create scratch file in", directory);
     ErrCode code = spillFileGrow(array, 0, newBytes);
@@ -212,7 +228,7 @@ static bool spillIo(SpillArray *array, bool write, uint8_t *data, uint64_t block
             continue;
         if (moved < 0 || (moved == 0 && write)) {
             fsErrorFromErrno(moved < 0 ? errno : EIO, write ? "write restore scratch file" : "read restore scratch file",
-                             spillDirectory ? spillDirectory : "in the temp dir");
+                             array->directory ? array->directory : "in the temp dir");
             array->failed = true;
             return false;
         }

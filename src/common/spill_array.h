@@ -30,7 +30,7 @@
 /* The restore's Bolt load, whose base is larger (docs/restore.md, Memory). */
 #define SPILL_BOLT_LOAD_RESIDENT_BYTES ((size_t)8 << 20)
 
-/* Process-wide: where scratch files go (NULL: $TMPDIR, else /tmp; the string
+/* Process-wide (thread safe; arrays copy the settings when created): where scratch files go (NULL: $TMPDIR, else /tmp; the string
  * is copied), the size beyond which an array spills, and the resident budget
  * of a spilled array (0: the defaults above). Applies to arrays created
  * afterwards. */
