@@ -30,10 +30,10 @@
 /* The restore's Bolt load, whose base is larger (docs/restore.md, Memory). */
 #define SPILL_BOLT_LOAD_RESIDENT_BYTES ((size_t)8 << 20)
 
-/* Process-wide (thread safe; arrays copy the settings when created): where scratch files go (NULL: $TMPDIR, else /tmp; the string
- * is copied), the size beyond which an array spills, and the resident budget
- * of a spilled array (0: the defaults above). Applies to arrays created
- * afterwards. */
+/* Process-wide settings for arrays created afterwards, which copy them
+ * (thread safe): where scratch files go (NULL: $TMPDIR, else /tmp; the string
+ * is copied), the size beyond which an array spills, and the cache size of a
+ * spilled array (0: the defaults above). */
 void spillConfigure(const char *directory, size_t thresholdBytes, size_t residentBytes);
 
 typedef struct SpillArray SpillArray;
