@@ -408,8 +408,11 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
     code = logicalAddRecord(run, ARC_RECORD_NODE);
     if (code != ERR_OK)
         return code;
-    if (run->fingerprint)
-        fingerprintAddNode(run->fingerprint, key, &fields[1], &fields[2]);
+    if (run->fingerprint) {
+        code = fingerprintAddNode(run->fingerprint, key, &fields[1], &fields[2]);
+        if (code != ERR_OK)
+            return code;
+    }
     graphCountsAddNode(&run->result->counts, &fields[1]);
     run->result->nodes++;
     if (late)

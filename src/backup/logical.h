@@ -24,7 +24,8 @@
  * sparse for it go to a hash set, 16-32 bytes each), one count per distinct
  * label and relationship type, pending relationships up to
  * pendingMemoryLimit (then spilled to an unlinked temp file beside the
- * archive), and, with computeFingerprint, 30-60 bytes per node. */
+ * archive), and, with computeFingerprint, 16 bytes per node (at most about 16 MB in
+ * memory: graph/fingerprint.h). */
 #ifndef NBK_BACKUP_LOGICAL_H
 #define NBK_BACKUP_LOGICAL_H
 

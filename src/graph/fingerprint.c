@@ -6,13 +6,16 @@
  * labels sorted bytewise, and the relationship type as a PackStream string.
  * Only the multiset of contents matters: keys (ids) are never hashed.
  *
- * Memory: node key -> nodeHash lives in an open-addressing table of 24-byte
- * slots (linear probing, at most 80% full, doubled when full), so 30 to 60
- * bytes per node; relationships are hashed as they stream and not kept. */
+ * Memory: node key -> nodeHash lives in a key table (common/key_table.h): 16
+ * bytes per node in an array indexed by the key when keys are dense, which
+ * past the spill threshold lives in a memory-mapped scratch file with a
+ * bounded resident share; scattered or negative keys in a hash table of
+ * 24-byte slots. Relationships are hashed as they stream and not kept. */
 #include "graph/fingerprint.h"
 
 #include "bolt/packstream.h"
 #include "common/buffer.h"
+#include "common/key_table.h"
 
 #include <openssl/sha.h>
 
@@ -21,14 +24,6 @@
 #include <string.h>
 
 #define FINGERPRINT_HASH_LENGTH 16
-/* Marks a free slot; a real key with this value lives in a side slot. */
-#define FINGERPRINT_EMPTY_KEY INT64_MIN
-#define FINGERPRINT_INITIAL_SLOTS 1024u
-
-typedef struct {
-    int64_t key;
-    uint8_t hash[FINGERPRINT_HASH_LENGTH];
-} FingerprintSlot;
 
 /* A 128-bit unsigned sum kept as two words (big-endian when printed). */
 typedef struct {
@@ -37,11 +32,8 @@ typedef struct {
 } FingerprintSum;
 
 struct Fingerprint {
-    FingerprintSlot *slots;
-    size_t slotCount;     /* power of two */
-    size_t usedSlots;
-    bool hasEmptyKeyNode; /* the node whose key equals FINGERPRINT_EMPTY_KEY */
-    uint8_t emptyKeyHash[FINGERPRINT_HASH_LENGTH];
+    KeyTable *nodeHashes; /* node key -> nodeHash, for the relationships */
+    uint8_t lookedUp[2][FINGERPRINT_HASH_LENGTH]; /* endpoint hashes of the current relationship */
 
     FingerprintSum nodeSum;
     FingerprintSum relationshipSum;
@@ -68,12 +60,9 @@ Fingerprint *fingerprintNew(void)
     Fingerprint *fingerprint = calloc(1, sizeof(*fingerprint));
     if (!fingerprint)
         fingerprintOutOfMemory();
-    fingerprint->slotCount = FINGERPRINT_INITIAL_SLOTS;
-    fingerprint->slots = malloc(fingerprint->slotCount * sizeof(FingerprintSlot));
-    if (!fingerprint->slots)
+    fingerprint->nodeHashes = keyTableNew(FINGERPRINT_HASH_LENGTH, 0);
+    if (!fingerprint->nodeHashes)
         fingerprintOutOfMemory();
-    for (size_t slotIndex = 0; slotIndex < fingerprint->slotCount; slotIndex++)
-        fingerprint->slots[slotIndex].key = FINGERPRINT_EMPTY_KEY;
     bufferInit(&fingerprint->canonical);
     return fingerprint;
 }
@@ -82,75 +71,10 @@ void fingerprintFree(Fingerprint *fingerprint)
 {
     if (!fingerprint)
         return;
-    free(fingerprint->slots);
+    keyTableFree(fingerprint->nodeHashes);
     free(fingerprint->sortScratch);
     bufferFree(&fingerprint->canonical);
     free(fingerprint);
-}
-
-/* ---- key -> hash table ---------------------------------------------- */
-
-static size_t fingerprintSlotOf(int64_t key, size_t slotCount)
-{
-    /* splitmix64 finaliser: ids are dense integers, so spread them. */
-    uint64_t mixed = (uint64_t)key;
-    mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
-    mixed ^= mixed >> 31;
-    return (size_t)mixed & (slotCount - 1);
-}
-
-static FingerprintSlot *fingerprintProbe(FingerprintSlot *slots, size_t slotCount, int64_t key)
-{
-    size_t slotIndex = fingerprintSlotOf(key, slotCount);
-    while (slots[slotIndex].key != FINGERPRINT_EMPTY_KEY && slots[slotIndex].key != key)
-        slotIndex = (slotIndex + 1) & (slotCount - 1);
-    return &slots[slotIndex];
-}
-
-static void fingerprintGrow(Fingerprint *fingerprint)
-{
-    size_t grownCount = fingerprint->slotCount * 2;
-    FingerprintSlot *grown = malloc(grownCount * sizeof(FingerprintSlot));
-    if (!grown)
-        fingerprintOutOfMemory();
-    for (size_t slotIndex = 0; slotIndex < grownCount; slotIndex++)
-        grown[slotIndex].key = FINGERPRINT_EMPTY_KEY;
-    for (size_t slotIndex = 0; slotIndex < fingerprint->slotCount; slotIndex++) {
-        const FingerprintSlot *old = &fingerprint->slots[slotIndex];
-        if (old->key != FINGERPRINT_EMPTY_KEY)
-            *fingerprintProbe(grown, grownCount, old->key) = *old;
-    }
-    free(fingerprint->slots);
-    fingerprint->slots = grown;
-    fingerprint->slotCount = grownCount;
-}
-
-static void fingerprintRemember(Fingerprint *fingerprint, int64_t key,
-                                const uint8_t hash[FINGERPRINT_HASH_LENGTH])
-{
-    if (key == FINGERPRINT_EMPTY_KEY) {
-        fingerprint->hasEmptyKeyNode = true;
-        memcpy(fingerprint->emptyKeyHash, hash, FINGERPRINT_HASH_LENGTH);
-        return;
-    }
-    if ((fingerprint->usedSlots + 1) * 5 > fingerprint->slotCount * 4)
-        fingerprintGrow(fingerprint);
-    FingerprintSlot *slot = fingerprintProbe(fingerprint->slots, fingerprint->slotCount, key);
-    if (slot->key == FINGERPRINT_EMPTY_KEY)
-        fingerprint->usedSlots++;
-    /* A repeated key (never in a valid archive) keeps the latest content. */
-    slot->key = key;
-    memcpy(slot->hash, hash, FINGERPRINT_HASH_LENGTH);
-}
-
-static const uint8_t *fingerprintLookup(const Fingerprint *fingerprint, int64_t key)
-{
-    if (key == FINGERPRINT_EMPTY_KEY)
-        return fingerprint->hasEmptyKeyNode ? fingerprint->emptyKeyHash : NULL;
-    const FingerprintSlot *slot =
-        fingerprintProbe(fingerprint->slots, fingerprint->slotCount, key);
-    return slot->key == key ? slot->hash : NULL;
 }
 
 /* ---- canonical encoding ----------------------------------------------- */
@@ -316,30 +240,42 @@ static void fingerprintDigest(Fingerprint *fingerprint, uint8_t hash[FINGERPRINT
     memcpy(hash, digest, FINGERPRINT_HASH_LENGTH);
 }
 
-void fingerprintAddNode(Fingerprint *fingerprint, int64_t key, const BoltValue *labels,
-                        const BoltValue *properties)
+ErrCode fingerprintAddNode(Fingerprint *fingerprint, int64_t key, const BoltValue *labels,
+                           const BoltValue *properties)
 {
     bufferClear(&fingerprint->canonical);
     fingerprintPackLabels(fingerprint, labels);
     fingerprintPackProperties(fingerprint, properties);
     uint8_t hash[FINGERPRINT_HASH_LENGTH];
     fingerprintDigest(fingerprint, hash);
-    fingerprintRemember(fingerprint, key, hash);
+    /* A repeated key (never in a valid archive) keeps the latest content. */
+    if (keyTablePut(fingerprint->nodeHashes, key, hash, true) == KEYTABLE_FAILED) {
+        ErrCode code = errLast()->code;
+        errAddContext("keeping the node hashes of the content fingerprint");
+        return code;
+    }
     fingerprintSumAdd(&fingerprint->nodeSum, hash);
     fingerprint->nodeCount++;
+    return ERR_OK;
 }
 
 ErrCode fingerprintAddRelationship(Fingerprint *fingerprint, int64_t startKey, int64_t endKey,
                                    const char *type, uint32_t typeLength,
                                    const BoltValue *properties)
 {
-    const uint8_t *startHash = fingerprintLookup(fingerprint, startKey);
-    if (!startHash)
+    uint8_t *startHash = fingerprint->lookedUp[0];
+    uint8_t *endHash = fingerprint->lookedUp[1];
+    bool startFound = keyTableGet(fingerprint->nodeHashes, startKey, startHash);
+    if (!startFound && keyTableFailed(fingerprint->nodeHashes))
+        return errLast()->code; /* the scratch file failed, not the archive */
+    if (!startFound)
         return errSet(BACKUP_CORRUPTED,
                       "relationship of type %.*s starts at node %lld, which is not in the graph",
                       (int)typeLength, type, (long long)startKey);
-    const uint8_t *endHash = fingerprintLookup(fingerprint, endKey);
-    if (!endHash)
+    bool endFound = keyTableGet(fingerprint->nodeHashes, endKey, endHash);
+    if (!endFound && keyTableFailed(fingerprint->nodeHashes))
+        return errLast()->code; /* the scratch file failed, not the archive */
+    if (!endFound)
         return errSet(BACKUP_CORRUPTED,
                       "relationship of type %.*s ends at node %lld, which is not in the graph",
                       (int)typeLength, type, (long long)endKey);

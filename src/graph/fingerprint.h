@@ -13,8 +13,10 @@
  * as PackStream; floats by bit pattern; nested maps sorted too), canonical type
  * the PackStream string of the type. Sums, not XOR, so duplicates count.
  *
- * Memory: a node-key -> nodeHash table, 24 bytes per node (documented in
- * docs/archive-format.md); relationships stream. */
+ * Memory: a node-key -> nodeHash table, 16 bytes per node when keys are dense
+ * (an array indexed by the key, spilled to a memory-mapped scratch file past
+ * a threshold, common/spill_array.h), 24-byte hash slots for scattered keys
+ * (documented in docs/restore.md); relationships stream. */
 #ifndef NBK_GRAPH_FINGERPRINT_H
 #define NBK_GRAPH_FINGERPRINT_H
 
@@ -27,9 +29,11 @@ typedef struct Fingerprint Fingerprint;
 
 Fingerprint *fingerprintNew(void);
 void fingerprintFree(Fingerprint *fingerprint);
-/* Adds a node; its key is remembered for the relationships that follow. */
-void fingerprintAddNode(Fingerprint *fingerprint, int64_t key, const BoltValue *labels,
-                        const BoltValue *properties);
+/* Adds a node; its key is remembered for the relationships that follow.
+ * Fails (errLast()) when the key table cannot grow: memory, or the scratch
+ * file (BACKUP_NO_SPACE when its disk is full). */
+ErrCode fingerprintAddNode(Fingerprint *fingerprint, int64_t key, const BoltValue *labels,
+                           const BoltValue *properties);
 /* Adds a relationship; BACKUP_CORRUPTED if an endpoint key was never added
  * (an orphan), with the key in errLast(). */
 ErrCode fingerprintAddRelationship(Fingerprint *fingerprint, int64_t startKey, int64_t endKey,

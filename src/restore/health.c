@@ -175,10 +175,11 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
             if (healthHasMetadataLabel(node.labels)) {
                 out->metadataNodes++;
                 if (idMapPut(state.metadataKeys, node.key, 0) == IDMAP_NO_MEMORY)
-                    code = errSet(ERR_INTERNAL, "out of memory");
+                    code = errLast()->code;
             } else {
-                fingerprintAddNode(state.fingerprint, node.key, node.labels, node.properties);
-                graphCountsAddNode(&out->counts, node.labels);
+                code = fingerprintAddNode(state.fingerprint, node.key, node.labels, node.properties);
+                if (code == ERR_OK)
+                    graphCountsAddNode(&out->counts, node.labels);
             }
         } else if (kind == ARC_RECORD_RELATIONSHIP) {
             GraphRelationship relationship;
@@ -288,7 +289,9 @@ ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *data
             code = errSet(NEO4J_PROTOCOL_ERROR, "unexpected node row while fingerprinting");
             break;
         }
-        fingerprintAddNode(fingerprint, fields[0].as.integer, &fields[1], &fields[2]);
+        code = fingerprintAddNode(fingerprint, fields[0].as.integer, &fields[1], &fields[2]);
+        if (code != ERR_OK)
+            boltDiscard(connection);
     }
     if (code == ERR_OK)
         code = boltRun(connection,

@@ -6,12 +6,13 @@
  * O(1) whatever the key values (no assumption that keys are dense, sorted or
  * positive: every int64 is a valid key).
  *
- * Layout: open addressing with linear probing over one array of
- * {key, value} slots, 16 bytes each; capacity is a power of two and grows
- * (doubling) when the table is more than 3/4 full. Memory is therefore
- * 16 * capacity bytes with count <= 0.75 * capacity, i.e. between 21.3 and
- * 42.7 bytes per node once grown (about 21.3-32 when presized with the
- * expected count), plus the old table during a growth step (peak 1.5x).
+ * Layout: common/key_table.h. Keys that are dense (Neo4j's internal ids,
+ * the usual case) index an array directly; new ids below 2^32 - 1 take 4
+ * bytes there, others 8 (a second table). So a dense graph costs 4 bytes per
+ * node (up to 8 with holes in the keys), and past the spill threshold the
+ * array lives in a memory-mapped scratch file with a bounded resident share
+ * (common/spill_array.h). Negative or scattered keys fall back to a hash
+ * table of 12- or 16-byte slots at most 3/4 full, in ordinary memory.
  *
  * Ownership: the map owns its table; free it with idMapFree. Not thread safe. */
 #ifndef NBK_RESTORE_IDMAP_H
@@ -30,7 +31,7 @@ void idMapFree(IdMap *map);
 typedef enum {
     IDMAP_INSERTED,
     IDMAP_DUPLICATE,   /* key already present: value left unchanged */
-    IDMAP_NO_MEMORY,   /* growth failed: map unchanged and still usable */
+    IDMAP_NO_MEMORY,   /* growth or the scratch file failed (errLast()): map unchanged */
 } IdMapPutResult;
 
 IdMapPutResult idMapPut(IdMap *map, int64_t key, int64_t value);
@@ -39,5 +40,9 @@ bool idMapGet(const IdMap *map, int64_t key, int64_t *value);
 uint64_t idMapCount(const IdMap *map);
 /* Bytes held by the table (for logs and the memory documentation). */
 size_t idMapBytes(const IdMap *map);
+/* true once part of the map lives in a scratch file. */
+bool idMapSpilled(const IdMap *map);
+/* true once its scratch file failed (errLast()): idMapGet may miss keys. */
+bool idMapFailed(const IdMap *map);
 
 #endif

@@ -524,8 +524,11 @@ static ErrCode importSurvey(int recordKind, const BoltValue *record, void *paylo
         ErrCode code = graphNodeFromValue(record, &node);
         if (code != ERR_OK)
             return code;
-        if (idMapPut(writer->nodeKeys, node.key, 0) == IDMAP_NO_MEMORY)
-            return errSet(RESTORE_FAILED, "out of memory for the node key set");
+        if (idMapPut(writer->nodeKeys, node.key, 0) == IDMAP_NO_MEMORY) {
+            char cause[sizeof(errLast()->reason)]; /* errSet rewrites errLast() */
+            snprintf(cause, sizeof(cause), "%s", errLast()->reason);
+            return errSet(RESTORE_FAILED, "no room for the node key set: %s", cause);
+        }
         if (node.key < 0)
             writer->out->stringIds = true;
         return importSurveyProperties(writer, &writer->nodeColumns, node.properties);
@@ -693,6 +696,8 @@ static ErrCode importWriteRelationship(ImportWriter *writer, const BoltValue *re
     ImportCsv *out = writer->out;
     if (!idMapGet(writer->nodeKeys, relationship.startKey, NULL) ||
         !idMapGet(writer->nodeKeys, relationship.endKey, NULL)) {
+        if (idMapFailed(writer->nodeKeys))
+            return RESTORE_FAILED; /* errLast() has the scratch file's failure */
         out->orphanRelationships++;
         return ERR_OK;
     }

@@ -471,9 +471,12 @@ static ErrCode restoreCommitNewIds(RestoreContext *context)
         if (put == IDMAP_DUPLICATE)
             return errSet(BACKUP_CORRUPTED, "node key %lld appears twice in the archive",
                           (long long)pair->key);
-        if (put == IDMAP_NO_MEMORY)
-            return errSet(RESTORE_FAILED, "out of memory for the node id map at %llu nodes",
-                          (unsigned long long)idMapCount(context->idMap));
+        if (put == IDMAP_NO_MEMORY) {
+            char cause[sizeof(errLast()->reason)]; /* errSet rewrites errLast() */
+            snprintf(cause, sizeof(cause), "%s", errLast()->reason);
+            return errSet(RESTORE_FAILED, "no room for the node id map at %llu nodes: %s",
+                          (unsigned long long)idMapCount(context->idMap), cause);
+        }
     }
     return ERR_OK;
 }
@@ -641,7 +644,9 @@ static ErrCode restoreAddNode(RestoreContext *context, const BoltValue *record)
         if (idMapPut(context->metadataKeys, node.key, 0) == IDMAP_NO_MEMORY)
             return errSet(RESTORE_FAILED, "out of memory recording BackupMetadata nodes");
     } else {
-        fingerprintAddNode(context->fingerprint, node.key, node.labels, node.properties);
+        code = fingerprintAddNode(context->fingerprint, node.key, node.labels, node.properties);
+        if (code != ERR_OK)
+            return code;
         graphCountsAddNode(&context->result->archive.counts, node.labels);
     }
 
@@ -678,7 +683,7 @@ static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRela
     *queued = false;
     if (!idMapGet(context->idMap, relationship->startKey, &startId) ||
         !idMapGet(context->idMap, relationship->endKey, &endId))
-        return ERR_OK;
+        return idMapFailed(context->idMap) ? RESTORE_FAILED : ERR_OK; /* errLast() has the cause */
     *queued = true;
     if (!idMapGet(context->metadataKeys, relationship->startKey, NULL) &&
         !idMapGet(context->metadataKeys, relationship->endKey, NULL)) {

@@ -1,6 +1,8 @@
 /* Fingerprint: equal exactly for equal content, whatever the ids and orders. */
 #include "graph/fingerprint.h"
 
+#include "common/spill_array.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,6 +270,70 @@ static void testOrphanDetected(void **state)
     arenaFree(arena);
 }
 
+/* A graph whose node keys mix every case of the node table: a dense run from
+ * 0, a second dense run far away, negative keys, both int64 extremes and
+ * scattered keys; relationships between pseudo-random endpoints. */
+static void buildMixedGraph(Fingerprint *fingerprint, Arena *arena)
+{
+    BoltValue labels = testLabels(arena, 2, "Person", "N");
+    const int64_t denseCount = 30000;
+    int64_t keys[30000 + 3000];
+    size_t keyCount = 0;
+    for (int64_t index = 0; index < denseCount; index++)
+        keys[keyCount++] = index;
+    for (int64_t index = 0; index < 1000; index++) {
+        keys[keyCount++] = 5000000000LL + index;                  /* a far dense run */
+        keys[keyCount++] = -1 - index * 3;                        /* negative */
+        keys[keyCount++] = index == 0 ? INT64_MIN : index == 1 ? INT64_MAX : index * 982451653LL; /* scattered */
+    }
+    for (size_t index = 0; index < keyCount; index++) {
+        arenaReset(arena);
+        labels = testLabels(arena, 2, "Person", "N");
+        BoltValue properties = testProperties(arena, 2, "i", boltInt((int64_t)index), "name",
+                                              boltString(arena, index % 2 ? "odd" : "even"));
+        assert_int_equal(fingerprintAddNode(fingerprint, keys[index], &labels, &properties), ERR_OK);
+    }
+    uint64_t seed = 42;
+    for (size_t index = 0; index < 3 * keyCount; index++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t startKey = keys[(seed >> 33) % keyCount];
+        int64_t endKey = keys[(seed >> 13) % keyCount];
+        arenaReset(arena);
+        BoltValue properties = testProperties(arena, 1, "w", boltInt((int64_t)index));
+        assert_int_equal(fingerprintAddRelationship(fingerprint, startKey, endKey, "LINKS", 5, &properties),
+                         ERR_OK);
+    }
+}
+
+/* The value computed by the implementation before the node table became a
+ * dense array (a hash table of 24-byte slots): archives carry it, so it must
+ * not change, in memory or spilled to a scratch file. */
+#define MIXED_GRAPH_FINGERPRINT "ba0777d56152c38f52136fc74644424e:516527a70f9a1e1d4d056ea9946d6b58"
+
+static void testSameValueAsBeforeInMemoryAndSpilled(void **state)
+{
+    (void)state;
+    Arena *arena = arenaNew(0);
+    Fingerprint *inMemory = fingerprintNew();
+    buildMixedGraph(inMemory, arena);
+    char inMemoryHex[66];
+    hexOf(inMemory, inMemoryHex);
+    fingerprintFree(inMemory);
+
+    spillConfigure(NULL, 64 << 10, 16 << 10); /* spill past 64 KB, 16 KB resident */
+    Fingerprint *spilled = fingerprintNew();
+    buildMixedGraph(spilled, arena);
+    char spilledHex[66];
+    hexOf(spilled, spilledHex);
+    assert_int_equal(fingerprintNodeCount(spilled), 33000);
+    fingerprintFree(spilled);
+    spillConfigure(NULL, 0, 0);
+
+    assert_string_equal(inMemoryHex, MIXED_GRAPH_FINGERPRINT);
+    assert_string_equal(spilledHex, MIXED_GRAPH_FINGERPRINT);
+    arenaFree(arena);
+}
+
 static void testManyNodesAndExtremeKeys(void **state)
 {
     (void)state;
@@ -358,6 +424,7 @@ int main(void)
         cmocka_unit_test(testRelationshipContentMatters),
         cmocka_unit_test(testOrphanDetected),
         cmocka_unit_test(testManyNodesAndExtremeKeys),
+        cmocka_unit_test(testSameValueAsBeforeInMemoryAndSpilled),
         cmocka_unit_test(testNestedAndTemporalValues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Restore memory benchmark (issue 16): peak RSS of neo4j-restore against the
+graph size, for both loads, with validation, and the slope in bytes per node
+against the target 32 MB + 16 B/node.
+
+For each size N (nodes; 3N relationships):
+  1. CSV files for N nodes / 3N relationships are generated here (fast, no
+     server work) and loaded with `neo4j-admin database import full` into the
+     stopped server (default mem-bench, bolt port 7795), which is started again
+     and gets an index on :Bench(id);
+  2. neo4j-backup --create takes the backup (zstd);
+  3. every binary (--build, and --compare for e.g. a build of main) restores it
+     back into the same server, with the Bolt load and with the import load,
+     validated (the health checks read the whole graph back, fingerprint
+     included); --no-validate-too adds the unvalidated runs.
+
+Peak RSS is neo4j-restore's own high-water mark (VmHWM of /proc/<pid>/status,
+polled every 50 ms; monotonic, so the last reading is the peak up to then):
+the import load runs neo4j-admin, a JVM of 1-2 GB, as a child, which
+/usr/bin/time -v and getrusage(RUSAGE_CHILDREN) would report instead. The
+wait4() figure (process tree) is printed beside it.
+
+  bench/restore_memory.py [--sizes 100000,300000,1000000] [--loads bolt,import]
+                          [--build build-bench] [--compare main=/tmp/main-build]
+                          [--server mem-bench] [--port 7795] [--no-validate-too]
+
+Sizes up to 10M work (neo4j-admin imports 10M/30M in minutes; the Bolt load
+then takes long: use --loads import there). Results: stdout and
+bench/out/restore_memory.json. Wall times are printed too but are noisy on a
+shared machine; RSS is not.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchlib import OUT, PASSWORD, REPO, counts, cypher, say
+
+LOCAL = REPO / "tools" / "neo4j-local"
+TARGET_BASE_MB = 32
+TARGET_BYTES_PER_NODE = 16
+
+
+def label(nodes):
+    return f"{nodes // 1000000}M" if nodes >= 1000000 and nodes % 1000000 == 0 else f"{nodes // 1000}k"
+
+
+def write_csv(directory, nodes):
+    """N :Bench nodes (every 10th also :Hub), 3 relationships per node to
+    pseudo-random targets, with mixed property types."""
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(directory / "nodes.csv", "w") as out:
+        out.write("id:ID,:LABEL,name,score:double,active:boolean,tags:string[],since:long\n")
+        lines = []
+        for i in range(nodes):
+            labels = "Bench;Hub" if i % 10 == 0 else "Bench"
+            lines.append(f"{i},{labels},node-{i},{i * 0.25 + 0.125},{'true' if i % 2 == 0 else 'false'},"
+                         f"tag{i % 10};bench,{1600000000 + i}\n")
+            if len(lines) == 100000:
+                out.writelines(lines)
+                lines = []
+        out.writelines(lines)
+    types = ("LINKS", "KNOWS", "LIKES")
+    with open(directory / "rels.csv", "w") as out:
+        out.write(":START_ID,:END_ID,:TYPE,weight:double,since:long\n")
+        lines = []
+        for i in range(nodes):
+            for k, multiplier in enumerate((7919, 104729, 1299709)):
+                lines.append(f"{i},{(i * multiplier + 13) % nodes},{types[k]},{(i % 100) / 8},{i * 3 + k}\n")
+            if len(lines) >= 300000:
+                out.writelines(lines)
+                lines = []
+        out.writelines(lines)
+    return time.monotonic() - started
+
+
+def local(*args, check=True):
+    return subprocess.run([sys.executable, str(LOCAL), *args], check=check, capture_output=True, text=True)
+
+
+def load_graph(server, port, nodes, csv_dir):
+    home = local("home", server, "--bolt-port", str(port)).stdout.strip()
+    local("stop", server, check=False)
+    started = time.monotonic()
+    subprocess.run([f"{home}/bin/neo4j-admin", "database", "import", "full", "neo4j", "--overwrite-destination",
+                    "--id-type=integer", "--array-delimiter=;", f"--nodes={csv_dir}/nodes.csv",
+                    f"--relationships={csv_dir}/rels.csv"], check=True, capture_output=True)
+    imported = time.monotonic() - started
+    uri = local("start", server, "--bolt-port", str(port)).stdout.strip()
+    cypher(uri, "CREATE INDEX bench_id IF NOT EXISTS FOR (n:Bench) ON (n.id)")
+    cypher(uri, "CALL db.awaitIndexes(600)")
+    return home, uri, imported
+
+
+def run_tracked(command, env):
+    """Runs command; wall seconds, its own peak RSS (VmHWM, kB), the process
+    tree's (wait4), exit status and output."""
+    full_env = dict(os.environ)
+    full_env.update(env)
+    started = time.monotonic()
+    log = open(OUT / "restore_memory_last.log", "w+")
+    process = subprocess.Popen([str(part) for part in command], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    peak_kb = 0
+    status_path = f"/proc/{process.pid}/status"
+    while True:
+        try:
+            with open(status_path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+                        break
+        except OSError:
+            pass
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    log.seek(0)
+    output = log.read()
+    log.close()
+    return seconds, peak_kb, usage.ru_maxrss, os.waitstatus_to_exitcode(status), output
+
+
+def restore(binary, backup_id, storage, uri, home, server, port, load, validate):
+    env = {"BACKUP_STORAGE_PATH": str(storage), "BACKUP_MIN_FREE_PERCENT": "1", "TEST_NEO4J_URI": uri,
+           "TEST_NEO4J_USER": "neo4j", "TEST_NEO4J_PASSWORD": PASSWORD, "RESTORE_LOAD": load}
+    if load == "import":
+        env.update(TEST_NEO4J_HOME=home, TEST_NEO4J_STOP_COMMAND=f"{LOCAL} stop {server}",
+                   TEST_NEO4J_START_COMMAND=f"{LOCAL} start {server} --bolt-port {port}")
+    command = [binary, "--backup-id", backup_id, "--validate" if validate else "--no-validate"]
+    seconds, peak_kb, tree_kb, status, output = run_tracked(command, env)
+    if status != 0:
+        say(output[-3000:])
+        raise SystemExit(f"restore failed ({status}): {' '.join(map(str, command))}")
+    return {"seconds": round(seconds, 1), "peak_kb": peak_kb, "tree_kb": tree_kb}
+
+
+def target_mb(nodes):
+    return TARGET_BASE_MB + TARGET_BYTES_PER_NODE * nodes / 2**20
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--loads", default="bolt,import")
+    parser.add_argument("--build", default=str(REPO / "build-bench"), help="build directory of the version measured")
+    parser.add_argument("--compare", action="append", default=[],
+                        help="NAME=BUILD_DIR of another version to measure side by side (e.g. main=/tmp/main-build)")
+    parser.add_argument("--server", default="mem-bench")
+    parser.add_argument("--port", type=int, default=7795)
+    parser.add_argument("--storage", default="/tmp/mem-bench-backups")
+    parser.add_argument("--csv", default="/tmp/mem-bench-csv")
+    parser.add_argument("--no-validate-too", action="store_true")
+    args = parser.parse_args()
+
+    binaries = {"ours": Path(args.build)}
+    for item in args.compare:
+        name, _, directory = item.partition("=")
+        binaries[name] = Path(directory)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    loads = [load for load in args.loads.split(",") if load]
+    variants = [True] + ([False] if args.no_validate_too else [])
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = []
+    for nodes in sizes:
+        csv_dir = Path(args.csv)
+        shutil.rmtree(csv_dir, ignore_errors=True)
+        csv_seconds = write_csv(csv_dir, nodes)
+        home, uri, import_seconds = load_graph(args.server, args.port, nodes, csv_dir)
+        shutil.rmtree(csv_dir, ignore_errors=True)
+        have = counts(uri)
+        say(f"[{label(nodes)}] graph {have[0]} nodes / {have[1]} relationships (CSV {csv_seconds:.0f} s, "
+            f"import {import_seconds:.0f} s)")
+        storage = Path(args.storage)
+        shutil.rmtree(storage, ignore_errors=True)
+        storage.mkdir(parents=True)
+        backup_env = {"NEO4J_URI": uri, "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": PASSWORD,
+                      "BACKUP_STORAGE_PATH": str(storage), "BACKUP_COMPRESSION": "zstd"}
+        seconds, peak_kb, _, status, output = run_tracked([binaries["ours"] / "neo4j-backup", "--create"],
+                                                          backup_env)
+        if status != 0:
+            say(output[-3000:])
+            raise SystemExit("backup failed")
+        backup_id = next(line.split("Backup ID: ", 1)[1].split()[0] for line in output.splitlines()
+                         if "Backup ID: " in line)
+        say(f"[{label(nodes)}] backup {backup_id}: {seconds:.0f} s, peak RSS {peak_kb / 1024:.1f} MB")
+        entry = {"nodes": nodes, "backup_id": backup_id, "backup_peak_kb": peak_kb, "runs": []}
+        for name, build in binaries.items():
+            for load in loads:
+                for validate in variants:
+                    run = restore(build / "neo4j-restore", backup_id, storage, uri, home, args.server, args.port,
+                                  load, validate)
+                    run.update(binary=name, load=load, validate=validate)
+                    entry["runs"].append(run)
+                    say(f"[{label(nodes)}] {name:6} --load {load:6} {'validated' if validate else 'no-validate'}: "
+                        f"{run['seconds']:.0f} s, peak RSS {run['peak_kb'] / 1024:.1f} MB "
+                        f"(process tree {run['tree_kb'] / 1024:.0f} MB), target {target_mb(nodes):.1f} MB")
+        results.append(entry)
+        (OUT / "restore_memory.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    print(f"\nPeak RSS of neo4j-restore (MB) against the target {TARGET_BASE_MB} MB + "
+          f"{TARGET_BYTES_PER_NODE} B/node; slope = bytes per node between consecutive sizes")
+    print(f"{'version':8} {'load':7} {'valid.':7} " + " ".join(f"{label(n):>9}" for n in sizes) +
+          "  slopes (B/node)          verdict")
+    for name in binaries:
+        for load in loads:
+            for validate in variants:
+                peaks = []
+                for entry in results:
+                    run = next(r for r in entry["runs"] if r["binary"] == name and r["load"] == load
+                               and r["validate"] == validate)
+                    peaks.append(run["peak_kb"] * 1024)
+                slopes = [(peaks[i + 1] - peaks[i]) / (sizes[i + 1] - sizes[i]) for i in range(len(sizes) - 1)]
+                met = all(peak <= target_mb(n) * 2**20 for peak, n in zip(peaks, sizes))
+                print(f"{name:8} {load:7} {'yes' if validate else 'no':7} " +
+                      " ".join(f"{peak / 2**20:9.1f}" for peak in peaks) + "  " +
+                      ", ".join(f"{slope:.1f}" for slope in slopes).ljust(24) +
+                      f" {'met' if met else 'NOT met'}")
+    print("targets: " + ", ".join(f"{label(n)} {target_mb(n):.1f} MB" for n in sizes))
+
+
+if __name__ == "__main__":
+    main()
