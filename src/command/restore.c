@@ -332,11 +332,6 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     char failedCheck[64] = "";
 
     logInfo("Starting restore from backup %s", backupId);
-    /* Per-node tables past 8 MB go to unlinked scratch files there (docs/restore.md);
-     * the Bolt load also holds queued batches, so its tables keep smaller caches. */
-    const char *spillDirectory = cfgGet(context->config, "RESTORE_IMPORT_DIR");
-    spillConfigure(spillDirectory ? spillDirectory : root, 0,
-                   cmdImportWanted(context->config) ? 0 : SPILL_BOLT_LOAD_RESIDENT_BYTES);
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK && promote && !validate)
         code = errSet(RESTORE_REFUSED, "--promote needs the health checks; drop --no-validate");
@@ -346,6 +341,13 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         code = catFind(catalog, backupId, &entry);
     if (code == ERR_OK)
         code = cfgInstance(context->config, targetName, &target);
+    if (code == ERR_OK) {
+        /* Per-node tables past 8 MB go to unlinked scratch files there (docs/restore.md);
+         * the Bolt load also holds queued batches, so its tables keep smaller caches. */
+        const char *spillDirectory = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+        spillConfigure(spillDirectory ? spillDirectory : root, 0,
+                       cmdImportWanted(context->config, &target) ? 0 : SPILL_BOLT_LOAD_RESIDENT_BYTES);
+    }
     if (code == ERR_OK)
         code = cfgInstance(context->config, CFG_PRODUCTION_INSTANCE, &production);
     if (code == ERR_OK) {
