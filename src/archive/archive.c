@@ -51,13 +51,20 @@ const char *arcFileName(ArcCompression compression)
     return "graph.nbk";
 }
 
-ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
+ErrCode arcOpenFile(const char *path, int *fd)
 {
     /* Never blocks on a FIFO, never follows a link: see fsOpenRegular. */
-    int fd = -1;
-    ErrCode opened = fsOpenRegular(path, &fd, NULL);
+    *fd = -1;
+    ErrCode opened = fsOpenRegular(path, fd, NULL);
     if (opened == BACKUP_NOT_FOUND)
         return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
+    return opened;
+}
+
+ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
+{
+    int fd = -1;
+    ErrCode opened = arcOpenFile(path, &fd);
     if (opened != ERR_OK)
         return opened;
     enum { READ_CHUNK = 1024 * 1024 };

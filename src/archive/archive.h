@@ -112,6 +112,9 @@ const ArcTotals *arcReaderTotals(const ArcReader *reader);
 void arcReaderFree(ArcReader *reader);
 
 /* SHA-256 of a whole file, streamed; hex is 65 bytes. */
+/* Opens an archive file for reading: a regular file only, never through a
+ * link, never blocking on a FIFO; BACKUP_NOT_FOUND names a missing one. */
+ErrCode arcOpenFile(const char *path, int *fd);
 ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut);
 
 #endif

@@ -568,11 +568,8 @@ ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
 ErrCode arcReaderOpen(ArcReader **out, const char *path)
 {
     *out = NULL;
-    /* Never blocks on a FIFO, never follows a link: see fsOpenRegular. */
     int fd = -1;
-    ErrCode opened = fsOpenRegular(path, &fd, NULL);
-    if (opened == BACKUP_NOT_FOUND)
-        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", path);
+    ErrCode opened = arcOpenFile(path, &fd);
     if (opened != ERR_OK)
         return opened;
     return arcReaderOpenFd(out, fd, path);
