@@ -6,7 +6,6 @@
  * ARC_MAX_SECTION_LENGTH and grown only as bytes really arrive, so a hostile
  * length field cannot make us allocate. Format: docs/archive-format.md. */
 #include "archive/archive.h"
-#include "common/fsutil.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 
