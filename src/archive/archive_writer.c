@@ -338,7 +338,10 @@ static ErrCode writerCheckDecodedSize(ArcRecordKind kind, const uint8_t *packed,
 
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length)
 {
-    ErrCode decodable = writer->failed || writer->finished ? ERR_OK : writerCheckDecodedSize(kind, packed, length);
+    /* Records past the section limit are refused below before a byte is read. */
+    bool readable = !writer->failed && !writer->finished &&
+                    length <= ARC_MAX_SECTION_LENGTH - ARC_BLOCK_COUNT_LENGTH - ARC_RECORD_PREFIX_LENGTH;
+    ErrCode decodable = readable ? writerCheckDecodedSize(kind, packed, length) : ERR_OK;
     if (decodable != ERR_OK)
         return decodable;
     return arcWriterAddUnchecked(writer, kind, packed, length);

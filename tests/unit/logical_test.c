@@ -732,6 +732,7 @@ static void testRoutedBackupReadsOneServer(void **state)
     assert_int_equal(counts[2], 3);
     testPathsRemove(&paths);
     close(dbPort.listenFd);
+    logicalBackupResultFree(&result);
     fakeNodeFree(&dbPort);
     fakeNodeFree(&router);
     fakeNodeFree(&writer);
