@@ -979,6 +979,23 @@ ErrCode boltQuerySingle(BoltConnection *connection, const char *query, const Bol
 
 /* ---- transactions ---------------------------------------------------- */
 
+/* Sends one message (already encoded into connection->message) and waits for
+ * its SUCCESS, whose metadata lands in the scratch arena. phase names the step
+ * in errors while it runs. BEGIN, COMMIT/ROLLBACK and ROUTE share it. */
+static ErrCode connRoundTrip(BoltConnection *connection, uint8_t signature, const char *phase,
+                             BoltValue *metadata)
+{
+    connQueue(connection, signature);
+    connection->phase = phase;
+    ErrCode code = connFlush(connection);
+    if (code != ERR_OK)
+        return code;
+    arenaReset(connection->scratchArena);
+    code = connExpectSuccess(connection, connection->scratchArena, metadata);
+    connection->phase = "while waiting for a reply";
+    return code;
+}
+
 ErrCode boltBegin(BoltConnection *connection, const BoltQueryOptions *options)
 {
     ErrCode code = connCheckUsable(connection);
@@ -991,17 +1008,10 @@ ErrCode boltBegin(BoltConnection *connection, const BoltQueryOptions *options)
     BoltTxExtra extra;
     connTxExtra(options, &extra);
     boltMessageBegin(&connection->message, &extra);
-    connQueue(connection, BOLT_MSG_BEGIN);
-    connection->phase = "while starting a transaction";
-    code = connFlush(connection);
-    if (code != ERR_OK)
-        return code;
-    arenaReset(connection->scratchArena);
     BoltValue metadata;
-    code = connExpectSuccess(connection, connection->scratchArena, &metadata);
+    code = connRoundTrip(connection, BOLT_MSG_BEGIN, "while starting a transaction", &metadata);
     if (code == ERR_OK)
         connection->inTransaction = true;
-    connection->phase = "while waiting for a reply";
     return code;
 }
 
@@ -1022,16 +1032,10 @@ static ErrCode connEndTransaction(BoltConnection *connection, uint8_t signature)
             return code;
     }
     boltMessageSimple(&connection->message, signature);
-    connQueue(connection, signature);
-    connection->phase = signature == BOLT_MSG_COMMIT ? "while committing" : "while rolling back";
-    code = connFlush(connection);
-    if (code != ERR_OK)
-        return code;
-    arenaReset(connection->scratchArena);
     BoltValue metadata;
-    code = connExpectSuccess(connection, connection->scratchArena, &metadata);
-    connection->inTransaction = false;
-    connection->phase = "while waiting for a reply";
+    code = connRoundTrip(connection, signature,
+                         signature == BOLT_MSG_COMMIT ? "while committing" : "while rolling back", &metadata);
+    connection->inTransaction = false; /* ended either way (a failed send already made it defunct) */
     return code;
 }
 
@@ -1050,15 +1054,8 @@ ErrCode boltRoute(BoltConnection *connection, const char *database, Arena *arena
         return code;
     boltMessageRoute(&connection->message,
                      connection->routingAddress[0] ? connection->routingAddress : NULL, database);
-    connQueue(connection, BOLT_MSG_ROUTE);
-    connection->phase = "while fetching the routing table (ROUTE)";
-    code = connFlush(connection);
-    if (code != ERR_OK)
-        return code;
-    arenaReset(connection->scratchArena);
     BoltValue metadata;
-    code = connExpectSuccess(connection, connection->scratchArena, &metadata);
-    connection->phase = "while waiting for a reply";
+    code = connRoundTrip(connection, BOLT_MSG_ROUTE, "while fetching the routing table (ROUTE)", &metadata);
     if (code != ERR_OK)
         return code;
     const BoltValue *table = boltMapGet(&metadata, "rt");
