@@ -319,7 +319,7 @@ ErrCode alertFormatJson(const Alert *alert, Buffer *out)
 bool alertSend(const AlertConfig *config, const Alert *alert)
 {
     /* The caller usually reports its own error after alerting: keep it intact. */
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     bool allDelivered = true;
     int sinks = 0;
 
@@ -348,8 +348,6 @@ bool alertSend(const AlertConfig *config, const Alert *alert)
         logDebug("No alert sink configured (BACKUP_ALERT_EMAIL, BACKUP_ALERT_WEBHOOK); "
                  "alert %s only logged", alert->code);
 
-    errSet(saved.code, "%s", saved.reason);
-    if (saved.action[0])
-        errSetAction("%s", saved.action);
+    errRestore(&saved);
     return allDelivered;
 }

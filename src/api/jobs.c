@@ -112,7 +112,7 @@ static void *apiJobThread(void *payload)
     logInfo("API job %s: %s%s%s started", job->info.id, apiJobKindName(job->info.request.kind),
             job->info.request.backupId[0] ? " of " : "", job->info.request.backupId);
     ErrCode code = apiJobExecute(jobs, job, resultId);
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     apiMetricsWriteFile(jobs->config, NULL);
     if (code == ERR_OK)
         logInfo("API job %s: succeeded%s%s", job->info.id, resultId[0] ? ", backup " : "", resultId);

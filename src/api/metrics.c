@@ -30,7 +30,7 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
     cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &out->minFreePercent);
     const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
 
     if (schedulerState) {
         out->scheduler = *schedulerState;

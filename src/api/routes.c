@@ -546,7 +546,7 @@ static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -432,7 +432,7 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
     }
     close(fd);
     if (code == ERR_OK) {
-        ErrDetail streamFailure = *errLast();
+        ErrDetail streamFailure = errSave();
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digestLength = 0;
         EVP_DigestFinal_ex(sha, digest, &digestLength);
@@ -440,7 +440,7 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
         out->contentBytes = decoder.produced;
         snprintf(out->format, sizeof(out->format), "%s", decoder.format);
         if (streamCode != ERR_OK) {
-            *(ErrDetail *)errLast() = streamFailure;
+            errRestore(&streamFailure);
             code = streamCode;
         } else {
             code = dumpDecoderEnd(&decoder, path);

@@ -878,7 +878,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     if (code != ERR_OK && !logicalIsConnectionError(code)) {
         /* Our own failure on a healthy connection: end the transaction, but
          * report the original error, not the rollback's. */
-        ErrDetail saved = *errLast();
+        ErrDetail saved = errSave();
         if (boltRollback(run.connection) != ERR_OK)
             logDebug("rollback after a failed backup also failed: %s", errLast()->reason);
         errSet(code, "%s", saved.reason);

@@ -765,18 +765,11 @@ void boltClose(BoltConnection *connection)
         bufferClear(&connection->outgoing);
         boltMessageSimple(&connection->message, BOLT_MSG_GOODBYE);
         connQueue(connection, BOLT_MSG_GOODBYE);
-        ErrDetail saved = *errLast();
+        ErrDetail saved = errSave();
         connFlush(connection);
         /* Closing must not overwrite the error the caller may still report. */
-        if (saved.code != ERR_OK) {
-            errSet(saved.code, "%s", saved.reason);
-            if (saved.action[0])
-                errSetAction("%s", saved.action);
-            if (saved.serverCode[0])
-                errSetServerCode(saved.serverCode);
-            if (saved.details[0])
-                errSetDetails("%s", saved.details);
-        }
+        if (saved.code != ERR_OK)
+            errRestore(&saved);
     }
     connFree(connection);
 }

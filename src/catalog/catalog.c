@@ -1,5 +1,6 @@
 #include "catalog/catalog.h"
 
+#include "common/config.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -71,7 +72,7 @@ ErrCode catOpen(Catalog **out, const char *root, bool create)
 {
     *out = NULL;
     if (!root || !root[0])
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
     if (create) {
         ErrCode result = fsMkdirP(root, 0700);
         if (result != ERR_OK)

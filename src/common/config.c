@@ -204,6 +204,13 @@ CfgSource cfgSource(const Config *config, CfgKey key)
     return source;
 }
 
+ErrCode cfgStoragePathMissing(void)
+{
+    errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
+    return CONFIG_INVALID;
+}
+
 /* Sets the action to "Fix NAME in the <source>" so the operator knows where. */
 static ErrCode cfgInvalid(const char *name, CfgSource source, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

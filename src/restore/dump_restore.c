@@ -219,7 +219,7 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
         return code;
     dumpRestoreReadReports(reportDir, findings);
     if (findings->reportLineCount || dumpRestoreMentionsInconsistency(run)) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         errSet(BACKUP_CORRUPTED, "Neo4j's consistency check found inconsistencies in %s", dumpPath);
         errSetDetails("%s", failure.details);
         return BACKUP_CORRUPTED;

@@ -42,7 +42,7 @@ static ErrCode fixupExecute(FixupRun *run, const char *query, const BoltValue *p
             break;
     }
     if (code == NEO4J_QUERY_FAILED) {
-        ErrDetail detail = *errLast();
+        ErrDetail detail = errSave();
         return errSet(RESTORE_FAILED, "the target refused a fix-up after the import: %s", detail.reason);
     }
     return code;

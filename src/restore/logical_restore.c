@@ -546,7 +546,7 @@ static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, B
             return restoreSendChunked(context, kind, items, count);
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
-            ErrDetail detail = *errLast();
+            ErrDetail detail = errSave();
             return errSet(RESTORE_FAILED, "the target refused a batch of %u %s (%s): %s", count,
                           kind == RESTORE_GROUP_NODES ? "nodes" : "relationships",
                           detail.serverCode[0] ? detail.serverCode : "no server code", detail.reason);
@@ -848,7 +848,7 @@ static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *
             return ERR_OK;
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
-            ErrDetail detail = *errLast();
+            ErrDetail detail = errSave();
             return errSet(RESTORE_FAILED, "the target refused %s: %s", statement, detail.reason);
         }
         context->result->retries++;

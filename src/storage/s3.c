@@ -831,10 +831,9 @@ static ErrCode s3WriteCommit(void *handle)
         if (result == ERR_OK)
             result = s3MultipartComplete(writer);
         if (result != ERR_OK) {
-            ErrDetail saved = *errLast();
+            ErrDetail saved = errSave();
             s3MultipartAbort(writer);
-            errSet(saved.code, "%s", saved.reason);
-            result = saved.code;
+            result = errRestore(&saved);
         }
     }
     s3WriteFree(writer);

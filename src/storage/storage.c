@@ -26,23 +26,6 @@ struct StorageLock {
     void *lock;
 };
 
-/* Cleanup calls (close, abort, release) return nothing and run on error
- * paths: they must not replace the failure the caller is about to report. */
-static void errRestore(const ErrDetail *saved)
-{
-    if (saved->code == ERR_OK) {
-        errClear();
-        return;
-    }
-    errSet(saved->code, "%s", saved->reason);
-    if (saved->action[0])
-        errSetAction("%s", saved->action);
-    if (saved->serverCode[0])
-        errSetServerCode(saved->serverCode);
-    if (saved->details[0])
-        errSetDetails("%s", saved->details);
-}
-
 Storage *storageNew(const StorageInterface *interface, void *driverState)
 {
     Storage *storage = calloc(1, sizeof(*storage));
@@ -119,11 +102,13 @@ ErrCode storageRead(StorageRead *reader, void *buffer, size_t size, size_t *got)
     return reader->interface->read(reader->reader, buffer, size, got);
 }
 
+/* Cleanup calls (close, abort, release) return nothing and run on error
+ * paths: they must not replace the failure the caller is about to report. */
 void storageReadClose(StorageRead *reader)
 {
     if (!reader)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     reader->interface->readClose(reader->reader);
     free(reader);
     errRestore(&saved);
@@ -164,7 +149,7 @@ void storageWriteAbort(StorageWrite *writer)
 {
     if (!writer)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     writer->interface->writeAbort(writer->writer);
     free(writer);
     errRestore(&saved);
@@ -224,7 +209,7 @@ void storageLockRelease(StorageLock *lock)
 {
     if (!lock)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     lock->interface->lockRelease(lock->lock);
     free(lock);
     errRestore(&saved);
