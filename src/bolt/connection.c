@@ -21,6 +21,7 @@
 #include "bolt/transport.h"
 #include "common/buffer.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -633,12 +634,8 @@ static ErrCode connAuthenticate(BoltConnection *connection, const BoltConnectOpt
 
 static BoltConnection *connNew(BoltTransport *transport)
 {
-    BoltConnection *connection = calloc(1, sizeof(*connection));
-    uint8_t *readBlock = malloc(CONN_READ_BLOCK);
-    if (!connection || !readBlock) {
-        fputs("CRITICAL: out of memory\n", stderr);
-        abort();
-    }
+    BoltConnection *connection = memCalloc(1, sizeof(*connection));
+    uint8_t *readBlock = memAlloc(CONN_READ_BLOCK);
     connection->transport = transport;
     connection->readBlock = readBlock;
     bufferInit(&connection->message);

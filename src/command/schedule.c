@@ -19,6 +19,7 @@
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "schedule/cron.h"
 #include "schedule/scheduler.h"
@@ -726,9 +727,7 @@ static void schedLoop(Scheduler *scheduler)
 
 ErrCode cmdSchedule(CommandContext *context)
 {
-    Scheduler *scheduler = calloc(1, sizeof(*scheduler));
-    if (!scheduler)
-        return errSet(ERR_INTERNAL, "out of memory");
+    Scheduler *scheduler = memCalloc(1, sizeof(*scheduler));
     scheduler->context = context;
     scheduler->original = context->config;
 

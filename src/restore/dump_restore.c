@@ -3,6 +3,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,10 +60,8 @@ static ErrCode dumpLoadFill(uint8_t *buffer, size_t capacity, size_t *length, vo
         return ERR_OK;
     if (!source->held) {
         source->capacity = capacity;
-        source->held = malloc(capacity);
-        source->next = malloc(capacity);
-        if (!source->held || !source->next)
-            return errSet(ERR_INTERNAL, "out of memory");
+        source->held = memAlloc(capacity);
+        source->next = memAlloc(capacity);
     }
     ErrCode code = ERR_OK;
     if (!source->primed) {

@@ -2,6 +2,8 @@
  * table of the Storage it is made on. Also parses repository locations. */
 #include "storage/storage.h"
 
+#include "common/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +30,7 @@ struct StorageLock {
 
 Storage *storageNew(const StorageInterface *interface, void *driverState)
 {
-    Storage *storage = calloc(1, sizeof(*storage));
-    if (!storage) {
-        interface->free(driverState);
-        return NULL;
-    }
+    Storage *storage = memCalloc(1, sizeof(*storage));
     storage->interface = interface;
     storage->driver = driverState;
     return storage;
@@ -84,9 +82,7 @@ ErrCode storageReadOpen(Storage *storage, const char *name, uint64_t offset, uin
     ErrCode result = storageNameCheck(name, false);
     if (result != ERR_OK)
         return result;
-    StorageRead *reader = calloc(1, sizeof(*reader));
-    if (!reader)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageRead *reader = memCalloc(1, sizeof(*reader));
     result = storage->interface->readOpen(storage->driver, name, offset, length, &reader->reader);
     if (result != ERR_OK) {
         free(reader);
@@ -120,9 +116,7 @@ ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, Sto
     ErrCode result = storageNameCheck(name, false);
     if (result != ERR_OK)
         return result;
-    StorageWrite *writer = calloc(1, sizeof(*writer));
-    if (!writer)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageWrite *writer = memCalloc(1, sizeof(*writer));
     result = storage->interface->writeOpen(storage->driver, name, flags, &writer->writer);
     if (result != ERR_OK) {
         free(writer);
@@ -190,9 +184,7 @@ ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLock
         return result;
     if (ttlSeconds <= 0)
         return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
-    StorageLock *lock = calloc(1, sizeof(*lock));
-    if (!lock)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageLock *lock = memCalloc(1, sizeof(*lock));
     result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &lock->lock);
     if (result != ERR_OK) {
         free(lock);
