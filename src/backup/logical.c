@@ -11,6 +11,7 @@
 #include "bolt/packstream.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timeutil.h"
 #include "graph/fingerprint.h"
 
 #include <errno.h>
@@ -262,7 +263,7 @@ typedef struct {
     uint64_t pendingMemoryLimit;
     Fingerprint *fingerprint;
     Arena *scratch;
-    struct timespec started;
+    double started;          /* timeMonotonic() at the start */
     LogicalBackupProgress progress;
     uint64_t sinceProgress;
     char boltVersion[16];
@@ -282,9 +283,7 @@ const char *logicalBackupPhaseName(LogicalBackupPhase phase)
 
 static double logicalElapsed(const LogicalRun *run)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - run->started.tv_sec) + (double)(now.tv_nsec - run->started.tv_nsec) / 1e9;
+    return timeMonotonic() - run->started;
 }
 
 static void logicalReport(LogicalRun *run)
@@ -857,7 +856,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     bufferInit(&run.pending.memory);
     snprintf(run.boltVersion, sizeof(run.boltVersion), "%u.%u", boltVersionMajor(run.connection),
              boltVersionMinor(run.connection));
-    clock_gettime(CLOCK_MONOTONIC, &run.started);
+    run.started = timeMonotonic();
     logicalEnterPhase(&run, LOGICAL_PHASE_STARTING);
 
     ErrCode code = logicalRunSteps(&run);

@@ -1,3 +1,5 @@
+/* Helpers the commands share: connecting to instances, opening the catalog,
+ * the server version, and the contract's failure block. */
 #include "command/support.h"
 
 #include "common/fsutil.h"

@@ -1,3 +1,5 @@
+/* Integrity checks of a backup shared by --validate and neo4j-restore:
+ * checksum, every block, record structure, counts and orphans. */
 #include "command/verify.h"
 
 #include "archive/archive.h"
