@@ -57,7 +57,7 @@ typedef struct {
 } ArcTotals;
 
 /* Bytes of a backup's data key (CRYPTO_KEY_BYTES): the key of an encrypted
- * archive (format 2, docs/archive-format.md section 8). The archive only
+ * archive (format 2, docs/archive-format.md section 9). The archive only
  * uses it; making, wrapping and storing it belong to src/crypto and the
  * catalog. */
 #define ARC_DATA_KEY_BYTES 32

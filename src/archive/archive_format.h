@@ -10,7 +10,7 @@
 #define ARC_MAGIC "NBKARCH1"
 #define ARC_MAGIC_LENGTH 8
 #define ARC_FORMAT_VERSION 1
-/* Format 2: encrypted per section, no outer compression (section 8 of
+/* Format 2: encrypted per section, no outer compression (section 9 of
  * docs/archive-format.md). Both magics share the 7-byte family "NBKARCH". */
 #define ARC_MAGIC_ENCRYPTED "NBKARCH2"
 #define ARC_FORMAT_VERSION_ENCRYPTED 2

@@ -1,5 +1,5 @@
 /* Unit tests for archive format 2 (encrypted, docs/archive-format.md
- * section 8): round trips for every compression with the same records and
+ * section 9): round trips for every compression with the same records and
  * content digest as format 1, nothing of the graph in clear, a missing or
  * wrong key refused before any record, and damage of every kind (a flipped
  * bit anywhere, truncation anywhere, reordered, duplicated, dropped or
