@@ -12,6 +12,7 @@
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 #include "crypto/block_codec.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -718,23 +719,18 @@ static ErrCode readerReadStart(ArcReader *reader, const uint8_t *dataKey)
 ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey)
 {
     *out = NULL;
-    ArcReader *reader = calloc(1, sizeof(*reader));
-    if (!reader) {
-        close(fd);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    ArcReader *reader = memCalloc(1, sizeof(*reader));
     reader->fd = fd;
-    reader->displayName = strdup(displayName ? displayName : "archive");
-    reader->input = malloc(READER_WINDOW);
-    reader->output = malloc(READER_WINDOW);
+    reader->displayName = memStrdup(displayName ? displayName : "archive");
+    reader->input = memAlloc(READER_WINDOW);
+    reader->output = memAlloc(READER_WINDOW);
     bufferInit(&reader->header);
     bufferInit(&reader->section);
     bufferInit(&reader->plain);
     reader->fileSha = EVP_MD_CTX_new();
     reader->contentSha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
-    if (!reader->displayName || !reader->input || !reader->output || !reader->fileSha ||
-        !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
+    if (!reader->fileSha || !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
         EVP_DigestInit_ex(reader->contentSha, EVP_sha256(), NULL) != 1)
         result = errSet(ERR_INTERNAL, "cannot set up the archive reader");
     if (result == ERR_OK)
