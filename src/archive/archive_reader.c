@@ -12,6 +12,7 @@
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 #include "crypto/block_codec.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -732,24 +733,19 @@ static ErrCode readerOpen(ArcReader **out, int fd, const char *displayName, cons
                           bool framingOnly)
 {
     *out = NULL;
-    ArcReader *reader = calloc(1, sizeof(*reader));
-    if (!reader) {
-        close(fd);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    ArcReader *reader = memCalloc(1, sizeof(*reader));
     reader->fd = fd;
     reader->framingOnly = framingOnly;
-    reader->displayName = strdup(displayName ? displayName : "archive");
-    reader->input = malloc(READER_WINDOW);
-    reader->output = malloc(READER_WINDOW);
+    reader->displayName = memStrdup(displayName ? displayName : "archive");
+    reader->input = memAlloc(READER_WINDOW);
+    reader->output = memAlloc(READER_WINDOW);
     bufferInit(&reader->header);
     bufferInit(&reader->section);
     bufferInit(&reader->plain);
     reader->fileSha = EVP_MD_CTX_new();
     reader->contentSha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
-    if (!reader->displayName || !reader->input || !reader->output || !reader->fileSha ||
-        !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
+    if (!reader->fileSha || !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
         EVP_DigestInit_ex(reader->contentSha, EVP_sha256(), NULL) != 1)
         result = errSet(ERR_INTERNAL, "cannot set up the archive reader");
     if (result == ERR_OK)

@@ -11,6 +11,7 @@
 #include "bolt/value.h"
 #include "common/buffer.h"
 #include "crypto/block_codec.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -326,16 +327,10 @@ static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, cons
                            ArcCompression compression, int level, size_t blockSize,
                            const uint8_t *headerPacked, size_t headerLength, const uint8_t *dataKey)
 {
-    ArcWriter *writer = calloc(1, sizeof(*writer));
-    if (!writer) {
-        close(fd);
-        if (unlinkPath)
-            unlink(unlinkPath);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    ArcWriter *writer = memCalloc(1, sizeof(*writer));
     writer->fd = fd;
-    writer->unlinkPath = unlinkPath ? strdup(unlinkPath) : NULL;
-    writer->displayName = strdup(displayName ? displayName : "archive");
+    writer->unlinkPath = unlinkPath ? memStrdup(unlinkPath) : NULL;
+    writer->displayName = memStrdup(displayName ? displayName : "archive");
     writer->compression = compression;
     writer->level = level;
     writer->blockSize = blockSize;
