@@ -266,7 +266,7 @@ static void apiListBackups(ApiServer *server, ApiResponse *response)
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
     for (size_t index = 0; index < snapshot.list.count; index++)
-        json_object_array_add(backups, listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
+        json_object_array_add(backups, catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
                                                      snapshot.now));
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)snapshot.list.count));
@@ -308,7 +308,7 @@ static void apiShowBackup(ApiServer *server, const char *id, ApiResponse *respon
     json_object *item = NULL;
     for (size_t index = 0; index < snapshot.list.count && !item; index++)
         if (strcmp(snapshot.list.entries[index].id, id) == 0)
-            item = listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
+            item = catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
     apiSnapshotFree(&snapshot);
     if (item) {
         apiRespondJson(response, 200, item);

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
-
 ErrCode cmdDelete(CommandContext *context, const char *backupId)
 {
     return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, "force"));
@@ -92,7 +90,7 @@ ErrCode cmdCleanup(CommandContext *context)
     Catalog *catalog = NULL;
     CatNameList leftovers = {0};
     CatNameList deleted = {0};
-    ErrCode code = listRetentionPolicy(context->config, &policy);
+    ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
     if (code == ERR_OK) {
