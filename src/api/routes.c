@@ -1,12 +1,13 @@
 /* The routes of the HTTP API (docs/api.md lists them), authentication, and
- * the JSON response helpers. Every handler reuses the command layer: the
- * listing is --list --json's, deletion is cmdDelete, resume is cmdResume,
- * and create/validate/restore are jobs around createBackup, cmdValidate and
- * cmdRestore. */
+ * the JSON response helpers. Every handler uses the services the command
+ * line uses: the listing is --list --json's (catEntryJson), deletion is
+ * catRemoveBackup, resume is cmdResume, and create/validate/restore are jobs
+ * (api/jobs.h). */
 #include "api/api_internal.h"
 
 #include "command/command.h"
-#include "command/support.h"
+#include "catalog/catalog_settings.h"
+#include "catalog/removal.h"
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
@@ -287,7 +288,7 @@ static bool apiFindBackup(ApiServer *server, const char *id, ApiResponse *respon
         if (root && !fsIsDirectory(root))
             code = errSet(BACKUP_NOT_FOUND, "backup %s not found: nothing is stored yet", id);
         else
-            code = supportOpenCatalog(&(CommandContext){.config = server->config}, false, &catalog);
+            code = catOpenConfigured(server->config, false, &catalog);
     }
     if (code == ERR_OK)
         code = catFind(catalog, id, &entry);
@@ -410,10 +411,15 @@ static void apiDeleteBackup(ApiServer *server, const ApiRequest *request, const 
     if (!apiFindBackup(server, id, response))
         return;
     logInfo("HTTP API: DELETE %s%s from %s", request->logPath, force ? " (force)" : "", request->client);
-    ParsedOptions parsed;
-    CommandContext context;
-    apiCommandContext(server, &parsed, &context);
-    ErrCode code = cmdDeleteBackup(&context, id, force);
+    Catalog *catalog = NULL;
+    ErrCode code = catOpenConfigured(server->config, false, &catalog);
+    if (code == ERR_OK) {
+        CatRemovalRequest removal = {
+            .catalog = catalog, .backupId = id, .force = force, .onEvent = catRemovalReportEvent};
+        code = catRemoveBackup(&removal);
+    }
+    catClose(catalog);
+    catRemovalReportOutcome(code, id, false);
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;
