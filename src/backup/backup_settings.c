@@ -9,7 +9,7 @@ ErrCode backupSettingsResolve(const Config *config, BackupSettings *out)
 {
     memset(out, 0, sizeof(*out));
     out->minFreePercent = 20;
-    const char *method = cfgGet(config, "BACKUP_METHOD");
+    const char *method = cfgGet(config, CFG_BACKUP_METHOD);
     if (method && strcmp(method, "dump") == 0) {
         out->method = BACKUP_METHOD_DUMP;
         return ERR_OK;
@@ -17,15 +17,15 @@ ErrCode backupSettingsResolve(const Config *config, BackupSettings *out)
     if (method && strcmp(method, "logical") != 0)
         return errSet(CONFIG_INVALID, "backup method '%s' is not available in this version", method);
     out->method = BACKUP_METHOD_LOGICAL;
-    ErrCode code = arcCompressionParse(cfgGet(config, "BACKUP_COMPRESSION"), &out->compression);
+    ErrCode code = arcCompressionParse(cfgGet(config, CFG_BACKUP_COMPRESSION), &out->compression);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_MIN_FREE_PERCENT", &out->minFreePercent);
+        code = cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &out->minFreePercent);
     if (code == ERR_OK)
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &out->source);
-    out->storagePath = cfgGet(config, "BACKUP_STORAGE_PATH");
+    out->storagePath = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !out->storagePath)
         code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-    out->dataPath = cfgGet(config, "NEO4J_DATA_PATH");
+    out->dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
     return code;
 }
 

@@ -8,7 +8,7 @@
 
 ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
 {
-    const char *root = cfgGet(config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (!root) {
         errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
         errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
@@ -19,11 +19,11 @@ ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
 
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)
 {
-    ErrCode code = cfgGetInt(config, "BACKUP_RETENTION_DAYS", &out->days);
+    ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_KEEP_WEEKLY", &out->weeks);
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_WEEKLY, &out->weeks);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_KEEP_MONTHLY", &out->months);
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_MONTHLY, &out->months);
     return code;
 }
 

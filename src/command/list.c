@@ -120,7 +120,7 @@ ErrCode cmdList(CommandContext *context)
     CatList list = {0};
     RetPolicy policy;
     ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && root && !fsIsDirectory(root)) {
         /* Nothing was ever stored here: an empty catalog, said plainly. */
         logWarn("Storage path %s does not exist: no backups yet", root);

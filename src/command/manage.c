@@ -12,7 +12,7 @@
 
 ErrCode cmdDelete(CommandContext *context, const char *backupId)
 {
-    return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, "force"));
+    return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, OPT_FORCE));
 }
 
 ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force)

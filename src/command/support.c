@@ -65,7 +65,7 @@ ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
 ErrCode supportConnectSource(const Config *config, const InstanceConfig *instance, BoltConnection **out)
 {
     BoltReadFrom readFrom = BOLT_READ_FROM_SECONDARY;
-    const char *setting = cfgGet(config, "NEO4J_READ_FROM");
+    const char *setting = cfgGet(config, CFG_NEO4J_READ_FROM);
     if (setting) {
         ErrCode code = boltReadFromParse(setting, &readFrom);
         if (code != ERR_OK)
