@@ -89,12 +89,12 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
          * BackupMetadata node, the scan rows otherwise. */
         static const char *const fields[] = {"count"};
         db->countQueries++;
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 1, fields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 1, fields));
         int64_t count = strstr(query, "BackupMetadata") ? 0
                         : strstr(query, "-[r]->")       ? (int64_t)db->scanRelationshipCount
                                                         : (int64_t)db->scanNodeCount;
         BoltValue cells[1] = {boltInt(count)};
-        rows[(*rowCount)++] = fakeRow(db->arena, 1, cells);
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 1, cells);
     } else if (strstr(query, "dbms.components")) {
         static const char *const fields[] = {"versions[0]", "edition"};
         fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 2, fields));
@@ -952,9 +952,9 @@ static void testServiceBackupIsCommittedAndValid(void **state)
     if (code != ERR_OK)
         fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
     pthread_join(db->thread, NULL);
-    close(db->fd);
-    if (db->failure[0])
-        fail_msg("fake server: %s (last query: %s)", db->failure, db->lastQuery);
+    close(db->wire.fd);
+    if (db->wire.failure[0])
+        fail_msg("fake server: %s (last query: %s)", db->wire.failure, db->lastQuery);
 
     /* The contract's sequence of lines, as events. */
     const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_SPACE,
@@ -1056,7 +1056,7 @@ static void testServiceInterruptedBackupIsNotVisible(void **state)
     fsSetSpaceOverride(NULL, NULL);
     assert_int_equal(code, OPERATION_INTERRUPTED);
     pthread_join(db->thread, NULL);
-    close(db->fd);
+    close(db->wire.fd);
     assert_true(db->sawRollback);
     assert_string_equal(result.id, "");
     for (unsigned index = 0; index < fixture.kindCount; index++)
@@ -1086,7 +1086,7 @@ static void testServiceNoSpaceIsCritical(void **state)
     assert_true(result.critical);
     assert_non_null(strstr(errLast()->reason, "BACKUP_MIN_FREE_PERCENT=60"));
     pthread_join(db->thread, NULL);
-    close(db->fd);
+    close(db->wire.fd);
     CatList list = {0};
     assert_int_equal(serviceVisibleBackups(paths.storagePath, &list), 0);
     catListFree(&list);
@@ -1108,7 +1108,7 @@ static void testServiceDryRunChangesNothing(void **state)
     assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
                      ERR_OK);
     pthread_join(db->thread, NULL);
-    close(db->fd);
+    close(db->wire.fd);
     assert_int_equal(fixture.kindCount, 3);
     assert_int_equal(fixture.kinds[2], BACKUP_EVENT_DRY_RUN);
     assert_int_equal(result.sourceNodes, db->scanNodeCount);
