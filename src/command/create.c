@@ -146,7 +146,7 @@ static void createRecordMetadataRouted(const InstanceConfig *source, BoltConnect
         return;
     }
     BoltConnection *writer = NULL;
-    if (supportConnect(source, &writer) != ERR_OK) {
+    if (neo4jConnect(source, &writer) != ERR_OK) {
         logWarn("Could not record the BackupMetadata node in %s: %s", source->database, errLast()->reason);
         return;
     }
@@ -261,7 +261,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
 
     char safeUri[512];
-    supportSafeUri(source.uri, safeUri, sizeof(safeUri));
+    neo4jSafeUri(source.uri, safeUri, sizeof(safeUri));
     logInfo("Starting backup creation...");
     BoltConnection *connection = NULL;
     Catalog *catalog = NULL;
@@ -276,7 +276,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
     char version[64] = "";
     char edition[64] = "";
     if (code == ERR_OK)
-        code = supportServerVersion(connection, version, sizeof(version), edition, sizeof(edition));
+        code = neo4jServerVersion(connection, version, sizeof(version), edition, sizeof(edition));
     if (code == ERR_OK)
         logInfo("Neo4j version: %s", version);
     uint64_t nodes = 0;

@@ -54,7 +54,7 @@ static void restoreIdentity(const InstanceConfig *instance, char *out, size_t si
 /* Connects to an instance, running its start command when it does not answer. */
 static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnection **out)
 {
-    ErrCode code = supportConnect(instance, out);
+    ErrCode code = neo4jConnect(instance, out);
     if (code != NEO4J_UNREACHABLE || !instance->startCommand)
         return code;
     char shown[PROC_COMMAND_SIZE];
@@ -72,7 +72,7 @@ static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnecti
     double deadline = timeMonotonic() + RESTORE_START_TIMEOUT_SECONDS;
     do {
         usleep(500 * 1000); /* polling a server that is starting: no event to wait on */
-        code = supportConnect(instance, out);
+        code = neo4jConnect(instance, out);
     } while (code == NEO4J_UNREACHABLE && timeMonotonic() < deadline);
     return code;
 }
@@ -265,7 +265,7 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
 {
     const char *backupId = job->entry->manifest->id;
     char safeUri[512];
-    supportSafeUri(production->uri, safeUri, sizeof(safeUri));
+    neo4jSafeUri(production->uri, safeUri, sizeof(safeUri));
     ErrCode code = restoreConfirmPromotion(job->context, backupId, safeUri);
     if (code != ERR_OK)
         return code;
@@ -394,7 +394,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     }
     if (code == ERR_OK && context->dryRun) {
         char safeUri[512];
-        supportSafeUri(target.uri, safeUri, sizeof(safeUri));
+        neo4jSafeUri(target.uri, safeUri, sizeof(safeUri));
         if (cmdDumpIsDump(entry.manifest))
             logInfo("Dry run: would stop test instance %s (%s) with its STOP_COMMAND, replace database %s with "
                     "the dump (neo4j-admin database load), start it with its START_COMMAND%s",

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "backup/dump.h"
+#include "archive/dump_file.h"
+#include "neo4j/admin.h"
+#include "neo4j/offline.h"
+#include "neo4j/store.h"
 #include "common/log.h"
 
 #include <fcntl.h>
@@ -55,7 +58,7 @@ static void pathIn(char *out, size_t size, const char *name)
 }
 
 /* A fake installation: <workDir>/home/bin/neo4j-admin as a shell script. */
-static void makeFakeAdmin(const char *script, DumpAdmin *admin)
+static void makeFakeAdmin(const char *script, Neo4jAdmin *admin)
 {
     char path[512];
     pathIn(path, sizeof(path), "home/bin");
@@ -66,7 +69,7 @@ static void makeFakeAdmin(const char *script, DumpAdmin *admin)
     writeFile(path, script, strlen(script), 0755);
     char home[512];
     pathIn(home, sizeof(home), "home");
-    assert_int_equal(dumpAdminResolve(NULL, home, admin), ERR_OK);
+    assert_int_equal(neo4jAdminResolve(NULL, home, admin), ERR_OK);
     assert_string_equal(admin->executable, path);
     assert_string_equal(admin->neo4jHome, home);
 }
@@ -74,14 +77,14 @@ static void makeFakeAdmin(const char *script, DumpAdmin *admin)
 static void testVersionCompare(void **state)
 {
     (void)state;
-    assert_int_equal(dumpVersionCompare("5.26.30", "5.26.30"), 0);
-    assert_true(dumpVersionCompare("5.26.10", "5.26.9") > 0);
-    assert_true(dumpVersionCompare("5.26.9", "5.26.10") < 0);
-    assert_true(dumpVersionCompare("2025.01.0", "5.26.30") > 0);
-    assert_int_equal(dumpVersionCompare("5.26", "5.26.0"), 0);
-    assert_int_equal(dumpVersionCompare("5.26.0-SNAPSHOT", "5.26.0"), 0);
-    assert_true(dumpVersionCompare("5.26.1", "5.26") > 0);
-    assert_true(dumpVersionCompare(NULL, "1") < 0);
+    assert_int_equal(neo4jVersionCompare("5.26.30", "5.26.30"), 0);
+    assert_true(neo4jVersionCompare("5.26.10", "5.26.9") > 0);
+    assert_true(neo4jVersionCompare("5.26.9", "5.26.10") < 0);
+    assert_true(neo4jVersionCompare("2025.01.0", "5.26.30") > 0);
+    assert_int_equal(neo4jVersionCompare("5.26", "5.26.0"), 0);
+    assert_int_equal(neo4jVersionCompare("5.26.0-SNAPSHOT", "5.26.0"), 0);
+    assert_true(neo4jVersionCompare("5.26.1", "5.26") > 0);
+    assert_true(neo4jVersionCompare(NULL, "1") < 0);
 }
 
 /* ---- the store on disk ---- */
@@ -95,7 +98,7 @@ static void testDatabaseDirectoryFromConf(void **state)
     pathIn(home, sizeof(home), "home");
     snprintf(conf, sizeof(conf), "mkdir -p '%s/conf'", home);
     assert_int_equal(system(conf), 0);
-    assert_int_equal(dumpDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+    assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
     char expected[1024];
     snprintf(expected, sizeof(expected), "%s/data/databases/neo4j", home);
     assert_string_equal(out, expected);
@@ -104,12 +107,12 @@ static void testDatabaseDirectoryFromConf(void **state)
     const char *absolute = "# comment\nserver.directories.data=/elsewhere/first\n"
                            "  server.directories.data = /srv/neo4j-data  \nserver.directories.logs=/x\n";
     writeFile(conf, absolute, strlen(absolute), 0644);
-    assert_int_equal(dumpDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+    assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
     assert_string_equal(out, "/srv/neo4j-data/databases/neo4j");
 
     const char *relative = "server.directories.data=mydata\n";
     writeFile(conf, relative, strlen(relative), 0644);
-    assert_int_equal(dumpDatabaseDirectory(home, "system", out, sizeof(out)), ERR_OK);
+    assert_int_equal(neo4jDatabaseDirectory(home, "system", out, sizeof(out)), ERR_OK);
     snprintf(expected, sizeof(expected), "%s/mydata/databases/system", home);
     assert_string_equal(out, expected);
 }
@@ -130,7 +133,7 @@ static void testStoreLockOfAnotherProcessIsSeen(void **state)
     writeFile(storeLock, "", 0, 0644);
     long pid = 0;
     char held[1024];
-    assert_false(dumpStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
+    assert_false(neo4jStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
 
     /* A child takes a POSIX lock as Neo4j does, says so, and waits to be told to go. */
     int ready[2];
@@ -150,13 +153,13 @@ static void testStoreLockOfAnotherProcessIsSeen(void **state)
     char answer = 0;
     assert_int_equal(read(ready[0], &answer, 1), 1);
     assert_int_equal(answer, 'y');
-    assert_true(dumpStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
+    assert_true(neo4jStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
     assert_int_equal(pid, child);
     assert_string_equal(held, storeLock);
     assert_int_equal(write(go[1], "x", 1), 1);
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
-    assert_false(dumpStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
+    assert_false(neo4jStoreLockHeld(databaseDir, &pid, held, sizeof(held)));
     close(ready[0]);
     close(ready[1]);
     close(go[0]);
@@ -354,30 +357,30 @@ static ErrCode collect(const uint8_t *data, size_t length, void *payload)
 static void testAdminRunStreamsStdoutAndReportsFailures(void **state)
 {
     (void)state;
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     makeFakeAdmin(fakeAdmin, &admin);
-    DumpRun run;
+    ProcRun run;
     char version[32];
-    assert_int_equal(dumpAdminVersion(&admin, version, sizeof(version), &run), ERR_OK);
+    assert_int_equal(neo4jAdminVersion(&admin, version, sizeof(version), &run), ERR_OK);
     assert_string_equal(version, "5.26.30");
 
     CollectSink sink = {.failWith = ERR_OK};
-    DumpIo io = {.sink = collect, .sinkPayload = &sink};
+    ProcIo io = {.sink = collect, .sinkPayload = &sink};
     const char *const good[] = {"database", "dump", "--to-stdout", "--", "neo4j", NULL};
-    assert_int_equal(dumpAdminRun(&admin, good, &io, &run), ERR_OK);
+    assert_int_equal(neo4jAdminRun(&admin, good, &io, &run), ERR_OK);
     assert_string_equal(sink.data, "DUMPBYTES");
     assert_int_equal(run.exitStatus, 0);
-    assert_string_equal(dumpRunLastLine(&run), "Dump completed successfully");
+    assert_string_equal(procRunLastLine(&run), "Dump completed successfully");
     assert_int_equal(run.tailCount, 1); /* the progress line is left out */
 
     /* neo4j-admin gets NEO4J_HOME but none of our secrets. */
     setenv("NEO4J_PASSWORD", "hunter2", 1);
     const char *const bad[] = {"database", "dump", "--to-stdout", "--", "other", NULL};
-    assert_int_equal(dumpAdminRun(&admin, bad, &io, &run), NEO4J_ADMIN_FAILED);
+    assert_int_equal(neo4jAdminRun(&admin, bad, &io, &run), NEO4J_ADMIN_FAILED);
     assert_int_equal(run.exitStatus, 3);
     assert_non_null(strstr(errLast()->reason, "database dump --to-stdout -- other exited with status 3"));
     assert_non_null(strstr(errLast()->details, "The database is in use"));
-    char homeLine[DUMP_PATH_SIZE + 16];
+    char homeLine[NEO4J_PATH_SIZE + 16];
     snprintf(homeLine, sizeof(homeLine), "NEO4J_HOME=%s", admin.neo4jHome);
     assert_string_equal(run.tail[0], homeLine);
     assert_string_equal(run.tail[1], "NEO4J_PASSWORD=unset");
@@ -387,19 +390,19 @@ static void testAdminRunStreamsStdoutAndReportsFailures(void **state)
 static void testSinkErrorCancelAndTimeoutStopTheChild(void **state)
 {
     (void)state;
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     makeFakeAdmin(fakeAdmin, &admin);
-    DumpRun run;
+    ProcRun run;
     CollectSink sink = {.failWith = BACKUP_NO_SPACE};
-    DumpIo io = {.sink = collect, .sinkPayload = &sink};
+    ProcIo io = {.sink = collect, .sinkPayload = &sink};
     const char *const forever[] = {"forever", NULL};
-    assert_int_equal(dumpAdminRun(&admin, forever, &io, &run), BACKUP_NO_SPACE);
+    assert_int_equal(neo4jAdminRun(&admin, forever, &io, &run), BACKUP_NO_SPACE);
     assert_true(run.exitStatus == 128 + SIGTERM || run.exitStatus == 128 + SIGPIPE);
 
     volatile sig_atomic_t cancel = 1;
-    DumpIo cancelled = {.cancelFlag = &cancel};
+    ProcIo cancelled = {.cancelFlag = &cancel};
     const char *const sleeper[] = {"sleep", NULL};
-    assert_int_equal(dumpAdminRun(&admin, sleeper, &cancelled, &run), OPERATION_INTERRUPTED);
+    assert_int_equal(neo4jAdminRun(&admin, sleeper, &cancelled, &run), OPERATION_INTERRUPTED);
     assert_true(run.seconds < 10);
 
 }
@@ -407,19 +410,19 @@ static void testSinkErrorCancelAndTimeoutStopTheChild(void **state)
 static void testResolveNamesWhatIsMissing(void **state)
 {
     (void)state;
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     char path[512];
     pathIn(path, sizeof(path), "nothing-here");
-    assert_int_equal(dumpAdminResolve(NULL, path, &admin), NEO4J_ADMIN_FAILED);
+    assert_int_equal(neo4jAdminResolve(NULL, path, &admin), NEO4J_ADMIN_FAILED);
     assert_non_null(strstr(errLast()->reason, "is not a directory"));
-    assert_int_equal(dumpAdminResolve(NULL, workDir, &admin), NEO4J_ADMIN_FAILED);
+    assert_int_equal(neo4jAdminResolve(NULL, workDir, &admin), NEO4J_ADMIN_FAILED);
     assert_non_null(strstr(errLast()->reason, "has no executable bin/neo4j-admin"));
     pathIn(path, sizeof(path), "not-executable");
     writeFile(path, "#!/bin/sh\n", 10, 0644);
-    assert_int_equal(dumpAdminResolve(path, workDir, &admin), NEO4J_ADMIN_FAILED);
+    assert_int_equal(neo4jAdminResolve(path, workDir, &admin), NEO4J_ADMIN_FAILED);
     assert_non_null(strstr(errLast()->reason, "NEO4J_ADMIN="));
     chmod(path, 0755);
-    assert_int_equal(dumpAdminResolve(path, NULL, &admin), ERR_OK);
+    assert_int_equal(neo4jAdminResolve(path, NULL, &admin), ERR_OK);
     assert_string_equal(admin.executable, path);
     assert_string_equal(admin.neo4jHome, "");
 }

@@ -16,7 +16,7 @@
 
 #include "archive/archive.h"
 #include "backup/logical.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "restore/logical_restore.h"
 #include "bolt/chunk.h"
 #include "bolt/message.h"
@@ -190,10 +190,15 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
     *rowCount = 0;
     snprintf(db->lastQuery, sizeof(db->lastQuery), "%s", query);
     if (strstr(query, "dbms.components")) {
-        static const char *const fields[] = {"versions[0]", "edition"};
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 2, fields));
-        BoltValue cells[2] = {boltString(db->arena, "5.26.0"), boltString(db->arena, "community")};
-        rows[(*rowCount)++] = fakeRow(db->arena, 2, cells);
+        /* As a 2025+ server answers: a Cypher row after the kernel's, which does not count. */
+        static const char *const fields[] = {"name", "versions[0]", "edition"};
+        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, fields));
+        BoltValue cypher[3] = {boltString(db->arena, "Cypher"), boltString(db->arena, "5"),
+                               boltString(db->arena, "community")};
+        BoltValue kernel[3] = {boltString(db->arena, "Neo4j Kernel"), boltString(db->arena, "5.26.0"),
+                               boltString(db->arena, "community")};
+        rows[(*rowCount)++] = fakeRow(db->arena, 3, kernel);
+        rows[(*rowCount)++] = fakeRow(db->arena, 3, cypher);
     } else if (strstr(query, "db.info")) {
         static const char *const fields[] = {"name"};
         fakeSuccess(db, "fields", fakeStrings(db->arena, 1, fields));
