@@ -11,6 +11,7 @@
 #include "common/process.h"
 #include "common/spill_array.h"
 #include "common/timeutil.h"
+#include "neo4j/offline.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
 #include "restore/recovery_state.h"
@@ -60,20 +61,20 @@ static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnecti
     char shown[PROC_COMMAND_SIZE];
     procMaskSecrets(instance->startCommand, shown, sizeof(shown));
     logInfo("Target %s does not answer; starting it: %s", instance->name, shown);
+    Neo4jOfflineRequest request = {
+        .instance = instance,
+        .commandTimeoutSeconds = RESTORE_START_COMMAND_TIMEOUT_SECONDS,
+        .startTimeoutSeconds = RESTORE_START_TIMEOUT_SECONDS,
+    };
     ProcRun run;
-    code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &run);
-    if (code != ERR_OK) {
+    code = neo4jStartAndConnect(&request, &run, out);
+    if (code != ERR_OK && run.exitStatus != 0) {
         ErrDetail failure = *errLast();
         errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, run.exitStatus,
                shown);
         errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
         return NEO4J_UNREACHABLE;
     }
-    double deadline = timeMonotonic() + RESTORE_START_TIMEOUT_SECONDS;
-    do {
-        usleep(500 * 1000); /* polling a server that is starting: no event to wait on */
-        code = neo4jConnect(instance, out);
-    } while (code == NEO4J_UNREACHABLE && timeMonotonic() < deadline);
     return code;
 }
 

@@ -64,9 +64,10 @@ static ErrCode neo4jOfflineWaitForUnlock(const Neo4jOfflineRequest *request, con
     return ERR_OK;
 }
 
-/* After a start command: until Bolt answers and, when out is not NULL, the
- * database runs RETURN 1. A starting server offers no event to wait on. */
-static ErrCode neo4jOfflineWaitForBolt(const Neo4jOfflineRequest *request, BoltConnection **out)
+/* After a start command: until Bolt answers and, when queryDatabase, the
+ * database runs RETURN 1; the connection goes to *out when out is not NULL.
+ * A starting server offers no event to wait on. */
+static ErrCode neo4jOfflineWaitForBolt(const Neo4jOfflineRequest *request, BoltConnection **out, bool queryDatabase)
 {
     const InstanceConfig *instance = request->instance;
     if (out)
@@ -77,8 +78,11 @@ static ErrCode neo4jOfflineWaitForBolt(const Neo4jOfflineRequest *request, BoltC
     for (;;) {
         BoltConnection *connection = NULL;
         code = neo4jConnect(instance, &connection);
-        if (code == ERR_OK && !out) {
-            boltClose(connection);
+        if (code == ERR_OK && !queryDatabase) {
+            if (out)
+                *out = connection;
+            else
+                boltClose(connection);
             return ERR_OK;
         }
         if (code == ERR_OK) {
@@ -88,8 +92,12 @@ static ErrCode neo4jOfflineWaitForBolt(const Neo4jOfflineRequest *request, BoltC
                                    &(BoltQueryOptions){.database = instance->database, .mode = BOLT_ACCESS_READ},
                                    arena, &ignored);
             arenaFree(arena);
-            if (code == ERR_OK) {
+            if (code == ERR_OK && out) {
                 *out = connection;
+                return ERR_OK;
+            }
+            if (code == ERR_OK) {
+                boltClose(connection);
                 return ERR_OK;
             }
             boltClose(connection);
@@ -110,6 +118,31 @@ static ErrCode neo4jOfflineCommand(const Neo4jOfflineRequest *request, const cha
     ErrCode code = procShellRun(command, timeout, NULL, run);
     if (code != ERR_OK)
         errAddContext("%s failed", setting);
+    return code;
+}
+
+/* The start command, then the wait for Bolt; the connection is handed out
+ * only when wanted (then the database must run RETURN 1 too). */
+static ErrCode neo4jOfflineStart(const Neo4jOfflineRequest *request, ProcRun *run, bool wanted,
+                                 BoltConnection **connection)
+{
+    const InstanceConfig *instance = request->instance;
+    ErrCode code = neo4jOfflineCommand(request, request->startSetting ? request->startSetting : "START_COMMAND",
+                                       instance->startCommand, run);
+    if (code == ERR_OK)
+        code = neo4jOfflineWaitForBolt(request, wanted ? connection : NULL, wanted);
+    return code;
+}
+
+ErrCode neo4jStartAndConnect(const Neo4jOfflineRequest *request, ProcRun *run, BoltConnection **connection)
+{
+    *connection = NULL;
+    memset(run, 0, sizeof(*run));
+    run->exitStatus = -1;
+    ErrCode code = neo4jOfflineCommand(request, request->startSetting ? request->startSetting : "START_COMMAND",
+                                       request->instance->startCommand, run);
+    if (code == ERR_OK)
+        code = neo4jOfflineWaitForBolt(request, connection, false);
     return code;
 }
 
@@ -175,10 +208,8 @@ ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *
 
     procMaskSecrets(instance->startCommand, shown, sizeof(shown));
     neo4jOfflineEmit(request, (Neo4jOfflineEvent){.kind = NEO4J_OFFLINE_STARTING, .command = shown});
-    ErrCode startCode = neo4jOfflineCommand(request, request->startSetting ? request->startSetting : "START_COMMAND",
-                                            instance->startCommand, &result->startRun);
-    if (startCode == ERR_OK)
-        startCode = neo4jOfflineWaitForBolt(request, request->wantConnection && code == ERR_OK ? connection : NULL);
+    ErrCode startCode = neo4jOfflineStart(request, &result->startRun, request->wantConnection && code == ERR_OK,
+                                          connection);
     result->offlineSeconds = timeMonotonic() - stoppedAt;
     result->startCode = startCode;
     if (startCode == ERR_OK) {

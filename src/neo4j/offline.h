@@ -101,4 +101,11 @@ typedef struct {
  * unless wantConnection) is open only on ERR_OK with wantConnection. */
 ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *result, BoltConnection **connection);
 
+/* The start half alone, for an instance found not running: runs its start
+ * command (request->instance, ->startSetting, ->commandTimeoutSeconds) and
+ * waits until Bolt answers (->startTimeoutSeconds, ->pollSeconds); the
+ * connection is then the caller's. No events. run is the start command's:
+ * exitStatus 0 with an error means the command ran and Bolt never answered. */
+ErrCode neo4jStartAndConnect(const Neo4jOfflineRequest *request, ProcRun *run, BoltConnection **connection);
+
 #endif

@@ -572,6 +572,44 @@ static void testCancelBeforeAndDuringTheStop(void **state)
     assert_string_equal(journal, "stop\nstart\n");
 }
 
+static void testStartAndConnect(void **state)
+{
+    (void)state;
+    FakeNode node;
+    fakeNodeListen(&node, FAKE_NODE_READER);
+    fakeNodeStart(&node);
+    TestInstance test;
+    makeInstance(&test, node.port, "");
+    EventLog events = {0};
+    Neo4jOfflineRequest request = makeRequest(&test, &events);
+    ProcRun run;
+    BoltConnection *connection = NULL;
+    assert_int_equal(neo4jStartAndConnect(&request, &run, &connection), ERR_OK);
+    assert_non_null(connection);
+    assert_int_equal(run.exitStatus, 0);
+    boltClose(connection);
+    fakeNodeFinish(&node);
+    assert_string_equal(node.failure, "");
+    assert_int_equal(node.runs, 0); /* the server answering is enough */
+    fakeNodeFree(&node);
+    char journal[256];
+    readJournal(test.work.journal, journal, sizeof(journal));
+    assert_string_equal(journal, "start\n");
+    assert_int_equal(events.count, 0);
+
+    /* A failing start command: its status tells it from a server that never answered. */
+    test.instance.startCommand = "exit 3";
+    assert_int_equal(neo4jStartAndConnect(&request, &run, &connection), NEO4J_ADMIN_FAILED);
+    assert_int_equal(run.exitStatus, 3);
+    assert_null(connection);
+    test.instance.startCommand = "true";
+    test.uri[0] = '\0';
+    snprintf(test.uri, sizeof(test.uri), "bolt://127.0.0.1:%u", fakeNodeRefusing());
+    assert_int_equal(neo4jStartAndConnect(&request, &run, &connection), NEO4J_UNREACHABLE);
+    assert_int_equal(run.exitStatus, 0);
+    assert_null(connection);
+}
+
 /* ---- the instance ---- */
 
 static void testServerVersionFallsBackToTheAgent(void **state)
@@ -619,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testFailedStopSkipsTheWorkButStarts, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testStoreLockStillHeldAfterTheStop, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testCancelBeforeAndDuringTheStop, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testStartAndConnect, setUp, tearDown),
         cmocka_unit_test(testServerVersionFallsBackToTheAgent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
