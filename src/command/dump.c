@@ -529,7 +529,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         code = cfgInstance(job.config, CFG_PRODUCTION_INSTANCE, &job.source);
     const char *root = cfgGet(job.config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
-        code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        code = cfgStoragePathMissing();
     if (code != ERR_OK) {
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&job.source);
@@ -628,7 +628,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         if (code != ERR_OK) {
             if (offline.failedRun.command[0])
                 job.failedRun = offline.failedRun;
-            *(ErrDetail *)errLast() = offline.workFailure;
+            errRestore(&offline.workFailure);
         }
     } else if (code == ERR_OK) {
         ProcRun run;
@@ -687,13 +687,13 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     if (restartCode != ERR_OK) {
         /* Worse than a failed backup: production is down. */
-        *(ErrDetail *)errLast() = restartFailure;
+        errRestore(&restartFailure);
         cmdDumpErrorBlock("Neo4j was stopped for the dump and is NOT running again", &restartRun, true);
         if (code == ERR_OK) {
             logInfo("The backup %s itself is complete", id);
             code = restartCode;
         } else {
-            *(ErrDetail *)errLast() = restartFailure;
+            errRestore(&restartFailure);
             code = restartCode;
         }
     }
@@ -819,13 +819,13 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
             logInfo("Consistency check (%s, neo4j-admin database check): PASSED in %.0f seconds",
                     archives[index].database, run.seconds);
         } else if (code == BACKUP_CORRUPTED) {
-            ErrDetail failure = *errLast();
+            ErrDetail failure = errSave();
             logError("Consistency check (%s, neo4j-admin database check): FAILED", archives[index].database);
             for (unsigned line = 0; line < findings.reportLineCount; line++)
                 logError("  %s", findings.reportLines[line]);
             for (unsigned line = 0; !findings.reportLineCount && line < run.tailCount; line++)
                 logError("  %s", run.tail[line]);
-            *(ErrDetail *)errLast() = failure;
+            errRestore(&failure);
             verifyReportCorrupted("Backup validation failed", NULL, NULL);
             *reported = true;
         } else {
@@ -833,11 +833,11 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
             *reported = true;
         }
     }
-    ErrDetail outcome = *errLast();
+    ErrDetail outcome = errSave();
     lockRelease(scratchLock);
     if (fsIsDirectory(scratch) && fsRemoveTree(catRoot(catalog), scratch) != ERR_OK)
         logWarn("Could not remove the scratch directory %s", scratch);
-    *(ErrDetail *)errLast() = outcome;
+    errRestore(&outcome);
     return code;
 }
 
@@ -963,7 +963,7 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
     ErrCode code = neo4jOfflineRun(&request, &result, connection);
     if (result.workCode != ERR_OK) {
         cmdDumpLogRun(&result.failedRun);
-        *(ErrDetail *)errLast() = result.workFailure;
+        errRestore(&result.workFailure);
     }
     return code;
 }

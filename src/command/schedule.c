@@ -17,6 +17,7 @@
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "schedule/cron.h"
 #include "schedule/runtime.h"
@@ -123,11 +124,8 @@ static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
         code = listRetentionPolicy(config, &out->retention);
     if (code == ERR_OK)
         code = cfgGetBool(config, CFG_BACKUP_ALERT_ON_FAILURE, &out->alertOnFailure);
-    if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH)) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
-        code = CONFIG_INVALID;
-    }
+    if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH))
+        code = cfgStoragePathMissing();
     return code;
 }
 
@@ -410,9 +408,7 @@ static void schedRestoreSignals(const SchedSavedSignals *saved)
 
 ErrCode cmdSchedule(CommandContext *context)
 {
-    Scheduler *scheduler = calloc(1, sizeof(*scheduler));
-    if (!scheduler)
-        return errSet(ERR_INTERNAL, "out of memory");
+    Scheduler *scheduler = memCalloc(1, sizeof(*scheduler));
     scheduler->context = context;
     scheduler->original = context->config;
 
@@ -486,7 +482,7 @@ ErrCode cmdResume(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        cfgStoragePathMissing();
         logErrorBlock("Cannot resume the scheduler", false);
         return CONFIG_INVALID;
     }

@@ -4,6 +4,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "neo4j/instance.h"
 
 #include <ctype.h>
@@ -76,12 +77,7 @@ ErrCode neo4jAdminRun(const Neo4jAdmin *admin, const char *const *args, const Pr
     size_t argCount = 0;
     while (args && args[argCount])
         argCount++;
-    const char **argv = calloc(argCount + 2, sizeof(char *));
-    if (!argv) {
-        memset(run, 0, sizeof(*run));
-        run->exitStatus = -1;
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    const char **argv = memCalloc(argCount + 2, sizeof(char *));
     argv[0] = admin->executable;
     for (size_t index = 0; index < argCount; index++)
         argv[index + 1] = args[index];

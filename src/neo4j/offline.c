@@ -146,11 +146,6 @@ ErrCode neo4jStartAndConnect(const Neo4jOfflineRequest *request, ProcRun *run, B
     return code;
 }
 
-static void neo4jOfflineErrRestore(const ErrDetail *detail)
-{
-    *(ErrDetail *)errLast() = *detail;
-}
-
 ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *result, BoltConnection **connection)
 {
     const InstanceConfig *instance = request->instance;
@@ -161,7 +156,7 @@ ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *
         *connection = NULL;
     if (neo4jOfflineCancelled(request)) {
         result->workCode = errSet(OPERATION_INTERRUPTED, "interrupted before %s was stopped", instance->name);
-        result->workFailure = *errLast();
+        result->workFailure = errSave();
         return result->workCode;
     }
     char databaseDir[NEO4J_PATH_SIZE];
@@ -174,7 +169,7 @@ ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *
         code = neo4jDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
     if (code != ERR_OK) {
         result->workCode = code;
-        result->workFailure = *errLast();
+        result->workFailure = errSave();
         return code;
     }
 
@@ -204,7 +199,7 @@ ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *
     }
     result->workCode = code;
     if (code != ERR_OK)
-        result->workFailure = *errLast();
+        result->workFailure = errSave();
 
     procMaskSecrets(instance->startCommand, shown, sizeof(shown));
     neo4jOfflineEmit(request, (Neo4jOfflineEvent){.kind = NEO4J_OFFLINE_STARTING, .command = shown});
@@ -216,14 +211,14 @@ ErrCode neo4jOfflineRun(const Neo4jOfflineRequest *request, Neo4jOfflineResult *
         neo4jOfflineEmit(request, (Neo4jOfflineEvent){.kind = NEO4J_OFFLINE_STARTED, .seconds = result->offlineSeconds,
                                                       .workFailed = code != ERR_OK});
     } else {
-        result->startFailure = *errLast();
+        result->startFailure = errSave();
         neo4jOfflineEmit(request, (Neo4jOfflineEvent){.kind = NEO4J_OFFLINE_START_FAILED, .run = &result->startRun});
     }
     if (code != ERR_OK) {
-        neo4jOfflineErrRestore(&result->workFailure);
+        errRestore(&result->workFailure);
         return code;
     }
     if (startCode != ERR_OK)
-        neo4jOfflineErrRestore(&result->startFailure);
+        errRestore(&result->startFailure);
     return startCode;
 }

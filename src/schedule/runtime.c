@@ -6,6 +6,7 @@
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/lock.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
@@ -181,7 +182,7 @@ static void schedRtCleanup(SchedRuntime *runtime)
     ErrCode code = runtime->request->cleanup(runtime->request->payload, policy, &result);
     if (code != ERR_OK) {
         bool noneRestorable = code == BACKUP_NONE_RESTORABLE;
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         schedRtErrorBlock(runtime, "Cleanup failed", noneRestorable);
         schedRtLine(runtime, "CLEANUP_FAILED", "%s", errName(code));
         if (noneRestorable)
@@ -281,7 +282,7 @@ static bool schedRtRunBackup(SchedRuntime *runtime)
     timeSetClock(schedRtFrozenClock, &pinnedNow);
     ErrCode code = request->backup(request->payload, backupId);
     timeSetClock(previousClock, previousPayload);
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     failure.code = code;
     double duration = timeMonotonic() - monotonicStart;
 
@@ -458,9 +459,7 @@ static void schedRtLoop(SchedRuntime *runtime)
 
 ErrCode schedRuntimeRun(const SchedRuntimeRequest *request)
 {
-    SchedRuntime *runtime = calloc(1, sizeof(*runtime));
-    if (!runtime)
-        return errSet(ERR_INTERNAL, "out of memory");
+    SchedRuntime *runtime = memCalloc(1, sizeof(*runtime));
     runtime->request = request;
     runtime->settings = request->settings;
     ErrCode code = schedRtPaths(request->root, runtime->statePath, runtime->resumePath, sizeof(runtime->statePath));
