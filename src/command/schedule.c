@@ -121,7 +121,7 @@ static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
         code = cfgGetInt(config, CFG_BACKUP_MAX_FAILURES, &maxFailures);
     out->policy.maxFailures = (int)maxFailures;
     if (code == ERR_OK)
-        code = listRetentionPolicy(config, &out->retention);
+        code = catRetentionPolicyConfigured(config, &out->retention);
     if (code == ERR_OK)
         code = cfgGetBool(config, CFG_BACKUP_ALERT_ON_FAILURE, &out->alertOnFailure);
     if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH))

@@ -415,7 +415,7 @@ static void testOfflineSequenceHandsOutTheConnection(void **state)
     assert_non_null(connection);
     boltClose(connection);
     fakeNodeFinish(&node);
-    assert_string_equal(node.failure, "");
+    assert_string_equal(node.wire.failure, "");
     assert_int_equal(node.runs, 1); /* RETURN 1 on the database */
     fakeNodeFree(&node);
 
@@ -454,7 +454,7 @@ static void testFailedWorkStillStartsAndWins(void **state)
     assert_string_equal(errLast()->reason, "the work failed");
     assert_null(connection); /* only the server is waited for after a failed load */
     fakeNodeFinish(&node);
-    assert_string_equal(node.failure, "");
+    assert_string_equal(node.wire.failure, "");
     assert_int_equal(node.runs, 0);
     fakeNodeFree(&node);
     assert_int_equal(result.startCode, ERR_OK);
@@ -589,7 +589,7 @@ static void testStartAndConnect(void **state)
     assert_int_equal(run.exitStatus, 0);
     boltClose(connection);
     fakeNodeFinish(&node);
-    assert_string_equal(node.failure, "");
+    assert_string_equal(node.wire.failure, "");
     assert_int_equal(node.runs, 0); /* the server answering is enough */
     fakeNodeFree(&node);
     char journal[256];
@@ -631,7 +631,7 @@ static void testServerVersionFallsBackToTheAgent(void **state)
     assert_string_equal(edition, "");
     boltClose(connection);
     fakeNodeFinish(&node);
-    assert_string_equal(node.failure, "");
+    assert_string_equal(node.wire.failure, "");
     fakeNodeFree(&node);
 
     char safe[64];
