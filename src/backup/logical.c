@@ -14,6 +14,7 @@
 #include "common/timeutil.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
+#include "neo4j/instance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -698,29 +699,10 @@ static ErrCode logicalReadServerFacts(LogicalRun *run)
 {
     LogicalBackupResult *result = run->result;
     BoltQueryOptions options = {.database = run->request->database, .mode = BOLT_ACCESS_READ};
-    ErrCode code = boltRun(run->connection, "CALL dbms.components() YIELD versions, edition "
-                           "RETURN versions[0], edition", NULL, &options);
-    const BoltValue *row = NULL;
-    if (code == ERR_OK)
-        code = boltFetch(run->connection, &row);
-    if (code == ERR_OK && row && row->as.list.count == 2) {
-        logicalCopyString(result->serverVersion, sizeof(result->serverVersion), &row->as.list.items[0]);
-        logicalCopyString(result->edition, sizeof(result->edition), &row->as.list.items[1]);
-    }
-    if (code == ERR_OK)
-        code = boltDiscard(run->connection);
-    if (code == NEO4J_QUERY_FAILED) {
-        logDebug("dbms.components() refused (%s); taking the version from the server agent",
-                 errLast()->reason);
-        code = ERR_OK;
-    }
+    ErrCode code = neo4jServerVersion(run->connection, result->serverVersion, sizeof(result->serverVersion),
+                                      result->edition, sizeof(result->edition));
     if (code != ERR_OK)
         return code;
-    if (result->serverVersion[0] == '\0') {
-        const char *agent = boltServerAgent(run->connection);
-        const char *slash = agent ? strchr(agent, '/') : NULL;
-        snprintf(result->serverVersion, sizeof(result->serverVersion), "%s", slash ? slash + 1 : "");
-    }
 
     arenaReset(run->scratch);
     BoltValue name;

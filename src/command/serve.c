@@ -75,7 +75,7 @@ static ErrCode serveDumpValidate(void *payload, Catalog *catalog, const CatEntry
 }
 
 static const ApiJobBackends serveJobBackends = {
-    .instances = {.connect = supportConnectMode, .serverVersion = supportServerVersion},
+    .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
     .dumpCreate = serveDumpCreate,
     .dumpValidate = serveDumpValidate,
 };

@@ -72,6 +72,12 @@ void timeSetClock(TimeClock clock, void *payload)
     timeClockPayload = payload;
 }
 
+void timeGetClock(TimeClock *clock, void **payload)
+{
+    *clock = timeClock;
+    *payload = timeClockPayload;
+}
+
 double timeMonotonic(void)
 {
     struct timespec now;

@@ -30,6 +30,9 @@ int64_t timeNow(void);
 /* Installs a clock for the calling thread only; NULL restores the system
  * clock (and NBK_NOW handling). */
 void timeSetClock(TimeClock clock, void *payload);
+/* The calling thread's installed clock (NULL: the system clock), so that
+ * code pinning the clock for a while can put the previous one back. */
+void timeGetClock(TimeClock *clock, void **payload);
 /* Seconds from an arbitrary fixed point, monotonic, sub-second resolution:
  * the one clock for durations, timeouts and deadlines. */
 double timeMonotonic(void);

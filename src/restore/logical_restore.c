@@ -14,7 +14,7 @@
 #include "restore/logical_restore.h"
 
 #include "archive/archive.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"

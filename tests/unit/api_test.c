@@ -489,7 +489,7 @@ static void expectError(uint16_t port, const char *method, const char *path, con
 
 /* The command line's instance access, as cmdServe wires it (no dump here). */
 static const ApiJobBackends testBackends = {.instances = {.connect = supportConnectMode,
-                                                          .serverVersion = supportServerVersion}};
+                                                          .serverVersion = neo4jServerVersion}};
 
 static ApiServer *startServer(Config *config, const char *token)
 {

@@ -18,7 +18,7 @@
 #include "archive/archive.h"
 #include "backup/backup.h"
 #include "backup/logical.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "restore/logical_restore.h"
 #include "bolt/packstream.h"
 #include "bolt/routing.h"
@@ -96,10 +96,15 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
         BoltValue cells[1] = {boltInt(count)};
         rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 1, cells);
     } else if (strstr(query, "dbms.components")) {
-        static const char *const fields[] = {"versions[0]", "edition"};
-        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 2, fields));
-        BoltValue cells[2] = {boltString(db->wire.arena, "5.26.0"), boltString(db->wire.arena, "community")};
-        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 2, cells);
+        /* As a 2025+ server answers: a Cypher row after the kernel's, which does not count. */
+        static const char *const fields[] = {"name", "versions[0]", "edition"};
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 3, fields));
+        BoltValue cypher[3] = {boltString(db->wire.arena, "Cypher"), boltString(db->wire.arena, "5"),
+                               boltString(db->wire.arena, "community")};
+        BoltValue kernel[3] = {boltString(db->wire.arena, "Neo4j Kernel"), boltString(db->wire.arena, "5.26.0"),
+                               boltString(db->wire.arena, "community")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, kernel);
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, cypher);
     } else if (strstr(query, "db.info")) {
         static const char *const fields[] = {"name"};
         fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 1, fields));
