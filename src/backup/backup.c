@@ -275,7 +275,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     memset(out, 0, sizeof(*out));
     BackupRun run = {.request = request, .result = out, .events = events};
     if (!request->storagePath)
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
     backupSafeUri(request->source->uri, out->safeUri, sizeof(out->safeUri));
     backupEmit(&run, BACKUP_EVENT_STARTING, NULL);
     double started = timeMonotonic();

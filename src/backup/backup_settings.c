@@ -24,7 +24,7 @@ ErrCode backupSettingsResolve(const Config *config, BackupSettings *out)
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &out->source);
     out->storagePath = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !out->storagePath)
-        code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        code = cfgStoragePathMissing();
     out->dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
     return code;
 }

@@ -9,11 +9,8 @@
 ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
 {
     const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
-    if (!root) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
-        return CONFIG_INVALID;
-    }
+    if (!root)
+        return cfgStoragePathMissing();
     return catOpen(out, root, create);
 }
 

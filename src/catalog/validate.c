@@ -175,7 +175,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
     /* Record the verdict so that --list and retention see it (not in a dry run). */
     lockRelease(backupLock);
     if (entry.manifest && !request->dryRun && (code == ERR_OK || code == BACKUP_CORRUPTED)) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint};
         ErrCode saveCode = catManifestUpdate(catalog, backupId, catValidateRecordVerdict, &verdict);
         if (saveCode != ERR_OK && code == ERR_OK) {
@@ -185,7 +185,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
             catValidateEmit(&run, &event);
         }
         if (code == BACKUP_CORRUPTED)
-            *(ErrDetail *)errLast() = failure;
+            errRestore(&failure);
     }
     healthArchiveContentFree(&content);
     catEntryFree(&entry);
