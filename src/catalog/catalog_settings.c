@@ -9,8 +9,11 @@
 ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
 {
     const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
-    if (!root)
-        return cfgStoragePathMissing();
+    if (!root) {
+        cfgStoragePathMissing();
+        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
+        return CONFIG_INVALID;
+    }
     return catOpen(out, root, create);
 }
 
