@@ -30,6 +30,7 @@ struct ApiServer {
     uint16_t port;
     struct MHD_Daemon *daemon;
     ApiJobs *jobs;
+    const ApiBackends *backends; /* NULL in tests that run no jobs */
     atomic_bool starting;  /* MHD_start_daemon is running */
     char startError[512];  /* libmicrohttpd's complaint while starting */
 };

@@ -22,7 +22,7 @@ typedef struct ApiJob {
 struct ApiJobs {
     Config *config;
     volatile sig_atomic_t *cancelFlag;
-    const ApiJobBackends *backends;
+    const ApiBackends *backends;
     pthread_mutex_t lock;
     pthread_cond_t finished;
     ApiJob *jobs[API_JOBS_KEPT + API_JOB_KIND_COUNT]; /* oldest first */
@@ -45,7 +45,7 @@ const char *apiJobStateName(ApiJobState state)
     return (unsigned)state <= API_JOB_FAILED ? apiJobStateNames[state] : "unknown";
 }
 
-ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiJobBackends *backends)
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiBackends *backends)
 {
     ApiJobs *jobs = memCalloc(1, sizeof(*jobs));
     jobs->config = config;

@@ -60,20 +60,24 @@ typedef struct {
 
 typedef struct ApiJobs ApiJobs;
 
-/* What the jobs take from the front end that starts the server, until it
- * lives below the front ends: reaching instances, and the dump method's
- * create and validate flows. Borrowed; outlives the table. */
-typedef struct ApiJobBackends {
+/* What the server takes from the front end that starts it, until these live
+ * below the front ends (issue 12): reaching instances, the dump method's
+ * create and validate flows, and resuming a paused scheduler. Borrowed;
+ * outlives the server. */
+typedef struct ApiBackends {
     BackupInstanceAccess instances;
     ErrCode (*dumpCreate)(Config *config, volatile sig_atomic_t *cancelFlag, char idOut[CAT_ID_SIZE]);
     /* payload: the jobs' Config. */
     CatValidateDumpFn dumpValidate;
-} ApiJobBackends;
+    /* neo4j-backup --resume: ERR_OK when resumed or not paused; the
+     * contract's lines are logged. */
+    ErrCode (*resumeScheduler)(Config *config);
+} ApiBackends;
 
 const char *apiJobKindName(ApiJobKind kind);   /* "create", "validate", "restore" */
 const char *apiJobStateName(ApiJobState state); /* "running", "succeeded", "failed" */
 
-ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiJobBackends *backends);
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiBackends *backends);
 /* Starts a job; its id goes to idOut. BACKUP_LOCKED when a job of the same
  * kind runs, ERR_INTERNAL when no thread can be made. */
 ErrCode apiJobsStart(ApiJobs *jobs, const ApiJobRequest *request, char idOut[API_JOB_ID_SIZE]);

@@ -1,11 +1,10 @@
 /* The routes of the HTTP API (docs/api.md lists them), authentication, and
  * the JSON response helpers. Every handler uses the services the command
  * line uses: the listing is --list --json's (catEntryJson), deletion is
- * catRemoveBackup, resume is cmdResume, and create/validate/restore are jobs
+ * catRemoveBackup, resume is the front end's (ApiBackends), and create/validate/restore are jobs
  * (api/jobs.h). */
 #include "api/api_internal.h"
 
-#include "command/command.h"
 #include "catalog/catalog_settings.h"
 #include "catalog/removal.h"
 #include "common/fsutil.h"
@@ -202,18 +201,6 @@ static bool apiBodyField(json_object *body, const char *key, json_type type, Api
     }
     *out = value;
     return true;
-}
-
-/* A context for a command run from a request (read-only use of the config). */
-static void apiCommandContext(ApiServer *server, ParsedOptions *parsed, CommandContext *out)
-{
-    char *argv[] = {"neo4j-backup", NULL};
-    char message[64];
-    optionsParse(optionsBackupCommand(), 1, argv, parsed, message, sizeof(message));
-    memset(out, 0, sizeof(*out));
-    out->config = server->config;
-    out->options = parsed;
-    out->cancelFlag = server->cancelFlag;
 }
 
 /* ---- authentication ------------------------------------------------------------ */
@@ -619,10 +606,9 @@ static void apiResumeScheduler(ApiServer *server, const ApiRequest *request, Api
     bool wasPaused = before.scheduler.paused;
     apiSnapshotFree(&before);
     logInfo("HTTP API: scheduler resume requested from %s", request->client);
-    ParsedOptions parsed;
-    CommandContext context;
-    apiCommandContext(server, &parsed, &context);
-    ErrCode code = cmdResume(&context);
+    ErrCode code = server->backends && server->backends->resumeScheduler
+                       ? server->backends->resumeScheduler(server->config)
+                       : errSet(ERR_INTERNAL, "the API was started without the scheduler's resume");
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -74,10 +74,17 @@ static ErrCode serveDumpValidate(void *payload, Catalog *catalog, const CatEntry
     return cmdDumpValidate(&context, catalog, entry, archivePath, reported);
 }
 
-static const ApiJobBackends serveJobBackends = {
+static ErrCode serveResumeScheduler(Config *config)
+{
+    CommandContext context = {.config = config};
+    return cmdResume(&context);
+}
+
+static const ApiBackends serveJobBackends = {
     .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
     .dumpCreate = serveDumpCreate,
     .dumpValidate = serveDumpValidate,
+    .resumeScheduler = serveResumeScheduler,
 };
 
 /* Reads and checks the API's settings; every refusal names the fix. */

@@ -487,9 +487,17 @@ static void expectError(uint16_t port, const char *method, const char *path, con
     bufferFree(&result.body);
 }
 
-/* The command line's instance access, as cmdServe wires it (no dump here). */
-static const ApiJobBackends testBackends = {.instances = {.connect = supportConnectMode,
-                                                          .serverVersion = neo4jServerVersion}};
+static ErrCode testResumeScheduler(Config *config)
+{
+    CommandContext context = {.config = config};
+    return cmdResume(&context);
+}
+
+/* The command line's instance access and resume, as cmdServe wires them (no dump here). */
+static const ApiBackends testBackends = {
+    .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
+    .resumeScheduler = testResumeScheduler,
+};
 
 static ApiServer *startServer(Config *config, const char *token)
 {

@@ -849,6 +849,15 @@ typedef struct {
     volatile sig_atomic_t *cancelAtRelationships;
 } ServiceFixture;
 
+/* The service closed the connection it was given: the fake's thread ends. */
+static void serviceFakeJoin(FakeDb *db)
+{
+    pthread_join(db->thread, NULL);
+    close(db->wire.fd);
+    if (db->wire.failure[0])
+        fail_msg("fake server: %s (last query: %s)", db->wire.failure, db->lastQuery);
+}
+
 static ErrCode serviceConnect(void *payload, BoltAccessMode mode, BoltConnection **out)
 {
     ServiceFixture *fixture = payload;
@@ -956,10 +965,7 @@ static void testServiceBackupIsCommittedAndValid(void **state)
     fsSetSpaceOverride(NULL, NULL);
     if (code != ERR_OK)
         fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
-    pthread_join(db->thread, NULL);
-    close(db->wire.fd);
-    if (db->wire.failure[0])
-        fail_msg("fake server: %s (last query: %s)", db->wire.failure, db->lastQuery);
+    serviceFakeJoin(db);
 
     /* The contract's sequence of lines, as events. */
     const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_SPACE,
@@ -1060,8 +1066,7 @@ static void testServiceInterruptedBackupIsNotVisible(void **state)
     ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
     fsSetSpaceOverride(NULL, NULL);
     assert_int_equal(code, OPERATION_INTERRUPTED);
-    pthread_join(db->thread, NULL);
-    close(db->wire.fd);
+    serviceFakeJoin(db);
     assert_true(db->sawRollback);
     assert_string_equal(result.id, "");
     for (unsigned index = 0; index < fixture.kindCount; index++)
@@ -1090,8 +1095,7 @@ static void testServiceNoSpaceIsCritical(void **state)
     assert_int_equal(code, BACKUP_NO_SPACE);
     assert_true(result.critical);
     assert_non_null(strstr(errLast()->reason, "BACKUP_MIN_FREE_PERCENT=60"));
-    pthread_join(db->thread, NULL);
-    close(db->wire.fd);
+    serviceFakeJoin(db);
     CatList list = {0};
     assert_int_equal(serviceVisibleBackups(paths.storagePath, &list), 0);
     catListFree(&list);
@@ -1112,8 +1116,7 @@ static void testServiceDryRunChangesNothing(void **state)
     BackupResult result;
     assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
                      ERR_OK);
-    pthread_join(db->thread, NULL);
-    close(db->wire.fd);
+    serviceFakeJoin(db);
     assert_int_equal(fixture.kindCount, 3);
     assert_int_equal(fixture.kinds[2], BACKUP_EVENT_DRY_RUN);
     assert_int_equal(result.sourceNodes, db->scanNodeCount);
