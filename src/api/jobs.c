@@ -7,6 +7,8 @@
 #include "command/support.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "restore/restore_service.h"
+#include "restore/restore_settings.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -56,49 +58,72 @@ ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag)
     return jobs;
 }
 
-/* Runs the command behind one job with a context of its own. The restore
- * options are built by the option parser from a synthetic command line, so
- * cmdRestore sees exactly what `neo4j-restore` would give it. */
+static void apiRestoreEvent(const RestoreEvent *event, void *payload)
+{
+    (void)payload;
+    if (event->kind != RESTORE_EVENT_PROGRESS) /* the server log: no progress line */
+        logMessage(event->level, "%s", event->text);
+}
+
+/* The caller confirmed with the backup id (routes.c checks it). */
+static ErrCode apiRestoreConfirmed(const char *backupId, const char *productionUri, void *payload)
+{
+    (void)payload;
+    logInfo("Promotion of %s to production (%s) confirmed by the API request", backupId, productionUri);
+    return ERR_OK;
+}
+
+/* A restore job: the request from the job's fields and the configuration. */
+static ErrCode apiJobRestore(ApiJobs *jobs, CommandContext *context, const ApiJobRequest *job)
+{
+    RestoreSettings settings;
+    Catalog *catalog = NULL;
+    const char *root = cfgGet(jobs->config, "BACKUP_STORAGE_PATH");
+    ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
+    if (code == ERR_OK)
+        code = root ? catOpen(&catalog, root, false) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    if (code == ERR_OK) {
+        RestoreRequest request = {
+            .catalog = catalog,
+            .backupId = job->backupId,
+            .validate = job->validate,
+            .promote = job->promote,
+        };
+        restoreSettingsApply(&settings, &request);
+        RestoreInstanceOps ops;
+        cmdRestoreWire(context, &request, &ops);
+        RestoreEvents events = {.onEvent = apiRestoreEvent, .confirmPromotion = apiRestoreConfirmed};
+        RestoreResult result;
+        code = restoreRun(&request, &result, &events);
+        if (code != ERR_OK && !result.reported)
+            logErrorBlock("Restore failed", false);
+    }
+    restoreSettingsFree(&settings);
+    catClose(catalog);
+    return code;
+}
+
+/* Runs the work behind one job with a context of its own. */
 static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SIZE])
 {
     const ApiJobRequest *request = &job->info.request;
     ParsedOptions parsed;
     char message[256];
-    char *argv[8];
-    int argc = 0;
-    const CommandDef *command = request->kind == API_JOB_RESTORE ? optionsRestoreCommand() : optionsBackupCommand();
-    argv[argc++] = (char *)command->program;
-    char backupId[CAT_ID_SIZE];
-    char target[CFG_INSTANCE_NAME_SIZE];
-    snprintf(backupId, sizeof(backupId), "%s", request->backupId);
-    snprintf(target, sizeof(target), "%s", request->target);
-    if (request->kind == API_JOB_RESTORE) {
-        argv[argc++] = "--backup-id";
-        argv[argc++] = backupId;
-        if (target[0]) {
-            argv[argc++] = "--target";
-            argv[argc++] = target;
-        }
-        if (!request->validate)
-            argv[argc++] = "--no-validate";
-        if (request->promote) {
-            argv[argc++] = "--promote";
-            argv[argc++] = "--yes"; /* the API caller confirmed with the backup id */
-        }
-    }
-    argv[argc] = NULL;
-    if (!optionsParse(command, argc, argv, &parsed, message, sizeof(message)))
+    char *argv[2] = {(char *)optionsBackupCommand()->program, NULL};
+    if (!optionsParse(optionsBackupCommand(), 1, argv, &parsed, message, sizeof(message)))
         return errSet(ERR_INTERNAL, "job options: %s", message);
     CommandContext context = {
         .config = jobs->config,
         .options = &parsed,
         .cancelFlag = jobs->cancelFlag,
     };
+    char backupId[CAT_ID_SIZE];
+    snprintf(backupId, sizeof(backupId), "%s", request->backupId);
     errClear();
     switch (request->kind) {
     case API_JOB_CREATE: return createBackup(&context, resultId);
     case API_JOB_VALIDATE: return cmdValidate(&context, backupId);
-    case API_JOB_RESTORE: return cmdRestore(&context, backupId);
+    case API_JOB_RESTORE: return apiJobRestore(jobs, &context, request);
     case API_JOB_KIND_COUNT: break;
     }
     return errSet(ERR_INTERNAL, "unknown job kind");

@@ -112,12 +112,7 @@ ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t v
 
 void supportSafeUri(const char *uri, char *out, size_t size)
 {
-    const char *scheme = strstr(uri, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    if (scheme && at)
-        snprintf(out, size, "%.*s://%s", (int)(scheme - uri), uri, at + 1);
-    else
-        snprintf(out, size, "%s", uri);
+    boltUriSafe(uri, out, size);
 }
 
 ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock)
