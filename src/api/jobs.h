@@ -1,5 +1,5 @@
 /* Asynchronous jobs of the HTTP API: create, validate and restore run in
- * their own threads through createBackup, cmdValidate and cmdRestore, and are
+ * their own threads through createBackup, cmdValidate and restoreRun, and are
  * polled at /api/v1/jobs/<id>. At most one job of each kind runs at a time
  * (a second is refused with BACKUP_LOCKED, HTTP 409). Jobs live in memory
  * only: the last API_JOBS_KEPT finished ones are remembered.

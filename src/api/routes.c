@@ -2,7 +2,7 @@
  * the JSON response helpers. Every handler reuses the command layer: the
  * listing is --list --json's, deletion is cmdDelete, resume is cmdResume,
  * and create/validate/restore are jobs around createBackup, cmdValidate and
- * cmdRestore. */
+ * restoreRun. */
 #include "api/api_internal.h"
 
 #include "command/command.h"
@@ -545,25 +545,12 @@ static void apiShowJob(ApiServer *server, const char *id, ApiResponse *response)
 static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, "BACKUP_STORAGE_PATH");
-    RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    json_object *body = NULL;
+    ErrCode code = root ? recoveryStatusJson(root, &body) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;
     }
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "state", json_object_new_string(recoveryStateName(status.state)));
-    if (status.state != RECOVERY_NOT_RECOVERING) {
-        char since[TIME_TEXT_SIZE];
-        timeFormatIso(status.since, since);
-        json_object_object_add(body, "backup_id", json_object_new_string(status.backupId));
-        json_object_object_add(body, "target", json_object_new_string(status.target));
-        json_object_object_add(body, "since", json_object_new_string(since));
-        json_object_object_add(body, "promoted", json_object_new_boolean(status.promoted));
-        if (status.reason[0])
-            json_object_object_add(body, "reason", json_object_new_string(status.reason));
-    }
-    json_object_object_add(body, "interrupted", json_object_new_boolean(recoveryIsStale(&status)));
     apiRespondJson(response, 200, body);
 }
 

@@ -8,6 +8,7 @@
 #include "command/support.h"
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "restore/recovery_state.h"
 #include "restore/restore_service.h"
 #include "restore/restore_settings.h"
@@ -151,13 +152,60 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     return code;
 }
 
+static const char *restoreJsonString(json_object *object, const char *key)
+{
+    json_object *value = NULL;
+    return json_object_object_get_ex(object, key, &value) && json_object_is_type(value, json_type_string)
+               ? json_object_get_string(value)
+               : "";
+}
+
+/* The text form of --status: the current state, then the history. */
+static void restorePrintStatus(json_object *status)
+{
+    json_object *value = NULL;
+    bool interrupted = json_object_object_get_ex(status, "interrupted", &value) && json_object_get_boolean(value);
+    bool promoted = json_object_object_get_ex(status, "promoted", &value) && json_object_get_boolean(value);
+    const char *state = restoreJsonString(status, "state");
+    logInfo("Recovery state: %s%s", state, interrupted ? " (interrupted: the process that ran it is gone)" : "");
+    if (strcmp(state, recoveryStateName(RECOVERY_NOT_RECOVERING)) != 0) {
+        int64_t since = 0;
+        timeParseIso(restoreJsonString(status, "since"), &since);
+        char shown[TIME_TEXT_SIZE];
+        timeFormatDisplay(since, shown);
+        logInfo("Backup: %s", restoreJsonString(status, "backup_id"));
+        logInfo("Target: %s%s", restoreJsonString(status, "target"), promoted ? " (promoted to production)" : "");
+        logInfo("Since: %s", shown);
+        if (restoreJsonString(status, "reason")[0])
+            logInfo("Reason: %s", restoreJsonString(status, "reason"));
+    }
+    json_object *history = NULL;
+    size_t length = json_object_object_get_ex(status, "history", &history) ? json_object_array_length(history) : 0;
+    if (length)
+        logInfo("History:");
+    for (size_t index = 0; index < length; index++) {
+        json_object *entry = json_object_array_get_idx(history, index);
+        logInfo("  %s  %-16s %s -> %s%s%s", restoreJsonString(entry, "since"), restoreJsonString(entry, "state"),
+                restoreJsonString(entry, "backup_id"), restoreJsonString(entry, "target"),
+                restoreJsonString(entry, "reason")[0] ? ": " : "", restoreJsonString(entry, "reason"));
+    }
+}
+
 ErrCode cmdRestoreStatus(CommandContext *context)
 {
     const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
-    ErrCode code = root ? recoveryPrint(root, context->json) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-    if (code != ERR_OK)
+    json_object *status = NULL;
+    ErrCode code = root ? recoveryStatusJson(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    if (code != ERR_OK) {
         logErrorBlock("Cannot read the recovery state", false);
-    return code;
+        return code;
+    }
+    if (context->json)
+        printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY));
+    else
+        restorePrintStatus(status);
+    json_object_put(status);
+    return ERR_OK;
 }
 
 ErrCode cmdRestoreCancel(CommandContext *context)
