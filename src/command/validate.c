@@ -110,7 +110,7 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
         if (code == BACKUP_CORRUPTED)
             *(ErrDetail *)errLast() = failure;
     }
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     lockRelease(backupLock);
     catEntryFree(&entry);
     catClose(catalog);

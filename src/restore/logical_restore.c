@@ -1287,5 +1287,5 @@ void logicalRestoreResultFree(LogicalRestoreResult *result)
 {
     if (!result)
         return;
-    healthArchiveContentFree(&result->archive);
+    arcContentFree(&result->archive);
 }

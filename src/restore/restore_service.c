@@ -390,7 +390,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
         code = restoreHealthChecks(run, source, instance, connection, archive, failedCheck, failedCheckSize);
     }
     logicalRestoreResultFree(&loaded);
-    healthArchiveContentFree(&imported);
+    arcContentFree(&imported);
     boltClose(connection);
     return code;
 }
