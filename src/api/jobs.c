@@ -78,7 +78,7 @@ static ErrCode apiJobRestore(ApiJobs *jobs, CommandContext *context, const ApiJo
 {
     RestoreSettings settings;
     Catalog *catalog = NULL;
-    const char *root = cfgGet(jobs->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(jobs->config, CFG_BACKUP_STORAGE_PATH);
     ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
     if (code == ERR_OK)
         code = root ? catOpen(&catalog, root, false) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");

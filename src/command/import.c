@@ -31,9 +31,9 @@
 static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size, const char **parentOut,
                                 Lock **lock)
 {
-    const char *parent = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+    const char *parent = cfgGet(context->config, CFG_RESTORE_IMPORT_DIR);
     if (!parent)
-        parent = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+        parent = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     *parentOut = parent;
     char name[64];
     snprintf(name, sizeof(name), ".tmp-import-%ld", (long)getpid());

@@ -48,8 +48,8 @@ static ErrCode restoreConfirmPromotion(const char *backupId, const char *product
 {
     CommandContext *context = payload;
     bool autoPromote = false;
-    cfgGetBool(context->config, "PROMOTE_AFTER_VALIDATION", &autoPromote);
-    if (optionsHas(context->options, "yes") || autoPromote) {
+    cfgGetBool(context->config, CFG_PROMOTE_AFTER_VALIDATION, &autoPromote);
+    if (optionsHas(context->options, OPT_YES) || autoPromote) {
         logInfo("Promotion confirmed by %s", autoPromote ? "PROMOTE_AFTER_VALIDATION=true" : "--yes");
         return ERR_OK;
     }
@@ -86,7 +86,7 @@ static ErrCode restoreDumpRestore(void *payload, const CatEntry *entry, const ch
                                   size_t failedCheckSize)
 {
     CommandContext *context = payload;
-    return cmdDumpRestoreInto(context, cfgGet(context->config, "BACKUP_STORAGE_PATH"), entry, archivePath, instance,
+    return cmdDumpRestoreInto(context, cfgGet(context->config, CFG_BACKUP_STORAGE_PATH), entry, archivePath, instance,
                               validate, failedCheck, failedCheckSize);
 }
 
@@ -121,7 +121,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
 {
     RestoreSettings settings;
     Catalog *catalog = NULL;
-    ErrCode code = restoreSettingsResolve(context->config, optionsValue(context->options, "target"), &settings);
+    ErrCode code = restoreSettingsResolve(context->config, optionsValue(context->options, OPT_TARGET), &settings);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
     RestoreResult result = {0};
@@ -129,8 +129,8 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         RestoreRequest request = {
             .catalog = catalog,
             .backupId = backupId,
-            .validate = !optionsHas(context->options, "no-validate"),
-            .promote = optionsHas(context->options, "promote"),
+            .validate = !optionsHas(context->options, OPT_NO_VALIDATE),
+            .promote = optionsHas(context->options, OPT_PROMOTE),
             .dryRun = context->dryRun,
         };
         restoreSettingsApply(&settings, &request);
@@ -193,7 +193,7 @@ static void restorePrintStatus(json_object *status)
 
 ErrCode cmdRestoreStatus(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     json_object *status = NULL;
     ErrCode code = root ? recoveryStatusJson(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK) {
@@ -210,7 +210,7 @@ ErrCode cmdRestoreStatus(CommandContext *context)
 
 ErrCode cmdRestoreCancel(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
     ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code == ERR_OK && status.state != RECOVERY_RECOVERING && status.state != RECOVERY_VALIDATION) {

@@ -190,7 +190,8 @@ static ErrCode restoreVerifyChecksum(const RestoreRunState *run, const CatEntry 
     char directory[4096];
     ErrCode code = catBackupPath(run->request->catalog, entry->id, directory, sizeof(directory));
     if (code == ERR_OK)
-        code = fsPathJoin(archivePath, archivePathSize, directory, manifest->archive.file ? manifest->archive.file : "");
+        code = fsPathJoin(archivePath, archivePathSize, directory,
+                          manifest->archive.file ? manifest->archive.file : "");
     if (code != ERR_OK)
         return code;
     if (!manifest->archive.file || !fsExists(archivePath)) {
@@ -590,12 +591,14 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
         if (code == ERR_OK) {
             recoveryTransition(run.root, RECOVERY_SUCCESS, backupId, target->name, NULL, false);
             restoreLine(&run, LOG_SUCCESS, "%s",
-                        request->validate ? "Restore completed and validated" : "Restore completed (health checks skipped)");
+                        request->validate ? "Restore completed and validated"
+                                          : "Restore completed (health checks skipped)");
             restoreLine(&run, LOG_INFO, "Restored backup: %s", backupId);
             restoreLine(&run, LOG_INFO, "Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships",
                         entry.manifest->stats.nodes, entry.manifest->stats.relationships);
             if (!request->promote)
-                restoreLine(&run, LOG_INFO, "Next step: Verify restored data, then run: --promote to switch to production");
+                restoreLine(&run, LOG_INFO,
+                            "Next step: Verify restored data, then run: --promote to switch to production");
         } else if (code == RESTORE_HEALTH_FAILED) {
             snprintf(result->failedCheck, sizeof(result->failedCheck), "%s", failedCheck);
         }

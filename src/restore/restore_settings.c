@@ -12,8 +12,8 @@ ErrCode restoreSettingsResolve(const Config *config, const char *targetName, Res
     if (code == ERR_OK)
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &out->production);
     if (code == ERR_OK)
-        code = restoreLoadParse(cfgGet(config, "RESTORE_LOAD"), &out->load);
-    out->scratchDirectory = cfgGet(config, "RESTORE_IMPORT_DIR");
+        code = restoreLoadParse(cfgGet(config, CFG_RESTORE_LOAD), &out->load);
+    out->scratchDirectory = cfgGet(config, CFG_RESTORE_IMPORT_DIR);
     return code;
 }
 

@@ -569,7 +569,8 @@ static void testPromotionTakesASafetyBackupFirst(void **state)
     assert_int_equal(fake.safetyBackups, 1);
     assert_true(result.safetyBackupId[0]);
     assert_int_equal(fake.connections, 3); /* test instance twice, production once */
-    const char *safety = strstr(fake.lines, "Promotion step 1/3: safety backup of production (bolt://prod.example:7687)");
+    const char *safety =
+        strstr(fake.lines, "Promotion step 1/3: safety backup of production (bolt://prod.example:7687)");
     const char *restore = strstr(fake.lines, "Promotion step 2/3");
     assert_non_null(safety);
     assert_non_null(restore);
