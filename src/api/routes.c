@@ -546,7 +546,7 @@ static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     json_object *body = NULL;
-    ErrCode code = root ? recoveryStatusJson(root, &body) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryStatusJson(root, &body) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -195,7 +195,7 @@ ErrCode cmdRestoreStatus(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     json_object *status = NULL;
-    ErrCode code = root ? recoveryStatusJson(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryStatusJson(root, &status) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         logErrorBlock("Cannot read the recovery state", false);
         return code;
@@ -212,7 +212,7 @@ ErrCode cmdRestoreCancel(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code == ERR_OK && status.state != RECOVERY_RECOVERING && status.state != RECOVERY_VALIDATION) {
         logInfo("No recovery in progress (state %s): nothing to cancel", recoveryStateName(status.state));
         return ERR_OK;

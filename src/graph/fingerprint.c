@@ -16,6 +16,7 @@
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/key_table.h"
+#include "common/mem.h"
 
 #include <openssl/sha.h>
 
@@ -48,21 +49,12 @@ struct Fingerprint {
     size_t sortScratchCapacity;
 };
 
-static void fingerprintOutOfMemory(void)
-{
-    /* Same policy as bufferReserve: there is no sane way to continue. */
-    fputs("CRITICAL: out of memory (fingerprint)\n", stderr);
-    abort();
-}
-
 Fingerprint *fingerprintNew(void)
 {
-    Fingerprint *fingerprint = calloc(1, sizeof(*fingerprint));
-    if (!fingerprint)
-        fingerprintOutOfMemory();
+    Fingerprint *fingerprint = memCalloc(1, sizeof(*fingerprint));
     fingerprint->nodeHashes = keyTableNew(FINGERPRINT_HASH_LENGTH, 0);
-    if (!fingerprint->nodeHashes)
-        fingerprintOutOfMemory();
+    if (!fingerprint->nodeHashes) /* an empty table: only malloc can fail */
+        memOutOfMemory("fingerprint node table");
     bufferInit(&fingerprint->canonical);
     return fingerprint;
 }
@@ -117,9 +109,7 @@ static size_t fingerprintScratchPush(Fingerprint *fingerprint, size_t count)
         size_t capacity = fingerprint->sortScratchCapacity ? fingerprint->sortScratchCapacity : 64;
         while (capacity < start + count)
             capacity *= 2;
-        const void **grown = realloc(fingerprint->sortScratch, capacity * sizeof(*grown));
-        if (!grown)
-            fingerprintOutOfMemory();
+        const void **grown = memRealloc(fingerprint->sortScratch, capacity * sizeof(*grown));
         fingerprint->sortScratch = grown;
         fingerprint->sortScratchCapacity = capacity;
     }

@@ -227,7 +227,7 @@ static ErrCode restoreConnectTarget(const RestoreRunState *run, const InstanceCo
     ProcRun process;
     code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &process);
     if (code != ERR_OK) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name,
                process.exitStatus, shown);
         errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
@@ -443,7 +443,7 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
         result->promoted = true;
         return ERR_OK;
     }
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     if (code == RESTORE_HEALTH_FAILED) {
         snprintf(result->failedCheck, sizeof(result->failedCheck), "%s", failedCheck);
         restoreReportHealthFailure(run, failedCheck);
@@ -467,7 +467,7 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
     } else {
         restoreLine(run, LOG_CRITICAL, "Rollback to the safety backup %s FAILED: %s", safetyId, errLast()->reason);
     }
-    *(ErrDetail *)errLast() = failure; /* the promotion's failure, not the rollback's */
+    errRestore(&failure); /* the promotion's failure, not the rollback's */
     errAddContext("promotion of %s rolled back%s", backupId, rollback == ERR_OK ? "" : " UNSUCCESSFULLY");
     return code;
 }
@@ -613,10 +613,10 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     }
     if (code != ERR_OK && stateStarted) {
         const char *reason = code == OPERATION_INTERRUPTED ? "interrupted by a signal" : errLast()->reason;
-        ErrDetail detail = *errLast();
+        ErrDetail detail = errSave();
         recoveryTransition(run.root, RECOVERY_FAILED, backupId, promoting ? production->name : target->name, reason,
                            request->promote);
-        *(ErrDetail *)errLast() = detail;
+        errRestore(&detail);
     }
     if (code == RESTORE_HEALTH_FAILED && !result->reported)
         restoreReportHealthFailure(&run, failedCheck);

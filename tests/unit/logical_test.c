@@ -856,9 +856,9 @@ static ErrCode restoreWithFailedIndex(const char *sourceState, double *seconds)
     ErrCode code = logicalRestoreSchema(connection, "neo4j", &archive, 300, NULL);
     clock_gettime(CLOCK_MONOTONIC, &end);
     *seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     fakeFinish(db, connection);
-    *(ErrDetail *)errLast() = detail;
+    errRestore(&detail);
     arenaFree(arena);
     fakeFree(db);
     return code;
