@@ -3,8 +3,8 @@
 #include "api/jobs.h"
 
 #include "api/metrics.h"
+#include "catalog/catalog_settings.h"
 #include "command/command.h"
-#include "command/support.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
@@ -24,6 +24,7 @@ typedef struct ApiJob {
 struct ApiJobs {
     Config *config;
     volatile sig_atomic_t *cancelFlag;
+    const ApiJobBackends *backends;
     pthread_mutex_t lock;
     pthread_cond_t finished;
     ApiJob *jobs[API_JOBS_KEPT + API_JOB_KIND_COUNT]; /* oldest first */
@@ -46,15 +47,61 @@ const char *apiJobStateName(ApiJobState state)
     return (unsigned)state <= API_JOB_FAILED ? apiJobStateNames[state] : "unknown";
 }
 
-ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag)
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiJobBackends *backends)
 {
     ApiJobs *jobs = memCalloc(1, sizeof(*jobs));
     jobs->config = config;
     jobs->cancelFlag = cancelFlag;
+    jobs->backends = backends;
     jobs->nextNumber = 1;
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_cond_init(&jobs->finished, NULL);
     return jobs;
+}
+
+/* A create job: the backup service with the configuration's settings, as
+ * `neo4j-backup --create` runs it (same lines in the log). */
+static ErrCode apiJobCreate(ApiJobs *jobs, char resultId[CAT_ID_SIZE])
+{
+    if (!jobs->backends)
+        return errSet(ERR_INTERNAL, "the API was started without its backup functions");
+    BackupSettings settings;
+    ErrCode code = backupSettingsResolve(jobs->config, &settings);
+    if (code == ERR_OK && settings.method == BACKUP_METHOD_DUMP)
+        code = jobs->backends->dumpCreate(jobs->config, jobs->cancelFlag, resultId);
+    else if (code == ERR_OK)
+        code = backupCreateConfigured(jobs->config, &settings, &jobs->backends->instances, false, jobs->cancelFlag,
+                                      resultId);
+    else
+        logErrorBlock("Failed to create backup", false);
+    backupSettingsFree(&settings);
+    return code;
+}
+
+/* A validate job: repository validation of one backup, recording its verdict,
+ * as `neo4j-backup --validate` runs it. */
+static ErrCode apiJobValidate(ApiJobs *jobs, const char *backupId)
+{
+    Catalog *catalog = NULL;
+    CatValidateResult result = {0};
+    ErrCode code = catIdCheck(backupId);
+    if (code == ERR_OK)
+        code = catOpenConfigured(jobs->config, false, &catalog);
+    if (code == ERR_OK) {
+        CatValidateRequest request = {
+            .catalog = catalog,
+            .backupId = backupId,
+            .validateDump = jobs->backends ? jobs->backends->dumpValidate : NULL,
+            .validateDumpPayload = jobs->config,
+        };
+        code = catValidate(&request, &result, &(CatValidateEvents){.onEvent = catValidateReportEvent});
+    }
+    catClose(catalog);
+    if (code == ERR_OK)
+        logSuccess("Backup %s is valid", backupId);
+    else if (!result.reported)
+        logErrorBlock("Backup validation failed", false);
+    return code;
 }
 
 static void apiRestoreEvent(const RestoreEvent *event, void *payload)
@@ -73,14 +120,20 @@ static ErrCode apiRestoreConfirmed(const char *backupId, const char *productionU
 }
 
 /* A restore job: the request from the job's fields and the configuration. */
-static ErrCode apiJobRestore(ApiJobs *jobs, CommandContext *context, const ApiJobRequest *job)
+static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *job)
 {
     RestoreSettings settings;
     Catalog *catalog = NULL;
-    const char *root = cfgGet(jobs->config, CFG_BACKUP_STORAGE_PATH);
     ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
     if (code == ERR_OK)
-        code = root ? catOpen(&catalog, root, false) : cfgStoragePathMissing();
+        code = catOpenConfigured(jobs->config, false, &catalog);
+    ParsedOptions parsed;
+    char message[256];
+    char *argv[2] = {(char *)optionsBackupCommand()->program, NULL};
+    if (code == ERR_OK && !optionsParse(optionsBackupCommand(), 1, argv, &parsed, message, sizeof(message)))
+        code = errSet(ERR_INTERNAL, "job options: %s", message);
+    /* What command/ still wires (the offline loads, the safety backup) takes a context. */
+    CommandContext context = {.config = jobs->config, .options = &parsed, .cancelFlag = jobs->cancelFlag};
     if (code == ERR_OK) {
         RestoreRequest request = {
             .catalog = catalog,
@@ -90,7 +143,7 @@ static ErrCode apiJobRestore(ApiJobs *jobs, CommandContext *context, const ApiJo
         };
         restoreSettingsApply(&settings, &request);
         RestoreInstanceOps ops;
-        cmdRestoreWire(context, &request, &ops);
+        cmdRestoreWire(&context, &request, &ops);
         RestoreEvents events = {.onEvent = apiRestoreEvent, .confirmPromotion = apiRestoreConfirmed};
         RestoreResult result;
         code = restoreRun(&request, &result, &events);
@@ -102,27 +155,15 @@ static ErrCode apiJobRestore(ApiJobs *jobs, CommandContext *context, const ApiJo
     return code;
 }
 
-/* Runs the work behind one job with a context of its own. */
+/* Runs what is behind one job. */
 static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SIZE])
 {
     const ApiJobRequest *request = &job->info.request;
-    ParsedOptions parsed;
-    char message[256];
-    char *argv[2] = {(char *)optionsBackupCommand()->program, NULL};
-    if (!optionsParse(optionsBackupCommand(), 1, argv, &parsed, message, sizeof(message)))
-        return errSet(ERR_INTERNAL, "job options: %s", message);
-    CommandContext context = {
-        .config = jobs->config,
-        .options = &parsed,
-        .cancelFlag = jobs->cancelFlag,
-    };
-    char backupId[CAT_ID_SIZE];
-    snprintf(backupId, sizeof(backupId), "%s", request->backupId);
     errClear();
     switch (request->kind) {
-    case API_JOB_CREATE: return createBackup(&context, resultId);
-    case API_JOB_VALIDATE: return cmdValidate(&context, backupId);
-    case API_JOB_RESTORE: return apiJobRestore(jobs, &context, request);
+    case API_JOB_CREATE: return apiJobCreate(jobs, resultId);
+    case API_JOB_VALIDATE: return apiJobValidate(jobs, request->backupId);
+    case API_JOB_RESTORE: return apiJobRestore(jobs, request);
     case API_JOB_KIND_COUNT: break;
     }
     return errSet(ERR_INTERNAL, "unknown job kind");

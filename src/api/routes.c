@@ -1,15 +1,17 @@
 /* The routes of the HTTP API (docs/api.md lists them), authentication, and
- * the JSON response helpers. Every handler reuses the command layer: the
- * listing is --list --json's, deletion is cmdDelete, resume is cmdResume,
- * and create/validate/restore are jobs around createBackup, cmdValidate and
- * restoreRun. */
+ * the JSON response helpers. Every handler uses the services the command
+ * line uses: the listing is --list --json's (catEntryJson), deletion is
+ * catRemoveBackup, resume is cmdResume, and create/validate/restore are jobs
+ * (api/jobs.h). */
 #include "api/api_internal.h"
 
 #include "command/command.h"
-#include "command/support.h"
+#include "catalog/catalog_settings.h"
+#include "catalog/removal.h"
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "schedule/cron.h"
 
@@ -141,7 +143,7 @@ static bool apiParseBody(const ApiRequest *request, const char *const *allowed, 
     }
     json_tokener *tokener = json_tokener_new_ex(16);
     if (!tokener)
-        abort();
+        memOutOfMemory("json-c tokener");
     json_object *parsed = json_tokener_parse_ex(tokener, request->body + start, (int)(request->bodyLength - start));
     enum json_tokener_error status = json_tokener_get_error(tokener);
     size_t consumed = start + json_tokener_get_parse_end(tokener);
@@ -266,7 +268,7 @@ static void apiListBackups(ApiServer *server, ApiResponse *response)
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
     for (size_t index = 0; index < snapshot.list.count; index++)
-        json_object_array_add(backups, listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
+        json_object_array_add(backups, catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
                                                      snapshot.now));
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)snapshot.list.count));
@@ -287,7 +289,7 @@ static bool apiFindBackup(ApiServer *server, const char *id, ApiResponse *respon
         if (root && !fsIsDirectory(root))
             code = errSet(BACKUP_NOT_FOUND, "backup %s not found: nothing is stored yet", id);
         else
-            code = supportOpenCatalog(&(CommandContext){.config = server->config}, false, &catalog);
+            code = catOpenConfigured(server->config, false, &catalog);
     }
     if (code == ERR_OK)
         code = catFind(catalog, id, &entry);
@@ -308,7 +310,7 @@ static void apiShowBackup(ApiServer *server, const char *id, ApiResponse *respon
     json_object *item = NULL;
     for (size_t index = 0; index < snapshot.list.count && !item; index++)
         if (strcmp(snapshot.list.entries[index].id, id) == 0)
-            item = listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
+            item = catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
     apiSnapshotFree(&snapshot);
     if (item) {
         apiRespondJson(response, 200, item);
@@ -410,10 +412,15 @@ static void apiDeleteBackup(ApiServer *server, const ApiRequest *request, const 
     if (!apiFindBackup(server, id, response))
         return;
     logInfo("HTTP API: DELETE %s%s from %s", request->logPath, force ? " (force)" : "", request->client);
-    ParsedOptions parsed;
-    CommandContext context;
-    apiCommandContext(server, &parsed, &context);
-    ErrCode code = cmdDeleteBackup(&context, id, force);
+    Catalog *catalog = NULL;
+    ErrCode code = catOpenConfigured(server->config, false, &catalog);
+    if (code == ERR_OK) {
+        CatRemovalRequest removal = {
+            .catalog = catalog, .backupId = id, .force = force, .onEvent = catRemovalReportEvent};
+        code = catRemoveBackup(&removal);
+    }
+    catClose(catalog);
+    catRemovalReportOutcome(code, id, false);
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;
@@ -517,9 +524,7 @@ static void apiRestoreBackup(ApiServer *server, const ApiRequest *request, const
 
 static void apiListJobs(ApiServer *server, ApiResponse *response)
 {
-    ApiJobInfo *infos = calloc(API_JOBS_KEPT + API_JOB_KIND_COUNT, sizeof(*infos));
-    if (!infos)
-        abort();
+    ApiJobInfo *infos = memCalloc(API_JOBS_KEPT + API_JOB_KIND_COUNT, sizeof(*infos));
     size_t count = apiJobsList(server->jobs, infos, API_JOBS_KEPT + API_JOB_KIND_COUNT);
     json_object *jobs = json_object_new_array();
     for (size_t index = 0; index < count; index++)
@@ -545,12 +550,25 @@ static void apiShowJob(ApiServer *server, const char *id, ApiResponse *response)
 static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
-    json_object *body = NULL;
-    ErrCode code = root ? recoveryStatusJson(root, &body) : cfgStoragePathMissing();
+    RecoveryStatus status;
+    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;
     }
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "state", json_object_new_string(recoveryStateName(status.state)));
+    if (status.state != RECOVERY_NOT_RECOVERING) {
+        char since[TIME_TEXT_SIZE];
+        timeFormatIso(status.since, since);
+        json_object_object_add(body, "backup_id", json_object_new_string(status.backupId));
+        json_object_object_add(body, "target", json_object_new_string(status.target));
+        json_object_object_add(body, "since", json_object_new_string(since));
+        json_object_object_add(body, "promoted", json_object_new_boolean(status.promoted));
+        if (status.reason[0])
+            json_object_object_add(body, "reason", json_object_new_string(status.reason));
+    }
+    json_object_object_add(body, "interrupted", json_object_new_boolean(recoveryIsStale(&status)));
     apiRespondJson(response, 200, body);
 }
 

@@ -125,6 +125,15 @@ ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName);
  * archive reads as always, whether a key is given or not. */
 ErrCode arcReaderOpenWith(ArcReader **out, const char *path, const uint8_t *dataKey);
 ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey);
+/* Without the key (--validate of an encrypted backup): a format-2 archive
+ * is read to its end checking only what needs no key: the preamble and key
+ * section, every section's length and CRC-32C, the order of section kinds,
+ * nothing after the footer, and the file's SHA-256 (arcReaderExpectSha256).
+ * arcReaderNext hands out no record and ends with *packed == NULL; the
+ * header is empty and the totals hold only the block count and file sizes
+ * and SHA-256: the content (tags, records, counts, digest) is NOT checked.
+ * A format-1 archive is read and checked in full, as by arcReaderOpenFd. */
+ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName);
 /* True for a format-2 (encrypted) archive. */
 bool arcReaderEncrypted(const ArcReader *reader);
 /* The header map as written (valid while the reader lives). */

@@ -79,6 +79,7 @@ struct ArcReader {
     CryptoBlockCodec codec;
     Buffer plain;        /* the decrypted (still compressed) payload of the current section */
     uint64_t plainBytes; /* the sections' bytes in clear, for totals.uncompressedBytes */
+    bool framingOnly;    /* no key: check format 2's framing and CRCs only (arcReaderOpenFramingOnly) */
 };
 
 __attribute__((format(printf, 3, 0))) static ErrCode readerFailV(ArcReader *reader, ErrCode code,
@@ -536,6 +537,25 @@ static ErrCode readerCheckEnd(ArcReader *reader)
                          (unsigned long long)fileOffset, (unsigned long long)footerEnd);
 }
 
+/* After the footer: nothing may follow, and the file's SHA-256 must be the
+ * expected one (when one was given). */
+static ErrCode readerFinish(ArcReader *reader)
+{
+    ErrCode result = readerCheckEnd(reader);
+    if (result != ERR_OK)
+        return result;
+    unsigned int digestLength = 0;
+    EVP_DigestFinal_ex(reader->fileSha, reader->totals.fileSha256, &digestLength);
+    if (reader->expectSha && memcmp(reader->expectedSha, reader->totals.fileSha256, 32) != 0) {
+        char actual[65];
+        for (int index = 0; index < 32; index++)
+            snprintf(actual + 2 * index, 3, "%02x", reader->totals.fileSha256[index]);
+        return readerCorrupt(reader, "file SHA-256 %s does not match the expected one", actual);
+    }
+    reader->state = READER_DONE;
+    return ERR_OK;
+}
+
 static ErrCode readerVerifyFooter(ArcReader *reader)
 {
     char where[160];
@@ -566,18 +586,7 @@ static ErrCode readerVerifyFooter(ArcReader *reader)
     if (memcmp(payload + 40, reader->totals.contentDigest, 32) != 0)
         return readerCorrupt(reader, "%s: content digest does not match the records read",
                              readerSectionWhere(reader, where, sizeof(where)));
-    result = readerCheckEnd(reader);
-    if (result != ERR_OK)
-        return result;
-    EVP_DigestFinal_ex(reader->fileSha, reader->totals.fileSha256, &digestLength);
-    if (reader->expectSha && memcmp(reader->expectedSha, reader->totals.fileSha256, 32) != 0) {
-        char actual[65];
-        for (int index = 0; index < 32; index++)
-            snprintf(actual + 2 * index, 3, "%02x", reader->totals.fileSha256[index]);
-        return readerCorrupt(reader, "file SHA-256 %s does not match the expected one", actual);
-    }
-    reader->state = READER_DONE;
-    return ERR_OK;
+    return readerFinish(reader);
 }
 
 static ErrCode readerDetect(ArcReader *reader)
@@ -644,6 +653,8 @@ static ErrCode readerStartEncrypted(ArcReader *reader, const uint8_t *dataKey)
     reader->blockCompression = payload[1] == ARC_KEY_COMPRESSION_ZSTD   ? ARC_COMPRESSION_ZSTD
                                : payload[1] == ARC_KEY_COMPRESSION_GZIP ? ARC_COMPRESSION_GZIP
                                                                         : ARC_COMPRESSION_NONE;
+    if (!dataKey && reader->framingOnly)
+        return ERR_OK; /* nothing is decrypted: no key check, no decryptor */
     if (!dataKey)
         return readerFail(reader, BACKUP_KEY_REQUIRED, "the archive is encrypted (format 2) and no key was given");
     uint8_t keyCheck[CRYPTO_KEY_CHECK_BYTES];
@@ -707,7 +718,9 @@ static ErrCode readerReadStart(ArcReader *reader, const uint8_t *dataKey)
                              readerSectionWhere(reader, where, sizeof(where)),
                              reader->encrypted ? "after the key section" : "first");
     }
-    if (reader->encrypted && (result = readerOpenSection(reader)) != ERR_OK)
+    if (reader->encrypted && reader->framingOnly)
+        bufferClear(&reader->section); /* the header is ciphertext: hand out none */
+    else if (reader->encrypted && (result = readerOpenSection(reader)) != ERR_OK)
         return result;
     /* Keep the header; the section buffer is reused for blocks. */
     Buffer swap = reader->header;
@@ -716,11 +729,13 @@ static ErrCode readerReadStart(ArcReader *reader, const uint8_t *dataKey)
     return ERR_OK;
 }
 
-ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey)
+static ErrCode readerOpen(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey,
+                          bool framingOnly)
 {
     *out = NULL;
     ArcReader *reader = memCalloc(1, sizeof(*reader));
     reader->fd = fd;
+    reader->framingOnly = framingOnly;
     reader->displayName = memStrdup(displayName ? displayName : "archive");
     reader->input = memAlloc(READER_WINDOW);
     reader->output = memAlloc(READER_WINDOW);
@@ -741,6 +756,16 @@ ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, co
     }
     *out = reader;
     return ERR_OK;
+}
+
+ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey)
+{
+    return readerOpen(out, fd, displayName, dataKey, false);
+}
+
+ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName)
+{
+    return readerOpen(out, fd, displayName, NULL, true);
 }
 
 ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
@@ -809,6 +834,17 @@ ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **pa
             char where[160];
             return readerCorrupt(reader, "%s: a second %s", readerSectionWhere(reader, where, sizeof(where)),
                                  sectionKindName(reader->sectionKind));
+        }
+        if (reader->encrypted && reader->framingOnly) {
+            /* Blocks are only counted; after the footer the file must end. */
+            if (reader->sectionKind == ARC_SECTION_BLOCK) {
+                reader->blockCount++;
+                continue;
+            }
+            result = readerFinish(reader);
+            if (result != ERR_OK)
+                return result;
+            continue;
         }
         if (reader->encrypted && (result = readerOpenSection(reader)) != ERR_OK)
             return result;

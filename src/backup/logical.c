@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "graph/fingerprint.h"
+#include "graph/records.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOGICAL_METADATA_LABEL "BackupMetadata"
 /* Ids per late-node query: one parameter list, small enough to plan fast. */
 #define LOGICAL_LATE_BATCH 10000u
 /* A bitmap is always allowed this big; beyond, only while dense enough. */
@@ -31,7 +31,7 @@
 #define LOGICAL_SPILL_READ_SIZE (4u * 1024u * 1024u)
 
 static const char logicalNodeQuery[] =
-    "MATCH (n) WHERE NOT n:" LOGICAL_METADATA_LABEL " RETURN id(n), labels(n), properties(n)";
+    "MATCH (n) WHERE NOT n:" GRAPH_METADATA_LABEL " RETURN id(n), labels(n), properties(n)";
 static const char logicalRelationshipQuery[] =
     "MATCH (a)-[r]->(b) RETURN id(r), id(a), id(b), type(r), properties(r)";
 /* No label filter here: a BackupMetadata endpoint must be recognised as such
@@ -501,7 +501,7 @@ static ErrCode logicalHandleLateNode(LogicalRun *run, const BoltValue *row, bool
         const BoltValue *labels = &row->as.list.items[1];
         for (uint32_t labelIndex = 0; labelIndex < labels->as.list.count; labelIndex++) {
             const BoltValue *label = &labels->as.list.items[labelIndex];
-            if (label->type == BOLT_STRING && strcmp(label->as.string.data, LOGICAL_METADATA_LABEL) == 0) {
+            if (label->type == BOLT_STRING && strcmp(label->as.string.data, GRAPH_METADATA_LABEL) == 0) {
                 idSetAdd(&run->excludedKeys, row->as.list.items[0].as.integer);
                 return ERR_OK;
             }

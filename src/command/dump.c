@@ -9,6 +9,7 @@
 
 #include "archive/archive.h"
 #include "backup/dump.h"
+#include "backup/metadata.h"
 #include "backup/schema.h"
 #include "command/support.h"
 #include "command/verify.h"
@@ -38,7 +39,7 @@
 
 bool cmdDumpIsDump(const Manifest *manifest)
 {
-    return manifest && manifest->method && strcmp(manifest->method, "dump") == 0;
+    return catManifestIsDump(manifest);
 }
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -475,27 +476,8 @@ static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const cha
 
 static void cmdDumpRecordMetadata(BoltConnection *connection, const char *database, const Manifest *manifest)
 {
-    Arena *arena = arenaNew(0);
-    BoltValue params = boltMap(arena, 7);
-    char created[TIME_TEXT_SIZE];
-    timeFormatIso(manifest->created, created);
-    boltMapSet(arena, &params, 0, "id", boltString(arena, manifest->id));
-    boltMapSet(arena, &params, 1, "created", boltString(arena, created));
-    boltMapSet(arena, &params, 2, "checksum", boltString(arena, manifest->archive.sha256));
-    boltMapSet(arena, &params, 3, "size", boltInt((int64_t)manifest->archive.sizeCompressed));
-    boltMapSet(arena, &params, 4, "nodes", boltInt((int64_t)manifest->stats.nodes));
-    boltMapSet(arena, &params, 5, "relationships", boltInt((int64_t)manifest->stats.relationships));
-    boltMapSet(arena, &params, 6, "downtime", boltFloat(manifest->hasDowntime ? manifest->downtimeSeconds : 0));
-    BoltValue ignored;
-    ErrCode code = boltQuerySingle(
-        connection,
-        "CREATE (m:" HEALTH_METADATA_LABEL " {backup_id: $id, created: datetime($created), status: 'COMPLETE', "
-        "checksum_sha256: $checksum, size_compressed: $size, node_count: $nodes, relationship_count: $relationships, "
-        "downtime_seconds: $downtime, method: 'dump'}) RETURN m.backup_id",
-        &params, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_WRITE}, arena, &ignored);
-    if (code != ERR_OK)
+    if (backupMetadataRecord(connection, database, manifest) != ERR_OK)
         logWarn("Could not record the BackupMetadata node in %s: %s", database, errLast()->reason);
-    arenaFree(arena);
 }
 
 static void cmdDumpFillManifest(CmdDumpCreateJob *job, const char *id, int64_t created, const CmdDumpArchive *archives,

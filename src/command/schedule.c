@@ -38,8 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
-
 /* Longest single wait: wall-clock changes (NTP steps) are noticed this soon. */
 #define SCHED_MAX_WAIT_SECONDS 60
 /* A paused scheduler looks for a resume request file this often, for when
@@ -166,7 +164,7 @@ static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
         code = cfgGetInt(config, CFG_BACKUP_MAX_FAILURES, &maxFailures);
     out->policy.maxFailures = (int)maxFailures;
     if (code == ERR_OK)
-        code = listRetentionPolicy(config, &out->retention);
+        code = catRetentionPolicyConfigured(config, &out->retention);
     if (code == ERR_OK)
         code = cfgGetBool(config, CFG_BACKUP_ALERT_ON_FAILURE, &out->alertOnFailure);
     if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH))

@@ -1,5 +1,7 @@
 #include "command/support.h"
 
+#include "backup/backup.h"
+
 #include "common/fsutil.h"
 #include "common/log.h"
 
@@ -72,12 +74,20 @@ ErrCode supportConnectSource(const Config *config, const InstanceConfig *instanc
     return supportConnectRouted(instance, BOLT_ACCESS_READ, readFrom, out);
 }
 
+ErrCode supportConnectMode(const Config *config, const InstanceConfig *instance, BoltAccessMode mode,
+                           BoltConnection **out)
+{
+    return mode == BOLT_ACCESS_WRITE ? supportConnect(instance, out) : supportConnectSource(config, instance, out);
+}
+
+const BackupInstanceAccess supportInstanceAccess = {
+    .connect = supportConnectMode,
+    .serverVersion = supportServerVersion,
+};
+
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out)
 {
-    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
-    if (!root)
-        return cfgStoragePathMissing();
-    return catOpen(out, root, create);
+    return catOpenConfigured(context->config, create, out);
 }
 
 ErrCode supportServerVersion(BoltConnection *connection, char *version, size_t versionSize,
@@ -112,20 +122,15 @@ void supportSafeUri(const char *uri, char *out, size_t size)
     boltUriSafe(uri, out, size);
 }
 
+static void supportOnLeftover(const char *name, void *payload)
+{
+    logWarn("Removed leftover of an interrupted run: %s", name);
+}
+
 ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock)
 {
-    char lockPath[4096];
     ErrCode code = supportOpenCatalog(context, true, catalog);
     if (code == ERR_OK)
-        code = fsPathJoin(lockPath, sizeof(lockPath), catRoot(*catalog), ".create.lock");
-    if (code == ERR_OK)
-        code = lockAcquire(createLock, lockPath, LOCK_EXCLUSIVE, 0, purpose);
-    if (code == ERR_OK) {
-        CatNameList leftovers = {0};
-        if (catCleanLeftovers(*catalog, false, &leftovers) == ERR_OK)
-            for (size_t index = 0; index < leftovers.count; index++)
-                logWarn("Removed leftover of an interrupted run: %s", leftovers.names[index]);
-        catNameListFree(&leftovers);
-    }
+        code = backupBeginCreate(*catalog, purpose, createLock, supportOnLeftover, NULL);
     return code;
 }

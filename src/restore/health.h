@@ -35,11 +35,13 @@
 #include "bolt/value.h"
 #include "common/error.h"
 #include "graph/counts.h"
+#include "graph/records.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HEALTH_METADATA_LABEL "BackupMetadata"
+/* The tool's own nodes, spelled once in graph/records.h. */
+#define HEALTH_METADATA_LABEL GRAPH_METADATA_LABEL
 
 /* Reads the whole archive once (checksums verified by the reader). */
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);

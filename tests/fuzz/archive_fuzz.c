@@ -148,6 +148,35 @@ static uint8_t *fuzzEncrypt(const uint8_t *input, size_t length, uint8_t mode, s
     return out.data; /* the caller frees it */
 }
 
+/* Reads the archive on fd to its end; framing only hands out no record of
+ * an encrypted archive. */
+static void fuzzRead(int fd, bool framingOnly)
+{
+    ArcReader *reader = NULL;
+    ErrCode opened = framingOnly ? arcReaderOpenFramingOnly(&reader, fd, "fuzz")
+                                 : arcReaderOpenFdWith(&reader, fd, "fuzz", fuzzKey);
+    if (opened != ERR_OK)
+        return;
+    size_t headerLength = 0;
+    const uint8_t *header = arcReaderHeader(reader, &headerLength);
+    volatile uint8_t sink = headerLength ? header[headerLength - 1] : 0;
+    for (;;) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t recordLength = 0;
+        if (arcReaderNext(reader, &kind, &packed, &recordLength) != ERR_OK || !packed)
+            break;
+        if (framingOnly && arcReaderEncrypted(reader))
+            abort(); /* without the key nothing may be decrypted */
+        /* Touch the record's ends: ASan checks they are inside the buffer. */
+        if (recordLength)
+            sink ^= packed[0] ^ packed[recordLength - 1];
+    }
+    (void)sink;
+    (void)arcReaderTotals(reader);
+    arcReaderFree(reader);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -182,33 +211,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         length = wrappedLength;
     }
 
-    int fd = memfd_create("archive-fuzz", MFD_CLOEXEC);
-    if (fd < 0 || write(fd, image, length) != (ssize_t)length || lseek(fd, 0, SEEK_SET) != 0) {
-        if (fd >= 0)
-            close(fd);
-        free(image);
-        return 0;
+    /* Read twice: with the fuzz key, then without a key, framing only. */
+    for (int pass = 0; pass < 2; pass++) {
+        int fd = memfd_create("archive-fuzz", MFD_CLOEXEC);
+        if (fd < 0 || write(fd, image, length) != (ssize_t)length || lseek(fd, 0, SEEK_SET) != 0) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        fuzzRead(fd, pass == 1);
     }
     free(image);
-
-    ArcReader *reader = NULL;
-    if (arcReaderOpenFdWith(&reader, fd, "fuzz", fuzzKey) == ERR_OK) {
-        size_t headerLength = 0;
-        const uint8_t *header = arcReaderHeader(reader, &headerLength);
-        volatile uint8_t sink = headerLength ? header[headerLength - 1] : 0;
-        for (;;) {
-            ArcRecordKind kind;
-            const uint8_t *packed = NULL;
-            size_t recordLength = 0;
-            if (arcReaderNext(reader, &kind, &packed, &recordLength) != ERR_OK || !packed)
-                break;
-            /* Touch the record's ends: ASan checks they are inside the buffer. */
-            if (recordLength)
-                sink ^= packed[0] ^ packed[recordLength - 1];
-        }
-        (void)sink;
-        (void)arcReaderTotals(reader);
-        arcReaderFree(reader);
-    }
     return 0;
 }

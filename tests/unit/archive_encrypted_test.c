@@ -549,6 +549,77 @@ static void testNoKeyNeededToSeeDamage(void **state)
     bufferFree(&image);
 }
 
+/* Reads an image without the key, framing only; expectHex may be NULL. */
+static ErrCode readFramingOnly(const uint8_t *data, size_t length, const char *expectHex, uint64_t *records,
+                               ArcTotals *totals)
+{
+    int fd = memfd_create("archive-framing", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, length), (ssize_t)length);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    ArcReader *reader = NULL;
+    ErrCode result = arcReaderOpenFramingOnly(&reader, fd, "memory");
+    if (result == ERR_OK && expectHex)
+        result = arcReaderExpectSha256(reader, expectHex);
+    *records = 0;
+    while (result == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t recordLength = 0;
+        result = arcReaderNext(reader, &kind, &packed, &recordLength);
+        if (result != ERR_OK || !packed)
+            break;
+        (*records)++;
+    }
+    if (totals && reader)
+        *totals = *arcReaderTotals(reader);
+    arcReaderFree(reader);
+    return result;
+}
+
+static void testFramingOnlyWithoutKey(void **state)
+{
+    (void)state;
+    Buffer image;
+    bufferInit(&image);
+    ArcTotals written;
+    writeImage(ARC_COMPRESSION_ZSTD, testKey, 60, 4096, &image, &written);
+    char hex[65];
+    for (int index = 0; index < 32; index++)
+        snprintf(hex + 2 * index, 3, "%02x", written.fileSha256[index]);
+    uint64_t records = 9;
+    ArcTotals read;
+    assert_int_equal(readFramingOnly(image.data, image.length, hex, &records, &read), ERR_OK);
+    assert_int_equal(records, 0); /* nothing is decrypted */
+    assert_memory_equal(read.fileSha256, written.fileSha256, 32);
+    assert_int_equal(read.compressedBytes, image.length);
+    assert_int_equal(read.nodeCount, 0);
+    /* A flipped bit anywhere, a cut anywhere, or anything appended: refused. */
+    for (size_t bit = 0; bit < 8 * image.length; bit += 7) {
+        image.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_int_equal(readFramingOnly(image.data, image.length, NULL, &records, NULL), BACKUP_CORRUPTED);
+        image.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    for (size_t length = 0; length < image.length; length += 5)
+        assert_int_equal(readFramingOnly(image.data, length, NULL, &records, NULL), BACKUP_CORRUPTED);
+    /* Tampering with the CRC recomputed passes the framing (only the key
+     * can tell), but not the file's SHA-256 from the manifest. */
+    size_t starts[64];
+    sectionStarts(&image, starts, 64);
+    uint8_t *payload = image.data + starts[2] + ARC_SECTION_PREFIX_LENGTH;
+    uint32_t length = arcReadU32BE(image.data + starts[2] + 1);
+    payload[3] ^= 0x10;
+    arcWriteU32BE(payload + length, arcCrc32c(0, image.data + starts[2], ARC_SECTION_PREFIX_LENGTH + length));
+    assert_int_equal(readFramingOnly(image.data, image.length, NULL, &records, NULL), ERR_OK);
+    assert_int_equal(readFramingOnly(image.data, image.length, hex, &records, NULL), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "SHA-256"));
+    /* A format-1 archive is checked in full, records included. */
+    writeImage(ARC_COMPRESSION_GZIP, NULL, 60, 4096, &image, NULL);
+    assert_int_equal(readFramingOnly(image.data, image.length, NULL, &records, &read), ERR_OK);
+    assert_int_equal(records, 60);
+    bufferFree(&image);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +634,7 @@ int main(void)
         cmocka_unit_test(testReorderedDuplicatedDroppedForeignBlocks),
         cmocka_unit_test(testForgedStructureRefused),
         cmocka_unit_test(testNoKeyNeededToSeeDamage),
+        cmocka_unit_test(testFramingOnlyWithoutKey),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
