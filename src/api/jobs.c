@@ -4,7 +4,6 @@
 
 #include "api/metrics.h"
 #include "catalog/catalog_settings.h"
-#include "command/command.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
@@ -119,31 +118,37 @@ static ErrCode apiRestoreConfirmed(const char *backupId, const char *productionU
     return ERR_OK;
 }
 
+/* The promotion's safety backup: a create job's backup, taken inside the restore job. */
+static ErrCode apiRestoreSafetyBackup(void *payload, char idOut[CAT_ID_SIZE])
+{
+    return apiJobCreate(payload, idOut);
+}
+
 /* A restore job: the request from the job's fields and the configuration. */
 static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *job)
 {
+    if (!jobs->backends)
+        return errSet(ERR_INTERNAL, "the API was started without its restore functions");
     RestoreSettings settings;
     Catalog *catalog = NULL;
     ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
     if (code == ERR_OK)
         code = catOpenConfigured(jobs->config, false, &catalog);
-    ParsedOptions parsed;
-    char message[256];
-    char *argv[2] = {(char *)optionsBackupCommand()->program, NULL};
-    if (code == ERR_OK && !optionsParse(optionsBackupCommand(), 1, argv, &parsed, message, sizeof(message)))
-        code = errSet(ERR_INTERNAL, "job options: %s", message);
-    /* What command/ still wires (the offline loads, the safety backup) takes a context. */
-    CommandContext context = {.config = jobs->config, .options = &parsed, .cancelFlag = jobs->cancelFlag};
     if (code == ERR_OK) {
+        ApiRestoreContext context = {.config = jobs->config, .cancelFlag = jobs->cancelFlag};
+        RestoreInstanceOps ops = jobs->backends->restoreOps;
+        ops.payload = &context;
         RestoreRequest request = {
             .catalog = catalog,
             .backupId = job->backupId,
             .validate = job->validate,
             .promote = job->promote,
+            .cancelFlag = jobs->cancelFlag,
+            .safetyBackup = apiRestoreSafetyBackup,
+            .safetyBackupPayload = jobs,
+            .ops = &ops,
         };
         restoreSettingsApply(&settings, &request);
-        RestoreInstanceOps ops;
-        cmdRestoreWire(&context, &request, &ops);
         RestoreEvents events = {.onEvent = apiRestoreEvent, .confirmPromotion = apiRestoreConfirmed};
         RestoreResult result;
         code = restoreRun(&request, &result, &events);

@@ -16,6 +16,7 @@
 #include "catalog/validate.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "restore/restore_service.h"
 
 #include <json-c/json.h>
 #include <signal.h>
@@ -61,14 +62,23 @@ typedef struct {
 
 typedef struct ApiJobs ApiJobs;
 
+/* The payload of restoreOps: what a restore job runs with. */
+typedef struct {
+    Config *config;
+    volatile sig_atomic_t *cancelFlag;
+} ApiRestoreContext;
+
 /* What the jobs take from the front end that starts the server, until it
- * lives below the front ends: reaching instances, and the dump method's
- * create and validate flows. Borrowed; outlives the table. */
+ * lives below the front ends: reaching instances, the dump method's create
+ * and validate flows, and the instance work of a restore (the connection,
+ * the import and dump loads; the ops' payload is set per job to an
+ * ApiRestoreContext). Borrowed; outlives the table. */
 typedef struct ApiJobBackends {
     BackupInstanceAccess instances;
     ErrCode (*dumpCreate)(Config *config, volatile sig_atomic_t *cancelFlag, char idOut[CAT_ID_SIZE]);
     /* payload: the jobs' Config. */
     CatValidateDumpFn dumpValidate;
+    RestoreInstanceOps restoreOps;
 } ApiJobBackends;
 
 const char *apiJobKindName(ApiJobKind kind);   /* "create", "validate", "restore" */

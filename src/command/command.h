@@ -7,7 +7,6 @@
 #include "command/options.h"
 #include "common/config.h"
 #include "common/error.h"
-#include "restore/restore_service.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -41,10 +40,6 @@ ErrCode cmdGenerateKey(CommandContext *context, const char *path);
 /* --serve, and --schedule --serve (the scheduler with the server beside it). */
 ErrCode cmdServe(CommandContext *context);
 ErrCode cmdRestore(CommandContext *context, const char *backupId);
-/* Wires into request what restore/ does not hold yet (the connection, the
- * import and dump loads, the safety backup via createBackup) and the test
- * hooks; ops is filled and must outlive the request. context is borrowed. */
-void cmdRestoreWire(CommandContext *context, RestoreRequest *request, RestoreInstanceOps *ops);
 ErrCode cmdRestoreStatus(CommandContext *context);
 ErrCode cmdRestoreCancel(CommandContext *context);
 

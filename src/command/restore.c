@@ -95,7 +95,10 @@ static ErrCode restoreSafetyBackup(void *payload, char idOut[CAT_ID_SIZE])
     return createBackup(payload, idOut);
 }
 
-void cmdRestoreWire(CommandContext *context, RestoreRequest *request, RestoreInstanceOps *ops)
+/* Wires into request what restore/ does not hold yet (the connection, the
+ * import and dump loads, the safety backup via createBackup) and the test
+ * hooks; ops must outlive the request. */
+static void restoreWire(CommandContext *context, RestoreRequest *request, RestoreInstanceOps *ops)
 {
     *ops = (RestoreInstanceOps){
         .connect = supportConnect,
@@ -135,7 +138,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
         };
         restoreSettingsApply(&settings, &request);
         RestoreInstanceOps ops;
-        cmdRestoreWire(context, &request, &ops);
+        restoreWire(context, &request, &ops);
         RestoreEvents events = {
             .onEvent = restorePrintEvent,
             .confirmPromotion = restoreConfirmPromotion,
