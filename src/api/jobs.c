@@ -4,10 +4,11 @@
 
 #include "api/metrics.h"
 #include "catalog/catalog_settings.h"
-#include "command/command.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "restore/restore_service.h"
+#include "restore/restore_settings.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -102,42 +103,61 @@ static ErrCode apiJobValidate(ApiJobs *jobs, const char *backupId)
     return code;
 }
 
-/* A restore job: the options are built by the option parser from a
- * synthetic command line, so cmdRestore sees exactly what `neo4j-restore`
- * would give it. */
-static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *request)
+static void apiRestoreEvent(const RestoreEvent *event, void *payload)
 {
-    ParsedOptions parsed;
-    char message[256];
-    char *argv[8];
-    int argc = 0;
-    const CommandDef *command = optionsRestoreCommand();
-    argv[argc++] = (char *)command->program;
-    char backupId[CAT_ID_SIZE];
-    char target[CFG_INSTANCE_NAME_SIZE];
-    snprintf(backupId, sizeof(backupId), "%s", request->backupId);
-    snprintf(target, sizeof(target), "%s", request->target);
-    argv[argc++] = "--backup-id";
-    argv[argc++] = backupId;
-    if (target[0]) {
-        argv[argc++] = "--target";
-        argv[argc++] = target;
+    (void)payload;
+    if (event->kind != RESTORE_EVENT_PROGRESS) /* the server log: no progress line */
+        logMessage(event->level, "%s", event->text);
+}
+
+/* The caller confirmed with the backup id (routes.c checks it). */
+static ErrCode apiRestoreConfirmed(const char *backupId, const char *productionUri, void *payload)
+{
+    (void)payload;
+    logInfo("Promotion of %s to production (%s) confirmed by the API request", backupId, productionUri);
+    return ERR_OK;
+}
+
+/* The promotion's safety backup: a create job's backup, taken inside the restore job. */
+static ErrCode apiRestoreSafetyBackup(void *payload, char idOut[CAT_ID_SIZE])
+{
+    return apiJobCreate(payload, idOut);
+}
+
+/* A restore job: the request from the job's fields and the configuration. */
+static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *job)
+{
+    if (!jobs->backends)
+        return errSet(ERR_INTERNAL, "the API was started without its restore functions");
+    RestoreSettings settings;
+    Catalog *catalog = NULL;
+    ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
+    if (code == ERR_OK)
+        code = catOpenConfigured(jobs->config, false, &catalog);
+    if (code == ERR_OK) {
+        ApiRestoreContext context = {.config = jobs->config, .cancelFlag = jobs->cancelFlag};
+        RestoreInstanceOps ops = jobs->backends->restoreOps;
+        ops.payload = &context;
+        RestoreRequest request = {
+            .catalog = catalog,
+            .backupId = job->backupId,
+            .validate = job->validate,
+            .promote = job->promote,
+            .cancelFlag = jobs->cancelFlag,
+            .safetyBackup = apiRestoreSafetyBackup,
+            .safetyBackupPayload = jobs,
+            .ops = &ops,
+        };
+        restoreSettingsApply(&settings, &request);
+        RestoreEvents events = {.onEvent = apiRestoreEvent, .confirmPromotion = apiRestoreConfirmed};
+        RestoreResult result;
+        code = restoreRun(&request, &result, &events);
+        if (code != ERR_OK && !result.reported)
+            logErrorBlock("Restore failed", false);
     }
-    if (!request->validate)
-        argv[argc++] = "--no-validate";
-    if (request->promote) {
-        argv[argc++] = "--promote";
-        argv[argc++] = "--yes"; /* the API caller confirmed with the backup id */
-    }
-    argv[argc] = NULL;
-    if (!optionsParse(command, argc, argv, &parsed, message, sizeof(message)))
-        return errSet(ERR_INTERNAL, "job options: %s", message);
-    CommandContext context = {
-        .config = jobs->config,
-        .options = &parsed,
-        .cancelFlag = jobs->cancelFlag,
-    };
-    return cmdRestore(&context, backupId);
+    restoreSettingsFree(&settings);
+    catClose(catalog);
+    return code;
 }
 
 /* Runs what is behind one job. */

@@ -1,7 +1,8 @@
 /* Asynchronous jobs of the HTTP API: create, validate and restore run in
- * their own threads, create and validate as requests to the backup service
- * (backup/backup.h) and repository validation (catalog/validate.h), restore
- * through cmdRestore; jobs are polled at /api/v1/jobs/<id>. At most one job of each kind runs at a time
+ * their own threads as requests to the services: create to the backup service
+ * (backup/backup.h), validate to repository validation (catalog/validate.h),
+ * restore to the restore service (restore/restore_service.h); jobs are
+ * polled at /api/v1/jobs/<id>. At most one job of each kind runs at a time
  * (a second is refused with BACKUP_LOCKED, HTTP 409). Jobs live in memory
  * only: the last API_JOBS_KEPT finished ones are remembered.
  *
@@ -15,6 +16,7 @@
 #include "catalog/validate.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "restore/restore_service.h"
 
 #include <json-c/json.h>
 #include <signal.h>
@@ -60,10 +62,18 @@ typedef struct {
 
 typedef struct ApiJobs ApiJobs;
 
+/* The payload of restoreOps: what a restore job runs with. */
+typedef struct {
+    Config *config;
+    volatile sig_atomic_t *cancelFlag;
+} ApiRestoreContext;
+
 /* What the server takes from the front end that starts it, until these live
  * below the front ends (issue 12): reaching instances, the dump method's
- * create and validate flows, and resuming a paused scheduler. Borrowed;
- * outlives the server. */
+ * create and validate flows, resuming a paused scheduler, and the instance
+ * work of a restore (the connection, the import and dump loads; the ops'
+ * payload is set per job to an ApiRestoreContext). Borrowed; outlives the
+ * server. */
 typedef struct ApiBackends {
     BackupInstanceAccess instances;
     ErrCode (*dumpCreate)(Config *config, volatile sig_atomic_t *cancelFlag, char idOut[CAT_ID_SIZE]);
@@ -72,6 +82,7 @@ typedef struct ApiBackends {
     /* neo4j-backup --resume: ERR_OK when resumed or not paused; the
      * contract's lines are logged. */
     ErrCode (*resumeScheduler)(Config *config);
+    RestoreInstanceOps restoreOps;
 } ApiBackends;
 
 const char *apiJobKindName(ApiJobKind kind);   /* "create", "validate", "restore" */

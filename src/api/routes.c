@@ -1,7 +1,8 @@
 /* The routes of the HTTP API (docs/api.md lists them), authentication, and
  * the JSON response helpers. Every handler uses the services the command
  * line uses: the listing is --list --json's (catEntryJson), deletion is
- * catRemoveBackup, resume is the front end's (ApiBackends), and create/validate/restore are jobs
+ * catRemoveBackup, the recovery state is --status --json's (recoveryStatusJson),
+ * resume is the front end's (ApiBackends), and create/validate/restore are jobs
  * (api/jobs.h). */
 #include "api/api_internal.h"
 
@@ -537,25 +538,12 @@ static void apiShowJob(ApiServer *server, const char *id, ApiResponse *response)
 static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
-    RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
+    json_object *body = NULL;
+    ErrCode code = root ? recoveryStatusJson(root, &body) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;
     }
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "state", json_object_new_string(recoveryStateName(status.state)));
-    if (status.state != RECOVERY_NOT_RECOVERING) {
-        char since[TIME_TEXT_SIZE];
-        timeFormatIso(status.since, since);
-        json_object_object_add(body, "backup_id", json_object_new_string(status.backupId));
-        json_object_object_add(body, "target", json_object_new_string(status.target));
-        json_object_object_add(body, "since", json_object_new_string(since));
-        json_object_object_add(body, "promoted", json_object_new_boolean(status.promoted));
-        if (status.reason[0])
-            json_object_object_add(body, "reason", json_object_new_string(status.reason));
-    }
-    json_object_object_add(body, "interrupted", json_object_new_boolean(recoveryIsStale(&status)));
     apiRespondJson(response, 200, body);
 }
 

@@ -44,6 +44,9 @@ typedef struct {
 /* Parses bolt://, bolt+s://, bolt+ssc://, neo4j://, neo4j+s://, neo4j+ssc://
  * with an optional port; IPv6 literals in brackets. CONFIG_INVALID on error. */
 ErrCode boltUriParse(const char *text, BoltUri *out);
+/* The URI without its user information ("bolt://user:pw@host" -> "bolt://host"),
+ * safe to log and to store. */
+void boltUriSafe(const char *uri, char *out, size_t size);
 /* "host:port", IPv6 hosts in brackets ("[::1]:7687"). */
 void boltAddressFormat(const char *host, uint16_t port, char *out, size_t size);
 /* True for names and literals that can only mean this machine: localhost

@@ -189,3 +189,13 @@ bool boltUriSendsPasswordInClear(const BoltUri *uri)
 {
     return uri->tls == BOLT_TLS_NONE && !boltHostIsLoopback(uri->host);
 }
+
+void boltUriSafe(const char *uri, char *out, size_t size)
+{
+    const char *scheme = strstr(uri, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    if (scheme && at)
+        snprintf(out, size, "%.*s://%s", (int)(scheme - uri), uri, at + 1);
+    else
+        snprintf(out, size, "%s", uri);
+}

@@ -187,7 +187,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         if (code == BACKUP_CORRUPTED)
             errRestore(&failure);
     }
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     catEntryFree(&entry);
     return code;
 }

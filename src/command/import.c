@@ -14,6 +14,7 @@
 #include "common/timeutil.h"
 #include "neo4j/offline.h"
 #include "restore/logical_restore.h"
+#include "restore/restore_service.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,60 +24,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-CmdLoadKind cmdImportChooseLoad(const char *setting, const InstanceConfig *instance, char *why, size_t whySize)
-{
-    const char *target = instance->isProduction ? "production" : instance->name;
-    if (setting && strcmp(setting, "bolt") == 0) {
-        snprintf(why, whySize, "RESTORE_LOAD or --load asks for bolt");
-        return CMD_LOAD_BOLT;
-    }
-    if (setting && strcmp(setting, "import") == 0) {
-        snprintf(why, whySize, "RESTORE_LOAD or --load asks for import");
-        return CMD_LOAD_IMPORT;
-    }
-    /* auto: the import load is several times faster but needs the target
-     * stopped; a target the tool cannot stop stays online with Bolt. */
-    const char *missing = neo4jOfflineMissing(instance);
-    if (missing) {
-        snprintf(why, whySize, "load auto: %s has no %s%s, so it stays online", target,
-                 instance->isProduction && strcmp(missing, "NEO4J_HOME") != 0 ? "NEO4J_" : "", missing);
-        return CMD_LOAD_BOLT;
-    }
-    snprintf(why, whySize, "load auto: %s has a NEO4J_HOME and stop and start commands, so it is stopped for "
-                           "the import", target);
-    return CMD_LOAD_IMPORT;
-}
-
-bool cmdImportForced(const Config *config)
-{
-    const char *load = cfgGet(config, CFG_RESTORE_LOAD);
-    return load && strcmp(load, "import") == 0;
-}
-
-bool cmdImportWanted(const Config *config, const InstanceConfig *instance)
-{
-    char why[256];
-    return cmdImportChooseLoad(cfgGet(config, CFG_RESTORE_LOAD), instance, why, sizeof(why)) == CMD_LOAD_IMPORT;
-}
-
-ErrCode cmdImportPreflight(const InstanceConfig *instance)
-{
-    const char *missing = neo4jOfflineMissing(instance);
-    if (!missing)
-        return ERR_OK;
-    errSet(CONFIG_INVALID, "the import load rebuilds a stopped database with neo4j-admin, and %s %s has no %s%s",
-           instance->isProduction ? "production" : "target", instance->name,
-           instance->isProduction && strcmp(missing, "NEO4J_HOME") != 0 ? "NEO4J_" : "", missing);
-    if (instance->isProduction)
-        errSetAction("Set NEO4J_HOME, NEO4J_STOP_COMMAND and NEO4J_START_COMMAND for production, or restore with "
-                     "--load bolt");
-    else
-        errSetAction("Add NEO4J_HOME, STOP_COMMAND and START_COMMAND to [instance %s] in the config file, or "
-                     "restore with --load bolt",
-                     instance->name);
-    return CONFIG_INVALID;
-}
 
 /* <RESTORE_IMPORT_DIR or BACKUP_STORAGE_PATH>/.tmp-import-<pid>, created
  * empty and locked: the catalog's leftover cleanup (catalog.h) then removes
@@ -168,7 +115,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
 {
     *connection = NULL;
     memset(content, 0, sizeof(*content));
-    ErrCode code = cmdImportPreflight(instance);
+    ErrCode code = restoreImportPreflight(instance);
     Neo4jAdmin admin;
     char adminVersion[64] = "";
     if (code == ERR_OK)

@@ -14,6 +14,7 @@
 #include "api/jobs.h"
 #include "api/metrics.h"
 #include "command/dump.h"
+#include "command/import.h"
 #include "command/support.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -80,11 +81,39 @@ static ErrCode serveResumeScheduler(Config *config)
     return cmdResume(&context);
 }
 
+/* A restore job's instance work, wired as neo4j-restore wires it (payload:
+ * the job's ApiRestoreContext). */
+static ErrCode serveRestoreImportLoad(void *payload, const char *archivePath, uint64_t expectedBytes,
+                                     uint64_t expectedRecords, const InstanceConfig *instance,
+                                     BoltConnection **connection, ArchiveContent *content)
+{
+    const ApiRestoreContext *job = payload;
+    CommandContext context = {.config = job->config, .cancelFlag = job->cancelFlag};
+    return cmdImportLoadInto(&context, archivePath, expectedBytes, expectedRecords, instance, connection, content);
+}
+
+static ErrCode serveRestoreDump(void *payload, const CatEntry *entry, const char *archivePath,
+                                const InstanceConfig *instance, bool validate, char *failedCheck,
+                                size_t failedCheckSize)
+{
+    const ApiRestoreContext *job = payload;
+    CommandContext context = {.config = job->config, .cancelFlag = job->cancelFlag};
+    return cmdDumpRestoreInto(&context, cfgGet(job->config, CFG_BACKUP_STORAGE_PATH), entry, archivePath, instance,
+                              validate, failedCheck, failedCheckSize);
+}
+
 static const ApiBackends serveJobBackends = {
     .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
     .dumpCreate = serveDumpCreate,
     .dumpValidate = serveDumpValidate,
     .resumeScheduler = serveResumeScheduler,
+    .restoreOps =
+        {
+            .connect = supportConnect,
+            .importLoad = serveRestoreImportLoad,
+            .dumpPreflight = cmdDumpRestorePreflight,
+            .dumpRestore = serveRestoreDump,
+        },
 };
 
 /* Reads and checks the API's settings; every refusal names the fix. */

@@ -291,7 +291,7 @@ static HealthStatus dumpRestoreCheckSchema(BoltConnection *connection, const cha
     content.schemaItems = items;
     content.schemaCount = expected->schemaCount;
     healthCheckSchemaConsistency(connection, database, &content, out);
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     return out->status;
 }
 

@@ -224,19 +224,8 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
     idMapFree(state.metadataKeys);
     fingerprintFree(state.fingerprint);
     if (code != ERR_OK)
-        healthArchiveContentFree(out);
+        arcContentFree(out);
     return code;
-}
-
-void healthArchiveContentFree(ArchiveContent *content)
-{
-    if (!content)
-        return;
-    arenaFree(content->arena);
-    content->arena = NULL;
-    graphCountsFree(&content->counts);
-    content->schemaItems = NULL;
-    content->schemaCount = 0;
 }
 
 ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], FingerprintCounts *counts)
@@ -251,7 +240,7 @@ ErrCode healthFingerprintOfArchive(const char *archivePath, char hexOut[66], Fin
         counts->relationships = content.relationships - content.orphanRelationships;
         counts->orphanRelationships = content.orphanRelationships;
     }
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     return ERR_OK;
 }
 

@@ -24,11 +24,13 @@
  * BackupMetadata nodes (the tool's own records) and their relationships are
  * left out of both fingerprints, so a target that holds them still matches.
  *
- * Ownership: an ArchiveContent owns its arena (schema items live there);
- * release it with healthArchiveContentFree. */
+ * The archive-side facts are an ArchiveContent (archive/archive_content.h),
+ * read here because reading it checks that every schema item can be rebuilt
+ * (backup/schema.h); release it with arcContentFree. */
 #ifndef NBK_RESTORE_HEALTH_H
 #define NBK_RESTORE_HEALTH_H
 
+#include "archive/archive_content.h"
 #include "bolt/connection.h"
 #include "bolt/value.h"
 #include "common/error.h"
@@ -41,22 +43,6 @@
 /* The tool's own nodes, spelled once in graph/records.h. */
 #define HEALTH_METADATA_LABEL GRAPH_METADATA_LABEL
 
-/* What an archive holds, as far as the checks need it. Filled by
- * healthArchiveContentRead, or as a by-product of logicalRestoreRun. */
-typedef struct {
-    char fingerprint[66];            /* "<32 hex>:<32 hex>", see fingerprint.h */
-    uint64_t nodes;                  /* node records */
-    uint64_t relationships;          /* relationship records, orphans included */
-    uint64_t orphanRelationships;    /* relationships whose endpoint is not in the archive */
-    uint64_t metadataNodes;          /* BackupMetadata nodes (outside the fingerprint) */
-    uint64_t schemaCount;
-    const BoltValue *schemaItems;    /* schemaCount maps, see graph/records.h */
-    Arena *arena;                    /* owns schemaItems */
-    GraphCounts counts;              /* nodes per label, relationships per type, as the
-                                        fingerprint sees them (BackupMetadata and orphans
-                                        out): the archive's own, whatever its manifest says */
-} ArchiveContent;
-
 /* Reads the whole archive once (checksums verified by the reader). */
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);
 
@@ -66,7 +52,6 @@ ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);
 typedef ErrCode (*HealthRecordVisitor)(int recordKind, const BoltValue *record, void *payload);
 ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, HealthRecordVisitor visit,
                                  void *payload);
-void healthArchiveContentFree(ArchiveContent *content);
 
 /* The content fingerprint of an archive, with its node and relationship
  * counts as the fingerprint sees them (BackupMetadata and orphans out). */

@@ -849,7 +849,7 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
 void importCsvFree(ImportCsv *csv)
 {
     if (csv)
-        healthArchiveContentFree(&csv->archive);
+        arcContentFree(&csv->archive);
 }
 
 size_t importCsvAdminArgs(const ImportCsv *csv, const char *database, char storage[3][2 * IMPORT_PATH_SIZE + 32],

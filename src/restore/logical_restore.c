@@ -1260,5 +1260,5 @@ void logicalRestoreResultFree(LogicalRestoreResult *result)
 {
     if (!result)
         return;
-    healthArchiveContentFree(&result->archive);
+    arcContentFree(&result->archive);
 }

@@ -3,7 +3,6 @@
 #include "restore/recovery_state.h"
 
 #include "common/fsutil.h"
-#include "common/log.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
@@ -147,8 +146,9 @@ ErrCode recoveryTransition(const char *storageRoot, RecoveryState state, const c
     return code;
 }
 
-ErrCode recoveryPrint(const char *storageRoot, bool json)
+ErrCode recoveryStatusJson(const char *storageRoot, json_object **out)
 {
+    *out = NULL;
     json_object *root = NULL;
     ErrCode code = recoveryReadJson(storageRoot, &root);
     if (code != ERR_OK)
@@ -158,43 +158,32 @@ ErrCode recoveryPrint(const char *storageRoot, bool json)
         json_object_object_get_ex(root, "current", &current);
     RecoveryStatus status;
     recoveryFromJson(current, &status);
-    bool stale = recoveryIsStale(&status);
-    if (json) {
-        if (!root)
-            root = json_object_new_object();
-        if (!current) {
-            current = json_object_new_object();
-            json_object_object_add(current, "state", json_object_new_string(recoveryStateName(RECOVERY_NOT_RECOVERING)));
-            json_object_object_add(root, "current", current);
-        }
-        json_object_object_add(root, "interrupted", json_object_new_boolean(stale));
-        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-        json_object_put(root);
-        return ERR_OK;
-    }
-    logInfo("Recovery state: %s%s", recoveryStateName(status.state),
-            stale ? " (interrupted: the process that ran it is gone)" : "");
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "state", json_object_new_string(recoveryStateName(status.state)));
     if (status.state != RECOVERY_NOT_RECOVERING) {
         char since[TIME_TEXT_SIZE];
-        timeFormatDisplay(status.since, since);
-        logInfo("Backup: %s", status.backupId);
-        logInfo("Target: %s%s", status.target, status.promoted ? " (promoted to production)" : "");
-        logInfo("Since: %s", since);
+        timeFormatIso(status.since, since);
+        json_object_object_add(body, "backup_id", json_object_new_string(status.backupId));
+        json_object_object_add(body, "target", json_object_new_string(status.target));
+        json_object_object_add(body, "since", json_object_new_string(since));
+        json_object_object_add(body, "promoted", json_object_new_boolean(status.promoted));
         if (status.reason[0])
-            logInfo("Reason: %s", status.reason);
+            json_object_object_add(body, "reason", json_object_new_string(status.reason));
+    }
+    json_object_object_add(body, "interrupted", json_object_new_boolean(recoveryIsStale(&status)));
+    if (current) {
+        json_object_object_add(body, "current", json_object_get(current));
+    } else {
+        current = json_object_new_object();
+        json_object_object_add(current, "state", json_object_new_string(recoveryStateName(RECOVERY_NOT_RECOVERING)));
+        json_object_object_add(body, "current", current);
     }
     json_object *history = NULL;
-    if (root && json_object_object_get_ex(root, "history", &history)) {
-        logInfo("History:");
-        size_t length = json_object_array_length(history);
-        for (size_t index = 0; index < length; index++) {
-            json_object *entry = json_object_array_get_idx(history, index);
-            logInfo("  %s  %-16s %s -> %s%s%s", recoveryString(entry, "since"),
-                    recoveryString(entry, "state"), recoveryString(entry, "backup_id"),
-                    recoveryString(entry, "target"), recoveryString(entry, "reason")[0] ? ": " : "",
-                    recoveryString(entry, "reason"));
-        }
-    }
+    if (root && json_object_object_get_ex(root, "history", &history) && json_object_is_type(history, json_type_array))
+        json_object_object_add(body, "history", json_object_get(history));
+    else
+        json_object_object_add(body, "history", json_object_new_array());
     json_object_put(root);
+    *out = body;
     return ERR_OK;
 }

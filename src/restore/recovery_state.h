@@ -15,6 +15,8 @@
 
 #include "common/error.h"
 
+#include <json-c/json.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,8 +45,18 @@ ErrCode recoveryLoad(const char *storageRoot, RecoveryStatus *out);
 /* Moves to a new state, appends it to the history and saves atomically. */
 ErrCode recoveryTransition(const char *storageRoot, RecoveryState state, const char *backupId,
                            const char *target, const char *reason, bool promoted);
-/* Prints the status and the history through the log (or as JSON on stdout). */
-ErrCode recoveryPrint(const char *storageRoot, bool json);
+/* The one JSON form of the recovery state, for `neo4j-restore --status
+ * --json` and GET /api/v1/recovery (new reference, the caller puts it):
+ *
+ *   {"state": "RECOVERY_FAILED",          the current state, always
+ *    "backup_id": "...", "target": "...", "since": "<ISO 8601>",
+ *    "promoted": false,                   these four unless NOT_RECOVERING
+ *    "reason": "...",                     when there is one
+ *    "interrupted": false,                its process is gone (recoveryIsStale)
+ *    "current": {...},                    the same state as stored, with "pid"
+ *    "history": [{...}, ...]}             the last transitions, oldest first
+ */
+ErrCode recoveryStatusJson(const char *storageRoot, json_object **out);
 /* True when the owner process of an in-progress state no longer runs. */
 bool recoveryIsStale(const RecoveryStatus *status);
 

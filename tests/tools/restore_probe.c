@@ -419,7 +419,7 @@ int main(int argc, char **argv)
             status = failWith(code, "reading the archive");
         } else {
             status = runHealth(connection, request.database, &content);
-            healthArchiveContentFree(&content);
+            arcContentFree(&content);
         }
     } else if (strcmp(command, "restore") == 0 && positionalCount == 1) {
         double lastPrinted = 0;

@@ -293,7 +293,7 @@ static void testArchiveContent(void **state)
     assert_int_equal(counts.orphanRelationships, 1);
 
     fingerprintFree(direct);
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     unlink(archivePath);
     arenaFree(arena);
 }

@@ -1,4 +1,4 @@
-/* The load choice of a logical restore (command/import.h): auto picks the
+/* The load choice of a logical restore (restore/restore_service.h): auto picks the
  * import load only for an instance the tool can stop, bolt and import force
  * their load, and the reason names what decided it. */
 #include <setjmp.h>
@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "command/import.h"
+#include "restore/restore_service.h"
 
 #include <string.h>
 
@@ -26,11 +26,14 @@ static void testAutoImportsIntoAStoppableTarget(void **state)
     (void)state;
     InstanceConfig target = stoppableTarget();
     char why[256];
-    assert_int_equal(cmdImportChooseLoad("auto", &target, why, sizeof(why)), CMD_LOAD_IMPORT);
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_AUTO, &target, why, sizeof(why)), RESTORE_LOAD_IMPORT);
     assert_non_null(strstr(why, "auto"));
     assert_non_null(strstr(why, "test-neo4j"));
     /* Unset means the default, auto. */
-    assert_int_equal(cmdImportChooseLoad(NULL, &target, why, sizeof(why)), CMD_LOAD_IMPORT);
+    RestoreLoad unset = RESTORE_LOAD_BOLT;
+    assert_int_equal(restoreLoadParse(NULL, &unset), ERR_OK);
+    assert_int_equal(unset, RESTORE_LOAD_AUTO);
+    assert_int_equal(restoreLoadParse("sideways", &unset), CONFIG_INVALID);
 }
 
 static void testAutoKeepsATargetWithoutCommandsOnline(void **state)
@@ -39,18 +42,18 @@ static void testAutoKeepsATargetWithoutCommandsOnline(void **state)
     char why[256];
     InstanceConfig noHome = stoppableTarget();
     noHome.neo4jHome = NULL;
-    assert_int_equal(cmdImportChooseLoad("auto", &noHome, why, sizeof(why)), CMD_LOAD_BOLT);
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_AUTO, &noHome, why, sizeof(why)), RESTORE_LOAD_BOLT);
     assert_non_null(strstr(why, "no NEO4J_HOME"));
 
     InstanceConfig noStop = stoppableTarget();
     noStop.stopCommand = NULL;
-    assert_int_equal(cmdImportChooseLoad("auto", &noStop, why, sizeof(why)), CMD_LOAD_BOLT);
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_AUTO, &noStop, why, sizeof(why)), RESTORE_LOAD_BOLT);
     assert_non_null(strstr(why, "no STOP_COMMAND"));
 
     InstanceConfig noStart = stoppableTarget();
     noStart.startCommand = NULL;
     noStart.isProduction = true;
-    assert_int_equal(cmdImportChooseLoad(NULL, &noStart, why, sizeof(why)), CMD_LOAD_BOLT);
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_AUTO, &noStart, why, sizeof(why)), RESTORE_LOAD_BOLT);
     assert_non_null(strstr(why, "production has no NEO4J_START_COMMAND"));
 }
 
@@ -59,13 +62,13 @@ static void testBoltAndImportAreForced(void **state)
     (void)state;
     char why[256];
     InstanceConfig stoppable = stoppableTarget();
-    assert_int_equal(cmdImportChooseLoad("bolt", &stoppable, why, sizeof(why)), CMD_LOAD_BOLT);
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_BOLT, &stoppable, why, sizeof(why)), RESTORE_LOAD_BOLT);
     assert_non_null(strstr(why, "bolt"));
     InstanceConfig online = stoppableTarget();
     online.neo4jHome = NULL;
-    /* Forced import on a target that cannot stop: chosen here, refused by cmdImportPreflight. */
-    assert_int_equal(cmdImportChooseLoad("import", &online, why, sizeof(why)), CMD_LOAD_IMPORT);
-    assert_int_equal(cmdImportPreflight(&online), CONFIG_INVALID);
+    /* Forced import on a target that cannot stop: chosen here, refused by restoreImportPreflight. */
+    assert_int_equal(restoreChooseLoad(RESTORE_LOAD_IMPORT, &online, why, sizeof(why)), RESTORE_LOAD_IMPORT);
+    assert_int_equal(restoreImportPreflight(&online), CONFIG_INVALID);
 }
 
 int main(void)

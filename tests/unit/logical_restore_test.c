@@ -971,7 +971,7 @@ static ErrCode restoreSchemaOnly(FakeTarget *target, uint64_t *created)
     ErrCode code = logicalRestoreSchema(connection, "neo4j", &content, 1, created);
     targetFinish(target, connection);
     ErrDetail detail = errSave();
-    healthArchiveContentFree(&content);
+    arcContentFree(&content);
     archiveRemove(&archive);
     errRestore(&detail);
     return code;

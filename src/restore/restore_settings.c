@@ -1,0 +1,32 @@
+/* The restore's settings from the configuration, resolved once for every
+ * front end (restore_settings.h). */
+#include "restore/restore_settings.h"
+
+#include <string.h>
+
+ErrCode restoreSettingsResolve(const Config *config, const char *targetName, RestoreSettings *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* TEST_NEO4J_CONTAINER is that target's container, not a target. */
+    ErrCode code = cfgInstance(config, targetName ? targetName : CFG_DEFAULT_TARGET, &out->target);
+    if (code == ERR_OK)
+        code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &out->production);
+    if (code == ERR_OK)
+        code = restoreLoadParse(cfgGet(config, CFG_RESTORE_LOAD), &out->load);
+    out->scratchDirectory = cfgGet(config, CFG_RESTORE_IMPORT_DIR);
+    return code;
+}
+
+void restoreSettingsApply(const RestoreSettings *settings, RestoreRequest *request)
+{
+    request->target = &settings->target;
+    request->production = &settings->production;
+    request->load = settings->load;
+    request->scratchDirectory = settings->scratchDirectory;
+}
+
+void restoreSettingsFree(RestoreSettings *settings)
+{
+    cfgInstanceFree(&settings->target);
+    cfgInstanceFree(&settings->production);
+}
