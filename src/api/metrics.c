@@ -27,8 +27,8 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
     out->now = timeNow();
     out->newestValid = -1;
     out->minFreePercent = 20;
-    cfgGetInt(config, "BACKUP_MIN_FREE_PERCENT", &out->minFreePercent);
-    const char *root = cfgGet(config, "BACKUP_STORAGE_PATH");
+    cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &out->minFreePercent);
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
         return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
 
@@ -189,7 +189,7 @@ static pthread_mutex_t apiMetricsFileLock = PTHREAD_MUTEX_INITIALIZER;
 
 void apiMetricsWriteFile(const Config *config, const SchedState *schedulerState)
 {
-    const char *path = cfgGet(config, "BACKUP_METRICS_FILE");
+    const char *path = cfgGet(config, CFG_BACKUP_METRICS_FILE);
     if (!path)
         return;
     ApiSnapshot snapshot;

@@ -283,7 +283,7 @@ static bool apiFindBackup(ApiServer *server, const char *id, ApiResponse *respon
     Catalog *catalog = NULL;
     CatEntry entry = {0};
     if (code == ERR_OK) {
-        const char *root = cfgGet(server->config, "BACKUP_STORAGE_PATH");
+        const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
         if (root && !fsIsDirectory(root))
             code = errSet(BACKUP_NOT_FOUND, "backup %s not found: nothing is stored yet", id);
         else
@@ -348,7 +348,7 @@ static void apiStartJob(ApiServer *server, const ApiRequest *request, const ApiJ
  * Reading the record never takes the lock, so nobody is disturbed. */
 static bool apiCreateLockHolder(ApiServer *server, pid_t *holder, char *purpose, size_t purposeSize)
 {
-    const char *root = cfgGet(server->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     char path[4096];
     if (!root || fsPathJoin(path, sizeof(path), root, ".create.lock") != ERR_OK || !fsExists(path))
         return false;
@@ -486,7 +486,7 @@ static bool apiCheckRestore(ApiServer *server, const char *id, ApiJobRequest *jo
     if (!apiFindBackup(server, id, response))
         return false;
     RecoveryStatus recovery;
-    const char *root = cfgGet(server->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     if (root && recoveryLoad(root, &recovery) == ERR_OK &&
         (recovery.state == RECOVERY_RECOVERING || recovery.state == RECOVERY_VALIDATION) &&
         !recoveryIsStale(&recovery)) {
@@ -544,7 +544,7 @@ static void apiShowJob(ApiServer *server, const char *id, ApiResponse *response)
 
 static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
-    const char *root = cfgGet(server->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
     ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK) {
@@ -581,7 +581,7 @@ static json_object *apiSchedulerJson(ApiServer *server, const ApiSnapshot *snaps
     }
     json_object_object_add(body, "running", json_object_new_boolean(snapshot->schedulerRunning));
     json_object_object_add(body, "state_file", json_object_new_boolean(snapshot->haveScheduler));
-    const char *expression = cfgGet(server->config, "BACKUP_SCHEDULE");
+    const char *expression = cfgGet(server->config, CFG_BACKUP_SCHEDULE);
     CronSchedule schedule;
     if (expression && cronParse(expression, &schedule) == ERR_OK) {
         char description[256];

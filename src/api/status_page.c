@@ -164,7 +164,7 @@ static void apiPageAlerts(ApiServer *server, const ApiSnapshot *snapshot, Buffer
     if (snapshot->newestValid < 0) {
         apiAlert(out, &count, true, "There is no valid backup in the catalog.");
     } else if (snapshot->haveScheduler) {
-        const char *expression = cfgGet(server->config, "BACKUP_SCHEDULE");
+        const char *expression = cfgGet(server->config, CFG_BACKUP_SCHEDULE);
         CronSchedule schedule;
         time_t due = 0;
         int64_t newest = snapshot->list.entries[snapshot->newestValid].created;
@@ -256,7 +256,7 @@ static void apiPageCards(ApiServer *server, const ApiSnapshot *snapshot, Buffer 
     } else {
         apiCardLine(out, "big", "no scheduler running");
     }
-    const char *expression = cfgGet(server->config, "BACKUP_SCHEDULE");
+    const char *expression = cfgGet(server->config, CFG_BACKUP_SCHEDULE);
     CronSchedule schedule;
     if (expression && cronParse(expression, &schedule) == ERR_OK) {
         char description[256];

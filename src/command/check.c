@@ -48,7 +48,7 @@ static ErrCode checkNeo4j(CommandContext *context)
 /* Storage problems are reported but do not hide the Neo4j result. */
 static ErrCode checkStorage(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
         return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (!fsIsDirectory(root)) {
@@ -66,7 +66,7 @@ static ErrCode checkStorage(CommandContext *context)
     char available[FORMAT_TEXT_SIZE];
     char total[FORMAT_TEXT_SIZE];
     int64_t minimumPercent = 20;
-    cfgGetInt(context->config, "BACKUP_MIN_FREE_PERCENT", &minimumPercent);
+    cfgGetInt(context->config, CFG_BACKUP_MIN_FREE_PERCENT, &minimumPercent);
     logInfo("Storage: %s exists, is writable, %s free of %s (%.0f%%)", root,
             fmtSize(available, sizeof(available), space.availableBytes),
             fmtSize(total, sizeof(total), space.totalBytes), space.freePercent);

@@ -69,7 +69,7 @@ static uint64_t createEstimateBytes(Catalog *catalog, const Config *config, uint
         *basis = "the previous backup";
         return estimate + estimate / 5;
     }
-    const char *dataPath = cfgGet(config, "NEO4J_DATA_PATH");
+    const char *dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
     if (dataPath && fsIsDirectory(dataPath) && fsDirSize(dataPath, &estimate) == ERR_OK && estimate) {
         *basis = "the store size under NEO4J_DATA_PATH";
         return estimate;
@@ -235,7 +235,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
 {
     idOut[0] = '\0';
     const Config *config = context->config;
-    const char *method = cfgGet(config, "BACKUP_METHOD");
+    const char *method = cfgGet(config, CFG_BACKUP_METHOD);
     if (method && strcmp(method, "dump") == 0)
         return cmdDumpCreate(context, idOut);
     if (method && strcmp(method, "logical") != 0) {
@@ -244,14 +244,14 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         return CONFIG_INVALID;
     }
     ArcCompression compression;
-    ErrCode code = arcCompressionParse(cfgGet(config, "BACKUP_COMPRESSION"), &compression);
+    ErrCode code = arcCompressionParse(cfgGet(config, CFG_BACKUP_COMPRESSION), &compression);
     int64_t minFreePercent = 20;
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_MIN_FREE_PERCENT", &minFreePercent);
+        code = cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &minFreePercent);
     InstanceConfig source = {0};
     if (code == ERR_OK)
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &source);
-    const char *root = cfgGet(config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
         code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK) {

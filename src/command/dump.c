@@ -178,8 +178,8 @@ static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun 
  * explicitly, else derived from NEO4J_HOME, else NEO4J_DATA_PATH's default. */
 static ErrCode cmdDumpProductionStore(const Config *config, const InstanceConfig *source, char *out, size_t size)
 {
-    const char *dataPath = cfgGet(config, "NEO4J_DATA_PATH");
-    CfgSource origin = cfgSource(config, "NEO4J_DATA_PATH");
+    const char *dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
+    CfgSource origin = cfgSource(config, CFG_NEO4J_DATA_PATH);
     if (dataPath && origin != CFG_SOURCE_DEFAULT) {
         snprintf(out, size, "%s", dataPath);
         return ERR_OK;
@@ -341,7 +341,7 @@ static ErrCode cmdDumpRecordStats(CmdDumpCreateJob *job, BoltConnection *connect
 static ErrCode cmdDumpPreflight(CmdDumpCreateJob *job, BoltConnection **connection)
 {
     const InstanceConfig *source = &job->source;
-    ErrCode code = dumpAdminResolve(cfgGet(job->config, "NEO4J_ADMIN"), source->neo4jHome, &job->admin);
+    ErrCode code = dumpAdminResolve(cfgGet(job->config, CFG_NEO4J_ADMIN), source->neo4jHome, &job->admin);
     if (code != ERR_OK)
         return code;
     code = supportConnect(source, connection);
@@ -559,13 +559,13 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     memset(&job, 0, sizeof(job));
     job.context = context;
     job.config = context->config;
-    job.includeSystem = context->options && optionsHas(context->options, "include-system");
+    job.includeSystem = context->options && optionsHas(context->options, OPT_INCLUDE_SYSTEM);
     job.manifest = manifestNew();
     int64_t minFreePercent = 20;
-    ErrCode code = cfgGetInt(job.config, "BACKUP_MIN_FREE_PERCENT", &minFreePercent);
+    ErrCode code = cfgGetInt(job.config, CFG_BACKUP_MIN_FREE_PERCENT, &minFreePercent);
     if (code == ERR_OK)
         code = cfgInstance(job.config, CFG_PRODUCTION_INSTANCE, &job.source);
-    const char *root = cfgGet(job.config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(job.config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
         code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK) {
@@ -579,9 +579,9 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     logInfo("Starting backup creation...");
     logInfo("Method: dump (neo4j-admin database dump of database %s; Neo4j is offline while it runs)",
             job.source.database);
-    const char *compression = cfgGet(job.config, "BACKUP_COMPRESSION");
+    const char *compression = cfgGet(job.config, CFG_BACKUP_COMPRESSION);
     if (compression && strcmp(compression, "none") != 0 &&
-        cfgSource(job.config, "BACKUP_COMPRESSION") != CFG_SOURCE_DEFAULT)
+        cfgSource(job.config, CFG_BACKUP_COMPRESSION) != CFG_SOURCE_DEFAULT)
         logInfo("Compression: neo4j-admin already compresses the dump with zstd; it is stored as is "
                 "(BACKUP_COMPRESSION=%s applies to logical backups)", compression);
 
@@ -817,7 +817,7 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
     memset(&run, 0, sizeof(run));
     ErrCode code = cfgInstance(context->config, CFG_PRODUCTION_INSTANCE, &production);
     if (code == ERR_OK)
-        code = dumpAdminResolve(cfgGet(context->config, "NEO4J_ADMIN"), production.neo4jHome, &admin);
+        code = dumpAdminResolve(cfgGet(context->config, CFG_NEO4J_ADMIN), production.neo4jHome, &admin);
     cfgInstanceFree(&production);
     if (code != ERR_OK) {
         errAddContext("--deep runs neo4j-admin database check");
@@ -911,7 +911,7 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
         else
             logInfo("No graph stats were recorded at backup time (Neo4j was already stopped)");
     }
-    if (code == ERR_OK && context->options && optionsHas(context->options, "deep"))
+    if (code == ERR_OK && context->options && optionsHas(context->options, OPT_DEEP))
         code = cmdDumpDeepCheck(context, catalog, entry, directory, archives, count, reported);
     else if (code == ERR_OK)
         logInfo("Neo4j's own consistency check was not run: add --deep for neo4j-admin database check");
@@ -956,7 +956,7 @@ ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance,
     memset(&run, 0, sizeof(run));
     char serverVersion[64] = "";
     char edition[64] = "";
-    const char *configuredAdmin = instance->isProduction ? cfgGet(context->config, "NEO4J_ADMIN") : NULL;
+    const char *configuredAdmin = instance->isProduction ? cfgGet(context->config, CFG_NEO4J_ADMIN) : NULL;
     ErrCode code = dumpAdminResolve(configuredAdmin, instance->neo4jHome, admin);
     if (code != ERR_OK) {
         errAddContext("instance %s", instance->name);

@@ -49,14 +49,14 @@ CmdLoadKind cmdImportChooseLoad(const char *setting, const InstanceConfig *insta
 
 bool cmdImportForced(const Config *config)
 {
-    const char *load = cfgGet(config, "RESTORE_LOAD");
+    const char *load = cfgGet(config, CFG_RESTORE_LOAD);
     return load && strcmp(load, "import") == 0;
 }
 
 bool cmdImportWanted(const Config *config, const InstanceConfig *instance)
 {
     char why[256];
-    return cmdImportChooseLoad(cfgGet(config, "RESTORE_LOAD"), instance, why, sizeof(why)) == CMD_LOAD_IMPORT;
+    return cmdImportChooseLoad(cfgGet(config, CFG_RESTORE_LOAD), instance, why, sizeof(why)) == CMD_LOAD_IMPORT;
 }
 
 ErrCode cmdImportPreflight(const InstanceConfig *instance)
@@ -84,9 +84,9 @@ ErrCode cmdImportPreflight(const InstanceConfig *instance)
 static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size, const char **parentOut,
                                 Lock **lock)
 {
-    const char *parent = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+    const char *parent = cfgGet(context->config, CFG_RESTORE_IMPORT_DIR);
     if (!parent)
-        parent = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+        parent = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     *parentOut = parent;
     char name[64];
     snprintf(name, sizeof(name), ".tmp-import-%ld", (long)getpid());

@@ -13,11 +13,11 @@
 
 ErrCode listRetentionPolicy(const Config *config, RetPolicy *out)
 {
-    ErrCode code = cfgGetInt(config, "BACKUP_RETENTION_DAYS", &out->days);
+    ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_KEEP_WEEKLY", &out->weeks);
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_WEEKLY, &out->weeks);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_KEEP_MONTHLY", &out->months);
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_MONTHLY, &out->months);
     return code;
 }
 
@@ -155,7 +155,7 @@ ErrCode cmdList(CommandContext *context)
     CatList list = {0};
     RetPolicy policy;
     ErrCode code = listRetentionPolicy(context->config, &policy);
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && root && !fsIsDirectory(root)) {
         /* Nothing was ever stored here: an empty catalog, said plainly. */
         logWarn("Storage path %s does not exist: no backups yet", root);

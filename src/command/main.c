@@ -37,8 +37,8 @@ static CommandContext mainContext(Config *config, const ParsedOptions *parsed)
     return (CommandContext){
         .config = config,
         .options = parsed,
-        .dryRun = optionsHas(parsed, "dry-run"),
-        .json = optionsHas(parsed, "json"),
+        .dryRun = optionsHas(parsed, OPT_DRY_RUN),
+        .json = optionsHas(parsed, OPT_JSON),
         .cancelFlag = &mainCancelRequested,
     };
 }
@@ -58,11 +58,11 @@ static int mainPrepare(const CommandDef *command, int argc, char **argv, ParsedO
     char message[512];
     if (!optionsParse(command, argc, argv, parsed, message, sizeof(message)))
         return mainUsageError(command, message);
-    if (optionsHas(parsed, "help")) {
+    if (optionsHas(parsed, OPT_HELP)) {
         optionsPrintHelp(command, stdout);
         return 0;
     }
-    if (optionsHas(parsed, "version")) {
+    if (optionsHas(parsed, OPT_VERSION)) {
         printf("%s %s\n", command->program, NBK_VERSION);
         return 0;
     }
@@ -70,19 +70,19 @@ static int mainPrepare(const CommandDef *command, int argc, char **argv, ParsedO
         optionsPrintManPage(command, stdout);
         return 0;
     }
-    logSetVerbose(optionsHas(parsed, "verbose"));
-    if (optionsHas(parsed, "json"))
+    logSetVerbose(optionsHas(parsed, OPT_VERBOSE));
+    if (optionsHas(parsed, OPT_JSON))
         logSetAllToStderr(true);
     ErrCode code = cfgNew(config);
-    const char *configFile = optionsValue(parsed, "config");
+    const char *configFile = optionsValue(parsed, OPT_CONFIG);
     if (code == ERR_OK && configFile)
         code = cfgLoadFile(*config, configFile);
-    if (code == ERR_OK && optionsValue(parsed, "compression"))
-        code = cfgSetOverride(*config, "BACKUP_COMPRESSION", optionsValue(parsed, "compression"));
-    if (code == ERR_OK && optionsValue(parsed, "load"))
-        code = cfgSetOverride(*config, "RESTORE_LOAD", optionsValue(parsed, "load"));
-    if (code == ERR_OK && optionsValue(parsed, "method"))
-        code = cfgSetOverride(*config, "BACKUP_METHOD", optionsValue(parsed, "method"));
+    if (code == ERR_OK && optionsValue(parsed, OPT_COMPRESSION))
+        code = cfgSetOverride(*config, CFG_BACKUP_COMPRESSION, optionsValue(parsed, OPT_COMPRESSION));
+    if (code == ERR_OK && optionsValue(parsed, OPT_LOAD))
+        code = cfgSetOverride(*config, CFG_RESTORE_LOAD, optionsValue(parsed, OPT_LOAD));
+    if (code == ERR_OK && optionsValue(parsed, OPT_METHOD))
+        code = cfgSetOverride(*config, CFG_BACKUP_METHOD, optionsValue(parsed, OPT_METHOD));
     if (code == ERR_OK)
         code = cfgValidate(*config);
     if (code != ERR_OK) {
@@ -92,25 +92,24 @@ static int mainPrepare(const CommandDef *command, int argc, char **argv, ParsedO
     return -1;
 }
 
-/* Exactly one action per run, except --schedule with --serve. */
-static const char *mainSingleAction(const ParsedOptions *parsed, char *message, size_t size,
-                                    bool *conflict)
+/* Exactly one action per run, except --schedule with --serve. OPT_COUNT_ when none. */
+static OptionId mainSingleAction(const ParsedOptions *parsed, char *message, size_t size, bool *conflict)
 {
     const CommandDef *command = parsed->command;
-    const char *chosen = NULL;
+    OptionId chosen = OPT_COUNT_;
     *conflict = false;
     for (int index = 0; index < command->optionCount; index++) {
-        if (command->options[index].role != OPT_ACTION || !parsed->present[index])
+        OptionId id = command->options[index].id;
+        if (command->options[index].role != OPT_ROLE_ACTION || !optionsHas(parsed, id))
             continue;
-        const char *name = command->options[index].longName;
-        if (chosen && !((strcmp(chosen, "schedule") == 0 && strcmp(name, "serve") == 0))) {
-            snprintf(message, size, "choose one action: --%s and --%s cannot be combined", chosen,
-                     name);
+        if (chosen != OPT_COUNT_ && !(chosen == OPT_SCHEDULE && id == OPT_SERVE)) {
+            snprintf(message, size, "choose one action: --%s and --%s cannot be combined", optionsName(chosen),
+                     optionsName(id));
             *conflict = true;
-            return NULL;
+            return OPT_COUNT_;
         }
-        if (!chosen)
-            chosen = name;
+        if (chosen == OPT_COUNT_)
+            chosen = id;
     }
     return chosen;
 }
@@ -118,14 +117,14 @@ static const char *mainSingleAction(const ParsedOptions *parsed, char *message, 
 /* mainPrepare plus the choice of the one action; on an early return the
  * configuration is already freed. */
 static int mainPrepareAction(const CommandDef *command, int argc, char **argv, const char *noActionMessage,
-                             ParsedOptions *parsed, Config **config, const char **action)
+                             ParsedOptions *parsed, Config **config, OptionId *action)
 {
     int early = mainPrepare(command, argc, argv, parsed, config);
     if (early < 0) {
         char message[256];
         bool conflict;
         *action = mainSingleAction(parsed, message, sizeof(message), &conflict);
-        if (!*action)
+        if (*action == OPT_COUNT_)
             early = mainUsageError(command, conflict ? message : noActionMessage);
     }
     if (early >= 0) {
@@ -140,51 +139,42 @@ int commandBackupMain(int argc, char **argv)
     const CommandDef *command = optionsBackupCommand();
     ParsedOptions parsed;
     Config *config = NULL;
-    const char *action = NULL;
+    OptionId action = OPT_COUNT_;
     int early = mainPrepareAction(command, argc, argv, "no action given (e.g. --create, --list, --check)",
                                   &parsed, &config, &action);
     if (early >= 0)
         return early;
-    if (optionsHas(&parsed, "delete-expired") && strcmp(action, "cleanup") != 0) {
+    if (optionsHas(&parsed, OPT_DELETE_EXPIRED) && action != OPT_CLEANUP) {
         cfgFree(config);
         return mainUsageError(command, "--delete-expired goes with --cleanup");
     }
-    if (optionsHas(&parsed, "force") && strcmp(action, "delete") != 0) {
+    if (optionsHas(&parsed, OPT_FORCE) && action != OPT_DELETE) {
         cfgFree(config);
         return mainUsageError(command, "--force goes with --delete");
     }
-    if (optionsHas(&parsed, "no-auth") && !optionsHas(&parsed, "serve")) {
+    if (optionsHas(&parsed, OPT_NO_AUTH) && !optionsHas(&parsed, OPT_SERVE)) {
         cfgFree(config);
         return mainUsageError(command, "--no-auth goes with --serve");
     }
     CommandContext context = mainContext(config, &parsed);
     ErrCode code;
-    if (strcmp(action, "check") == 0)
-        code = cmdCheck(&context);
-    else if (strcmp(action, "create") == 0)
-        code = cmdCreate(&context);
-    else if (strcmp(action, "list") == 0)
-        code = cmdList(&context);
-    else if (strcmp(action, "delete") == 0)
-        code = cmdDelete(&context, optionsValue(&parsed, "delete"));
-    else if (strcmp(action, "validate") == 0)
-        code = cmdValidate(&context, optionsValue(&parsed, "validate"));
-    else if (strcmp(action, "cleanup") == 0)
-        code = cmdCleanup(&context);
-    else if (strcmp(action, "keep") == 0)
-        code = cmdKeep(&context, optionsValue(&parsed, "keep"), true);
-    else if (strcmp(action, "unkeep") == 0)
-        code = cmdKeep(&context, optionsValue(&parsed, "unkeep"), false);
-    else if (optionsHas(&parsed, "serve")) /* alone or with --schedule */
-        code = cmdServe(&context);
-    else if (strcmp(action, "schedule") == 0)
-        code = cmdSchedule(&context);
-    else if (strcmp(action, "resume") == 0)
-        code = cmdResume(&context);
-    else {
-        errSet(ERR_USAGE, "--%s is not available in this version", action);
+    switch (action) {
+    case OPT_CHECK: code = cmdCheck(&context); break;
+    case OPT_CREATE: code = cmdCreate(&context); break;
+    case OPT_LIST: code = cmdList(&context); break;
+    case OPT_DELETE: code = cmdDelete(&context, optionsValue(&parsed, OPT_DELETE)); break;
+    case OPT_VALIDATE: code = cmdValidate(&context, optionsValue(&parsed, OPT_VALIDATE)); break;
+    case OPT_CLEANUP: code = cmdCleanup(&context); break;
+    case OPT_KEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_KEEP), true); break;
+    case OPT_UNKEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_UNKEEP), false); break;
+    case OPT_SCHEDULE: /* with --serve the scheduler runs inside the server */
+    case OPT_SERVE: code = optionsHas(&parsed, OPT_SERVE) ? cmdServe(&context) : cmdSchedule(&context); break;
+    case OPT_RESUME: code = cmdResume(&context); break;
+    default:
+        errSet(ERR_USAGE, "--%s is not available in this version", optionsName(action));
         logErrorBlock("Unsupported action", false);
         code = ERR_USAGE;
+        break;
     }
     cfgFree(config);
     return errExitStatus(code);
@@ -195,23 +185,23 @@ int commandRestoreMain(int argc, char **argv)
     const CommandDef *command = optionsRestoreCommand();
     ParsedOptions parsed;
     Config *config = NULL;
-    const char *action = NULL;
+    OptionId action = OPT_COUNT_;
     int early = mainPrepareAction(command, argc, argv, "--backup-id <id> is required", &parsed, &config,
                                   &action);
     if (early >= 0)
         return early;
-    if (optionsHas(&parsed, "validate") && optionsHas(&parsed, "no-validate")) {
+    if (optionsHas(&parsed, OPT_VALIDATE) && optionsHas(&parsed, OPT_NO_VALIDATE)) {
         cfgFree(config);
         return mainUsageError(command, "--validate and --no-validate contradict each other");
     }
     CommandContext context = mainContext(config, &parsed);
     ErrCode code;
-    if (strcmp(action, "status") == 0)
+    if (action == OPT_STATUS)
         code = cmdRestoreStatus(&context);
-    else if (strcmp(action, "cancel") == 0)
+    else if (action == OPT_CANCEL)
         code = cmdRestoreCancel(&context);
     else
-        code = cmdRestore(&context, optionsValue(&parsed, "backup-id"));
+        code = cmdRestore(&context, optionsValue(&parsed, OPT_BACKUP_ID));
     cfgFree(config);
     return errExitStatus(code);
 }

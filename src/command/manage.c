@@ -12,7 +12,7 @@ ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
 
 ErrCode cmdDelete(CommandContext *context, const char *backupId)
 {
-    return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, "force"));
+    return cmdDeleteBackup(context, backupId, context->options && optionsHas(context->options, OPT_FORCE));
 }
 
 ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force)

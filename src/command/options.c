@@ -1,63 +1,77 @@
+/* The option tables of neo4j-backup and neo4j-restore, their parser, and
+ * --help and man pages generated from them. */
 #include "command/options.h"
 
 #include <string.h>
 
+static const char *const optionNames[] = {
+#define NBK_OPTION(id, longName) [OPT_##id] = longName,
+#include "command/options.def"
+#undef NBK_OPTION
+};
+_Static_assert(sizeof(optionNames) / sizeof(optionNames[0]) == OPT_COUNT_, "one name per OptionId");
+
+const char *optionsName(OptionId id)
+{
+    return (int)id >= 0 && id < OPT_COUNT_ ? optionNames[id] : "(unknown option)";
+}
+
 static const OptionDef backupOptions[] = {
-    {"create", 0, NULL, OPT_ACTION, "Create a new backup now."},
-    {"list", 0, NULL, OPT_ACTION, "List all available backups."},
-    {"delete", 0, "<backup_id>", OPT_ACTION, "Delete a specific backup."},
-    {"validate", 0, "<backup_id>", OPT_ACTION,
+    {OPT_CREATE, 0, NULL, OPT_ROLE_ACTION, "Create a new backup now."},
+    {OPT_LIST, 0, NULL, OPT_ROLE_ACTION, "List all available backups."},
+    {OPT_DELETE, 0, "<backup_id>", OPT_ROLE_ACTION, "Delete a specific backup."},
+    {OPT_VALIDATE, 0, "<backup_id>", OPT_ROLE_ACTION,
      "Validate backup integrity: checksum, every block, record structure, counts and orphans."},
-    {"schedule", 0, NULL, OPT_ACTION,
+    {OPT_SCHEDULE, 0, NULL, OPT_ROLE_ACTION,
      "Start the backup scheduler (runs continuously, BACKUP_SCHEDULE in UTC)."},
-    {"cleanup", 0, NULL, OPT_ACTION, "Delete the backups that the retention policy does not keep."},
-    {"check", 0, NULL, OPT_ACTION,
+    {OPT_CLEANUP, 0, NULL, OPT_ROLE_ACTION, "Delete the backups that the retention policy does not keep."},
+    {OPT_CHECK, 0, NULL, OPT_ROLE_ACTION,
      "Preflight: connect to Neo4j and check the storage path, changing nothing."},
-    {"keep", 0, "<backup_id>", OPT_ACTION, "Mark a backup so that retention never deletes it."},
-    {"unkeep", 0, "<backup_id>", OPT_ACTION, "Remove the keep mark of a backup."},
-    {"resume", 0, NULL, OPT_ACTION, "Resume a scheduler paused after repeated failures."},
-    {"serve", 0, NULL, OPT_ACTION, "Serve the HTTP API, metrics and status page (BACKUP_API_LISTEN)."},
-    {"delete-expired", 0, NULL, OPT_MODIFIER, "With --cleanup: delete all expired backups."},
-    {"force", 0, NULL, OPT_MODIFIER,
+    {OPT_KEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Mark a backup so that retention never deletes it."},
+    {OPT_UNKEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Remove the keep mark of a backup."},
+    {OPT_RESUME, 0, NULL, OPT_ROLE_ACTION, "Resume a scheduler paused after repeated failures."},
+    {OPT_SERVE, 0, NULL, OPT_ROLE_ACTION, "Serve the HTTP API, metrics and status page (BACKUP_API_LISTEN)."},
+    {OPT_DELETE_EXPIRED, 0, NULL, OPT_ROLE_MODIFIER, "With --cleanup: delete all expired backups."},
+    {OPT_FORCE, 0, NULL, OPT_ROLE_MODIFIER,
      "With --delete: delete even a backup with the keep mark or the last restorable backup."},
-    {"config", 0, "<file>", OPT_MODIFIER,
+    {OPT_CONFIG, 0, "<file>", OPT_ROLE_MODIFIER,
      "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
-    {"compression", 0, "<zstd|gzip|none>", OPT_MODIFIER,
+    {OPT_COMPRESSION, 0, "<zstd|gzip|none>", OPT_ROLE_MODIFIER,
      "Compression of the archive, overrides BACKUP_COMPRESSION (default zstd)."},
-    {"method", 0, "<logical|dump>", OPT_MODIFIER,
+    {OPT_METHOD, 0, "<logical|dump>", OPT_ROLE_MODIFIER,
      "Backup method, overrides BACKUP_METHOD (default logical, online over Bolt)."},
-    {"deep", 0, NULL, OPT_MODIFIER,
+    {OPT_DEEP, 0, NULL, OPT_ROLE_MODIFIER,
      "With --validate of a dump: also run Neo4j's consistency check on a scratch copy."},
-    {"include-system", 0, NULL, OPT_MODIFIER, "With --method dump: also dump the system database."},
-    {"no-auth", 0, NULL, OPT_MODIFIER, "With --serve on loopback: run the API without a token."},
-    {"json", 0, NULL, OPT_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
-    {"dry-run", 0, NULL, OPT_MODIFIER, "Show what would happen without making changes anywhere."},
-    {"verbose", 'v', NULL, OPT_MODIFIER, "Verbose output."},
-    {"help", 'h', NULL, OPT_MODIFIER, "Show this help and exit."},
-    {"version", 0, NULL, OPT_MODIFIER, "Show the version and exit."},
+    {OPT_INCLUDE_SYSTEM, 0, NULL, OPT_ROLE_MODIFIER, "With --method dump: also dump the system database."},
+    {OPT_NO_AUTH, 0, NULL, OPT_ROLE_MODIFIER, "With --serve on loopback: run the API without a token."},
+    {OPT_JSON, 0, NULL, OPT_ROLE_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
+    {OPT_DRY_RUN, 0, NULL, OPT_ROLE_MODIFIER, "Show what would happen without making changes anywhere."},
+    {OPT_VERBOSE, 'v', NULL, OPT_ROLE_MODIFIER, "Verbose output."},
+    {OPT_HELP, 'h', NULL, OPT_ROLE_MODIFIER, "Show this help and exit."},
+    {OPT_VERSION, 0, NULL, OPT_ROLE_MODIFIER, "Show the version and exit."},
 };
 
 static const OptionDef restoreOptions[] = {
-    {"backup-id", 0, "<id>", OPT_ACTION, "Restore this backup (required for a restore)."},
-    {"status", 0, NULL, OPT_ACTION,
+    {OPT_BACKUP_ID, 0, "<id>", OPT_ROLE_ACTION, "Restore this backup (required for a restore)."},
+    {OPT_STATUS, 0, NULL, OPT_ROLE_ACTION,
      "Show the recovery state, the backup and target involved, and the history."},
-    {"cancel", 0, NULL, OPT_ACTION, "Operator cancel: mark a recovery in progress as failed."},
-    {"target", 0, "<instance>", OPT_MODIFIER, "Target Neo4j instance (default: test-neo4j)."},
-    {"load", 0, "<auto|bolt|import>", OPT_MODIFIER,
+    {OPT_CANCEL, 0, NULL, OPT_ROLE_ACTION, "Operator cancel: mark a recovery in progress as failed."},
+    {OPT_TARGET, 0, "<instance>", OPT_ROLE_MODIFIER, "Target Neo4j instance (default: test-neo4j)."},
+    {OPT_LOAD, 0, "<auto|bolt|import>", OPT_ROLE_MODIFIER,
      "How the data reaches the target, overrides RESTORE_LOAD: auto (default: import when the target can be "
      "stopped, bolt otherwise), bolt (Cypher writes, online) or import (neo4j-admin on the stopped target)."},
-    {"validate", 0, NULL, OPT_MODIFIER, "Run health checks after restore (default: yes)."},
-    {"no-validate", 0, NULL, OPT_MODIFIER, "Skip the health checks after restore."},
-    {"promote", 0, NULL, OPT_MODIFIER,
+    {OPT_VALIDATE, 0, NULL, OPT_ROLE_MODIFIER, "Run health checks after restore (default: yes)."},
+    {OPT_NO_VALIDATE, 0, NULL, OPT_ROLE_MODIFIER, "Skip the health checks after restore."},
+    {OPT_PROMOTE, 0, NULL, OPT_ROLE_MODIFIER,
      "Promote the validated backup to production (requires manual confirmation)."},
-    {"yes", 'y', NULL, OPT_MODIFIER, "Confirm --promote without asking."},
-    {"config", 0, "<file>", OPT_MODIFIER,
+    {OPT_YES, 'y', NULL, OPT_ROLE_MODIFIER, "Confirm --promote without asking."},
+    {OPT_CONFIG, 0, "<file>", OPT_ROLE_MODIFIER,
      "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
-    {"json", 0, NULL, OPT_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
-    {"dry-run", 0, NULL, OPT_MODIFIER, "Show what would happen without making changes anywhere."},
-    {"verbose", 'v', NULL, OPT_MODIFIER, "Verbose output."},
-    {"help", 'h', NULL, OPT_MODIFIER, "Show this help and exit."},
-    {"version", 0, NULL, OPT_MODIFIER, "Show the version and exit."},
+    {OPT_JSON, 0, NULL, OPT_ROLE_MODIFIER, "Print machine-readable JSON on stdout (logs go to stderr)."},
+    {OPT_DRY_RUN, 0, NULL, OPT_ROLE_MODIFIER, "Show what would happen without making changes anywhere."},
+    {OPT_VERBOSE, 'v', NULL, OPT_ROLE_MODIFIER, "Verbose output."},
+    {OPT_HELP, 'h', NULL, OPT_ROLE_MODIFIER, "Show this help and exit."},
+    {OPT_VERSION, 0, NULL, OPT_ROLE_MODIFIER, "Show the version and exit."},
 };
 
 static const CommandDef backupCommand = {
@@ -121,7 +135,7 @@ const CommandDef *optionsRestoreCommand(void) { return &restoreCommand; }
 static int optionsFindLong(const CommandDef *command, const char *name, size_t length)
 {
     for (int index = 0; index < command->optionCount; index++) {
-        const char *candidate = command->options[index].longName;
+        const char *candidate = optionsName(command->options[index].id);
         if (strlen(candidate) == length && strncmp(candidate, name, length) == 0)
             return index;
     }
@@ -167,7 +181,7 @@ bool optionsParse(const CommandDef *command, int argc, char **argv, ParsedOption
             const char *value = inlineValue;
             if (!value) {
                 if (argIndex + 1 >= argc || (argv[argIndex + 1][0] == '-' && argv[argIndex + 1][1])) {
-                    snprintf(errorOut, size, "option '--%s' needs an argument %s", option->longName,
+                    snprintf(errorOut, size, "option '--%s' needs an argument %s", optionsName(option->id),
                              option->argName);
                     return false;
                 }
@@ -175,38 +189,36 @@ bool optionsParse(const CommandDef *command, int argc, char **argv, ParsedOption
             }
             if (!value[0]) {
                 snprintf(errorOut, size, "option '--%s' needs a non-empty argument %s",
-                         option->longName, option->argName);
+                         optionsName(option->id), option->argName);
                 return false;
             }
-            out->value[found] = value;
+            out->value[option->id] = value;
         } else if (inlineValue) {
-            snprintf(errorOut, size, "option '--%s' takes no argument", option->longName);
+            snprintf(errorOut, size, "option '--%s' takes no argument", optionsName(option->id));
             return false;
         }
-        out->present[found] = true;
+        out->present[option->id] = true;
     }
     return true;
 }
 
-bool optionsHas(const ParsedOptions *parsed, const char *longName)
+bool optionsHas(const ParsedOptions *parsed, OptionId id)
 {
-    int found = optionsFindLong(parsed->command, longName, strlen(longName));
-    return found >= 0 && parsed->present[found];
+    return (int)id >= 0 && id < OPT_COUNT_ && parsed->present[id];
 }
 
-const char *optionsValue(const ParsedOptions *parsed, const char *longName)
+const char *optionsValue(const ParsedOptions *parsed, OptionId id)
 {
-    int found = optionsFindLong(parsed->command, longName, strlen(longName));
-    return found >= 0 && parsed->present[found] ? parsed->value[found] : NULL;
+    return optionsHas(parsed, id) ? parsed->value[id] : NULL;
 }
 
 static void optionsFormatName(const OptionDef *option, char *buffer, size_t size)
 {
     if (option->shortName)
-        snprintf(buffer, size, "-%c, --%s%s%s", option->shortName, option->longName,
+        snprintf(buffer, size, "-%c, --%s%s%s", option->shortName, optionsName(option->id),
                  option->argName ? " " : "", option->argName ? option->argName : "");
     else
-        snprintf(buffer, size, "--%s%s%s", option->longName, option->argName ? " " : "",
+        snprintf(buffer, size, "--%s%s%s", optionsName(option->id), option->argName ? " " : "",
                  option->argName ? option->argName : "");
 }
 
@@ -220,8 +232,8 @@ void optionsPrintHelp(const CommandDef *command, FILE *stream)
 {
     fprintf(stream, "Usage: %s [OPTIONS]\n\n%s: %s\n\n", command->program, command->program,
             command->summary);
-    for (int role = OPT_ACTION; role <= OPT_MODIFIER; role++) {
-        fprintf(stream, "%s:\n", role == OPT_ACTION ? "Actions" : "Options");
+    for (int role = OPT_ROLE_ACTION; role <= OPT_ROLE_MODIFIER; role++) {
+        fprintf(stream, "%s:\n", role == OPT_ROLE_ACTION ? "Actions" : "Options");
         for (int index = 0; index < command->optionCount; index++) {
             const OptionDef *option = &command->options[index];
             if ((int)option->role != role)

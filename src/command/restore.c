@@ -145,7 +145,7 @@ static ErrCode restoreIntoInstance(RestoreJob *job, const InstanceConfig *instan
     const ArchiveContent *archive = &result.archive;
     ErrCode code;
     char loadWhy[256];
-    CmdLoadKind load = cmdImportChooseLoad(cfgGet(job->context->config, "RESTORE_LOAD"), instance, loadWhy,
+    CmdLoadKind load = cmdImportChooseLoad(cfgGet(job->context->config, CFG_RESTORE_LOAD), instance, loadWhy,
                                            sizeof(loadWhy));
     logInfo("Load: %s (%s)", load == CMD_LOAD_IMPORT ? "import" : "bolt", loadWhy);
     if (load == CMD_LOAD_IMPORT) {
@@ -235,8 +235,8 @@ static void restoreReportHealthFailure(const char *failedCheck)
 static ErrCode restoreConfirmPromotion(CommandContext *context, const char *backupId, const char *productionUri)
 {
     bool autoPromote = false;
-    cfgGetBool(context->config, "PROMOTE_AFTER_VALIDATION", &autoPromote);
-    if (optionsHas(context->options, "yes") || autoPromote) {
+    cfgGetBool(context->config, CFG_PROMOTE_AFTER_VALIDATION, &autoPromote);
+    if (optionsHas(context->options, OPT_YES) || autoPromote) {
         logInfo("Promotion confirmed by %s", autoPromote ? "PROMOTE_AFTER_VALIDATION=true" : "--yes");
         return ERR_OK;
     }
@@ -313,10 +313,10 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
 
 ErrCode cmdRestore(CommandContext *context, const char *backupId)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
-    bool validate = !optionsHas(context->options, "no-validate");
-    bool promote = optionsHas(context->options, "promote");
-    const char *targetName = optionsValue(context->options, "target");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+    bool validate = !optionsHas(context->options, OPT_NO_VALIDATE);
+    bool promote = optionsHas(context->options, OPT_PROMOTE);
+    const char *targetName = optionsValue(context->options, OPT_TARGET);
     if (!targetName) /* TEST_NEO4J_CONTAINER is that target's container, not a target */
         targetName = CFG_DEFAULT_TARGET;
 
@@ -344,7 +344,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     if (code == ERR_OK) {
         /* Per-node tables past 8 MB go to unlinked scratch files there (docs/restore.md);
          * the Bolt load also holds queued batches, so its tables keep smaller caches. */
-        const char *spillDirectory = cfgGet(context->config, "RESTORE_IMPORT_DIR");
+        const char *spillDirectory = cfgGet(context->config, CFG_RESTORE_IMPORT_DIR);
         spillConfigure(spillDirectory ? spillDirectory : root, 0,
                        cmdImportWanted(context->config, &target) ? 0 : SPILL_BOLT_LOAD_RESIDENT_BYTES);
     }
@@ -468,7 +468,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
 
 ErrCode cmdRestoreStatus(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     ErrCode code = root ? recoveryPrint(root, context->json) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code != ERR_OK)
         logErrorBlock("Cannot read the recovery state", false);
@@ -477,7 +477,7 @@ ErrCode cmdRestoreStatus(CommandContext *context)
 
 ErrCode cmdRestoreCancel(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
     ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
     if (code == ERR_OK && status.state != RECOVERY_RECOVERING && status.state != RECOVERY_VALIDATION) {

@@ -150,7 +150,7 @@ static const char *schedTimeText(int64_t seconds, char out[TIME_TEXT_SIZE])
 static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
 {
     memset(out, 0, sizeof(*out));
-    const char *expression = cfgGet(config, "BACKUP_SCHEDULE");
+    const char *expression = cfgGet(config, CFG_BACKUP_SCHEDULE);
     if (!expression) {
         errSet(CONFIG_INVALID, "BACKUP_SCHEDULE is empty");
         errSetAction("Set BACKUP_SCHEDULE to a cron expression in UTC, e.g. \"0 2 * * *\"");
@@ -158,17 +158,17 @@ static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
     }
     ErrCode code = cronParse(expression, &out->schedule);
     if (code == ERR_OK)
-        code = cfgGetSecondsList(config, "BACKUP_RETRY_DELAYS", out->policy.retryDelays, SCHED_RETRY_DELAYS_MAX,
+        code = cfgGetSecondsList(config, CFG_BACKUP_RETRY_DELAYS, out->policy.retryDelays, SCHED_RETRY_DELAYS_MAX,
                                  &out->policy.retryDelayCount);
     int64_t maxFailures = SCHED_DEFAULT_MAX_FAILURES;
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_MAX_FAILURES", &maxFailures);
+        code = cfgGetInt(config, CFG_BACKUP_MAX_FAILURES, &maxFailures);
     out->policy.maxFailures = (int)maxFailures;
     if (code == ERR_OK)
         code = listRetentionPolicy(config, &out->retention);
     if (code == ERR_OK)
-        code = cfgGetBool(config, "BACKUP_ALERT_ON_FAILURE", &out->alertOnFailure);
-    if (code == ERR_OK && !cfgGet(config, "BACKUP_STORAGE_PATH")) {
+        code = cfgGetBool(config, CFG_BACKUP_ALERT_ON_FAILURE, &out->alertOnFailure);
+    if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH)) {
         errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
         errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
         code = CONFIG_INVALID;
@@ -231,26 +231,26 @@ static void schedAlert(Scheduler *scheduler, Alert *alert)
 {
     const Config *config = scheduler->context->config;
     char *password = NULL;
-    if (cfgGetSecret(config, "BACKUP_SMTP_PASSWORD", &password) != ERR_OK)
+    if (cfgGetSecret(config, CFG_BACKUP_SMTP_PASSWORD, &password) != ERR_OK)
         logWarn("Alert e-mail without SMTP password: %s", errLast()->reason);
     bool requireTls = true;
-    if (cfgGetBool(config, "BACKUP_SMTP_REQUIRE_TLS", &requireTls) != ERR_OK)
+    if (cfgGetBool(config, CFG_BACKUP_SMTP_REQUIRE_TLS, &requireTls) != ERR_OK)
         requireTls = true;
     int64_t timeoutSeconds = 30;
-    if (cfgGetInt(config, "BACKUP_SMTP_TIMEOUT", &timeoutSeconds) != ERR_OK)
+    if (cfgGetInt(config, CFG_BACKUP_SMTP_TIMEOUT, &timeoutSeconds) != ERR_OK)
         timeoutSeconds = 30;
     AlertConfig alertConfig = {
         .email = {
-            .smtpUrl = cfgGet(config, "BACKUP_SMTP_URL"),
-            .from = cfgGet(config, "BACKUP_SMTP_FROM"),
-            .to = cfgGet(config, "BACKUP_ALERT_EMAIL"),
-            .user = cfgGet(config, "BACKUP_SMTP_USER"),
+            .smtpUrl = cfgGet(config, CFG_BACKUP_SMTP_URL),
+            .from = cfgGet(config, CFG_BACKUP_SMTP_FROM),
+            .to = cfgGet(config, CFG_BACKUP_ALERT_EMAIL),
+            .user = cfgGet(config, CFG_BACKUP_SMTP_USER),
             .password = password,
             .allowPlainText = !requireTls,
             .timeoutMs = (long)timeoutSeconds * 1000,
         },
         .webhook = {
-            .url = cfgGet(config, "BACKUP_ALERT_WEBHOOK"),
+            .url = cfgGet(config, CFG_BACKUP_ALERT_WEBHOOK),
             .timeoutMs = (long)timeoutSeconds * 1000,
         },
     };
@@ -439,13 +439,13 @@ static ErrCode schedBuildConfig(const ParsedOptions *options, Config **out)
 {
     Config *config = NULL;
     ErrCode code = cfgNew(&config);
-    const char *file = optionsValue(options, "config");
+    const char *file = optionsValue(options, OPT_CONFIG);
     if (code == ERR_OK && file)
         code = cfgLoadFile(config, file);
-    if (code == ERR_OK && optionsValue(options, "compression"))
-        code = cfgSetOverride(config, "BACKUP_COMPRESSION", optionsValue(options, "compression"));
-    if (code == ERR_OK && optionsValue(options, "method"))
-        code = cfgSetOverride(config, "BACKUP_METHOD", optionsValue(options, "method"));
+    if (code == ERR_OK && optionsValue(options, OPT_COMPRESSION))
+        code = cfgSetOverride(config, CFG_BACKUP_COMPRESSION, optionsValue(options, OPT_COMPRESSION));
+    if (code == ERR_OK && optionsValue(options, OPT_METHOD))
+        code = cfgSetOverride(config, CFG_BACKUP_METHOD, optionsValue(options, OPT_METHOD));
     if (code == ERR_OK)
         code = cfgValidate(config);
     if (code != ERR_OK) {
@@ -469,12 +469,12 @@ static void schedReload(Scheduler *scheduler)
         logErrorBlock("Configuration reload failed; the scheduler keeps its previous configuration", false);
         return;
     }
-    const char *root = cfgGet(fresh, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(fresh, CFG_BACKUP_STORAGE_PATH);
     if (strcmp(root, scheduler->root) != 0) {
         /* The lock and the state belong to the old path for this process. */
         logWarn("BACKUP_STORAGE_PATH changes take effect when the scheduler restarts; it keeps using %s",
                 scheduler->root);
-        cfgSetOverride(fresh, "BACKUP_STORAGE_PATH", scheduler->root);
+        cfgSetOverride(fresh, CFG_BACKUP_STORAGE_PATH, scheduler->root);
     }
     cfgFree(scheduler->reloaded);
     scheduler->reloaded = fresh;
@@ -743,7 +743,7 @@ ErrCode cmdSchedule(CommandContext *context)
         return code;
     }
     schedApplySettings(scheduler, &settings);
-    code = schedPaths(scheduler, cfgGet(context->config, "BACKUP_STORAGE_PATH"));
+    code = schedPaths(scheduler, cfgGet(context->config, CFG_BACKUP_STORAGE_PATH));
     if (code == ERR_OK && context->dryRun) {
         code = schedDryRun(scheduler);
         free(scheduler);
@@ -830,7 +830,7 @@ ErrCode cmdResume(CommandContext *context)
 {
     Scheduler scheduler;
     memset(&scheduler, 0, sizeof(scheduler));
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root) {
         errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
         logErrorBlock("Cannot resume the scheduler", false);

@@ -63,10 +63,10 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
     bufferInit(&settings->cert);
     bufferInit(&settings->key);
     const Config *config = context->config;
-    bool noAuth = optionsHas(context->options, "no-auth");
-    ErrCode code = apiAddressParse(cfgGet(config, "BACKUP_API_LISTEN"), &settings->options.address);
+    bool noAuth = optionsHas(context->options, OPT_NO_AUTH);
+    ErrCode code = apiAddressParse(cfgGet(config, CFG_BACKUP_API_LISTEN), &settings->options.address);
     if (code == ERR_OK)
-        code = cfgGetSecret(config, "BACKUP_API_TOKEN", &settings->token);
+        code = cfgGetSecret(config, CFG_BACKUP_API_TOKEN, &settings->token);
     if (code != ERR_OK)
         return code;
     const ApiAddress *address = &settings->options.address;
@@ -92,8 +92,8 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
         errSetAction("Use a random secret, e.g. openssl rand -hex 32");
         return CONFIG_INVALID;
     }
-    const char *certPath = cfgGet(config, "BACKUP_API_TLS_CERT");
-    const char *keyPath = cfgGet(config, "BACKUP_API_TLS_KEY");
+    const char *certPath = cfgGet(config, CFG_BACKUP_API_TLS_CERT);
+    const char *keyPath = cfgGet(config, CFG_BACKUP_API_TLS_KEY);
     if ((certPath != NULL) != (keyPath != NULL)) {
         errSet(CONFIG_INVALID, "HTTPS needs both BACKUP_API_TLS_CERT and BACKUP_API_TLS_KEY; only %s is set",
                certPath ? "BACKUP_API_TLS_CERT" : "BACKUP_API_TLS_KEY");
@@ -112,7 +112,7 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
         logWarn("The HTTP API on %s speaks plain HTTP: the token crosses the network in clear. Set "
                 "BACKUP_API_TLS_CERT and BACKUP_API_TLS_KEY, or put a TLS proxy in front.", address->text);
     }
-    const char *allowedHosts = cfgGet(config, "BACKUP_API_ALLOWED_HOSTS");
+    const char *allowedHosts = cfgGet(config, CFG_BACKUP_API_ALLOWED_HOSTS);
     char badHost[128];
     if (allowedHosts && !apiAllowedHostsValid(allowedHosts, badHost, sizeof(badHost))) {
         errSet(CONFIG_INVALID, "BACKUP_API_ALLOWED_HOSTS: invalid entry '%s'", badHost);
@@ -126,9 +126,9 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
                 "names clients use (Prometheus, a proxy) in BACKUP_API_ALLOWED_HOSTS", address->text);
     int64_t timeout = 0;
     int64_t perClient = 0;
-    code = cfgGetInt(config, "BACKUP_API_CONNECTION_TIMEOUT", &timeout);
+    code = cfgGetInt(config, CFG_BACKUP_API_CONNECTION_TIMEOUT, &timeout);
     if (code == ERR_OK)
-        code = cfgGetInt(config, "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT", &perClient);
+        code = cfgGetInt(config, CFG_BACKUP_API_MAX_CONNECTIONS_PER_CLIENT, &perClient);
     if (code != ERR_OK)
         return code;
     settings->options.connectionTimeout = (unsigned)timeout;
@@ -159,7 +159,7 @@ static void serveWaitForStop(CommandContext *context)
 
 ErrCode cmdServe(CommandContext *context)
 {
-    bool withScheduler = optionsHas(context->options, "schedule");
+    bool withScheduler = optionsHas(context->options, OPT_SCHEDULE);
     ServeSettings settings;
     ErrCode code = serveLoadSettings(context, &settings);
     if (code != ERR_OK) {

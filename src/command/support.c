@@ -63,7 +63,7 @@ ErrCode supportConnect(const InstanceConfig *instance, BoltConnection **out)
 ErrCode supportConnectSource(const Config *config, const InstanceConfig *instance, BoltConnection **out)
 {
     BoltReadFrom readFrom = BOLT_READ_FROM_SECONDARY;
-    const char *setting = cfgGet(config, "NEO4J_READ_FROM");
+    const char *setting = cfgGet(config, CFG_NEO4J_READ_FROM);
     if (setting) {
         ErrCode code = boltReadFromParse(setting, &readFrom);
         if (code != ERR_OK)
@@ -74,7 +74,7 @@ ErrCode supportConnectSource(const Config *config, const InstanceConfig *instanc
 
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out)
 {
-    const char *root = cfgGet(context->config, "BACKUP_STORAGE_PATH");
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root) {
         errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
         errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");

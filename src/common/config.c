@@ -16,124 +16,15 @@
 #define CFG_SECRET_FILE_MAX 65536
 #define CFG_FILE_MAX (4 * 1024 * 1024)
 
-#define STR(name, group, def, text) {name, group, CFG_TYPE_STRING, def, text, false, NULL, 0, 0}
-#define PATH(name, group, def, text) {name, group, CFG_TYPE_PATH, def, text, false, NULL, 0, 0}
-#define URI(name, group, def, text, secret) {name, group, CFG_TYPE_URI, def, text, secret, NULL, 0, 0}
-#define INT(name, group, def, min, max, text) {name, group, CFG_TYPE_INT, def, text, false, NULL, min, max}
-#define BOOL(name, group, def, text) {name, group, CFG_TYPE_BOOL, def, text, false, NULL, 0, 0}
-#define CHOICE(name, group, def, choices, text) {name, group, CFG_TYPE_CHOICE, def, text, false, choices, 0, 0}
-#define SECRET(name, group, text) {name, group, CFG_TYPE_STRING, NULL, text, true, NULL, 0, 0}
-
 static const CfgSetting cfgSettings[] = {
-    PATH("BACKUP_STORAGE_PATH", "Storage", "/backups",
-         "Directory holding one sub-directory per backup (created with mode 0700)."),
-    INT("BACKUP_RETENTION_DAYS", "Storage", "7", 0, 36500,
-        "Keep every backup younger than this many days."),
-    INT("BACKUP_KEEP_WEEKLY", "Storage", "0", 0, 5200,
-        "Beyond the daily window, keep the newest backup of each of the last N ISO weeks."),
-    INT("BACKUP_KEEP_MONTHLY", "Storage", "0", 0, 1200,
-        "Beyond the daily window, keep the newest backup of each of the last N calendar months."),
-    INT("BACKUP_MIN_FREE_PERCENT", "Storage", "20", 0, 99,
-        "Refuse to start a backup when the storage file system has less free space than this."),
-    CHOICE("BACKUP_COMPRESSION", "Backup", "zstd", "zstd|gzip|none",
-           "Compression of the archive: zstd, gzip or none."),
-    CHOICE("BACKUP_METHOD", "Backup", "logical", "logical|dump",
-           "logical: online over Bolt, any edition; dump: neo4j-admin database dump of a stopped database."),
-    {"BACKUP_SCHEDULE", "Schedule", CFG_TYPE_CRON, "0 2 * * *",
-     "Cron expression (UTC) of scheduled backups: minute hour day-of-month month day-of-week.", false,
-     NULL, 0, 0},
-    {"BACKUP_RETRY_DELAYS", "Schedule", CFG_TYPE_SECONDS_LIST, "60,300,1800,86400",
-     "Waits before retrying a failed scheduled backup (seconds, or with s/m/h/d suffixes).", false,
-     NULL, 0, 0},
-    INT("BACKUP_MAX_FAILURES", "Schedule", "5", 1, 1000,
-        "Consecutive failed scheduled backups after which the scheduler pauses until neo4j-backup --resume."),
-    PATH("BACKUP_METRICS_FILE", "Schedule", NULL,
-         "File rewritten with the metrics of GET /metrics (Prometheus text format) after each scheduled "
-         "run and each HTTP API job, for node_exporter's textfile collector."),
-    STR("BACKUP_ALERT_EMAIL", "Alerts", NULL, "Recipient(s) of alert e-mails, comma separated."),
-    BOOL("BACKUP_ALERT_ON_FAILURE", "Alerts", "true",
-         "Alert on every failed scheduled backup (BACKUP_NO_SPACE and the pause always alert)."),
-    URI("BACKUP_SMTP_URL", "Alerts", NULL,
-        "SMTP server for alerts, e.g. smtp://mail.example.com:587 or smtps://...", true),
-    STR("BACKUP_SMTP_FROM", "Alerts", NULL, "Sender address of alert e-mails."),
-    STR("BACKUP_SMTP_USER", "Alerts", NULL, "User name for SMTP authentication."),
-    SECRET("BACKUP_SMTP_PASSWORD", "Alerts", "Password for SMTP authentication."),
-    PATH("BACKUP_SMTP_PASSWORD_FILE", "Alerts", NULL, "File holding BACKUP_SMTP_PASSWORD."),
-    BOOL("BACKUP_SMTP_REQUIRE_TLS", "Alerts", "true",
-         "smtp:// to a relay that is not on loopback: refuse to send unless the relay offers STARTTLS. "
-         "false: STARTTLS only when offered, which an attacker on the path can strip (a password is still "
-         "never sent in clear)."),
-    INT("BACKUP_SMTP_TIMEOUT", "Alerts", "30", 1, 600,
-        "Seconds one alert delivery (e-mail or webhook) may take, connection included."),
-    URI("BACKUP_ALERT_WEBHOOK", "Alerts", NULL,
-        "URL that receives alerts as a JSON POST (its tokens are treated as secret).", true),
-    URI("NEO4J_URI", "Neo4j", "bolt://localhost:7687",
-        "Bolt URI of the production database: bolt://, bolt+s://, bolt+ssc:// (direct), neo4j://, "
-        "neo4j+s://, neo4j+ssc:// (routed: clusters, Aura).", false),
-    CHOICE("NEO4J_READ_FROM", "Neo4j", "secondary", "secondary|primary|any",
-           "With a neo4j:// NEO4J_URI, the cluster member backups read from: secondary (a READ server, "
-           "falling back to the primary when the routing table has none), primary (a WRITE server) or any."),
-    STR("NEO4J_USER", "Neo4j", "neo4j", "User for basic authentication."),
-    SECRET("NEO4J_PASSWORD", "Neo4j", "Password for basic authentication."),
-    PATH("NEO4J_PASSWORD_FILE", "Neo4j", NULL, "File holding NEO4J_PASSWORD (e.g. a Docker secret)."),
-    STR("NEO4J_DATABASE", "Neo4j", "neo4j", "Database to back up."),
-    PATH("NEO4J_CA_FILE", "Neo4j", NULL, "PEM file of CA certificates trusted for bolt+s:// connections."),
-    PATH("NEO4J_DATA_PATH", "Neo4j", "/data/databases/neo4j",
-         "Neo4j data directory (dump method, space estimates)."),
-    PATH("NEO4J_HOME", "Neo4j", NULL, "Neo4j installation directory (dump method, offline loads)."),
-    PATH("NEO4J_ADMIN", "Neo4j", NULL,
-         "neo4j-admin executable; default NEO4J_HOME/bin/neo4j-admin, else neo4j-admin on PATH."),
-    STR("NEO4J_STOP_COMMAND", "Neo4j", NULL, "Shell command that stops the database before a dump."),
-    STR("NEO4J_START_COMMAND", "Neo4j", NULL, "Shell command that starts the database after a dump."),
-    URI("TEST_NEO4J_URI", "Restore", NULL, "Bolt URI of the default restore target test-neo4j.", false),
-    STR("TEST_NEO4J_USER", "Restore", "neo4j", "User of the test-neo4j target."),
-    SECRET("TEST_NEO4J_PASSWORD", "Restore", "Password of the test-neo4j target."),
-    PATH("TEST_NEO4J_PASSWORD_FILE", "Restore", NULL, "File holding TEST_NEO4J_PASSWORD."),
-    STR("TEST_NEO4J_DATABASE", "Restore", "neo4j", "Database of the test-neo4j target."),
-    STR("TEST_NEO4J_CONTAINER", "Restore", "test-neo4j", "Container name of the test-neo4j target."),
-    PATH("TEST_NEO4J_HOME", "Restore", NULL,
-         "Neo4j installation of the test-neo4j target (restoring dumps, the import load)."),
-    STR("TEST_NEO4J_START_COMMAND", "Restore", NULL,
-        "Shell command that starts the test-neo4j target (run when it does not answer, and after offline loads)."),
-    STR("TEST_NEO4J_STOP_COMMAND", "Restore", NULL,
-        "Shell command that stops the test-neo4j target (offline loads: dumps, the import load)."),
-    CHOICE("RESTORE_LOAD", "Restore", "auto", "auto|bolt|import",
-           "How a logical backup reaches the target: auto (import when the target has a NEO4J_HOME and stop/start "
-           "commands, bolt otherwise), bolt (Cypher writes, the target stays online) or import (neo4j-admin "
-           "database import on the stopped target, several times faster; needs the target's NEO4J_HOME and "
-           "stop/start commands)."),
-    PATH("RESTORE_IMPORT_DIR", "Restore", NULL,
-         "Directory for the import load's temporary CSV files (default: BACKUP_STORAGE_PATH)."),
-    BOOL("PROMOTE_AFTER_VALIDATION", "Restore", "false",
-         "Promote automatically when all health checks pass (safety: false)."),
-    STR("BACKUP_API_LISTEN", "API", "127.0.0.1:9090",
-        "Address (host:port, [ipv6]:port) the HTTP API of neo4j-backup --serve listens on."),
-    SECRET("BACKUP_API_TOKEN", "API",
-           "Bearer token the HTTP API requires (at least 16 characters; e.g. openssl rand -hex 32)."),
-    PATH("BACKUP_API_TOKEN_FILE", "API", NULL, "File holding BACKUP_API_TOKEN."),
-    PATH("BACKUP_API_TLS_CERT", "API", NULL,
-         "PEM certificate (chain) of the HTTP API; with BACKUP_API_TLS_KEY it serves HTTPS."),
-    PATH("BACKUP_API_TLS_KEY", "API", NULL, "PEM private key of BACKUP_API_TLS_CERT."),
-    STR("BACKUP_API_ALLOWED_HOSTS", "API", NULL,
-        "Extra names (name or name:port, comma-separated) the HTTP API answers to in the Host header, besides "
-        "the address of BACKUP_API_LISTEN, this machine's address the client dialled, and localhost on loopback; "
-        "other names get 421 (DNS rebinding protection)."),
-    INT("BACKUP_API_CONNECTION_TIMEOUT", "API", "10", 1, 3600,
-        "Seconds a client connection of the HTTP API may stay silent (headers included) before it is closed."),
-    INT("BACKUP_API_MAX_CONNECTIONS_PER_CLIENT", "API", "16", 1, 256,
-        "Open connections the HTTP API accepts from one client address (a reverse proxy counts as one client); "
-        "more are closed at once."),
+#define NBK_SETTING(name, group, type, def, text, secret, choices, min, max) \
+    [CFG_##name] = {#name, group, type, def, text, secret, choices, min, max},
+#include "common/config.def"
+#undef NBK_SETTING
 };
 
-#undef STR
-#undef PATH
-#undef URI
-#undef INT
-#undef BOOL
-#undef CHOICE
-#undef SECRET
-
-enum { CFG_SETTING_COUNT = sizeof(cfgSettings) / sizeof(cfgSettings[0]) };
+enum { CFG_SETTING_COUNT = CFG_KEY_COUNT_ };
+_Static_assert(sizeof(cfgSettings) / sizeof(cfgSettings[0]) == CFG_KEY_COUNT_, "one row per CfgKey");
 
 /* Layers in increasing precedence (defaults live in the table). */
 enum { LAYER_ENVIRONMENT, LAYER_FILE, LAYER_COMMAND_LINE, LAYER_COUNT };
@@ -181,6 +72,21 @@ const CfgSetting *cfgSettingFind(const char *name)
     int index = settingIndex(name);
     return index < 0 ? NULL : &cfgSettings[index];
 }
+
+bool cfgKeyFromName(const char *name, CfgKey *out)
+{
+    int index = settingIndex(name);
+    if (index < 0)
+        return false;
+    *out = (CfgKey)index;
+    return true;
+}
+
+static bool keyValid(CfgKey key) { return (int)key >= 0 && (int)key < CFG_SETTING_COUNT; }
+
+const CfgSetting *cfgSetting(CfgKey key) { return keyValid(key) ? &cfgSettings[key] : NULL; }
+
+const char *cfgName(CfgKey key) { return keyValid(key) ? cfgSettings[key].name : "(unknown setting)"; }
 
 const char *cfgSourceName(CfgSource source)
 {
@@ -254,11 +160,11 @@ void cfgFree(Config *config)
 
 const char *cfgFilePath(const Config *config) { return config->filePath; }
 
-ErrCode cfgSetOverride(Config *config, const char *name, const char *value)
+ErrCode cfgSetOverride(Config *config, CfgKey key, const char *value)
 {
-    int index = settingIndex(name);
-    if (index < 0)
-        return errSet(CONFIG_INVALID, "unknown setting '%s'", name ? name : "(null)");
+    if (!keyValid(key))
+        return errSet(CONFIG_INVALID, "unknown setting %d", (int)key);
+    int index = (int)key;
     freeWiped(config->values[LAYER_COMMAND_LINE][index]);
     config->values[LAYER_COMMAND_LINE][index] = value ? cfgStrdup(value) : NULL;
     return ERR_OK;
@@ -281,22 +187,20 @@ static const char *cfgLookup(const Config *config, int index, CfgSource *source)
     return cfgSettings[index].defaultValue;
 }
 
-const char *cfgGet(const Config *config, const char *name)
+const char *cfgGet(const Config *config, CfgKey key)
 {
-    int index = settingIndex(name);
-    if (index < 0)
+    if (!keyValid(key))
         return NULL;
-    const char *value = cfgLookup(config, index, NULL);
+    const char *value = cfgLookup(config, (int)key, NULL);
     return value && value[0] ? value : NULL;
 }
 
-CfgSource cfgSource(const Config *config, const char *name)
+CfgSource cfgSource(const Config *config, CfgKey key)
 {
-    int index = settingIndex(name);
-    if (index < 0)
+    if (!keyValid(key))
         return CFG_SOURCE_UNSET;
     CfgSource source;
-    cfgLookup(config, index, &source);
+    cfgLookup(config, (int)key, &source);
     return source;
 }
 
@@ -381,27 +285,25 @@ bool cfgParseSeconds(const char *text, int64_t *out)
 }
 
 /* Fetches a value for a typed getter; "not set" is an error there. */
-static ErrCode cfgRequire(const Config *config, const char *name, int *index, const char **value,
-                          CfgSource *source)
+static ErrCode cfgRequire(const Config *config, CfgKey key, const char **value, CfgSource *source)
 {
-    *index = settingIndex(name);
-    if (*index < 0)
-        return errSet(CONFIG_INVALID, "unknown setting '%s'", name ? name : "(null)");
-    *value = cfgLookup(config, *index, source);
+    if (!keyValid(key))
+        return errSet(CONFIG_INVALID, "unknown setting %d", (int)key);
+    *value = cfgLookup(config, (int)key, source);
     if (!*value)
-        return cfgInvalid(name, *source, "not set");
+        return cfgInvalid(cfgSettings[key].name, *source, "not set");
     return ERR_OK;
 }
 
-ErrCode cfgGetInt(const Config *config, const char *name, int64_t *out)
+ErrCode cfgGetInt(const Config *config, CfgKey key, int64_t *out)
 {
-    int index;
     const char *value;
     CfgSource source;
-    ErrCode result = cfgRequire(config, name, &index, &value, &source);
+    ErrCode result = cfgRequire(config, key, &value, &source);
     if (result != ERR_OK)
         return result;
-    const CfgSetting *setting = &cfgSettings[index];
+    const CfgSetting *setting = &cfgSettings[key];
+    const char *name = setting->name;
     int64_t number;
     bool ranged = setting->type == CFG_TYPE_INT;
     if (!parseInt(value, &number) || (ranged && (number < setting->minValue || number > setting->maxValue))) {
@@ -414,29 +316,27 @@ ErrCode cfgGetInt(const Config *config, const char *name, int64_t *out)
     return ERR_OK;
 }
 
-ErrCode cfgGetBool(const Config *config, const char *name, bool *out)
+ErrCode cfgGetBool(const Config *config, CfgKey key, bool *out)
 {
-    int index;
     const char *value;
     CfgSource source;
-    ErrCode result = cfgRequire(config, name, &index, &value, &source);
+    ErrCode result = cfgRequire(config, key, &value, &source);
     if (result != ERR_OK)
         return result;
     if (!parseBool(value, out))
-        return cfgInvalid(name, source, "invalid value '%s' (expected true or false)", value);
+        return cfgInvalid(cfgSettings[key].name, source, "invalid value '%s' (expected true or false)", value);
     return ERR_OK;
 }
 
-ErrCode cfgGetSecondsList(const Config *config, const char *name, int64_t *out, size_t maxItems,
-                          size_t *count)
+ErrCode cfgGetSecondsList(const Config *config, CfgKey key, int64_t *out, size_t maxItems, size_t *count)
 {
-    int index;
     const char *value;
     CfgSource source;
     *count = 0;
-    ErrCode result = cfgRequire(config, name, &index, &value, &source);
+    ErrCode result = cfgRequire(config, key, &value, &source);
     if (result != ERR_OK)
         return result;
+    const char *name = cfgSettings[key].name;
     char item[64];
     const char *cursor = value;
     size_t found = 0;
@@ -522,12 +422,13 @@ static int layerRank(CfgSource source)
     }
 }
 
-ErrCode cfgGetSecret(const Config *config, const char *name, char **out)
+ErrCode cfgGetSecret(const Config *config, CfgKey key, char **out)
 {
     *out = NULL;
-    int index = settingIndex(name);
-    if (index < 0)
-        return errSet(CONFIG_INVALID, "unknown setting '%s'", name ? name : "(null)");
+    if (!keyValid(key))
+        return errSet(CONFIG_INVALID, "unknown setting %d", (int)key);
+    int index = (int)key;
+    const char *name = cfgSettings[key].name;
     char fileName[128];
     snprintf(fileName, sizeof(fileName), "%s_FILE", name);
     int fileIndex = settingIndex(fileName);
@@ -568,12 +469,12 @@ ErrCode cfgValidate(const Config *config)
         switch (setting->type) {
         case CFG_TYPE_INT: {
             int64_t number;
-            result = cfgGetInt(config, setting->name, &number);
+            result = cfgGetInt(config, (CfgKey)index, &number);
             break;
         }
         case CFG_TYPE_BOOL: {
             bool flag;
-            result = cfgGetBool(config, setting->name, &flag);
+            result = cfgGetBool(config, (CfgKey)index, &flag);
             break;
         }
         case CFG_TYPE_CHOICE:
@@ -584,7 +485,7 @@ ErrCode cfgValidate(const Config *config)
         case CFG_TYPE_SECONDS_LIST: {
             int64_t items[64];
             size_t count;
-            result = cfgGetSecondsList(config, setting->name, items, 64, &count);
+            result = cfgGetSecondsList(config, (CfgKey)index, items, 64, &count);
             break;
         }
         default:
@@ -598,7 +499,7 @@ ErrCode cfgValidate(const Config *config)
         if (!cfgSettings[index].isSecret)
             continue;
         char *secret = NULL;
-        ErrCode result = cfgGetSecret(config, cfgSettings[index].name, &secret);
+        ErrCode result = cfgGetSecret(config, (CfgKey)index, &secret);
         cfgSecretFree(secret);
         if (result != ERR_OK)
             return result;
@@ -932,18 +833,18 @@ ErrCode cfgInstance(const Config *config, const char *name, InstanceConfig *out)
         name = CFG_DEFAULT_TARGET;
     if (strcmp(name, CFG_PRODUCTION_INSTANCE) == 0) {
         char *password = NULL;
-        ErrCode result = cfgGetSecret(config, "NEO4J_PASSWORD", &password);
+        ErrCode result = cfgGetSecret(config, CFG_NEO4J_PASSWORD, &password);
         if (result != ERR_OK)
             return result;
         snprintf(out->name, sizeof(out->name), "%s", name);
-        out->uri = cfgStrdup(orDefault(cfgGet(config, "NEO4J_URI"), "bolt://localhost:7687"));
-        out->user = cfgStrdup(orDefault(cfgGet(config, "NEO4J_USER"), "neo4j"));
+        out->uri = cfgStrdup(orDefault(cfgGet(config, CFG_NEO4J_URI), "bolt://localhost:7687"));
+        out->user = cfgStrdup(orDefault(cfgGet(config, CFG_NEO4J_USER), "neo4j"));
         out->password = password;
-        out->database = cfgStrdup(orDefault(cfgGet(config, "NEO4J_DATABASE"), "neo4j"));
-        out->startCommand = dupOrNull(cfgGet(config, "NEO4J_START_COMMAND"));
-        out->stopCommand = dupOrNull(cfgGet(config, "NEO4J_STOP_COMMAND"));
-        out->neo4jHome = dupOrNull(cfgGet(config, "NEO4J_HOME"));
-        out->caFile = dupOrNull(cfgGet(config, "NEO4J_CA_FILE"));
+        out->database = cfgStrdup(orDefault(cfgGet(config, CFG_NEO4J_DATABASE), "neo4j"));
+        out->startCommand = dupOrNull(cfgGet(config, CFG_NEO4J_START_COMMAND));
+        out->stopCommand = dupOrNull(cfgGet(config, CFG_NEO4J_STOP_COMMAND));
+        out->neo4jHome = dupOrNull(cfgGet(config, CFG_NEO4J_HOME));
+        out->caFile = dupOrNull(cfgGet(config, CFG_NEO4J_CA_FILE));
         out->isProduction = true;
         return ERR_OK;
     }
@@ -951,26 +852,26 @@ ErrCode cfgInstance(const Config *config, const char *name, InstanceConfig *out)
     if (section)
         return instanceFromSection(section, config->filePath, out);
     if (strcmp(name, CFG_DEFAULT_TARGET) == 0) {
-        const char *uri = cfgGet(config, "TEST_NEO4J_URI");
+        const char *uri = cfgGet(config, CFG_TEST_NEO4J_URI);
         if (!uri) {
             errSet(TARGET_UNKNOWN, "restore target %s is not configured (TEST_NEO4J_URI is not set)", name);
             errSetAction("Set TEST_NEO4J_URI or define [instance %s] in the config file", name);
             return TARGET_UNKNOWN;
         }
         char *password = NULL;
-        ErrCode result = cfgGetSecret(config, "TEST_NEO4J_PASSWORD", &password);
+        ErrCode result = cfgGetSecret(config, CFG_TEST_NEO4J_PASSWORD, &password);
         if (result != ERR_OK)
             return result;
         snprintf(out->name, sizeof(out->name), "%s", name);
         out->uri = cfgStrdup(uri);
-        out->user = cfgStrdup(orDefault(cfgGet(config, "TEST_NEO4J_USER"), "neo4j"));
+        out->user = cfgStrdup(orDefault(cfgGet(config, CFG_TEST_NEO4J_USER), "neo4j"));
         out->password = password;
-        out->database = cfgStrdup(orDefault(cfgGet(config, "TEST_NEO4J_DATABASE"), "neo4j"));
-        out->container = dupOrNull(cfgGet(config, "TEST_NEO4J_CONTAINER"));
-        out->caFile = dupOrNull(cfgGet(config, "NEO4J_CA_FILE"));
-        out->neo4jHome = dupOrNull(cfgGet(config, "TEST_NEO4J_HOME"));
-        out->startCommand = dupOrNull(cfgGet(config, "TEST_NEO4J_START_COMMAND"));
-        out->stopCommand = dupOrNull(cfgGet(config, "TEST_NEO4J_STOP_COMMAND"));
+        out->database = cfgStrdup(orDefault(cfgGet(config, CFG_TEST_NEO4J_DATABASE), "neo4j"));
+        out->container = dupOrNull(cfgGet(config, CFG_TEST_NEO4J_CONTAINER));
+        out->caFile = dupOrNull(cfgGet(config, CFG_NEO4J_CA_FILE));
+        out->neo4jHome = dupOrNull(cfgGet(config, CFG_TEST_NEO4J_HOME));
+        out->startCommand = dupOrNull(cfgGet(config, CFG_TEST_NEO4J_START_COMMAND));
+        out->stopCommand = dupOrNull(cfgGet(config, CFG_TEST_NEO4J_STOP_COMMAND));
         return ERR_OK;
     }
     char known[512] = CFG_DEFAULT_TARGET;

@@ -1,7 +1,9 @@
 /* Configuration: every setting has ONE name, the environment variable name,
  * used alike in the environment, the config file and the documentation. The
- * settings table (cfgSettingsTable) is the single source of names, defaults,
- * descriptions and secrecy; docs and man pages are generated from it.
+ * settings table (config.def, served by cfgSettingsTable) is the single source
+ * of names, defaults, descriptions and secrecy; docs and man pages are
+ * generated from it, and code names a setting by its CfgKey (CFG_<NAME>), so a
+ * misspelt key does not compile.
  *
  * Precedence, highest first:
  *   command line (cfgSetOverride) > config file (cfgLoadFile) > environment > defaults.
@@ -56,10 +58,25 @@ typedef struct {
     int64_t maxValue;
 } CfgSetting;
 
-/* The table, in documentation order; *count receives its length. Static data. */
+/* One identifier per setting: CFG_BACKUP_STORAGE_PATH, CFG_NEO4J_URI, ... */
+typedef enum {
+#define NBK_SETTING(name, ...) CFG_##name,
+#include "common/config.def"
+#undef NBK_SETTING
+    CFG_KEY_COUNT_
+} CfgKey;
+
+/* The table, in documentation order and indexed by CfgKey; *count receives
+ * its length. Static data. */
 const CfgSetting *cfgSettingsTable(size_t *count);
-/* Entry by exact name, NULL when unknown. */
+/* Entry of a key. */
+const CfgSetting *cfgSetting(CfgKey key);
+/* The setting's one name, e.g. "BACKUP_STORAGE_PATH". */
+const char *cfgName(CfgKey key);
+/* Entry by exact name (config file keys, environment names), NULL when unknown. */
 const CfgSetting *cfgSettingFind(const char *name);
+/* Key by exact name; false when unknown. */
+bool cfgKeyFromName(const char *name, CfgKey *out);
 
 typedef enum {
     CFG_SOURCE_UNSET,
@@ -84,22 +101,21 @@ ErrCode cfgLoadFile(Config *config, const char *path);
 const char *cfgFilePath(const Config *config);
 
 /* Command-line value for a setting; value NULL removes the override.
- * CONFIG_INVALID for an unknown name. The value is copied. */
-ErrCode cfgSetOverride(Config *config, const char *name, const char *value);
+ * The value is copied. CONFIG_INVALID only for a key out of range. */
+ErrCode cfgSetOverride(Config *config, CfgKey key, const char *value);
 
 /* Effective value, NULL when unset or empty. Borrowed: valid until the
- * setting is changed or the config is freed. Unknown names give NULL. */
-const char *cfgGet(const Config *config, const char *name);
+ * setting is changed or the config is freed. */
+const char *cfgGet(const Config *config, CfgKey key);
 /* Where the effective value comes from (CFG_SOURCE_UNSET if none). */
-CfgSource cfgSource(const Config *config, const char *name);
+CfgSource cfgSource(const Config *config, CfgKey key);
 
 /* Typed getters; CONFIG_INVALID names the key, the bad value and where it was
  * set. An unset setting without default gives CONFIG_INVALID "not set". */
-ErrCode cfgGetInt(const Config *config, const char *name, int64_t *out);
-ErrCode cfgGetBool(const Config *config, const char *name, bool *out);
+ErrCode cfgGetInt(const Config *config, CfgKey key, int64_t *out);
+ErrCode cfgGetBool(const Config *config, CfgKey key, bool *out);
 /* Items in seconds; at most maxItems; *count receives the number read. */
-ErrCode cfgGetSecondsList(const Config *config, const char *name, int64_t *out, size_t maxItems,
-                          size_t *count);
+ErrCode cfgGetSecondsList(const Config *config, CfgKey key, int64_t *out, size_t maxItems, size_t *count);
 /* Parses "90", "90s", "5m", "2h", "1d" into seconds (false on bad input). */
 bool cfgParseSeconds(const char *text, int64_t *out);
 
@@ -109,7 +125,7 @@ bool cfgParseSeconds(const char *text, int64_t *out);
  * unreadable file is CONFIG_INVALID naming the file (never its content).
  * *out is NULL when neither is set; otherwise owned by the caller, released
  * with cfgSecretFree (which wipes it). */
-ErrCode cfgGetSecret(const Config *config, const char *name, char **out);
+ErrCode cfgGetSecret(const Config *config, CfgKey key, char **out);
 void cfgSecretFree(char *secret);
 
 /* Checks every set value against its type (ints in range, booleans,

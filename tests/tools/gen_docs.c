@@ -19,7 +19,7 @@ static void printConfiguration(void)
            "Restore targets other than the default `test-neo4j` are `[instance NAME]` sections of the "
            "config file with the keys URI, USER, PASSWORD, PASSWORD_FILE, DATABASE, START_COMMAND, "
            "STOP_COMMAND, NEO4J_HOME, CONTAINER, CA_FILE.\n\n"
-           "This page is generated from `src/common/config.c` by `scripts/gen-docs.sh`.\n");
+           "This page is generated from `src/common/config.def` by `scripts/gen-docs.sh`.\n");
     const char *group = "";
     for (size_t index = 0; index < count; index++) {
         const CfgSetting *setting = &settings[index];

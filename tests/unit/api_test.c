@@ -285,11 +285,11 @@ static Config *newConfig(void)
 {
     Config *config = NULL;
     assert_int_equal(cfgNew(&config), ERR_OK);
-    assert_int_equal(cfgSetOverride(config, "BACKUP_STORAGE_PATH", storage), ERR_OK);
-    assert_int_equal(cfgSetOverride(config, "BACKUP_RETENTION_DAYS", "7"), ERR_OK);
-    assert_int_equal(cfgSetOverride(config, "BACKUP_MIN_FREE_PERCENT", "0"), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_STORAGE_PATH, storage), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_RETENTION_DAYS, "7"), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_MIN_FREE_PERCENT, "0"), ERR_OK);
     /* Nothing listens on port 1: a job fails at once with NEO4J_UNREACHABLE. */
-    assert_int_equal(cfgSetOverride(config, "NEO4J_URI", "bolt://127.0.0.1:1"), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_NEO4J_URI, "bolt://127.0.0.1:1"), ERR_OK);
     return config;
 }
 
@@ -381,7 +381,7 @@ static void testMetricsOfCatalog(void **state)
     /* BACKUP_METRICS_FILE gets the same text. */
     char metricsPath[PATH_MAX];
     snprintf(metricsPath, sizeof(metricsPath), "%s/metrics.prom", workDir);
-    assert_int_equal(cfgSetOverride(config, "BACKUP_METRICS_FILE", metricsPath), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_METRICS_FILE, metricsPath), ERR_OK);
     apiMetricsWriteFile(config, &scheduler);
     Buffer written;
     bufferInit(&written);

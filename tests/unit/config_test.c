@@ -109,34 +109,60 @@ static void testTableIsConsistent(void **state)
     assert_null(cfgSettingFind("NO_SUCH_SETTING"));
 }
 
+/* The table is indexed by CfgKey: each key finds its own row, by id and by name. */
+static void testKeysMatchTheTable(void **state)
+{
+    (void)state;
+    size_t count = 0;
+    const CfgSetting *settings = cfgSettingsTable(&count);
+    assert_int_equal(count, CFG_KEY_COUNT_);
+    for (size_t index = 0; index < count; index++) {
+        CfgKey key = (CfgKey)index;
+        assert_ptr_equal(cfgSetting(key), &settings[index]);
+        assert_string_equal(cfgName(key), settings[index].name);
+        CfgKey found = CFG_KEY_COUNT_;
+        assert_true(cfgKeyFromName(settings[index].name, &found));
+        assert_int_equal(found, key);
+    }
+    assert_string_equal(cfgName(CFG_BACKUP_STORAGE_PATH), "BACKUP_STORAGE_PATH");
+    assert_string_equal(cfgName(CFG_BACKUP_API_MAX_CONNECTIONS_PER_CLIENT), "BACKUP_API_MAX_CONNECTIONS_PER_CLIENT");
+    assert_int_equal(cfgSetting(CFG_BACKUP_RETENTION_DAYS)->type, CFG_TYPE_INT);
+    assert_true(cfgSetting(CFG_NEO4J_PASSWORD)->isSecret);
+    CfgKey unknown = CFG_KEY_COUNT_;
+    assert_false(cfgKeyFromName("NO_SUCH_SETTING", &unknown));
+    assert_false(cfgKeyFromName(NULL, &unknown));
+    assert_int_equal(unknown, CFG_KEY_COUNT_);
+    assert_null(cfgSetting(CFG_KEY_COUNT_));
+}
+
 static void testDefaults(void **state)
 {
     (void)state;
     Config *config = newConfig();
-    assert_string_equal(cfgGet(config, "NEO4J_URI"), "bolt://localhost:7687");
-    assert_string_equal(cfgGet(config, "NEO4J_USER"), "neo4j");
-    assert_string_equal(cfgGet(config, "NEO4J_DATABASE"), "neo4j");
-    assert_string_equal(cfgGet(config, "BACKUP_SCHEDULE"), "0 2 * * *");
-    assert_string_equal(cfgGet(config, "BACKUP_COMPRESSION"), "zstd");
-    assert_string_equal(cfgGet(config, "BACKUP_METHOD"), "logical");
-    assert_null(cfgGet(config, "BACKUP_ALERT_EMAIL"));
-    assert_int_equal(cfgSource(config, "BACKUP_ALERT_EMAIL"), CFG_SOURCE_UNSET);
-    assert_int_equal(cfgSource(config, "NEO4J_URI"), CFG_SOURCE_DEFAULT);
+    assert_string_equal(cfgGet(config, CFG_NEO4J_URI), "bolt://localhost:7687");
+    assert_string_equal(cfgGet(config, CFG_NEO4J_USER), "neo4j");
+    assert_string_equal(cfgGet(config, CFG_NEO4J_DATABASE), "neo4j");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_SCHEDULE), "0 2 * * *");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_COMPRESSION), "zstd");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_METHOD), "logical");
+    assert_null(cfgGet(config, CFG_BACKUP_ALERT_EMAIL));
+    assert_int_equal(cfgSource(config, CFG_BACKUP_ALERT_EMAIL), CFG_SOURCE_UNSET);
+    assert_int_equal(cfgSource(config, CFG_NEO4J_URI), CFG_SOURCE_DEFAULT);
     int64_t number;
-    assert_int_equal(cfgGetInt(config, "BACKUP_RETENTION_DAYS", &number), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &number), ERR_OK);
     assert_int_equal(number, 7);
-    assert_int_equal(cfgGetInt(config, "BACKUP_KEEP_WEEKLY", &number), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_KEEP_WEEKLY, &number), ERR_OK);
     assert_int_equal(number, 0);
-    assert_int_equal(cfgGetInt(config, "BACKUP_KEEP_MONTHLY", &number), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_KEEP_MONTHLY, &number), ERR_OK);
     assert_int_equal(number, 0);
-    assert_int_equal(cfgGetInt(config, "BACKUP_MIN_FREE_PERCENT", &number), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &number), ERR_OK);
     assert_int_equal(number, 20);
     bool flag = true;
-    assert_int_equal(cfgGetBool(config, "PROMOTE_AFTER_VALIDATION", &flag), ERR_OK);
+    assert_int_equal(cfgGetBool(config, CFG_PROMOTE_AFTER_VALIDATION, &flag), ERR_OK);
     assert_false(flag);
     int64_t delays[8];
     size_t delayCount;
-    assert_int_equal(cfgGetSecondsList(config, "BACKUP_RETRY_DELAYS", delays, 8, &delayCount), ERR_OK);
+    assert_int_equal(cfgGetSecondsList(config, CFG_BACKUP_RETRY_DELAYS, delays, 8, &delayCount), ERR_OK);
     assert_int_equal(delayCount, 4);
     assert_int_equal(delays[0], 60);
     assert_int_equal(delays[3], 86400);
@@ -152,30 +178,31 @@ static void testPrecedence(void **state)
     setenv("BACKUP_STORAGE_PATH", "/env/backups", 1);
     setenv("BACKUP_ALERT_EMAIL", "", 1); /* empty environment = unset */
     Config *config = newConfig();
-    assert_string_equal(cfgGet(config, "NEO4J_USER"), "envuser");
-    assert_int_equal(cfgSource(config, "NEO4J_USER"), CFG_SOURCE_ENVIRONMENT);
-    assert_int_equal(cfgSource(config, "BACKUP_ALERT_EMAIL"), CFG_SOURCE_UNSET);
+    assert_string_equal(cfgGet(config, CFG_NEO4J_USER), "envuser");
+    assert_int_equal(cfgSource(config, CFG_NEO4J_USER), CFG_SOURCE_ENVIRONMENT);
+    assert_int_equal(cfgSource(config, CFG_BACKUP_ALERT_EMAIL), CFG_SOURCE_UNSET);
     const char *path = writeFile("nbk.conf",
                                  "# comment\n\nBACKUP_RETENTION_DAYS=14\nexport NEO4J_USER=\"file user\"\n", 0600);
     assert_int_equal(cfgLoadFile(config, path), ERR_OK);
     assert_string_equal(cfgFilePath(config), path);
     int64_t days;
-    assert_int_equal(cfgGetInt(config, "BACKUP_RETENTION_DAYS", &days), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &days), ERR_OK);
     assert_int_equal(days, 14);
-    assert_string_equal(cfgGet(config, "NEO4J_USER"), "file user");
-    assert_int_equal(cfgSource(config, "NEO4J_USER"), CFG_SOURCE_FILE);
-    assert_string_equal(cfgGet(config, "BACKUP_STORAGE_PATH"), "/env/backups");
-    assert_int_equal(cfgSetOverride(config, "BACKUP_RETENTION_DAYS", "3"), ERR_OK);
-    assert_int_equal(cfgGetInt(config, "BACKUP_RETENTION_DAYS", &days), ERR_OK);
+    assert_string_equal(cfgGet(config, CFG_NEO4J_USER), "file user");
+    assert_int_equal(cfgSource(config, CFG_NEO4J_USER), CFG_SOURCE_FILE);
+    assert_string_equal(cfgGet(config, CFG_BACKUP_STORAGE_PATH), "/env/backups");
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_RETENTION_DAYS, "3"), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &days), ERR_OK);
     assert_int_equal(days, 3);
-    assert_int_equal(cfgSource(config, "BACKUP_RETENTION_DAYS"), CFG_SOURCE_COMMAND_LINE);
-    assert_int_equal(cfgSetOverride(config, "BACKUP_RETENTION_DAYS", NULL), ERR_OK);
-    assert_int_equal(cfgGetInt(config, "BACKUP_RETENTION_DAYS", &days), ERR_OK);
+    assert_int_equal(cfgSource(config, CFG_BACKUP_RETENTION_DAYS), CFG_SOURCE_COMMAND_LINE);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_RETENTION_DAYS, NULL), ERR_OK);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &days), ERR_OK);
     assert_int_equal(days, 14);
-    assert_int_equal(cfgSetOverride(config, "NO_SUCH", "1"), CONFIG_INVALID);
+    assert_int_equal(cfgSetOverride(config, CFG_KEY_COUNT_, "1"), CONFIG_INVALID);
+    assert_null(cfgGet(config, CFG_KEY_COUNT_));
     /* The environment is captured at cfgNew: later changes do not leak in. */
     setenv("BACKUP_STORAGE_PATH", "/changed", 1);
-    assert_string_equal(cfgGet(config, "BACKUP_STORAGE_PATH"), "/env/backups");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_STORAGE_PATH), "/env/backups");
     cfgFree(config);
 }
 
@@ -192,11 +219,11 @@ static void testFileSyntax(void **state)
                                  "BACKUP_SCHEDULE=\"*/5 * * * *\"\n",
                                  0600);
     assert_int_equal(cfgLoadFile(config, path), ERR_OK);
-    assert_string_equal(cfgGet(config, "BACKUP_STORAGE_PATH"), "/data/backups");
-    assert_string_equal(cfgGet(config, "BACKUP_ALERT_EMAIL"), "ops@example.com # not a comment");
-    assert_string_equal(cfgGet(config, "NEO4J_DATABASE"), "with \"quotes\" and \\");
-    assert_string_equal(cfgGet(config, "BACKUP_SMTP_FROM"), "a#b");
-    assert_string_equal(cfgGet(config, "BACKUP_SCHEDULE"), "*/5 * * * *");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_STORAGE_PATH), "/data/backups");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_ALERT_EMAIL), "ops@example.com # not a comment");
+    assert_string_equal(cfgGet(config, CFG_NEO4J_DATABASE), "with \"quotes\" and \\");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_SMTP_FROM), "a#b");
+    assert_string_equal(cfgGet(config, CFG_BACKUP_SCHEDULE), "*/5 * * * *");
     assert_non_null(strstr(captured, "unknown setting 'UNKNOWN_SETTING'"));
     assert_non_null(strstr(captured, "line 5"));
     cfgFree(config);
@@ -244,18 +271,18 @@ static void testTypedGettersNameKeyAndValue(void **state)
     setenv("BACKUP_RETRY_DELAYS", "60,5m,,1h", 1);
     Config *config = newConfig();
     int64_t number;
-    assert_int_equal(cfgGetInt(config, "BACKUP_RETENTION_DAYS", &number), CONFIG_INVALID);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &number), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->reason, "BACKUP_RETENTION_DAYS"));
     assert_non_null(strstr(errLast()->reason, "'seven'"));
     assert_non_null(strstr(errLast()->action, "environment"));
-    assert_int_equal(cfgGetInt(config, "BACKUP_MIN_FREE_PERCENT", &number), CONFIG_INVALID);
+    assert_int_equal(cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &number), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->reason, "from 0 to 99"));
     bool flag;
-    assert_int_equal(cfgGetBool(config, "PROMOTE_AFTER_VALIDATION", &flag), CONFIG_INVALID);
+    assert_int_equal(cfgGetBool(config, CFG_PROMOTE_AFTER_VALIDATION, &flag), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->reason, "'maybe'"));
     int64_t delays[8];
     size_t count;
-    assert_int_equal(cfgGetSecondsList(config, "BACKUP_RETRY_DELAYS", delays, 8, &count), CONFIG_INVALID);
+    assert_int_equal(cfgGetSecondsList(config, CFG_BACKUP_RETRY_DELAYS, delays, 8, &count), CONFIG_INVALID);
     assert_int_equal(cfgValidate(config), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->reason, "BACKUP_"));
     cfgFree(config);
@@ -272,15 +299,15 @@ static void testTypedGettersNameKeyAndValue(void **state)
     setenv("PROMOTE_AFTER_VALIDATION", "YES", 1);
     setenv("BACKUP_RETRY_DELAYS", "1m, 2h,3d ,45s", 1);
     config = newConfig();
-    assert_int_equal(cfgGetBool(config, "PROMOTE_AFTER_VALIDATION", &flag), ERR_OK);
+    assert_int_equal(cfgGetBool(config, CFG_PROMOTE_AFTER_VALIDATION, &flag), ERR_OK);
     assert_true(flag);
-    assert_int_equal(cfgGetSecondsList(config, "BACKUP_RETRY_DELAYS", delays, 8, &count), ERR_OK);
+    assert_int_equal(cfgGetSecondsList(config, CFG_BACKUP_RETRY_DELAYS, delays, 8, &count), ERR_OK);
     assert_int_equal(count, 4);
     assert_int_equal(delays[0], 60);
     assert_int_equal(delays[1], 7200);
     assert_int_equal(delays[2], 259200);
     assert_int_equal(delays[3], 45);
-    assert_int_equal(cfgGetSecondsList(config, "BACKUP_RETRY_DELAYS", delays, 2, &count), CONFIG_INVALID);
+    assert_int_equal(cfgGetSecondsList(config, CFG_BACKUP_RETRY_DELAYS, delays, 2, &count), CONFIG_INVALID);
     assert_int_equal(cfgValidate(config), ERR_OK);
     cfgFree(config);
 }
@@ -294,24 +321,24 @@ static void testSecrets(void **state)
     setenv("NEO4J_PASSWORD_FILE", passwordPath, 1);
     Config *config = newConfig();
     char *secret = NULL;
-    assert_int_equal(cfgGetSecret(config, "NEO4J_PASSWORD", &secret), ERR_OK);
+    assert_int_equal(cfgGetSecret(config, CFG_NEO4J_PASSWORD, &secret), ERR_OK);
     assert_string_equal(secret, "s3cret");
     cfgSecretFree(secret);
     /* Unset entirely: NULL, no error. */
-    assert_int_equal(cfgGetSecret(config, "BACKUP_API_TOKEN", &secret), ERR_OK);
+    assert_int_equal(cfgGetSecret(config, CFG_BACKUP_API_TOKEN, &secret), ERR_OK);
     assert_null(secret);
     cfgFree(config);
 
     /* Both in one layer: error naming both. */
     setenv("NEO4J_PASSWORD", "direct", 1);
     config = newConfig();
-    assert_int_equal(cfgGetSecret(config, "NEO4J_PASSWORD", &secret), CONFIG_INVALID);
+    assert_int_equal(cfgGetSecret(config, CFG_NEO4J_PASSWORD, &secret), CONFIG_INVALID);
     assert_null(secret);
     assert_non_null(strstr(errLast()->reason, "NEO4J_PASSWORD_FILE"));
     assert_int_equal(cfgValidate(config), CONFIG_INVALID);
     /* A higher layer wins over the other name in a lower one. */
-    assert_int_equal(cfgSetOverride(config, "NEO4J_PASSWORD", "from-cli"), ERR_OK);
-    assert_int_equal(cfgGetSecret(config, "NEO4J_PASSWORD", &secret), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_NEO4J_PASSWORD, "from-cli"), ERR_OK);
+    assert_int_equal(cfgGetSecret(config, CFG_NEO4J_PASSWORD, &secret), ERR_OK);
     assert_string_equal(secret, "from-cli");
     cfgSecretFree(secret);
     cfgFree(config);
@@ -320,7 +347,7 @@ static void testSecrets(void **state)
     clearEnvironment();
     setenv("NEO4J_PASSWORD_FILE", "/nonexistent/nbk-password", 1);
     config = newConfig();
-    assert_int_equal(cfgGetSecret(config, "NEO4J_PASSWORD", &secret), CONFIG_INVALID);
+    assert_int_equal(cfgGetSecret(config, CFG_NEO4J_PASSWORD, &secret), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->reason, "/nonexistent/nbk-password"));
     assert_non_null(strstr(errLast()->reason, "NEO4J_PASSWORD_FILE"));
     cfgFree(config);
@@ -466,6 +493,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testTableIsConsistent),
+        cmocka_unit_test(testKeysMatchTheTable),
         cmocka_unit_test_setup_teardown(testDefaults, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testPrecedence, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testFileSyntax, setUp, tearDown),
