@@ -18,7 +18,10 @@
  * deferred instead (a sort-merge join):
  *   - its canonical type and properties go to a sequential scratch stream,
  *     in arrival order (sequence number s);
- *   - (endpoint key, 2s + side) records go to an external sort;
+ *   - (endpoint key, 2s + side) records go to an external sort; but a start
+ *     key at or past the highest one so far is looked up at once and its
+ *     hash goes to the stream (archives and the target's scan list
+ *     relationships by start node: the table is then read in order);
  * at fingerprintHex, the sort yields the keys in order, so the node table is
  * read front to back (a few cached blocks suffice: its cache shrinks for the
  * join and its memory goes to the sorts), giving (2s + side, nodeHash)
@@ -44,6 +47,8 @@
 #define FINGERPRINT_JOIN_CACHE_BYTES ((size_t)64 << 10)
 #define FINGERPRINT_STREAM_BUFFER_BYTES ((size_t)64 << 10)
 #define FINGERPRINT_SIGN_BIT (UINT64_C(1) << 63)
+/* In a stream entry's length: the start node's hash follows the bytes. */
+#define FINGERPRINT_START_INLINE (UINT32_C(1) << 31)
 
 /* Join records: a key (sort order) and a payload. */
 typedef struct {
@@ -63,6 +68,10 @@ typedef struct {
     uint64_t count;
     size_t tableCacheBytes; /* the node table's cache before the join took it */
     ErrCode failed;         /* a deferral failed: the join would be wrong */
+    /* Start keys that never go down (archives and the target's scan list
+     * relationships by start node) are read at once, in order. */
+    bool haveHighestStart;
+    int64_t highestStart;
 } FingerprintDeferred;
 
 /* A 128-bit unsigned sum kept as two words (big-endian when printed). */
@@ -351,13 +360,32 @@ static ErrCode fingerprintDefer(Fingerprint *fingerprint, int64_t startKey, int6
         if (!deferred->canonical || !deferred->endpoints)
             return errSet(ERR_INTERNAL, "out of memory for the content fingerprint's join");
     }
+    if (fingerprint->canonical.length >= FINGERPRINT_START_INLINE)
+        return errSet(ERR_INTERNAL, "a relationship of %zu bytes is too large to fingerprint",
+                      fingerprint->canonical.length);
+    /* A start key at or past the highest so far is read now: in an archive
+     * sorted by start node that is every one, and the table is read in
+     * order; any other waits for the sort. */
+    bool startInline = !deferred->haveHighestStart || startKey >= deferred->highestStart;
+    uint8_t startHash[FINGERPRINT_HASH_LENGTH];
+    if (startInline) {
+        if (!keyTableGet(fingerprint->nodeHashes, startKey, startHash))
+            return keyTableFailed(fingerprint->nodeHashes)
+                       ? errLast()->code
+                       : errSet(ERR_INTERNAL, "a node hash of the content fingerprint vanished");
+        deferred->haveHighestStart = true;
+        deferred->highestStart = startKey;
+    }
     uint32_t length = (uint32_t)fingerprint->canonical.length;
-    ErrCode code = spillStreamWrite(deferred->canonical, &length, sizeof(length));
+    uint32_t header = length | (startInline ? FINGERPRINT_START_INLINE : 0);
+    ErrCode code = spillStreamWrite(deferred->canonical, &header, sizeof(header));
     if (code == ERR_OK)
         code = spillStreamWrite(deferred->canonical, fingerprint->canonical.data, length);
+    if (code == ERR_OK && startInline)
+        code = spillStreamWrite(deferred->canonical, startHash, sizeof(startHash));
     FingerprintEndpoint start = {(uint64_t)startKey ^ FINGERPRINT_SIGN_BIT, 2 * deferred->count};
     FingerprintEndpoint end = {(uint64_t)endKey ^ FINGERPRINT_SIGN_BIT, 2 * deferred->count + 1};
-    if (code == ERR_OK)
+    if (code == ERR_OK && !startInline)
         code = spillSortAdd(deferred->endpoints, &start);
     if (code == ERR_OK)
         code = spillSortAdd(deferred->endpoints, &end);
@@ -433,34 +461,41 @@ static ErrCode fingerprintJoin(Fingerprint *fingerprint)
         code = spillSortFinish(hashes);
     if (code == ERR_OK)
         code = spillStreamRewind(deferred->canonical);
-    /* Pass 2: both endpoint hashes of relationship s, next to its bytes. */
+    /* Pass 2: the endpoint hashes of relationship s (the start's, when it
+     * was read at once, from the stream), next to its bytes. */
     for (uint64_t sequence = 0; code == ERR_OK && sequence < deferred->count; sequence++) {
-        FingerprintEndpointHash start;
-        FingerprintEndpointHash end;
-        bool more = false;
-        code = spillSortNext(hashes, &start, &more);
-        if (code == ERR_OK && more)
-            code = spillSortNext(hashes, &end, &more);
-        if (code == ERR_OK && (!more || start.side != 2 * sequence || end.side != 2 * sequence + 1))
-            code = errSet(ERR_INTERNAL, "the content fingerprint's join lost relationship %llu",
-                          (unsigned long long)sequence);
-        uint32_t length = 0;
-        if (code == ERR_OK)
-            code = spillStreamRead(deferred->canonical, &length, sizeof(length));
+        uint32_t header = 0;
+        code = spillStreamRead(deferred->canonical, &header, sizeof(header));
         if (code != ERR_OK)
             break;
+        uint32_t length = header & ~FINGERPRINT_START_INLINE;
         bufferClear(&fingerprint->canonical);
         bufferReserve(&fingerprint->canonical, length);
         code = spillStreamRead(deferred->canonical, fingerprint->canonical.data, length);
         if (code != ERR_OK)
             break;
         fingerprint->canonical.length = length;
+        FingerprintEndpointHash start = {.side = 2 * sequence};
+        FingerprintEndpointHash end;
+        bool more = true;
+        if (header & FINGERPRINT_START_INLINE)
+            code = spillStreamRead(deferred->canonical, start.hash, sizeof(start.hash));
+        else
+            code = spillSortNext(hashes, &start, &more);
+        if (code == ERR_OK && more)
+            code = spillSortNext(hashes, &end, &more);
+        if (code == ERR_OK && (!more || start.side != 2 * sequence || end.side != 2 * sequence + 1))
+            code = errSet(ERR_INTERNAL, "the content fingerprint's join lost relationship %llu",
+                          (unsigned long long)sequence);
+        if (code != ERR_OK)
+            break;
         fingerprintAddRelationshipHash(fingerprint, start.hash, end.hash);
     }
     spillSortFree(hashes);
     spillStreamFree(deferred->canonical);
     deferred->canonical = NULL;
     deferred->count = 0;
+    deferred->haveHighestStart = false;
     /* The table gets its cache back, for nodes or relationships to come. */
     if (code == ERR_OK)
         code = keyTableSetCacheBytes(fingerprint->nodeHashes, deferred->tableCacheBytes);
