@@ -24,7 +24,7 @@ packages=(
     libcmocka-dev libmicrohttpd-dev
     libxml2-dev
     libsodium-dev
-    clang libclang-rt-14-dev valgrind
+    clang libclang-rt-14-dev valgrind gcovr
     maven ca-certificates openssl
     chromium prometheus
 )
@@ -73,6 +73,7 @@ fi
 command -v cmake >/dev/null || die "cmake missing after install"
 command -v mvn >/dev/null || die "maven missing after install"
 command -v openssl >/dev/null || die "openssl missing after install"
+command -v gcovr >/dev/null || die "gcovr missing after install"
 
 # ---- Python test dependencies ----------------------------------------------
 command -v "$python" >/dev/null || die "$python not found"

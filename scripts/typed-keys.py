@@ -5,6 +5,12 @@
     optionsHas(parsed, "dry-run")             ->  optionsHas(parsed, OPT_DRY_RUN)
     OPT_ACTION / OPT_MODIFIER (option roles)  ->  OPT_ROLE_ACTION / OPT_ROLE_MODIFIER
 
+and two more call-site rewrites of the same integration (issue 12):
+
+    ErrDetail failure = *errLast();           ->  ErrDetail failure = errSave();
+    *(ErrDetail *)errLast() = failure;        ->  errRestore(&failure);
+    errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set")  ->  cfgStoragePathMissing()
+
 The ids come from src/common/config.def and src/command/options.def. The
 rewrite is idempotent: run it after merging code written against the string
 API; a second run changes nothing. A name that is in neither table is reported
@@ -63,6 +69,11 @@ def rewrite(path, text, settings, options, problems):
                                ("|".join(OPTION_FUNCTIONS), FIRST_ARG))
     text = cfgPattern.sub(cfgCall, text)
     text = optionPattern.sub(optionCall, text)
+    text = re.sub(r"\b(\w+) = \*errLast\(\);", r"\1 = errSave();", text)
+    text = re.sub(r"\*\s*\(ErrDetail\s*\*\)\s*errLast\(\)\s*=\s*(\w+);", r"errRestore(&\1);", text)
+    if pathlib.PurePath(path).as_posix() != "src/common/config.c":  # where the one message lives
+        text = re.sub(r"\berrSet\(\s*CONFIG_INVALID,\s*\"BACKUP_STORAGE_PATH is not set\"\s*\)",
+                      "cfgStoragePathMissing()", text)
     text = re.sub(r"\bOPT_ACTION\b", "OPT_ROLE_ACTION", text)
     text = re.sub(r"\bOPT_MODIFIER\b", "OPT_ROLE_MODIFIER", text)
     return text

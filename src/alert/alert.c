@@ -4,6 +4,7 @@
 
 #include "alert/alert_internal.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -292,7 +293,7 @@ ErrCode alertFormatJson(const Alert *alert, Buffer *out)
 
     json_object *root = json_object_new_object();
     if (!root)
-        return errSet(ERR_INTERNAL, "out of memory building the alert JSON");
+        memOutOfMemory("json-c object");
     json_object_object_add(root, "source", json_object_new_string("neo4j-backup"));
     json_object_object_add(root, "version", json_object_new_string(NBK_VERSION));
     json_object_object_add(root, "severity", json_object_new_string(alertSeverityName(alert->severity)));
@@ -319,7 +320,7 @@ ErrCode alertFormatJson(const Alert *alert, Buffer *out)
 bool alertSend(const AlertConfig *config, const Alert *alert)
 {
     /* The caller usually reports its own error after alerting: keep it intact. */
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     bool allDelivered = true;
     int sinks = 0;
 
@@ -348,8 +349,6 @@ bool alertSend(const AlertConfig *config, const Alert *alert)
         logDebug("No alert sink configured (BACKUP_ALERT_EMAIL, BACKUP_ALERT_WEBHOOK); "
                  "alert %s only logged", alert->code);
 
-    errSet(saved.code, "%s", saved.reason);
-    if (saved.action[0])
-        errSetAction("%s", saved.action);
+    errRestore(&saved);
     return allDelivered;
 }

@@ -80,5 +80,8 @@ void apiStatusPage(ApiServer *server, const ApiSnapshot *snapshot, ApiResponse *
 void apiLoginPage(ApiServer *server, bool failed, ApiResponse *response);
 /* Appends text with &, <, >, " and ' escaped. */
 void apiHtmlEscape(Buffer *out, const char *text);
+/* The status page's "Trends": backup sizes, the repository total and
+ * durations over time as inline SVG charts (status_chart.c). */
+void apiPageCharts(const ApiSnapshot *snapshot, Buffer *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include "command/command.h"
 #include "command/support.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <pthread.h>
@@ -45,9 +46,7 @@ const char *apiJobStateName(ApiJobState state)
 
 ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag)
 {
-    ApiJobs *jobs = calloc(1, sizeof(*jobs));
-    if (!jobs)
-        abort();
+    ApiJobs *jobs = memCalloc(1, sizeof(*jobs));
     jobs->config = config;
     jobs->cancelFlag = cancelFlag;
     jobs->nextNumber = 1;
@@ -112,7 +111,7 @@ static void *apiJobThread(void *payload)
     logInfo("API job %s: %s%s%s started", job->info.id, apiJobKindName(job->info.request.kind),
             job->info.request.backupId[0] ? " of " : "", job->info.request.backupId);
     ErrCode code = apiJobExecute(jobs, job, resultId);
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     apiMetricsWriteFile(jobs->config, NULL);
     if (code == ERR_OK)
         logInfo("API job %s: succeeded%s%s", job->info.id, resultId[0] ? ", backup " : "", resultId);
@@ -187,9 +186,7 @@ ErrCode apiJobsStart(ApiJobs *jobs, const ApiJobRequest *request, char idOut[API
         return code;
     }
     apiJobsMakeRoom(jobs);
-    ApiJob *job = calloc(1, sizeof(*job));
-    if (!job)
-        abort();
+    ApiJob *job = memCalloc(1, sizeof(*job));
     job->owner = jobs;
     job->info.request = *request;
     job->info.state = API_JOB_RUNNING;

@@ -3,6 +3,7 @@
 
 #include "command/support.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
     cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &out->minFreePercent);
     const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
 
     if (schedulerState) {
         out->scheduler = *schedulerState;
@@ -66,10 +67,8 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
         return code;
     }
     size_t count = out->list.count;
-    RetBackup *inputs = calloc(count ? count : 1, sizeof(*inputs));
-    out->decisions = calloc(count ? count : 1, sizeof(*out->decisions));
-    if (!inputs || !out->decisions)
-        abort();
+    RetBackup *inputs = memCalloc(count ? count : 1, sizeof(*inputs));
+    out->decisions = memCalloc(count ? count : 1, sizeof(*out->decisions));
     catRetentionInput(catalog, &out->list, inputs);
     retEvaluate(inputs, count, &policy, out->now, out->decisions);
     free(inputs);

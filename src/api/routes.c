@@ -10,6 +10,7 @@
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "schedule/cron.h"
 
@@ -141,7 +142,7 @@ static bool apiParseBody(const ApiRequest *request, const char *const *allowed, 
     }
     json_tokener *tokener = json_tokener_new_ex(16);
     if (!tokener)
-        abort();
+        memOutOfMemory("json-c tokener");
     json_object *parsed = json_tokener_parse_ex(tokener, request->body + start, (int)(request->bodyLength - start));
     enum json_tokener_error status = json_tokener_get_error(tokener);
     size_t consumed = start + json_tokener_get_parse_end(tokener);
@@ -517,9 +518,7 @@ static void apiRestoreBackup(ApiServer *server, const ApiRequest *request, const
 
 static void apiListJobs(ApiServer *server, ApiResponse *response)
 {
-    ApiJobInfo *infos = calloc(API_JOBS_KEPT + API_JOB_KIND_COUNT, sizeof(*infos));
-    if (!infos)
-        abort();
+    ApiJobInfo *infos = memCalloc(API_JOBS_KEPT + API_JOB_KIND_COUNT, sizeof(*infos));
     size_t count = apiJobsList(server->jobs, infos, API_JOBS_KEPT + API_JOB_KIND_COUNT);
     json_object *jobs = json_object_new_array();
     for (size_t index = 0; index < count; index++)
@@ -546,7 +545,7 @@ static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
     const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -4,6 +4,7 @@
 #include "api/api_internal.h"
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <arpa/inet.h>
@@ -175,9 +176,7 @@ static enum MHD_Result apiOnRequest(void *payload, struct MHD_Connection *connec
     if (!state || pathHasNul) {
         /* Headers are in: refuse a declared oversized body before reading it. */
         *connectionState = NULL;
-        state = calloc(1, sizeof(*state));
-        if (!state)
-            return MHD_NO;
+        state = memCalloc(1, sizeof(*state));
         bufferInit(&state->body);
         state->pathHasNul = pathHasNul;
         *connectionState = state;
@@ -259,9 +258,7 @@ static char *apiCopySecret(const char *text)
 {
     if (!text)
         return NULL;
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
+    char *copy = memStrdup(text);
     return copy;
 }
 
@@ -292,9 +289,7 @@ ErrCode apiServerStart(const ApiServerOptions *options, ApiServer **out)
         errSetAction("Unset BACKUP_API_TLS_CERT and BACKUP_API_TLS_KEY and put a TLS proxy in front");
         return CONFIG_INVALID;
     }
-    ApiServer *server = calloc(1, sizeof(*server));
-    if (!server)
-        abort();
+    ApiServer *server = memCalloc(1, sizeof(*server));
     server->config = options->config;
     server->cancelFlag = options->cancelFlag;
     server->address = options->address;

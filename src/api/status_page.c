@@ -19,9 +19,11 @@
 
 static const char apiPageStyle[] =
     ":root{color-scheme:light dark;--bg:#f6f7f9;--fg:#1d2330;--muted:#5d6675;--card:#fff;--line:#dde1e7;"
-    "--ok:#1b7f3b;--warn:#9a6700;--bad:#c62828;--okbg:#e6f4ea;--warnbg:#fff4d6;--badbg:#fde7e7}"
+    "--ok:#1b7f3b;--warn:#9a6700;--bad:#c62828;--okbg:#e6f4ea;--warnbg:#fff4d6;--badbg:#fde7e7;"
+    "--accent:#2f6fdb;--accentbg:#e3ecfb}"
     "@media (prefers-color-scheme:dark){:root{--bg:#12151b;--fg:#e6e9ef;--muted:#9aa3b2;--card:#1b2029;"
-    "--line:#2c3340;--okbg:#133321;--warnbg:#3a2e0b;--badbg:#3d1717;--ok:#5fd38a;--warn:#f0c24b;--bad:#ff7b7b}}"
+    "--line:#2c3340;--okbg:#133321;--warnbg:#3a2e0b;--badbg:#3d1717;--ok:#5fd38a;--warn:#f0c24b;--bad:#ff7b7b;"
+    "--accent:#7aa7ff;--accentbg:#1c2a45}}"
     "*{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
     "background:var(--bg);color:var(--fg)}header,main,footer{max-width:1100px;margin:0 auto;padding:12px 16px}"
     "h1{font-size:1.4rem;margin:8px 0 2px}h2{font-size:1.1rem;margin:22px 0 8px}h3{font-size:.8rem;margin:0 0 4px;"
@@ -40,6 +42,11 @@ static const char apiPageStyle[] =
     ".badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:.8rem;font-weight:600;"
     "white-space:nowrap}.b-ok{background:var(--okbg);color:var(--ok)}.b-warn{background:var(--warnbg);"
     "color:var(--warn)}.b-bad{background:var(--badbg);color:var(--bad)}"
+    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:10px}"
+    ".chart{margin:0}.chart svg{display:block;width:100%;height:auto}.chart .grid{stroke:var(--line);"
+    "stroke-width:1}.chart .axis{fill:var(--muted);font-size:11px}.chart .line{fill:none;stroke:var(--accent);"
+    "stroke-width:2}.chart .dot{fill:var(--accent)}.chart .area{fill:var(--accentbg);stroke:var(--accent);"
+    "stroke-width:1.5}.chart .bar{fill:var(--accent)}"
     "footer{color:var(--muted);font-size:.8rem;display:flex;gap:12px;align-items:center;flex-wrap:wrap}"
     "button{font:inherit;padding:6px 12px;border-radius:6px;border:1px solid var(--line);background:var(--card);"
     "color:var(--fg)}input{font:inherit;padding:8px;border-radius:6px;border:1px solid var(--line);width:100%;"
@@ -399,6 +406,7 @@ void apiStatusPage(ApiServer *server, const ApiSnapshot *snapshot, ApiResponse *
     apiPageRaw(out, "</p></header>\n<main><h2>Alerts</h2>");
     apiPageAlerts(server, snapshot, out);
     apiPageCards(server, snapshot, out);
+    apiPageCharts(snapshot, out);
     apiPageBackups(snapshot, out);
     apiPageJobs(server, snapshot, out);
     apiPageRaw(out, "</main>\n<footer><span>");

@@ -2,6 +2,7 @@
  * the streamed SHA-256 of a whole file. */
 #include "archive/archive.h"
 #include "common/fsutil.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,11 +69,11 @@ ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
     if (opened != ERR_OK)
         return opened;
     enum { READ_CHUNK = 1024 * 1024 };
-    uint8_t *chunk = malloc(READ_CHUNK);
+    uint8_t *chunk = memAlloc(READ_CHUNK);
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
     uint64_t total = 0;
-    if (!chunk || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
         result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", path);
         goto done;
     }

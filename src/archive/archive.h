@@ -48,20 +48,45 @@ typedef struct {
     uint64_t schemaCount;
     uint64_t nodeCount;
     uint64_t relationshipCount;
-    uint64_t uncompressedBytes;   /* bytes of the inner stream */
+    uint64_t uncompressedBytes;   /* bytes of the inner stream (format 2: of the same
+                                   * sections unencrypted and uncompressed) */
     uint64_t compressedBytes;     /* bytes of the file */
     uint8_t contentDigest[32];    /* SHA-256 over kind byte + u32 BE length + record bytes
                                    * of every record, in order (docs/archive-format.md) */
     uint8_t fileSha256[32];       /* SHA-256 of the whole file as written (reader: as read) */
 } ArcTotals;
 
+/* Bytes of a backup's data key (CRYPTO_KEY_BYTES): the key of an encrypted
+ * archive (format 2, docs/archive-format.md section 9). The archive only
+ * uses it; making, wrapping and storing it belong to src/crypto and the
+ * catalog. */
+#define ARC_DATA_KEY_BYTES 32
+
+/* How to write an archive. A zeroed struct is format 1, zstd at its default
+ * level, 1 MiB blocks. */
+typedef struct {
+    ArcCompression compression;
+    int level;        /* 0 = the compression's default */
+    size_t blockSize; /* uncompressed bytes per block, 0 = 1 MiB */
+    /* NULL: format 1, readable by anyone. ARC_DATA_KEY_BYTES bytes: format 2,
+     * every section but the key section compressed, then encrypted with this
+     * key, so nothing of the graph (the header map included) is in clear. */
+    const uint8_t *dataKey;
+} ArcWriterOptions;
+
 typedef struct ArcWriter ArcWriter;
 
 /* Creates path (O_EXCL, mode 0600) and writes the header; headerPacked is a
  * PackStream map (source, versions, database, backup id...) kept verbatim.
- * blockSize: uncompressed bytes per block, 0 = 1 MiB. level: 0 = default. */
+ * blockSize: uncompressed bytes per block, 0 = 1 MiB. level: 0 = default.
+ * Writes format 1; arcWriterOpenWith takes a data key for format 2. */
 ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
                       size_t blockSize, const uint8_t *headerPacked, size_t headerLength);
+/* arcWriterOpen / arcWriterOpenFd with every option, the data key included. */
+ErrCode arcWriterOpenWith(ArcWriter **out, const char *path, const ArcWriterOptions *options,
+                          const uint8_t *headerPacked, size_t headerLength);
+ErrCode arcWriterOpenFdWith(ArcWriter **out, int fd, const char *displayName, const ArcWriterOptions *options,
+                            const uint8_t *headerPacked, size_t headerLength);
 /* Appends one record; records of a block flush when the block is full. */
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
 /* arcWriterAdd without its decoded-size check (ARC_RECORD_DECODED_MAX): for
@@ -93,6 +118,24 @@ ErrCode arcReaderOpen(ArcReader **out, const char *path);
  * by arcReaderFree, or at once when the open fails); displayName names it in
  * messages. */
 ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName);
+/* arcReaderOpen / arcReaderOpenFd with the data key of an encrypted archive
+ * (ARC_DATA_KEY_BYTES bytes, or NULL). A format-2 archive without a key is
+ * BACKUP_KEY_REQUIRED, with another key BACKUP_KEY_INVALID (the key check of
+ * its key section), both before any encrypted byte is used. A format-1
+ * archive reads as always, whether a key is given or not. */
+ErrCode arcReaderOpenWith(ArcReader **out, const char *path, const uint8_t *dataKey);
+ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey);
+/* Without the key (--validate of an encrypted backup): a format-2 archive
+ * is read to its end checking only what needs no key: the preamble and key
+ * section, every section's length and CRC-32C, the order of section kinds,
+ * nothing after the footer, and the file's SHA-256 (arcReaderExpectSha256).
+ * arcReaderNext hands out no record and ends with *packed == NULL; the
+ * header is empty and the totals hold only the block count and file sizes
+ * and SHA-256: the content (tags, records, counts, digest) is NOT checked.
+ * A format-1 archive is read and checked in full, as by arcReaderOpenFd. */
+ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName);
+/* True for a format-2 (encrypted) archive. */
+bool arcReaderEncrypted(const ArcReader *reader);
 /* The header map as written (valid while the reader lives). */
 const uint8_t *arcReaderHeader(const ArcReader *reader, size_t *length);
 ArcCompression arcReaderCompression(const ArcReader *reader);

@@ -10,12 +10,28 @@
 #define ARC_MAGIC "NBKARCH1"
 #define ARC_MAGIC_LENGTH 8
 #define ARC_FORMAT_VERSION 1
+/* Format 2: encrypted per section, no outer compression (section 9 of
+ * docs/archive-format.md). Both magics share the 7-byte family "NBKARCH". */
+#define ARC_MAGIC_ENCRYPTED "NBKARCH2"
+#define ARC_FORMAT_VERSION_ENCRYPTED 2
+#define ARC_MAGIC_FAMILY_LENGTH 7
 /* Magic + u16 format version, in front of the first section. */
 #define ARC_PREAMBLE_LENGTH (ARC_MAGIC_LENGTH + 2)
 
 #define ARC_SECTION_HEADER 'H'
 #define ARC_SECTION_BLOCK 'B'
 #define ARC_SECTION_FOOTER 'F'
+/* Format 2 only: the plain key section, first after the preamble. */
+#define ARC_SECTION_KEY 'K'
+/* K payload: key section format u8, block compression u8, secretstream
+ * header (24), key check (16). */
+#define ARC_KEY_SECTION_FORMAT 1
+#define ARC_KEY_CHECK_LENGTH 16
+#define ARC_KEY_PAYLOAD_LENGTH (2 + 24 + ARC_KEY_CHECK_LENGTH)
+/* Block compression codes of the K payload. */
+#define ARC_KEY_COMPRESSION_NONE 0
+#define ARC_KEY_COMPRESSION_GZIP 1
+#define ARC_KEY_COMPRESSION_ZSTD 2
 /* kind (1) + u32 payload length, in front of every payload. */
 #define ARC_SECTION_PREFIX_LENGTH 5
 /* u32 CRC-32C after every payload. */

@@ -4,10 +4,15 @@
  * (counts, block count, offset, content digest) and that nothing follows it.
  * Memory: two fixed 256 KiB windows plus the largest section, capped at
  * ARC_MAX_SECTION_LENGTH and grown only as bytes really arrive, so a hostile
- * length field cannot make us allocate. Format: docs/archive-format.md. */
+ * length field cannot make us allocate. Format 2 (encrypted) has no outer
+ * layer: each section is checked (CRC), decrypted and authenticated as the
+ * next secretstream message, then decompressed on its own, before any byte
+ * of it is used. Format: docs/archive-format.md. */
 #include "archive/archive.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
+#include "crypto/block_codec.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +72,14 @@ struct ArcReader {
     ArcTotals totals;
     bool expectSha;
     uint8_t expectedSha[32];
+
+    /* Format 2 (encrypted): the outer layer is none, the inner stream is the file. */
+    bool encrypted;
+    ArcCompression blockCompression; /* of each section's payload, from the key section */
+    CryptoBlockCodec codec;
+    Buffer plain;        /* the decrypted (still compressed) payload of the current section */
+    uint64_t plainBytes; /* the sections' bytes in clear, for totals.uncompressedBytes */
+    bool framingOnly;    /* no key: check format 2's framing and CRCs only (arcReaderOpenFramingOnly) */
 };
 
 __attribute__((format(printf, 3, 0))) static ErrCode readerFailV(ArcReader *reader, ErrCode code,
@@ -120,11 +133,16 @@ static const char *readerSectionWhere(const ArcReader *reader, char *text, size_
     case ARC_SECTION_FOOTER:
         snprintf(what, sizeof(what), "footer");
         break;
+    case ARC_SECTION_KEY:
+        snprintf(what, sizeof(what), "key section");
+        break;
     default:
         snprintf(what, sizeof(what), "section");
         break;
     }
-    if (reader->compression == ARC_COMPRESSION_NONE)
+    if (reader->encrypted)
+        snprintf(text, size, "%s at file offset %llu", what, (unsigned long long)reader->sectionStart);
+    else if (reader->compression == ARC_COMPRESSION_NONE)
         snprintf(text, size, "%s at inner offset %llu", what,
                  (unsigned long long)reader->sectionStart);
     else
@@ -255,7 +273,8 @@ static ErrCode readerInnerRead(ArcReader *reader, uint8_t *fixed, Buffer *grow, 
         done += take;
     }
     reader->innerOffset += done;
-    reader->totals.uncompressedBytes = reader->innerOffset;
+    if (!reader->encrypted)
+        reader->totals.uncompressedBytes = reader->innerOffset;
     *got = done;
     return ERR_OK;
 }
@@ -269,6 +288,8 @@ static const char *sectionKindName(uint8_t kind)
         return "block";
     case ARC_SECTION_FOOTER:
         return "footer";
+    case ARC_SECTION_KEY:
+        return "key section";
     }
     return "section";
 }
@@ -281,6 +302,8 @@ static ErrCode readerReadSection(ArcReader *reader, bool *ended)
     char where[160];
     if (reader->section.capacity > ARC_MAX_BLOCK_SIZE)
         bufferFree(&reader->section); /* do not keep a huge record's memory */
+    if (reader->plain.capacity > ARC_MAX_BLOCK_SIZE)
+        bufferFree(&reader->plain);
     bufferClear(&reader->section);
     reader->sectionStart = reader->innerOffset;
     reader->sectionKind = 0;
@@ -298,7 +321,8 @@ static ErrCode readerReadSection(ArcReader *reader, bool *ended)
         return readerCorrupt(reader, "%s: inner stream ends inside a section prefix",
                              readerSectionWhere(reader, where, sizeof(where)));
     uint8_t kind = prefix[0];
-    if (kind != ARC_SECTION_HEADER && kind != ARC_SECTION_BLOCK && kind != ARC_SECTION_FOOTER)
+    if (kind != ARC_SECTION_HEADER && kind != ARC_SECTION_BLOCK && kind != ARC_SECTION_FOOTER &&
+        !(kind == ARC_SECTION_KEY && reader->encrypted))
         return readerCorrupt(reader, "%s: unknown section kind 0x%02x",
                              readerSectionWhere(reader, where, sizeof(where)), kind);
     reader->sectionKind = kind;
@@ -328,6 +352,104 @@ static ErrCode readerReadSection(ArcReader *reader, bool *ended)
     if (stored != computed)
         return readerCorrupt(reader, "%s: CRC mismatch (stored %08x, computed %08x)",
                              readerSectionWhere(reader, where, sizeof(where)), stored, computed);
+    return ERR_OK;
+}
+
+/* Format 2: appends what one zstd frame, exactly the input, decompresses to;
+ * refuses more than a section may hold before it is allocated. */
+static ErrCode readerInflateZstd(ArcReader *reader, const Buffer *input, Buffer *output, const char *where)
+{
+    ZSTD_DCtx_reset(reader->zstd, ZSTD_reset_session_only);
+    ZSTD_inBuffer in = {input->data, input->length, 0};
+    for (;;) {
+        if (output->length == ARC_MAX_SECTION_LENGTH)
+            return readerCorrupt(reader, "%s: decompresses to more than %u bytes", where, ARC_MAX_SECTION_LENGTH);
+        size_t room = ARC_MAX_SECTION_LENGTH - output->length;
+        bufferReserve(output, room < READER_WINDOW ? room : READER_WINDOW);
+        ZSTD_outBuffer out = {output->data + output->length, output->capacity - output->length, 0};
+        if (out.size > room)
+            out.size = room;
+        size_t status = ZSTD_decompressStream(reader->zstd, &out, &in);
+        output->length += out.pos;
+        if (ZSTD_isError(status))
+            return readerCorrupt(reader, "%s: zstd: %s", where, ZSTD_getErrorName(status));
+        if (status == 0)
+            break; /* the frame is complete, its checksum verified */
+        if (in.pos == in.size && out.pos < out.size)
+            return readerCorrupt(reader, "%s: the zstd frame is truncated", where);
+    }
+    if (in.pos != in.size)
+        return readerCorrupt(reader, "%s: %zu bytes after the zstd frame", where, in.size - in.pos);
+    return ERR_OK;
+}
+
+/* Format 2: the same for one gzip member. */
+static ErrCode readerInflateGzip(ArcReader *reader, const Buffer *input, Buffer *output, const char *where)
+{
+    z_stream *stream = &reader->gzip;
+    inflateReset(stream);
+    stream->next_in = input->data;
+    stream->avail_in = (uInt)input->length; /* below ARC_MAX_SECTION_LENGTH */
+    for (;;) {
+        if (output->length == ARC_MAX_SECTION_LENGTH)
+            return readerCorrupt(reader, "%s: decompresses to more than %u bytes", where, ARC_MAX_SECTION_LENGTH);
+        size_t room = ARC_MAX_SECTION_LENGTH - output->length;
+        bufferReserve(output, room < READER_WINDOW ? room : READER_WINDOW);
+        size_t size = output->capacity - output->length;
+        if (size > room)
+            size = room;
+        stream->next_out = output->data + output->length;
+        stream->avail_out = (uInt)size;
+        int status = inflate(stream, Z_NO_FLUSH);
+        output->length += size - stream->avail_out;
+        if (status == Z_STREAM_END)
+            break; /* member complete, its CRC-32 verified */
+        if (status != Z_OK && status != Z_BUF_ERROR)
+            return readerCorrupt(reader, "%s: gzip: %s", where, stream->msg ? stream->msg : "invalid deflate data");
+        if (stream->avail_in == 0 && stream->avail_out > 0)
+            return readerCorrupt(reader, "%s: the gzip member is truncated", where);
+    }
+    if (stream->avail_in != 0)
+        return readerCorrupt(reader, "%s: %u bytes after the gzip member", where, stream->avail_in);
+    return ERR_OK;
+}
+
+/* Format 2: replaces the stored payload of the section just read by its
+ * plaintext: authenticated as the stream's next message (only the footer
+ * may be the final one), then decompressed. */
+static ErrCode readerOpenSection(ArcReader *reader)
+{
+    char where[160];
+    readerSectionWhere(reader, where, sizeof(where));
+    size_t cipherLength = reader->section.length;
+    bufferClear(&reader->plain);
+    bufferReserve(&reader->plain, cipherLength > CRYPTO_BLOCK_OVERHEAD ? cipherLength - CRYPTO_BLOCK_OVERHEAD : 1);
+    size_t plainLength = 0;
+    bool isFinal = false;
+    if (cryptoDecryptBlock(&reader->codec, reader->sectionKind, reader->section.data, cipherLength,
+                           reader->plain.data, &plainLength, &isFinal) != ERR_OK)
+        return readerCorrupt(reader, "%s: %s", where, errLast()->reason);
+    reader->plain.length = plainLength;
+    bool footer = reader->sectionKind == ARC_SECTION_FOOTER;
+    if (isFinal != footer)
+        return readerCorrupt(reader, footer ? "%s: the footer is not the final message of the encrypted stream"
+                                            : "%s: a final message before the footer",
+                             where);
+    bufferClear(&reader->section);
+    ErrCode result = ERR_OK;
+    if (reader->blockCompression == ARC_COMPRESSION_ZSTD) {
+        result = readerInflateZstd(reader, &reader->plain, &reader->section, where);
+    } else if (reader->blockCompression == ARC_COMPRESSION_GZIP) {
+        result = readerInflateGzip(reader, &reader->plain, &reader->section, where);
+    } else {
+        Buffer swap = reader->section;
+        reader->section = reader->plain;
+        reader->plain = swap;
+    }
+    if (result != ERR_OK)
+        return result;
+    reader->plainBytes += ARC_SECTION_PREFIX_LENGTH + reader->section.length + ARC_SECTION_CRC_LENGTH;
+    reader->totals.uncompressedBytes = reader->plainBytes;
     return ERR_OK;
 }
 
@@ -415,6 +537,25 @@ static ErrCode readerCheckEnd(ArcReader *reader)
                          (unsigned long long)fileOffset, (unsigned long long)footerEnd);
 }
 
+/* After the footer: nothing may follow, and the file's SHA-256 must be the
+ * expected one (when one was given). */
+static ErrCode readerFinish(ArcReader *reader)
+{
+    ErrCode result = readerCheckEnd(reader);
+    if (result != ERR_OK)
+        return result;
+    unsigned int digestLength = 0;
+    EVP_DigestFinal_ex(reader->fileSha, reader->totals.fileSha256, &digestLength);
+    if (reader->expectSha && memcmp(reader->expectedSha, reader->totals.fileSha256, 32) != 0) {
+        char actual[65];
+        for (int index = 0; index < 32; index++)
+            snprintf(actual + 2 * index, 3, "%02x", reader->totals.fileSha256[index]);
+        return readerCorrupt(reader, "file SHA-256 %s does not match the expected one", actual);
+    }
+    reader->state = READER_DONE;
+    return ERR_OK;
+}
+
 static ErrCode readerVerifyFooter(ArcReader *reader)
 {
     char where[160];
@@ -445,18 +586,7 @@ static ErrCode readerVerifyFooter(ArcReader *reader)
     if (memcmp(payload + 40, reader->totals.contentDigest, 32) != 0)
         return readerCorrupt(reader, "%s: content digest does not match the records read",
                              readerSectionWhere(reader, where, sizeof(where)));
-    result = readerCheckEnd(reader);
-    if (result != ERR_OK)
-        return result;
-    EVP_DigestFinal_ex(reader->fileSha, reader->totals.fileSha256, &digestLength);
-    if (reader->expectSha && memcmp(reader->expectedSha, reader->totals.fileSha256, 32) != 0) {
-        char actual[65];
-        for (int index = 0; index < 32; index++)
-            snprintf(actual + 2 * index, 3, "%02x", reader->totals.fileSha256[index]);
-        return readerCorrupt(reader, "file SHA-256 %s does not match the expected one", actual);
-    }
-    reader->state = READER_DONE;
-    return ERR_OK;
+    return readerFinish(reader);
 }
 
 static ErrCode readerDetect(ArcReader *reader)
@@ -497,7 +627,58 @@ static ErrCode readerDetect(ArcReader *reader)
     return ERR_OK;
 }
 
-static ErrCode readerReadStart(ArcReader *reader)
+/* Format 2: reads the plain key section, checks the key against it and
+ * starts the decryptor. No key: BACKUP_KEY_REQUIRED; another key's check:
+ * BACKUP_KEY_INVALID; both before any encrypted byte is used. */
+static ErrCode readerStartEncrypted(ArcReader *reader, const uint8_t *dataKey)
+{
+    char where[160];
+    bool ended = false;
+    ErrCode result = readerReadSection(reader, &ended);
+    if (result != ERR_OK)
+        return result;
+    if (ended)
+        return readerCorrupt(reader, "archive truncated: no key section after the preamble");
+    const uint8_t *payload = reader->section.data;
+    if (reader->sectionKind != ARC_SECTION_KEY)
+        return readerCorrupt(reader, "%s: expected the key section first",
+                             readerSectionWhere(reader, where, sizeof(where)));
+    if (reader->section.length != ARC_KEY_PAYLOAD_LENGTH || payload[0] != ARC_KEY_SECTION_FORMAT ||
+        payload[1] > ARC_KEY_COMPRESSION_ZSTD)
+        return readerCorrupt(reader, "%s: a key section of %zu bytes, format %u, compression %u is not supported "
+                             "(expected %d bytes, format %d, compression 0 to 2)",
+                             readerSectionWhere(reader, where, sizeof(where)), reader->section.length,
+                             reader->section.length > 0 ? payload[0] : 0u, reader->section.length > 1 ? payload[1] : 0u,
+                             ARC_KEY_PAYLOAD_LENGTH, ARC_KEY_SECTION_FORMAT);
+    reader->blockCompression = payload[1] == ARC_KEY_COMPRESSION_ZSTD   ? ARC_COMPRESSION_ZSTD
+                               : payload[1] == ARC_KEY_COMPRESSION_GZIP ? ARC_COMPRESSION_GZIP
+                                                                        : ARC_COMPRESSION_NONE;
+    if (!dataKey && reader->framingOnly)
+        return ERR_OK; /* nothing is decrypted: no key check, no decryptor */
+    if (!dataKey)
+        return readerFail(reader, BACKUP_KEY_REQUIRED, "the archive is encrypted (format 2) and no key was given");
+    uint8_t keyCheck[CRYPTO_KEY_CHECK_BYTES];
+    cryptoKeyCheckCompute(dataKey, keyCheck);
+    if (sodium_memcmp(keyCheck, payload + 2 + CRYPTO_STREAM_HEADER_BYTES, sizeof(keyCheck)) != 0)
+        return readerFail(reader, BACKUP_KEY_INVALID,
+                          "the key given is not the one the archive was encrypted with (its key check differs)");
+    if (cryptoDecryptorInit(&reader->codec, dataKey, payload + 2) != ERR_OK)
+        return readerCorrupt(reader, "%s: %s", readerSectionWhere(reader, where, sizeof(where)), errLast()->reason);
+    if (reader->blockCompression == ARC_COMPRESSION_ZSTD) {
+        reader->zstd = ZSTD_createDCtx();
+        if (!reader->zstd)
+            return readerFail(reader, ERR_INTERNAL, "cannot create a zstd decoder");
+    } else if (reader->blockCompression == ARC_COMPRESSION_GZIP) {
+        if (inflateInit2(&reader->gzip, 15 + 16) != Z_OK)
+            return readerFail(reader, ERR_INTERNAL, "cannot set up gzip decoding");
+        reader->gzipReady = true;
+    }
+    reader->plainBytes = reader->innerOffset; /* preamble and key section, stored in clear */
+    reader->totals.uncompressedBytes = reader->plainBytes;
+    return ERR_OK;
+}
+
+static ErrCode readerReadStart(ArcReader *reader, const uint8_t *dataKey)
 {
     ErrCode result = readerDetect(reader);
     if (result != ERR_OK)
@@ -509,12 +690,22 @@ static ErrCode readerReadStart(ArcReader *reader)
         return result;
     if (got < sizeof(preamble))
         return readerCorrupt(reader, "archive truncated: inner stream ends after %zu bytes, inside the preamble", got);
-    if (memcmp(preamble, ARC_MAGIC, ARC_MAGIC_LENGTH) != 0)
-        return readerCorrupt(reader, "inner stream does not start with the magic %s", ARC_MAGIC);
     unsigned version = ((unsigned)preamble[ARC_MAGIC_LENGTH] << 8) | preamble[ARC_MAGIC_LENGTH + 1];
-    if (version != ARC_FORMAT_VERSION)
-        return readerCorrupt(reader, "format version %u is not supported (this tool reads version %d); the file is damaged or from a newer tool",
-                             version, ARC_FORMAT_VERSION);
+    /* Format 2 is never inside an outer layer: encrypted bytes do not compress. */
+    reader->encrypted = reader->compression == ARC_COMPRESSION_NONE &&
+                        memcmp(preamble, ARC_MAGIC_ENCRYPTED, ARC_MAGIC_LENGTH) == 0 &&
+                        version == ARC_FORMAT_VERSION_ENCRYPTED;
+    if (!reader->encrypted && memcmp(preamble, ARC_MAGIC, ARC_MAGIC_LENGTH) != 0)
+        return readerCorrupt(reader, "inner stream does not start with the magic %s or %s", ARC_MAGIC,
+                             ARC_MAGIC_ENCRYPTED);
+    if (!reader->encrypted && version != ARC_FORMAT_VERSION)
+        return readerCorrupt(reader, "format version %u is not supported (this tool reads versions %d and %d); the file is damaged or from a newer tool",
+                             version, ARC_FORMAT_VERSION, ARC_FORMAT_VERSION_ENCRYPTED);
+    if (reader->encrypted) {
+        result = readerStartEncrypted(reader, dataKey);
+        if (result != ERR_OK)
+            return result;
+    }
     bool ended = false;
     result = readerReadSection(reader, &ended);
     if (result != ERR_OK)
@@ -523,9 +714,14 @@ static ErrCode readerReadStart(ArcReader *reader)
         return readerCorrupt(reader, "archive truncated: no header after the preamble");
     if (reader->sectionKind != ARC_SECTION_HEADER) {
         char where[160];
-        return readerCorrupt(reader, "%s: expected the header first",
-                             readerSectionWhere(reader, where, sizeof(where)));
+        return readerCorrupt(reader, "%s: expected the header %s",
+                             readerSectionWhere(reader, where, sizeof(where)),
+                             reader->encrypted ? "after the key section" : "first");
     }
+    if (reader->encrypted && reader->framingOnly)
+        bufferClear(&reader->section); /* the header is ciphertext: hand out none */
+    else if (reader->encrypted && (result = readerOpenSection(reader)) != ERR_OK)
+        return result;
     /* Keep the header; the section buffer is reused for blocks. */
     Buffer swap = reader->header;
     reader->header = reader->section;
@@ -533,29 +729,27 @@ static ErrCode readerReadStart(ArcReader *reader)
     return ERR_OK;
 }
 
-ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
+static ErrCode readerOpen(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey,
+                          bool framingOnly)
 {
     *out = NULL;
-    ArcReader *reader = calloc(1, sizeof(*reader));
-    if (!reader) {
-        close(fd);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    ArcReader *reader = memCalloc(1, sizeof(*reader));
     reader->fd = fd;
-    reader->displayName = strdup(displayName ? displayName : "archive");
-    reader->input = malloc(READER_WINDOW);
-    reader->output = malloc(READER_WINDOW);
+    reader->framingOnly = framingOnly;
+    reader->displayName = memStrdup(displayName ? displayName : "archive");
+    reader->input = memAlloc(READER_WINDOW);
+    reader->output = memAlloc(READER_WINDOW);
     bufferInit(&reader->header);
     bufferInit(&reader->section);
+    bufferInit(&reader->plain);
     reader->fileSha = EVP_MD_CTX_new();
     reader->contentSha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
-    if (!reader->displayName || !reader->input || !reader->output || !reader->fileSha ||
-        !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
+    if (!reader->fileSha || !reader->contentSha || EVP_DigestInit_ex(reader->fileSha, EVP_sha256(), NULL) != 1 ||
         EVP_DigestInit_ex(reader->contentSha, EVP_sha256(), NULL) != 1)
         result = errSet(ERR_INTERNAL, "cannot set up the archive reader");
     if (result == ERR_OK)
-        result = readerReadStart(reader);
+        result = readerReadStart(reader, dataKey);
     if (result != ERR_OK) {
         arcReaderFree(reader);
         return result;
@@ -564,15 +758,37 @@ ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
     return ERR_OK;
 }
 
-ErrCode arcReaderOpen(ArcReader **out, const char *path)
+ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey)
+{
+    return readerOpen(out, fd, displayName, dataKey, false);
+}
+
+ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName)
+{
+    return readerOpen(out, fd, displayName, NULL, true);
+}
+
+ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
+{
+    return arcReaderOpenFdWith(out, fd, displayName, NULL);
+}
+
+ErrCode arcReaderOpenWith(ArcReader **out, const char *path, const uint8_t *dataKey)
 {
     *out = NULL;
     int fd = -1;
     ErrCode opened = arcOpenFile(path, &fd);
     if (opened != ERR_OK)
         return opened;
-    return arcReaderOpenFd(out, fd, path);
+    return arcReaderOpenFdWith(out, fd, path, dataKey);
 }
+
+ErrCode arcReaderOpen(ArcReader **out, const char *path)
+{
+    return arcReaderOpenWith(out, path, NULL);
+}
+
+bool arcReaderEncrypted(const ArcReader *reader) { return reader->encrypted; }
 
 const uint8_t *arcReaderHeader(const ArcReader *reader, size_t *length)
 {
@@ -580,7 +796,10 @@ const uint8_t *arcReaderHeader(const ArcReader *reader, size_t *length)
     return reader->header.data;
 }
 
-ArcCompression arcReaderCompression(const ArcReader *reader) { return reader->compression; }
+ArcCompression arcReaderCompression(const ArcReader *reader)
+{
+    return reader->encrypted ? reader->blockCompression : reader->compression;
+}
 
 ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **packed, size_t *length)
 {
@@ -611,11 +830,24 @@ ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **pa
                                  (unsigned long long)reader->blockCount,
                                  (unsigned long long)reader->innerOffset);
         }
-        if (reader->sectionKind == ARC_SECTION_HEADER) {
+        if (reader->sectionKind == ARC_SECTION_HEADER || reader->sectionKind == ARC_SECTION_KEY) {
             char where[160];
-            return readerCorrupt(reader, "%s: a second header",
-                                 readerSectionWhere(reader, where, sizeof(where)));
+            return readerCorrupt(reader, "%s: a second %s", readerSectionWhere(reader, where, sizeof(where)),
+                                 sectionKindName(reader->sectionKind));
         }
+        if (reader->encrypted && reader->framingOnly) {
+            /* Blocks are only counted; after the footer the file must end. */
+            if (reader->sectionKind == ARC_SECTION_BLOCK) {
+                reader->blockCount++;
+                continue;
+            }
+            result = readerFinish(reader);
+            if (result != ERR_OK)
+                return result;
+            continue;
+        }
+        if (reader->encrypted && (result = readerOpenSection(reader)) != ERR_OK)
+            return result;
         result = reader->sectionKind == ARC_SECTION_BLOCK ? readerLoadBlock(reader)
                                                           : readerVerifyFooter(reader);
         if (result != ERR_OK)
@@ -665,6 +897,8 @@ void arcReaderFree(ArcReader *reader)
     EVP_MD_CTX_free(reader->contentSha);
     bufferFree(&reader->header);
     bufferFree(&reader->section);
+    bufferFree(&reader->plain);
+    cryptoBlockCodecWipe(&reader->codec);
     free(reader->input);
     free(reader->output);
     free(reader->displayName);

@@ -1,13 +1,17 @@
 /* Archive writer: builds one section at a time in memory (a block of records
  * up to the block size), checksums it, compresses it as one independent
- * frame and writes it, hashing the file bytes on the way out. Memory stays
- * at about two block sizes whatever the archive's size. Format:
- * docs/archive-format.md. */
+ * frame and writes it, hashing the file bytes on the way out. With a data
+ * key (format 2) each section's payload is compressed on its own, then
+ * encrypted as one secretstream message, then framed and checksummed.
+ * Memory stays at about three block sizes whatever the archive's size.
+ * Format: docs/archive-format.md. */
 #include "archive/archive.h"
 #include "archive/archive_format.h"
 #include "bolt/packstream.h"
 #include "bolt/value.h"
 #include "common/buffer.h"
+#include "crypto/block_codec.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +32,9 @@ struct ArcWriter {
     size_t blockSize;
     Buffer section;    /* the section being built, prefix and CRC included */
     Buffer compressed; /* one compressed frame on its way to the file */
+    bool encrypted;    /* format 2 */
+    CryptoBlockCodec codec;
+    Buffer sealed; /* format 2: one encrypted section on its way to the file */
     ZSTD_CCtx *zstd;
     z_stream gzip;
     bool gzipReady;
@@ -104,13 +111,16 @@ static ErrCode writerCompressGzip(ArcWriter *writer, const uint8_t *data, size_t
     }
 }
 
-/* Writes data (one or more whole sections) as one frame of the outer layer. */
-static ErrCode writerEmitFrame(ArcWriter *writer, const uint8_t *data, size_t length)
+/* Compresses data as one zstd frame or gzip member into writer->compressed;
+ * *out points at the result (at data itself for compression none). */
+static ErrCode writerCompress(ArcWriter *writer, const uint8_t *data, size_t length, const uint8_t **out,
+                              size_t *outLength)
 {
-    writer->totals.uncompressedBytes += length;
     switch (writer->compression) {
     case ARC_COMPRESSION_NONE:
-        return writerWriteAll(writer, data, length);
+        *out = data;
+        *outLength = length;
+        return ERR_OK;
     case ARC_COMPRESSION_ZSTD: {
         bufferClear(&writer->compressed);
         bufferReserve(&writer->compressed, ZSTD_compressBound(length));
@@ -129,7 +139,56 @@ static ErrCode writerEmitFrame(ArcWriter *writer, const uint8_t *data, size_t le
         break;
     }
     }
-    return writerWriteAll(writer, writer->compressed.data, writer->compressed.length);
+    *out = writer->compressed.data;
+    *outLength = writer->compressed.length;
+    return ERR_OK;
+}
+
+/* Format 1: writes data (one or more whole sections) as one frame of the
+ * outer layer. */
+static ErrCode writerEmitFrame(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    writer->totals.uncompressedBytes += length;
+    const uint8_t *frame = NULL;
+    size_t frameLength = 0;
+    ErrCode result = writerCompress(writer, data, length, &frame, &frameLength);
+    if (result != ERR_OK)
+        return result;
+    return writerWriteAll(writer, frame, frameLength);
+}
+
+/* Format 2: writes one section whose payload is compressed, then encrypted
+ * as the stream's next message (final for the footer); the CRC covers the
+ * stored bytes, so damage is found and located without the key. */
+static ErrCode writerEmitEncrypted(ArcWriter *writer, uint8_t kind, const uint8_t *payload, size_t length,
+                                   bool final)
+{
+    /* Totals count what format 1 would hold: the sections in clear. */
+    writer->totals.uncompressedBytes += ARC_SECTION_PREFIX_LENGTH + length + ARC_SECTION_CRC_LENGTH;
+    const uint8_t *plain = NULL;
+    size_t plainLength = 0;
+    ErrCode result = writerCompress(writer, payload, length, &plain, &plainLength);
+    if (result != ERR_OK)
+        return result;
+    if (plainLength > ARC_MAX_SECTION_LENGTH - CRYPTO_BLOCK_OVERHEAD)
+        return writerFail(writer, errSet(BACKUP_UNSUPPORTED_VALUE,
+                                         "a %s section of %zu bytes (%zu compressed) exceeds the limit of "
+                                         "an encrypted archive's section (%u bytes)",
+                                         kind == ARC_SECTION_BLOCK ? "block" : "header", length, plainLength,
+                                         ARC_MAX_SECTION_LENGTH - CRYPTO_BLOCK_OVERHEAD));
+    Buffer *sealed = &writer->sealed;
+    bufferClear(sealed);
+    bufferReserve(sealed, ARC_SECTION_PREFIX_LENGTH + plainLength + CRYPTO_BLOCK_OVERHEAD + ARC_SECTION_CRC_LENGTH);
+    size_t cipherLength = 0;
+    result = cryptoEncryptBlock(&writer->codec, kind, plain, plainLength, final,
+                                sealed->data + ARC_SECTION_PREFIX_LENGTH, &cipherLength);
+    if (result != ERR_OK)
+        return writerFail(writer, result);
+    sealed->data[0] = kind;
+    arcWriteU32BE(sealed->data + 1, (uint32_t)cipherLength);
+    sealed->length = ARC_SECTION_PREFIX_LENGTH + cipherLength;
+    bufferAppendU32BE(sealed, arcCrc32c(0, sealed->data, sealed->length));
+    return writerWriteAll(writer, sealed->data, sealed->length);
 }
 
 /* Fills in the prefix of the section that starts at sectionStart in
@@ -152,6 +211,8 @@ static void writerTrimBuffers(ArcWriter *writer)
         bufferFree(&writer->section);
     if (writer->compressed.capacity > 4 * writer->blockSize)
         bufferFree(&writer->compressed);
+    if (writer->sealed.capacity > 4 * writer->blockSize)
+        bufferFree(&writer->sealed);
 }
 
 static ErrCode writerFlushBlock(ArcWriter *writer)
@@ -164,8 +225,14 @@ static ErrCode writerFlushBlock(ArcWriter *writer)
     size_t recordsStart = ARC_SECTION_PREFIX_LENGTH + ARC_BLOCK_COUNT_LENGTH;
     EVP_DigestUpdate(writer->contentSha, section->data + recordsStart,
                      section->length - recordsStart);
-    writerSealSection(writer, 0, ARC_SECTION_BLOCK);
-    ErrCode result = writerEmitFrame(writer, section->data, section->length);
+    ErrCode result;
+    if (writer->encrypted) {
+        result = writerEmitEncrypted(writer, ARC_SECTION_BLOCK, section->data + ARC_SECTION_PREFIX_LENGTH,
+                                     section->length - ARC_SECTION_PREFIX_LENGTH, false);
+    } else {
+        writerSealSection(writer, 0, ARC_SECTION_BLOCK);
+        result = writerEmitFrame(writer, section->data, section->length);
+    }
     writer->blockRecords = 0;
     writer->blockCount++;
     bufferClear(section);
@@ -224,25 +291,53 @@ static ErrCode writerSetUpCompression(ArcWriter *writer)
     return ERR_OK;
 }
 
+/* Format 2: the preamble and the plain key section (block compression,
+ * stream header, key check), then the header as message 0. */
+static ErrCode writerStartEncrypted(ArcWriter *writer, const uint8_t *dataKey, const uint8_t *headerPacked,
+                                    size_t headerLength)
+{
+    Buffer *section = &writer->section;
+    bufferClear(section);
+    bufferAppend(section, ARC_MAGIC_ENCRYPTED, ARC_MAGIC_LENGTH);
+    bufferAppendU16BE(section, ARC_FORMAT_VERSION_ENCRYPTED);
+    size_t keyStart = section->length;
+    bufferAppend(section, "\0\0\0\0\0", ARC_SECTION_PREFIX_LENGTH);
+    bufferAppendByte(section, ARC_KEY_SECTION_FORMAT);
+    bufferAppendByte(section, writer->compression == ARC_COMPRESSION_ZSTD   ? ARC_KEY_COMPRESSION_ZSTD
+                              : writer->compression == ARC_COMPRESSION_GZIP ? ARC_KEY_COMPRESSION_GZIP
+                                                                            : ARC_KEY_COMPRESSION_NONE);
+    uint8_t streamHeader[CRYPTO_STREAM_HEADER_BYTES];
+    ErrCode result = cryptoEncryptorInit(&writer->codec, dataKey, streamHeader);
+    if (result != ERR_OK)
+        return result;
+    bufferAppend(section, streamHeader, sizeof(streamHeader));
+    uint8_t keyCheck[CRYPTO_KEY_CHECK_BYTES];
+    cryptoKeyCheckCompute(dataKey, keyCheck);
+    bufferAppend(section, keyCheck, sizeof(keyCheck));
+    writerSealSection(writer, keyStart, ARC_SECTION_KEY);
+    writer->totals.uncompressedBytes += section->length;
+    result = writerWriteAll(writer, section->data, section->length);
+    bufferClear(section);
+    if (result != ERR_OK)
+        return result;
+    return writerEmitEncrypted(writer, ARC_SECTION_HEADER, headerPacked, headerLength, false);
+}
+
 static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, const char *displayName,
                            ArcCompression compression, int level, size_t blockSize,
-                           const uint8_t *headerPacked, size_t headerLength)
+                           const uint8_t *headerPacked, size_t headerLength, const uint8_t *dataKey)
 {
-    ArcWriter *writer = calloc(1, sizeof(*writer));
-    if (!writer) {
-        close(fd);
-        if (unlinkPath)
-            unlink(unlinkPath);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    ArcWriter *writer = memCalloc(1, sizeof(*writer));
     writer->fd = fd;
-    writer->unlinkPath = unlinkPath ? strdup(unlinkPath) : NULL;
-    writer->displayName = strdup(displayName ? displayName : "archive");
+    writer->unlinkPath = unlinkPath ? memStrdup(unlinkPath) : NULL;
+    writer->displayName = memStrdup(displayName ? displayName : "archive");
     writer->compression = compression;
     writer->level = level;
     writer->blockSize = blockSize;
     bufferInit(&writer->section);
     bufferInit(&writer->compressed);
+    bufferInit(&writer->sealed);
+    writer->encrypted = dataKey != NULL;
     writer->fileSha = EVP_MD_CTX_new();
     writer->contentSha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
@@ -254,7 +349,9 @@ static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, cons
         result = writerSetUpCompression(writer);
     if (result == ERR_OK && headerLength > ARC_MAX_SECTION_LENGTH)
         result = errSet(ERR_INTERNAL, "archive header of %zu bytes is too large", headerLength);
-    if (result == ERR_OK) {
+    if (result == ERR_OK && writer->encrypted) {
+        result = writerStartEncrypted(writer, dataKey, headerPacked, headerLength);
+    } else if (result == ERR_OK) {
         /* The preamble travels in the header's frame: every frame then starts
          * on a section boundary or at the start of the inner stream. */
         Buffer *section = &writer->section;
@@ -275,11 +372,13 @@ static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, cons
     return ERR_OK;
 }
 
-ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
-                      size_t blockSize, const uint8_t *headerPacked, size_t headerLength)
+ErrCode arcWriterOpenWith(ArcWriter **out, const char *path, const ArcWriterOptions *options,
+                          const uint8_t *headerPacked, size_t headerLength)
 {
     *out = NULL;
-    ErrCode result = writerCheckParameters(compression, &level, &blockSize);
+    int level = options->level;
+    size_t blockSize = options->blockSize;
+    ErrCode result = writerCheckParameters(options->compression, &level, &blockSize);
     if (result != ERR_OK)
         return result;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -290,22 +389,38 @@ ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compress
             return errSet(BACKUP_IO_FAILED, "archive file already exists: %s", path);
         return errSet(BACKUP_IO_FAILED, "cannot create %s: %s", path, strerror(errno));
     }
-    return writerStart(out, fd, path, path, compression, level, blockSize, headerPacked,
-                       headerLength);
+    return writerStart(out, fd, path, path, options->compression, level, blockSize, headerPacked,
+                       headerLength, options->dataKey);
+}
+
+ErrCode arcWriterOpenFdWith(ArcWriter **out, int fd, const char *displayName, const ArcWriterOptions *options,
+                            const uint8_t *headerPacked, size_t headerLength)
+{
+    *out = NULL;
+    int level = options->level;
+    size_t blockSize = options->blockSize;
+    ErrCode result = writerCheckParameters(options->compression, &level, &blockSize);
+    if (result != ERR_OK) {
+        close(fd);
+        return result;
+    }
+    return writerStart(out, fd, NULL, displayName, options->compression, level, blockSize, headerPacked,
+                       headerLength, options->dataKey);
+}
+
+ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
+                      size_t blockSize, const uint8_t *headerPacked, size_t headerLength)
+{
+    ArcWriterOptions options = {.compression = compression, .level = level, .blockSize = blockSize};
+    return arcWriterOpenWith(out, path, &options, headerPacked, headerLength);
 }
 
 ErrCode arcWriterOpenFd(ArcWriter **out, int fd, const char *displayName, ArcCompression compression,
                         int level, size_t blockSize, const uint8_t *headerPacked,
                         size_t headerLength)
 {
-    *out = NULL;
-    ErrCode result = writerCheckParameters(compression, &level, &blockSize);
-    if (result != ERR_OK) {
-        close(fd);
-        return result;
-    }
-    return writerStart(out, fd, NULL, displayName, compression, level, blockSize, headerPacked,
-                       headerLength);
+    ArcWriterOptions options = {.compression = compression, .level = level, .blockSize = blockSize};
+    return arcWriterOpenFdWith(out, fd, displayName, &options, headerPacked, headerLength);
 }
 
 /* A restore refuses a record whose decoded values would pass
@@ -356,6 +471,8 @@ ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8
     if (kind != ARC_RECORD_SCHEMA && kind != ARC_RECORD_NODE && kind != ARC_RECORD_RELATIONSHIP)
         return errSet(ERR_INTERNAL, "unknown archive record kind 0x%02x", (unsigned)kind);
     size_t limit = ARC_MAX_SECTION_LENGTH - ARC_BLOCK_COUNT_LENGTH - ARC_RECORD_PREFIX_LENGTH;
+    if (writer->encrypted)
+        limit -= CRYPTO_BLOCK_OVERHEAD; /* the stored section holds the tag too */
     if (length > limit)
         return errSet(BACKUP_UNSUPPORTED_VALUE,
                       "a record of %zu bytes exceeds the archive's limit of %zu bytes", length,
@@ -429,11 +546,18 @@ ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals)
     bufferAppendU64BE(section, writer->totals.nodeCount);
     bufferAppendU64BE(section, writer->totals.relationshipCount);
     bufferAppendU64BE(section, writer->blockCount);
-    /* Inner offset of the footer: everything before it, preamble included. */
-    bufferAppendU64BE(section, writer->totals.uncompressedBytes);
+    /* Offset of the footer's kind byte: in format 1 in the inner stream,
+     * preamble included; in format 2 (no outer layer) in the file. */
+    bufferAppendU64BE(section, writer->encrypted ? writer->totals.compressedBytes
+                                                 : writer->totals.uncompressedBytes);
     bufferAppend(section, writer->totals.contentDigest, sizeof(writer->totals.contentDigest));
-    writerSealSection(writer, 0, ARC_SECTION_FOOTER);
-    result = writerEmitFrame(writer, section->data, section->length);
+    if (writer->encrypted) {
+        result = writerEmitEncrypted(writer, ARC_SECTION_FOOTER, section->data + ARC_SECTION_PREFIX_LENGTH,
+                                     section->length - ARC_SECTION_PREFIX_LENGTH, true);
+    } else {
+        writerSealSection(writer, 0, ARC_SECTION_FOOTER);
+        result = writerEmitFrame(writer, section->data, section->length);
+    }
     if (result == ERR_OK)
         result = writerSyncAndClose(writer);
     if (result != ERR_OK)
@@ -463,6 +587,8 @@ void arcWriterFree(ArcWriter *writer)
     EVP_MD_CTX_free(writer->contentSha);
     bufferFree(&writer->section);
     bufferFree(&writer->compressed);
+    bufferFree(&writer->sealed);
+    cryptoBlockCodecWipe(&writer->codec);
     free(writer->unlinkPath);
     free(writer->displayName);
     free(writer);

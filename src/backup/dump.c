@@ -4,6 +4,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <ctype.h>
@@ -83,12 +84,7 @@ ErrCode dumpAdminRun(const DumpAdmin *admin, const char *const *args, const Dump
     size_t argCount = 0;
     while (args && args[argCount])
         argCount++;
-    const char **argv = calloc(argCount + 2, sizeof(char *));
-    if (!argv) {
-        memset(run, 0, sizeof(*run));
-        run->exitStatus = -1;
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    const char **argv = memCalloc(argCount + 2, sizeof(char *));
     argv[0] = admin->executable;
     for (size_t index = 0; index < argCount; index++)
         argv[index + 1] = args[index];
@@ -260,9 +256,7 @@ static ErrCode dumpDecoderStart(DumpDecoder *decoder)
         return ERR_OK;
     }
     decoder->scratchSize = decoder->codec == DUMP_CODEC_ZSTD ? ZSTD_DStreamOutSize() : DUMP_IO_CHUNK;
-    decoder->scratch = malloc(decoder->scratchSize);
-    if (!decoder->scratch)
-        return errSet(ERR_INTERNAL, "out of memory");
+    decoder->scratch = memAlloc(decoder->scratchSize);
     if (decoder->codec == DUMP_CODEC_ZSTD) {
         decoder->zstd = ZSTD_createDStream();
         if (!decoder->zstd || ZSTD_isError(ZSTD_initDStream(decoder->zstd)))
@@ -334,9 +328,7 @@ struct DumpWriter {
 ErrCode dumpWriterOpen(DumpWriter **out, const char *path)
 {
     *out = NULL;
-    DumpWriter *writer = calloc(1, sizeof(*writer));
-    if (!writer)
-        return errSet(ERR_INTERNAL, "out of memory");
+    DumpWriter *writer = memCalloc(1, sizeof(*writer));
     snprintf(writer->path, sizeof(writer->path), "%s", path);
     dumpDecoderInit(&writer->decoder);
     writer->sha = EVP_MD_CTX_new();
@@ -408,12 +400,12 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
     if (opened != ERR_OK)
         return opened;
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
-    uint8_t *buffer = malloc(DUMP_IO_CHUNK);
+    uint8_t *buffer = memAlloc(DUMP_IO_CHUNK);
     DumpDecoder decoder;
     dumpDecoderInit(&decoder);
-    ErrCode code = sha && buffer && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
+    ErrCode code = sha && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
                        ? ERR_OK
-                       : errSet(ERR_INTERNAL, "out of memory");
+                       : errSet(ERR_INTERNAL, "cannot set up SHA-256 for the dump");
     ErrCode streamCode = ERR_OK; /* a damaged stream: keep hashing, report after */
     while (code == ERR_OK) {
         ssize_t got = read(fd, buffer, DUMP_IO_CHUNK);
@@ -432,7 +424,7 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
     }
     close(fd);
     if (code == ERR_OK) {
-        ErrDetail streamFailure = *errLast();
+        ErrDetail streamFailure = errSave();
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digestLength = 0;
         EVP_DigestFinal_ex(sha, digest, &digestLength);
@@ -440,7 +432,7 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
         out->contentBytes = decoder.produced;
         snprintf(out->format, sizeof(out->format), "%s", decoder.format);
         if (streamCode != ERR_OK) {
-            *(ErrDetail *)errLast() = streamFailure;
+            errRestore(&streamFailure);
             code = streamCode;
         } else {
             code = dumpDecoderEnd(&decoder, path);

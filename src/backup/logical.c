@@ -10,6 +10,7 @@
 
 #include "bolt/packstream.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "graph/fingerprint.h"
 
 #include <errno.h>
@@ -43,13 +44,6 @@ static bool logicalIsConnectionError(ErrCode code)
 {
     return code == NEO4J_UNREACHABLE || code == NEO4J_AUTH_FAILED || code == NEO4J_PROTOCOL_ERROR ||
            code == NEO4J_QUERY_FAILED || code == NEO4J_TIMEOUT;
-}
-
-static void logicalOutOfMemory(void)
-{
-    /* Same policy as bufferReserve: there is no sane way to continue. */
-    fputs("CRITICAL: out of memory (logical backup)\n", stderr);
-    abort();
 }
 
 /* ---- IdSet: open-addressing set of int64 -------------------------------- */
@@ -106,9 +100,7 @@ static bool idSetAdd(IdSet *set, int64_t key)
     }
     if ((set->count + 1) * 2 > set->slotCount) { /* at most half full: short probes */
         size_t grownCount = set->slotCount ? set->slotCount * 2 : 256;
-        int64_t *grown = malloc(grownCount * sizeof(int64_t));
-        if (!grown)
-            logicalOutOfMemory();
+        int64_t *grown = memAlloc(grownCount * sizeof(int64_t));
         for (size_t slotIndex = 0; slotIndex < grownCount; slotIndex++)
             grown[slotIndex] = ID_SET_EMPTY;
         for (size_t slotIndex = 0; slotIndex < set->slotCount; slotIndex++) {
@@ -170,9 +162,7 @@ static bool keySetCover(KeySet *set, int64_t key)
             return false;
         grownWords = neededWords;
     }
-    uint64_t *grown = realloc(set->words, grownWords * sizeof(uint64_t));
-    if (!grown)
-        logicalOutOfMemory();
+    uint64_t *grown = memRealloc(set->words, grownWords * sizeof(uint64_t));
     memset(grown + set->wordCount, 0, (grownWords - set->wordCount) * sizeof(uint64_t));
     set->words = grown;
     set->wordCount = grownWords;
@@ -232,9 +222,7 @@ static ErrCode pendingSpill(PendingStore *store, const char *archivePath)
 {
     if (store->spillFd < 0) {
         size_t pathLength = strlen(archivePath) + sizeof(".pending-XXXXXX");
-        char *spillPath = malloc(pathLength);
-        if (!spillPath)
-            logicalOutOfMemory();
+        char *spillPath = memAlloc(pathLength);
         snprintf(spillPath, pathLength, "%s.pending-XXXXXX", archivePath);
         store->spillFd = mkostemp(spillPath, O_CLOEXEC);
         if (store->spillFd < 0) {
@@ -527,9 +515,7 @@ static ErrCode logicalFetchLateNodes(LogicalRun *run)
     if (run->missingKeys.count == 0)
         return ERR_OK;
     logDebug("%zu relationship endpoints were not in the node scan; fetching them", run->missingKeys.count);
-    int64_t *batch = malloc(LOGICAL_LATE_BATCH * sizeof(int64_t));
-    if (!batch)
-        logicalOutOfMemory();
+    int64_t *batch = memAlloc(LOGICAL_LATE_BATCH * sizeof(int64_t));
     ErrCode code = ERR_OK;
     size_t batchLength = 0;
     /* Walks the set's slots (and its side slot) in batches. */
@@ -878,7 +864,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     if (code != ERR_OK && !logicalIsConnectionError(code)) {
         /* Our own failure on a healthy connection: end the transaction, but
          * report the original error, not the rollback's. */
-        ErrDetail saved = *errLast();
+        ErrDetail saved = errSave();
         if (boltRollback(run.connection) != ERR_OK)
             logDebug("rollback after a failed backup also failed: %s", errLast()->reason);
         errSet(code, "%s", saved.reason);

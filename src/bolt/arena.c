@@ -3,6 +3,8 @@
  * reset per record beat malloc/free by far. */
 #include "bolt/value.h"
 
+#include "common/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +30,13 @@ struct Arena {
  * memory aligned for max_align_t (16 on the platforms we build for). */
 static const size_t blockHeaderSize = (sizeof(ArenaBlock) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 
-static void arenaOutOfMemory(size_t size)
-{
-    /* Same policy as bufferReserve: there is no sane way to continue. */
-    fprintf(stderr, "CRITICAL: out of memory (arena allocation of %zu bytes)\n", size);
-    abort();
-}
-
 static unsigned char *blockPayload(ArenaBlock *block) { return (unsigned char *)block + blockHeaderSize; }
 
 static ArenaBlock *blockNew(size_t capacity)
 {
     if (capacity > SIZE_MAX - blockHeaderSize)
-        arenaOutOfMemory(capacity);
-    ArenaBlock *block = malloc(blockHeaderSize + capacity);
-    if (!block)
-        arenaOutOfMemory(capacity);
+        memOutOfMemory("arena block larger than the address space");
+    ArenaBlock *block = memAlloc(blockHeaderSize + capacity);
     block->next = NULL;
     block->capacity = capacity;
     block->used = 0;
@@ -52,9 +45,7 @@ static ArenaBlock *blockNew(size_t capacity)
 
 Arena *arenaNew(size_t blockSize)
 {
-    Arena *arena = malloc(sizeof(*arena));
-    if (!arena)
-        arenaOutOfMemory(sizeof(*arena));
+    Arena *arena = memAlloc(sizeof(*arena));
     if (blockSize == 0)
         blockSize = ARENA_DEFAULT_BLOCK;
     if (blockSize < 256)
@@ -70,7 +61,7 @@ Arena *arenaNew(size_t blockSize)
 void *arenaAlloc(Arena *arena, size_t size)
 {
     if (size > SIZE_MAX - ARENA_ALIGN)
-        arenaOutOfMemory(size);
+        memOutOfMemory("arena piece larger than the address space");
     size_t rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     ArenaBlock *current = arena->current;
     if (rounded <= current->capacity - current->used) {
@@ -101,7 +92,7 @@ void *arenaAlloc(Arena *arena, size_t size)
 char *arenaStrndup(Arena *arena, const char *text, size_t length)
 {
     if (length == SIZE_MAX)
-        arenaOutOfMemory(length);
+        memOutOfMemory("arena string larger than the address space");
     char *copy = arenaAlloc(arena, length + 1);
     if (length)
         memcpy(copy, text, length);

@@ -21,6 +21,7 @@
 #include "bolt/transport.h"
 #include "common/buffer.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -633,12 +634,8 @@ static ErrCode connAuthenticate(BoltConnection *connection, const BoltConnectOpt
 
 static BoltConnection *connNew(BoltTransport *transport)
 {
-    BoltConnection *connection = calloc(1, sizeof(*connection));
-    uint8_t *readBlock = malloc(CONN_READ_BLOCK);
-    if (!connection || !readBlock) {
-        fputs("CRITICAL: out of memory\n", stderr);
-        abort();
-    }
+    BoltConnection *connection = memCalloc(1, sizeof(*connection));
+    uint8_t *readBlock = memAlloc(CONN_READ_BLOCK);
     connection->transport = transport;
     connection->readBlock = readBlock;
     bufferInit(&connection->message);
@@ -765,18 +762,11 @@ void boltClose(BoltConnection *connection)
         bufferClear(&connection->outgoing);
         boltMessageSimple(&connection->message, BOLT_MSG_GOODBYE);
         connQueue(connection, BOLT_MSG_GOODBYE);
-        ErrDetail saved = *errLast();
+        ErrDetail saved = errSave();
         connFlush(connection);
         /* Closing must not overwrite the error the caller may still report. */
-        if (saved.code != ERR_OK) {
-            errSet(saved.code, "%s", saved.reason);
-            if (saved.action[0])
-                errSetAction("%s", saved.action);
-            if (saved.serverCode[0])
-                errSetServerCode(saved.serverCode);
-            if (saved.details[0])
-                errSetDetails("%s", saved.details);
-        }
+        if (saved.code != ERR_OK)
+            errRestore(&saved);
     }
     connFree(connection);
 }

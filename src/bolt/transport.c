@@ -1,6 +1,7 @@
 #include "bolt/transport.h"
 
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -161,11 +162,7 @@ static void transportSslErrorText(char *text, size_t size, const char *fallback)
 
 static BoltTransport *transportNew(int fd, const char *peer)
 {
-    BoltTransport *transport = calloc(1, sizeof(*transport));
-    if (!transport) {
-        fputs("CRITICAL: out of memory\n", stderr);
-        abort();
-    }
+    BoltTransport *transport = memCalloc(1, sizeof(*transport));
     transport->fd = fd;
     snprintf(transport->peer, sizeof(transport->peer), "%s", peer ? peer : "peer");
     return transport;

@@ -1,7 +1,9 @@
 #include "catalog/catalog.h"
 
+#include "common/config.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <dirent.h>
@@ -71,7 +73,7 @@ ErrCode catOpen(Catalog **out, const char *root, bool create)
 {
     *out = NULL;
     if (!root || !root[0])
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
     if (create) {
         ErrCode result = fsMkdirP(root, 0700);
         if (result != ERR_OK)
@@ -88,13 +90,8 @@ ErrCode catOpen(Catalog **out, const char *root, bool create)
         errSetAction("Check BACKUP_STORAGE_PATH");
         return BACKUP_IO_FAILED;
     }
-    Catalog *catalog = calloc(1, sizeof(*catalog));
-    char *rootCopy = strdup(root);
-    if (!catalog || !rootCopy) {
-        free(catalog);
-        free(rootCopy);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    Catalog *catalog = memCalloc(1, sizeof(*catalog));
+    char *rootCopy = memStrdup(root);
     size_t length = strlen(rootCopy);
     while (length > 1 && rootCopy[length - 1] == '/')
         rootCopy[--length] = '\0';
@@ -126,10 +123,8 @@ ErrCode catBackupPath(const Catalog *catalog, const char *id, char *out, size_t 
 
 static void nameListAdd(CatNameList *list, const char *name)
 {
-    char **grown = realloc(list->names, (list->count + 1) * sizeof(*grown));
-    char *copy = strdup(name);
-    if (!grown || !copy)
-        abort(); /* same policy as Buffer */
+    char **grown = memRealloc(list->names, (list->count + 1) * sizeof(*grown));
+    char *copy = memStrdup(name);
     grown[list->count++] = copy;
     list->names = grown;
 }
@@ -246,9 +241,7 @@ ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
     ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
-    CatBackupDir *dir = calloc(1, sizeof(*dir));
-    if (!dir)
-        return errSet(ERR_INTERNAL, "out of memory");
+    CatBackupDir *dir = memCalloc(1, sizeof(*dir));
     dir->catalog = catalog;
     snprintf(dir->id, sizeof(dir->id), "%s", id);
     char tempName[CAT_ID_SIZE + 32];
@@ -525,9 +518,7 @@ ErrCode catList(Catalog *catalog, CatList *out)
             continue; /* some other directory, not ours */
         if (out->count == capacity) {
             capacity = capacity ? capacity * 2 : 16;
-            CatEntry *grown = realloc(out->entries, capacity * sizeof(*grown));
-            if (!grown)
-                abort();
+            CatEntry *grown = memRealloc(out->entries, capacity * sizeof(*grown));
             out->entries = grown;
         }
         loadEntry(backupPath, name, &out->entries[out->count++]);
@@ -734,9 +725,9 @@ static ErrCode sha256OfArchive(const char *path, char hex[65], uint64_t *size, i
         return result;
     *mtime = (int64_t)info.st_mtime;
     enum { READ_CHUNK = 1024 * 1024 };
-    unsigned char *chunk = malloc(READ_CHUNK);
+    unsigned char *chunk = memAlloc(READ_CHUNK);
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
-    if (!chunk || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
         result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", path);
     uint64_t total = 0;
     while (result == ERR_OK) {
@@ -912,10 +903,8 @@ ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now
                count, catalog->root);
         return BACKUP_NONE_RESTORABLE;
     }
-    RetBackup *inputs = calloc(list.count ? list.count : 1, sizeof(*inputs));
-    RetDecision *decisions = calloc(list.count ? list.count : 1, sizeof(*decisions));
-    if (!inputs || !decisions)
-        abort();
+    RetBackup *inputs = memCalloc(list.count ? list.count : 1, sizeof(*inputs));
+    RetDecision *decisions = memCalloc(list.count ? list.count : 1, sizeof(*decisions));
     /* After catNewestRestorable: backups newer than the restorable one failed
      * verification and are no longer "valid", so it is the newest valid. */
     catRetentionInput(catalog, &list, inputs);

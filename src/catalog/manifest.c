@@ -4,6 +4,7 @@
 #include "common/buffer.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <ctype.h>
@@ -26,17 +27,13 @@ static const char *const knownKeys[] = {
 
 static void *manifestAlloc(size_t count, size_t size)
 {
-    void *memory = calloc(count ? count : 1, size);
-    if (!memory)
-        abort(); /* same policy as Buffer */
+    void *memory = memCalloc(count ? count : 1, size);
     return memory;
 }
 
 static char *manifestStrdup(const char *text)
 {
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
+    char *copy = memStrdup(text);
     return copy;
 }
 
@@ -97,9 +94,7 @@ void manifestSetString(char **field, const char *value)
 
 static void appendCount(ManifestCount **counts, size_t *count, const char *name, uint64_t value)
 {
-    ManifestCount *grown = realloc(*counts, (*count + 1) * sizeof(*grown));
-    if (!grown)
-        abort();
+    ManifestCount *grown = memRealloc(*counts, (*count + 1) * sizeof(*grown));
     grown[*count].name = manifestStrdup(name);
     grown[*count].count = value;
     *counts = grown;
@@ -157,9 +152,7 @@ static char *dupOrNull(const char *text) { return text ? manifestStrdup(text) : 
 void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *type, const char *kind,
                            const char *createStatement)
 {
-    ManifestSchemaItem *grown = realloc(manifest->schema, (manifest->schemaCount + 1) * sizeof(*grown));
-    if (!grown)
-        abort();
+    ManifestSchemaItem *grown = memRealloc(manifest->schema, (manifest->schemaCount + 1) * sizeof(*grown));
     ManifestSchemaItem *item = &grown[manifest->schemaCount];
     item->name = dupOrNull(name);
     item->type = dupOrNull(type);
@@ -315,9 +308,7 @@ char *manifestSerialize(const Manifest *manifest)
         json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
                                                    | JSON_C_TO_STRING_NOSLASHESCAPE);
     size_t length = strlen(pretty);
-    char *text = malloc(length + 2);
-    if (!text)
-        abort();
+    char *text = memAlloc(length + 2);
     memcpy(text, pretty, length);
     text[length] = '\n';
     text[length + 1] = '\0';
@@ -622,7 +613,7 @@ static ErrCode parseWithProblem(const char *text, size_t length, unsigned flags,
         return parseFail(problem, "not JSON text (contains a NUL byte)");
     json_tokener *tokener = json_tokener_new();
     if (!tokener)
-        abort();
+        memOutOfMemory("json-c tokener");
     /* Invalid UTF-8 would make --list --json invalid JSON: such a file is damaged. */
     json_tokener_set_flags(tokener, JSON_TOKENER_VALIDATE_UTF8);
     json_object *root = json_tokener_parse_ex(tokener, text, (int)length);

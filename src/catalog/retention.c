@@ -1,5 +1,6 @@
 #include "catalog/retention.h"
 
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <stdio.h>
@@ -32,9 +33,7 @@ void retEvaluate(const RetBackup *backups, size_t count, const RetPolicy *policy
 {
     if (count == 0)
         return;
-    int64_t *weeks = malloc(2 * count * sizeof(*weeks));
-    if (!weeks)
-        abort(); /* same policy as Buffer: out of memory is not recoverable here */
+    int64_t *weeks = memAlloc(2 * count * sizeof(*weeks));
     int64_t *months = weeks + count;
     for (size_t index = 0; index < count; index++) {
         weeks[index] = timeWeekIndex(backups[index].created);

@@ -50,7 +50,7 @@ static ErrCode checkStorage(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
-        return errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        return cfgStoragePathMissing();
     if (!fsIsDirectory(root)) {
         logWarn("Storage path %s does not exist yet (it is created by the first backup)", root);
         return ERR_OK;

@@ -35,6 +35,8 @@ ErrCode cmdCleanup(CommandContext *context);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
 ErrCode cmdSchedule(CommandContext *context);
 ErrCode cmdResume(CommandContext *context);
+/* --generate-key <file>: a new random master key file, mode 0600, never over an existing file. */
+ErrCode cmdGenerateKey(CommandContext *context, const char *path);
 /* --serve, and --schedule --serve (the scheduler with the server beside it). */
 ErrCode cmdServe(CommandContext *context);
 ErrCode cmdRestore(CommandContext *context, const char *backupId);

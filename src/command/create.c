@@ -253,7 +253,7 @@ ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &source);
     const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
-        code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        code = cfgStoragePathMissing();
     if (code != ERR_OK) {
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&source);

@@ -567,7 +567,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         code = cfgInstance(job.config, CFG_PRODUCTION_INSTANCE, &job.source);
     const char *root = cfgGet(job.config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
-        code = errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        code = cfgStoragePathMissing();
     if (code != ERR_OK) {
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&job.source);
@@ -662,7 +662,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         critical = critical || code == BACKUP_NO_SPACE;
     }
     if (stopped) {
-        ErrDetail dumpFailure = *errLast();
+        ErrDetail dumpFailure = errSave();
         logInfo("Starting Neo4j again: %s", cmdDumpShown(job.source.startCommand, shown, sizeof(shown)));
         restartCode = cmdDumpRunCommand("NEO4J_START_COMMAND", job.source.startCommand, &restartRun);
         if (restartCode == ERR_OK)
@@ -671,8 +671,8 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         if (restartCode == ERR_OK)
             logInfo("Neo4j answers again: downtime %.0f seconds", downtime);
         else
-            restartFailure = *errLast();
-        *(ErrDetail *)errLast() = dumpFailure;
+            restartFailure = errSave();
+        errRestore(&dumpFailure);
     }
     if (code == ERR_OK) {
         logInfo("Backup created successfully in %.0f seconds", timeMonotonic() - started);
@@ -726,13 +726,13 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     if (restartCode != ERR_OK) {
         /* Worse than a failed backup: production is down. */
-        *(ErrDetail *)errLast() = restartFailure;
+        errRestore(&restartFailure);
         cmdDumpErrorBlock("Neo4j was stopped for the dump and is NOT running again", &restartRun, true);
         if (code == ERR_OK) {
             logInfo("The backup %s itself is complete", id);
             code = restartCode;
         } else {
-            *(ErrDetail *)errLast() = restartFailure;
+            errRestore(&restartFailure);
             code = restartCode;
         }
     }
@@ -858,13 +858,13 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
             logInfo("Consistency check (%s, neo4j-admin database check): PASSED in %.0f seconds",
                     archives[index].database, run.seconds);
         } else if (code == BACKUP_CORRUPTED) {
-            ErrDetail failure = *errLast();
+            ErrDetail failure = errSave();
             logError("Consistency check (%s, neo4j-admin database check): FAILED", archives[index].database);
             for (unsigned line = 0; line < findings.reportLineCount; line++)
                 logError("  %s", findings.reportLines[line]);
             for (unsigned line = 0; !findings.reportLineCount && line < run.tailCount; line++)
                 logError("  %s", run.tail[line]);
-            *(ErrDetail *)errLast() = failure;
+            errRestore(&failure);
             verifyReportCorrupted("Backup validation failed", NULL, NULL);
             *reported = true;
         } else {
@@ -872,11 +872,11 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
             *reported = true;
         }
     }
-    ErrDetail outcome = *errLast();
+    ErrDetail outcome = errSave();
     lockRelease(scratchLock);
     if (fsIsDirectory(scratch) && fsRemoveTree(catRoot(catalog), scratch) != ERR_OK)
         logWarn("Could not remove the scratch directory %s", scratch);
-    *(ErrDetail *)errLast() = outcome;
+    errRestore(&outcome);
     return code;
 }
 
@@ -1012,7 +1012,7 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
         code = work(context, admin, instance, payload, &run);
         failedRun = run;
     }
-    ErrDetail workFailure = *errLast();
+    ErrDetail workFailure = errSave();
     logInfo("Starting %s again: %s", instance->name,
             cmdDumpShown(instance->startCommand, shown, sizeof(shown)));
     DumpRun startRun;
@@ -1032,7 +1032,7 @@ ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, c
     }
     if (code != ERR_OK) {
         cmdDumpLogRun(&failedRun);
-        *(ErrDetail *)errLast() = workFailure;
+        errRestore(&workFailure);
     }
     return code;
 }

@@ -234,7 +234,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
             logInfo("Schema: %" PRIu64 " constraints and indexes online in %.1f seconds", created,
                     timeMonotonic() - started);
     }
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     bool keepFiles = false;
 #ifdef NBK_TEST_HOOKS
     /* NBK_IMPORT_KEEP_FILES=1 keeps them for a look at what neo4j-admin read. */
@@ -245,7 +245,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
     if (removed != ERR_OK)
         logWarn("Could not remove the import files in %s: %s", scratch, errLast()->reason);
     lockRelease(scratchLock);
-    *(ErrDetail *)errLast() = failure;
+    errRestore(&failure);
     if (code == ERR_OK) {
         *content = csv.archive; /* handed over: the caller frees it */
         memset(&csv.archive, 0, sizeof(csv.archive));

@@ -4,6 +4,7 @@
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <json-c/json.h>
@@ -175,8 +176,8 @@ ErrCode cmdList(CommandContext *context)
         return code;
     }
     int64_t now = timeNow();
-    RetBackup *inputs = calloc(list.count ? list.count : 1, sizeof(*inputs));
-    RetDecision *decisions = calloc(list.count ? list.count : 1, sizeof(*decisions));
+    RetBackup *inputs = memCalloc(list.count ? list.count : 1, sizeof(*inputs));
+    RetDecision *decisions = memCalloc(list.count ? list.count : 1, sizeof(*decisions));
     catRetentionInput(catalog, &list, inputs);
     retEvaluate(inputs, list.count, &policy, now, decisions);
     if (context->json) {

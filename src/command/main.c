@@ -170,6 +170,7 @@ int commandBackupMain(int argc, char **argv)
     case OPT_SCHEDULE: /* with --serve the scheduler runs inside the server */
     case OPT_SERVE: code = optionsHas(&parsed, OPT_SERVE) ? cmdServe(&context) : cmdSchedule(&context); break;
     case OPT_RESUME: code = cmdResume(&context); break;
+    case OPT_GENERATE_KEY: code = cmdGenerateKey(&context, optionsValue(&parsed, OPT_GENERATE_KEY)); break;
     default:
         errSet(ERR_USAGE, "--%s is not available in this version", optionsName(action));
         logErrorBlock("Unsupported action", false);

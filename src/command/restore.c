@@ -63,7 +63,7 @@ static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnecti
     ProcRun run;
     code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &run);
     if (code != ERR_OK) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, run.exitStatus,
                shown);
         errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
@@ -284,7 +284,7 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
         logInfo("Promotion step 3/3: production passed every health check");
         return ERR_OK;
     }
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     if (code == RESTORE_HEALTH_FAILED)
         restoreReportHealthFailure(failedCheck);
     logError("Promotion failed: %s. Rolling back production to the safety backup %s...", failure.reason, safetyId);
@@ -306,7 +306,7 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
         logWarn("Production was rolled back to the safety backup %s and passed every health check", safetyId);
     else
         logCritical("Rollback to the safety backup %s FAILED: %s", safetyId, errLast()->reason);
-    *(ErrDetail *)errLast() = failure;
+    errRestore(&failure);
     errAddContext("promotion of %s rolled back%s", backupId, rollback == ERR_OK ? "" : " UNSUCCESSFULLY");
     return code;
 }
@@ -449,10 +449,10 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     }
     if (code != ERR_OK && stateStarted) {
         const char *reason = code == OPERATION_INTERRUPTED ? "interrupted by a signal" : errLast()->reason;
-        ErrDetail detail = *errLast();
+        ErrDetail detail = errSave();
         recoveryTransition(root, RECOVERY_FAILED, backupId, promoting ? production.name : target.name, reason,
                            promote);
-        *(ErrDetail *)errLast() = detail;
+        errRestore(&detail);
     }
     if (code == RESTORE_HEALTH_FAILED && !reported)
         restoreReportHealthFailure(failedCheck);
@@ -469,7 +469,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
 ErrCode cmdRestoreStatus(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
-    ErrCode code = root ? recoveryPrint(root, context->json) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryPrint(root, context->json) : cfgStoragePathMissing();
     if (code != ERR_OK)
         logErrorBlock("Cannot read the recovery state", false);
     return code;
@@ -479,7 +479,7 @@ ErrCode cmdRestoreCancel(CommandContext *context)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     RecoveryStatus status;
-    ErrCode code = root ? recoveryLoad(root, &status) : errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code == ERR_OK && status.state != RECOVERY_RECOVERING && status.state != RECOVERY_VALIDATION) {
         logInfo("No recovery in progress (state %s): nothing to cancel", recoveryStateName(status.state));
         return ERR_OK;

@@ -19,6 +19,7 @@
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "schedule/cron.h"
 #include "schedule/scheduler.h"
@@ -168,11 +169,8 @@ static ErrCode schedLoadSettings(const Config *config, SchedSettings *out)
         code = listRetentionPolicy(config, &out->retention);
     if (code == ERR_OK)
         code = cfgGetBool(config, CFG_BACKUP_ALERT_ON_FAILURE, &out->alertOnFailure);
-    if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH)) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
-        code = CONFIG_INVALID;
-    }
+    if (code == ERR_OK && !cfgGet(config, CFG_BACKUP_STORAGE_PATH))
+        code = cfgStoragePathMissing();
     return code;
 }
 
@@ -309,7 +307,7 @@ static void schedCleanup(Scheduler *scheduler)
     catClose(catalog);
     if (code != ERR_OK) {
         bool noneRestorable = code == BACKUP_NONE_RESTORABLE;
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         logErrorBlock("Cleanup failed", noneRestorable);
         schedEvent(scheduler, "CLEANUP_FAILED: %s", errName(code));
         if (noneRestorable) {
@@ -409,7 +407,7 @@ static bool schedRunBackup(Scheduler *scheduler)
     pthread_sigmask(SIG_BLOCK, &scheduler->blocked, NULL);
     scheduler->backupRunning = false;
     timeSetClock(NULL, NULL);
-    ErrDetail failure = *errLast();
+    ErrDetail failure = errSave();
     failure.code = code;
     double duration = timeMonotonic() - monotonicStart;
 
@@ -729,9 +727,7 @@ static void schedLoop(Scheduler *scheduler)
 
 ErrCode cmdSchedule(CommandContext *context)
 {
-    Scheduler *scheduler = calloc(1, sizeof(*scheduler));
-    if (!scheduler)
-        return errSet(ERR_INTERNAL, "out of memory");
+    Scheduler *scheduler = memCalloc(1, sizeof(*scheduler));
     scheduler->context = context;
     scheduler->original = context->config;
 
@@ -832,7 +828,7 @@ ErrCode cmdResume(CommandContext *context)
     memset(&scheduler, 0, sizeof(scheduler));
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+        cfgStoragePathMissing();
         logErrorBlock("Cannot resume the scheduler", false);
         return CONFIG_INVALID;
     }

@@ -75,11 +75,8 @@ ErrCode supportConnectSource(const Config *config, const InstanceConfig *instanc
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out)
 {
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
-    if (!root) {
-        errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
-        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
-        return CONFIG_INVALID;
-    }
+    if (!root)
+        return cfgStoragePathMissing();
     return catOpen(out, root, create);
 }
 

@@ -100,7 +100,7 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
     lockRelease(backupLock);
     backupLock = NULL;
     if (entry.manifest && !context->dryRun && (code == ERR_OK || code == BACKUP_CORRUPTED)) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         ValidateVerdict verdict = {code == ERR_OK, content.fingerprint};
         ErrCode saveCode = catManifestUpdate(catalog, backupId, validateRecordVerdict, &verdict);
         if (saveCode != ERR_OK && code == ERR_OK)
@@ -108,7 +108,7 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
         else if (saveCode != ERR_OK)
             logWarn("Could not record the verdict in the manifest: %s", errLast()->reason);
         if (code == BACKUP_CORRUPTED)
-            *(ErrDetail *)errLast() = failure;
+            errRestore(&failure);
     }
     healthArchiveContentFree(&content);
     lockRelease(backupLock);

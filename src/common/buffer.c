@@ -1,5 +1,7 @@
 #include "common/buffer.h"
 
+#include "common/mem.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +24,7 @@ void bufferReserve(Buffer *buffer, size_t extra)
     size_t capacity = buffer->capacity ? buffer->capacity : 256;
     while (capacity < buffer->length + extra)
         capacity *= 2;
-    uint8_t *grown = realloc(buffer->data, capacity);
-    if (!grown) {
-        fputs("CRITICAL: out of memory\n", stderr);
-        abort();
-    }
+    uint8_t *grown = memRealloc(buffer->data, capacity);
     buffer->data = grown;
     buffer->capacity = capacity;
 }

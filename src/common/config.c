@@ -2,6 +2,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -102,9 +103,7 @@ const char *cfgSourceName(CfgSource source)
 
 static char *cfgStrdup(const char *text)
 {
-    char *copy = strdup(text);
-    if (!copy)
-        abort(); /* same policy as Buffer: out of memory is not recoverable here */
+    char *copy = memStrdup(text);
     return copy;
 }
 
@@ -119,9 +118,7 @@ static void freeWiped(char *text)
 
 ErrCode cfgNew(Config **out)
 {
-    Config *config = calloc(1, sizeof(*config));
-    if (!config)
-        return errSet(ERR_INTERNAL, "out of memory");
+    Config *config = memCalloc(1, sizeof(*config));
     for (int index = 0; index < CFG_SETTING_COUNT; index++) {
         const char *value = getenv(cfgSettings[index].name);
         if (value && value[0])
@@ -202,6 +199,13 @@ CfgSource cfgSource(const Config *config, CfgKey key)
     CfgSource source;
     cfgLookup(config, (int)key, &source);
     return source;
+}
+
+ErrCode cfgStoragePathMissing(void)
+{
+    errSet(CONFIG_INVALID, "BACKUP_STORAGE_PATH is not set");
+    errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
+    return CONFIG_INVALID;
 }
 
 /* Sets the action to "Fix NAME in the <source>" so the operator knows where. */
@@ -384,9 +388,7 @@ static ErrCode readSecretFile(const char *settingName, CfgSource source, const c
         bufferFree(&content);
         return cfgInvalid(settingName, source, "secret file %s contains a NUL byte", path);
     }
-    char *secret = malloc(length + 1);
-    if (!secret)
-        abort();
+    char *secret = memAlloc(length + 1);
     if (length)
         memcpy(secret, content.data, length);
     secret[length] = '\0';
@@ -603,9 +605,7 @@ static CfgInstanceSection *addSection(Config *config, const char *name, int line
     CfgInstanceSection *existing = findSection(config, name);
     if (existing)
         return existing; /* a repeated section continues the first one */
-    CfgInstanceSection *grown = realloc(config->instances, (config->instanceCount + 1) * sizeof(*grown));
-    if (!grown)
-        abort();
+    CfgInstanceSection *grown = memRealloc(config->instances, (config->instanceCount + 1) * sizeof(*grown));
     config->instances = grown;
     CfgInstanceSection *section = &grown[config->instanceCount++];
     memset(section, 0, sizeof(*section));

@@ -128,6 +128,10 @@ bool cfgParseSeconds(const char *text, int64_t *out);
 ErrCode cfgGetSecret(const Config *config, CfgKey key, char **out);
 void cfgSecretFree(char *secret);
 
+/* Records the one error for a missing BACKUP_STORAGE_PATH (CONFIG_INVALID,
+ * with the action saying what to set) and returns CONFIG_INVALID. */
+ErrCode cfgStoragePathMissing(void);
+
 /* Checks every set value against its type (ints in range, booleans,
  * choices, seconds lists, *_FILE secrets readable, X and X_FILE not both
  * in one layer). Returns the first problem. */

@@ -102,3 +102,12 @@ void errAddContext(const char *fmt, ...)
 const ErrDetail *errLast(void) { return &errCurrent; }
 
 void errClear(void) { memset(&errCurrent, 0, sizeof(errCurrent)); }
+
+ErrDetail errSave(void) { return errCurrent; }
+
+ErrCode errRestore(const ErrDetail *saved)
+{
+    if (saved != &errCurrent)
+        errCurrent = *saved;
+    return errCurrent.code;
+}

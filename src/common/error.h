@@ -49,5 +49,10 @@ void errSetDetails(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void errAddContext(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const ErrDetail *errLast(void);
 void errClear(void);
+/* A copy of the last error, kept while cleanup calls that may fail overwrite
+ * it:  ErrDetail failure = errSave(); ...cleanup...; return errRestore(&failure); */
+ErrDetail errSave(void);
+/* Makes a saved error the last error again; returns its code. */
+ErrCode errRestore(const ErrDetail *saved);
 
 #endif

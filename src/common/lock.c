@@ -2,6 +2,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
@@ -115,14 +116,8 @@ ErrCode lockAcquire(Lock **out, const char *path, LockMode mode, int timeoutMs, 
         if (ftruncate(fd, 0) != 0 || pwrite(fd, record, (size_t)length, 0) != length)
             logDebug("could not record the lock holder in %s: %s", path, strerror(errno));
     }
-    Lock *lock = calloc(1, sizeof(*lock));
-    char *pathCopy = strdup(path);
-    if (!lock || !pathCopy) {
-        free(lock);
-        free(pathCopy);
-        close(fd);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    Lock *lock = memCalloc(1, sizeof(*lock));
+    char *pathCopy = memStrdup(path);
     lock->fd = fd;
     lock->mode = mode;
     lock->path = pathCopy;

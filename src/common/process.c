@@ -6,6 +6,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 
 #include <ctype.h>
@@ -148,9 +149,7 @@ char **procEnvBuild(char *const *base, const char *const *extra)
         baseCount++;
     while (extra && extra[extraCount])
         extraCount++;
-    char **env = calloc(baseCount + extraCount + 1, sizeof(char *));
-    if (!env)
-        return NULL;
+    char **env = memCalloc(baseCount + extraCount + 1, sizeof(char *));
     size_t used = 0;
     for (size_t index = 0; index < baseCount; index++) {
         const char *entry = base[index];
@@ -464,9 +463,7 @@ static ErrCode procPumpInput(ProcPipes *pipes, const ProcIo *io)
 static ErrCode procSupervise(pid_t pid, ProcPipes *pipes, const ProcIo *io, ProcRun *run, double started,
                              int *status)
 {
-    uint8_t *buffer = malloc(PROC_IO_CHUNK);
-    if (!buffer)
-        abort(); /* out of memory: nothing sensible is left to do */
+    uint8_t *buffer = memAlloc(PROC_IO_CHUNK);
     ErrCode failure = ERR_OK;   /* sink/source error, cancel or timeout */
     double termSentAt = 0;
     double exitedAt = 0;
@@ -557,14 +554,8 @@ static ErrCode procRunShown(const char *const *argv, const char *shown, const Pr
 
     /* Everything the child needs exists before the fork. */
     char **envp = procEnvBuild(environ, io->extraEnv);
-    if (!envp)
-        return errSet(ERR_INTERNAL, "out of memory");
     ProcPipes pipes = {.inFd = -1, .outFd = -1, .errFd = -1};
-    pipes.inBuffer = io->source ? malloc(PROC_IO_CHUNK) : NULL;
-    if (io->source && !pipes.inBuffer) {
-        procEnvFree(envp);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    pipes.inBuffer = io->source ? memAlloc(PROC_IO_CHUNK) : NULL;
     int inPipe[2] = {-1, -1};
     int outPipe[2] = {-1, -1};
     int errPipe[2] = {-1, -1};

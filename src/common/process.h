@@ -105,7 +105,7 @@ bool procEnvIsSecret(const char *name);
 /* The environment a child gets: base (NULL-terminated "NAME=value"
  * entries, e.g. environ) without its secret-looking variables, plus extra
  * (may be NULL). The array is the caller's (procEnvFree); its strings point
- * into base and extra, which must outlive it. NULL when out of memory. */
+ * into base and extra, which must outlive it. */
 char **procEnvBuild(char *const *base, const char *const *extra);
 void procEnvFree(char **env);
 

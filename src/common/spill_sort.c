@@ -4,6 +4,7 @@
 #include "common/spill_sort.h"
 
 #include "common/fsutil.h"
+#include "common/mem.h"
 #include "common/spill_array.h"
 
 #include <errno.h>
@@ -161,9 +162,7 @@ SpillSort *spillSortNew(size_t recordSize, size_t memoryBytes)
 {
     if (recordSize < 8 || recordSize % 8 != 0)
         return NULL;
-    SpillSort *sort = calloc(1, sizeof(*sort));
-    if (!sort)
-        return NULL;
+    SpillSort *sort = memCalloc(1, sizeof(*sort));
     sort->recordSize = recordSize;
     sort->memoryBytes = memoryBytes;
     sort->capacity = memoryBytes / recordSize;
@@ -230,10 +229,7 @@ static ErrCode spillSortWriteRun(SpillSort *sort)
     }
     if (sort->runCount == sort->runCapacity) {
         size_t grown = sort->runCapacity ? sort->runCapacity * 2 : 16;
-        SpillRun *runs = realloc(sort->runs, grown * sizeof(*runs));
-        if (!runs)
-            return errSet(ERR_INTERNAL, "out of memory for a sort run");
-        sort->runs = runs;
+        sort->runs = memReallocArray(sort->runs, grown, sizeof(*sort->runs));
         sort->runCapacity = grown;
     }
     size_t bytes = sort->held * sort->recordSize;
@@ -250,11 +246,8 @@ ErrCode spillSortAdd(SpillSort *sort, const void *record)
 {
     if (sort->finished)
         return errSet(ERR_INTERNAL, "record added to a finished sort");
-    if (!sort->records) {
-        sort->records = malloc(sort->capacity * sort->recordSize);
-        if (!sort->records)
-            return errSet(ERR_INTERNAL, "out of memory for a sort buffer");
-    }
+    if (!sort->records)
+        sort->records = memAlloc(sort->capacity * sort->recordSize);
     if (sort->held == sort->capacity) {
         ErrCode code = spillSortWriteRun(sort);
         if (code != ERR_OK)
@@ -335,10 +328,8 @@ ErrCode spillSortFinish(SpillSort *sort)
     sort->readRecords = sort->memoryBytes / sort->recordSize / sort->runCount;
     if (sort->readRecords < SPILL_SORT_MIN_READ_RECORDS)
         sort->readRecords = SPILL_SORT_MIN_READ_RECORDS;
-    sort->mergeBuffer = malloc(sort->runCount * sort->readRecords * sort->recordSize);
-    sort->heap = malloc(sort->runCount * sizeof(*sort->heap));
-    if (!sort->mergeBuffer || !sort->heap)
-        return errSet(ERR_INTERNAL, "out of memory for merging %zu sort runs", sort->runCount);
+    sort->mergeBuffer = memAlloc(sort->runCount * sort->readRecords * sort->recordSize);
+    sort->heap = memReallocArray(NULL, sort->runCount, sizeof(*sort->heap));
     for (size_t index = 0; index < sort->runCount; index++) {
         SpillRun *run = &sort->runs[index];
         run->buffer = sort->mergeBuffer + index * sort->readRecords * sort->recordSize;
@@ -403,15 +394,9 @@ struct SpillStream {
 
 SpillStream *spillStreamNew(size_t bufferBytes)
 {
-    SpillStream *stream = calloc(1, sizeof(*stream));
-    if (!stream)
-        return NULL;
+    SpillStream *stream = memCalloc(1, sizeof(*stream));
     stream->capacity = bufferBytes ? bufferBytes : 1;
-    stream->buffer = malloc(stream->capacity);
-    if (!stream->buffer) {
-        free(stream);
-        return NULL;
-    }
+    stream->buffer = memAlloc(stream->capacity);
     stream->fd = -1;
     return stream;
 }

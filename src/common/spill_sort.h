@@ -27,7 +27,8 @@
 
 typedef struct SpillSort SpillSort;
 
-/* recordSize: a multiple of 8, at least 8. NULL when out of memory. */
+/* recordSize: a multiple of 8, at least 8 (else NULL). Memory comes from
+ * common/mem.h (aborts when exhausted); the file's failures are errors. */
 SpillSort *spillSortNew(size_t recordSize, size_t memoryBytes);
 void spillSortFree(SpillSort *sort);
 /* Adds a record (copied). Not after spillSortFinish. */

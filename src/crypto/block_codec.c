@@ -11,6 +11,13 @@ void cryptoSubkeyDerive(const uint8_t dataKey[CRYPTO_KEY_BYTES], CryptoSubkey wh
     crypto_kdf_derive_from_key(out, 32, (uint64_t)which, CRYPTO_KDF_CONTEXT, dataKey);
 }
 
+void cryptoKeyCheckCompute(const uint8_t dataKey[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_KEY_CHECK_BYTES])
+{
+    (void)cryptoInit();
+    crypto_kdf_derive_from_key(out, CRYPTO_KEY_CHECK_BYTES, (uint64_t)CRYPTO_SUBKEY_KEY_CHECK, CRYPTO_KDF_CONTEXT,
+                               dataKey);
+}
+
 static void associatedData(uint8_t sectionKind, uint64_t index, uint8_t out[CRYPTO_BLOCK_AD_BYTES])
 {
     out[0] = sectionKind;

@@ -13,7 +13,7 @@
  * cryptoDecryptorFinish, which refuses a stream that ended before FINAL.
  * The codec does not know which kind is last: the archive reader checks
  * that isFinal is true exactly for the footer ('F').
- * Not yet wired into src/archive/. */
+ * Used by the archive writer and reader (src/archive/, format 2). */
 #ifndef NBK_CRYPTO_BLOCK_CODEC_H
 #define NBK_CRYPTO_BLOCK_CODEC_H
 
@@ -37,10 +37,17 @@ typedef enum {
     CRYPTO_SUBKEY_STREAM = 1,        /* the secretstream key of the archive */
     CRYPTO_SUBKEY_MANIFEST_MAC = 2,  /* BLAKE2b key of the manifest MAC */
     CRYPTO_SUBKEY_MANIFEST_SEAL = 3, /* AEAD key of the manifest's private part */
+    CRYPTO_SUBKEY_KEY_CHECK = 4,     /* 16 bytes in the archive's K section */
 } CryptoSubkey;
+
+#define CRYPTO_KEY_CHECK_BYTES 16
 
 /* Derives a 32-byte subkey of a data key (crypto_kdf_derive_from_key). */
 void cryptoSubkeyDerive(const uint8_t dataKey[CRYPTO_KEY_BYTES], CryptoSubkey which, uint8_t out[32]);
+/* The key check of a data key: subkey 4, 16 bytes long. Stored in the clear
+ * in a format-2 archive so that a reader given another key says "wrong key"
+ * (BACKUP_KEY_INVALID) instead of "damaged"; it reveals nothing of the key. */
+void cryptoKeyCheckCompute(const uint8_t dataKey[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_KEY_CHECK_BYTES]);
 
 typedef struct {
     crypto_secretstream_xchacha20poly1305_state state;

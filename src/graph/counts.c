@@ -2,6 +2,8 @@
  * its sorted view, and the comparison that names what differs. */
 #include "graph/counts.h"
 
+#include "common/mem.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,13 +12,6 @@
 
 /* Room kept at the end of a finding for " (and N more)". */
 #define COUNTS_MORE_ROOM 32
-
-static void countsOutOfMemory(void)
-{
-    /* Same policy as bufferReserve: there is no sane way to continue. */
-    fputs("CRITICAL: out of memory (graph counts)\n", stderr);
-    abort();
-}
 
 static uint64_t countsHash(const char *name, size_t length)
 {
@@ -51,9 +46,7 @@ void countMapAdd(CountMap *map, const char *name, size_t length, uint64_t delta)
 {
     if ((map->count + 1) * 2 > map->slotCount) {
         size_t grownCount = map->slotCount ? map->slotCount * 2 : 16;
-        CountEntry *grown = calloc(grownCount, sizeof(CountEntry));
-        if (!grown)
-            countsOutOfMemory();
+        CountEntry *grown = memCalloc(grownCount, sizeof(CountEntry));
         for (size_t slotIndex = 0; slotIndex < map->slotCount; slotIndex++) {
             const CountEntry *entry = &map->slots[slotIndex];
             if (entry->name)
@@ -65,9 +58,7 @@ void countMapAdd(CountMap *map, const char *name, size_t length, uint64_t delta)
     }
     CountEntry *entry = countsProbe(map->slots, map->slotCount, name, length);
     if (!entry->name) {
-        entry->name = malloc(length + 1);
-        if (!entry->name)
-            countsOutOfMemory();
+        entry->name = memAlloc(length + 1);
         memcpy(entry->name, name, length);
         entry->name[length] = '\0';
         entry->length = length;
@@ -103,9 +94,7 @@ const CountEntry **countMapSorted(const CountMap *map)
 {
     if (map->count == 0)
         return NULL;
-    const CountEntry **sorted = malloc(map->count * sizeof(*sorted));
-    if (!sorted)
-        countsOutOfMemory();
+    const CountEntry **sorted = memAlloc(map->count * sizeof(*sorted));
     size_t used = 0;
     for (size_t slotIndex = 0; slotIndex < map->slotCount; slotIndex++)
         if (map->slots[slotIndex].name)

@@ -34,6 +34,7 @@
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/key_table.h"
+#include "common/mem.h"
 #include "common/spill_sort.h"
 
 #include <openssl/sha.h>
@@ -99,21 +100,12 @@ struct Fingerprint {
     size_t sortScratchCapacity;
 };
 
-static void fingerprintOutOfMemory(void)
-{
-    /* Same policy as bufferReserve: there is no sane way to continue. */
-    fputs("CRITICAL: out of memory (fingerprint)\n", stderr);
-    abort();
-}
-
 Fingerprint *fingerprintNew(void)
 {
-    Fingerprint *fingerprint = calloc(1, sizeof(*fingerprint));
-    if (!fingerprint)
-        fingerprintOutOfMemory();
+    Fingerprint *fingerprint = memCalloc(1, sizeof(*fingerprint));
     fingerprint->nodeHashes = keyTableNew(FINGERPRINT_HASH_LENGTH, 0);
-    if (!fingerprint->nodeHashes)
-        fingerprintOutOfMemory();
+    if (!fingerprint->nodeHashes) /* an empty table: only malloc can fail */
+        memOutOfMemory("fingerprint node table");
     bufferInit(&fingerprint->canonical);
     return fingerprint;
 }
@@ -170,9 +162,7 @@ static size_t fingerprintScratchPush(Fingerprint *fingerprint, size_t count)
         size_t capacity = fingerprint->sortScratchCapacity ? fingerprint->sortScratchCapacity : 64;
         while (capacity < start + count)
             capacity *= 2;
-        const void **grown = realloc(fingerprint->sortScratch, capacity * sizeof(*grown));
-        if (!grown)
-            fingerprintOutOfMemory();
+        const void **grown = memRealloc(fingerprint->sortScratch, capacity * sizeof(*grown));
         fingerprint->sortScratch = grown;
         fingerprint->sortScratchCapacity = capacity;
     }
@@ -357,8 +347,6 @@ static ErrCode fingerprintDefer(Fingerprint *fingerprint, int64_t startKey, int6
         size_t sortBytes = deferred->tableCacheBytes / 2;
         deferred->canonical = spillStreamNew(FINGERPRINT_STREAM_BUFFER_BYTES);
         deferred->endpoints = spillSortNew(sizeof(FingerprintEndpoint), sortBytes);
-        if (!deferred->canonical || !deferred->endpoints)
-            return errSet(ERR_INTERNAL, "out of memory for the content fingerprint's join");
     }
     if (fingerprint->canonical.length >= FINGERPRINT_START_INLINE)
         return errSet(ERR_INTERNAL, "a relationship of %zu bytes is too large to fingerprint",
@@ -436,8 +424,6 @@ static ErrCode fingerprintJoin(Fingerprint *fingerprint)
     FingerprintDeferred *deferred = &fingerprint->deferred;
     size_t sortBytes = deferred->tableCacheBytes / 2;
     SpillSort *hashes = spillSortNew(sizeof(FingerprintEndpointHash), sortBytes);
-    if (!hashes)
-        return errSet(ERR_INTERNAL, "out of memory for the content fingerprint's join");
     ErrCode code = spillSortFinish(deferred->endpoints);
     /* Pass 1: endpoints in key order, so the node table is read in order. */
     while (code == ERR_OK) {

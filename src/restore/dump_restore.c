@@ -3,6 +3,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,10 +60,8 @@ static ErrCode dumpLoadFill(uint8_t *buffer, size_t capacity, size_t *length, vo
         return ERR_OK;
     if (!source->held) {
         source->capacity = capacity;
-        source->held = malloc(capacity);
-        source->next = malloc(capacity);
-        if (!source->held || !source->next)
-            return errSet(ERR_INTERNAL, "out of memory");
+        source->held = memAlloc(capacity);
+        source->next = memAlloc(capacity);
     }
     ErrCode code = ERR_OK;
     if (!source->primed) {
@@ -219,7 +218,7 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
         return code;
     dumpRestoreReadReports(reportDir, findings);
     if (findings->reportLineCount || dumpRestoreMentionsInconsistency(run)) {
-        ErrDetail failure = *errLast();
+        ErrDetail failure = errSave();
         errSet(BACKUP_CORRUPTED, "Neo4j's consistency check found inconsistencies in %s", dumpPath);
         errSetDetails("%s", failure.details);
         return BACKUP_CORRUPTED;

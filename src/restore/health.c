@@ -7,6 +7,7 @@
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 #include "restore/idmap.h"
@@ -155,11 +156,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
             }
             if (out->schemaCount + 1 > schemaCapacity) {
                 size_t grown = schemaCapacity ? schemaCapacity * 2 : 16;
-                BoltValue *moved = realloc(schema, grown * sizeof(BoltValue));
-                if (!moved) {
-                    code = errSet(ERR_INTERNAL, "out of memory reading schema");
-                    break;
-                }
+                BoltValue *moved = memRealloc(schema, grown * sizeof(BoltValue));
                 schema = moved;
                 schemaCapacity = grown;
             }
@@ -193,11 +190,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
                 /* Its endpoint may still come later in the archive. */
                 if (deferredCount + 1 > deferredCapacity) {
                     size_t grown = deferredCapacity ? deferredCapacity * 2 : 64;
-                    BoltValue *moved = realloc(deferred, grown * sizeof(BoltValue));
-                    if (!moved) {
-                        code = errSet(ERR_INTERNAL, "out of memory");
-                        break;
-                    }
+                    BoltValue *moved = memRealloc(deferred, grown * sizeof(BoltValue));
                     deferred = moved;
                     deferredCapacity = grown;
                 }
@@ -372,12 +365,7 @@ static ErrCode healthRowsAsMaps(BoltConnection *connection, const char *query, c
             break;
         if (*count == capacity) {
             uint32_t grown = capacity ? capacity * 2 : 32;
-            BoltValue *moved = realloc(*rows, grown * sizeof(BoltValue));
-            if (!moved) {
-                boltDiscard(connection);
-                code = errSet(ERR_INTERNAL, "out of memory reading schema");
-                break;
-            }
+            BoltValue *moved = memRealloc(*rows, grown * sizeof(BoltValue));
             *rows = moved;
             capacity = grown;
         }

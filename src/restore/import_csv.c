@@ -5,6 +5,7 @@
 #include "bolt/packstream.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "graph/records.h"
 #include "restore/idmap.h"
 
@@ -421,13 +422,11 @@ static int64_t importColumnFind(const ImportColumns *table, const char *name, si
     }
 }
 
-static bool importColumnAdd(ImportColumns *table, const char *name, size_t length, ImportCsvType type)
+static void importColumnAdd(ImportColumns *table, const char *name, size_t length, ImportCsvType type)
 {
     if ((table->count + 1) * 2 > table->slotCount) {
         uint32_t slotCount = table->slotCount ? table->slotCount * 2 : 64;
-        uint32_t *slots = calloc(slotCount, sizeof(uint32_t));
-        if (!slots)
-            return false;
+        uint32_t *slots = memCalloc(slotCount, sizeof(uint32_t));
         for (uint32_t index = 0; index < table->count; index++) {
             uint32_t slot = importHash(table->columns[index].name, table->columns[index].length) & (slotCount - 1);
             while (slots[slot])
@@ -440,15 +439,11 @@ static bool importColumnAdd(ImportColumns *table, const char *name, size_t lengt
     }
     if (table->count == table->capacity) {
         uint32_t capacity = table->capacity ? table->capacity * 2 : 16;
-        ImportColumn *columns = realloc(table->columns, capacity * sizeof(ImportColumn));
-        if (!columns)
-            return false;
+        ImportColumn *columns = memReallocArray(table->columns, capacity, sizeof(ImportColumn));
         table->columns = columns;
         table->capacity = capacity;
     }
-    char *copy = malloc(length + 1);
-    if (!copy)
-        return false;
+    char *copy = memAlloc(length + 1);
     memcpy(copy, name, length);
     copy[length] = '\0';
     table->columns[table->count] = (ImportColumn){copy, (uint32_t)length, type};
@@ -456,7 +451,6 @@ static bool importColumnAdd(ImportColumns *table, const char *name, size_t lengt
     while (table->slots[slot])
         slot = (slot + 1) & (table->slotCount - 1);
     table->slots[slot] = ++table->count;
-    return true;
 }
 
 static void importColumnsFree(ImportColumns *table)
@@ -508,8 +502,7 @@ static ErrCode importSurveyProperties(ImportWriter *writer, ImportColumns *table
         bufferClear(&writer->scratch);
         if (!importCsvAppendValue(&writer->scratch, &entry->value, &type))
             continue; /* a later value of this key may still make a column */
-        if (!importColumnAdd(table, name, length, type))
-            return errSet(ERR_INTERNAL, "out of memory collecting CSV columns");
+        importColumnAdd(table, name, length, type);
     }
     return ERR_OK;
 }
@@ -809,10 +802,8 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
         uint32_t widest = writer.nodeColumns.count > writer.relationshipColumns.count ? writer.nodeColumns.count
                                                                                      : writer.relationshipColumns.count;
         writer.cellCapacity = widest ? widest : 1;
-        writer.cellStart = calloc(writer.cellCapacity, sizeof(size_t));
-        writer.cellEnd = calloc(writer.cellCapacity, sizeof(size_t));
-        if (!writer.cellStart || !writer.cellEnd)
-            code = errSet(ERR_INTERNAL, "out of memory for CSV rows");
+        writer.cellStart = memCalloc(writer.cellCapacity, sizeof(size_t));
+        writer.cellEnd = memCalloc(writer.cellCapacity, sizeof(size_t));
     }
     if (code == ERR_OK)
         code = importWriteHeader(request->directory, "nodes-header.csv", out->nodeHeader, ":ID,:LABEL",

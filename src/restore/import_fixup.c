@@ -7,6 +7,7 @@
 #include "archive/archive.h"
 #include "bolt/packstream.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "graph/records.h"
 #include "restore/restore_text.h"
 
@@ -42,7 +43,7 @@ static ErrCode fixupExecute(FixupRun *run, const char *query, const BoltValue *p
             break;
     }
     if (code == NEO4J_QUERY_FAILED) {
-        ErrDetail detail = *errLast();
+        ErrDetail detail = errSave();
         return errSet(RESTORE_FAILED, "the target refused a fix-up after the import: %s", detail.reason);
     }
     return code;
@@ -58,12 +59,8 @@ static BoltValue fixupParams(Arena *arena, const char *name, BoltValue value)
 /* New ids of the marked records, by marker value. */
 static ErrCode fixupFindMarked(FixupRun *run, bool relationships)
 {
-    run->newIds = malloc((size_t)run->count * sizeof(int64_t));
-    bool *found = calloc((size_t)run->count, sizeof(bool));
-    if (!run->newIds || !found) {
-        free(found);
-        return errSet(ERR_INTERNAL, "out of memory for %" PRIu64 " fix-ups", run->count);
-    }
+    run->newIds = memAlloc((size_t)run->count * sizeof(int64_t));
+    bool *found = memCalloc((size_t)run->count, sizeof(bool));
     bufferClear(&run->query);
     bufferAppendF(&run->query, "%sMATCH %s WHERE x.%s IS NOT NULL RETURN x.%s, id(x)", run->prefix,
                   relationships ? "()-[x]->()" : "(x)", run->csv->marker, run->csv->marker);
@@ -118,9 +115,7 @@ static ErrCode fixupFlush(FixupRun *run, bool relationships)
 static ErrCode fixupQueue(FixupRun *run, int64_t newId, const BoltValue *properties, bool relationships)
 {
     if (!run->rows) {
-        run->rows = malloc(FIXUP_BATCH * sizeof(BoltValue));
-        if (!run->rows)
-            return errSet(ERR_INTERNAL, "out of memory for fix-ups");
+        run->rows = memAlloc(FIXUP_BATCH * sizeof(BoltValue));
     }
     BoltValue row = boltList(run->arena, 2);
     row.as.list.items[0] = boltInt(newId);
@@ -206,11 +201,7 @@ static ErrCode fixupFile(FixupRun *run, const char *path, bool relationships)
         }
         size_t length = (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 | prefix[3];
         if (length > capacity) {
-            uint8_t *grown = realloc(packed, length);
-            if (!grown) {
-                code = errSet(ERR_INTERNAL, "out of memory reading fix-ups");
-                break;
-            }
+            uint8_t *grown = memRealloc(packed, length);
             packed = grown;
             capacity = length;
         }

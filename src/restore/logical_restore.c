@@ -18,6 +18,7 @@
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 #include "restore/idmap.h"
@@ -127,9 +128,7 @@ static void *restoreGrow(void *array, size_t *capacity, size_t needed, size_t it
     size_t grown = *capacity ? *capacity : 64;
     while (grown < needed)
         grown *= 2;
-    void *moved = realloc(array, grown * itemSize);
-    if (!moved)
-        return NULL;
+    void *moved = memReallocArray(array, grown, itemSize);
     *capacity = grown;
     return moved;
 }
@@ -218,10 +217,6 @@ static ErrCode restoreCollectStrings(BoltConnection *connection, const char *que
         if (record->as.list.count < 1 || column->type != BOLT_STRING)
             continue;
         char **grown = restoreGrow(*out, &capacity, *count + 1, sizeof(char *));
-        if (!grown) {
-            boltDiscard(connection);
-            return errSet(ERR_INTERNAL, "out of memory listing schema names");
-        }
         *out = grown;
         (*out)[(*count)++] = arenaStrndup(arena, column->as.string.data, column->as.string.length);
     }
@@ -355,9 +350,7 @@ static RestoreGroup *restoreGroupFind(RestoreGroupSet *set, const char *fragment
         return NULL;
     RestoreGroup *group = &set->groups[set->groupCount];
     memset(group, 0, sizeof(*group));
-    group->fragment = malloc(length + 1);
-    if (!group->fragment)
-        return NULL;
+    group->fragment = memAlloc(length + 1);
     if (length) /* the empty label set has no bytes at all */
         memcpy(group->fragment, fragment, length);
     group->fragment[length] = '\0';
@@ -371,8 +364,6 @@ static BoltValue *restoreGroupAddRow(RestoreGroupSet *set, RestoreGroup *group, 
 {
     size_t capacity = group->capacity;
     BoltValue *rows = restoreGrow(group->rows, &capacity, (size_t)group->count + 1, sizeof(BoltValue));
-    if (!rows)
-        return NULL;
     group->rows = rows;
     group->capacity = (uint32_t)capacity;
     BoltValue *row = &group->rows[group->count++];
@@ -447,10 +438,6 @@ static ErrCode restoreSendOnce(RestoreContext *context, RestoreGroupKind kind, c
             }
             RestoreNewId *grown = restoreGrow(context->newIds, &context->newIdCapacity,
                                               context->newIdCount + 1, sizeof(RestoreNewId));
-            if (!grown) {
-                boltDiscard(context->connection);
-                return errSet(ERR_INTERNAL, "out of memory collecting new node ids");
-            }
             context->newIds = grown;
             context->newIds[context->newIdCount].key = fields[0].as.integer;
             context->newIds[context->newIdCount].id = fields[1].as.integer;
@@ -546,7 +533,7 @@ static ErrCode restoreSendRows(RestoreContext *context, RestoreGroupKind kind, B
             return restoreSendChunked(context, kind, items, count);
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
-            ErrDetail detail = *errLast();
+            ErrDetail detail = errSave();
             return errSet(RESTORE_FAILED, "the target refused a batch of %u %s (%s): %s", count,
                           kind == RESTORE_GROUP_NODES ? "nodes" : "relationships",
                           detail.serverCode[0] ? detail.serverCode : "no server code", detail.reason);
@@ -661,8 +648,6 @@ static ErrCode restoreAddNode(RestoreContext *context, const BoltValue *record)
             return code;
     } while (!group);
     BoltValue *fields = restoreGroupAddRow(set, group, set->dynamic ? 3 : 2);
-    if (!fields)
-        return errSet(ERR_INTERNAL, "out of memory queueing nodes");
     fields[0] = boltInt(node.key);
     if (set->dynamic) {
         fields[1] = boltValueCopy(group->arena, node.labels);
@@ -709,8 +694,6 @@ static ErrCode restoreQueueRelationship(RestoreContext *context, const GraphRela
             return code;
     } while (!group);
     BoltValue *fields = restoreGroupAddRow(set, group, set->dynamic ? 4 : 3);
-    if (!fields)
-        return errSet(ERR_INTERNAL, "out of memory queueing relationships");
     fields[0] = boltInt(startId);
     fields[1] = boltInt(endId);
     if (set->dynamic) {
@@ -745,8 +728,6 @@ static ErrCode restoreAddRelationship(RestoreContext *context, const BoltValue *
     /* An endpoint not seen yet: keep the record for the end of the archive. */
     BoltValue *grown = restoreGrow(context->deferred, &context->deferredCapacity,
                                    context->deferredCount + 1, sizeof(BoltValue));
-    if (!grown)
-        return errSet(ERR_INTERNAL, "out of memory deferring relationships");
     context->deferred = grown;
     context->deferred[context->deferredCount++] = boltValueCopy(context->deferredArena, record);
     return ERR_OK;
@@ -775,8 +756,6 @@ static ErrCode restoreAddSchema(RestoreContext *context, const uint8_t *packed, 
         return code;
     BoltValue *grown = restoreGrow(context->schemaItems, &context->schemaCapacity,
                                    context->schemaCount + 1, sizeof(BoltValue));
-    if (!grown)
-        return errSet(ERR_INTERNAL, "out of memory collecting schema");
     context->schemaItems = grown;
     context->schemaItems[context->schemaCount++] = item;
     return ERR_OK;
@@ -848,7 +827,7 @@ static ErrCode restoreSchemaStatement(RestoreContext *context, const BoltValue *
             return ERR_OK;
         }
         if (!restoreIsTransientCode(serverCode) || attempt >= context->maxRetries) {
-            ErrDetail detail = *errLast();
+            ErrDetail detail = errSave();
             return errSet(RESTORE_FAILED, "the target refused %s: %s", statement, detail.reason);
         }
         context->result->retries++;

@@ -4,6 +4,7 @@
 
 #include "common/fsutil.h"
 #include "common/lock.h"
+#include "common/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,9 +58,7 @@ static ErrCode posixOpenError(int errnoValue, const char *what, const char *path
 static ErrCode posixReadOpen(void *driver, const char *name, uint64_t offset, uint64_t length, void **out)
 {
     PosixStorage *storage = driver;
-    PosixRead *reader = calloc(1, sizeof(*reader));
-    if (!reader)
-        return errSet(ERR_INTERNAL, "out of memory");
+    PosixRead *reader = memCalloc(1, sizeof(*reader));
     ErrCode result = posixPath(storage, name, reader->path, sizeof(reader->path));
     if (result != ERR_OK) {
         free(reader);
@@ -129,9 +128,7 @@ static ErrCode posixMakeParents(const char *path)
 static ErrCode posixWriteOpen(void *driver, const char *name, unsigned flags, void **out)
 {
     PosixStorage *storage = driver;
-    PosixWrite *writer = calloc(1, sizeof(*writer));
-    if (!writer)
-        return errSet(ERR_INTERNAL, "out of memory");
+    PosixWrite *writer = memCalloc(1, sizeof(*writer));
     writer->flags = flags;
     ErrCode result = posixPath(storage, name, writer->path, sizeof(writer->path));
     if (result == ERR_OK) {
@@ -282,11 +279,7 @@ static ErrCode posixList(void *driver, const char *dirName, StorageListCallback 
             return ERR_OK; /* as on object storage: an absent directory lists nothing */
         return fsErrorFromErrno(errno, "cannot open directory", path);
     }
-    PosixListState *state = calloc(1, sizeof(*state));
-    if (!state) {
-        close(dirFd);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    PosixListState *state = memCalloc(1, sizeof(*state));
     state->callback = callback;
     state->payload = payload;
     snprintf(state->name, sizeof(state->name), "%s", dirName);
@@ -415,11 +408,8 @@ ErrCode storagePosixNew(const char *root, Storage **out)
     struct stat info;
     if (lstat(root, &info) != 0 || !S_ISDIR(info.st_mode))
         return errSet(BACKUP_IO_FAILED, "repository %s is not a directory", root);
-    PosixStorage *storage = calloc(1, sizeof(*storage));
-    if (!storage || !(storage->root = strdup(root))) {
-        free(storage);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    PosixStorage *storage = memCalloc(1, sizeof(*storage));
+    storage->root = memStrdup(root);
     *out = storageNew(&posixInterface, storage);
-    return *out ? ERR_OK : errSet(ERR_INTERNAL, "out of memory");
+    return ERR_OK;
 }

@@ -6,6 +6,7 @@
 
 #include "common/buffer.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "storage/s3_internal.h"
 #include "storage/s3_xml.h"
 
@@ -431,9 +432,7 @@ static ErrCode s3Head(S3Storage *storage, const char *key, S3Response *response)
 static ErrCode s3ReadOpen(void *driver, const char *name, uint64_t offset, uint64_t length, void **out)
 {
     S3Storage *storage = driver;
-    S3Read *reader = calloc(1, sizeof(*reader));
-    if (!reader)
-        return errSet(ERR_INTERNAL, "out of memory");
+    S3Read *reader = memCalloc(1, sizeof(*reader));
     reader->storage = storage;
     s3Key(storage, name, reader->key, sizeof(reader->key));
     bufferInit(&reader->chunk);
@@ -634,9 +633,7 @@ static ErrCode s3PartDispatch(S3Write *writer)
         unsigned capacity = writer->etagCapacity ? writer->etagCapacity * 2 : 64;
         if (capacity > S3_PART_COUNT_MAX)
             capacity = S3_PART_COUNT_MAX;
-        S3PartEtag *grown = realloc(writer->etags, capacity * sizeof(*grown));
-        if (!grown)
-            return errSet(ERR_INTERNAL, "out of memory");
+        S3PartEtag *grown = memRealloc(writer->etags, capacity * sizeof(*grown));
         memset(grown + writer->etagCapacity, 0, (capacity - writer->etagCapacity) * sizeof(*grown));
         writer->etags = grown;
         writer->etagCapacity = capacity;
@@ -667,18 +664,12 @@ static ErrCode s3PartDispatch(S3Write *writer)
 static ErrCode s3WriteOpen(void *driver, const char *name, unsigned flags, void **out)
 {
     S3Storage *storage = driver;
-    S3Write *writer = calloc(1, sizeof(*writer));
-    if (!writer)
-        return errSet(ERR_INTERNAL, "out of memory");
+    S3Write *writer = memCalloc(1, sizeof(*writer));
     writer->storage = storage;
     writer->flags = flags;
     writer->nextPartNumber = 1;
     writer->slotCount = storage->config.partsInFlight;
-    writer->slots = calloc(writer->slotCount, sizeof(*writer->slots));
-    if (!writer->slots) {
-        free(writer);
-        return errSet(ERR_INTERNAL, "out of memory");
-    }
+    writer->slots = memCalloc(writer->slotCount, sizeof(*writer->slots));
     for (unsigned index = 0; index < writer->slotCount; index++)
         bufferInit(&writer->slots[index].data);
     bufferInit(&writer->current);
@@ -831,10 +822,9 @@ static ErrCode s3WriteCommit(void *handle)
         if (result == ERR_OK)
             result = s3MultipartComplete(writer);
         if (result != ERR_OK) {
-            ErrDetail saved = *errLast();
+            ErrDetail saved = errSave();
             s3MultipartAbort(writer);
-            errSet(saved.code, "%s", saved.reason);
-            result = saved.code;
+            result = errRestore(&saved);
         }
     }
     s3WriteFree(writer);
@@ -1028,9 +1018,7 @@ static void s3LockRecordValue(const char *record, const char *field, char *out, 
 static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttlSeconds, void **out)
 {
     S3Storage *storage = driver;
-    S3Lock *lock = calloc(1, sizeof(*lock));
-    if (!lock)
-        return errSet(ERR_INTERNAL, "out of memory");
+    S3Lock *lock = memCalloc(1, sizeof(*lock));
     lock->storage = storage;
     lock->ttlSeconds = ttlSeconds;
     s3Key(storage, name, lock->key, sizeof(lock->key));
@@ -1311,9 +1299,7 @@ ErrCode storageS3New(const S3Config *config, Storage **out)
     if (result != ERR_OK)
         return result;
     pthread_once(&s3GlobalOnce, s3GlobalInit);
-    S3Storage *storage = calloc(1, sizeof(*storage));
-    if (!storage)
-        return errSet(ERR_INTERNAL, "out of memory");
+    S3Storage *storage = memCalloc(1, sizeof(*storage));
     storage->config = *config;
     if (storage->config.region[0] == '\0')
         snprintf(storage->config.region, sizeof(storage->config.region), "us-east-1");
@@ -1346,5 +1332,5 @@ ErrCode storageS3New(const S3Config *config, Storage **out)
         return errSet(ERR_INTERNAL, "cannot create a curl handle");
     }
     *out = storageNew(&s3Interface, storage);
-    return *out ? ERR_OK : errSet(ERR_INTERNAL, "out of memory");
+    return ERR_OK;
 }

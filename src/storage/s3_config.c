@@ -5,6 +5,7 @@
 
 #include "common/buffer.h"
 #include "common/fsutil.h"
+#include "common/mem.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -60,9 +61,7 @@ static char *trim(char *text)
 
 ErrCode s3CredentialsParse(const char *text, size_t length, const char *profile, S3Config *config)
 {
-    char *copy = malloc(length + 1);
-    if (!copy)
-        return errSet(ERR_INTERNAL, "out of memory");
+    char *copy = memAlloc(length + 1);
     memcpy(copy, text, length);
     copy[length] = '\0';
     bool inProfile = false, profileFound = false;

@@ -2,6 +2,8 @@
  * table of the Storage it is made on. Also parses repository locations. */
 #include "storage/storage.h"
 
+#include "common/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,30 +28,9 @@ struct StorageLock {
     void *lock;
 };
 
-/* Cleanup calls (close, abort, release) return nothing and run on error
- * paths: they must not replace the failure the caller is about to report. */
-static void errRestore(const ErrDetail *saved)
-{
-    if (saved->code == ERR_OK) {
-        errClear();
-        return;
-    }
-    errSet(saved->code, "%s", saved->reason);
-    if (saved->action[0])
-        errSetAction("%s", saved->action);
-    if (saved->serverCode[0])
-        errSetServerCode(saved->serverCode);
-    if (saved->details[0])
-        errSetDetails("%s", saved->details);
-}
-
 Storage *storageNew(const StorageInterface *interface, void *driverState)
 {
-    Storage *storage = calloc(1, sizeof(*storage));
-    if (!storage) {
-        interface->free(driverState);
-        return NULL;
-    }
+    Storage *storage = memCalloc(1, sizeof(*storage));
     storage->interface = interface;
     storage->driver = driverState;
     return storage;
@@ -101,9 +82,7 @@ ErrCode storageReadOpen(Storage *storage, const char *name, uint64_t offset, uin
     ErrCode result = storageNameCheck(name, false);
     if (result != ERR_OK)
         return result;
-    StorageRead *reader = calloc(1, sizeof(*reader));
-    if (!reader)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageRead *reader = memCalloc(1, sizeof(*reader));
     result = storage->interface->readOpen(storage->driver, name, offset, length, &reader->reader);
     if (result != ERR_OK) {
         free(reader);
@@ -119,11 +98,13 @@ ErrCode storageRead(StorageRead *reader, void *buffer, size_t size, size_t *got)
     return reader->interface->read(reader->reader, buffer, size, got);
 }
 
+/* Cleanup calls (close, abort, release) return nothing and run on error
+ * paths: they must not replace the failure the caller is about to report. */
 void storageReadClose(StorageRead *reader)
 {
     if (!reader)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     reader->interface->readClose(reader->reader);
     free(reader);
     errRestore(&saved);
@@ -135,9 +116,7 @@ ErrCode storageWriteOpen(Storage *storage, const char *name, unsigned flags, Sto
     ErrCode result = storageNameCheck(name, false);
     if (result != ERR_OK)
         return result;
-    StorageWrite *writer = calloc(1, sizeof(*writer));
-    if (!writer)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageWrite *writer = memCalloc(1, sizeof(*writer));
     result = storage->interface->writeOpen(storage->driver, name, flags, &writer->writer);
     if (result != ERR_OK) {
         free(writer);
@@ -164,7 +143,7 @@ void storageWriteAbort(StorageWrite *writer)
 {
     if (!writer)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     writer->interface->writeAbort(writer->writer);
     free(writer);
     errRestore(&saved);
@@ -205,9 +184,7 @@ ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLock
         return result;
     if (ttlSeconds <= 0)
         return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
-    StorageLock *lock = calloc(1, sizeof(*lock));
-    if (!lock)
-        return errSet(ERR_INTERNAL, "out of memory");
+    StorageLock *lock = memCalloc(1, sizeof(*lock));
     result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &lock->lock);
     if (result != ERR_OK) {
         free(lock);
@@ -224,7 +201,7 @@ void storageLockRelease(StorageLock *lock)
 {
     if (!lock)
         return;
-    ErrDetail saved = *errLast();
+    ErrDetail saved = errSave();
     lock->interface->lockRelease(lock->lock);
     free(lock);
     errRestore(&saved);

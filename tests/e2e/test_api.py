@@ -562,6 +562,15 @@ def test_status_page_in_headless_chromium(backup_bin, env, work, backup_id):
         assert dom.returncode == 0, dom.stderr[-3000:]
         assert backup_id in dom.stdout and "Last restore test" in dom.stdout
         assert 'name="viewport"' in dom.stdout
+        # The trends are inline SVG charts, drawn without any script, with a
+        # hover text per backup naming it.
+        for chart, title in (("size", "Backup size over time"), ("total", "Repository total over time"),
+                             ("duration", "Backup duration, one bar per backup")):
+            assert f'<svg class="chart-{chart}"' in dom.stdout, chart
+            assert title in dom.stdout
+        size_chart = dom.stdout.split('<svg class="chart-size"')[1].split("</svg>")[0]
+        assert f"<title>{backup_id}: " in size_chart
+        assert "<script" not in dom.stdout
         # No script runs, and the CSP blocks nothing the page needs.
         for run in (shot, dom):
             console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]

@@ -8,10 +8,18 @@
  *                             stream, manifest), prints what it decrypted;
  *                             on a failure prints "CODE: reason" on stderr
  *                             and exits with the code's exit status
+ *   crypto_vectors write-archive FILE
+ *                             writes a format-2 archive with src/archive from
+ *                             a JSON on stdin (data key, compression, header,
+ *                             records), for the independent Python reader
+ *   crypto_vectors read-archive FILE KEY
+ *                             reads an archive with src/archive (KEY: data key
+ *                             in hex, or - for none), prints its records
  *
  * The deterministic randomness is installed here, with libsodium's
  * randombytes_set_implementation, before the library starts: the library
  * itself has no test mode, so no production path can produce fixed nonces. */
+#include "archive/archive.h"
 #include "crypto/block_codec.h"
 #include "crypto/keys.h"
 #include "crypto/manifest_auth.h"
@@ -21,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- deterministic randomness (tests only) ---- */
 
@@ -89,89 +99,172 @@ static void fail(ErrCode code)
     exit(errExitStatus(code));
 }
 
-/* ---- a whole format-2 archive (docs/encryption.md, section 2) ---- */
+/* ---- whole format-2 archives, by src/archive (docs/archive-format.md, section 9) ---- */
 
-/* CRC-32C, bitwise: the test tool keeps no dependency on src/archive's
- * private header. */
-static uint32_t crc32c(const uint8_t *bytes, size_t length)
+/* Reads the whole of a descriptor (from its start) into a buffer. */
+static void readAll(int fd, Buffer *into)
 {
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < length; i++) {
-        crc ^= bytes[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-        }
+    uint8_t chunk[65536];
+    ssize_t got;
+    lseek(fd, 0, SEEK_SET);
+    while ((got = read(fd, chunk, sizeof(chunk))) > 0) {
+        bufferAppend(into, chunk, (size_t)got);
     }
-    return crc ^ 0xFFFFFFFFu;
 }
 
-static void appendSection(Buffer *file, uint8_t kind, const uint8_t *payload, size_t length)
-{
-    size_t start = file->length;
-    bufferAppendByte(file, kind);
-    bufferAppendU32BE(file, (uint32_t)length);
-    bufferAppend(file, payload, length);
-    bufferAppendU32BE(file, crc32c(file->data + start, file->length - start));
-}
+typedef struct {
+    ArcRecordKind kind;
+    const uint8_t *bytes;
+    size_t length;
+} VectorRecord;
 
-static void appendEncryptedSection(Buffer *file, CryptoBlockCodec *codec, uint8_t kind, const Buffer *plain,
-                                   bool final)
+/* Writes records with the archive writer into a memory file; returns its bytes. */
+static void writeArchive(const uint8_t dataKey[CRYPTO_KEY_BYTES], ArcCompression compression, size_t blockSize,
+                         const uint8_t *header, size_t headerLength, const VectorRecord *records, size_t count,
+                         Buffer *file)
 {
-    uint8_t cipher[256];
-    size_t cipherLength = 0;
-    cryptoEncryptBlock(codec, kind, plain->data, plain->length, final, cipher, &cipherLength);
-    appendSection(file, kind, cipher, cipherLength);
+    int fd = memfd_create("crypto-vectors", MFD_CLOEXEC);
+    int keep = fd >= 0 ? dup(fd) : -1;
+    ArcWriterOptions options = {.compression = compression, .blockSize = blockSize, .dataKey = dataKey};
+    ArcWriter *writer = NULL;
+    ErrCode code = keep < 0 ? errSet(ERR_INTERNAL, "memfd_create failed")
+                            : arcWriterOpenFdWith(&writer, fd, "vectors", &options, header, headerLength);
+    for (size_t i = 0; code == ERR_OK && i < count; i++) {
+        code = arcWriterAdd(writer, records[i].kind, records[i].bytes, records[i].length);
+    }
+    if (code == ERR_OK) {
+        code = arcWriterFinish(writer, NULL);
+    }
+    arcWriterFree(writer);
+    if (code != ERR_OK) {
+        fail(code);
+    }
+    readAll(keep, file);
+    close(keep);
 }
 
 /* The example of docs/archive-format.md section 3 (header map {v: 1}, records
  * S "abc", N "", R "xyz12"), as format 2 with compression none. */
 static json_object *archiveVector(const uint8_t dataKey[CRYPTO_KEY_BYTES])
 {
+    static const uint8_t headerMap[] = {0xA1, 0x81, 0x76, 0x01};
+    const VectorRecord records[] = {
+        {ARC_RECORD_SCHEMA, (const uint8_t *)"abc", 3},
+        {ARC_RECORD_NODE, (const uint8_t *)"", 0},
+        {ARC_RECORD_RELATIONSHIP, (const uint8_t *)"xyz12", 5},
+    };
     Buffer file;
-    Buffer plain;
     bufferInit(&file);
-    bufferInit(&plain);
-    bufferAppend(&file, "NBKARCH2", 8);
-    bufferAppendU16BE(&file, 2);
-
-    CryptoBlockCodec codec;
-    uint8_t header[CRYPTO_STREAM_HEADER_BYTES];
-    cryptoEncryptorInit(&codec, dataKey, header);
-    uint8_t keySection[2 + CRYPTO_STREAM_HEADER_BYTES] = {1, 0};
-    memcpy(keySection + 2, header, sizeof(header));
-    appendSection(&file, 'K', keySection, sizeof(keySection));
-
-    const uint8_t headerMap[] = {0xA1, 0x81, 0x76, 0x01};
-    bufferAppend(&plain, headerMap, sizeof(headerMap));
-    appendEncryptedSection(&file, &codec, 'H', &plain, false);
-
-    const struct {
-        uint8_t kind;
-        const char *bytes;
-    } records[] = {{'S', "abc"}, {'N', ""}, {'R', "xyz12"}};
-    bufferClear(&plain);
-    bufferAppendU32BE(&plain, 3);
-    for (size_t i = 0; i < 3; i++) {
-        bufferAppendByte(&plain, records[i].kind);
-        bufferAppendU32BE(&plain, (uint32_t)strlen(records[i].bytes));
-        bufferAppend(&plain, records[i].bytes, strlen(records[i].bytes));
-    }
-    uint8_t digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, plain.data + 4, plain.length - 4);
-    appendEncryptedSection(&file, &codec, 'B', &plain, false);
-
-    bufferClear(&plain);
-    for (int i = 0; i < 4; i++) {
-        bufferAppendU64BE(&plain, 1); /* schema, node, relationship records; blocks */
-    }
-    bufferAppendU64BE(&plain, file.length); /* file offset of the footer's kind byte */
-    bufferAppend(&plain, digest, sizeof(digest));
-    appendEncryptedSection(&file, &codec, 'F', &plain, true);
-
+    writeArchive(dataKey, ARC_COMPRESSION_NONE, 0, headerMap, sizeof(headerMap), records, 3, &file);
     json_object *object = hexObject(file.data, file.length);
     bufferFree(&file);
-    bufferFree(&plain);
     return object;
+}
+
+/* write-archive: stdin {"data_key", "compression", "block_size", "header",
+ * "records": [[kind, hex], ...]}; the archive's bytes go to path. */
+static int writeArchiveCommand(const char *path)
+{
+    if (cryptoInit() != ERR_OK) {
+        fail(ERR_INTERNAL);
+    }
+    json_object *root = json_object_from_fd(0);
+    if (root == NULL) {
+        fprintf(stderr, "ERR_USAGE: stdin is not JSON\n");
+        return 2;
+    }
+    size_t length = 0;
+    uint8_t *dataKey = hexField(root, "data_key", &length);
+    json_object *field = NULL;
+    ArcCompression compression = ARC_COMPRESSION_ZSTD;
+    if (length != CRYPTO_KEY_BYTES || !json_object_object_get_ex(root, "compression", &field) ||
+        arcCompressionParse(json_object_get_string(field), &compression) != ERR_OK) {
+        fprintf(stderr, "ERR_USAGE: data_key must be 32 bytes, compression none, gzip or zstd\n");
+        return 2;
+    }
+    size_t blockSize = json_object_object_get_ex(root, "block_size", &field) ? (size_t)json_object_get_int64(field) : 0;
+    size_t headerLength = 0;
+    uint8_t *header = hexField(root, "header", &headerLength);
+    json_object *array = NULL;
+    json_object_object_get_ex(root, "records", &array);
+    size_t count = array ? json_object_array_length(array) : 0;
+    VectorRecord *records = calloc(count + 1, sizeof(*records));
+    uint8_t **owned = calloc(count + 1, sizeof(*owned));
+    for (size_t i = 0; i < count; i++) {
+        json_object *pair = json_object_array_get_idx(array, i);
+        json_object *holder = json_object_new_object();
+        json_object_object_add(holder, "bytes", json_object_get(json_object_array_get_idx(pair, 1)));
+        records[i].kind = (ArcRecordKind)json_object_get_string(json_object_array_get_idx(pair, 0))[0];
+        owned[i] = hexField(holder, "bytes", &records[i].length);
+        records[i].bytes = owned[i];
+        json_object_put(holder);
+    }
+    Buffer file;
+    bufferInit(&file);
+    writeArchive(dataKey, compression, blockSize, header, headerLength, records, count, &file);
+    FILE *out = fopen(path, "wbx");
+    if (out == NULL || fwrite(file.data, 1, file.length, out) != file.length || fclose(out) != 0) {
+        fprintf(stderr, "BACKUP_IO_FAILED: cannot write %s\n", path);
+        return 2;
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(owned[i]);
+    }
+    free(owned);
+    free(records);
+    free(header);
+    free(dataKey);
+    bufferFree(&file);
+    json_object_put(root);
+    return 0;
+}
+
+/* read-archive: opens path with the data key (hex, or "-" for none) and
+ * prints {"encrypted", "compression", "header", "records": [[kind, hex]...]}. */
+static int readArchiveCommand(const char *path, const char *keyHex)
+{
+    uint8_t dataKey[CRYPTO_KEY_BYTES];
+    size_t keyLength = 0;
+    bool haveKey = strcmp(keyHex, "-") != 0;
+    if (haveKey && (sodium_hex2bin(dataKey, sizeof(dataKey), keyHex, strlen(keyHex), NULL, &keyLength, NULL) != 0 ||
+                    keyLength != sizeof(dataKey))) {
+        fprintf(stderr, "ERR_USAGE: the data key must be 64 hex digits\n");
+        return 2;
+    }
+    ArcReader *reader = NULL;
+    ErrCode code = arcReaderOpenWith(&reader, path, haveKey ? dataKey : NULL);
+    if (code != ERR_OK) {
+        fail(code);
+    }
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "encrypted", json_object_new_boolean(arcReaderEncrypted(reader)));
+    json_object_object_add(out, "compression",
+                           json_object_new_string(arcCompressionName(arcReaderCompression(reader))));
+    size_t headerLength = 0;
+    const uint8_t *header = arcReaderHeader(reader, &headerLength);
+    json_object_object_add(out, "header", hexObject(header, headerLength));
+    json_object *records = json_object_new_array();
+    for (;;) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        if ((code = arcReaderNext(reader, &kind, &packed, &length)) != ERR_OK) {
+            fail(code);
+        }
+        if (packed == NULL) {
+            break;
+        }
+        json_object *pair = json_object_new_array();
+        char kindText[2] = {(char)kind, '\0'};
+        json_object_array_add(pair, json_object_new_string(kindText));
+        json_object_array_add(pair, hexObject(packed, length));
+        json_object_array_add(records, pair);
+    }
+    json_object_object_add(out, "records", records);
+    arcReaderFree(reader);
+    puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+    json_object_put(out);
+    return 0;
 }
 
 /* ---- the vectors ---- */
@@ -233,6 +326,9 @@ static int emit(void)
     json_object_object_add(root, "manifest_mac_key", hexObject(subkey, sizeof(subkey)));
     cryptoSubkeyDerive(dataKey, CRYPTO_SUBKEY_MANIFEST_SEAL, subkey);
     json_object_object_add(root, "manifest_seal_key", hexObject(subkey, sizeof(subkey)));
+    uint8_t keyCheck[CRYPTO_KEY_CHECK_BYTES];
+    cryptoKeyCheckCompute(dataKey, keyCheck);
+    json_object_object_add(root, "key_check", hexObject(keyCheck, sizeof(keyCheck)));
 
     CryptoBlockCodec codec;
     uint8_t header[CRYPTO_STREAM_HEADER_BYTES];
@@ -415,6 +511,14 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "open") == 0) {
         return openVectors();
     }
-    fprintf(stderr, "usage: crypto_vectors emit | open < vectors.json\n");
+    if (argc == 3 && strcmp(argv[1], "write-archive") == 0) {
+        return writeArchiveCommand(argv[2]);
+    }
+    if (argc == 4 && strcmp(argv[1], "read-archive") == 0) {
+        return readArchiveCommand(argv[2], argv[3]);
+    }
+    fprintf(stderr, "usage: crypto_vectors emit | open < vectors.json\n"
+                    "       crypto_vectors write-archive FILE < archive.json\n"
+                    "       crypto_vectors read-archive FILE DATA_KEY_HEX|-\n");
     return 2;
 }

@@ -19,6 +19,7 @@
 #include "common/timeutil.h"
 
 #include <curl/curl.h>
+#include <libxml/parser.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -705,6 +706,68 @@ static void testMetricsSkipBackupWithoutArchive(void **state)
     cfgFree(config);
 }
 
+/* Counts non-overlapping occurrences of needle between from and to. */
+static size_t countBetween(const char *from, const char *to, const char *needle)
+{
+    size_t count = 0;
+    for (const char *at = strstr(from, needle); at && at < to; at = strstr(at + 1, needle))
+        count++;
+    return count;
+}
+
+/* The chart of class chart-<name>: its SVG parses as XML, and has marks
+ * (circles or bars) for exactly the backups it should draw. */
+static void checkChart(const char *page, const char *name, const char *mark, size_t marks)
+{
+    char open[64];
+    snprintf(open, sizeof(open), "<svg class=\"chart-%s\"", name);
+    const char *start = strstr(page, open);
+    assert_non_null(start);
+    const char *end = strstr(start, "</svg>");
+    assert_non_null(end);
+    end += strlen("</svg>");
+    xmlDocPtr document = xmlReadMemory(start, (int)(end - start), "chart.svg", NULL, XML_PARSE_NONET);
+    if (!document)
+        fail_msg("the %s chart is not well-formed XML: %.*s", name, (int)(end - start), start);
+    xmlFreeDoc(document);
+    assert_int_equal(countBetween(start, end, mark), marks);
+    assert_int_equal(countBetween(start, end, "<title>neo4j-"), marks); /* a hover text per mark */
+    assert_null(strstr(start, "<script"));
+}
+
+static void testStatusPageCharts(void **state)
+{
+    (void)state;
+    Config *config = newConfig();
+    ApiSnapshot snapshot;
+    Buffer page;
+    bufferInit(&page);
+    /* No backups: each chart says so instead of drawing nothing. */
+    assert_int_equal(apiSnapshotTake(config, NULL, &snapshot), ERR_OK);
+    apiPageCharts(&snapshot, &page);
+    bufferAppendByte(&page, 0);
+    assert_int_equal(countBetween((const char *)page.data, (const char *)page.data + page.length,
+                                  "No backups to draw yet."),
+                     3);
+    apiSnapshotFree(&snapshot);
+
+    makeCatalog(); /* two usable backups (1000 and 2000 bytes) and a failed one */
+    assert_int_equal(apiSnapshotTake(config, NULL, &snapshot), ERR_OK);
+    bufferClear(&page);
+    apiPageCharts(&snapshot, &page);
+    bufferAppendByte(&page, 0);
+    const char *text = (const char *)page.data;
+    checkChart(text, "size", "<circle class=\"dot\"", 2);      /* failed backups have no size */
+    checkChart(text, "total", "<circle class=\"dot\"", 3);     /* every backup's files are stored */
+    checkChart(text, "duration", "<rect class=\"bar\"", 2);
+    assert_non_null(strstr(text, "2 backups, newest 2.0 KB"));
+    assert_non_null(strstr(text, ": 2.0 KB</title>"));
+    assert_non_null(strstr(text, ": 145 seconds</title>")); /* the 145.25 s duration */
+    bufferFree(&page);
+    apiSnapshotFree(&snapshot);
+    cfgFree(config);
+}
+
 static ErrCode validatedNowEditor(Manifest *manifest, void *payload)
 {
     (void)payload;
@@ -778,6 +841,7 @@ int main(void)
         cmocka_unit_test(testHtmlEscape),
         cmocka_unit_test_setup_teardown(testMetricsOfCatalog, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testMetricsSkipBackupWithoutArchive, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testStatusPageCharts, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerRoutes, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDeleteRefusesProtectedBackups, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testServerWithoutToken, setUp, tearDown),

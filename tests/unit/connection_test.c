@@ -1267,7 +1267,7 @@ static ErrCode runTls(const TestCertificate *certificate, const char *scheme, co
     BoltConnection *connection = NULL;
     errClear();
     ErrCode code = boltConnect(&options, &connection);
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     if (code == ERR_OK) {
         assert_int_equal(boltVersionMinor(connection), 8);
         boltClose(connection);

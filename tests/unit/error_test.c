@@ -49,6 +49,27 @@ static void testWrapLastReason(void **state)
                         "a record of /tmp/x.nbk does not decode: PackStream: reserved marker 0xC4 at byte offset 7");
 }
 
+/* A saved error survives cleanup that fails with another one. */
+static void testSaveAndRestore(void **state)
+{
+    (void)state;
+    errSet(BACKUP_NO_SPACE, "only %d MB left", 50);
+    errSetAction("free some space");
+    errSetDetails("Required: 524 MB | Available: 50 MB");
+    errSetServerCode("Neo.Some.Code");
+    ErrDetail saved = errSave();
+    errSet(BACKUP_IO_FAILED, "cannot remove the temporary directory");
+    assert_int_equal(errLast()->code, BACKUP_IO_FAILED);
+    assert_int_equal(errRestore(&saved), BACKUP_NO_SPACE);
+    assert_string_equal(errLast()->reason, "only 50 MB left");
+    assert_string_equal(errLast()->action, "free some space");
+    assert_string_equal(errLast()->details, "Required: 524 MB | Available: 50 MB");
+    assert_string_equal(errLast()->serverCode, "Neo.Some.Code");
+    assert_int_equal(errRestore(errLast()), BACKUP_NO_SPACE); /* restoring itself changes nothing */
+    assert_string_equal(errLast()->reason, "only 50 MB left");
+    errClear();
+}
+
 static void testDocsListEveryCode(void **state)
 {
     (void)state;
@@ -73,6 +94,7 @@ int main(void)
         cmocka_unit_test(testNamesAndStatuses),
         cmocka_unit_test(testDetail),
         cmocka_unit_test(testWrapLastReason),
+        cmocka_unit_test(testSaveAndRestore),
         cmocka_unit_test(testDocsListEveryCode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

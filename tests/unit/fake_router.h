@@ -2,17 +2,16 @@
  * members on loopback TCP ports, each run by a thread: a router that answers
  * ROUTE with a routing table, a router that answers ROUTE with a FAILURE,
  * and a reader that serves one trivial query. A port that refuses
- * connections is made by fakeNodeRefusing.
+ * connections is made by fakeNodeRefusing. The wire work is FakeWire's
+ * (fake_bolt.h).
  *
  * Like the other fakes, the threads never call cmocka: they record what they
- * saw (and any script failure) and the test asserts after fakeNodeFinish. */
+ * saw (and any script failure, in wire.failure) and the test asserts after
+ * fakeNodeFinish. */
 #ifndef NBK_TESTS_FAKE_ROUTER_H
 #define NBK_TESTS_FAKE_ROUTER_H
 
-#include "bolt/chunk.h"
-#include "bolt/message.h"
-#include "bolt/packstream.h"
-#include "bolt/value.h"
+#include "fake_bolt.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +23,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FAKE_NODE_TIMEOUT_MS 5000
 #define FAKE_NODE_MAX_ADDRESSES 4
 
 typedef enum {
@@ -45,12 +43,11 @@ typedef struct {
     char writers[FAKE_NODE_MAX_ADDRESSES][64];
     unsigned writerCount;
 
+    FakeWire wire;
     int listenFd;
-    int fd;
     uint16_t port;
     pthread_t thread;
     bool started;
-    Arena *arena;
 
     /* What the node saw. */
     unsigned accepted;
@@ -59,88 +56,7 @@ typedef struct {
     char routeDatabase[64];
     char routeContext[128]; /* routing.address of ROUTE */
     char helloContext[128]; /* routing.address of HELLO */
-    char failure[256];
 } FakeNode;
-
-static inline void fakeNodeFail(FakeNode *node, const char *what)
-{
-    if (!node->failure[0])
-        snprintf(node->failure, sizeof(node->failure), "%s", what);
-}
-
-static inline bool fakeNodeRecv(FakeNode *node, void *data, size_t length)
-{
-    uint8_t *cursor = data;
-    while (length > 0) {
-        struct pollfd waitFor = {.fd = node->fd, .events = POLLIN};
-        if (poll(&waitFor, 1, FAKE_NODE_TIMEOUT_MS) <= 0) {
-            fakeNodeFail(node, "timed out waiting for the client");
-            return false;
-        }
-        ssize_t got = recv(node->fd, cursor, length, 0);
-        if (got <= 0)
-            return false;
-        cursor += got;
-        length -= (size_t)got;
-    }
-    return true;
-}
-
-static inline void fakeNodeSend(FakeNode *node, uint8_t signature, const BoltValue *field)
-{
-    Buffer message, framed;
-    bufferInit(&message);
-    bufferInit(&framed);
-    packStructHeader(&message, signature, field ? 1 : 0);
-    if (field)
-        packValue(&message, field);
-    boltChunkWrite(&framed, message.data, message.length, BOLT_CHUNK_MAX_PAYLOAD);
-    if (send(node->fd, framed.data, framed.length, MSG_NOSIGNAL) != (ssize_t)framed.length)
-        fakeNodeFail(node, "send failed");
-    bufferFree(&message);
-    bufferFree(&framed);
-}
-
-static inline void fakeNodeSuccess(FakeNode *node, const char *key, BoltValue value)
-{
-    BoltValue metadata = boltMap(node->arena, key ? 1 : 0);
-    if (key)
-        boltMapSet(node->arena, &metadata, 0, key, value);
-    fakeNodeSend(node, BOLT_MSG_SUCCESS, &metadata);
-}
-
-/* One request as a structure value; false at the end of the stream. */
-static inline bool fakeNodeRead(FakeNode *node, BoltValue *request)
-{
-    Buffer message;
-    bufferInit(&message);
-    for (;;) {
-        uint8_t header[2];
-        if (!fakeNodeRecv(node, header, 2)) {
-            bufferFree(&message);
-            return false;
-        }
-        size_t length = (size_t)header[0] << 8 | header[1];
-        if (length == 0) {
-            if (message.length == 0)
-                continue;
-            break;
-        }
-        bufferReserve(&message, length);
-        if (!fakeNodeRecv(node, message.data + message.length, length)) {
-            bufferFree(&message);
-            return false;
-        }
-        message.length += length;
-    }
-    PackReader reader;
-    packReaderInit(&reader, message.data, message.length);
-    bool decoded = unpackValue(&reader, node->arena, request) == ERR_OK && request->type == BOLT_STRUCT;
-    bufferFree(&message);
-    if (!decoded)
-        fakeNodeFail(node, "undecodable request");
-    return decoded;
-}
 
 static inline BoltValue fakeNodeServer(Arena *arena, const char *role, char addresses[][64], unsigned count)
 {
@@ -155,7 +71,7 @@ static inline BoltValue fakeNodeServer(Arena *arena, const char *role, char addr
 
 static inline BoltValue fakeNodeTable(FakeNode *node)
 {
-    Arena *arena = node->arena;
+    Arena *arena = node->wire.arena;
     unsigned serverCount = (node->routerCount > 0) + (node->writerCount > 0) + (node->readerCount > 0);
     BoltValue servers = boltList(arena, serverCount);
     unsigned index = 0;
@@ -182,21 +98,18 @@ static inline void fakeNodeCopyContext(const BoltValue *routing, char *out, size
  * until GOODBYE or the end of the stream. */
 static inline void fakeNodeSession(FakeNode *node)
 {
-    uint8_t handshake[20];
-    if (!fakeNodeRecv(node, handshake, sizeof(handshake)))
+    if (!fakeWireHandshake(&node->wire))
         return;
-    const uint8_t version[4] = {0, 0, 8, 5};
-    send(node->fd, version, sizeof(version), MSG_NOSIGNAL);
     bool resultPending = false;
     BoltValue request;
-    while (fakeNodeRead(node, &request)) {
+    while (fakeWireRead(&node->wire, &request)) {
         const BoltValue *fields = request.as.structure.fields;
         switch (request.as.structure.tag) {
         case BOLT_MSG_HELLO:
             if (request.as.structure.count > 0 && fields[0].type == BOLT_MAP)
                 fakeNodeCopyContext(boltMapGet(&fields[0], "routing"), node->helloContext,
                                     sizeof(node->helloContext));
-            fakeNodeSuccess(node, "server", boltString(node->arena, "Neo4j/5.26.0"));
+            fakeWireSuccess(&node->wire, "server", boltString(node->wire.arena, "Neo4j/5.26.0"));
             break;
         case BOLT_MSG_ROUTE:
             node->routeRequests++;
@@ -206,42 +119,38 @@ static inline void fakeNodeSession(FakeNode *node)
                     snprintf(node->routeDatabase, sizeof(node->routeDatabase), "%s",
                              boltMapGetString(&fields[2], "db", ""));
             } else {
-                fakeNodeFail(node, "ROUTE without its three fields");
+                fakeWireFail(&node->wire, "ROUTE without its three fields");
             }
             if (node->kind == FAKE_NODE_ROUTER) {
-                fakeNodeSuccess(node, "rt", fakeNodeTable(node));
+                fakeWireSuccess(&node->wire, "rt", fakeNodeTable(node));
             } else {
-                BoltValue failure = boltMap(node->arena, 2);
-                boltMapSet(node->arena, &failure, 0, "code",
-                           boltString(node->arena, node->failureCode
-                                                       ? node->failureCode
-                                                       : "Neo.TransientError.General.DatabaseUnavailable"));
-                boltMapSet(node->arena, &failure, 1, "message",
-                           boltString(node->arena, "database neo4j is unavailable on this router"));
-                fakeNodeSend(node, BOLT_MSG_FAILURE, &failure);
+                fakeWireFailure(&node->wire,
+                                node->failureCode ? node->failureCode
+                                                  : "Neo.TransientError.General.DatabaseUnavailable",
+                                "database neo4j is unavailable on this router");
             }
             break;
         case BOLT_MSG_RUN: {
             node->runs++;
-            BoltValue names = boltList(node->arena, 1);
-            names.as.list.items[0] = boltString(node->arena, "x");
-            fakeNodeSuccess(node, "fields", names);
+            BoltValue names = boltList(node->wire.arena, 1);
+            names.as.list.items[0] = boltString(node->wire.arena, "x");
+            fakeWireSuccess(&node->wire, "fields", names);
             resultPending = true;
             break;
         }
         case BOLT_MSG_PULL:
             if (resultPending) {
-                BoltValue record = boltList(node->arena, 1);
+                BoltValue record = boltList(node->wire.arena, 1);
                 record.as.list.items[0] = boltInt(1);
-                fakeNodeSend(node, BOLT_MSG_RECORD, &record);
+                fakeWireSend(&node->wire, BOLT_MSG_RECORD, &record);
             }
             resultPending = false;
-            fakeNodeSuccess(node, NULL, boltNull());
+            fakeWireSuccess(&node->wire, NULL, boltNull());
             break;
         case BOLT_MSG_GOODBYE:
             return;
         default: /* LOGON, RESET, DISCARD */
-            fakeNodeSuccess(node, NULL, boltNull());
+            fakeWireSuccess(&node->wire, NULL, boltNull());
             break;
         }
     }
@@ -253,19 +162,19 @@ static inline void *fakeNodeThread(void *argument)
     unsigned sessions = node->sessions ? node->sessions : 1;
     for (unsigned session = 0; session < sessions; session++) {
         struct pollfd waitFor = {.fd = node->listenFd, .events = POLLIN};
-        if (poll(&waitFor, 1, FAKE_NODE_TIMEOUT_MS) <= 0) {
-            fakeNodeFail(node, "no client connected");
+        if (poll(&waitFor, 1, FAKE_WIRE_TIMEOUT_MS) <= 0) {
+            fakeWireFail(&node->wire, "no client connected");
             return NULL;
         }
-        node->fd = accept(node->listenFd, NULL, NULL);
-        if (node->fd < 0) {
-            fakeNodeFail(node, "accept failed");
+        node->wire.fd = accept(node->listenFd, NULL, NULL);
+        if (node->wire.fd < 0) {
+            fakeWireFail(&node->wire, "accept failed");
             return NULL;
         }
         node->accepted++;
         fakeNodeSession(node);
-        close(node->fd);
-        node->fd = -1;
+        close(node->wire.fd);
+        node->wire.fd = -1;
     }
     return NULL;
 }
@@ -275,13 +184,12 @@ static inline void fakeNodeListen(FakeNode *node, FakeNodeKind kind)
 {
     memset(node, 0, sizeof(*node));
     node->kind = kind;
-    node->fd = -1;
-    node->arena = arenaNew(0);
+    fakeWireInit(&node->wire);
     node->listenFd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (node->listenFd < 0 || bind(node->listenFd, (struct sockaddr *)&address, sizeof(address)) != 0 ||
         listen(node->listenFd, 4) != 0)
-        fakeNodeFail(node, "cannot listen on loopback");
+        fakeWireFail(&node->wire, "cannot listen on loopback");
     socklen_t length = sizeof(address);
     getsockname(node->listenFd, (struct sockaddr *)&address, &length);
     node->port = ntohs(address.sin_port);
@@ -293,7 +201,7 @@ static inline uint16_t fakeNodeRefusing(void)
     FakeNode probe;
     fakeNodeListen(&probe, FAKE_NODE_READER);
     close(probe.listenFd);
-    arenaFree(probe.arena);
+    fakeWireFree(&probe.wire);
     return probe.port;
 }
 
@@ -303,7 +211,7 @@ static inline void fakeNodeStart(FakeNode *node)
 {
     node->started = pthread_create(&node->thread, NULL, fakeNodeThread, node) == 0;
     if (!node->started)
-        fakeNodeFail(node, "cannot start the thread");
+        fakeWireFail(&node->wire, "cannot start the thread");
 }
 
 /* True when a client connected that nobody served (for nodes never started). */
@@ -323,10 +231,6 @@ static inline void fakeNodeFinish(FakeNode *node)
     node->listenFd = -1;
 }
 
-static inline void fakeNodeFree(FakeNode *node)
-{
-    arenaFree(node->arena);
-    node->arena = NULL;
-}
+static inline void fakeNodeFree(FakeNode *node) { fakeWireFree(&node->wire); }
 
 #endif

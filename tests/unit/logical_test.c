@@ -4,10 +4,11 @@
  * ids, spilling, placeholders and cancellation, none of which a real server
  * produces on demand.
  *
- * The fake server runs in a thread over a socketpair. It answers by query
- * text from a small in-memory "database" (rows of the node scan, of the
- * relationship scan, and nodes that only the late fetch finds). It never
- * calls cmocka: it records what it saw and the test asserts after joining. */
+ * The fake server runs in a thread over a socketpair, its wire end a FakeWire
+ * (fake_bolt.h, shared with fake_router.h). It answers by query text from a
+ * small in-memory "database" (rows of the node scan, of the relationship
+ * scan, and nodes that only the late fetch finds). It never calls cmocka: it
+ * records what it saw and the test asserts after joining. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +19,6 @@
 #include "backup/logical.h"
 #include "backup/schema.h"
 #include "restore/logical_restore.h"
-#include "bolt/chunk.h"
-#include "bolt/message.h"
 #include "bolt/packstream.h"
 #include "bolt/routing.h"
 #include "bolt/transport.h"
@@ -38,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FAKE_TIMEOUT_MS 5000
 #define FAKE_MAX_ROWS 16
 
 typedef struct {
@@ -51,13 +49,11 @@ typedef struct {
     unsigned lateNodeCount;
 
     /* What the server saw. */
-    int fd;
+    FakeWire wire;
     int listenFd; /* routed tests: accept one TCP connection first */
     unsigned accepted;
     unsigned begins;
     pthread_t thread;
-    Arena *arena;
-    char failure[256];
     bool sawBeginRead;
     bool sawCommit;
     bool sawRollback;
@@ -74,111 +70,6 @@ typedef struct {
     const char *showIndexType; /* type of the SHOW INDEXES YIELD * row; NULL: LOOKUP */
 } FakeDb;
 
-static void fakeFail(FakeDb *db, const char *what)
-{
-    if (!db->failure[0])
-        snprintf(db->failure, sizeof(db->failure), "%s", what);
-}
-
-static bool fakeRecv(FakeDb *db, void *data, size_t length)
-{
-    uint8_t *cursor = data;
-    while (length > 0) {
-        struct pollfd waitFor = {.fd = db->fd, .events = POLLIN};
-        if (poll(&waitFor, 1, FAKE_TIMEOUT_MS) <= 0) {
-            fakeFail(db, "timed out waiting for the client");
-            return false;
-        }
-        ssize_t got = recv(db->fd, cursor, length, 0);
-        if (got <= 0)
-            return false;
-        cursor += got;
-        length -= (size_t)got;
-    }
-    return true;
-}
-
-static void fakeSend(FakeDb *db, uint8_t signature, const BoltValue *field)
-{
-    Buffer message, framed;
-    bufferInit(&message);
-    bufferInit(&framed);
-    packStructHeader(&message, signature, field ? 1 : 0);
-    if (field)
-        packValue(&message, field);
-    boltChunkWrite(&framed, message.data, message.length, 1000); /* small chunks on purpose */
-    const uint8_t *cursor = framed.data;
-    size_t length = framed.length;
-    while (length > 0) {
-        ssize_t sent = send(db->fd, cursor, length, MSG_NOSIGNAL);
-        if (sent <= 0) {
-            fakeFail(db, "send failed");
-            break;
-        }
-        cursor += sent;
-        length -= (size_t)sent;
-    }
-    bufferFree(&message);
-    bufferFree(&framed);
-}
-
-static void fakeSuccess(FakeDb *db, const char *key, BoltValue value)
-{
-    BoltValue metadata = boltMap(db->arena, key ? 1 : 0);
-    if (key)
-        boltMapSet(db->arena, &metadata, 0, key, value);
-    fakeSend(db, BOLT_MSG_SUCCESS, &metadata);
-}
-
-/* Reads one request; false at the end of the stream. */
-static bool fakeReadRequest(FakeDb *db, BoltValue *request)
-{
-    Buffer message;
-    bufferInit(&message);
-    for (;;) {
-        uint8_t header[2];
-        if (!fakeRecv(db, header, 2)) {
-            bufferFree(&message);
-            return false;
-        }
-        size_t length = (size_t)header[0] << 8 | header[1];
-        if (length == 0) {
-            if (message.length == 0)
-                continue; /* NOOP */
-            break;
-        }
-        bufferReserve(&message, length);
-        if (!fakeRecv(db, message.data + message.length, length)) {
-            bufferFree(&message);
-            return false;
-        }
-        message.length += length;
-    }
-    PackReader reader;
-    packReaderInit(&reader, message.data, message.length);
-    bool decoded = unpackValue(&reader, db->arena, request) == ERR_OK && request->type == BOLT_STRUCT;
-    bufferFree(&message);
-    if (!decoded)
-        fakeFail(db, "undecodable request");
-    return decoded;
-}
-
-static BoltValue fakeStrings(Arena *arena, unsigned count, const char *const *texts)
-{
-    BoltValue list = boltList(arena, count);
-    for (unsigned index = 0; index < count; index++)
-        list.as.list.items[index] = boltString(arena, texts[index]);
-    return list;
-}
-
-static BoltValue fakeRow(Arena *arena, unsigned count, const BoltValue *cells)
-{
-    BoltValue row = boltList(arena, count);
-    for (unsigned index = 0; index < count; index++)
-        row.as.list.items[index] = cells[index];
-    return row;
-}
-
 /* Answers one RUN: field names now, rows at the PULL that follows. */
 static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params, BoltValue *rows,
                           unsigned *rowCount)
@@ -191,39 +82,39 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
     snprintf(db->lastQuery, sizeof(db->lastQuery), "%s", query);
     if (strstr(query, "dbms.components")) {
         static const char *const fields[] = {"versions[0]", "edition"};
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 2, fields));
-        BoltValue cells[2] = {boltString(db->arena, "5.26.0"), boltString(db->arena, "community")};
-        rows[(*rowCount)++] = fakeRow(db->arena, 2, cells);
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 2, fields));
+        BoltValue cells[2] = {boltString(db->wire.arena, "5.26.0"), boltString(db->wire.arena, "community")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 2, cells);
     } else if (strstr(query, "db.info")) {
         static const char *const fields[] = {"name"};
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 1, fields));
-        BoltValue cells[1] = {boltString(db->arena, "neo4j")};
-        rows[(*rowCount)++] = fakeRow(db->arena, 1, cells);
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 1, fields));
+        BoltValue cells[1] = {boltString(db->wire.arena, "neo4j")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 1, cells);
     } else if (strstr(query, "SHOW CONSTRAINTS")) {
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 9, showFields));
     } else if (strstr(query, "SHOW INDEXES YIELD name, state, failureMessage")) {
         static const char *const fields[] = {"name", "state", "failureMessage"};
         db->stateQueries++;
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, fields));
-        BoltValue lookup[3] = {boltString(db->arena, "index_lookup"), boltString(db->arena, "ONLINE"),
-                               boltString(db->arena, "")};
-        rows[(*rowCount)++] = fakeRow(db->arena, 3, lookup);
-        BoltValue person[3] = {boltString(db->arena, "person_name"),
-                               boltString(db->arena, db->indexState ? db->indexState : "ONLINE"),
-                               boltString(db->arena, db->indexFailure ? db->indexFailure : "")};
-        rows[(*rowCount)++] = fakeRow(db->arena, 3, person);
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 3, fields));
+        BoltValue lookup[3] = {boltString(db->wire.arena, "index_lookup"), boltString(db->wire.arena, "ONLINE"),
+                               boltString(db->wire.arena, "")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, lookup);
+        BoltValue person[3] = {boltString(db->wire.arena, "person_name"),
+                               boltString(db->wire.arena, db->indexState ? db->indexState : "ONLINE"),
+                               boltString(db->wire.arena, db->indexFailure ? db->indexFailure : "")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, person);
     } else if (strstr(query, "SHOW INDEXES")) {
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 9, showFields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 9, showFields));
         BoltValue cells[9] = {
-            boltInt(1), boltString(db->arena, "index_lookup"),
-            boltString(db->arena, db->showIndexType ? db->showIndexType : "LOOKUP"),
-            boltString(db->arena, "NODE"), boltNull(), boltNull(), boltNull(), boltMap(db->arena, 0),
-            boltString(db->arena, "CREATE LOOKUP INDEX `index_lookup` FOR (n) ON EACH labels(n)"),
+            boltInt(1), boltString(db->wire.arena, "index_lookup"),
+            boltString(db->wire.arena, db->showIndexType ? db->showIndexType : "LOOKUP"),
+            boltString(db->wire.arena, "NODE"), boltNull(), boltNull(), boltNull(), boltMap(db->wire.arena, 0),
+            boltString(db->wire.arena, "CREATE LOOKUP INDEX `index_lookup` FOR (n) ON EACH labels(n)"),
         };
-        rows[(*rowCount)++] = fakeRow(db->arena, 9, cells);
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 9, cells);
     } else if (strstr(query, "id(n) IN $ids")) {
         db->lateQueries++;
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, nodeFields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 3, nodeFields));
         const BoltValue *ids = params ? boltMapGet(params, "ids") : NULL;
         for (unsigned late = 0; ids && late < db->lateNodeCount; late++) {
             for (uint32_t idIndex = 0; idIndex < ids->as.list.count; idIndex++) {
@@ -232,20 +123,20 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
             }
         }
     } else if (strstr(query, "MATCH (n)")) {
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 3, nodeFields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 3, nodeFields));
         for (unsigned index = 0; index < db->scanNodeCount; index++)
             rows[(*rowCount)++] = db->scanNodes[index];
     } else if (strstr(query, "-[r]->")) {
-        fakeSuccess(db, "fields", fakeStrings(db->arena, 5, relFields));
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 5, relFields));
         for (unsigned index = 0; index < db->scanRelationshipCount; index++)
             rows[(*rowCount)++] = db->scanRelationships[index];
     } else if (db->acceptOthers) {
         size_t used = strlen(db->otherQueries);
         snprintf(db->otherQueries + used, sizeof(db->otherQueries) - used, "%s\n", query);
-        fakeSuccess(db, "fields", boltList(db->arena, 0));
+        fakeWireSuccess(&db->wire, "fields", boltList(db->wire.arena, 0));
     } else {
-        fakeFail(db, "unexpected query");
-        fakeSuccess(db, "fields", boltList(db->arena, 0));
+        fakeWireFail(&db->wire, "unexpected query");
+        fakeWireSuccess(&db->wire, "fields", boltList(db->wire.arena, 0));
     }
 }
 
@@ -254,46 +145,44 @@ static void *fakeThread(void *argument)
     FakeDb *db = argument;
     if (db->listenFd >= 0) {
         struct pollfd waitFor = {.fd = db->listenFd, .events = POLLIN};
-        if (poll(&waitFor, 1, FAKE_TIMEOUT_MS) <= 0 || (db->fd = accept(db->listenFd, NULL, NULL)) < 0) {
-            fakeFail(db, "no client connected");
+        if (poll(&waitFor, 1, FAKE_WIRE_TIMEOUT_MS) <= 0 ||
+            (db->wire.fd = accept(db->listenFd, NULL, NULL)) < 0) {
+            fakeWireFail(&db->wire, "no client connected");
             return NULL;
         }
         db->accepted++;
     }
-    uint8_t handshake[20];
-    if (!fakeRecv(db, handshake, sizeof(handshake)))
+    if (!fakeWireHandshake(&db->wire))
         return NULL;
-    const uint8_t version[4] = {0, 0, 8, 5}; /* Bolt 5.8 */
-    send(db->fd, version, sizeof(version), MSG_NOSIGNAL);
     BoltValue rows[FAKE_MAX_ROWS * 2];
     unsigned rowCount = 0;
     bool inTransaction = false;
     BoltValue request;
-    while (fakeReadRequest(db, &request)) {
+    while (fakeWireRead(&db->wire, &request)) {
         switch (request.as.structure.tag) {
         case BOLT_MSG_HELLO:
-            fakeSuccess(db, "server", boltString(db->arena, "Neo4j/5.26.0"));
+            fakeWireSuccess(&db->wire, "server", boltString(db->wire.arena, "Neo4j/5.26.0"));
             break;
         case BOLT_MSG_RUN: {
             const BoltValue *query = &request.as.structure.fields[0];
             const BoltValue *params = request.as.structure.count > 1 ? &request.as.structure.fields[1] : NULL;
             if (query->type != BOLT_STRING)
-                fakeFail(db, "RUN without a query string");
+                fakeWireFail(&db->wire, "RUN without a query string");
             else
                 fakeAnswerRun(db, query->as.string.data, params, rows, &rowCount);
             if (strstr(db->lastQuery, "MATCH") && !inTransaction)
-                fakeFail(db, "a scan ran outside the transaction");
+                fakeWireFail(&db->wire, "a scan ran outside the transaction");
             break;
         }
         case BOLT_MSG_PULL:
             for (unsigned index = 0; index < rowCount; index++)
-                fakeSend(db, BOLT_MSG_RECORD, &rows[index]);
+                fakeWireSend(&db->wire, BOLT_MSG_RECORD, &rows[index]);
             rowCount = 0;
-            fakeSuccess(db, "has_more", boltBool(false));
+            fakeWireSuccess(&db->wire, "has_more", boltBool(false));
             break;
         case BOLT_MSG_DISCARD:
             rowCount = 0;
-            fakeSuccess(db, NULL, boltNull());
+            fakeWireSuccess(&db->wire, NULL, boltNull());
             break;
         case BOLT_MSG_BEGIN: {
             const BoltValue *extra = request.as.structure.count > 0 ? &request.as.structure.fields[0] : NULL;
@@ -301,7 +190,7 @@ static void *fakeThread(void *argument)
                 db->sawBeginRead = true;
             db->begins++;
             inTransaction = true;
-            fakeSuccess(db, NULL, boltNull());
+            fakeWireSuccess(&db->wire, NULL, boltNull());
             break;
         }
         case BOLT_MSG_COMMIT:
@@ -311,12 +200,12 @@ static void *fakeThread(void *argument)
             else
                 db->sawRollback = true;
             inTransaction = false;
-            fakeSuccess(db, NULL, boltNull());
+            fakeWireSuccess(&db->wire, NULL, boltNull());
             break;
         case BOLT_MSG_GOODBYE:
             return NULL;
         default: /* LOGON, RESET, TELEMETRY */
-            fakeSuccess(db, NULL, boltNull());
+            fakeWireSuccess(&db->wire, NULL, boltNull());
             break;
         }
     }
@@ -332,7 +221,7 @@ static BoltValue testNode(Arena *arena, int64_t key, const char *label, const ch
         cells[1].as.list.items[0] = boltString(arena, label);
     if (property)
         boltMapSet(arena, &cells[2], 0, property, value);
-    return fakeRow(arena, 3, cells);
+    return fakeWireRow(arena, 3, cells);
 }
 
 static BoltValue testRel(Arena *arena, int64_t key, int64_t start, int64_t end, const char *type)
@@ -340,7 +229,7 @@ static BoltValue testRel(Arena *arena, int64_t key, int64_t start, int64_t end, 
     BoltValue cells[5] = {boltInt(key), boltInt(start), boltInt(end), boltString(arena, type),
                           boltMap(arena, 1)};
     boltMapSet(arena, &cells[4], 0, "k", boltInt(key));
-    return fakeRow(arena, 5, cells);
+    return fakeWireRow(arena, 5, cells);
 }
 
 typedef struct {
@@ -364,8 +253,8 @@ static void testPathsRemove(TestPaths *paths)
 static FakeDb *fakeNew(void)
 {
     FakeDb *db = calloc(1, sizeof(*db));
-    db->arena = arenaNew(0);
-    db->fd = -1;
+    fakeWireInit(&db->wire);
+    db->wire.chunkSize = 1000; /* small chunks on purpose */
     db->listenFd = -1;
     return db;
 }
@@ -375,7 +264,7 @@ static BoltConnection *fakeConnect(FakeDb *db)
 {
     int ends[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
-    db->fd = ends[1];
+    db->wire.fd = ends[1];
     assert_int_equal(pthread_create(&db->thread, NULL, fakeThread, db), 0);
     BoltConnectOptions options = {.uri = "bolt://fake:7687", .user = "neo4j", .password = "pw"};
     BoltConnection *connection = NULL;
@@ -388,14 +277,14 @@ static void fakeFinish(FakeDb *db, BoltConnection *connection)
 {
     boltClose(connection);
     pthread_join(db->thread, NULL);
-    close(db->fd);
-    if (db->failure[0])
-        fail_msg("fake server: %s (last query: %s)", db->failure, db->lastQuery);
+    close(db->wire.fd);
+    if (db->wire.failure[0])
+        fail_msg("fake server: %s (last query: %s)", db->wire.failure, db->lastQuery);
 }
 
 static void fakeFree(FakeDb *db)
 {
-    arenaFree(db->arena);
+    fakeWireFree(&db->wire);
     free(db);
 }
 
@@ -462,7 +351,7 @@ static void readBack(const char *path, uint64_t counts[3], char fingerprintHexOu
  * found late; node 8 gone; node 9 is the tool's own BackupMetadata node. */
 static void fillScenario(FakeDb *db)
 {
-    Arena *arena = db->arena;
+    Arena *arena = db->wire.arena;
     const int64_t farKey = 5000000000LL;
     db->scanNodes[db->scanNodeCount++] = testNode(arena, 0, "Person", "name", boltString(arena, "Ada"));
     db->scanNodes[db->scanNodeCount++] = testNode(arena, 1, "Person", "name", boltString(arena, "Bob"));
@@ -553,7 +442,7 @@ static void testPlaceholderFails(void **state)
     TestPaths paths;
     testPathsMake(&paths);
     FakeDb *db = fakeNew();
-    Arena *arena = db->arena;
+    Arena *arena = db->wire.arena;
     BoltValue placeholder = boltMap(arena, 2);
     boltMapSet(arena, &placeholder, 0, "originalType", boltString(arena, "VECTOR(3, FLOAT32)"));
     boltMapSet(arena, &placeholder, 1, "reason", boltString(arena, "UNKNOWN_TYPE"));
@@ -585,7 +474,7 @@ static void testUnsupportedStructInRelationshipFails(void **state)
     TestPaths paths;
     testPathsMake(&paths);
     FakeDb *db = fakeNew();
-    Arena *arena = db->arena;
+    Arena *arena = db->wire.arena;
     /* Bolt 6 form: the UnsupportedType structure, here inside a list. */
     BoltValue unsupported = boltStruct(arena, BOLT_TAG_UNSUPPORTED, 4);
     unsupported.as.structure.fields[0] = boltString(arena, "UUID");
@@ -695,7 +584,7 @@ static void testRoutedBackupReadsOneServer(void **state)
     char uri[64];
     snprintf(uri, sizeof(uri), "neo4j://127.0.0.1:%u", router.port);
     BoltRoutedOptions options = {
-        .connect = {.uri = uri, .user = "neo4j", .password = "pw", .connectTimeoutMs = FAKE_TIMEOUT_MS},
+        .connect = {.uri = uri, .user = "neo4j", .password = "pw", .connectTimeoutMs = FAKE_WIRE_TIMEOUT_MS},
         .database = "neo4j",
         .mode = BOLT_ACCESS_READ,
         .readFrom = BOLT_READ_FROM_SECONDARY,
@@ -715,8 +604,8 @@ static void testRoutedBackupReadsOneServer(void **state)
     fakeFinish(db, connection);
     fakeNodeFinish(&router);
     fakeNodeFinish(&writer);
-    if (router.failure[0])
-        fail_msg("fake router: %s", router.failure);
+    if (router.wire.failure[0])
+        fail_msg("fake router: %s", router.wire.failure);
 
     assert_int_equal(router.routeRequests, 1);
     assert_int_equal(db->accepted, 1);
@@ -856,9 +745,9 @@ static ErrCode restoreWithFailedIndex(const char *sourceState, double *seconds)
     ErrCode code = logicalRestoreSchema(connection, "neo4j", &archive, 300, NULL);
     clock_gettime(CLOCK_MONOTONIC, &end);
     *seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     fakeFinish(db, connection);
-    *(ErrDetail *)errLast() = detail;
+    errRestore(&detail);
     arenaFree(arena);
     fakeFree(db);
     return code;

@@ -1,8 +1,8 @@
 /* Unit tests for routing (src/bolt/routing.c, ROUTE in connection.c) and the
  * clear-text password predicate (uri.c): table parsing, the choice of the
  * server by NEO4J_READ_FROM, and routed connects against fake cluster members
- * on loopback (tests/unit/fake_router.h): a three-server table, a router that
- * fails, a reader that refuses. */
+ * on loopback (tests/unit/fake_router.h, over fake_bolt.h): a three-server
+ * table, a router that fails, a reader that refuses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -215,8 +215,8 @@ static BoltRoutedOptions routedOptions(const char *uri, BoltAccessMode mode, Bol
                 .uri = uri,
                 .user = "neo4j",
                 .password = TEST_PASSWORD,
-                .connectTimeoutMs = FAKE_NODE_TIMEOUT_MS,
-                .readTimeoutMs = FAKE_NODE_TIMEOUT_MS,
+                .connectTimeoutMs = FAKE_WIRE_TIMEOUT_MS,
+                .readTimeoutMs = FAKE_WIRE_TIMEOUT_MS,
             },
         .database = "neo4j",
         .mode = mode,
@@ -227,8 +227,8 @@ static BoltRoutedOptions routedOptions(const char *uri, BoltAccessMode mode, Bol
 
 static void assertNodeClean(FakeNode *node)
 {
-    if (node->failure[0])
-        fail_msg("fake node :%u: %s", node->port, node->failure);
+    if (node->wire.failure[0])
+        fail_msg("fake node :%u: %s", node->port, node->wire.failure);
 }
 
 /* The seed answers ROUTE with three servers: a primary, a reader that
