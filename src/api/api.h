@@ -113,6 +113,7 @@ typedef struct {
     const char *allowedHosts;          /* BACKUP_API_ALLOWED_HOSTS or NULL; copied */
     unsigned connectionTimeout;        /* seconds of silence before a client is dropped; 0: default */
     unsigned connectionsPerClient;     /* open connections per client address; 0: default */
+    const struct ApiJobBackends *backends; /* borrowed; what create/validate jobs need (api/jobs.h) */
 } ApiServerOptions;
 
 /* Starts listening. CONFIG_INVALID when the address cannot be bound (the

@@ -3,8 +3,8 @@
 #include "api/jobs.h"
 
 #include "api/metrics.h"
+#include "catalog/catalog_settings.h"
 #include "command/command.h"
-#include "command/support.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
@@ -22,6 +22,7 @@ typedef struct ApiJob {
 struct ApiJobs {
     Config *config;
     volatile sig_atomic_t *cancelFlag;
+    const ApiJobBackends *backends;
     pthread_mutex_t lock;
     pthread_cond_t finished;
     ApiJob *jobs[API_JOBS_KEPT + API_JOB_KIND_COUNT]; /* oldest first */
@@ -44,46 +45,89 @@ const char *apiJobStateName(ApiJobState state)
     return (unsigned)state <= API_JOB_FAILED ? apiJobStateNames[state] : "unknown";
 }
 
-ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag)
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiJobBackends *backends)
 {
     ApiJobs *jobs = memCalloc(1, sizeof(*jobs));
     jobs->config = config;
     jobs->cancelFlag = cancelFlag;
+    jobs->backends = backends;
     jobs->nextNumber = 1;
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_cond_init(&jobs->finished, NULL);
     return jobs;
 }
 
-/* Runs the command behind one job with a context of its own. The restore
- * options are built by the option parser from a synthetic command line, so
- * cmdRestore sees exactly what `neo4j-restore` would give it. */
-static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SIZE])
+/* A create job: the backup service with the configuration's settings, as
+ * `neo4j-backup --create` runs it (same lines in the log). */
+static ErrCode apiJobCreate(ApiJobs *jobs, char resultId[CAT_ID_SIZE])
 {
-    const ApiJobRequest *request = &job->info.request;
+    if (!jobs->backends)
+        return errSet(ERR_INTERNAL, "the API was started without its backup functions");
+    BackupSettings settings;
+    ErrCode code = backupSettingsResolve(jobs->config, &settings);
+    if (code == ERR_OK && settings.method == BACKUP_METHOD_DUMP)
+        code = jobs->backends->dumpCreate(jobs->config, jobs->cancelFlag, resultId);
+    else if (code == ERR_OK)
+        code = backupCreateConfigured(jobs->config, &settings, &jobs->backends->instances, false, jobs->cancelFlag,
+                                      resultId);
+    else
+        logErrorBlock("Failed to create backup", false);
+    backupSettingsFree(&settings);
+    return code;
+}
+
+/* A validate job: repository validation of one backup, recording its verdict,
+ * as `neo4j-backup --validate` runs it. */
+static ErrCode apiJobValidate(ApiJobs *jobs, const char *backupId)
+{
+    Catalog *catalog = NULL;
+    CatValidateResult result = {0};
+    ErrCode code = catIdCheck(backupId);
+    if (code == ERR_OK)
+        code = catOpenConfigured(jobs->config, false, &catalog);
+    if (code == ERR_OK) {
+        CatValidateRequest request = {
+            .catalog = catalog,
+            .backupId = backupId,
+            .validateDump = jobs->backends ? jobs->backends->dumpValidate : NULL,
+            .validateDumpPayload = jobs->config,
+        };
+        code = catValidate(&request, &result, &(CatValidateEvents){.onEvent = catValidateReportEvent});
+    }
+    catClose(catalog);
+    if (code == ERR_OK)
+        logSuccess("Backup %s is valid", backupId);
+    else if (!result.reported)
+        logErrorBlock("Backup validation failed", false);
+    return code;
+}
+
+/* A restore job: the options are built by the option parser from a
+ * synthetic command line, so cmdRestore sees exactly what `neo4j-restore`
+ * would give it. */
+static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *request)
+{
     ParsedOptions parsed;
     char message[256];
     char *argv[8];
     int argc = 0;
-    const CommandDef *command = request->kind == API_JOB_RESTORE ? optionsRestoreCommand() : optionsBackupCommand();
+    const CommandDef *command = optionsRestoreCommand();
     argv[argc++] = (char *)command->program;
     char backupId[CAT_ID_SIZE];
     char target[CFG_INSTANCE_NAME_SIZE];
     snprintf(backupId, sizeof(backupId), "%s", request->backupId);
     snprintf(target, sizeof(target), "%s", request->target);
-    if (request->kind == API_JOB_RESTORE) {
-        argv[argc++] = "--backup-id";
-        argv[argc++] = backupId;
-        if (target[0]) {
-            argv[argc++] = "--target";
-            argv[argc++] = target;
-        }
-        if (!request->validate)
-            argv[argc++] = "--no-validate";
-        if (request->promote) {
-            argv[argc++] = "--promote";
-            argv[argc++] = "--yes"; /* the API caller confirmed with the backup id */
-        }
+    argv[argc++] = "--backup-id";
+    argv[argc++] = backupId;
+    if (target[0]) {
+        argv[argc++] = "--target";
+        argv[argc++] = target;
+    }
+    if (!request->validate)
+        argv[argc++] = "--no-validate";
+    if (request->promote) {
+        argv[argc++] = "--promote";
+        argv[argc++] = "--yes"; /* the API caller confirmed with the backup id */
     }
     argv[argc] = NULL;
     if (!optionsParse(command, argc, argv, &parsed, message, sizeof(message)))
@@ -93,11 +137,18 @@ static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SI
         .options = &parsed,
         .cancelFlag = jobs->cancelFlag,
     };
+    return cmdRestore(&context, backupId);
+}
+
+/* Runs what is behind one job. */
+static ErrCode apiJobExecute(ApiJobs *jobs, ApiJob *job, char resultId[CAT_ID_SIZE])
+{
+    const ApiJobRequest *request = &job->info.request;
     errClear();
     switch (request->kind) {
-    case API_JOB_CREATE: return createBackup(&context, resultId);
-    case API_JOB_VALIDATE: return cmdValidate(&context, backupId);
-    case API_JOB_RESTORE: return cmdRestore(&context, backupId);
+    case API_JOB_CREATE: return apiJobCreate(jobs, resultId);
+    case API_JOB_VALIDATE: return apiJobValidate(jobs, request->backupId);
+    case API_JOB_RESTORE: return apiJobRestore(jobs, request);
     case API_JOB_KIND_COUNT: break;
     }
     return errSet(ERR_INTERNAL, "unknown job kind");

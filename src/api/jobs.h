@@ -1,6 +1,7 @@
 /* Asynchronous jobs of the HTTP API: create, validate and restore run in
- * their own threads through createBackup, cmdValidate and cmdRestore, and are
- * polled at /api/v1/jobs/<id>. At most one job of each kind runs at a time
+ * their own threads, create and validate as requests to the backup service
+ * (backup/backup.h) and repository validation (catalog/validate.h), restore
+ * through cmdRestore; jobs are polled at /api/v1/jobs/<id>. At most one job of each kind runs at a time
  * (a second is refused with BACKUP_LOCKED, HTTP 409). Jobs live in memory
  * only: the last API_JOBS_KEPT finished ones are remembered.
  *
@@ -9,7 +10,9 @@
 #ifndef NBK_API_JOBS_H
 #define NBK_API_JOBS_H
 
+#include "backup/backup_settings.h"
 #include "catalog/catalog.h"
+#include "catalog/validate.h"
 #include "common/config.h"
 #include "common/error.h"
 
@@ -57,10 +60,20 @@ typedef struct {
 
 typedef struct ApiJobs ApiJobs;
 
+/* What the jobs take from the front end that starts the server, until it
+ * lives below the front ends: reaching instances, and the dump method's
+ * create and validate flows. Borrowed; outlives the table. */
+typedef struct ApiJobBackends {
+    BackupInstanceAccess instances;
+    ErrCode (*dumpCreate)(Config *config, volatile sig_atomic_t *cancelFlag, char idOut[CAT_ID_SIZE]);
+    /* payload: the jobs' Config. */
+    CatValidateDumpFn dumpValidate;
+} ApiJobBackends;
+
 const char *apiJobKindName(ApiJobKind kind);   /* "create", "validate", "restore" */
 const char *apiJobStateName(ApiJobState state); /* "running", "succeeded", "failed" */
 
-ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag);
+ApiJobs *apiJobsNew(Config *config, volatile sig_atomic_t *cancelFlag, const ApiJobBackends *backends);
 /* Starts a job; its id goes to idOut. BACKUP_LOCKED when a job of the same
  * kind runs, ERR_INTERNAL when no thread can be made. */
 ErrCode apiJobsStart(ApiJobs *jobs, const ApiJobRequest *request, char idOut[API_JOB_ID_SIZE]);

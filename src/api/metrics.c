@@ -1,7 +1,7 @@
 /* The snapshot of the storage path and its metrics text (see metrics.h). */
 #include "api/metrics.h"
 
-#include "command/support.h"
+#include "catalog/catalog_settings.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
@@ -56,7 +56,7 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
     out->catalogExists = true;
     out->haveSpace = fsSpace(root, &out->space) == ERR_OK;
     RetPolicy policy;
-    ErrCode code = listRetentionPolicy(config, &policy);
+    ErrCode code = catRetentionPolicyConfigured(config, &policy);
     Catalog *catalog = NULL;
     if (code == ERR_OK)
         code = catOpen(&catalog, root, false);

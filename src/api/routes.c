@@ -1,12 +1,13 @@
 /* The routes of the HTTP API (docs/api.md lists them), authentication, and
- * the JSON response helpers. Every handler reuses the command layer: the
- * listing is --list --json's, deletion is cmdDelete, resume is cmdResume,
- * and create/validate/restore are jobs around createBackup, cmdValidate and
- * cmdRestore. */
+ * the JSON response helpers. Every handler uses the services the command
+ * line uses: the listing is --list --json's (catEntryJson), deletion is
+ * catRemoveBackup, resume is cmdResume, and create/validate/restore are jobs
+ * (api/jobs.h). */
 #include "api/api_internal.h"
 
 #include "command/command.h"
-#include "command/support.h"
+#include "catalog/catalog_settings.h"
+#include "catalog/removal.h"
 #include "common/fsutil.h"
 #include "common/lock.h"
 #include "common/log.h"
@@ -267,7 +268,7 @@ static void apiListBackups(ApiServer *server, ApiResponse *response)
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
     for (size_t index = 0; index < snapshot.list.count; index++)
-        json_object_array_add(backups, listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
+        json_object_array_add(backups, catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
                                                      snapshot.now));
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)snapshot.list.count));
@@ -288,7 +289,7 @@ static bool apiFindBackup(ApiServer *server, const char *id, ApiResponse *respon
         if (root && !fsIsDirectory(root))
             code = errSet(BACKUP_NOT_FOUND, "backup %s not found: nothing is stored yet", id);
         else
-            code = supportOpenCatalog(&(CommandContext){.config = server->config}, false, &catalog);
+            code = catOpenConfigured(server->config, false, &catalog);
     }
     if (code == ERR_OK)
         code = catFind(catalog, id, &entry);
@@ -309,7 +310,7 @@ static void apiShowBackup(ApiServer *server, const char *id, ApiResponse *respon
     json_object *item = NULL;
     for (size_t index = 0; index < snapshot.list.count && !item; index++)
         if (strcmp(snapshot.list.entries[index].id, id) == 0)
-            item = listEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
+            item = catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
     apiSnapshotFree(&snapshot);
     if (item) {
         apiRespondJson(response, 200, item);
@@ -411,10 +412,15 @@ static void apiDeleteBackup(ApiServer *server, const ApiRequest *request, const 
     if (!apiFindBackup(server, id, response))
         return;
     logInfo("HTTP API: DELETE %s%s from %s", request->logPath, force ? " (force)" : "", request->client);
-    ParsedOptions parsed;
-    CommandContext context;
-    apiCommandContext(server, &parsed, &context);
-    ErrCode code = cmdDeleteBackup(&context, id, force);
+    Catalog *catalog = NULL;
+    ErrCode code = catOpenConfigured(server->config, false, &catalog);
+    if (code == ERR_OK) {
+        CatRemovalRequest removal = {
+            .catalog = catalog, .backupId = id, .force = force, .onEvent = catRemovalReportEvent};
+        code = catRemoveBackup(&removal);
+    }
+    catClose(catalog);
+    catRemovalReportOutcome(code, id, false);
     if (code != ERR_OK) {
         apiRespondFailure(response, code);
         return;

@@ -305,7 +305,7 @@ ErrCode apiServerStart(const ApiServerOptions *options, ApiServer **out)
         server->tlsCertPem = apiCopySecret(options->tlsCertPem);
         server->tlsKeyPem = apiCopySecret(options->tlsKeyPem);
     }
-    server->jobs = apiJobsNew(options->config, options->cancelFlag);
+    server->jobs = apiJobsNew(options->config, options->cancelFlag, options->backends);
 
     unsigned int flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                          MHD_USE_ERROR_LOG;

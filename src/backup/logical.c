@@ -11,7 +11,10 @@
 #include "bolt/packstream.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timeutil.h"
 #include "graph/fingerprint.h"
+#include "graph/records.h"
+#include "neo4j/instance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOGICAL_METADATA_LABEL "BackupMetadata"
 /* Ids per late-node query: one parameter list, small enough to plan fast. */
 #define LOGICAL_LATE_BATCH 10000u
 /* A bitmap is always allowed this big; beyond, only while dense enough. */
@@ -31,7 +33,7 @@
 #define LOGICAL_SPILL_READ_SIZE (4u * 1024u * 1024u)
 
 static const char logicalNodeQuery[] =
-    "MATCH (n) WHERE NOT n:" LOGICAL_METADATA_LABEL " RETURN id(n), labels(n), properties(n)";
+    "MATCH (n) WHERE NOT n:" GRAPH_METADATA_LABEL " RETURN id(n), labels(n), properties(n)";
 static const char logicalRelationshipQuery[] =
     "MATCH (a)-[r]->(b) RETURN id(r), id(a), id(b), type(r), properties(r)";
 /* No label filter here: a BackupMetadata endpoint must be recognised as such
@@ -262,7 +264,7 @@ typedef struct {
     uint64_t pendingMemoryLimit;
     Fingerprint *fingerprint;
     Arena *scratch;
-    struct timespec started;
+    double started;          /* timeMonotonic() at the start */
     LogicalBackupProgress progress;
     uint64_t sinceProgress;
     char boltVersion[16];
@@ -282,9 +284,7 @@ const char *logicalBackupPhaseName(LogicalBackupPhase phase)
 
 static double logicalElapsed(const LogicalRun *run)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - run->started.tv_sec) + (double)(now.tv_nsec - run->started.tv_nsec) / 1e9;
+    return timeMonotonic() - run->started;
 }
 
 static void logicalReport(LogicalRun *run)
@@ -501,7 +501,7 @@ static ErrCode logicalHandleLateNode(LogicalRun *run, const BoltValue *row, bool
         const BoltValue *labels = &row->as.list.items[1];
         for (uint32_t labelIndex = 0; labelIndex < labels->as.list.count; labelIndex++) {
             const BoltValue *label = &labels->as.list.items[labelIndex];
-            if (label->type == BOLT_STRING && strcmp(label->as.string.data, LOGICAL_METADATA_LABEL) == 0) {
+            if (label->type == BOLT_STRING && strcmp(label->as.string.data, GRAPH_METADATA_LABEL) == 0) {
                 idSetAdd(&run->excludedKeys, row->as.list.items[0].as.integer);
                 return ERR_OK;
             }
@@ -699,29 +699,10 @@ static ErrCode logicalReadServerFacts(LogicalRun *run)
 {
     LogicalBackupResult *result = run->result;
     BoltQueryOptions options = {.database = run->request->database, .mode = BOLT_ACCESS_READ};
-    ErrCode code = boltRun(run->connection, "CALL dbms.components() YIELD versions, edition "
-                           "RETURN versions[0], edition", NULL, &options);
-    const BoltValue *row = NULL;
-    if (code == ERR_OK)
-        code = boltFetch(run->connection, &row);
-    if (code == ERR_OK && row && row->as.list.count == 2) {
-        logicalCopyString(result->serverVersion, sizeof(result->serverVersion), &row->as.list.items[0]);
-        logicalCopyString(result->edition, sizeof(result->edition), &row->as.list.items[1]);
-    }
-    if (code == ERR_OK)
-        code = boltDiscard(run->connection);
-    if (code == NEO4J_QUERY_FAILED) {
-        logDebug("dbms.components() refused (%s); taking the version from the server agent",
-                 errLast()->reason);
-        code = ERR_OK;
-    }
+    ErrCode code = neo4jServerVersion(run->connection, result->serverVersion, sizeof(result->serverVersion),
+                                      result->edition, sizeof(result->edition));
     if (code != ERR_OK)
         return code;
-    if (result->serverVersion[0] == '\0') {
-        const char *agent = boltServerAgent(run->connection);
-        const char *slash = agent ? strchr(agent, '/') : NULL;
-        snprintf(result->serverVersion, sizeof(result->serverVersion), "%s", slash ? slash + 1 : "");
-    }
 
     arenaReset(run->scratch);
     BoltValue name;
@@ -857,7 +838,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     bufferInit(&run.pending.memory);
     snprintf(run.boltVersion, sizeof(run.boltVersion), "%u.%u", boltVersionMajor(run.connection),
              boltVersionMinor(run.connection));
-    clock_gettime(CLOCK_MONOTONIC, &run.started);
+    run.started = timeMonotonic();
     logicalEnterPhase(&run, LOGICAL_PHASE_STARTING);
 
     ErrCode code = logicalRunSteps(&run);

@@ -30,7 +30,7 @@
 #define NBK_BACKUP_LOGICAL_H
 
 #include "archive/archive.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/connection.h"
 #include "common/buffer.h"
 #include "common/error.h"

@@ -1,3 +1,5 @@
+/* Bolt chunk framing: splits outgoing messages into length-prefixed chunks
+ * and reassembles incoming ones (format in chunk.h). */
 #include "bolt/chunk.h"
 
 #include <string.h>

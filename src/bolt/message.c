@@ -1,3 +1,5 @@
+/* Builders of the Bolt request messages (HELLO, LOGON, RUN, PULL, BEGIN...),
+ * each appending one PackStream structure; see message.h. */
 #include "bolt/message.h"
 
 #include "bolt/packstream.h"

@@ -1,7 +1,10 @@
+/* The byte transport under a Bolt connection: TCP and TLS (OpenSSL) over a
+ * non-blocking socket, every wait a poll() with the configured timeout. */
 #include "bolt/transport.h"
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timeutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,19 +35,12 @@ struct BoltTransport {
 
 /* ---- time helpers ---------------------------------------------------- */
 
-static int64_t transportNowMs(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until deadline (-1 = no deadline), never below 0. */
 static int transportRemainingMs(int64_t deadlineMs)
 {
     if (deadlineMs < 0)
         return -1;
-    int64_t left = deadlineMs - transportNowMs();
+    int64_t left = deadlineMs - timeMonotonicMs();
     return left < 0 ? 0 : (int)left;
 }
 
@@ -68,7 +64,7 @@ static ErrCode transportWait(const BoltTransport *transport, short events, int64
 
 static int64_t transportDeadline(const BoltTransport *transport)
 {
-    return transport->timeoutMs > 0 ? transportNowMs() + transport->timeoutMs : -1;
+    return transport->timeoutMs > 0 ? timeMonotonicMs() + transport->timeoutMs : -1;
 }
 
 static bool transportSetNonBlocking(int fd)
@@ -328,7 +324,7 @@ ErrCode boltTransportConnect(const BoltTransportOptions *options, BoltTransport 
     *out = NULL;
     int timeoutMs = options->connectTimeoutMs > 0 ? options->connectTimeoutMs
                                                   : TRANSPORT_DEFAULT_CONNECT_TIMEOUT_MS;
-    int64_t deadlineMs = transportNowMs() + timeoutMs;
+    int64_t deadlineMs = timeMonotonicMs() + timeoutMs;
     char peer[300];
     transportFormatPeer(peer, sizeof(peer), options->host, options->port);
 

@@ -3,6 +3,8 @@
  * negotiated protocol cannot carry. */
 #include "bolt/value.h"
 
+#include "common/timeutil.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -503,21 +505,15 @@ static int64_t floorDiv(int64_t numerator, int64_t denominator)
  * era-of-400-years decomposition). */
 static void formatCivilDate(FormatSink *sink, int64_t days)
 {
-    int64_t shifted = days + 719468; /* days from 0000-03-01 */
-    int64_t era = floorDiv(shifted, 146097);
-    int64_t dayOfEra = shifted - era * 146097;
-    int64_t yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146096) / 365;
-    int64_t dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
-    int64_t monthIndex = (5 * dayOfYear + 2) / 153; /* March = 0 */
-    int64_t day = dayOfYear - (153 * monthIndex + 2) / 5 + 1;
-    int64_t month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
-    int64_t year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+    int64_t year;
+    int month, day;
+    timeCivilFromDays(days, &year, &month, &day);
     if (year < 0)
-        sinkPrintf(sink, "-%04" PRId64 "-%02" PRId64 "-%02" PRId64, -year, month, day);
+        sinkPrintf(sink, "-%04" PRId64 "-%02d-%02d", -year, month, day);
     else if (year > 9999)
-        sinkPrintf(sink, "+%" PRId64 "-%02" PRId64 "-%02" PRId64, year, month, day);
+        sinkPrintf(sink, "+%" PRId64 "-%02d-%02d", year, month, day);
     else
-        sinkPrintf(sink, "%04" PRId64 "-%02" PRId64 "-%02" PRId64, year, month, day);
+        sinkPrintf(sink, "%04" PRId64 "-%02d-%02d", year, month, day);
 }
 
 static void formatTimeOfDay(FormatSink *sink, int64_t nanosOfDay)

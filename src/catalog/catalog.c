@@ -1,3 +1,5 @@
+/* The backup repository: ids, listing, temporary and committed backup
+ * directories, locks, deletion, leftovers and retention (layout in catalog.h). */
 #include "catalog/catalog.h"
 
 #include "common/config.h"

@@ -1,3 +1,5 @@
+/* manifest.json: building, writing (twice, self-checksummed) and reading it
+ * back with its copy as a fallback; the canonical form is in manifest.h. */
 #include "catalog/manifest.h"
 
 #include "catalog/catalog.h"

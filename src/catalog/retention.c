@@ -1,3 +1,5 @@
+/* The retention policy as pure functions: which backups the daily, weekly and
+ * monthly rules keep, and why (rules in retention.h). */
 #include "catalog/retention.h"
 
 #include "common/mem.h"

@@ -16,14 +16,14 @@ static ErrCode checkNeo4j(CommandContext *context)
     if (code != ERR_OK)
         return code;
     char safeUri[512];
-    supportSafeUri(source.uri, safeUri, sizeof(safeUri));
+    neo4jSafeUri(source.uri, safeUri, sizeof(safeUri));
     logInfo("Connecting to %s as %s...", safeUri, source.user);
     BoltConnection *connection = NULL;
     code = supportConnectSource(context->config, &source, &connection);
     if (code == ERR_OK) {
         char version[64];
         char edition[64];
-        code = supportServerVersion(connection, version, sizeof(version), edition, sizeof(edition));
+        code = neo4jServerVersion(connection, version, sizeof(version), edition, sizeof(edition));
         if (code == ERR_OK) {
             logInfo("Neo4j version: %s (%s edition)", version, edition);
             logInfo("Bolt protocol: %u.%u", boltVersionMajor(connection),

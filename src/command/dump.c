@@ -8,8 +8,8 @@
 #include "command/dump.h"
 
 #include "archive/archive.h"
-#include "backup/dump.h"
-#include "backup/schema.h"
+#include "archive/dump_file.h"
+#include "backup/metadata.h"
 #include "command/support.h"
 #include "command/verify.h"
 #include "common/format.h"
@@ -17,6 +17,9 @@
 #include "common/lock.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "graph/schema.h"
+#include "neo4j/instance.h"
+#include "neo4j/store.h"
 #include "restore/dump_restore.h"
 #include "restore/health.h"
 #include "restore/recovery_state.h"
@@ -28,17 +31,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A stop or start command may take this long before it is stopped itself. */
-#define DUMP_COMMAND_TIMEOUT_SECONDS 600
-/* After the start command: until Bolt answers and the database runs queries. */
-#define DUMP_START_WAIT_SECONDS 300
-/* After the stop command: until Neo4j has let go of the store lock. */
-#define DUMP_LOCK_WAIT_SECONDS 120
 #define DUMP_MAX_ARCHIVES 2
 
 bool cmdDumpIsDump(const Manifest *manifest)
 {
-    return manifest && manifest->method && strcmp(manifest->method, "dump") == 0;
+    return catManifestIsDump(manifest);
 }
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -51,7 +48,7 @@ static const char *cmdDumpBaseName(const char *path)
 
 /* "neo4j-admin database dump neo4j --to-stdout (/opt/neo4j/bin/neo4j-admin)":
  * the contract's "Running: neo4j-admin ..." with the executable that runs. */
-static void cmdDumpLogRunning(const DumpAdmin *admin, const char *const *args)
+static void cmdDumpLogRunning(const Neo4jAdmin *admin, const char *const *args)
 {
     char text[1024];
     size_t used = (size_t)snprintf(text, sizeof(text), "%s", cmdDumpBaseName(admin->executable));
@@ -62,7 +59,7 @@ static void cmdDumpLogRunning(const DumpAdmin *admin, const char *const *args)
 
 /* The contract's failure block, with the command, its exit status and the
  * tail of its output when a child process failed. */
-static void cmdDumpErrorBlock(const char *headline, const DumpRun *run, bool critical)
+static void cmdDumpErrorBlock(const char *headline, const ProcRun *run, bool critical)
 {
     const ErrDetail *detail = errLast();
     ErrCode code = detail->code == ERR_OK ? ERR_INTERNAL : detail->code;
@@ -90,7 +87,7 @@ static void cmdDumpErrorBlock(const char *headline, const DumpRun *run, bool cri
 
 /* The failed child's command, exit status and output tail as ERROR lines,
  * for a failure whose block the caller prints. */
-static void cmdDumpLogRun(const DumpRun *run)
+static void cmdDumpLogRun(const ProcRun *run)
 {
     if (!run->command[0] || run->exitStatus == 0)
         return;
@@ -99,79 +96,6 @@ static void cmdDumpLogRun(const DumpRun *run)
         logError("Exit status: %d", run->exitStatus);
     for (unsigned index = 0; index < run->tailCount; index++)
         logError("  %s", run->tail[index]);
-}
-
-/* Polls until Neo4j lets go of the store (after a stop command). */
-static ErrCode cmdDumpWaitForUnlock(const char *databaseDir, const char *who)
-{
-    double deadline = timeMonotonic() + DUMP_LOCK_WAIT_SECONDS;
-    long pid = 0;
-    char lockPath[DUMP_PATH_SIZE];
-    while (dumpStoreLockHeld(databaseDir, &pid, lockPath, sizeof(lockPath))) {
-        if (timeMonotonic() > deadline) {
-            errSet(NEO4J_ADMIN_FAILED, "%s still holds the store lock %s (pid %ld) %d seconds after its stop command",
-                   who, lockPath, pid, DUMP_LOCK_WAIT_SECONDS);
-            errSetAction("Check that the stop command really stops this Neo4j installation");
-            return NEO4J_ADMIN_FAILED;
-        }
-        usleep(250 * 1000); /* the lock file offers no event to wait on */
-    }
-    return ERR_OK;
-}
-
-/* After a start command: until Bolt answers and, when out is not NULL, the
- * database runs RETURN 1 (a database a failed load left incomplete never
- * will: then only the server is waited for). */
-static ErrCode cmdDumpWaitForBolt(const InstanceConfig *instance, BoltConnection **out)
-{
-    if (out)
-        *out = NULL;
-    double deadline = timeMonotonic() + DUMP_START_WAIT_SECONDS;
-    ErrCode code;
-    for (;;) {
-        BoltConnection *connection = NULL;
-        code = supportConnect(instance, &connection);
-        if (code == ERR_OK && !out) {
-            boltClose(connection);
-            return ERR_OK;
-        }
-        if (code == ERR_OK) {
-            Arena *arena = arenaNew(1024);
-            BoltValue ignored;
-            code = boltQuerySingle(connection, "RETURN 1", NULL,
-                                   &(BoltQueryOptions){.database = instance->database, .mode = BOLT_ACCESS_READ},
-                                   arena, &ignored);
-            arenaFree(arena);
-            if (code == ERR_OK) {
-                *out = connection;
-                return ERR_OK;
-            }
-            boltClose(connection);
-        }
-        if (code == NEO4J_AUTH_FAILED || timeMonotonic() > deadline)
-            break;
-        usleep(500 * 1000); /* a starting server offers no event to wait on */
-    }
-    errAddContext("Neo4j (%s) did not answer within %d seconds after its start command", instance->name,
-                  DUMP_START_WAIT_SECONDS);
-    return code;
-}
-
-/* A stop or start command as logged: INFO lines reach alert e-mails
- * (scheduler log tails), so what looks like a password is masked. */
-static const char *cmdDumpShown(const char *command, char *out, size_t size)
-{
-    procMaskSecrets(command, out, size);
-    return out;
-}
-
-/* Runs a stop or start command, logging its output only when it fails. */
-static ErrCode cmdDumpRunCommand(const char *what, const char *command, DumpRun *run)
-{
-    ErrCode code = procShellRun(command, DUMP_COMMAND_TIMEOUT_SECONDS, NULL, run);
-    if (code != ERR_OK)
-        errAddContext("%s failed", what);
-    return code;
 }
 
 /* The store directory of the production database: NEO4J_DATA_PATH when set
@@ -185,7 +109,7 @@ static ErrCode cmdDumpProductionStore(const Config *config, const InstanceConfig
         return ERR_OK;
     }
     if (source->neo4jHome)
-        return dumpDatabaseDirectory(source->neo4jHome, source->database, out, size);
+        return neo4jDatabaseDirectory(source->neo4jHome, source->database, out, size);
     snprintf(out, size, "%s", dataPath ? dataPath : "");
     return ERR_OK;
 }
@@ -272,13 +196,13 @@ typedef struct {
     CommandContext *context;
     const Config *config;
     InstanceConfig source;
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     char adminVersion[64];
     char serverVersion[64];
     char edition[64];
     char boltVersion[16];
     char safeUri[512];
-    char databaseDir[DUMP_PATH_SIZE];
+    char databaseDir[NEO4J_PATH_SIZE];
     bool boltAnswered;
     bool includeSystem;
     bool statsRecorded;
@@ -287,7 +211,7 @@ typedef struct {
     char fingerprint[66];
     GraphCounts counts;          /* nodes per label, relationships per type */
     Manifest *manifest;          /* schema items are collected into it early */
-    DumpRun failedRun;           /* the child that failed, for the report */
+    ProcRun failedRun;           /* the child that failed, for the report */
 } CmdDumpCreateJob;
 
 static ErrCode cmdDumpSchemaSink(const BoltValue *value, void *payload)
@@ -341,13 +265,13 @@ static ErrCode cmdDumpRecordStats(CmdDumpCreateJob *job, BoltConnection *connect
 static ErrCode cmdDumpPreflight(CmdDumpCreateJob *job, BoltConnection **connection)
 {
     const InstanceConfig *source = &job->source;
-    ErrCode code = dumpAdminResolve(cfgGet(job->config, CFG_NEO4J_ADMIN), source->neo4jHome, &job->admin);
+    ErrCode code = neo4jAdminResolve(cfgGet(job->config, CFG_NEO4J_ADMIN), source->neo4jHome, &job->admin);
     if (code != ERR_OK)
         return code;
-    code = supportConnect(source, connection);
+    code = neo4jConnect(source, connection);
     if (code == ERR_OK) {
         job->boltAnswered = true;
-        code = supportServerVersion(*connection, job->serverVersion, sizeof(job->serverVersion), job->edition,
+        code = neo4jServerVersion(*connection, job->serverVersion, sizeof(job->serverVersion), job->edition,
                                     sizeof(job->edition));
         snprintf(job->boltVersion, sizeof(job->boltVersion), "%u.%u", boltVersionMajor(*connection),
                  boltVersionMinor(*connection));
@@ -364,11 +288,11 @@ static ErrCode cmdDumpPreflight(CmdDumpCreateJob *job, BoltConnection **connecti
     if (code != ERR_OK)
         return code;
     long pid = 0;
-    char lockPath[DUMP_PATH_SIZE] = "";
-    bool locked = dumpStoreLockHeld(job->databaseDir, &pid, lockPath, sizeof(lockPath));
+    char lockPath[NEO4J_PATH_SIZE] = "";
+    bool locked = neo4jStoreLockHeld(job->databaseDir, &pid, lockPath, sizeof(lockPath));
     bool canStop = source->stopCommand && source->startCommand;
     if ((job->boltAnswered || locked) && !canStop) {
-        char lockText[DUMP_PATH_SIZE + 64] = "";
+        char lockText[NEO4J_PATH_SIZE + 64] = "";
         if (locked)
             snprintf(lockText, sizeof(lockText), "%sthe store lock %s is held by pid %ld",
                      job->boltAnswered ? " and " : "", lockPath, pid);
@@ -391,14 +315,14 @@ static ErrCode cmdDumpPreflight(CmdDumpCreateJob *job, BoltConnection **connecti
         logWarn("Neo4j is stopped: the dump is taken as it is, without counts, schema or fingerprint recorded "
                 "over Bolt, so a restore of it can check connectivity and orphans only");
 
-    DumpRun run;
-    code = dumpAdminVersion(&job->admin, job->adminVersion, sizeof(job->adminVersion), &run);
+    ProcRun run;
+    code = neo4jAdminVersion(&job->admin, job->adminVersion, sizeof(job->adminVersion), &run);
     if (code != ERR_OK) {
         job->failedRun = run;
         return code;
     }
     logInfo("neo4j-admin version: %s (%s)", job->adminVersion, job->admin.executable);
-    if (job->boltAnswered && dumpVersionCompare(job->adminVersion, job->serverVersion) != 0) {
+    if (job->boltAnswered && neo4jVersionCompare(job->adminVersion, job->serverVersion) != 0) {
         errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but the server at %s runs Neo4j %s", job->admin.executable,
                job->adminVersion, job->safeUri, job->serverVersion);
         errSetAction("Point NEO4J_HOME (or NEO4J_ADMIN) at the installation of the server being backed up");
@@ -455,11 +379,11 @@ static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const cha
     cmdDumpLogRunning(&job->admin, args);
     DumpWriter *writer = NULL;
     ErrCode code = dumpWriterOpen(&writer, path);
-    DumpRun run;
+    ProcRun run;
     memset(&run, 0, sizeof(run));
     if (code == ERR_OK) {
-        DumpIo io = {.sink = dumpWriterAdd, .sinkPayload = writer, .cancelFlag = job->context->cancelFlag};
-        code = dumpAdminRun(&job->admin, args, &io, &run);
+        ProcIo io = {.sink = dumpWriterAdd, .sinkPayload = writer, .cancelFlag = job->context->cancelFlag};
+        code = neo4jAdminRun(&job->admin, args, &io, &run);
         if (code != ERR_OK)
             job->failedRun = run;
     }
@@ -475,27 +399,8 @@ static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const cha
 
 static void cmdDumpRecordMetadata(BoltConnection *connection, const char *database, const Manifest *manifest)
 {
-    Arena *arena = arenaNew(0);
-    BoltValue params = boltMap(arena, 7);
-    char created[TIME_TEXT_SIZE];
-    timeFormatIso(manifest->created, created);
-    boltMapSet(arena, &params, 0, "id", boltString(arena, manifest->id));
-    boltMapSet(arena, &params, 1, "created", boltString(arena, created));
-    boltMapSet(arena, &params, 2, "checksum", boltString(arena, manifest->archive.sha256));
-    boltMapSet(arena, &params, 3, "size", boltInt((int64_t)manifest->archive.sizeCompressed));
-    boltMapSet(arena, &params, 4, "nodes", boltInt((int64_t)manifest->stats.nodes));
-    boltMapSet(arena, &params, 5, "relationships", boltInt((int64_t)manifest->stats.relationships));
-    boltMapSet(arena, &params, 6, "downtime", boltFloat(manifest->hasDowntime ? manifest->downtimeSeconds : 0));
-    BoltValue ignored;
-    ErrCode code = boltQuerySingle(
-        connection,
-        "CREATE (m:" HEALTH_METADATA_LABEL " {backup_id: $id, created: datetime($created), status: 'COMPLETE', "
-        "checksum_sha256: $checksum, size_compressed: $size, node_count: $nodes, relationship_count: $relationships, "
-        "downtime_seconds: $downtime, method: 'dump'}) RETURN m.backup_id",
-        &params, &(BoltQueryOptions){.database = database, .mode = BOLT_ACCESS_WRITE}, arena, &ignored);
-    if (code != ERR_OK)
+    if (backupMetadataRecord(connection, database, manifest) != ERR_OK)
         logWarn("Could not record the BackupMetadata node in %s: %s", database, errLast()->reason);
-    arenaFree(arena);
 }
 
 static void cmdDumpFillManifest(CmdDumpCreateJob *job, const char *id, int64_t created, const CmdDumpArchive *archives,
@@ -551,10 +456,49 @@ static size_t cmdDumpPlanArchives(const CmdDumpCreateJob *job, CmdDumpArchive *a
     return count;
 }
 
+/* The dump files of one backup, written while Neo4j is stopped. */
+typedef struct {
+    CmdDumpCreateJob *job;
+    CatBackupDir *backupDir;
+    CmdDumpArchive *archives;
+    size_t archiveCount;
+    bool noSpace;
+} CmdDumpFiles;
+
+static ErrCode cmdDumpFilesWork(const Neo4jAdmin *admin, void *payload, ProcRun *run)
+{
+    (void)admin; /* the job's */
+    CmdDumpFiles *files = payload;
+    ErrCode code = ERR_OK;
+    for (size_t index = 0; code == ERR_OK && index < files->archiveCount; index++) {
+        char path[NEO4J_PATH_SIZE];
+        code = fsPathJoin(path, sizeof(path), catBackupDirPath(files->backupDir), files->archives[index].file);
+        if (code == ERR_OK)
+            code = cmdDumpOne(files->job, files->archives[index].database, path, &files->archives[index].info);
+        files->noSpace = files->noSpace || code == BACKUP_NO_SPACE;
+    }
+    *run = files->job->failedRun;
+    return code;
+}
+
+/* The dump's stop and start as INFO lines (a failed start is reported after
+ * the backup's own outcome). */
+static void cmdDumpCreateEvent(const Neo4jOfflineEvent *event, void *payload)
+{
+    (void)payload;
+    if (event->kind == NEO4J_OFFLINE_STOPPING)
+        logInfo("Stopping Neo4j for the dump: %s", event->command);
+    else if (event->kind == NEO4J_OFFLINE_STOPPED)
+        logInfo("Neo4j stopped in %.0f seconds", event->seconds);
+    else if (event->kind == NEO4J_OFFLINE_STARTING)
+        logInfo("Starting Neo4j again: %s", event->command);
+    else if (event->kind == NEO4J_OFFLINE_STARTED)
+        logInfo("Neo4j answers again: downtime %.0f seconds", event->seconds);
+}
+
 ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
 {
     idOut[0] = '\0';
-    char shown[PROC_COMMAND_SIZE];
     CmdDumpCreateJob job;
     memset(&job, 0, sizeof(job));
     job.context = context;
@@ -575,7 +519,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         graphCountsFree(&job.counts);
         return code;
     }
-    supportSafeUri(job.source.uri, job.safeUri, sizeof(job.safeUri));
+    neo4jSafeUri(job.source.uri, job.safeUri, sizeof(job.safeUri));
     logInfo("Starting backup creation...");
     logInfo("Method: dump (neo4j-admin database dump of database %s; Neo4j is offline while it runs)",
             job.source.database);
@@ -593,12 +537,11 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     size_t archiveCount = 0;
     bool critical = false;
     bool stopped = false;
-    double stoppedAt = 0;
     double downtime = 0;
     ErrCode restartCode = ERR_OK;
     ErrDetail restartFailure;
     memset(&restartFailure, 0, sizeof(restartFailure));
-    DumpRun restartRun;
+    ProcRun restartRun;
     memset(&restartRun, 0, sizeof(restartRun));
     double started = timeMonotonic();
     int64_t created = timeNow();
@@ -637,43 +580,43 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         code = catBackupDirBegin(catalog, id, &backupDir);
 
     /* From the stop on, the start command runs whatever happens. */
+    if (code == ERR_OK)
+        archiveCount = cmdDumpPlanArchives(&job, archives);
+    CmdDumpFiles files = {&job, backupDir, archives, archiveCount, false};
     if (code == ERR_OK && job.boltAnswered) {
         boltClose(connection);
         connection = NULL;
-        logInfo("Stopping Neo4j for the dump: %s", cmdDumpShown(job.source.stopCommand, shown, sizeof(shown)));
-        stoppedAt = timeMonotonic();
-        stopped = true;
-        DumpRun run;
-        code = cmdDumpRunCommand("NEO4J_STOP_COMMAND", job.source.stopCommand, &run);
-        if (code != ERR_OK)
-            job.failedRun = run;
-        if (code == ERR_OK)
-            code = cmdDumpWaitForUnlock(job.databaseDir, "Neo4j");
-        if (code == ERR_OK)
-            logInfo("Neo4j stopped in %.0f seconds", timeMonotonic() - stoppedAt);
+        Neo4jOfflineRequest request = {
+            .instance = &job.source,
+            .admin = &job.admin,
+            .databaseDir = job.databaseDir,
+            .work = cmdDumpFilesWork,
+            .workPayload = &files,
+            .wantConnection = true,
+            .cancelFlag = context->cancelFlag,
+            .label = "Neo4j",
+            .stopSetting = "NEO4J_STOP_COMMAND",
+            .startSetting = "NEO4J_START_COMMAND",
+            .onEvent = cmdDumpCreateEvent,
+        };
+        Neo4jOfflineResult offline;
+        neo4jOfflineRun(&request, &offline, &connection);
+        stopped = offline.stopped;
+        downtime = offline.offlineSeconds;
+        restartCode = offline.startCode;
+        restartFailure = offline.startFailure;
+        restartRun = offline.startRun;
+        code = offline.workCode;
+        if (code != ERR_OK) {
+            if (offline.failedRun.command[0])
+                job.failedRun = offline.failedRun;
+            errRestore(&offline.workFailure);
+        }
+    } else if (code == ERR_OK) {
+        ProcRun run;
+        code = cmdDumpFilesWork(&job.admin, &files, &run);
     }
-    if (code == ERR_OK)
-        archiveCount = cmdDumpPlanArchives(&job, archives);
-    for (size_t index = 0; code == ERR_OK && index < archiveCount; index++) {
-        char path[DUMP_PATH_SIZE];
-        code = fsPathJoin(path, sizeof(path), catBackupDirPath(backupDir), archives[index].file);
-        if (code == ERR_OK)
-            code = cmdDumpOne(&job, archives[index].database, path, &archives[index].info);
-        critical = critical || code == BACKUP_NO_SPACE;
-    }
-    if (stopped) {
-        ErrDetail dumpFailure = errSave();
-        logInfo("Starting Neo4j again: %s", cmdDumpShown(job.source.startCommand, shown, sizeof(shown)));
-        restartCode = cmdDumpRunCommand("NEO4J_START_COMMAND", job.source.startCommand, &restartRun);
-        if (restartCode == ERR_OK)
-            restartCode = cmdDumpWaitForBolt(&job.source, &connection);
-        downtime = timeMonotonic() - stoppedAt;
-        if (restartCode == ERR_OK)
-            logInfo("Neo4j answers again: downtime %.0f seconds", downtime);
-        else
-            restartFailure = errSave();
-        errRestore(&dumpFailure);
-    }
+    critical = critical || files.noSpace;
     if (code == ERR_OK) {
         logInfo("Backup created successfully in %.0f seconds", timeMonotonic() - started);
         char size[FORMAT_TEXT_SIZE];
@@ -688,7 +631,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     /* Read the files back: the checksum must describe what is on disk. */
     for (size_t index = 0; code == ERR_OK && index < archiveCount; index++) {
-        char path[DUMP_PATH_SIZE];
+        char path[NEO4J_PATH_SIZE];
         char onDisk[65];
         uint64_t size = 0;
         code = fsPathJoin(path, sizeof(path), catBackupDirPath(backupDir), archives[index].file);
@@ -751,7 +694,7 @@ static ErrCode cmdDumpVerifyOthers(const CatEntry *entry, const char *directory,
                                    size_t count, bool *reported)
 {
     for (size_t index = 0; index < count; index++) {
-        char path[DUMP_PATH_SIZE];
+        char path[NEO4J_PATH_SIZE];
         char got[65];
         uint64_t size = 0;
         ErrCode code = fsPathJoin(path, sizeof(path), directory, others[index].file);
@@ -812,12 +755,12 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
                                 const CmdDumpArchive *archives, size_t count, bool *reported)
 {
     InstanceConfig production = {0};
-    DumpAdmin admin;
-    DumpRun run;
+    Neo4jAdmin admin;
+    ProcRun run;
     memset(&run, 0, sizeof(run));
     ErrCode code = cfgInstance(context->config, CFG_PRODUCTION_INSTANCE, &production);
     if (code == ERR_OK)
-        code = dumpAdminResolve(cfgGet(context->config, CFG_NEO4J_ADMIN), production.neo4jHome, &admin);
+        code = neo4jAdminResolve(cfgGet(context->config, CFG_NEO4J_ADMIN), production.neo4jHome, &admin);
     cfgInstanceFree(&production);
     if (code != ERR_OK) {
         errAddContext("--deep runs neo4j-admin database check");
@@ -827,12 +770,12 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
      * cannot read this dump, and every JVM start costs seconds. */
     const char *dumpedBy = entry->manifest->source.serverVersion;
     logInfo("Deep check: the dump was made by Neo4j %s", dumpedBy ? dumpedBy : "(unknown version)");
-    char scratch[DUMP_PATH_SIZE];
+    char scratch[NEO4J_PATH_SIZE];
     char scratchName[CAT_ID_SIZE + 48];
     snprintf(scratchName, sizeof(scratchName), ".tmp-check-%s-%ld", entry->id, (long)getpid());
     code = fsPathJoin(scratch, sizeof(scratch), catRoot(catalog), scratchName);
     Lock *scratchLock = NULL;
-    char lockPath[DUMP_PATH_SIZE];
+    char lockPath[NEO4J_PATH_SIZE];
     if (code == ERR_OK)
         code = fsMkdirP(scratch, 0700);
     if (code == ERR_OK)
@@ -840,8 +783,8 @@ static ErrCode cmdDumpDeepCheck(CommandContext *context, Catalog *catalog, const
     if (code == ERR_OK)
         code = lockAcquire(&scratchLock, lockPath, LOCK_EXCLUSIVE, 0, "backup --validate --deep");
     for (size_t index = 0; code == ERR_OK && index < count; index++) {
-        char path[DUMP_PATH_SIZE];
-        char work[DUMP_PATH_SIZE];
+        char path[NEO4J_PATH_SIZE];
+        char work[NEO4J_PATH_SIZE];
         code = fsPathJoin(path, sizeof(path), directory, archives[index].file);
         if (code == ERR_OK)
             code = fsPathJoin(work, sizeof(work), scratch, archives[index].database);
@@ -884,7 +827,7 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
                         bool *reported)
 {
     const Manifest *manifest = entry->manifest;
-    char directory[DUMP_PATH_SIZE];
+    char directory[NEO4J_PATH_SIZE];
     ErrCode code = catBackupPath(catalog, entry->id, directory, sizeof(directory));
     CmdDumpArchive archives[DUMP_MAX_ARCHIVES];
     memset(archives, 0, sizeof(archives));
@@ -897,7 +840,7 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
     if (code == ERR_OK)
         code = cmdDumpInspect(archivePath, archives[0].file, manifest, reported);
     for (size_t index = 1; code == ERR_OK && index < count; index++) {
-        char path[DUMP_PATH_SIZE];
+        char path[NEO4J_PATH_SIZE];
         code = fsPathJoin(path, sizeof(path), directory, archives[index].file);
         if (code == ERR_OK)
             code = cmdDumpInspect(path, archives[index].file, NULL, reported);
@@ -920,17 +863,9 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
 
 /* ---- restoring a dump --------------------------------------------------------------- */
 
-const char *cmdOfflineMissing(const InstanceConfig *instance)
-{
-    return !instance->neo4jHome      ? "NEO4J_HOME"
-           : !instance->stopCommand  ? "STOP_COMMAND"
-           : !instance->startCommand ? "START_COMMAND"
-                                     : NULL;
-}
-
 ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *instance)
 {
-    const char *missing = cmdOfflineMissing(instance);
+    const char *missing = neo4jOfflineMissing(instance);
     if (!missing)
         return ERR_OK;
     if (instance->isProduction) {
@@ -949,109 +884,89 @@ ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *ins
     return CONFIG_INVALID;
 }
 
-ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, DumpAdmin *admin,
+ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, Neo4jAdmin *admin,
                         char *adminVersion, size_t adminVersionSize)
 {
-    DumpRun run;
-    memset(&run, 0, sizeof(run));
-    char serverVersion[64] = "";
-    char edition[64] = "";
     const char *configuredAdmin = instance->isProduction ? cfgGet(context->config, CFG_NEO4J_ADMIN) : NULL;
-    ErrCode code = dumpAdminResolve(configuredAdmin, instance->neo4jHome, admin);
-    if (code != ERR_OK) {
-        errAddContext("instance %s", instance->name);
-        return code;
-    }
-    BoltConnection *probe = NULL;
-    code = supportConnect(instance, &probe);
-    bool running = code == ERR_OK;
-    if (running)
-        code = supportServerVersion(probe, serverVersion, sizeof(serverVersion), edition, sizeof(edition));
-    boltClose(probe);
-    if (code == NEO4J_UNREACHABLE) {
+    Neo4jAdminCheck check;
+    ErrCode code = neo4jAdminOfInstance(instance, configuredAdmin, &check);
+    *admin = check.admin;
+    snprintf(adminVersion, adminVersionSize, "%s", check.adminVersion);
+    if (check.unreachable)
         logInfo("Target %s does not answer: taking it as stopped", instance->name);
-        errClear();
-        code = ERR_OK;
-    }
-    if (code == ERR_OK) {
-        code = dumpAdminVersion(admin, adminVersion, adminVersionSize, &run);
-        if (code != ERR_OK)
-            cmdDumpLogRun(&run);
-    }
-    if (code != ERR_OK)
-        return code;
-    logInfo("neo4j-admin of %s: version %s (%s)", instance->name, adminVersion, admin->executable);
-    if (running && dumpVersionCompare(adminVersion, serverVersion) != 0) {
-        errSet(NEO4J_ADMIN_FAILED, "%s is Neo4j %s but %s runs Neo4j %s", admin->executable, adminVersion,
-               instance->name, serverVersion);
-        errSetAction("Point NEO4J_HOME of %s at the installation of that server", instance->name);
-        return NEO4J_ADMIN_FAILED;
-    }
-    return ERR_OK;
+    if (check.adminVersion[0])
+        logInfo("neo4j-admin of %s: version %s (%s)", instance->name, check.adminVersion, check.admin.executable);
+    else if (code != ERR_OK)
+        cmdDumpLogRun(&check.run);
+    return code;
 }
 
-ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const DumpAdmin *admin,
-                      CmdOfflineWork work, void *payload, BoltConnection **connection)
+/* The offline sequence of a load as the restore shows it. */
+static void cmdOfflineLoadEvent(const Neo4jOfflineEvent *event, void *payload)
 {
-    *connection = NULL;
-    char shown[PROC_COMMAND_SIZE];
-    char databaseDir[DUMP_PATH_SIZE];
-    ErrCode code = dumpDatabaseDirectory(instance->neo4jHome, instance->database, databaseDir, sizeof(databaseDir));
-    if (code != ERR_OK)
-        return code;
-    DumpRun run;
-    memset(&run, 0, sizeof(run));
-    logInfo("Stopping %s for the load: %s", instance->name,
-            cmdDumpShown(instance->stopCommand, shown, sizeof(shown)));
-    double stoppedAt = timeMonotonic();
-    code = cmdDumpRunCommand("STOP_COMMAND", instance->stopCommand, &run);
-    DumpRun failedRun = run;
-    if (code == ERR_OK)
-        code = cmdDumpWaitForUnlock(databaseDir, instance->name);
-    if (code == ERR_OK) {
-        code = work(context, admin, instance, payload, &run);
-        failedRun = run;
-    }
-    ErrDetail workFailure = errSave();
-    logInfo("Starting %s again: %s", instance->name,
-            cmdDumpShown(instance->startCommand, shown, sizeof(shown)));
-    DumpRun startRun;
-    ErrCode startCode = cmdDumpRunCommand("START_COMMAND", instance->startCommand, &startRun);
-    if (startCode == ERR_OK)
-        startCode = cmdDumpWaitForBolt(instance, code == ERR_OK ? connection : NULL);
-    if (startCode == ERR_OK && code == ERR_OK)
-        logInfo("%s answers again after %.0f seconds offline", instance->name, timeMonotonic() - stoppedAt);
-    else if (startCode == ERR_OK)
-        logWarn("%s runs again, but the failed load may have left database %s incomplete or unavailable; "
-                "restoring again replaces it", instance->name, instance->database);
-    if (startCode != ERR_OK) {
+    (void)payload;
+    const InstanceConfig *instance = event->instance;
+    switch (event->kind) {
+    case NEO4J_OFFLINE_STOPPING:
+        logInfo("Stopping %s for the load: %s", instance->name, event->command);
+        break;
+    case NEO4J_OFFLINE_STARTING:
+        logInfo("Starting %s again: %s", instance->name, event->command);
+        break;
+    case NEO4J_OFFLINE_STARTED:
+        if (!event->workFailed)
+            logInfo("%s answers again after %.0f seconds offline", instance->name, event->seconds);
+        else
+            logWarn("%s runs again, but the failed load may have left database %s incomplete or unavailable; "
+                    "restoring again replaces it", instance->name, instance->database);
+        break;
+    case NEO4J_OFFLINE_START_FAILED:
         /* Worse than a failed load: the target is down. */
-        cmdDumpErrorBlock("The target is NOT running again after the load", &startRun, true);
-        if (code == ERR_OK)
-            return startCode;
+        cmdDumpErrorBlock("The target is NOT running again after the load", event->run, true);
+        break;
+    case NEO4J_OFFLINE_STOPPED:
+        break;
     }
-    if (code != ERR_OK) {
-        cmdDumpLogRun(&failedRun);
-        errRestore(&workFailure);
+}
+
+ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const Neo4jAdmin *admin,
+                      Neo4jOfflineWork work, void *payload, BoltConnection **connection)
+{
+    Neo4jOfflineRequest request = {
+        .instance = instance,
+        .admin = admin,
+        .work = work,
+        .workPayload = payload,
+        .wantConnection = true,
+        .cancelFlag = context->cancelFlag,
+        .onEvent = cmdOfflineLoadEvent,
+    };
+    Neo4jOfflineResult result;
+    ErrCode code = neo4jOfflineRun(&request, &result, connection);
+    if (result.workCode != ERR_OK) {
+        cmdDumpLogRun(&result.failedRun);
+        errRestore(&result.workFailure);
     }
     return code;
 }
 
 typedef struct {
+    CommandContext *context;
+    const InstanceConfig *instance;
     const CatEntry *entry;
     const char *archivePath;
 } CmdDumpLoad;
 
-static ErrCode cmdDumpLoadWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
-                               void *payload, DumpRun *run)
+static ErrCode cmdDumpLoadWork(const Neo4jAdmin *admin, void *payload, ProcRun *run)
 {
     const CmdDumpLoad *load = payload;
+    const InstanceConfig *instance = load->instance;
     const Manifest *manifest = load->entry->manifest;
     const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
                                 instance->database, NULL};
     cmdDumpLogRunning(admin, args);
     ErrCode code = dumpRestoreLoad(admin, instance->database, load->archivePath, manifest->archive.sha256,
-                                   context->cancelFlag, run);
+                                   load->context->cancelFlag, run);
     if (code == ERR_OK)
         logInfo("Loaded %s into %s in %.0f seconds", manifest->archive.file, instance->name, run->seconds);
     return code;
@@ -1062,20 +977,20 @@ static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, c
                                const InstanceConfig *instance, BoltConnection **connection)
 {
     const Manifest *manifest = entry->manifest;
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     char adminVersion[64] = "";
     *connection = NULL;
     ErrCode code = cmdOfflineAdmin(context, instance, &admin, adminVersion, sizeof(adminVersion));
     if (code != ERR_OK)
         return code;
     const char *dumpedBy = manifest->source.serverVersion;
-    if (dumpedBy && dumpVersionCompare(adminVersion, dumpedBy) < 0) {
+    if (dumpedBy && neo4jVersionCompare(adminVersion, dumpedBy) < 0) {
         errSet(RESTORE_FAILED, "backup %s is a dump of Neo4j %s, which Neo4j %s of %s cannot load (it is older)",
                entry->id, dumpedBy, adminVersion, instance->name);
         errSetAction("Restore into an instance running Neo4j %s or newer", dumpedBy);
         return RESTORE_FAILED;
     }
-    CmdDumpLoad load = {entry, archivePath};
+    CmdDumpLoad load = {context, instance, entry, archivePath};
     return cmdOfflineRun(context, instance, &admin, cmdDumpLoadWork, &load, connection);
 }
 

@@ -22,11 +22,12 @@
 #ifndef NBK_COMMAND_DUMP_H
 #define NBK_COMMAND_DUMP_H
 
-#include "backup/dump.h"
 #include "bolt/connection.h"
 #include "catalog/catalog.h"
 #include "command/command.h"
 #include "common/config.h"
+#include "neo4j/admin.h"
+#include "neo4j/offline.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,27 +56,19 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
                            const char *archivePath, const InstanceConfig *instance, bool validate,
                            char *failedCheck, size_t failedCheckSize);
 
-/* ---- offline work on an instance (shared with the import load, import.c) -- */
-
-/* What instance lacks for offline work ("NEO4J_HOME", "STOP_COMMAND",
- * "START_COMMAND"), or NULL when it has all three. */
-const char *cmdOfflineMissing(const InstanceConfig *instance);
+/* ---- offline work on an instance, printed (shared with the import load, import.c) */
 
 /* Finds the neo4j-admin of instance (NEO4J_ADMIN for production, else
  * <NEO4J_HOME>/bin/neo4j-admin) and its version; NEO4J_ADMIN_FAILED when the
  * instance answers with another Neo4j version than that neo4j-admin. */
-ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, DumpAdmin *admin,
+ErrCode cmdOfflineAdmin(CommandContext *context, const InstanceConfig *instance, Neo4jAdmin *admin,
                         char *adminVersion, size_t adminVersionSize);
 
-/* Work done while the instance is stopped; run describes the child process. */
-typedef ErrCode (*CmdOfflineWork)(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
-                                  void *payload, DumpRun *run);
-
-/* Runs the instance's stop command, waits until the store is unlocked, does
- * work, and runs the start command (always, once stopped) and waits until
- * Bolt answers: *connection is then open (the caller closes it). The error is
- * work's when it failed; a failed start is reported as CRITICAL. */
-ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const DumpAdmin *admin,
-                      CmdOfflineWork work, void *payload, BoltConnection **connection);
+/* neo4jOfflineRun (neo4j/offline.h) for a load, printing its steps: stop,
+ * work, start (always, once stopped), wait until Bolt answers: *connection
+ * is then open (the caller closes it). The error is work's when it failed; a
+ * failed start is reported as CRITICAL. */
+ErrCode cmdOfflineRun(CommandContext *context, const InstanceConfig *instance, const Neo4jAdmin *admin,
+                      Neo4jOfflineWork work, void *payload, BoltConnection **connection);
 
 #endif

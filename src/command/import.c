@@ -12,6 +12,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "neo4j/offline.h"
 #include "restore/logical_restore.h"
 
 #include <errno.h>
@@ -36,7 +37,7 @@ CmdLoadKind cmdImportChooseLoad(const char *setting, const InstanceConfig *insta
     }
     /* auto: the import load is several times faster but needs the target
      * stopped; a target the tool cannot stop stays online with Bolt. */
-    const char *missing = cmdOfflineMissing(instance);
+    const char *missing = neo4jOfflineMissing(instance);
     if (missing) {
         snprintf(why, whySize, "load auto: %s has no %s%s, so it stays online", target,
                  instance->isProduction && strcmp(missing, "NEO4J_HOME") != 0 ? "NEO4J_" : "", missing);
@@ -61,7 +62,7 @@ bool cmdImportWanted(const Config *config, const InstanceConfig *instance)
 
 ErrCode cmdImportPreflight(const InstanceConfig *instance)
 {
-    const char *missing = cmdOfflineMissing(instance);
+    const char *missing = neo4jOfflineMissing(instance);
     if (!missing)
         return ERR_OK;
     errSet(CONFIG_INVALID, "the import load rebuilds a stopped database with neo4j-admin, and %s %s has no %s%s",
@@ -107,6 +108,8 @@ static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size,
 }
 
 typedef struct {
+    CommandContext *context;
+    const InstanceConfig *instance;
     const ImportCsv *csv;
 } CmdImportRun;
 
@@ -132,10 +135,10 @@ static void cmdImportOnProgress(uint64_t records, uint64_t expected, void *paylo
     fflush(stderr);
 }
 
-static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, const InstanceConfig *instance,
-                             void *payload, DumpRun *run)
+static ErrCode cmdImportWork(const Neo4jAdmin *admin, void *payload, ProcRun *run)
 {
     const CmdImportRun *import = payload;
+    const InstanceConfig *instance = import->instance;
     char storage[3][2 * IMPORT_PATH_SIZE + 32];
     const char *args[IMPORT_ADMIN_ARGS];
     importCsvAdminArgs(import->csv, instance->database, storage, args);
@@ -144,8 +147,8 @@ static ErrCode cmdImportWork(CommandContext *context, const DumpAdmin *admin, co
     for (size_t index = 0; args[index] && used < sizeof(shown); index++)
         used += (size_t)snprintf(shown + used, sizeof(shown) - used, " %s", args[index]);
     logInfo("Running: %s (%s)", shown, admin->executable);
-    DumpIo io = {.cancelFlag = context->cancelFlag, .onLine = cmdImportOnLine};
-    ErrCode code = dumpAdminRun(admin, args, &io, run);
+    ProcIo io = {.cancelFlag = import->context->cancelFlag, .onLine = cmdImportOnLine};
+    ErrCode code = neo4jAdminRun(admin, args, &io, run);
     if (code == ERR_OK)
         logInfo("neo4j-admin imported %" PRIu64 " nodes and %" PRIu64 " relationships into %s in %.1f seconds",
                 import->csv->nodes, import->csv->relationships, instance->name, run->seconds);
@@ -166,11 +169,11 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
     *connection = NULL;
     memset(content, 0, sizeof(*content));
     ErrCode code = cmdImportPreflight(instance);
-    DumpAdmin admin;
+    Neo4jAdmin admin;
     char adminVersion[64] = "";
     if (code == ERR_OK)
         code = cmdOfflineAdmin(context, instance, &admin, adminVersion, sizeof(adminVersion));
-    if (code == ERR_OK && dumpVersionCompare(adminVersion, "5.0") < 0) {
+    if (code == ERR_OK && neo4jVersionCompare(adminVersion, "5.0") < 0) {
         errSet(CONFIG_INVALID, "the import load needs Neo4j 5 or newer (neo4j-admin database import); %s runs %s",
                instance->name, adminVersion);
         errSetAction("Restore with --load bolt");
@@ -221,7 +224,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
         if (csv.orphanRelationships)
             logWarn("%" PRIu64 " relationships have an endpoint outside the backup and are left out",
                     csv.orphanRelationships);
-        CmdImportRun run = {&csv};
+        CmdImportRun run = {context, instance, &csv};
         code = cmdOfflineRun(context, instance, &admin, cmdImportWork, &run, connection);
     }
     if (code == ERR_OK)

@@ -12,16 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-ErrCode listRetentionPolicy(const Config *config, RetPolicy *out)
-{
-    ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);
-    if (code == ERR_OK)
-        code = cfgGetInt(config, CFG_BACKUP_KEEP_WEEKLY, &out->weeks);
-    if (code == ERR_OK)
-        code = cfgGetInt(config, CFG_BACKUP_KEEP_MONTHLY, &out->months);
-    return code;
-}
-
 /* A label or type name on one line: control bytes (a name may hold any)
  * shown as \xNN so they cannot break the layout or the terminal. */
 static void listPrintCountName(const char *name)
@@ -111,37 +101,12 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
     printf("\n");
 }
 
-json_object *listEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now)
-{
-    json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();
-    if (!entry->manifest) {
-        json_object_object_add(item, "id", json_object_new_string(entry->id));
-        json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
-        json_object_object_add(item, "damage", json_object_new_string(entry->damage));
-    } else if (strcmp(catEntryStatus(entry), entry->manifest->status) != 0) {
-        /* The archive contradicts the manifest: show what holds, keep what was recorded. */
-        char problem[512];
-        json_object_object_add(item, "recorded_status", json_object_new_string(entry->manifest->status));
-        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
-        json_object_object_add(item, "problem",
-                               json_object_new_string(catEntryProblem(entry, problem, sizeof(problem))));
-    }
-    char text[TIME_TEXT_SIZE];
-    if (decision->expires > 0) {
-        timeFormatIso(decision->expires, text);
-        json_object_object_add(item, "expires", json_object_new_string(text));
-    }
-    json_object_object_add(item, "expiring_soon", json_object_new_boolean(retExpiringSoon(decision, now)));
-    json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
-    return item;
-}
-
 static void listPrintJson(const CatList *list, const RetDecision *decisions, int64_t now)
 {
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
     for (size_t index = 0; index < list->count; index++)
-        json_object_array_add(backups, listEntryJson(&list->entries[index], &decisions[index], now));
+        json_object_array_add(backups, catEntryJson(&list->entries[index], &decisions[index], now));
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)list->count));
     json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)catListTotalBytes(list)));
@@ -155,7 +120,7 @@ ErrCode cmdList(CommandContext *context)
     Catalog *catalog = NULL;
     CatList list = {0};
     RetPolicy policy;
-    ErrCode code = listRetentionPolicy(context->config, &policy);
+    ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && root && !fsIsDirectory(root)) {
         /* Nothing was ever stored here: an empty catalog, said plainly. */

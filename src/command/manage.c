@@ -1,14 +1,14 @@
 /* neo4j-backup --delete, --keep/--unkeep and --cleanup: changes to the catalog. */
 #include "command/support.h"
 
+#include "catalog/removal.h"
+
 #include "common/format.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
-
-ErrCode listRetentionPolicy(const Config *config, RetPolicy *out);
 
 ErrCode cmdDelete(CommandContext *context, const char *backupId)
 {
@@ -18,46 +18,20 @@ ErrCode cmdDelete(CommandContext *context, const char *backupId)
 ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force)
 {
     Catalog *catalog = NULL;
-    CatEntry entry = {0};
-    bool locked = false;
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
-    if (code == ERR_OK)
-        code = catFind(catalog, backupId, &entry);
-    /* One catalog lock for the check and the deletion: nothing changes between. */
     if (code == ERR_OK) {
-        char purpose[CAT_ID_SIZE + 32];
-        snprintf(purpose, sizeof(purpose), "deleting backup %s", backupId);
-        code = catLock(catalog, LOCK_EXCLUSIVE, CAT_LOCK_TIMEOUT_MS, purpose);
-        locked = code == ERR_OK;
+        CatRemovalRequest request = {.catalog = catalog,
+                                     .backupId = backupId,
+                                     .force = force,
+                                     .dryRun = context->dryRun,
+                                     .onEvent = catRemovalReportEvent};
+        code = catRemoveBackup(&request);
     }
-    if (code == ERR_OK)
-        code = catDeleteAllowed(catalog, backupId, force, context->dryRun);
-    if (code == ERR_OK && force)
-        logWarn("--force: deleting backup %s without checking its keep mark or whether it is the last restorable one",
-                backupId);
-    if (code == ERR_OK) {
-        if (context->dryRun) {
-            char status[256];
-            logInfo("Dry run: would delete backup %s (%s)", backupId,
-                    fmtPrintable(status, sizeof(status), catEntryStatus(&entry)));
-        } else {
-            logInfo("Deleting backup %s...", backupId);
-            code = catDelete(catalog, backupId);
-        }
-    }
-    if (locked)
-        catUnlock(catalog);
-    catEntryFree(&entry);
     catClose(catalog);
-    if (code != ERR_OK) {
-        logErrorBlock(code == BACKUP_PROTECTED ? "Refused to delete backup" : "Failed to delete backup", false);
-        return code;
-    }
-    if (!context->dryRun)
-        logSuccess("Backup %s deleted", backupId);
-    return ERR_OK;
+    catRemovalReportOutcome(code, backupId, context->dryRun);
+    return code;
 }
 
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep)
@@ -92,7 +66,7 @@ ErrCode cmdCleanup(CommandContext *context)
     Catalog *catalog = NULL;
     CatNameList leftovers = {0};
     CatNameList deleted = {0};
-    ErrCode code = listRetentionPolicy(context->config, &policy);
+    ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
     if (code == ERR_OK) {

@@ -11,6 +11,7 @@
 #include "common/process.h"
 #include "common/spill_array.h"
 #include "common/timeutil.h"
+#include "neo4j/offline.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
 #include "restore/recovery_state.h"
@@ -54,26 +55,26 @@ static void restoreIdentity(const InstanceConfig *instance, char *out, size_t si
 /* Connects to an instance, running its start command when it does not answer. */
 static ErrCode restoreConnectTarget(const InstanceConfig *instance, BoltConnection **out)
 {
-    ErrCode code = supportConnect(instance, out);
+    ErrCode code = neo4jConnect(instance, out);
     if (code != NEO4J_UNREACHABLE || !instance->startCommand)
         return code;
     char shown[PROC_COMMAND_SIZE];
     procMaskSecrets(instance->startCommand, shown, sizeof(shown));
     logInfo("Target %s does not answer; starting it: %s", instance->name, shown);
+    Neo4jOfflineRequest request = {
+        .instance = instance,
+        .commandTimeoutSeconds = RESTORE_START_COMMAND_TIMEOUT_SECONDS,
+        .startTimeoutSeconds = RESTORE_START_TIMEOUT_SECONDS,
+    };
     ProcRun run;
-    code = procShellRun(instance->startCommand, RESTORE_START_COMMAND_TIMEOUT_SECONDS, NULL, &run);
-    if (code != ERR_OK) {
+    code = neo4jStartAndConnect(&request, &run, out);
+    if (code != ERR_OK && run.exitStatus != 0) {
         ErrDetail failure = errSave();
         errSet(NEO4J_UNREACHABLE, "the start command of %s failed (status %d): %s", instance->name, run.exitStatus,
                shown);
         errSetDetails("%s", failure.details[0] ? failure.details : failure.reason);
         return NEO4J_UNREACHABLE;
     }
-    double deadline = timeMonotonic() + RESTORE_START_TIMEOUT_SECONDS;
-    do {
-        usleep(500 * 1000); /* polling a server that is starting: no event to wait on */
-        code = supportConnect(instance, out);
-    } while (code == NEO4J_UNREACHABLE && timeMonotonic() < deadline);
     return code;
 }
 
@@ -265,7 +266,7 @@ static ErrCode restorePromote(RestoreJob *job, const InstanceConfig *production)
 {
     const char *backupId = job->entry->manifest->id;
     char safeUri[512];
-    supportSafeUri(production->uri, safeUri, sizeof(safeUri));
+    neo4jSafeUri(production->uri, safeUri, sizeof(safeUri));
     ErrCode code = restoreConfirmPromotion(job->context, backupId, safeUri);
     if (code != ERR_OK)
         return code;
@@ -394,7 +395,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     }
     if (code == ERR_OK && context->dryRun) {
         char safeUri[512];
-        supportSafeUri(target.uri, safeUri, sizeof(safeUri));
+        neo4jSafeUri(target.uri, safeUri, sizeof(safeUri));
         if (cmdDumpIsDump(entry.manifest))
             logInfo("Dry run: would stop test instance %s (%s) with its STOP_COMMAND, replace database %s with "
                     "the dump (neo4j-admin database load), start it with its START_COMMAND%s",

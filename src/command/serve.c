@@ -11,7 +11,10 @@
 #include "command/command.h"
 
 #include "api/api.h"
+#include "api/jobs.h"
 #include "api/metrics.h"
+#include "command/dump.h"
+#include "command/support.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -55,6 +58,27 @@ static ErrCode serveReadPem(const char *setting, const char *path, Buffer *out)
     bufferAppendByte(out, 0);
     return ERR_OK;
 }
+
+/* The dump method's flows for the API's jobs: the command line's, without
+ * options (no --include-system, no --deep, as the API offers neither). */
+static ErrCode serveDumpCreate(Config *config, volatile sig_atomic_t *cancelFlag, char idOut[CAT_ID_SIZE])
+{
+    CommandContext context = {.config = config, .cancelFlag = cancelFlag};
+    return cmdDumpCreate(&context, idOut);
+}
+
+static ErrCode serveDumpValidate(void *payload, Catalog *catalog, const CatEntry *entry, const char *archivePath,
+                                 bool *reported)
+{
+    CommandContext context = {.config = payload};
+    return cmdDumpValidate(&context, catalog, entry, archivePath, reported);
+}
+
+static const ApiJobBackends serveJobBackends = {
+    .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
+    .dumpCreate = serveDumpCreate,
+    .dumpValidate = serveDumpValidate,
+};
 
 /* Reads and checks the API's settings; every refusal names the fix. */
 static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *settings)
@@ -136,6 +160,7 @@ static ErrCode serveLoadSettings(CommandContext *context, ServeSettings *setting
     settings->options.config = context->config;
     settings->options.cancelFlag = context->cancelFlag;
     settings->options.token = settings->token;
+    settings->options.backends = &serveJobBackends;
     return ERR_OK;
 }
 

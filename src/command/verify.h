@@ -3,6 +3,7 @@
 #define NBK_COMMAND_VERIFY_H
 
 #include "catalog/catalog.h"
+#include "catalog/validate.h"
 #include "common/error.h"
 
 /* Recomputes the SHA-256 of the backup's archive and compares it with the

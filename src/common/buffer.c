@@ -1,3 +1,4 @@
+/* The growable byte buffer (buffer.h); it grows through the aborting allocator. */
 #include "common/buffer.h"
 
 #include "common/mem.h"

@@ -1,3 +1,6 @@
+/* Configuration: the settings table (config.def), the layers (command line,
+ * config file, environment, defaults), typed getters, secrets and restore
+ * targets. */
 #include "common/config.h"
 
 #include "common/fsutil.h"

@@ -1,3 +1,5 @@
+/* The error registry generated from error.def, and the per-thread detail of
+ * the last failure (reason, action, server code, details). */
 #include "common/error.h"
 
 #include <stdio.h>

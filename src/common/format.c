@@ -1,3 +1,5 @@
+/* Human-readable sizes, percentages and durations for the contract's output
+ * lines (units in format.h), and fmtPrintable, the sanitiser of logged text. */
 #include "common/format.h"
 
 #include <math.h>

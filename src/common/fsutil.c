@@ -1,3 +1,5 @@
+/* File-system helpers with the product's durability rules: atomic writes,
+ * fsync of files and directories, safe opens, free space. */
 #include "common/fsutil.h"
 
 #include "common/log.h"

@@ -1,3 +1,4 @@
+/* Advisory lock files (flock) that name their holder; semantics in lock.h. */
 #include "common/lock.h"
 
 #include "common/fsutil.h"

@@ -1,3 +1,5 @@
+/* Logging: the contract's line format, the installable sink, and the
+ * sanitiser every line passes through. */
 #include "common/log.h"
 
 #include "common/error.h"

@@ -1,3 +1,5 @@
+/* Time helpers: the UTC clock with test injection, the one monotonic clock,
+ * the one civil-date algorithm, formats, backup ids, ISO weeks and months. */
 #include "common/timeutil.h"
 
 #include <ctype.h>
@@ -70,6 +72,12 @@ void timeSetClock(TimeClock clock, void *payload)
     timeClockPayload = payload;
 }
 
+void timeGetClock(TimeClock *clock, void **payload)
+{
+    *clock = timeClock;
+    *payload = timeClockPayload;
+}
+
 double timeMonotonic(void)
 {
     struct timespec now;
@@ -77,9 +85,15 @@ double timeMonotonic(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date; valid for any year
- * (avoids timegm's dependency on time_t and struct tm ranges). */
-static int64_t daysFromCivil(int64_t year, int64_t month, int64_t day)
+int64_t timeMonotonicMs(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Valid for any year: avoids timegm's dependency on time_t and struct tm ranges. */
+int64_t timeDaysFromCivil(int64_t year, int month, int day)
 {
     year -= month <= 2;
     int64_t era = floorDiv(year, 400);
@@ -89,7 +103,7 @@ static int64_t daysFromCivil(int64_t year, int64_t month, int64_t day)
     return era * 146097 + dayOfEra - 719468;
 }
 
-static void civilFromDays(int64_t days, int64_t *year, int *month, int *day)
+void timeCivilFromDays(int64_t days, int64_t *year, int *month, int *day)
 {
     days += 719468;
     int64_t era = floorDiv(days, 146097);
@@ -108,7 +122,7 @@ int64_t timeFromParts(int year, int month, int day, int hour, int minute, int se
     int64_t monthZero = (int64_t)month - 1;
     int64_t fullYear = (int64_t)year + floorDiv(monthZero, 12);
     int64_t normalizedMonth = monthZero - floorDiv(monthZero, 12) * 12 + 1;
-    int64_t days = daysFromCivil(fullYear, normalizedMonth, 1) + (day - 1);
+    int64_t days = timeDaysFromCivil(fullYear, (int)normalizedMonth, 1) + (day - 1);
     return days * TIME_SECONDS_PER_DAY + (int64_t)hour * 3600 + (int64_t)minute * 60 + second;
 }
 
@@ -119,7 +133,7 @@ void timeToParts(int64_t seconds, int *year, int *month, int *day, int *hour, in
     int64_t secondOfDay = seconds - days * TIME_SECONDS_PER_DAY;
     int64_t fullYear;
     int monthValue, dayValue;
-    civilFromDays(days, &fullYear, &monthValue, &dayValue);
+    timeCivilFromDays(days, &fullYear, &monthValue, &dayValue);
     if (year)
         *year = (int)fullYear;
     if (month)
@@ -292,7 +306,7 @@ int64_t timeMonthStart(int64_t monthIndex)
 {
     int64_t year = floorDiv(monthIndex, 12);
     int64_t month = monthIndex - year * 12 + 1;
-    return daysFromCivil(year, month, 1) * TIME_SECONDS_PER_DAY;
+    return timeDaysFromCivil(year, (int)month, 1) * TIME_SECONDS_PER_DAY;
 }
 
 void timeIsoWeek(int64_t seconds, int *isoYear, int *isoWeek)

@@ -30,8 +30,21 @@ int64_t timeNow(void);
 /* Installs a clock for the calling thread only; NULL restores the system
  * clock (and NBK_NOW handling). */
 void timeSetClock(TimeClock clock, void *payload);
-/* Seconds from an arbitrary fixed point, monotonic, sub-second resolution. */
+/* The calling thread's installed clock (NULL: the system clock), so that
+ * code pinning the clock for a while can put the previous one back. */
+void timeGetClock(TimeClock *clock, void **payload);
+/* Seconds from an arbitrary fixed point, monotonic, sub-second resolution:
+ * the one clock for durations, timeouts and deadlines. */
 double timeMonotonic(void);
+/* The same clock in whole milliseconds. */
+int64_t timeMonotonicMs(void);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day 1-31),
+ * for any year: the one civil-date algorithm (days in 400-year eras counted
+ * from March 1st), also used for Bolt dates, CSV dates and cron weekdays. */
+int64_t timeDaysFromCivil(int64_t year, int month, int day);
+/* The proleptic Gregorian date of a day count since 1970-01-01. */
+void timeCivilFromDays(int64_t days, int64_t *year, int *month, int *day);
 
 /* Epoch seconds from UTC calendar fields (month 1-12, day 1-31). Fields out of
  * range are normalized like timegm(). */

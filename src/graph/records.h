@@ -25,6 +25,11 @@
 
 #include <stdint.h>
 
+/* The label of the tool's own record of a backup in the source database
+ * (backup/metadata.h writes it): backups leave these nodes and their
+ * relationships out, and health checks do not count them. */
+#define GRAPH_METADATA_LABEL "BackupMetadata"
+
 typedef struct {
     int64_t key;
     const BoltValue *labels;     /* list of strings */

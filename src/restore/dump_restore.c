@@ -95,8 +95,8 @@ static ErrCode dumpLoadFill(uint8_t *buffer, size_t capacity, size_t *length, vo
     return ERR_OK;
 }
 
-ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char *dumpPath,
-                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, DumpRun *run)
+ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const char *dumpPath,
+                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, ProcRun *run)
 {
     memset(run, 0, sizeof(*run));
     DumpLoadSource source = {.path = dumpPath, .expectedSha256 = expectedSha256 ? expectedSha256 : ""};
@@ -111,10 +111,10 @@ ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char
         /* "--" ends the options: a database name is never read as one. */
         const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
                                     database, NULL};
-        DumpIo io = {.source = dumpLoadFill, .sourcePayload = &source, .cancelFlag = cancelFlag};
+        ProcIo io = {.source = dumpLoadFill, .sourcePayload = &source, .cancelFlag = cancelFlag};
         /* A checksum mismatch stops the feed and neo4j-admin with it; the
          * error returned is then the mismatch, not neo4j-admin's failure. */
-        code = dumpAdminRun(admin, args, &io, run);
+        code = neo4jAdminRun(admin, args, &io, run);
     }
     close(source.fd);
     EVP_MD_CTX_free(source.sha);
@@ -130,7 +130,7 @@ static ErrCode dumpRestoreLinkDump(const char *dumpPath, const char *linkPath)
 {
     if (link(dumpPath, linkPath) == 0)
         return ERR_OK;
-    char absolute[DUMP_PATH_SIZE];
+    char absolute[NEO4J_PATH_SIZE];
     if (!realpath(dumpPath, absolute))
         return fsErrorFromErrno(errno, "cannot resolve", dumpPath);
     if (symlink(absolute, linkPath) != 0)
@@ -149,7 +149,7 @@ static void dumpRestoreReadReports(const char *directory, DumpCheckFindings *fin
         size_t length = strlen(entry->d_name);
         if (length < 7 || strcmp(entry->d_name + length - 7, ".report") != 0)
             continue;
-        char path[DUMP_PATH_SIZE];
+        char path[NEO4J_PATH_SIZE];
         if (fsPathJoin(path, sizeof(path), directory, entry->d_name) != ERR_OK)
             continue;
         FILE *file = fopen(path, "re");
@@ -165,7 +165,7 @@ static void dumpRestoreReadReports(const char *directory, DumpCheckFindings *fin
     closedir(dir);
 }
 
-static bool dumpRestoreMentionsInconsistency(const DumpRun *run)
+static bool dumpRestoreMentionsInconsistency(const ProcRun *run)
 {
     for (unsigned index = 0; index < run->tailCount; index++)
         if (strstr(run->tail[index], "nconsisten"))
@@ -173,17 +173,17 @@ static bool dumpRestoreMentionsInconsistency(const DumpRun *run)
     return false;
 }
 
-ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath, const char *database,
-                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, DumpRun *run,
+ErrCode dumpRestoreCheckConsistency(const Neo4jAdmin *admin, const char *dumpPath, const char *database,
+                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, ProcRun *run,
                                     DumpCheckFindings *findings)
 {
     memset(run, 0, sizeof(*run));
     memset(findings, 0, sizeof(*findings));
-    char dumpDir[DUMP_PATH_SIZE];
-    char tempDir[DUMP_PATH_SIZE];
-    char reportDir[DUMP_PATH_SIZE];
+    char dumpDir[NEO4J_PATH_SIZE];
+    char tempDir[NEO4J_PATH_SIZE];
+    char reportDir[NEO4J_PATH_SIZE];
     char linkName[256];
-    char linkPath[DUMP_PATH_SIZE];
+    char linkPath[NEO4J_PATH_SIZE];
     snprintf(linkName, sizeof(linkName), "%s.dump", database);
     ErrCode code = fsPathJoin(dumpDir, sizeof(dumpDir), scratchDir, "dump");
     if (code == ERR_OK)
@@ -202,9 +202,9 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
         code = dumpRestoreLinkDump(dumpPath, linkPath);
     if (code != ERR_OK)
         return code;
-    char fromPath[DUMP_PATH_SIZE + 16];
-    char tempPath[DUMP_PATH_SIZE + 16];
-    char reportPath[DUMP_PATH_SIZE + 16];
+    char fromPath[NEO4J_PATH_SIZE + 16];
+    char tempPath[NEO4J_PATH_SIZE + 16];
+    char reportPath[NEO4J_PATH_SIZE + 16];
     snprintf(fromPath, sizeof(fromPath), "--from-path=%s", dumpDir);
     snprintf(tempPath, sizeof(tempPath), "--temp-path=%s", tempDir);
     snprintf(reportPath, sizeof(reportPath), "--report-path=%s", reportDir);
@@ -212,8 +212,8 @@ ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath
      * greedy beside a running server; it takes only what the store needs. */
     const char *const args[] = {"database", "check", fromPath, tempPath, reportPath,
                                 "--max-off-heap-memory=25%", "--", database, NULL};
-    DumpIo io = {.cancelFlag = cancelFlag};
-    code = dumpAdminRun(admin, args, &io, run);
+    ProcIo io = {.cancelFlag = cancelFlag};
+    code = neo4jAdminRun(admin, args, &io, run);
     if (code != NEO4J_ADMIN_FAILED || run->exitStatus <= 0)
         return code;
     dumpRestoreReadReports(reportDir, findings);

@@ -1,4 +1,4 @@
-/* Restoring a dump (method "dump", backup/dump.h): loading it into a Neo4j
+/* Restoring a dump (method "dump", archive/dump_file.h): loading it into a Neo4j
  * installation with neo4j-admin, checking it with Neo4j's own consistency
  * checker, and the health checks after the load.
  *
@@ -11,7 +11,7 @@
 #ifndef NBK_RESTORE_DUMP_RESTORE_H
 #define NBK_RESTORE_DUMP_RESTORE_H
 
-#include "backup/dump.h"
+#include "neo4j/admin.h"
 #include "bolt/connection.h"
 #include "catalog/manifest.h"
 #include "common/error.h"
@@ -27,8 +27,8 @@
  * the last chunk is held back until the hash equals expectedSha256, so a file
  * that changed since it was verified never loads completely: BACKUP_CORRUPTED.
  * The target DBMS must be stopped (neo4j-admin refuses otherwise). */
-ErrCode dumpRestoreLoad(const DumpAdmin *admin, const char *database, const char *dumpPath,
-                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, DumpRun *run);
+ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const char *dumpPath,
+                        const char *expectedSha256, volatile sig_atomic_t *cancelFlag, ProcRun *run);
 
 #define DUMP_REPORT_LINES 20
 
@@ -45,8 +45,8 @@ typedef struct {
  * consistent; BACKUP_CORRUPTED "Neo4j's consistency check found
  * inconsistencies" with the report's first lines in findings; other failures
  * NEO4J_ADMIN_FAILED. */
-ErrCode dumpRestoreCheckConsistency(const DumpAdmin *admin, const char *dumpPath, const char *database,
-                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, DumpRun *run,
+ErrCode dumpRestoreCheckConsistency(const Neo4jAdmin *admin, const char *dumpPath, const char *database,
+                                    const char *scratchDir, volatile sig_atomic_t *cancelFlag, ProcRun *run,
                                     DumpCheckFindings *findings);
 
 /* What the target must show after the load; absent parts are skipped. */

@@ -3,7 +3,7 @@
 #include "restore/health.h"
 
 #include "archive/archive.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"

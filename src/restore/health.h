@@ -33,11 +33,13 @@
 #include "bolt/value.h"
 #include "common/error.h"
 #include "graph/counts.h"
+#include "graph/records.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HEALTH_METADATA_LABEL "BackupMetadata"
+/* The tool's own nodes, spelled once in graph/records.h. */
+#define HEALTH_METADATA_LABEL GRAPH_METADATA_LABEL
 
 /* What an archive holds, as far as the checks need it. Filled by
  * healthArchiveContentRead, or as a by-product of logicalRestoreRun. */

@@ -6,6 +6,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timeutil.h"
 #include "graph/records.h"
 #include "restore/idmap.h"
 
@@ -89,20 +90,13 @@ static int64_t importFloorDiv(int64_t value, int64_t divisor)
     return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
 }
 
-/* Civil date of a day count from 1970-01-01 (proleptic Gregorian), by
- * 400-year eras of 146097 days starting on March 1st. */
+/* Civil date of a day count from 1970-01-01 (proleptic Gregorian). */
 static void importCivilDate(Buffer *out, int64_t days)
 {
-    int64_t shifted = days + 719468;
-    int64_t era = importFloorDiv(shifted, 146097);
-    int64_t dayOfEra = shifted - era * 146097;
-    int64_t yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146096) / 365;
-    int64_t dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
-    int64_t monthIndex = (5 * dayOfYear + 2) / 153;
-    int64_t day = dayOfYear - (153 * monthIndex + 2) / 5 + 1;
-    int64_t month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
-    int64_t year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
-    bufferAppendF(out, "%04" PRId64 "-%02" PRId64 "-%02" PRId64, year, month, day);
+    int64_t year;
+    int month, day;
+    timeCivilFromDays(days, &year, &month, &day);
+    bufferAppendF(out, "%04" PRId64 "-%02d-%02d", year, month, day);
 }
 
 static void importTimeOfDay(Buffer *out, int64_t nanosOfDay)
@@ -774,17 +768,10 @@ static void importChooseMarker(ImportWriter *writer)
     }
 }
 
-static double importNow(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
 {
     memset(out, 0, sizeof(*out));
-    double started = importNow();
+    double started = timeMonotonic();
     ImportWriter writer;
     memset(&writer, 0, sizeof(writer));
     writer.request = request;
@@ -845,7 +832,7 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
 
     out->nodeColumns = writer.nodeColumns.count;
     out->relationshipColumns = writer.relationshipColumns.count;
-    out->seconds = importNow() - started;
+    out->seconds = timeMonotonic() - started;
     importColumnsFree(&writer.nodeColumns);
     importColumnsFree(&writer.relationshipColumns);
     idMapFree(writer.nodeKeys);

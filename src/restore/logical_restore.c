@@ -14,11 +14,12 @@
 #include "restore/logical_restore.h"
 
 #include "archive/archive.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/packstream.h"
 #include "common/buffer.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timeutil.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 #include "restore/idmap.h"
@@ -107,13 +108,6 @@ typedef struct {
     LogicalRestorePhase phase;
 } RestoreContext;
 
-static double restoreNow(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 static void restoreSleepMs(int milliseconds)
 {
     struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
@@ -154,7 +148,7 @@ static void restoreReportProgress(RestoreContext *context)
         .schemaDone = context->result->schemaItems,
         .nodesExpected = context->request->expectedNodes,
         .relationshipsExpected = context->request->expectedRelationships,
-        .elapsedSeconds = restoreNow() - context->startTime,
+        .elapsedSeconds = timeMonotonic() - context->startTime,
     };
     context->request->progress(&progress, context->request->progressPayload);
 }
@@ -717,7 +711,7 @@ static ErrCode restoreAddRelationship(RestoreContext *context, const BoltValue *
         code = restoreFlushAll(context, &context->nodeGroups);
         if (code != ERR_OK)
             return code;
-        double now = restoreNow();
+        double now = timeMonotonic();
         context->result->nodeSeconds = now - context->startTime - context->result->wipeSeconds;
         context->phase = RESTORE_PHASE_RELATIONSHIPS;
     }
@@ -922,7 +916,7 @@ static ErrCode restoreReadIndexStates(RestoreContext *context, bool report, Rest
  * populating after awaitSeconds, fails the restore. */
 static ErrCode restoreAwaitIndexes(RestoreContext *context, int awaitSeconds)
 {
-    double deadline = restoreNow() + awaitSeconds;
+    double deadline = timeMonotonic() + awaitSeconds;
     int pauseMs = 20;
     RestoreIndexStates states;
     for (;;) {
@@ -932,7 +926,7 @@ static ErrCode restoreAwaitIndexes(RestoreContext *context, int awaitSeconds)
             return code;
         }
         /* A failure of its own fails the restore now; else wait for the rest. */
-        if (states.failed > states.failedAsInSource || states.populating == 0 || restoreNow() >= deadline)
+        if (states.failed > states.failedAsInSource || states.populating == 0 || timeMonotonic() >= deadline)
             break;
         if (restoreCancelled(context))
             return restoreInterrupted();
@@ -1118,7 +1112,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     context.request = request;
     context.result = result;
     context.connection = request->connection;
-    context.startTime = restoreNow();
+    context.startTime = timeMonotonic();
     context.phase = RESTORE_PHASE_WIPE;
     context.nodeBatchSize = request->nodeBatchSize ? request->nodeBatchSize : RESTORE_DEFAULT_BATCH;
     context.relationshipBatchSize =
@@ -1189,25 +1183,25 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
         if (code != ERR_OK)
             goto done;
     }
-    result->wipeSeconds = restoreNow() - context.startTime;
+    result->wipeSeconds = timeMonotonic() - context.startTime;
     context.phase = RESTORE_PHASE_NODES;
 
     code = restoreReadArchive(&context, reader, firstKind, firstPacked, firstLength, !firstPacked);
     if (code == ERR_OK) {
         if (context.phase == RESTORE_PHASE_NODES) {
-            result->nodeSeconds = restoreNow() - context.startTime - result->wipeSeconds;
+            result->nodeSeconds = timeMonotonic() - context.startTime - result->wipeSeconds;
             context.phase = RESTORE_PHASE_RELATIONSHIPS;
         }
         code = restoreFinishDeferred(&context);
     }
     if (code != ERR_OK)
         goto done;
-    double schemaStart = restoreNow();
+    double schemaStart = timeMonotonic();
     result->relationshipSeconds = schemaStart - context.startTime - result->wipeSeconds - result->nodeSeconds;
     code = restoreSchema(&context);
     if (code != ERR_OK)
         goto done;
-    result->schemaSeconds = restoreNow() - schemaStart;
+    result->schemaSeconds = timeMonotonic() - schemaStart;
 
     /* Hand the archive facts to the health checks. */
     code = fingerprintHex(context.fingerprint, result->archive.fingerprint);
@@ -1227,7 +1221,7 @@ done:
     result->dynamicLabels = context.nodeGroups.dynamic;
     result->dynamicTypes = context.relationshipGroups.dynamic;
     result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
-    result->seconds = restoreNow() - context.startTime;
+    result->seconds = timeMonotonic() - context.startTime;
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)
         errAddContext("restore of %s", request->archivePath);
     arcReaderFree(reader);
@@ -1247,7 +1241,7 @@ ErrCode logicalRestoreSchema(BoltConnection *connection, const char *database, c
     context.request = &request;
     context.result = &result;
     context.connection = connection;
-    context.startTime = restoreNow();
+    context.startTime = timeMonotonic();
     context.maxRetries = RESTORE_DEFAULT_RETRIES;
     context.writeOptions.database = database;
     context.writeOptions.mode = BOLT_ACCESS_WRITE;

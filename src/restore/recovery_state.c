@@ -1,3 +1,5 @@
+/* The recovery state machine persisted in .recovery.json: transitions,
+ * history, and --status output. */
 #include "restore/recovery_state.h"
 
 #include "common/fsutil.h"

@@ -1,4 +1,8 @@
+/* Cron expressions for BACKUP_SCHEDULE: parsing and the next matching time in
+ * UTC (accepted forms in cron.h). */
 #include "schedule/cron.h"
+
+#include "common/timeutil.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -364,22 +368,9 @@ static int cronDaysInMonth(int64_t year, int month)
     return month == 2 && cronIsLeapYear(year) ? 29 : days[month - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (years counted from March
- * so the leap day falls at the end of the counting year). */
-static int64_t cronDaysFromCivil(int64_t year, int month, int day)
-{
-    int64_t shiftedYear = year - (month <= 2 ? 1 : 0);
-    int64_t era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400;
-    int64_t yearOfEra = shiftedYear - era * 400;
-    int64_t monthFromMarch = (month + 9) % 12;
-    int64_t dayOfYear = (153 * monthFromMarch + 2) / 5 + day - 1;
-    int64_t dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
-    return era * 146097 + dayOfEra - 719468;
-}
-
 static int cronWeekday(int64_t year, int month, int day)
 {
-    int64_t days = cronDaysFromCivil(year, month, day);
+    int64_t days = timeDaysFromCivil(year, month, day);
     int64_t weekday = (days + 4) % 7;  /* 1970-01-01 was a Thursday */
     return (int)(weekday < 0 ? weekday + 7 : weekday);
 }
@@ -475,7 +466,7 @@ ErrCode cronNext(const CronSchedule *schedule, time_t after, time_t *next)
             second = 0;
             continue;
         }
-        int64_t days = cronDaysFromCivil(year, month, day);
+        int64_t days = timeDaysFromCivil(year, month, day);
         *next = (time_t)(days * 86400 + hour * 3600 + minute * 60 + allowedSecond);
         return ERR_OK;
     }

@@ -1,3 +1,5 @@
+/* The scheduler's decisions (retries, backoff, pause after repeated failures;
+ * rules in scheduler.h) and its persisted state in JSON, as pure functions. */
 #include "schedule/scheduler.h"
 
 #include "common/fsutil.h"

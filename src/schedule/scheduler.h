@@ -1,7 +1,7 @@
 /* The scheduler's decisions and memory, as pure functions and plain values,
  * so that every rule is unit-tested without a clock, a signal or a server.
- * The loop that waits, runs backups and sends alerts is the command
- * (src/command/schedule.c).
+ * The loop that waits, runs backups and reports alerts is the runtime
+ * (runtime.h); src/command/schedule.c is its front end.
  *
  * Rules (contract, "Failure Handling"):
  *  - a failed backup is retried after the next of the retry delays

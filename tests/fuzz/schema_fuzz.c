@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/packstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -20,7 +20,7 @@
  * error registry's status of a failure, or 1 when verification failed. */
 #include "archive/archive.h"
 #include "backup/logical.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "bolt/connection.h"
 #include "bolt/packstream.h"
 #include "common/error.h"

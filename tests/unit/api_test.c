@@ -13,6 +13,7 @@
 #include "api/api_internal.h"
 #include "api/metrics.h"
 #include "catalog/catalog.h"
+#include "catalog/catalog_settings.h"
 #include "command/support.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -486,9 +487,13 @@ static void expectError(uint16_t port, const char *method, const char *path, con
     bufferFree(&result.body);
 }
 
+/* The command line's instance access, as cmdServe wires it (no dump here). */
+static const ApiJobBackends testBackends = {.instances = {.connect = supportConnectMode,
+                                                          .serverVersion = neo4jServerVersion}};
+
 static ApiServer *startServer(Config *config, const char *token)
 {
-    ApiServerOptions options = {.config = config, .cancelFlag = &cancelFlag, .token = token};
+    ApiServerOptions options = {.config = config, .cancelFlag = &cancelFlag, .token = token, .backends = &testBackends};
     assert_int_equal(apiAddressParse("127.0.0.1:0", &options.address), ERR_OK);
     ApiServer *server = NULL;
     assert_int_equal(apiServerStart(&options, &server), ERR_OK);
@@ -694,7 +699,7 @@ static void testMetricsSkipBackupWithoutArchive(void **state)
     const char *metrics = (const char *)text.data;
     assert_int_equal(atoi(findLine(metrics, "neo4j_backup_catalog_backups{status=\"incomplete\"} ")), 1);
     assert_int_equal(atoi(findLine(metrics, "neo4j_backup_latest_size_bytes{kind=\"compressed\"} ")), 2000);
-    json_object *item = listEntryJson(&snapshot.list.entries[0], &snapshot.decisions[0], snapshot.now);
+    json_object *item = catEntryJson(&snapshot.list.entries[0], &snapshot.decisions[0], snapshot.now);
     json_object *field = NULL;
     assert_true(json_object_object_get_ex(item, "status", &field));
     assert_string_equal(json_object_get_string(field), "INCOMPLETE");

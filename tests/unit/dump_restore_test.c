@@ -39,7 +39,7 @@ static const char fakeAdmin[] =
     "fi\n"
     "exit 5\n";
 
-static DumpAdmin admin;
+static Neo4jAdmin admin;
 static char dumpPath[512];
 static char loadedPath[512];
 static uint8_t *dumpBytes;
@@ -64,7 +64,7 @@ static int setUp(void **state)
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/bin/neo4j-admin", workDir);
     writeFile(path, fakeAdmin, strlen(fakeAdmin), 0755);
-    if (dumpAdminResolve(NULL, workDir, &admin) != ERR_OK)
+    if (neo4jAdminResolve(NULL, workDir, &admin) != ERR_OK)
         return -1;
     /* Several feed chunks long, with an odd tail. */
     dumpLength = 3 * 256 * 1024 + 4321;
@@ -114,9 +114,9 @@ static void testLoadFeedsEveryByte(void **state)
     (void)state;
     char sha[65];
     sha256Hex(dumpBytes, dumpLength, sha);
-    DumpRun run;
+    ProcRun run;
     assert_int_equal(dumpRestoreLoad(&admin, "neo4j", dumpPath, sha, NULL, &run), ERR_OK);
-    assert_string_equal(dumpRunLastLine(&run), "Load completed");
+    assert_string_equal(procRunLastLine(&run), "Load completed");
     size_t loadedLength = 0;
     uint8_t *loaded = readAll(loadedPath, &loadedLength);
     assert_int_equal(loadedLength, dumpLength);
@@ -130,7 +130,7 @@ static void testChangedDumpNeverLoadsCompletely(void **state)
     char wrong[65];
     memset(wrong, 'a', 64);
     wrong[64] = '\0';
-    DumpRun run;
+    ProcRun run;
     assert_int_equal(dumpRestoreLoad(&admin, "neo4j", dumpPath, wrong, NULL, &run), BACKUP_CORRUPTED);
     assert_non_null(strstr(errLast()->reason, "changed after it was verified"));
     size_t loadedLength = 0;
@@ -143,7 +143,7 @@ static void testConsistencyCheckOutcomes(void **state)
 {
     (void)state;
     char scratch[600];
-    DumpRun run;
+    ProcRun run;
     DumpCheckFindings findings;
     snprintf(scratch, sizeof(scratch), "%s/scratch-ok", workDir);
     mkdir(scratch, 0700);
@@ -166,7 +166,7 @@ static void testConsistencyCheckOutcomes(void **state)
     assert_int_equal(dumpRestoreCheckConsistency(&admin, dumpPath, "neo4j", scratch, NULL, &run, &findings),
                      NEO4J_ADMIN_FAILED);
     assert_int_equal(run.exitStatus, 2);
-    assert_string_equal(dumpRunLastLine(&run), "java.lang.OutOfMemoryError");
+    assert_string_equal(procRunLastLine(&run), "java.lang.OutOfMemoryError");
 }
 
 int main(void)

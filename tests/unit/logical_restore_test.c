@@ -332,13 +332,13 @@ static BoltConnection *targetConnect(FakeTarget *target)
 /* Closes the client, joins the target; keeps errLast() for the test. */
 static void targetFinish(FakeTarget *target, BoltConnection *connection)
 {
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     boltClose(connection);
     pthread_join(target->thread, NULL);
     close(target->wire.fd);
     if (target->wire.failure[0])
         fail_msg("fake target: %s", target->wire.failure);
-    *(ErrDetail *)errLast() = detail;
+    errRestore(&detail);
 }
 
 static void targetFree(FakeTarget *target)
@@ -781,10 +781,10 @@ static ErrCode restoreSmallGraph(FakeTarget *target, LogicalRestoreRequest *requ
     archiveFinish(&archive);
     LogicalRestoreResult result;
     ErrCode code = restoreInto(target, archive.path, request, &result);
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     logicalRestoreResultFree(&result);
     archiveRemove(&archive);
-    *(ErrDetail *)errLast() = detail;
+    errRestore(&detail);
     return code;
 }
 
@@ -970,10 +970,10 @@ static ErrCode restoreSchemaOnly(FakeTarget *target, uint64_t *created)
     BoltConnection *connection = targetConnect(target);
     ErrCode code = logicalRestoreSchema(connection, "neo4j", &content, 1, created);
     targetFinish(target, connection);
-    ErrDetail detail = *errLast();
+    ErrDetail detail = errSave();
     healthArchiveContentFree(&content);
     archiveRemove(&archive);
-    *(ErrDetail *)errLast() = detail;
+    errRestore(&detail);
     return code;
 }
 

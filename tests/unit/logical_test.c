@@ -16,12 +16,15 @@
 #include <cmocka.h>
 
 #include "archive/archive.h"
+#include "backup/backup.h"
 #include "backup/logical.h"
-#include "backup/schema.h"
+#include "graph/schema.h"
 #include "restore/logical_restore.h"
 #include "bolt/packstream.h"
 #include "bolt/routing.h"
 #include "bolt/transport.h"
+#include "catalog/validate.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
@@ -68,6 +71,7 @@ typedef struct {
     const char *indexFailure; /* its failureMessage */
     unsigned stateQueries;
     const char *showIndexType; /* type of the SHOW INDEXES YIELD * row; NULL: LOOKUP */
+    unsigned countQueries;     /* RETURN count(...) answered */
 } FakeDb;
 
 /* Answers one RUN: field names now, rows at the PULL that follows. */
@@ -80,11 +84,27 @@ static void fakeAnswerRun(FakeDb *db, const char *query, const BoltValue *params
                                              "properties", "owningConstraint", "options", "createStatement"};
     *rowCount = 0;
     snprintf(db->lastQuery, sizeof(db->lastQuery), "%s", query);
-    if (strstr(query, "dbms.components")) {
-        static const char *const fields[] = {"versions[0]", "edition"};
-        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 2, fields));
-        BoltValue cells[2] = {boltString(db->wire.arena, "5.26.0"), boltString(db->wire.arena, "community")};
-        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 2, cells);
+    if (strstr(query, "RETURN count(")) {
+        /* The backup service's graph counts (restore/health.c): no
+         * BackupMetadata node, the scan rows otherwise. */
+        static const char *const fields[] = {"count"};
+        db->countQueries++;
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 1, fields));
+        int64_t count = strstr(query, "BackupMetadata") ? 0
+                        : strstr(query, "-[r]->")       ? (int64_t)db->scanRelationshipCount
+                                                        : (int64_t)db->scanNodeCount;
+        BoltValue cells[1] = {boltInt(count)};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 1, cells);
+    } else if (strstr(query, "dbms.components")) {
+        /* As a 2025+ server answers: a Cypher row after the kernel's, which does not count. */
+        static const char *const fields[] = {"name", "versions[0]", "edition"};
+        fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 3, fields));
+        BoltValue cypher[3] = {boltString(db->wire.arena, "Cypher"), boltString(db->wire.arena, "5"),
+                               boltString(db->wire.arena, "community")};
+        BoltValue kernel[3] = {boltString(db->wire.arena, "Neo4j Kernel"), boltString(db->wire.arena, "5.26.0"),
+                               boltString(db->wire.arena, "community")};
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, kernel);
+        rows[(*rowCount)++] = fakeWireRow(db->wire.arena, 3, cypher);
     } else if (strstr(query, "db.info")) {
         static const char *const fields[] = {"name"};
         fakeWireSuccess(&db->wire, "fields", fakeWireStrings(db->wire.arena, 1, fields));
@@ -170,7 +190,7 @@ static void *fakeThread(void *argument)
                 fakeWireFail(&db->wire, "RUN without a query string");
             else
                 fakeAnswerRun(db, query->as.string.data, params, rows, &rowCount);
-            if (strstr(db->lastQuery, "MATCH") && !inTransaction)
+            if (strstr(db->lastQuery, "MATCH") && !strstr(db->lastQuery, "RETURN count(") && !inTransaction)
                 fakeWireFail(&db->wire, "a scan ran outside the transaction");
             break;
         }
@@ -817,6 +837,294 @@ static void testRestoreRefusesUnknownSchemaBeforeWipe(void **state)
     testPathsRemove(&paths);
 }
 
+/* ---- the backup service (backup/backup.h) and validation (catalog/validate.h) ---- */
+
+typedef struct {
+    FakeDb *db;
+    BoltConnection *connection; /* the one handed out, closed by the service */
+    unsigned connects;
+    bool refuse;                /* connect fails as an unreachable server would */
+    BackupEventKind kinds[64];  /* events seen, in order (progress left out) */
+    unsigned kindCount;
+    volatile sig_atomic_t *cancelAtRelationships;
+} ServiceFixture;
+
+static ErrCode serviceConnect(void *payload, BoltAccessMode mode, BoltConnection **out)
+{
+    ServiceFixture *fixture = payload;
+    fixture->connects++;
+    if (fixture->refuse || mode != BOLT_ACCESS_READ)
+        return errSet(NEO4J_UNREACHABLE, "connection refused (fake)");
+    fixture->connection = fakeConnect(fixture->db);
+    *out = fixture->connection;
+    return ERR_OK;
+}
+
+static ErrCode serviceVersion(void *payload, BoltConnection *connection, char *version, size_t versionSize,
+                              char *edition, size_t editionSize)
+{
+    (void)payload;
+    (void)connection;
+    snprintf(version, versionSize, "5.26.0");
+    snprintf(edition, editionSize, "community");
+    return ERR_OK;
+}
+
+static void serviceOnEvent(const BackupEvent *event, void *payload)
+{
+    ServiceFixture *fixture = payload;
+    if (event->kind == BACKUP_EVENT_PROGRESS) {
+        if (fixture->cancelAtRelationships && event->progress->phase == LOGICAL_PHASE_RELATIONSHIPS)
+            *fixture->cancelAtRelationships = 1;
+        return;
+    }
+    if (fixture->kindCount < sizeof(fixture->kinds) / sizeof(fixture->kinds[0]))
+        fixture->kinds[fixture->kindCount++] = event->kind;
+}
+
+static ErrCode plentyOfSpace(const char *path, FsSpace *out, void *payload)
+{
+    (void)path;
+    (void)payload;
+    out->availableBytes = 1ull << 40;
+    out->totalBytes = 1ull << 41;
+    out->freePercent = 50;
+    return ERR_OK;
+}
+
+typedef struct {
+    char root[64];        /* the test directory */
+    char storagePath[96]; /* the catalog, below it: created by the service */
+    InstanceConfig source;
+} ServicePaths;
+
+static void servicePathsMake(ServicePaths *paths)
+{
+    memset(paths, 0, sizeof(*paths));
+    snprintf(paths->root, sizeof(paths->root), "/tmp/backup_service_XXXXXX");
+    assert_non_null(mkdtemp(paths->root));
+    snprintf(paths->storagePath, sizeof(paths->storagePath), "%s/backups", paths->root);
+    snprintf(paths->source.name, sizeof(paths->source.name), "production");
+    paths->source.uri = "bolt://neo4j:secret@fake:7687";
+    paths->source.database = "neo4j";
+}
+
+static void servicePathsRemove(ServicePaths *paths)
+{
+    assert_int_equal(fsRemoveTree("/tmp", paths->root), ERR_OK);
+}
+
+static BackupRequest serviceRequest(ServiceFixture *fixture, const ServicePaths *paths)
+{
+    BackupRequest request = {
+        .source = &paths->source,
+        .connector = {.connect = serviceConnect, .serverVersion = serviceVersion, .payload = fixture},
+        .storagePath = paths->storagePath,
+        .compression = ARC_COMPRESSION_ZSTD,
+        .minFreePercent = 10,
+    };
+    return request;
+}
+
+/* Visible catalog entries and leftover temporary directories under the catalog. */
+static size_t serviceVisibleBackups(const char *storagePath, CatList *list)
+{
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storagePath, false), ERR_OK);
+    assert_int_equal(catList(catalog, list), ERR_OK);
+    CatNameList leftovers = {0};
+    assert_int_equal(catCleanLeftovers(catalog, true, &leftovers), ERR_OK);
+    assert_int_equal(leftovers.count, 0);
+    catNameListFree(&leftovers);
+    catClose(catalog);
+    return list->count;
+}
+
+static void testServiceBackupIsCommittedAndValid(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    db->acceptOthers = true; /* the BackupMetadata node's CREATE */
+    ServiceFixture fixture = {.db = db};
+    fsSetSpaceOverride(plentyOfSpace, NULL);
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    fsSetSpaceOverride(NULL, NULL);
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    pthread_join(db->thread, NULL);
+    close(db->wire.fd);
+    if (db->wire.failure[0])
+        fail_msg("fake server: %s (last query: %s)", db->wire.failure, db->lastQuery);
+
+    /* The contract's sequence of lines, as events. */
+    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_SPACE,
+                                        BACKUP_EVENT_RUNNING, BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+    assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
+    for (unsigned index = 0; index < fixture.kindCount; index++)
+        assert_int_equal(fixture.kinds[index], expected[index]);
+    assert_int_equal(fixture.connects, 1); /* bolt://: the metadata goes over the same connection */
+    assert_int_equal(db->countQueries, 3);
+    assert_string_equal(result.safeUri, "bolt://fake:7687");
+    assert_int_equal(result.nodes, 5);
+    assert_int_equal(result.relationships, 3);
+    assert_int_equal(result.schemaItems, 1);
+    assert_false(result.critical);
+    assert_non_null(strstr(db->otherQueries, "CREATE (m:BackupMetadata {backup_id: $id"));
+    assert_non_null(strstr(db->otherQueries, "method: 'logical'"));
+
+    /* One committed backup whose manifest says what the result says. */
+    CatList list = {0};
+    assert_int_equal(serviceVisibleBackups(paths.storagePath, &list), 1);
+    const Manifest *manifest = list.entries[0].manifest;
+    assert_non_null(manifest);
+    assert_string_equal(list.entries[0].id, result.id);
+    assert_string_equal(manifest->status, MANIFEST_STATUS_COMPLETE);
+    assert_string_equal(manifest->method, "logical");
+    assert_string_equal(manifest->source.uri, "bolt://fake:7687"); /* no credentials stored */
+    assert_string_equal(manifest->archive.sha256, result.sha256);
+    assert_int_equal(manifest->stats.nodes, 5);
+    assert_int_equal(manifest->stats.relationships, 3);
+    assert_int_equal(manifest->schemaCount, 1);
+    catListFree(&list);
+
+    /* Validation reads it all back and records the verdict. */
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, paths.storagePath, false), ERR_OK);
+    CatValidateRequest validate = {.catalog = catalog, .backupId = result.id};
+    CatValidateResult verdict;
+    assert_int_equal(catValidate(&validate, &verdict, NULL), ERR_OK);
+    assert_false(verdict.reported);
+    CatEntry entry = {0};
+    assert_int_equal(catFind(catalog, result.id, &entry), ERR_OK);
+    assert_string_equal(entry.manifest->status, MANIFEST_STATUS_VALIDATED);
+    catEntryFree(&entry);
+
+    /* One flipped byte in the archive: corrupted, reported once, recorded. */
+    char archivePath[256];
+    snprintf(archivePath, sizeof(archivePath), "%s/%s/%s", paths.storagePath, result.id,
+             arcFileName(ARC_COMPRESSION_ZSTD));
+    FILE *archive = fopen(archivePath, "r+b");
+    assert_non_null(archive);
+    assert_int_equal(fseek(archive, 40, SEEK_SET), 0);
+    int byte = fgetc(archive);
+    assert_int_equal(fseek(archive, 40, SEEK_SET), 0);
+    fputc(byte ^ 0xff, archive);
+    fclose(archive);
+    assert_int_equal(catValidate(&validate, &verdict, NULL), BACKUP_CORRUPTED);
+    assert_true(verdict.reported);
+    assert_non_null(strstr(errLast()->reason, "checksum mismatch"));
+    assert_int_equal(catFind(catalog, result.id, &entry), ERR_OK);
+    assert_string_equal(entry.manifest->status, MANIFEST_STATUS_CORRUPTED);
+    catEntryFree(&entry);
+    catClose(catalog);
+
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testServiceRefusedConnectionLeavesNothing(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    ServiceFixture fixture = {.refuse = true};
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    BackupResult result;
+    assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
+                     NEO4J_UNREACHABLE);
+    assert_int_equal(fixture.kindCount, 1); /* "Starting backup creation..." only */
+    assert_string_equal(result.id, "");
+    assert_false(fsExists(paths.storagePath)); /* not even the catalog was made */
+    servicePathsRemove(&paths);
+}
+
+static void testServiceInterruptedBackupIsNotVisible(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    static volatile sig_atomic_t cancel;
+    cancel = 0;
+    ServiceFixture fixture = {.db = db, .cancelAtRelationships = &cancel};
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.cancelFlag = &cancel;
+    fsSetSpaceOverride(plentyOfSpace, NULL);
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    fsSetSpaceOverride(NULL, NULL);
+    assert_int_equal(code, OPERATION_INTERRUPTED);
+    pthread_join(db->thread, NULL);
+    close(db->wire.fd);
+    assert_true(db->sawRollback);
+    assert_string_equal(result.id, "");
+    for (unsigned index = 0; index < fixture.kindCount; index++)
+        assert_int_not_equal(fixture.kinds[index], BACKUP_EVENT_COMPLETED);
+    CatList list = {0};
+    assert_int_equal(serviceVisibleBackups(paths.storagePath, &list), 0);
+    catListFree(&list);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testServiceNoSpaceIsCritical(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    ServiceFixture fixture = {.db = db};
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.minFreePercent = 60; /* plentyOfSpace says 50% */
+    fsSetSpaceOverride(plentyOfSpace, NULL);
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    fsSetSpaceOverride(NULL, NULL);
+    assert_int_equal(code, BACKUP_NO_SPACE);
+    assert_true(result.critical);
+    assert_non_null(strstr(errLast()->reason, "BACKUP_MIN_FREE_PERCENT=60"));
+    pthread_join(db->thread, NULL);
+    close(db->wire.fd);
+    CatList list = {0};
+    assert_int_equal(serviceVisibleBackups(paths.storagePath, &list), 0);
+    catListFree(&list);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
+static void testServiceDryRunChangesNothing(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    ServiceFixture fixture = {.db = db};
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.dryRun = true;
+    BackupResult result;
+    assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
+                     ERR_OK);
+    pthread_join(db->thread, NULL);
+    close(db->wire.fd);
+    assert_int_equal(fixture.kindCount, 3);
+    assert_int_equal(fixture.kinds[2], BACKUP_EVENT_DRY_RUN);
+    assert_int_equal(result.sourceNodes, db->scanNodeCount);
+    assert_int_equal(result.sourceRelationships, db->scanRelationshipCount);
+    assert_int_equal(strncmp(result.id, "neo4j-", 6), 0);
+    assert_false(fsExists(paths.storagePath));
+    assert_false(db->sawBeginRead);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +1140,11 @@ int main(void)
         cmocka_unit_test(testRestoreRefusesUnknownSchemaBeforeWipe),
         cmocka_unit_test(testRestoreIndexFailedAsInSource),
         cmocka_unit_test(testRestoreIndexFailedOnlyOnTarget),
+        cmocka_unit_test(testServiceBackupIsCommittedAndValid),
+        cmocka_unit_test(testServiceRefusedConnectionLeavesNothing),
+        cmocka_unit_test(testServiceInterruptedBackupIsNotVisible),
+        cmocka_unit_test(testServiceNoSpaceIsCritical),
+        cmocka_unit_test(testServiceDryRunChangesNothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Schema items (src/backup/schema.c): the statements a restore rebuilds from
+/* Schema items (src/graph/schema.c): the statements a restore rebuilds from
  * an item's fields, one per kind Neo4j 5.26 and 2025.x/2026.x list, the
  * quoting of names, the options rendered, and the items refused. */
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "backup/schema.h"
+#include "graph/schema.h"
 
 #include <math.h>
 #include <string.h>

@@ -200,6 +200,48 @@ static void testMonotonicMovesForward(void **state)
     double second = timeMonotonic();
     assert_true(second >= first);
     assert_true(first > 0);
+    /* The millisecond form reads the same clock. */
+    int64_t before = (int64_t)(timeMonotonic() * 1000) - 1;
+    int64_t milliseconds = timeMonotonicMs();
+    int64_t after = (int64_t)(timeMonotonic() * 1000) + 1;
+    assert_true(milliseconds >= before && milliseconds <= after);
+}
+
+/* The one civil-date algorithm: known days, far years, and every day of a
+ * long span round-trips (it serves cron weekdays, Bolt dates and CSV dates). */
+static void testCivilDays(void **state)
+{
+    (void)state;
+    assert_int_equal(timeDaysFromCivil(1970, 1, 1), 0);
+    assert_int_equal(timeDaysFromCivil(2000, 3, 1), 11017);
+    assert_int_equal(timeDaysFromCivil(2024, 2, 29), 19782);
+    assert_int_equal(timeDaysFromCivil(1, 1, 1), -719162);
+    assert_int_equal(timeDaysFromCivil(0, 3, 1), -719468);
+    int64_t year;
+    int month, day;
+    timeCivilFromDays(-1, &year, &month, &day);
+    assert_true(year == 1969 && month == 12 && day == 31);
+    timeCivilFromDays(-719469, &year, &month, &day); /* the day before 0000-03-01 */
+    assert_true(year == 0 && month == 2 && day == 29);
+    timeCivilFromDays(INT64_C(365000000000), &year, &month, &day);
+    assert_int_equal(timeDaysFromCivil(year, month, day), INT64_C(365000000000));
+    timeCivilFromDays(INT64_C(-365000000000), &year, &month, &day);
+    assert_true(year < 0);
+    assert_int_equal(timeDaysFromCivil(year, month, day), INT64_C(-365000000000));
+    int64_t previousYear = -1000;
+    int previousMonth = 0, previousDay = 0;
+    for (int64_t days = timeDaysFromCivil(-1000, 1, 1); days < timeDaysFromCivil(3000, 1, 1); days++) {
+        timeCivilFromDays(days, &year, &month, &day);
+        assert_int_equal(timeDaysFromCivil(year, month, day), days);
+        /* Consecutive days: next day of the month, or day 1 of the next month. */
+        if (previousMonth)
+            assert_true((year == previousYear && month == previousMonth && day == previousDay + 1) ||
+                        (day == 1 && ((year == previousYear && month == previousMonth + 1) ||
+                                      (year == previousYear + 1 && month == 1 && previousMonth == 12))));
+        previousYear = year;
+        previousMonth = month;
+        previousDay = day;
+    }
 }
 
 int main(void)
@@ -215,6 +257,7 @@ int main(void)
         cmocka_unit_test(testIsoWeekMatchesLibc),
         cmocka_unit_test(testMonthsAndDays),
         cmocka_unit_test(testMonotonicMovesForward),
+        cmocka_unit_test(testCivilDays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

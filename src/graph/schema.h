@@ -12,8 +12,8 @@
  * index is kept, including LOOKUP indexes (type "LOOKUP") and the indexes
  * that back a constraint (owningConstraint set): restore decides what to
  * create from the type and owningConstraint. */
-#ifndef NBK_BACKUP_SCHEMA_H
-#define NBK_BACKUP_SCHEMA_H
+#ifndef NBK_GRAPH_SCHEMA_H
+#define NBK_GRAPH_SCHEMA_H
 
 #include "bolt/connection.h"
 #include "bolt/value.h"

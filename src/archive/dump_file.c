@@ -1,166 +1,22 @@
-/* The dump method's engine (see dump.h): neo4j-admin run through the one
- * child-process runner (common/process.h), dump files, store locks. */
-#include "backup/dump.h"
+/* Dump files (dump_file.h): the file neo4j-admin writes, its SHA-256 and a
+ * decode of its compressed stream, while it is written or from disk. */
+#include "archive/dump_file.h"
 
 #include "common/fsutil.h"
-#include "common/log.h"
 #include "common/mem.h"
-#include "common/timeutil.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #define DUMP_IO_CHUNK (256u * 1024u)
-
-static bool dumpIsExecutableFile(const char *path)
-{
-    struct stat info;
-    return stat(path, &info) == 0 && S_ISREG(info.st_mode) && access(path, X_OK) == 0;
-}
-
-ErrCode dumpAdminResolve(const char *configuredAdmin, const char *neo4jHome, DumpAdmin *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (neo4jHome && neo4jHome[0])
-        snprintf(out->neo4jHome, sizeof(out->neo4jHome), "%s", neo4jHome);
-    if (configuredAdmin && configuredAdmin[0]) {
-        if (!dumpIsExecutableFile(configuredAdmin)) {
-            errSet(NEO4J_ADMIN_FAILED, "NEO4J_ADMIN=%s is not an executable file", configuredAdmin);
-            errSetAction("Set NEO4J_ADMIN to the neo4j-admin of the Neo4j installation, or unset it and set "
-                         "NEO4J_HOME");
-            return NEO4J_ADMIN_FAILED;
-        }
-        snprintf(out->executable, sizeof(out->executable), "%s", configuredAdmin);
-        return ERR_OK;
-    }
-    if (neo4jHome && neo4jHome[0]) {
-        char candidate[DUMP_PATH_SIZE];
-        if (fsPathJoin(candidate, sizeof(candidate), neo4jHome, "bin/neo4j-admin") != ERR_OK)
-            return errLast()->code;
-        if (!fsIsDirectory(neo4jHome) && !dumpIsExecutableFile(candidate)) {
-            errSet(NEO4J_ADMIN_FAILED, "NEO4J_HOME=%s is not a directory", neo4jHome);
-            errSetAction("Set NEO4J_HOME to the Neo4j installation (the folder holding bin/neo4j-admin and conf/)");
-            return NEO4J_ADMIN_FAILED;
-        }
-        if (!dumpIsExecutableFile(candidate)) {
-            errSet(NEO4J_ADMIN_FAILED, "NEO4J_HOME=%s has no executable bin/neo4j-admin", neo4jHome);
-            errSetAction("Set NEO4J_HOME to the Neo4j installation (the folder holding bin/neo4j-admin and conf/), "
-                         "or NEO4J_ADMIN to the neo4j-admin executable");
-            return NEO4J_ADMIN_FAILED;
-        }
-        snprintf(out->executable, sizeof(out->executable), "%s", candidate);
-        return ERR_OK;
-    }
-    const char *path = getenv("PATH");
-    while (path && *path) {
-        size_t length = strcspn(path, ":");
-        char candidate[DUMP_PATH_SIZE];
-        if (length > 0 && length < sizeof(candidate) - 16) {
-            snprintf(candidate, sizeof(candidate), "%.*s/neo4j-admin", (int)length, path);
-            if (dumpIsExecutableFile(candidate)) {
-                snprintf(out->executable, sizeof(out->executable), "%s", candidate);
-                return ERR_OK;
-            }
-        }
-        path += length + (path[length] == ':');
-    }
-    errSet(NEO4J_ADMIN_FAILED, "neo4j-admin was not found: NEO4J_HOME and NEO4J_ADMIN are not set and no "
-                               "neo4j-admin is on PATH");
-    errSetAction("Set NEO4J_HOME to the Neo4j installation, or NEO4J_ADMIN to its neo4j-admin executable");
-    return NEO4J_ADMIN_FAILED;
-}
-
-ErrCode dumpAdminRun(const DumpAdmin *admin, const char *const *args, const DumpIo *io, DumpRun *run)
-{
-    size_t argCount = 0;
-    while (args && args[argCount])
-        argCount++;
-    const char **argv = memCalloc(argCount + 2, sizeof(char *));
-    argv[0] = admin->executable;
-    for (size_t index = 0; index < argCount; index++)
-        argv[index + 1] = args[index];
-    /* neo4j-admin finds its configuration and jars through NEO4J_HOME. */
-    char homeEntry[DUMP_PATH_SIZE + 16];
-    snprintf(homeEntry, sizeof(homeEntry), "NEO4J_HOME=%s", admin->neo4jHome);
-    const char *const extraEnv[] = {admin->neo4jHome[0] ? homeEntry : NULL, NULL};
-    DumpIo withEnv = io ? *io : (DumpIo){0};
-    withEnv.extraEnv = extraEnv;
-    ErrCode code = procRun(argv, &withEnv, run);
-    logDebug("Ran %s", run->command);
-    free(argv);
-    if (code != ERR_OK)
-        return code;
-    if (run->exitStatus != 0)
-        return procExitFailure(run);
-    return ERR_OK;
-}
-
-ErrCode dumpAdminVersion(const DumpAdmin *admin, char *version, size_t size, DumpRun *run)
-{
-    static const char *const args[] = {"--version", NULL};
-    version[0] = '\0';
-    DumpIo io = {.timeoutSeconds = 300};
-    ErrCode code = dumpAdminRun(admin, args, &io, run);
-    if (code != ERR_OK)
-        return code;
-    /* The version is the last line that starts with a digit (a JVM may warn first). */
-    for (unsigned index = 0; index < run->tailCount; index++) {
-        const char *line = run->tail[index];
-        while (*line == ' ')
-            line++;
-        if (isdigit((unsigned char)line[0])) {
-            snprintf(version, size, "%s", line);
-            version[strcspn(version, " \t")] = '\0';
-        }
-    }
-    if (!version[0]) {
-        errSet(NEO4J_ADMIN_FAILED, "%s printed no version", run->command);
-        errSetDetails("Output: %s", dumpRunLastLine(run));
-        return NEO4J_ADMIN_FAILED;
-    }
-    return ERR_OK;
-}
-
-/* One numeric part of a version; moves past it and its dot. Text that is
- * not a number ends the version. */
-static long dumpVersionPart(const char **cursor)
-{
-    long value = 0;
-    while (isdigit((unsigned char)**cursor)) {
-        if (value < 1000000000L)
-            value = value * 10 + (**cursor - '0');
-        (*cursor)++;
-    }
-    if (**cursor == '.' && isdigit((unsigned char)(*cursor)[1]))
-        (*cursor)++;
-    else
-        *cursor = "";
-    return value;
-}
-
-int dumpVersionCompare(const char *left, const char *right)
-{
-    const char *leftCursor = left ? left : "";
-    const char *rightCursor = right ? right : "";
-    while (*leftCursor || *rightCursor) {
-        long leftPart = dumpVersionPart(&leftCursor);
-        long rightPart = dumpVersionPart(&rightCursor);
-        if (leftPart != rightPart)
-            return leftPart < rightPart ? -1 : 1;
-    }
-    return 0;
-}
-
-/* ---- dump files -------------------------------------------------------------- */
 
 typedef enum { DUMP_CODEC_UNKNOWN, DUMP_CODEC_PENDING, DUMP_CODEC_ZSTD, DUMP_CODEC_GZIP } DumpCodec;
 
@@ -318,7 +174,7 @@ static void dumpHex(const unsigned char *digest, unsigned length, char *hex)
 }
 
 struct DumpWriter {
-    char path[DUMP_PATH_SIZE];
+    char path[DUMP_FILE_PATH_SIZE];
     int fd;
     EVP_MD_CTX *sha;
     DumpDecoder decoder;
@@ -442,93 +298,4 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
     EVP_MD_CTX_free(sha);
     free(buffer);
     return code;
-}
-
-/* ---- the store on disk ---------------------------------------------------------- */
-
-/* Value of server.directories.data in a neo4j.conf, if set (last one wins). */
-static bool dumpConfDataDirectory(const char *confPath, char *out, size_t size)
-{
-    FILE *file = fopen(confPath, "re");
-    if (!file)
-        return false;
-    bool found = false;
-    char line[DUMP_PATH_SIZE + 64];
-    while (fgets(line, sizeof(line), file)) {
-        char *cursor = line;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        static const char key[] = "server.directories.data";
-        if (strncmp(cursor, key, sizeof(key) - 1) != 0)
-            continue;
-        cursor += sizeof(key) - 1;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        if (*cursor != '=')
-            continue;
-        cursor++;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        size_t length = strcspn(cursor, "\r\n");
-        while (length > 0 && (cursor[length - 1] == ' ' || cursor[length - 1] == '\t'))
-            length--;
-        if (length > 0 && length < size) {
-            snprintf(out, size, "%.*s", (int)length, cursor);
-            found = true;
-        }
-    }
-    fclose(file);
-    return found;
-}
-
-ErrCode dumpDatabaseDirectory(const char *neo4jHome, const char *database, char *out, size_t size)
-{
-    char confPath[DUMP_PATH_SIZE];
-    char dataDir[DUMP_PATH_SIZE] = "data";
-    ErrCode code = fsPathJoin(confPath, sizeof(confPath), neo4jHome, "conf/neo4j.conf");
-    if (code != ERR_OK)
-        return code;
-    dumpConfDataDirectory(confPath, dataDir, sizeof(dataDir));
-    char dataPath[DUMP_PATH_SIZE];
-    if (dataDir[0] == '/')
-        snprintf(dataPath, sizeof(dataPath), "%s", dataDir);
-    else if ((code = fsPathJoin(dataPath, sizeof(dataPath), neo4jHome, dataDir)) != ERR_OK)
-        return code;
-    char databases[DUMP_PATH_SIZE];
-    code = fsPathJoin(databases, sizeof(databases), dataPath, "databases");
-    if (code == ERR_OK)
-        code = fsPathJoin(out, size, databases, database);
-    return code;
-}
-
-/* The holder of a POSIX lock on path: true and *pid when some other process has one. */
-static bool dumpFileLockHolder(const char *path, long *pid)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    bool held = fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
-    if (held)
-        *pid = probe.l_pid > 0 ? (long)probe.l_pid : -1;
-    close(fd); /* we held no lock on it, so closing releases nothing of anyone's */
-    return held;
-}
-
-bool dumpStoreLockHeld(const char *databaseDir, long *pid, char *lockPath, size_t lockPathSize)
-{
-    char candidates[2][DUMP_PATH_SIZE];
-    if (fsPathJoin(candidates[0], sizeof(candidates[0]), databaseDir, "database_lock") != ERR_OK ||
-        fsPathJoin(candidates[1], sizeof(candidates[1]), databaseDir, "../store_lock") != ERR_OK)
-        return false;
-    for (size_t index = 0; index < 2; index++) {
-        if (dumpFileLockHolder(candidates[index], pid)) {
-            snprintf(lockPath, lockPathSize, "%s", candidates[index]);
-            return true;
-        }
-    }
-    *pid = 0;
-    if (lockPathSize)
-        lockPath[0] = '\0';
-    return false;
 }

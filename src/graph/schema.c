@@ -1,7 +1,7 @@
 /* Schema capture (see schema.h). Rows are matched to columns by name, not
  * position, so servers that add or reorder columns (newer 5.x, 2025.x) are
  * read the same way. */
-#include "backup/schema.h"
+#include "graph/schema.h"
 
 #include "common/log.h"
 

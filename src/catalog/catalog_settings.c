@@ -1,0 +1,53 @@
+/* Opening the catalog and reading its policy from the configuration, and a
+ * backup's JSON form: the same for every front end (catalog/catalog_settings.h). */
+#include "catalog/catalog_settings.h"
+
+#include "common/timeutil.h"
+
+#include <string.h>
+
+ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
+{
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
+    if (!root) {
+        cfgStoragePathMissing();
+        errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
+        return CONFIG_INVALID;
+    }
+    return catOpen(out, root, create);
+}
+
+ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)
+{
+    ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_WEEKLY, &out->weeks);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, CFG_BACKUP_KEEP_MONTHLY, &out->months);
+    return code;
+}
+
+json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now)
+{
+    json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();
+    if (!entry->manifest) {
+        json_object_object_add(item, "id", json_object_new_string(entry->id));
+        json_object_object_add(item, "status", json_object_new_string("DAMAGED"));
+        json_object_object_add(item, "damage", json_object_new_string(entry->damage));
+    } else if (strcmp(catEntryStatus(entry), entry->manifest->status) != 0) {
+        /* The archive contradicts the manifest: show what holds, keep what was recorded. */
+        char problem[512];
+        json_object_object_add(item, "recorded_status", json_object_new_string(entry->manifest->status));
+        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
+        json_object_object_add(item, "problem",
+                               json_object_new_string(catEntryProblem(entry, problem, sizeof(problem))));
+    }
+    char text[TIME_TEXT_SIZE];
+    if (decision->expires > 0) {
+        timeFormatIso(decision->expires, text);
+        json_object_object_add(item, "expires", json_object_new_string(text));
+    }
+    json_object_object_add(item, "expiring_soon", json_object_new_boolean(retExpiringSoon(decision, now)));
+    json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
+    return item;
+}

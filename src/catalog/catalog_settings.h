@@ -1,0 +1,25 @@
+/* The catalog as every front end (command line, scheduler, HTTP API) sees it
+ * through the configuration: opening it at BACKUP_STORAGE_PATH, the
+ * retention policy's settings, and one backup as `--list --json` and the
+ * API show it. */
+#ifndef NBK_CATALOG_CATALOG_SETTINGS_H
+#define NBK_CATALOG_CATALOG_SETTINGS_H
+
+#include "catalog/catalog.h"
+#include "catalog/retention.h"
+#include "common/config.h"
+
+#include <json-c/json.h>
+
+/* Opens the catalog at BACKUP_STORAGE_PATH (created when create is true).
+ * CONFIG_INVALID, with the fix as action, when the setting is missing. */
+ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out);
+/* Retention policy from BACKUP_RETENTION_DAYS, BACKUP_KEEP_WEEKLY and
+ * BACKUP_KEEP_MONTHLY, as --list, --cleanup, the scheduler and the API use it. */
+ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out);
+/* One backup as `--list --json` shows it: manifestToJson plus expires,
+ * expiring_soon and disk_bytes (a damaged manifest gives id, status DAMAGED
+ * and damage). New reference; the caller puts it. */
+json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now);
+
+#endif

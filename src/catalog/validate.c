@@ -1,0 +1,193 @@
+/* Repository validation (catalog/validate.h): the archive's checksum, then
+ * every block, record, count and relationship endpoint of a logical
+ * backup's archive, and the verdict written into the manifest. */
+#include "catalog/validate.h"
+
+#include "archive/archive.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+#include "restore/health.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CAT_VALIDATE_LOCK_WAIT_MS 5000
+
+bool catManifestIsDump(const Manifest *manifest)
+{
+    return manifest && manifest->method && strcmp(manifest->method, "dump") == 0;
+}
+
+ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *archivePath, size_t archivePathSize,
+                          CatChecksum *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (archivePathSize)
+        archivePath[0] = '\0';
+    if (!entry->manifest)
+        return errSet(BACKUP_CORRUPTED, "%s", entry->damage);
+    const Manifest *manifest = entry->manifest;
+    char directory[4096];
+    ErrCode code = catBackupPath(catalog, entry->id, directory, sizeof(directory));
+    if (code == ERR_OK)
+        code = fsPathJoin(archivePath, archivePathSize, directory, manifest->archive.file ? manifest->archive.file : "");
+    if (code != ERR_OK)
+        return code;
+    if (!manifest->archive.file || !fsExists(archivePath))
+        return errSet(BACKUP_CORRUPTED, "the archive file %s is missing", archivePath);
+    uint64_t size = 0;
+    code = arcSha256File(archivePath, out->got, &size);
+    if (code != ERR_OK)
+        return code;
+    snprintf(out->expected, sizeof(out->expected), "%s", manifest->archive.sha256 ? manifest->archive.sha256 : "(none)");
+    if (strcmp(out->got, out->expected) != 0) {
+        out->mismatch = true;
+        return errSet(BACKUP_CORRUPTED, "checksum mismatch for %s", archivePath);
+    }
+    return ERR_OK;
+}
+
+typedef struct {
+    const CatValidateRequest *request;
+    CatValidateResult *result;
+    const CatValidateEvents *events;
+} CatValidateRun;
+
+static void catValidateEmit(const CatValidateRun *run, CatValidateEvent *event)
+{
+    event->backupId = run->request->backupId;
+    if (run->events && run->events->onEvent)
+        run->events->onEvent(event, run->events->payload);
+}
+
+static void catValidateSimple(const CatValidateRun *run, CatValidateEventKind kind)
+{
+    CatValidateEvent event = {.kind = kind};
+    catValidateEmit(run, &event);
+}
+
+static void catValidateCorrupted(const CatValidateRun *run, const CatChecksum *checksum)
+{
+    CatValidateEvent event = {.kind = CAT_VALIDATE_CORRUPTED, .checksum = checksum && checksum->mismatch ? checksum : NULL};
+    catValidateEmit(run, &event);
+    run->result->reported = true;
+}
+
+/* Reads the whole archive and compares it with the manifest. */
+static ErrCode catValidateContent(const CatValidateRun *run, const char *archivePath, const Manifest *manifest,
+                                  ArchiveContent *content)
+{
+    ErrCode code = healthArchiveContentRead(archivePath, content);
+    if (code != ERR_OK)
+        return code;
+    CatValidateEvent blocks = {.kind = CAT_VALIDATE_BLOCKS_PASSED,
+                               .nodes = content->nodes,
+                               .relationships = content->relationships,
+                               .schemaItems = content->schemaCount};
+    catValidateEmit(run, &blocks);
+    if (content->nodes != manifest->stats.nodes || content->relationships != manifest->stats.relationships)
+        return errSet(BACKUP_CORRUPTED,
+                      "the archive holds %" PRIu64 " nodes and %" PRIu64 " relationships, the manifest "
+                      "says %" PRIu64 " and %" PRIu64, content->nodes, content->relationships,
+                      manifest->stats.nodes, manifest->stats.relationships);
+    catValidateSimple(run, CAT_VALIDATE_COUNTS_PASSED);
+    if (!manifestHasCounts(manifest)) {
+        catValidateSimple(run, CAT_VALIDATE_LABEL_COUNTS_SKIPPED);
+    } else {
+        GraphCounts recorded;
+        manifestGetCounts(manifest, &recorded);
+        char finding[512];
+        uint32_t differences = graphCountsCompare(&recorded, &content->counts, finding, sizeof(finding));
+        graphCountsFree(&recorded);
+        if (differences)
+            return errSet(BACKUP_CORRUPTED,
+                          "the archive's counts per label and type differ from the manifest's: %s", finding);
+        CatValidateEvent labels = {.kind = CAT_VALIDATE_LABEL_COUNTS_PASSED,
+                                   .labels = content->counts.labels.count,
+                                   .types = content->counts.types.count};
+        catValidateEmit(run, &labels);
+    }
+    if (content->orphanRelationships)
+        return errSet(BACKUP_CORRUPTED, "Found %" PRIu64 " orphaned relationships in the archive",
+                      content->orphanRelationships);
+    catValidateSimple(run, CAT_VALIDATE_ORPHANS_PASSED);
+    if (manifest->contentFingerprint && strcmp(manifest->contentFingerprint, content->fingerprint) != 0)
+        return errSet(BACKUP_CORRUPTED, "content fingerprint %s differs from the manifest's %s",
+                      content->fingerprint, manifest->contentFingerprint);
+    return ERR_OK;
+}
+
+typedef struct {
+    bool valid;
+    const char *fingerprint;
+} CatValidateVerdict;
+
+static ErrCode catValidateRecordVerdict(Manifest *manifest, void *payload)
+{
+    const CatValidateVerdict *verdict = payload;
+    manifestSetString(&manifest->status, verdict->valid ? MANIFEST_STATUS_VALIDATED : MANIFEST_STATUS_CORRUPTED);
+    if (verdict->valid) {
+        manifest->validatedAt = timeNow();
+        if (!manifest->contentFingerprint && verdict->fingerprint[0])
+            manifestSetString(&manifest->contentFingerprint, verdict->fingerprint);
+    }
+    return ERR_OK;
+}
+
+ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, const CatValidateEvents *events)
+{
+    memset(out, 0, sizeof(*out));
+    CatValidateRun run = {.request = request, .result = out, .events = events};
+    Catalog *catalog = request->catalog;
+    const char *backupId = request->backupId;
+    CatEntry entry = {0};
+    Lock *backupLock = NULL;
+    ArchiveContent content;
+    memset(&content, 0, sizeof(content));
+    ErrCode code = catIdCheck(backupId);
+    if (code == ERR_OK)
+        code = catFind(catalog, backupId, &entry);
+    if (code == ERR_OK)
+        code = catLockBackup(catalog, backupId, LOCK_SHARED, CAT_VALIDATE_LOCK_WAIT_MS,
+                             request->lockPurpose ? request->lockPurpose : "backup --validate", &backupLock);
+    char archivePath[4096] = "";
+    if (code == ERR_OK) {
+        catValidateSimple(&run, CAT_VALIDATE_STARTING);
+        CatChecksum checksum;
+        code = catChecksumVerify(catalog, &entry, archivePath, sizeof(archivePath), &checksum);
+        if (code == BACKUP_CORRUPTED)
+            catValidateCorrupted(&run, &checksum);
+        else if (code == ERR_OK)
+            catValidateSimple(&run, CAT_VALIDATE_CHECKSUM_PASSED);
+    }
+    out->isDump = catManifestIsDump(entry.manifest);
+    if (code == ERR_OK && out->isDump) {
+        if (request->validateDump)
+            code = request->validateDump(request->validateDumpPayload, catalog, &entry, archivePath, &out->reported);
+        else
+            code = errSet(CONFIG_INVALID, "backup %s is a dump: this front end cannot validate dumps", backupId);
+    } else if (code == ERR_OK) {
+        code = catValidateContent(&run, archivePath, entry.manifest, &content);
+        if (code == BACKUP_CORRUPTED)
+            catValidateCorrupted(&run, NULL);
+    }
+    /* Record the verdict so that --list and retention see it (not in a dry run). */
+    lockRelease(backupLock);
+    if (entry.manifest && !request->dryRun && (code == ERR_OK || code == BACKUP_CORRUPTED)) {
+        ErrDetail failure = errSave();
+        CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint};
+        ErrCode saveCode = catManifestUpdate(catalog, backupId, catValidateRecordVerdict, &verdict);
+        if (saveCode != ERR_OK && code == ERR_OK) {
+            code = saveCode;
+        } else if (saveCode != ERR_OK) {
+            CatValidateEvent event = {.kind = CAT_VALIDATE_VERDICT_NOT_RECORDED, .text = errLast()->reason};
+            catValidateEmit(&run, &event);
+        }
+        if (code == BACKUP_CORRUPTED)
+            errRestore(&failure);
+    }
+    healthArchiveContentFree(&content);
+    catEntryFree(&entry);
+    return code;
+}

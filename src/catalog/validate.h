@@ -1,0 +1,103 @@
+/* Repository validation as a service: one backup's archive checked against
+ * its manifest (SHA-256, then for a logical backup every block and record,
+ * the counts, the counts per label and type, orphaned relationships and the
+ * content fingerprint), and the verdict recorded in the manifest (VALIDATED
+ * or CORRUPTED) so that listing and retention see it. Nothing is printed:
+ * every contract line reaches the front end as an event; the outcome is the
+ * returned code (errLast() for the reason).
+ *
+ * Locks: the backup's own lock, shared, while reading (a deletion waits);
+ * catManifestUpdate's own locking for the verdict. */
+#ifndef NBK_CATALOG_VALIDATE_H
+#define NBK_CATALOG_VALIDATE_H
+
+#include "catalog/catalog.h"
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A checksum comparison's figures, for the contract's mismatch lines. */
+typedef struct {
+    bool mismatch;      /* true: expected and got are set */
+    char expected[72];  /* the manifest's SHA-256, or "(none)" */
+    char got[65];       /* the archive's */
+} CatChecksum;
+
+/* Recomputes the SHA-256 of entry's archive and compares it with the
+ * manifest. archivePath receives the archive's path. BACKUP_CORRUPTED when
+ * the manifest is damaged, the archive is missing, or the sums differ
+ * (out->mismatch then); other codes when the archive cannot be read. Prints
+ * nothing. Shared by validation and restore. */
+ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *archivePath, size_t archivePathSize,
+                          CatChecksum *out);
+
+/* True when manifest describes a backup made with the dump method. */
+bool catManifestIsDump(const Manifest *manifest);
+
+typedef enum {
+    CAT_VALIDATE_STARTING,             /* the backup exists and is locked */
+    CAT_VALIDATE_CHECKSUM_PASSED,
+    CAT_VALIDATE_BLOCKS_PASSED,        /* nodes, relationships, schemaItems set */
+    CAT_VALIDATE_COUNTS_PASSED,
+    CAT_VALIDATE_LABEL_COUNTS_SKIPPED, /* the manifest has none (an older backup) */
+    CAT_VALIDATE_LABEL_COUNTS_PASSED,  /* labels, types set */
+    CAT_VALIDATE_ORPHANS_PASSED,
+    /* The backup is corrupted: checksum set on a mismatch, otherwise
+     * errLast() holds the reason. Sent once, before the verdict is recorded. */
+    CAT_VALIDATE_CORRUPTED,
+    CAT_VALIDATE_VERDICT_NOT_RECORDED, /* text: why (the validation's own verdict stands) */
+} CatValidateEventKind;
+
+typedef struct {
+    CatValidateEventKind kind;
+    const char *backupId;
+    uint64_t nodes, relationships, schemaItems; /* BLOCKS_PASSED */
+    size_t labels, types;                       /* LABEL_COUNTS_PASSED */
+    const CatChecksum *checksum;                /* CORRUPTED by a checksum mismatch, else NULL */
+    const char *text;                           /* VERDICT_NOT_RECORDED */
+} CatValidateEvent;
+
+typedef struct {
+    void (*onEvent)(const CatValidateEvent *event, void *payload); /* may be NULL */
+    void *payload;
+} CatValidateEvents;
+
+/* The dump method's own checks after the checksum passed (the dump files,
+ * neo4j-admin's inspection, --deep). Sets *reported when it sent the
+ * contract's corrupted block itself. Supplied by the front end until the
+ * dump checks live below it. */
+typedef ErrCode (*CatValidateDumpFn)(void *payload, Catalog *catalog, const CatEntry *entry,
+                                     const char *archivePath, bool *reported);
+
+typedef struct {
+    Catalog *catalog;
+    const char *backupId;   /* checked with catIdCheck */
+    bool dryRun;            /* validate, but record no verdict */
+    const char *lockPurpose; /* NULL: "backup --validate" */
+    CatValidateDumpFn validateDump; /* NULL: a dump backup fails with CONFIG_INVALID */
+    void *validateDumpPayload;
+} CatValidateRequest;
+
+typedef struct {
+    /* The contract's corrupted block was already sent (as CAT_VALIDATE_CORRUPTED
+     * or by validateDump): the front end shows no second failure block. */
+    bool reported;
+    bool isDump;
+} CatValidateResult;
+
+/* Validates one backup. ERR_OK: valid (and recorded VALIDATED unless a dry
+ * run). BACKUP_CORRUPTED: corrupted (recorded CORRUPTED unless a dry run);
+ * BACKUP_NOT_FOUND, ERR_USAGE (a bad id), BACKUP_LOCKED, BACKUP_IO_FAILED... */
+ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, const CatValidateEvents *events);
+
+/* The contract's lines for an event, through common/log ("Checksum
+ * verification: PASSED", the corrupted block...); payload unused. Front ends
+ * install it as CatValidateEvents.onEvent. */
+void catValidateReportEvent(const CatValidateEvent *event, void *payload);
+/* The contract's block for a corrupted backup under headline: the checksum
+ * mismatch lines when expected and got are given, else errLast()'s reason. */
+void catValidateReportCorrupted(const char *headline, const char *expected, const char *got);
+
+#endif

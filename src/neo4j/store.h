@@ -1,0 +1,26 @@
+/* A Neo4j installation's store on disk: the database directory that
+ * neo4j.conf names, and the store lock a running server holds.
+ *
+ * Ownership: nothing is kept beyond a call. */
+#ifndef NBK_NEO4J_STORE_H
+#define NBK_NEO4J_STORE_H
+
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NEO4J_PATH_SIZE 4096 /* paths inside an installation */
+
+/* <data>/databases/<database>, with <data> the server.directories.data of
+ * <neo4jHome>/conf/neo4j.conf (relative values are under the home), else
+ * <neo4jHome>/data. */
+ErrCode neo4jDatabaseDirectory(const char *neo4jHome, const char *database, char *out, size_t size);
+
+/* Whether a process holds Neo4j's lock on a store: <databaseDir>/database_lock
+ * or the DBMS-wide <databaseDir>/../store_lock (Neo4j takes POSIX record
+ * locks). When held, *pid is the holder (-1 when the kernel does not say) and
+ * lockPath names the file. Missing files are not held. */
+bool neo4jStoreLockHeld(const char *databaseDir, long *pid, char *lockPath, size_t lockPathSize);
+
+#endif

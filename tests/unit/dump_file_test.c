@@ -1,0 +1,216 @@
+/* Dump files (archive/dump_file.h) without Neo4j: DZV1 zstd, DGV1 gzip,
+ * unknown formats, streams cut short or damaged, written as they stream or
+ * inspected on disk. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "archive/dump_file.h"
+#include "common/log.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+static char workDir[256];
+
+static int setUp(void **state)
+{
+    (void)state;
+    snprintf(workDir, sizeof(workDir), "/tmp/nbk-dump-XXXXXX");
+    return mkdtemp(workDir) ? 0 : -1;
+}
+
+static int tearDown(void **state)
+{
+    (void)state;
+    char command[300];
+    snprintf(command, sizeof(command), "rm -rf '%s'", workDir);
+    return system(command) == 0 ? 0 : -1;
+}
+
+static void writeFile(const char *path, const void *data, size_t length, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, length), (ssize_t)length);
+    close(fd);
+}
+
+static void pathIn(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", workDir, name);
+}
+
+
+static uint8_t *samplePayload(size_t length)
+{
+    uint8_t *payload = malloc(length);
+    assert_non_null(payload);
+    for (size_t index = 0; index < length; index++)
+        payload[index] = (uint8_t)((index * 7919u) >> 5); /* compressible, not constant */
+    return payload;
+}
+
+/* "DZV1" + a zstd frame with a content checksum, as Neo4j 5 writes. */
+static uint8_t *sampleZstdDump(const uint8_t *payload, size_t length, size_t *dumpLength)
+{
+    size_t bound = ZSTD_compressBound(length);
+    uint8_t *dump = malloc(4 + bound);
+    assert_non_null(dump);
+    memcpy(dump, "DZV1", 4);
+    ZSTD_CCtx *context = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1);
+    size_t written = ZSTD_compress2(context, dump + 4, bound, payload, length);
+    assert_false(ZSTD_isError(written));
+    ZSTD_freeCCtx(context);
+    *dumpLength = 4 + written;
+    return dump;
+}
+
+static void sha256Hex(const uint8_t *data, size_t length, char hex[65])
+{
+    unsigned char digest[32];
+    unsigned digestLength = 0;
+    EVP_Digest(data, length, digest, &digestLength, EVP_sha256(), NULL);
+    for (unsigned index = 0; index < digestLength; index++)
+        snprintf(hex + index * 2, 3, "%02x", digest[index]);
+}
+
+static void testWriterHashesAndDecodesAZstdDump(void **state)
+{
+    (void)state;
+    size_t payloadLength = 3 * 1024 * 1024 + 17;
+    uint8_t *payload = samplePayload(payloadLength);
+    size_t dumpLength = 0;
+    uint8_t *dump = sampleZstdDump(payload, payloadLength, &dumpLength);
+    char path[512];
+    pathIn(path, sizeof(path), "neo4j.dump");
+    DumpWriter *writer = NULL;
+    assert_int_equal(dumpWriterOpen(&writer, path), ERR_OK);
+    /* Odd pieces: the 4-byte header arrives split. */
+    size_t offset = 0;
+    size_t piece = 3;
+    while (offset < dumpLength) {
+        size_t take = dumpLength - offset < piece ? dumpLength - offset : piece;
+        assert_int_equal(dumpWriterAdd(dump + offset, take, writer), ERR_OK);
+        offset += take;
+        piece = piece * 3 + 1;
+    }
+    DumpFileInfo info;
+    assert_int_equal(dumpWriterFinish(writer, &info), ERR_OK);
+    dumpWriterFree(writer);
+    char expected[65];
+    sha256Hex(dump, dumpLength, expected);
+    assert_string_equal(info.sha256, expected);
+    assert_int_equal(info.bytes, dumpLength);
+    assert_int_equal(info.contentBytes, payloadLength);
+    assert_string_equal(info.format, "DZV1");
+
+    DumpFileInfo inspected;
+    assert_int_equal(dumpFileInspect(path, &inspected), ERR_OK);
+    assert_string_equal(inspected.sha256, expected);
+    assert_int_equal(inspected.contentBytes, payloadLength);
+
+    /* An existing file is never overwritten. */
+    assert_int_not_equal(dumpWriterOpen(&writer, path), ERR_OK);
+
+    /* Cut short: the frame is incomplete. */
+    writeFile(path, dump, dumpLength - 10, 0600);
+    assert_int_equal(dumpFileInspect(path, &inspected), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "cut short"));
+    assert_int_equal(inspected.bytes, dumpLength - 10);
+
+    /* A flipped byte in the middle: zstd's own checks catch it. */
+    dump[dumpLength / 2] ^= 0x5a;
+    writeFile(path, dump, dumpLength, 0600);
+    assert_int_equal(dumpFileInspect(path, &inspected), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "damaged"));
+    free(dump);
+    free(payload);
+}
+
+static void testWriterReportsACutStream(void **state)
+{
+    (void)state;
+    size_t payloadLength = 100000;
+    uint8_t *payload = samplePayload(payloadLength);
+    size_t dumpLength = 0;
+    uint8_t *dump = sampleZstdDump(payload, payloadLength, &dumpLength);
+    char path[512];
+    pathIn(path, sizeof(path), "cut.dump");
+    DumpWriter *writer = NULL;
+    assert_int_equal(dumpWriterOpen(&writer, path), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump, dumpLength - 1, writer), ERR_OK);
+    DumpFileInfo info;
+    assert_int_equal(dumpWriterFinish(writer, &info), BACKUP_CORRUPTED);
+    dumpWriterFree(writer);
+    free(dump);
+    free(payload);
+}
+
+static void testGzipAndUnknownFormats(void **state)
+{
+    (void)state;
+    size_t payloadLength = 200000;
+    uint8_t *payload = samplePayload(payloadLength);
+    uLong bound = compressBound(payloadLength) + 64;
+    uint8_t *dump = malloc(4 + bound);
+    memcpy(dump, "DGV1", 4);
+    z_stream stream;
+    memset(&stream, 0, sizeof(stream));
+    assert_int_equal(deflateInit2(&stream, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    stream.next_in = payload;
+    stream.avail_in = (uInt)payloadLength;
+    stream.next_out = dump + 4;
+    stream.avail_out = (uInt)bound;
+    assert_int_equal(deflate(&stream, Z_FINISH), Z_STREAM_END);
+    size_t dumpLength = 4 + stream.total_out;
+    deflateEnd(&stream);
+    char path[512];
+    pathIn(path, sizeof(path), "gzip.dump");
+    writeFile(path, dump, dumpLength, 0600);
+    DumpFileInfo info;
+    assert_int_equal(dumpFileInspect(path, &info), ERR_OK);
+    assert_string_equal(info.format, "DGV1");
+    assert_int_equal(info.contentBytes, payloadLength);
+
+    /* A bare gzip stream (no header) is recognised too. */
+    writeFile(path, dump + 4, dumpLength - 4, 0600);
+    assert_int_equal(dumpFileInspect(path, &info), ERR_OK);
+    assert_string_equal(info.format, "gzip");
+    assert_int_equal(info.contentBytes, payloadLength);
+
+    /* Unknown: checksummed, not decoded. */
+    writeFile(path, "XYZ1 something newer", 20, 0600);
+    assert_int_equal(dumpFileInspect(path, &info), ERR_OK);
+    assert_string_equal(info.format, "");
+    assert_int_equal(info.bytes, 20);
+    assert_int_equal(info.contentBytes, 0);
+
+    /* Too short to hold a header. */
+    writeFile(path, "DZ", 2, 0600);
+    assert_int_equal(dumpFileInspect(path, &info), BACKUP_CORRUPTED);
+    free(dump);
+    free(payload);
+}
+
+/* ---- child processes ---- */
+
+int main(void)
+{
+    logSetVerbose(false);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(testWriterHashesAndDecodesAZstdDump, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testWriterReportsACutStream, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testGzipAndUnknownFormats, setUp, tearDown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
