@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,15 +98,32 @@ def load_graph(server, port, nodes, csv_dir):
     return home, uri, imported
 
 
-def run_tracked(command, env):
+def run_tracked(command, env, log_name="restore_memory_last.log"):
     """Runs command; wall seconds, its own peak RSS (VmHWM, kB), the process
-    tree's (wait4), exit status and output."""
+    tree's (wait4), exit status and output. Every output line is kept in
+    OUT/log_name with the seconds since the start in front (the phases'
+    times: the health checks begin at "Running health checks"), and the load
+    average is sampled every second (the machine is shared)."""
     full_env = dict(os.environ)
     full_env.update(env)
     started = time.monotonic()
-    log = open(OUT / "restore_memory_last.log", "w+")
-    process = subprocess.Popen([str(part) for part in command], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(OUT / log_name, "w")
+    process = subprocess.Popen([str(part) for part in command], env=full_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines = []
+
+    def keep_output():
+        for line in process.stdout:
+            stamped = f"[{time.monotonic() - started:8.1f}] {line}"
+            lines.append(stamped)
+            log.write(stamped)
+            log.flush()
+
+    reader = threading.Thread(target=keep_output, daemon=True)
+    reader.start()
     peak_kb = 0
+    loads = []
+    next_load_sample = started
     status_path = f"/proc/{process.pid}/status"
     while True:
         try:
@@ -116,29 +134,45 @@ def run_tracked(command, env):
                         break
         except OSError:
             pass
+        if time.monotonic() >= next_load_sample:
+            loads.append(os.getloadavg()[0])
+            next_load_sample += 1.0
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         time.sleep(0.05)
     seconds = time.monotonic() - started
-    log.seek(0)
-    output = log.read()
+    reader.join()
     log.close()
-    return seconds, peak_kb, usage.ru_maxrss, os.waitstatus_to_exitcode(status), output
+    load_average = (round(sum(loads) / len(loads), 1), round(max(loads), 1)) if loads else (0.0, 0.0)
+    return seconds, peak_kb, usage.ru_maxrss, os.waitstatus_to_exitcode(status), "".join(lines), load_average
 
 
-def restore(binary, backup_id, storage, uri, home, server, port, load, validate):
+def health_start_seconds(output):
+    """When the health checks began, from the stamped -v output (None if
+    they did not run). They run all before any result line is logged, so
+    only their total is known."""
+    for line in output.splitlines():
+        stamp, _, text = line.partition("] ")
+        if "Running health checks" in text:
+            return float(stamp.strip("[ "))
+    return None
+
+
+def restore(binary, backup_id, storage, uri, home, server, port, load, validate, log_name):
     env = {"BACKUP_STORAGE_PATH": str(storage), "BACKUP_MIN_FREE_PERCENT": "1", "TEST_NEO4J_URI": uri,
            "TEST_NEO4J_USER": "neo4j", "TEST_NEO4J_PASSWORD": PASSWORD, "RESTORE_LOAD": load}
     if load == "import":
         env.update(TEST_NEO4J_HOME=home, TEST_NEO4J_STOP_COMMAND=f"{LOCAL} stop {server}",
                    TEST_NEO4J_START_COMMAND=f"{LOCAL} start {server} --bolt-port {port}")
-    command = [binary, "--backup-id", backup_id, "--validate" if validate else "--no-validate"]
-    seconds, peak_kb, tree_kb, status, output = run_tracked(command, env)
+    command = [binary, "--backup-id", backup_id, "--validate" if validate else "--no-validate", "-v"]
+    seconds, peak_kb, tree_kb, status, output, load_average = run_tracked(command, env, log_name)
     if status != 0:
         say(output[-3000:])
         raise SystemExit(f"restore failed ({status}): {' '.join(map(str, command))}")
-    return {"seconds": round(seconds, 1), "peak_kb": peak_kb, "tree_kb": tree_kb}
+    health_start = health_start_seconds(output)
+    return {"seconds": round(seconds, 1), "peak_kb": peak_kb, "tree_kb": tree_kb, "load_average": load_average,
+            "health_seconds": round(seconds - health_start, 1) if health_start is not None else None}
 
 
 def target_mb(nodes):
@@ -181,28 +215,36 @@ def main():
         shutil.rmtree(storage, ignore_errors=True)
         storage.mkdir(parents=True)
         backup_env = {"NEO4J_URI": uri, "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": PASSWORD,
-                      "BACKUP_STORAGE_PATH": str(storage), "BACKUP_COMPRESSION": "zstd"}
-        seconds, peak_kb, _, status, output = run_tracked([binaries["ours"] / "neo4j-backup", "--create"],
-                                                          backup_env)
+                      "BACKUP_STORAGE_PATH": str(storage), "BACKUP_COMPRESSION": "zstd",
+                      "BACKUP_MIN_FREE_PERCENT": "1"}  # as the restores: shared benchmark disks run fuller
+        seconds, peak_kb, _, status, output, load_average = run_tracked(
+            [binaries["ours"] / "neo4j-backup", "--create"], backup_env, f"restore_memory_{label(nodes)}_backup.log")
         if status != 0:
             say(output[-3000:])
             raise SystemExit("backup failed")
         backup_id = next(line.split("Backup ID: ", 1)[1].split()[0] for line in output.splitlines()
                          if "Backup ID: " in line)
-        say(f"[{label(nodes)}] backup {backup_id}: {seconds:.0f} s, peak RSS {peak_kb / 1024:.1f} MB")
-        entry = {"nodes": nodes, "backup_id": backup_id, "backup_peak_kb": peak_kb, "runs": []}
+        say(f"[{label(nodes)}] backup {backup_id}: {seconds:.0f} s, peak RSS {peak_kb / 1024:.1f} MB, "
+            f"load average {load_average[0]} (max {load_average[1]})")
+        entry = {"nodes": nodes, "csv_seconds": round(csv_seconds, 1), "import_seconds": round(import_seconds, 1),
+                 "backup_id": backup_id, "backup_seconds": round(seconds, 1), "backup_peak_kb": peak_kb,
+                 "backup_load_average": load_average, "runs": []}
+        results.append(entry)
         for name, build in binaries.items():
             for load in loads:
                 for validate in variants:
+                    log_name = (f"restore_memory_{label(nodes)}_{name}_{load}_"
+                                f"{'validated' if validate else 'novalidate'}.log")
                     run = restore(build / "neo4j-restore", backup_id, storage, uri, home, args.server, args.port,
-                                  load, validate)
+                                  load, validate, log_name)
                     run.update(binary=name, load=load, validate=validate)
                     entry["runs"].append(run)
                     say(f"[{label(nodes)}] {name:6} --load {load:6} {'validated' if validate else 'no-validate'}: "
-                        f"{run['seconds']:.0f} s, peak RSS {run['peak_kb'] / 1024:.1f} MB "
-                        f"(process tree {run['tree_kb'] / 1024:.0f} MB), target {target_mb(nodes):.1f} MB")
-        results.append(entry)
-        (OUT / "restore_memory.json").write_text(json.dumps(results, indent=2) + "\n")
+                        f"{run['seconds']:.0f} s (health checks {run['health_seconds']} s), "
+                        f"peak RSS {run['peak_kb'] / 1024:.1f} MB (process tree {run['tree_kb'] / 1024:.0f} MB), "
+                        f"target {target_mb(nodes):.1f} MB, load average {run['load_average'][0]} "
+                        f"(max {run['load_average'][1]})")
+                    (OUT / "restore_memory.json").write_text(json.dumps(results, indent=2) + "\n")
 
     print(f"\nPeak RSS of neo4j-restore (MB) against the target {TARGET_BASE_MB} MB + "
           f"{TARGET_BYTES_PER_NODE} B/node; slope = bytes per node between consecutive sizes")

@@ -808,7 +808,7 @@ static ErrCode logicalRunSteps(LogicalRun *run)
     if (code != ERR_OK)
         return code;
     if (run->fingerprint)
-        fingerprintHex(run->fingerprint, run->result->fingerprint);
+        return fingerprintHex(run->fingerprint, run->result->fingerprint);
     return ERR_OK;
 }
 

@@ -21,6 +21,10 @@ struct KeyTable {
     SpillArray *dense;
     bool hasBase;
     int64_t base;
+    /* One bit per dense slot, set while the slot holds a value: answers
+     * "is this key present" from memory when the array has spilled. */
+    uint64_t *present;
+    uint64_t presentWords;
 
     /* Outliers: slots of {int64 key, value}, stride 8 + valueSize. */
     uint8_t *outliers;
@@ -55,6 +59,7 @@ void keyTableFree(KeyTable *table)
     if (!table)
         return;
     spillArrayFree(table->dense);
+    free(table->present);
     free(table->outliers);
     free(table);
 }
@@ -160,6 +165,37 @@ static KeyTablePutResult keyTableOutlierInsert(KeyTable *table, int64_t key, con
 
 /* ---- dense part ------------------------------------------------------------ */
 
+static bool keyTablePresent(const KeyTable *table, uint64_t index)
+{
+    return index / 64 < table->presentWords && (table->present[index / 64] >> (index % 64)) & 1u;
+}
+
+/* Sets or clears the presence bit of a dense slot; false when out of memory. */
+static bool keyTableMarkPresent(KeyTable *table, uint64_t index, bool present)
+{
+    uint64_t word = index / 64;
+    if (word >= table->presentWords) {
+        if (!present)
+            return true;
+        uint64_t words = table->presentWords + table->presentWords / 2;
+        if (words <= word)
+            words = word + 1;
+        if (words < 1024)
+            words = 1024;
+        uint64_t *grown = realloc(table->present, (size_t)words * sizeof(*grown));
+        if (!grown)
+            return false;
+        memset(grown + table->presentWords, 0, (size_t)(words - table->presentWords) * sizeof(*grown));
+        table->present = grown;
+        table->presentWords = words;
+    }
+    if (present)
+        table->present[word] |= UINT64_C(1) << (index % 64);
+    else
+        table->present[word] &= ~(UINT64_C(1) << (index % 64));
+    return true;
+}
+
 /* Index in the dense array for key, or false when key belongs to the outliers. */
 static bool keyTableDenseIndex(KeyTable *table, int64_t key, bool forInsert, uint64_t *index)
 {
@@ -195,10 +231,7 @@ KeyTablePutResult keyTablePut(KeyTable *table, int64_t key, const void *value, b
     uint64_t index;
     if (!keyTableDenseIndex(table, key, true, &index))
         return keyTableOutlierInsert(table, key, value);
-    const uint8_t *present = spillArrayRead(table->dense, index);
-    if (!present && spillArrayFailed(table->dense))
-        return KEYTABLE_FAILED;
-    bool existed = present && !keyTableIsZero(present, table->valueSize);
+    bool existed = keyTablePresent(table, index);
     if (existed && !replace)
         return KEYTABLE_EXISTED;
     if (zero) {
@@ -208,14 +241,22 @@ KeyTablePutResult keyTablePut(KeyTable *table, int64_t key, const void *value, b
             if (!cleared)
                 return KEYTABLE_FAILED;
             memset(cleared, 0, table->valueSize);
+            keyTableMarkPresent(table, index, false);
             table->count--;
         }
         KeyTablePutResult result = keyTableOutlierInsert(table, key, value);
         return existed && result == KEYTABLE_INSERTED ? KEYTABLE_EXISTED : result;
     }
-    uint8_t *slot = spillArrayWrite(table->dense, index);
-    if (!slot)
+    if (!existed && !keyTableMarkPresent(table, index, true)) {
+        errSet(ERR_INTERNAL, "out of memory for a restore table's presence bits");
         return KEYTABLE_FAILED;
+    }
+    uint8_t *slot = spillArrayWrite(table->dense, index);
+    if (!slot) {
+        if (!existed)
+            keyTableMarkPresent(table, index, false);
+        return KEYTABLE_FAILED;
+    }
     memcpy(slot, value, table->valueSize);
     if (existed)
         return KEYTABLE_EXISTED;
@@ -226,13 +267,16 @@ KeyTablePutResult keyTablePut(KeyTable *table, int64_t key, const void *value, b
 bool keyTableGet(KeyTable *table, int64_t key, void *valueOut)
 {
     uint64_t index;
-    if (keyTableDenseIndex(table, key, false, &index)) {
+    if (keyTableDenseIndex(table, key, false, &index) && keyTablePresent(table, index)) {
+        if (!valueOut)
+            return true; /* answered from memory, whether spilled or not */
         const uint8_t *slot = spillArrayRead(table->dense, index);
-        if (slot && !keyTableIsZero(slot, table->valueSize)) {
-            if (valueOut)
-                memcpy(valueOut, slot, table->valueSize);
+        if (slot) {
+            memcpy(valueOut, slot, table->valueSize);
             return true;
         }
+        if (spillArrayFailed(table->dense))
+            return false;
     }
     const uint8_t *outlier = keyTableOutlierFind(table, key);
     if (!outlier)
@@ -246,8 +290,8 @@ uint64_t keyTableCount(const KeyTable *table) { return table->count; }
 
 size_t keyTableBytes(const KeyTable *table)
 {
-    return spillArrayBytes(table->dense) + (size_t)table->outlierCapacity * keyTableStride(table) +
-           sizeof(*table);
+    return spillArrayBytes(table->dense) + (size_t)table->presentWords * sizeof(uint64_t) +
+           (size_t)table->outlierCapacity * keyTableStride(table) + sizeof(*table);
 }
 
 uint64_t keyTableOutliers(const KeyTable *table)
@@ -258,3 +302,7 @@ uint64_t keyTableOutliers(const KeyTable *table)
 bool keyTableSpilled(const KeyTable *table) { return spillArraySpilled(table->dense); }
 
 bool keyTableFailed(const KeyTable *table) { return spillArrayFailed(table->dense); }
+
+size_t keyTableCacheBytes(const KeyTable *table) { return spillArrayCacheBytes(table->dense); }
+
+ErrCode keyTableSetCacheBytes(KeyTable *table, size_t bytes) { return spillArraySetCacheBytes(table->dense, bytes); }

@@ -11,8 +11,13 @@
  * all-zero values) goes to an open-addressing outlier table of
  * (8 + valueSize)-byte slots, at most 3/4 full, in ordinary memory.
  *
+ * A bit per dense slot, in ordinary memory, says whether it holds a value,
+ * so that presence lookups (keyTableGet without valueOut) never touch a
+ * spilled array.
+ *
  * Memory with dense keys: valueSize bytes per key (up to 2x with holes), and
- * past the spill threshold a bounded resident share (spill_array.h).
+ * past the spill threshold a bounded resident share (spill_array.h), plus
+ * the presence bits (1/8 byte per key) in memory.
  * Not thread safe. */
 #ifndef NBK_COMMON_KEY_TABLE_H
 #define NBK_COMMON_KEY_TABLE_H
@@ -37,8 +42,9 @@ typedef enum {
 } KeyTablePutResult;
 
 KeyTablePutResult keyTablePut(KeyTable *table, int64_t key, const void *value, bool replace);
-/* Copies the value of key into valueOut (may be NULL); false when absent, or
- * when the scratch file failed (keyTableFailed(), errLast()). */
+/* Copies the value of key into valueOut; false when absent, or when the
+ * scratch file failed (keyTableFailed(), errLast()). With valueOut NULL only
+ * presence is asked, answered from memory. */
 bool keyTableGet(KeyTable *table, int64_t key, void *valueOut);
 uint64_t keyTableCount(const KeyTable *table);
 /* Bytes spanned (dense array, in memory or spilled, plus outlier table). */
@@ -47,5 +53,9 @@ uint64_t keyTableOutliers(const KeyTable *table);
 bool keyTableSpilled(const KeyTable *table);
 /* true once the scratch file failed: lookups are unreliable from then on. */
 bool keyTableFailed(const KeyTable *table);
+/* The dense array's block cache (spill_array.h): its size, and a resize,
+ * e.g. to a few blocks while the table is only read in key order. */
+size_t keyTableCacheBytes(const KeyTable *table);
+ErrCode keyTableSetCacheBytes(KeyTable *table, size_t bytes);
 
 #endif

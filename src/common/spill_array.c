@@ -88,6 +88,17 @@ SpillArray *spillArrayNew(size_t slotSize)
     return array;
 }
 
+static void spillCacheRelease(SpillArray *array)
+{
+    free(array->cache);
+    free(array->lineBlock);
+    free(array->lineDirty);
+    array->cache = NULL;
+    array->lineBlock = NULL;
+    array->lineDirty = NULL;
+    array->lineCount = 0;
+}
+
 void spillArrayFree(SpillArray *array)
 {
     if (!array)
@@ -96,16 +107,14 @@ void spillArrayFree(SpillArray *array)
         close(array->fd); /* unlinked: the file goes with its last descriptor */
     else if (array->base)
         munmap(array->base, array->bytes);
-    free(array->cache);
-    free(array->lineBlock);
-    free(array->lineDirty);
+    spillCacheRelease(array);
     free(array->directory);
     free(array);
 }
 
-static int spillOpenFile(const SpillArray *array, const char **directoryOut)
+static int spillOpenFile(const char *configured, const char **directoryOut)
 {
-    const char *directory = array->directory;
+    const char *directory = configured;
     if (!directory)
         directory = getenv("TMPDIR");
     if (!directory || !*directory)
@@ -148,9 +157,9 @@ static ErrCode spillFileGrow(SpillArray *array, size_t oldBytes, size_t newBytes
 
 /* Moves the anonymous contents into a new scratch file of newBytes and
  * sets up the block cache that stands in for them from then on. */
-static ErrCode spillMoveToFile(SpillArray *array, size_t newBytes)
+/* An empty block cache of the array's resident size. */
+static ErrCode spillCacheAllocate(SpillArray *array)
 {
-    const char *directory = NULL;
     size_t lineCount = array->residentBytes / SPILL_BLOCK_BYTES;
     array->lineCount = lineCount ? lineCount : 1;
     array->cache = malloc(array->lineCount * SPILL_BLOCK_BYTES);
@@ -158,7 +167,15 @@ static ErrCode spillMoveToFile(SpillArray *array, size_t newBytes)
     array->lineDirty = calloc(array->lineCount, sizeof(*array->lineDirty));
     if (!array->cache || !array->lineBlock || !array->lineDirty)
         return errSet(ERR_INTERNAL, "out of memory for a restore table cache");
-    array->fd = spillOpenFile(array, &directory);
+    return ERR_OK;
+}
+
+static ErrCode spillMoveToFile(SpillArray *array, size_t newBytes)
+{
+    const char *directory = NULL;
+    if (spillCacheAllocate(array) != ERR_OK)
+        return errLast()->code;
+    array->fd = spillOpenFile(array->directory, &directory);
     if (array->fd < 0)
         return spillFileError(errno, "create scratch file in", directory);
     ErrCode code = spillFileGrow(array, 0, newBytes);
@@ -291,3 +308,42 @@ uint64_t spillArrayLength(const SpillArray *array) { return array->bytes >> arra
 bool spillArraySpilled(const SpillArray *array) { return array->fd >= 0; }
 
 size_t spillArrayBytes(const SpillArray *array) { return array->bytes; }
+
+size_t spillArrayCacheBytes(const SpillArray *array)
+{
+    return array->fd >= 0 ? array->lineCount * SPILL_BLOCK_BYTES : array->residentBytes;
+}
+
+ErrCode spillArraySetCacheBytes(SpillArray *array, size_t bytes)
+{
+    if (array->fd < 0 || bytes / SPILL_BLOCK_BYTES == array->lineCount) {
+        array->residentBytes = bytes;
+        return ERR_OK;
+    }
+    if (array->failed)
+        return errSet(ERR_INTERNAL, "the restore scratch file failed before");
+    for (size_t line = 0; line < array->lineCount; line++) {
+        if (array->lineDirty[line] &&
+            !spillIo(array, true, array->cache + line * SPILL_BLOCK_BYTES, array->lineBlock[line] - 1))
+            return errLast()->code;
+        array->lineDirty[line] = false;
+    }
+    spillCacheRelease(array);
+    array->residentBytes = bytes;
+    return spillCacheAllocate(array);
+}
+
+ErrCode spillScratchOpen(int *fdOut)
+{
+    pthread_mutex_lock(&spillSettingsLock);
+    char *configured = spillDirectory ? strdup(spillDirectory) : NULL;
+    bool copied = !spillDirectory || configured;
+    pthread_mutex_unlock(&spillSettingsLock);
+    if (!copied)
+        return errSet(ERR_INTERNAL, "out of memory");
+    const char *directory = NULL;
+    *fdOut = spillOpenFile(configured, &directory);
+    ErrCode code = *fdOut >= 0 ? ERR_OK : spillFileError(errno, "create scratch file in", directory);
+    free(configured);
+    return code;
+}

@@ -58,5 +58,17 @@ uint64_t spillArrayLength(const SpillArray *array);
 bool spillArraySpilled(const SpillArray *array);
 /* Bytes the array spans (in memory, or in its file once spilled). */
 size_t spillArrayBytes(const SpillArray *array);
+/* The block cache's size: what a spilled array keeps in memory (before it
+ * spills: what it will keep). */
+size_t spillArrayCacheBytes(const SpillArray *array);
+/* Resizes the block cache of a spilled array (writing its changed blocks
+ * back first), e.g. down to a few blocks for a phase that reads the array in
+ * order, and up again after it; before the spill it sets the cache the
+ * spill will get. Errors as spillArrayWrite; the contents are kept. */
+ErrCode spillArraySetCacheBytes(SpillArray *array, size_t bytes);
+
+/* An unlinked scratch file in the configured directory (as the arrays'),
+ * for other bounded-memory structures (spill_sort.h). */
+ErrCode spillScratchOpen(int *fdOut);
 
 #endif

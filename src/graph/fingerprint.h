@@ -14,9 +14,12 @@
  * the PackStream string of the type. Sums, not XOR, so duplicates count.
  *
  * Memory: a node-key -> nodeHash table, 16 bytes per node when keys are dense
- * (an array indexed by the key, spilled to a memory-mapped scratch file past
- * a threshold, common/spill_array.h), 24-byte hash slots for scattered keys
- * (documented in docs/restore.md); relationships stream. */
+ * (an array indexed by the key, spilled to a scratch file behind a bounded
+ * cache past a threshold, common/spill_array.h), 24-byte hash slots for
+ * scattered keys (documented in docs/restore.md). Relationships stream while
+ * the table is in memory; once it has spilled they are joined with it by a
+ * sort-merge in bounded memory at fingerprintHex (scratch files of about
+ * 32 bytes plus the size of type and properties per relationship). */
 #ifndef NBK_GRAPH_FINGERPRINT_H
 #define NBK_GRAPH_FINGERPRINT_H
 
@@ -41,7 +44,10 @@ ErrCode fingerprintAddRelationship(Fingerprint *fingerprint, int64_t startKey, i
                                    const BoltValue *properties);
 uint64_t fingerprintNodeCount(const Fingerprint *fingerprint);
 uint64_t fingerprintRelationshipCount(const Fingerprint *fingerprint);
-/* "<32 hex>:<32 hex>" into out (66 bytes). */
-void fingerprintHex(const Fingerprint *fingerprint, char out[66]);
+/* "<32 hex>:<32 hex>" into out (66 bytes). Completes the relationships'
+ * join first when the node table has spilled, which can fail (memory, the
+ * scratch files: errLast()); out then holds no fingerprint. Relationships
+ * and nodes may still be added afterwards, and the value asked again. */
+ErrCode fingerprintHex(Fingerprint *fingerprint, char out[66]);
 
 #endif

@@ -208,7 +208,9 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
     }
     if (code == ERR_OK) {
         errClear(); /* orphans were counted, not errors */
-        fingerprintHex(state.fingerprint, out->fingerprint);
+        code = fingerprintHex(state.fingerprint, out->fingerprint);
+    }
+    if (code == ERR_OK) {
         out->orphanRelationships = state.orphans;
         if (out->schemaCount) {
             BoltValue *items = arenaAlloc(out->arena, out->schemaCount * sizeof(BoltValue));
@@ -302,8 +304,9 @@ ErrCode healthFingerprintOfDatabase(BoltConnection *connection, const char *data
             errClear();
         }
     }
+    if (code == ERR_OK)
+        code = fingerprintHex(fingerprint, hexOut);
     if (code == ERR_OK) {
-        fingerprintHex(fingerprint, hexOut);
         if (counts) {
             counts->nodes = fingerprintNodeCount(fingerprint);
             counts->relationships = fingerprintRelationshipCount(fingerprint);

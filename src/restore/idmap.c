@@ -54,7 +54,8 @@ IdMapPutResult idMapPut(IdMap *map, int64_t key, int64_t value)
 bool idMapGet(const IdMap *map, int64_t key, int64_t *value)
 {
     uint32_t narrow;
-    if (keyTableGet(map->narrow, key, &narrow)) {
+    /* Without value only presence is asked: answered from memory. */
+    if (keyTableGet(map->narrow, key, value ? &narrow : NULL)) {
         if (value)
             *value = (int64_t)narrow - 1;
         return true;
@@ -62,7 +63,7 @@ bool idMapGet(const IdMap *map, int64_t key, int64_t *value)
     if (!keyTableCount(map->wide))
         return false;
     int64_t wide;
-    if (!keyTableGet(map->wide, key, &wide))
+    if (!keyTableGet(map->wide, key, value ? &wide : NULL))
         return false;
     if (value)
         *value = wide;

@@ -1204,7 +1204,9 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     result->schemaSeconds = timeMonotonic() - schemaStart;
 
     /* Hand the archive facts to the health checks. */
-    fingerprintHex(context.fingerprint, result->archive.fingerprint);
+    code = fingerprintHex(context.fingerprint, result->archive.fingerprint);
+    if (code != ERR_OK)
+        goto done;
     result->archive.orphanRelationships = result->orphanRelationships;
     result->archive.schemaCount = context.schemaCount;
     if (context.schemaCount) {

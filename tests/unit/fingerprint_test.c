@@ -39,7 +39,7 @@ static BoltValue testProperties(Arena *arena, uint32_t count, ...)
     return properties;
 }
 
-static void hexOf(const Fingerprint *fingerprint, char out[66]) { fingerprintHex(fingerprint, out); }
+static void hexOf(Fingerprint *fingerprint, char out[66]) { assert_int_equal(fingerprintHex(fingerprint, out), ERR_OK); }
 
 /* Fingerprint of one node with the given labels and properties. */
 static void singleNodeHex(const BoltValue *labels, const BoltValue *properties, char out[66])
@@ -334,6 +334,71 @@ static void testSameValueAsBeforeInMemoryAndSpilled(void **state)
     arenaFree(arena);
 }
 
+/* Spilled, with so small a budget that the relationships' join sorts in
+ * about a thousand runs: the same value again. */
+static void testSpilledJoinInManyRuns(void **state)
+{
+    (void)state;
+    Arena *arena = arenaNew(0);
+    spillConfigure(NULL, 64 << 10, 4 << 10); /* 2 KB per sort: 128 endpoints a run */
+    Fingerprint *spilled = fingerprintNew();
+    buildMixedGraph(spilled, arena);
+    char spilledHex[66];
+    hexOf(spilled, spilledHex);
+    assert_int_equal(fingerprintRelationshipCount(spilled), 99000);
+    fingerprintFree(spilled);
+    spillConfigure(NULL, 0, 0);
+    assert_string_equal(spilledHex, MIXED_GRAPH_FINGERPRINT);
+    arenaFree(arena);
+}
+
+/* Adds nodes 0..count-1 (content from the index) and, for every node, a
+ * relationship to a pseudo-random one. */
+static void addChain(Fingerprint *fingerprint, Arena *arena, int64_t first, int64_t count, int64_t nodeLimit)
+{
+    for (int64_t index = first; index < first + count; index++) {
+        arenaReset(arena);
+        BoltValue labels = testLabels(arena, 1, "C");
+        BoltValue properties = testProperties(arena, 1, "i", boltInt(index));
+        assert_int_equal(fingerprintAddNode(fingerprint, index, &labels, &properties), ERR_OK);
+    }
+    for (int64_t index = first; index < first + count; index++) {
+        arenaReset(arena);
+        BoltValue properties = testProperties(arena, 1, "w", boltString(arena, index % 3 ? "x" : "a longer value"));
+        int64_t endKey = (index * 7919 + 13) % nodeLimit;
+        assert_int_equal(fingerprintAddRelationship(fingerprint, index, endKey, "R", 1, &properties), ERR_OK);
+    }
+}
+
+/* Nodes after relationships, the value asked half way and again at the
+ * end, an orphan among the deferred relationships: all as in memory. */
+static void testSpilledInterleavedAndAskedTwice(void **state)
+{
+    (void)state;
+    Arena *arena = arenaNew(0);
+    char halfHex[2][66], fullHex[2][66];
+    for (int spilled = 0; spilled < 2; spilled++) {
+        if (spilled)
+            spillConfigure(NULL, 64 << 10, 8 << 10);
+        Fingerprint *fingerprint = fingerprintNew();
+        addChain(fingerprint, arena, 0, 10000, 10000);
+        hexOf(fingerprint, halfHex[spilled]);
+        /* The second half's relationships reach back into the first. */
+        addChain(fingerprint, arena, 10000, 10000, 20000);
+        BoltValue none = testProperties(arena, 0);
+        assert_int_equal(fingerprintAddRelationship(fingerprint, 5, 20000, "R", 1, &none), BACKUP_CORRUPTED);
+        assert_int_equal(fingerprintAddRelationship(fingerprint, -5, 5, "R", 1, &none), BACKUP_CORRUPTED);
+        hexOf(fingerprint, fullHex[spilled]);
+        assert_int_equal(fingerprintRelationshipCount(fingerprint), 20000);
+        fingerprintFree(fingerprint);
+        spillConfigure(NULL, 0, 0);
+    }
+    assert_string_equal(halfHex[1], halfHex[0]);
+    assert_string_equal(fullHex[1], fullHex[0]);
+    assert_string_not_equal(halfHex[0], fullHex[0]);
+    arenaFree(arena);
+}
+
 static void testManyNodesAndExtremeKeys(void **state)
 {
     (void)state;
@@ -425,6 +490,8 @@ int main(void)
         cmocka_unit_test(testOrphanDetected),
         cmocka_unit_test(testManyNodesAndExtremeKeys),
         cmocka_unit_test(testSameValueAsBeforeInMemoryAndSpilled),
+        cmocka_unit_test(testSpilledJoinInManyRuns),
+        cmocka_unit_test(testSpilledInterleavedAndAskedTwice),
         cmocka_unit_test(testNestedAndTemporalValues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

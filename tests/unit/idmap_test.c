@@ -159,6 +159,10 @@ static void testSpillsToScratchFile(void **state)
     }
     assert_false(idMapGet(map, 6, NULL));
     assert_false(idMapGet(map, count + 7, NULL));
+    /* Presence alone is answered from the in-memory bits, for every key. */
+    for (int64_t key = 0; key < count; key++)
+        assert_true(idMapGet(map, key + 7, NULL));
+    assert_false(idMapGet(map, count + 8, NULL));
     /* Nothing visible on disk, even while the map is alive. */
     DIR *listing = opendir(directory);
     assert_non_null(listing);
