@@ -101,7 +101,7 @@ static ErrCode restoreSafetyBackup(void *payload, char idOut[CAT_ID_SIZE])
 static void restoreWire(CommandContext *context, RestoreRequest *request, RestoreInstanceOps *ops)
 {
     *ops = (RestoreInstanceOps){
-        .connect = supportConnect,
+        .connect = neo4jConnect,
         .importLoad = restoreImportLoad,
         .dumpPreflight = cmdDumpRestorePreflight,
         .dumpRestore = restoreDumpRestore,

@@ -109,7 +109,7 @@ static const ApiBackends serveJobBackends = {
     .resumeScheduler = serveResumeScheduler,
     .restoreOps =
         {
-            .connect = supportConnect,
+            .connect = neo4jConnect,
             .importLoad = serveRestoreImportLoad,
             .dumpPreflight = cmdDumpRestorePreflight,
             .dumpRestore = serveRestoreDump,
