@@ -36,6 +36,9 @@ static void schedRtEmit(SchedEventFn onEvent, void *payload, const SchedEvent *e
 }
 
 static void schedRtVLog(SchedEventFn onEvent, void *payload, LogLevel level, const char *fmt, va_list args)
+    __attribute__((format(printf, 4, 0)));
+
+static void schedRtVLog(SchedEventFn onEvent, void *payload, LogLevel level, const char *fmt, va_list args)
 {
     char text[2048];
     vsnprintf(text, sizeof(text), fmt, args);
