@@ -16,7 +16,7 @@ static ErrCode checkNeo4j(CommandContext *context)
     if (code != ERR_OK)
         return code;
     char safeUri[512];
-    neo4jSafeUri(source.uri, safeUri, sizeof(safeUri));
+    boltUriSafe(source.uri, safeUri, sizeof(safeUri));
     logInfo("Connecting to %s as %s...", safeUri, source.user);
     BoltConnection *connection = NULL;
     code = supportConnectSource(context->config, &source, &connection);

@@ -519,7 +519,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
         graphCountsFree(&job.counts);
         return code;
     }
-    neo4jSafeUri(job.source.uri, job.safeUri, sizeof(job.safeUri));
+    boltUriSafe(job.source.uri, job.safeUri, sizeof(job.safeUri));
     logInfo("Starting backup creation...");
     logInfo("Method: dump (neo4j-admin database dump of database %s; Neo4j is offline while it runs)",
             job.source.database);

@@ -48,7 +48,7 @@ static ErrCode neo4jConnectRouted(const InstanceConfig *instance, BoltAccessMode
     pthread_mutex_unlock(&neo4jRoutingLock);
     if (code != ERR_OK) {
         char safeUri[512];
-        neo4jSafeUri(instance->uri, safeUri, sizeof(safeUri));
+        boltUriSafe(instance->uri, safeUri, sizeof(safeUri));
         errAddContext("instance %s (%s)", instance->name, safeUri);
         if (code == NEO4J_UNREACHABLE && instance->container && instance->container[0])
             errSetAction("Check Neo4j container status (%s) and its URI", instance->container);
@@ -102,14 +102,4 @@ ErrCode neo4jServerVersion(BoltConnection *connection, char *version, size_t ver
         snprintf(version, versionSize, "%s", slash ? slash + 1 : "");
     }
     return code;
-}
-
-void neo4jSafeUri(const char *uri, char *out, size_t size)
-{
-    const char *scheme = strstr(uri, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    if (scheme && at)
-        snprintf(out, size, "%.*s://%s", (int)(scheme - uri), uri, at + 1);
-    else
-        snprintf(out, size, "%s", uri);
 }

@@ -7,7 +7,6 @@
  *                      routed by readFrom (NEO4J_READ_FROM, bolt/routing.h)
  *   neo4jServerVersion THE server-version query, one rule set for every
  *                      caller (see below)
- *   neo4jSafeUri       a URI without its user information, safe to log
  *
  * Connects keep one routing table per process (keyed by URI and database,
  * behind a mutex): a scheduler or the API reuses it until its ttl runs out
@@ -39,6 +38,5 @@ ErrCode neo4jConnectRead(const InstanceConfig *instance, BoltReadFrom readFrom, 
 ErrCode neo4jServerVersion(BoltConnection *connection, char *version, size_t versionSize, char *edition,
                            size_t editionSize);
 
-void neo4jSafeUri(const char *uri, char *out, size_t size);
 
 #endif

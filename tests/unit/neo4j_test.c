@@ -635,9 +635,9 @@ static void testServerVersionFallsBackToTheAgent(void **state)
     fakeNodeFree(&node);
 
     char safe[64];
-    neo4jSafeUri("neo4j://neo4j:secret@db.example:7687", safe, sizeof(safe));
+    boltUriSafe("neo4j://neo4j:secret@db.example:7687", safe, sizeof(safe));
     assert_string_equal(safe, "neo4j://db.example:7687");
-    neo4jSafeUri(uri, safe, sizeof(safe));
+    boltUriSafe(uri, safe, sizeof(safe));
     assert_string_equal(safe, uri);
 }
 
