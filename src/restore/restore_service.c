@@ -5,6 +5,7 @@
 #include "restore/restore_service.h"
 
 #include "archive/archive.h"
+#include "catalog/validate.h"
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/process.h"
@@ -176,42 +177,19 @@ static void restoreReportCorrupted(const RestoreRunState *run, const char *expec
     restoreLine(run, LOG_ERROR, "Action: %s", errDefaultAction(BACKUP_CORRUPTED));
 }
 
-/* The SHA-256 of the backup's archive against its manifest; the archive's
- * path goes to archivePath. */
+/* The SHA-256 of the backup's archive against its manifest (the catalog's
+ * check, shared with --validate); the archive's path goes to archivePath. */
 static ErrCode restoreVerifyChecksum(const RestoreRunState *run, const CatEntry *entry, char *archivePath,
                                      size_t archivePathSize)
 {
-    if (!entry->manifest) {
-        errSet(BACKUP_CORRUPTED, "%s", entry->damage);
-        restoreReportCorrupted(run, NULL, NULL);
-        return BACKUP_CORRUPTED;
-    }
-    const Manifest *manifest = entry->manifest;
-    char directory[4096];
-    ErrCode code = catBackupPath(run->request->catalog, entry->id, directory, sizeof(directory));
-    if (code == ERR_OK)
-        code = fsPathJoin(archivePath, archivePathSize, directory,
-                          manifest->archive.file ? manifest->archive.file : "");
-    if (code != ERR_OK)
-        return code;
-    if (!manifest->archive.file || !fsExists(archivePath)) {
-        errSet(BACKUP_CORRUPTED, "the archive file %s is missing", archivePath);
-        restoreReportCorrupted(run, NULL, NULL);
-        return BACKUP_CORRUPTED;
-    }
-    char got[65];
-    uint64_t size = 0;
-    code = arcSha256File(archivePath, got, &size);
-    if (code != ERR_OK)
-        return code;
-    const char *expected = manifest->archive.sha256 ? manifest->archive.sha256 : "(none)";
-    if (strcmp(got, expected) != 0) {
-        errSet(BACKUP_CORRUPTED, "checksum mismatch for %s", archivePath);
-        restoreReportCorrupted(run, expected, got);
-        return BACKUP_CORRUPTED;
-    }
-    restoreLine(run, LOG_INFO, "Checksum verification: PASSED");
-    return ERR_OK;
+    CatChecksum checksum;
+    ErrCode code = catChecksumVerify(run->request->catalog, entry, archivePath, archivePathSize, &checksum);
+    if (code == BACKUP_CORRUPTED)
+        restoreReportCorrupted(run, checksum.mismatch ? checksum.expected : NULL,
+                               checksum.mismatch ? checksum.got : NULL);
+    else if (code == ERR_OK)
+        restoreLine(run, LOG_INFO, "Checksum verification: PASSED");
+    return code;
 }
 
 /* Connects to an instance, running its start command when it does not answer. */
