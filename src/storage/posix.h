@@ -13,5 +13,14 @@
 
 /* Opens the directory root (created with mode 0750 when missing). */
 ErrCode storagePosixNew(const char *root, Storage **out);
+/* Opens the repository directory root. create: make it (and its parents)
+ * with mode 0700 when missing; otherwise a missing root fails with
+ * BACKUP_IO_FAILED "cannot open backup storage <root>: ...". A root that is
+ * not a directory is BACKUP_IO_FAILED "backup storage <root> is not a
+ * directory". Trailing slashes are dropped. */
+ErrCode storagePosixOpen(const char *root, bool create, Storage **out);
+/* The directory a posix storage serves (for the callers that still take
+ * paths); NULL for any other driver. */
+const char *storagePosixRoot(Storage *storage);
 
 #endif

@@ -24,8 +24,9 @@
  * on an error path before the error is reported. Handles are not
  * thread-safe; one thread at a time per handle.
  *
- * Not yet wired: the catalog still writes through common/fsutil.h; it moves
- * onto this interface next (docs/storage.md). */
+ * The catalog (src/catalog/) reaches the repository only through this
+ * interface; the backup writer and the restore readers still take paths
+ * below catRoot() until the object-storage issue moves them (docs/storage.md). */
 #ifndef NBK_STORAGE_STORAGE_H
 #define NBK_STORAGE_STORAGE_H
 
@@ -41,11 +42,20 @@ typedef struct StorageRead StorageRead;
 typedef struct StorageWrite StorageWrite;
 typedef struct StorageLock StorageLock;
 
-/* One listed or stat'ed file. name is relative to the storage root. */
+/* What a name is. Object storage has only files and (implied) directories. */
+typedef enum {
+    STORAGE_KIND_FILE,  /* a regular file / an object */
+    STORAGE_KIND_DIR,   /* a directory / a common prefix */
+    STORAGE_KIND_LINK,  /* a symbolic link (posix): never followed */
+    STORAGE_KIND_OTHER, /* FIFO, device, socket (posix): never opened */
+} StorageKind;
+
+/* One listed or stat'ed entry. name is relative to the storage root. */
 typedef struct {
     const char *name;
-    uint64_t size;
-    int64_t mtime; /* seconds since the epoch, UTC */
+    uint64_t size;     /* files only */
+    int64_t mtime;     /* seconds since the epoch, UTC; 0 when unknown (S3 prefixes) */
+    StorageKind kind;  /* FILE for storageList and storageStat */
 } StorageInfo;
 
 /* Called once per file; a non-ERR_OK return stops the listing and is returned. */
@@ -95,6 +105,24 @@ typedef struct {
     void (*lockRelease)(void *lock);
     ErrCode (*space)(void *driver, StorageSpace *out);
     void (*free)(void *driver);
+
+    /* ---- optional (NULL: storage.c gives the fallback documented below) ---- */
+    /* Entries directly below dir, of every kind, links not followed. */
+    ErrCode (*listDir)(void *driver, const char *dir, StorageListCallback callback, void *payload);
+    /* Any kind of entry; BACKUP_NOT_FOUND when missing. */
+    ErrCode (*info)(void *driver, const char *name, StorageInfo *out);
+    /* Size and mtime of the file an open reader reads (no second lookup). */
+    ErrCode (*readInfo)(void *reader, StorageInfo *out);
+    ErrCode (*dirCreate)(void *driver, const char *dir);
+    /* Makes every file directly in dir, and dir itself, durable. */
+    ErrCode (*dirSync)(void *driver, const char *dir);
+    /* Renames a file or a directory (whole tree) atomically. */
+    ErrCode (*move)(void *driver, const char *from, const char *to, unsigned flags);
+    /* mode STORAGE_LOCK_SHARED / _EXCLUSIVE; timeoutMs as lockAcquire. */
+    ErrCode (*lockAcquireMode)(void *driver, const char *name, const StorageLockOwner *owner, int mode,
+                               int timeoutMs, int ttlSeconds, void **out);
+    /* True when a holder (any mode) has the lock now. */
+    bool (*lockHeld)(void *driver, const char *name);
 } StorageInterface;
 
 /* Wraps a driver; takes ownership of driverState (freed with interface->free). */
@@ -144,6 +172,52 @@ ErrCode storageLockRefresh(StorageLock *lock);
 void storageLockRelease(StorageLock *lock); /* NULL is ignored */
 
 ErrCode storageSpace(Storage *storage, StorageSpace *out);
+
+/* ---- what the catalog needs beyond files (optional driver functions) ---- */
+
+/* Calls callback for every entry directly below dir ("" = the root): files,
+ * directories, and on posix links and other special files (reported with
+ * their kind, never followed). Temporary files of unfinished writes are
+ * skipped. Order is unspecified. An absent dir lists nothing. Fallback:
+ * derived from storageList (files and the directories they imply). */
+ErrCode storageListDir(Storage *storage, const char *dir, StorageListCallback callback, void *payload);
+/* Like storageStat, but for any kind of entry (a link is reported as a link,
+ * not followed). BACKUP_NOT_FOUND when missing. Fallback: storageStat. */
+ErrCode storageInfo(Storage *storage, const char *name, StorageInfo *out);
+/* Size and mtime of the file being read, taken from the open file itself
+ * (posix fstat), so they belong to exactly the bytes read. */
+ErrCode storageReadInfo(StorageRead *reader, StorageInfo *out);
+
+/* Creates directory dir (mode 0700 on posix; its parent must exist);
+ * BACKUP_IO_FAILED "already exists" when it does. Fallback (object storage,
+ * where directories are implied by names): nothing to do. */
+ErrCode storageDirCreate(Storage *storage, const char *dir);
+/* Makes the files directly in dir and dir itself durable (posix: fsync each
+ * regular file, then the directory). Fallback: nothing to do (an object is
+ * durable once written). */
+ErrCode storageDirSync(Storage *storage, const char *dir);
+
+/* True when the driver can rename (posix). Object storage cannot rename a
+ * tree atomically; the catalog then writes a backup in place, manifest last. */
+bool storageCanMove(const Storage *storage);
+/* Renames file or directory `from` to `to` atomically and makes the rename
+ * durable (posix: renameat2, fsync of both parent directories). flags:
+ * STORAGE_WRITE_NO_REPLACE refuses an existing `to` (BACKUP_IO_FAILED
+ * "already exists"). BACKUP_NOT_FOUND when from is missing. Fallback:
+ * BACKUP_IO_FAILED "not supported". */
+ErrCode storageMove(Storage *storage, const char *from, const char *to, unsigned flags);
+
+#define STORAGE_LOCK_SHARED 0
+#define STORAGE_LOCK_EXCLUSIVE 1
+/* storageLockAcquire with a mode and a wait: timeoutMs 0 = try once,
+ * -1 = wait forever, > 0 = retry until then (as common/lock.h). A driver
+ * without shared locks (S3) takes an exclusive one. owner->owner is the
+ * purpose shown to a refused caller ("held by pid N (<purpose>)"). */
+ErrCode storageLockAcquireMode(Storage *storage, const char *name, const StorageLockOwner *owner, int mode,
+                               int timeoutMs, int ttlSeconds, StorageLock **out);
+/* True when anyone holds lock `name` now, in any mode (a probe that takes
+ * nothing that lasts). False when it does not exist. */
+bool storageLockHeld(Storage *storage, const char *name);
 
 /* A parsed repository location. */
 typedef enum {
