@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 
@@ -126,6 +127,14 @@ ErrCode cfgNew(Config **out)
         const char *value = getenv(cfgSettings[index].name);
         if (value && value[0])
             config->values[LAYER_ENVIRONMENT][index] = cfgStrdup(value);
+    }
+    /* The AWS tools' default credentials file, as if it had been named. */
+    const char *home = getenv("HOME");
+    if (!config->values[LAYER_ENVIRONMENT][CFG_AWS_SHARED_CREDENTIALS_FILE] && home && home[0]) {
+        char path[4096];
+        int written = snprintf(path, sizeof(path), "%s/.aws/credentials", home);
+        if (written > 0 && (size_t)written < sizeof(path) && access(path, F_OK) == 0)
+            config->values[LAYER_ENVIRONMENT][CFG_AWS_SHARED_CREDENTIALS_FILE] = cfgStrdup(path);
     }
     *out = config;
     return ERR_OK;

@@ -1,0 +1,111 @@
+/* Settings to Storage: BACKUP_STORAGE_PATH chooses the driver; the AWS_* and
+ * BACKUP_S3_* settings fill the S3 driver's configuration. */
+#include "storage/storage_settings.h"
+
+#include "storage/posix.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const Config *config;
+    char *secretKey;    /* resolved AWS_SECRET_ACCESS_KEY[_FILE] */
+    char *sessionToken; /* resolved AWS_SESSION_TOKEN[_FILE] */
+} SettingsLookup;
+
+/* s3ConfigFromLookup asks by name; the settings table knows the same names. */
+static const char *settingsLookup(const char *key, void *payload)
+{
+    const SettingsLookup *lookup = payload;
+    if (strcmp(key, "AWS_SECRET_ACCESS_KEY") == 0)
+        return lookup->secretKey;
+    if (strcmp(key, "AWS_SESSION_TOKEN") == 0)
+        return lookup->sessionToken;
+    CfgKey cfgKey;
+    if (!cfgKeyFromName(key, &cfgKey))
+        return NULL; /* HOME: the settings already hold the default credentials file */
+    return cfgGet(lookup->config, cfgKey);
+}
+
+static ErrCode copySetting(char *out, size_t outSize, const Config *config, CfgKey key)
+{
+    const char *value = cfgGet(config, key);
+    if (!value)
+        return ERR_OK;
+    if (strlen(value) >= outSize)
+        return errSet(CONFIG_INVALID, "%s is too long (at most %zu characters)", cfgName(key), outSize - 1);
+    snprintf(out, outSize, "%s", value);
+    return ERR_OK;
+}
+
+ErrCode storageS3ConfigFromSettings(const Config *config, const StorageLocation *location, S3Config *out)
+{
+    s3ConfigDefaults(out);
+    snprintf(out->bucket, sizeof(out->bucket), "%s", location->bucket);
+    snprintf(out->prefix, sizeof(out->prefix), "%s", location->prefix);
+    SettingsLookup lookup = {.config = config};
+    ErrCode result = cfgGetSecret(config, CFG_AWS_SECRET_ACCESS_KEY, &lookup.secretKey);
+    if (result == ERR_OK)
+        result = cfgGetSecret(config, CFG_AWS_SESSION_TOKEN, &lookup.sessionToken);
+    if (result == ERR_OK)
+        result = s3ConfigFromLookup(out, settingsLookup, &lookup);
+    cfgSecretFree(lookup.secretKey);
+    cfgSecretFree(lookup.sessionToken);
+    if (result == ERR_OK && out->accessKey[0] == '\0') {
+        result = errSet(CONFIG_INVALID, "no credentials for %s://%s: AWS_ACCESS_KEY_ID is unset and no shared "
+                                        "credentials file was found", "s3", location->bucket);
+        errSetAction("Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or _FILE), or AWS_SHARED_CREDENTIALS_FILE");
+    }
+    const char *style = cfgGet(config, CFG_BACKUP_S3_URI_STYLE);
+    out->uriStyle = style && strcmp(style, "path") == 0 ? S3_URI_STYLE_PATH : S3_URI_STYLE_HOST;
+    if (result == ERR_OK)
+        result = copySetting(out->caFile, sizeof(out->caFile), config, CFG_BACKUP_S3_CA_FILE);
+    const char *sse = cfgGet(config, CFG_BACKUP_S3_SSE);
+    if (result == ERR_OK && sse && strcmp(sse, "none") != 0)
+        snprintf(out->sse, sizeof(out->sse), "%s", sse);
+    if (result == ERR_OK)
+        result = copySetting(out->sseKmsKeyId, sizeof(out->sseKmsKeyId), config, CFG_BACKUP_S3_SSE_KMS_KEY_ID);
+    if (result == ERR_OK && out->sseKmsKeyId[0] && strcmp(out->sse, "aws:kms") != 0)
+        result = errSet(CONFIG_INVALID, "BACKUP_S3_SSE_KMS_KEY_ID is set but BACKUP_S3_SSE is not aws:kms");
+    if (result == ERR_OK)
+        result = copySetting(out->storageClass, sizeof(out->storageClass), config, CFG_BACKUP_S3_STORAGE_CLASS);
+    int64_t partSizeMb = 8, partsInFlight = 4;
+    if (result == ERR_OK)
+        result = cfgGetInt(config, CFG_BACKUP_S3_PART_SIZE_MB, &partSizeMb);
+    if (result == ERR_OK)
+        result = cfgGetInt(config, CFG_BACKUP_S3_PARTS_IN_FLIGHT, &partsInFlight);
+    out->partSize = (uint64_t)partSizeMb * 1024 * 1024;
+    out->partsInFlight = (unsigned)partsInFlight;
+    if (result != ERR_OK)
+        explicit_bzero(out, sizeof(*out));
+    return result;
+}
+
+ErrCode storageOpenConfigured(const Config *config, bool create, Storage **out)
+{
+    *out = NULL;
+    const char *path = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
+    if (!path || !path[0]) {
+        cfgStoragePathMissing();
+        return CONFIG_INVALID;
+    }
+    StorageLocation location;
+    ErrCode result = storageLocationParse(path, &location);
+    if (result != ERR_OK) {
+        errSetAction("Check BACKUP_STORAGE_PATH: a directory, or s3://bucket/prefix");
+        return result;
+    }
+    if (location.kind == STORAGE_LOCATION_POSIX) {
+        result = storagePosixOpen(location.path, create, out);
+        if (result != ERR_OK)
+            errSetAction("Check BACKUP_STORAGE_PATH");
+        return result;
+    }
+    S3Config s3;
+    result = storageS3ConfigFromSettings(config, &location, &s3);
+    if (result == ERR_OK)
+        result = storageS3New(&s3, out);
+    explicit_bzero(&s3, sizeof(s3));
+    return result;
+}
