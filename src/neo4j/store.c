@@ -6,7 +6,9 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 
@@ -58,18 +60,23 @@ bool neo4jConfDataDirectory(const char *text, size_t length, char *out, size_t s
     return found;
 }
 
-/* neo4jConfDataDirectory of the file confPath; false when it cannot be read. */
+/* neo4jConfDataDirectory of the file confPath; false when it cannot be read.
+ * Whole lines, however long: a line cut at a buffer's length would start a
+ * new line in the middle of a long comment or value. */
 static bool neo4jConfFileDataDirectory(const char *confPath, char *out, size_t size)
 {
     FILE *file = fopen(confPath, "re");
     if (!file)
         return false;
     bool found = false;
-    char line[NEO4J_PATH_SIZE + 64];
-    while (fgets(line, sizeof(line), file)) {
-        if (neo4jConfDataDirectory(line, strlen(line), out, size))
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t length;
+    while ((length = getline(&line, &capacity, file)) > 0) {
+        if (neo4jConfDataDirectory(line, (size_t)length, out, size))
             found = true;
     }
+    free(line);
     fclose(file);
     return found;
 }

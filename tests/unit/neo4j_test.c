@@ -115,6 +115,28 @@ static void testDatabaseDirectoryFromConf(void **state)
     assert_int_equal(neo4jDatabaseDirectory(home, "system", out, sizeof(out)), ERR_OK);
     snprintf(expected, sizeof(expected), "%s/mydata/databases/system", home);
     assert_string_equal(out, expected);
+
+    /* A line longer than any buffer is one line: the tail of a long comment
+     * is no setting, and a setting after it is still read. */
+    size_t fill = 3 * NEO4J_PATH_SIZE;
+    char *longConf = malloc(fill + 200);
+    assert_non_null(longConf);
+    longConf[0] = '#';
+    memset(longConf + 1, 'x', fill);
+    snprintf(longConf + 1 + fill, 200, "server.directories.data=/from-a-comment\nserver.directories.data=kept\n");
+    writeFile(conf, longConf, strlen(longConf), 0644);
+    assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+    snprintf(expected, sizeof(expected), "%s/kept/databases/neo4j", home);
+    assert_string_equal(out, expected);
+    for (size_t cut = NEO4J_PATH_SIZE - 8; cut < NEO4J_PATH_SIZE + 80; cut++) {
+        /* wherever the comment ends around a buffer's length */
+        snprintf(longConf + cut, 200, "server.directories.data=/from-a-comment\n");
+        writeFile(conf, longConf, strlen(longConf), 0644);
+        assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+        snprintf(expected, sizeof(expected), "%s/data/databases/neo4j", home);
+        assert_string_equal(out, expected);
+    }
+    free(longConf);
 }
 
 static void testConfDataDirectoryFromText(void **state)
