@@ -122,7 +122,7 @@ static ErrCode posixMakeParents(const char *path)
     if (!slash || slash == parent)
         return ERR_OK;
     *slash = '\0';
-    return fsMkdirP(parent, 0750);
+    return fsMkdirP(parent, 0700);
 }
 
 static ErrCode posixWriteOpen(void *driver, const char *name, unsigned flags, void **out)
@@ -141,7 +141,7 @@ static ErrCode posixWriteOpen(void *driver, const char *name, unsigned flags, vo
         result = posixMakeParents(writer->path);
     if (result == ERR_OK) {
         unlink(writer->tempPath); /* a leftover of a crashed process that had our pid */
-        writer->fd = open(writer->tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+        writer->fd = open(writer->tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (writer->fd < 0)
             result = fsErrorFromErrno(errno, "cannot create", writer->tempPath);
     }
@@ -595,7 +595,7 @@ ErrCode storagePosixNew(const char *root, Storage **out)
     *out = NULL;
     if (!root || root[0] == '\0')
         return errSet(CONFIG_INVALID, "repository directory is empty");
-    ErrCode result = fsMkdirP(root, 0750);
+    ErrCode result = fsMkdirP(root, 0700);
     if (result != ERR_OK)
         return result;
     struct stat info;

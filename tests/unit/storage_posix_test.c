@@ -356,6 +356,15 @@ static void testDirCreateSyncMove(void **state)
     assert_int_equal(storageDirSync(storage, ".tmp-b1-1"), ERR_OK);
     assert_int_equal(storageDirSync(storage, "absent"), BACKUP_NOT_FOUND);
 
+    /* A repository holds the graph: files 0600, directories 0700. */
+    char filePath[PATH_MAX];
+    rootPath(filePath, sizeof(filePath), ".tmp-b1-1/archive");
+    assert_int_equal(stat(filePath, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0600);
+    writeWhole(storage, "new/deep/file", "x");
+    rootPath(filePath, sizeof(filePath), "new/deep");
+    assert_int_equal(stat(filePath, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0700);
     assert_int_equal(storageMove(storage, ".tmp-b1-1", "b1", STORAGE_WRITE_NO_REPLACE), ERR_OK);
     StorageInfo moved;
     assert_int_equal(storageStat(storage, "b1/archive", &moved), ERR_OK);
