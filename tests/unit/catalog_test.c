@@ -225,11 +225,11 @@ static void testDeleteAndLocks(void **state)
     char id[CAT_ID_SIZE];
     makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
     /* A restore holds the backup: delete refuses and names the holder. */
-    Lock *reader = NULL;
+    StorageLock *reader = NULL;
     assert_int_equal(catLockBackup(catalog, id, LOCK_SHARED, 0, "neo4j-restore --backup-id X", &reader), ERR_OK);
     assert_int_equal(catDelete(catalog, id), BACKUP_LOCKED);
     assert_non_null(strstr(errLast()->action, "in use"));
-    lockRelease(reader);
+    storageLockRelease(reader);
     /* Another process (here: another Catalog) holding the catalog lock. */
     Catalog *other = NULL;
     assert_int_equal(catOpen(&other, storage, false), ERR_OK);
@@ -351,14 +351,14 @@ static void testRetentionApplyContract(void **state)
     catListFree(&list);
 
     /* A restore is reading the oldest: it survives this round. */
-    Lock *reader = NULL;
+    StorageLock *reader = NULL;
     assert_int_equal(catLockBackup(catalog, ids[9], LOCK_SHARED, 0, "restore", &reader), ERR_OK);
     assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
     assert_int_equal(deleted.count, 2);
     assert_string_equal(deleted.names[0], ids[7]);
     assert_string_equal(deleted.names[1], ids[8]);
     catNameListFree(&deleted);
-    lockRelease(reader);
+    storageLockRelease(reader);
     assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
     assert_int_equal(deleted.count, 1);
     assert_string_equal(deleted.names[0], ids[9]);
