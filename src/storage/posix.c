@@ -355,6 +355,191 @@ static ErrCode posixLockRefresh(void *lock) { return ERR_OK; /* flock lives as l
 
 static void posixLockRelease(void *lock) { lockRelease(lock); }
 
+/* ---- what the catalog needs beyond files ---- */
+
+static StorageKind posixKind(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return STORAGE_KIND_FILE;
+    if (S_ISDIR(mode))
+        return STORAGE_KIND_DIR;
+    return S_ISLNK(mode) ? STORAGE_KIND_LINK : STORAGE_KIND_OTHER;
+}
+
+static ErrCode posixListDirOnly(void *driver, const char *dirName, StorageListCallback callback, void *payload)
+{
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    ErrCode result = posixPath(storage, dirName, path, sizeof(path));
+    if (result != ERR_OK)
+        return result;
+    int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirFd < 0) {
+        if (errno == ENOENT)
+            return ERR_OK;
+        return fsErrorFromErrno(errno, "cannot list", path);
+    }
+    DIR *dir = fdopendir(dirFd);
+    if (!dir) {
+        int savedErrno = errno;
+        close(dirFd);
+        return fsErrorFromErrno(savedErrno, "cannot list", path);
+    }
+    char name[PATH_MAX];
+    struct dirent *entry;
+    while (result == ERR_OK && (entry = readdir(dir)) != NULL) {
+        const char *entryName = entry->d_name;
+        if (strcmp(entryName, ".") == 0 || strcmp(entryName, "..") == 0 || strstr(entryName, POSIX_TEMP_MARKER))
+            continue;
+        struct stat info;
+        if (fstatat(dirfd(dir), entryName, &info, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* removed meanwhile */
+        int written = snprintf(name, sizeof(name), "%s%s%s", dirName, dirName[0] ? "/" : "", entryName);
+        if (written < 0 || (size_t)written >= sizeof(name))
+            continue; /* no valid name reaches it */
+        StorageInfo listed = {.name = name,
+                              .size = S_ISREG(info.st_mode) ? (uint64_t)info.st_size : 0,
+                              .mtime = info.st_mtim.tv_sec,
+                              .kind = posixKind(info.st_mode)};
+        result = callback(&listed, payload);
+    }
+    closedir(dir);
+    return result;
+}
+
+static ErrCode posixInfo(void *driver, const char *name, StorageInfo *out)
+{
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    ErrCode result = posixPath(storage, name, path, sizeof(path));
+    if (result != ERR_OK)
+        return result;
+    struct stat info;
+    if (lstat(path, &info) != 0)
+        return posixOpenError(errno, "cannot stat", path);
+    out->name = name;
+    out->size = S_ISREG(info.st_mode) ? (uint64_t)info.st_size : 0;
+    out->mtime = info.st_mtim.tv_sec;
+    out->kind = posixKind(info.st_mode);
+    return ERR_OK;
+}
+
+static ErrCode posixReadInfo(void *handle, StorageInfo *out)
+{
+    PosixRead *reader = handle;
+    struct stat info;
+    if (fstat(reader->fd, &info) != 0)
+        return fsErrorFromErrno(errno, "cannot stat", reader->path);
+    out->size = (uint64_t)info.st_size;
+    out->mtime = info.st_mtim.tv_sec;
+    return ERR_OK;
+}
+
+static ErrCode posixDirCreate(void *driver, const char *dirName)
+{
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    ErrCode result = posixPath(storage, dirName, path, sizeof(path));
+    if (result != ERR_OK)
+        return result;
+    if (mkdir(path, 0700) != 0)
+        return errno == EEXIST ? errSet(BACKUP_IO_FAILED, "cannot create directory %s: already exists", path)
+                               : fsErrorFromErrno(errno, "cannot create directory", path);
+    return fsFsyncParent(path);
+}
+
+static ErrCode posixDirSync(void *driver, const char *dirName)
+{
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    ErrCode result = posixPath(storage, dirName, path, sizeof(path));
+    if (result != ERR_OK)
+        return result;
+    int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirFd < 0)
+        return posixOpenError(errno, "cannot open directory", path);
+    DIR *dir = fdopendir(dirFd);
+    if (!dir) {
+        int savedErrno = errno;
+        close(dirFd);
+        return fsErrorFromErrno(savedErrno, "cannot list", path);
+    }
+    struct dirent *entry;
+    while (result == ERR_OK && (entry = readdir(dir)) != NULL) {
+        struct stat info;
+        if (fstatat(dirfd(dir), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(info.st_mode))
+            continue;
+        int fileFd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fileFd < 0) {
+            result = fsErrorFromErrno(errno, "cannot open for fsync", entry->d_name);
+            break;
+        }
+        if (fsync(fileFd) != 0 && errno != EINVAL)
+            result = fsErrorFromErrno(errno, "cannot fsync", entry->d_name);
+        close(fileFd);
+    }
+    closedir(dir);
+    return result == ERR_OK ? fsFsyncDir(path) : result;
+}
+
+static ErrCode posixMove(void *driver, const char *from, const char *to, unsigned flags)
+{
+    PosixStorage *storage = driver;
+    char fromPath[PATH_MAX], toPath[PATH_MAX];
+    ErrCode result = posixPath(storage, from, fromPath, sizeof(fromPath));
+    if (result == ERR_OK)
+        result = posixPath(storage, to, toPath, sizeof(toPath));
+    if (result == ERR_OK)
+        result = posixMakeParents(toPath);
+    if (result != ERR_OK)
+        return result;
+    int renamed = (flags & STORAGE_WRITE_NO_REPLACE) ? posixRenameNoReplace(fromPath, toPath) : rename(fromPath, toPath);
+    if (renamed != 0) {
+        if (errno == EEXIST || errno == ENOTEMPTY)
+            return errSet(BACKUP_IO_FAILED, "cannot rename %s to %s: already exists", fromPath, toPath);
+        if (errno == ENOENT)
+            return errSet(BACKUP_NOT_FOUND, "cannot rename %s: no such file", fromPath);
+        return fsErrorFromErrno(errno, "cannot rename", fromPath);
+    }
+    result = fsFsyncParent(toPath);
+    return result == ERR_OK ? fsFsyncParent(fromPath) : result;
+}
+
+static ErrCode posixLockAcquireMode(void *driver, const char *name, const StorageLockOwner *owner, int mode,
+                                    int timeoutMs, int ttlSeconds, void **out)
+{
+    (void)ttlSeconds; /* a flock dies with its holder */
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    ErrCode result = posixPath(storage, name, path, sizeof(path));
+    if (result == ERR_OK)
+        result = posixMakeParents(path);
+    if (result != ERR_OK)
+        return result;
+    /* The purpose is shown as is to a refused caller ("held by pid N (<purpose>)");
+     * the host only when the caller names one (a flock is local anyway). */
+    char purpose[512];
+    const char *what = owner && owner->owner ? owner->owner : NULL;
+    if (what && owner->host)
+        snprintf(purpose, sizeof(purpose), "%.255s on %.200s", what, owner->host);
+    else if (what)
+        snprintf(purpose, sizeof(purpose), "%.500s", what);
+    Lock *lock = NULL;
+    result = lockAcquire(&lock, path, mode == STORAGE_LOCK_SHARED ? LOCK_SHARED : LOCK_EXCLUSIVE, timeoutMs,
+                         what ? purpose : NULL);
+    if (result != ERR_OK)
+        return result;
+    *out = lock;
+    return ERR_OK;
+}
+
+static bool posixLockHeld(void *driver, const char *name)
+{
+    PosixStorage *storage = driver;
+    char path[PATH_MAX];
+    return posixPath(storage, name, path, sizeof(path)) == ERR_OK && lockIsHeld(path);
+}
+
 static ErrCode posixSpace(void *driver, StorageSpace *out)
 {
     PosixStorage *storage = driver;
@@ -395,6 +580,14 @@ static const StorageInterface posixInterface = {
     .lockRelease = posixLockRelease,
     .space = posixSpace,
     .free = posixFree,
+    .listDir = posixListDirOnly,
+    .info = posixInfo,
+    .readInfo = posixReadInfo,
+    .dirCreate = posixDirCreate,
+    .dirSync = posixDirSync,
+    .move = posixMove,
+    .lockAcquireMode = posixLockAcquireMode,
+    .lockHeld = posixLockHeld,
 };
 
 ErrCode storagePosixNew(const char *root, Storage **out)
@@ -412,4 +605,34 @@ ErrCode storagePosixNew(const char *root, Storage **out)
     storage->root = memStrdup(root);
     *out = storageNew(&posixInterface, storage);
     return ERR_OK;
+}
+
+ErrCode storagePosixOpen(const char *root, bool create, Storage **out)
+{
+    *out = NULL;
+    if (!root || root[0] == '\0')
+        return errSet(CONFIG_INVALID, "repository directory is empty");
+    if (create) {
+        ErrCode result = fsMkdirP(root, 0700);
+        if (result != ERR_OK)
+            return result;
+    }
+    struct stat info;
+    if (stat(root, &info) != 0)
+        return fsErrorFromErrno(errno, "cannot open backup storage", root);
+    if (!S_ISDIR(info.st_mode))
+        return errSet(BACKUP_IO_FAILED, "backup storage %s is not a directory", root);
+    PosixStorage *storage = memCalloc(1, sizeof(*storage));
+    storage->root = memStrdup(root);
+    size_t length = strlen(storage->root);
+    while (length > 1 && storage->root[length - 1] == '/')
+        storage->root[--length] = '\0';
+    *out = storageNew(&posixInterface, storage);
+    return ERR_OK;
+}
+
+const char *storagePosixRoot(Storage *storage)
+{
+    PosixStorage *posix = storageDriverState(storage, &posixInterface);
+    return posix ? posix->root : NULL;
 }

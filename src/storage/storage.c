@@ -3,10 +3,12 @@
 #include "storage/storage.h"
 
 #include "common/mem.h"
+#include "common/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct Storage {
     const StorageInterface *interface;
@@ -211,6 +213,190 @@ ErrCode storageSpace(Storage *storage, StorageSpace *out)
 {
     memset(out, 0, sizeof(*out));
     return storage->interface->space(storage->driver, out);
+}
+
+/* ---- what the catalog needs beyond files ---------------------------------- */
+
+/* The fallback listing: the files below dir and the directories they imply,
+ * each directory reported once (sorted names make the duplicates adjacent). */
+typedef struct {
+    size_t dirLength;
+    char **names;
+    uint64_t *sizes;
+    int64_t *mtimes;
+    bool *isDir;
+    size_t count;
+    size_t capacity;
+} DerivedListing;
+
+static ErrCode derivedCollect(const StorageInfo *info, void *payload)
+{
+    DerivedListing *listing = payload;
+    const char *rest = info->name + listing->dirLength;
+    if (listing->dirLength > 0)
+        rest++; /* the '/' after dir */
+    size_t childLength = strcspn(rest, "/");
+    if (listing->count == listing->capacity) {
+        listing->capacity = listing->capacity ? listing->capacity * 2 : 16;
+        listing->names = memRealloc(listing->names, listing->capacity * sizeof(*listing->names));
+        listing->sizes = memRealloc(listing->sizes, listing->capacity * sizeof(*listing->sizes));
+        listing->mtimes = memRealloc(listing->mtimes, listing->capacity * sizeof(*listing->mtimes));
+        listing->isDir = memRealloc(listing->isDir, listing->capacity * sizeof(*listing->isDir));
+    }
+    size_t nameLength = (size_t)(rest - info->name) + childLength;
+    char *name = memRealloc(NULL, nameLength + 1);
+    memcpy(name, info->name, nameLength);
+    name[nameLength] = '\0';
+    listing->names[listing->count] = name;
+    listing->isDir[listing->count] = rest[childLength] == '/';
+    listing->sizes[listing->count] = listing->isDir[listing->count] ? 0 : info->size;
+    listing->mtimes[listing->count] = listing->isDir[listing->count] ? 0 : info->mtime;
+    listing->count++;
+    return ERR_OK;
+}
+
+/* qsort has no payload; listings run one at a time per thread. */
+static _Thread_local char **derivedSortNames;
+
+static int derivedCompare(const void *left, const void *right)
+{
+    return strcmp(derivedSortNames[*(const size_t *)left], derivedSortNames[*(const size_t *)right]);
+}
+
+static ErrCode derivedListDir(Storage *storage, const char *dir, StorageListCallback callback, void *payload)
+{
+    DerivedListing listing = {.dirLength = strlen(dir)};
+    ErrCode result = storage->interface->list(storage->driver, dir, derivedCollect, &listing);
+    size_t *order = memReallocArray(NULL, listing.count ? listing.count : 1, sizeof(*order));
+    for (size_t index = 0; index < listing.count; index++)
+        order[index] = index;
+    derivedSortNames = listing.names;
+    qsort(order, listing.count, sizeof(*order), derivedCompare);
+    for (size_t position = 0; result == ERR_OK && position < listing.count; position++) {
+        size_t index = order[position];
+        if (position > 0 && strcmp(listing.names[order[position - 1]], listing.names[index]) == 0)
+            continue; /* a directory implied by several files */
+        StorageInfo info = {.name = listing.names[index],
+                            .size = listing.sizes[index],
+                            .mtime = listing.mtimes[index],
+                            .kind = listing.isDir[index] ? STORAGE_KIND_DIR : STORAGE_KIND_FILE};
+        result = callback(&info, payload);
+    }
+    free(order);
+    for (size_t index = 0; index < listing.count; index++)
+        free(listing.names[index]);
+    free(listing.names);
+    free(listing.sizes);
+    free(listing.mtimes);
+    free(listing.isDir);
+    return result;
+}
+
+ErrCode storageListDir(Storage *storage, const char *dir, StorageListCallback callback, void *payload)
+{
+    ErrCode result = storageNameCheck(dir, true);
+    if (result != ERR_OK)
+        return result;
+    if (storage->interface->listDir)
+        return storage->interface->listDir(storage->driver, dir, callback, payload);
+    return derivedListDir(storage, dir, callback, payload);
+}
+
+ErrCode storageInfo(Storage *storage, const char *name, StorageInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    ErrCode result = storageNameCheck(name, false);
+    if (result != ERR_OK)
+        return result;
+    if (storage->interface->info)
+        return storage->interface->info(storage->driver, name, out);
+    result = storage->interface->stat(storage->driver, name, out);
+    out->kind = STORAGE_KIND_FILE;
+    return result;
+}
+
+ErrCode storageReadInfo(StorageRead *reader, StorageInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!reader->interface->readInfo)
+        return errSet(BACKUP_IO_FAILED, "storage driver %s cannot describe an open file", reader->interface->name);
+    ErrCode result = reader->interface->readInfo(reader->reader, out);
+    out->kind = STORAGE_KIND_FILE;
+    return result;
+}
+
+ErrCode storageDirCreate(Storage *storage, const char *dir)
+{
+    ErrCode result = storageNameCheck(dir, false);
+    if (result != ERR_OK)
+        return result;
+    return storage->interface->dirCreate ? storage->interface->dirCreate(storage->driver, dir) : ERR_OK;
+}
+
+ErrCode storageDirSync(Storage *storage, const char *dir)
+{
+    ErrCode result = storageNameCheck(dir, true);
+    if (result != ERR_OK)
+        return result;
+    return storage->interface->dirSync ? storage->interface->dirSync(storage->driver, dir) : ERR_OK;
+}
+
+bool storageCanMove(const Storage *storage) { return storage->interface->move != NULL; }
+
+ErrCode storageMove(Storage *storage, const char *from, const char *to, unsigned flags)
+{
+    ErrCode result = storageNameCheck(from, false);
+    if (result == ERR_OK)
+        result = storageNameCheck(to, false);
+    if (result != ERR_OK)
+        return result;
+    if (!storage->interface->move)
+        return errSet(BACKUP_IO_FAILED, "cannot rename %s: not supported by %s storage", from, storage->interface->name);
+    return storage->interface->move(storage->driver, from, to, flags);
+}
+
+/* Pause between attempts of a waiting lock on drivers that cannot block. */
+#define STORAGE_LOCK_RETRY_MS 100
+
+ErrCode storageLockAcquireMode(Storage *storage, const char *name, const StorageLockOwner *owner, int mode,
+                               int timeoutMs, int ttlSeconds, StorageLock **out)
+{
+    *out = NULL;
+    if (!storage->interface->lockAcquireMode) {
+        /* Exclusive only, retried here until the wait is over. */
+        int64_t deadline = timeMonotonicMs() + (timeoutMs > 0 ? timeoutMs : 0);
+        for (;;) {
+            ErrCode result = storageLockAcquire(storage, name, owner, ttlSeconds, out);
+            if (result != BACKUP_LOCKED || timeoutMs == 0 || (timeoutMs > 0 && timeMonotonicMs() >= deadline))
+                return result;
+            struct timespec pause = {0, STORAGE_LOCK_RETRY_MS * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+    ErrCode result = storageNameCheck(name, false);
+    if (result != ERR_OK)
+        return result;
+    if (ttlSeconds <= 0)
+        return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
+    StorageLock *lock = memCalloc(1, sizeof(*lock));
+    result = storage->interface->lockAcquireMode(storage->driver, name, owner, mode, timeoutMs, ttlSeconds,
+                                                 &lock->lock);
+    if (result != ERR_OK) {
+        free(lock);
+        return result;
+    }
+    lock->interface = storage->interface;
+    *out = lock;
+    return ERR_OK;
+}
+
+bool storageLockHeld(Storage *storage, const char *name)
+{
+    if (storageNameCheck(name, false) != ERR_OK || !storage->interface->lockHeld) {
+        errClear();
+        return false;
+    }
+    return storage->interface->lockHeld(storage->driver, name);
 }
 
 /* S3 bucket naming rules: 3-63 characters of lowercase letters, digits, '-'

@@ -1,7 +1,10 @@
 /* The posix storage driver: atomic stream writes (nothing visible before the
  * commit, nothing left after an abort, no replacement with NO_REPLACE), ranged
  * reads, recursive listing without temp files or links, stat, remove, locks
- * that conflict and name their holder, and refusal of links and non-files. */
+ * that conflict and name their holder, and refusal of links and non-files;
+ * and what the catalog needs beyond files: one-level listings with kinds,
+ * info without following links, directory create/sync/move, lock modes and
+ * probes, and opening a repository with or without create. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,6 +258,169 @@ static void testSpace(void **state)
     storageFree(storage);
 }
 
+typedef struct {
+    char names[16][64];
+    StorageKind kinds[16];
+    uint64_t sizes[16];
+    int count;
+} Entries;
+
+static ErrCode collectEntries(const StorageInfo *info, void *payload)
+{
+    Entries *entries = payload;
+    assert_true(entries->count < 16);
+    snprintf(entries->names[entries->count], sizeof(entries->names[0]), "%s", info->name);
+    entries->kinds[entries->count] = info->kind;
+    entries->sizes[entries->count] = info->size;
+    entries->count++;
+    return ERR_OK;
+}
+
+static int findEntry(const Entries *entries, const char *name)
+{
+    for (int index = 0; index < entries->count; index++)
+        if (strcmp(entries->names[index], name) == 0)
+            return index;
+    return -1;
+}
+
+static void rootPath(char *out, size_t size, const char *name) { snprintf(out, size, "%s/%s", rootDir, name); }
+
+static void testListDirKindsAndInfo(void **state)
+{
+    (void)state;
+    Storage *storage = openRoot();
+    writeWhole(storage, "b1/manifest.json", "{}");
+    writeWhole(storage, "b1/deep/x", "xyz");
+    writeWhole(storage, "top", "12345");
+    char path[PATH_MAX], other[PATH_MAX];
+    rootPath(path, sizeof(path), "link");
+    rootPath(other, sizeof(other), "b1");
+    assert_int_equal(symlink(other, path), 0);
+    rootPath(path, sizeof(path), "fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    rootPath(path, sizeof(path), "top.nbk-tmp-1-1"); /* an unfinished write */
+    FILE *file = fopen(path, "w");
+    fclose(file);
+
+    Entries entries = {0};
+    assert_int_equal(storageListDir(storage, "", collectEntries, &entries), ERR_OK);
+    assert_int_equal(entries.count, 4);
+    assert_int_equal(entries.kinds[findEntry(&entries, "b1")], STORAGE_KIND_DIR);
+    assert_int_equal(entries.kinds[findEntry(&entries, "link")], STORAGE_KIND_LINK);
+    assert_int_equal(entries.kinds[findEntry(&entries, "fifo")], STORAGE_KIND_OTHER);
+    assert_int_equal(entries.kinds[findEntry(&entries, "top")], STORAGE_KIND_FILE);
+    assert_int_equal(entries.sizes[findEntry(&entries, "top")], 5);
+    memset(&entries, 0, sizeof(entries));
+    assert_int_equal(storageListDir(storage, "b1", collectEntries, &entries), ERR_OK);
+    assert_int_equal(entries.count, 2);
+    assert_int_equal(entries.kinds[findEntry(&entries, "b1/deep")], STORAGE_KIND_DIR);
+    assert_int_equal(entries.kinds[findEntry(&entries, "b1/manifest.json")], STORAGE_KIND_FILE);
+    memset(&entries, 0, sizeof(entries));
+    assert_int_equal(storageListDir(storage, "absent", collectEntries, &entries), ERR_OK);
+    assert_int_equal(entries.count, 0);
+
+    StorageInfo info;
+    assert_int_equal(storageInfo(storage, "link", &info), ERR_OK);
+    assert_int_equal(info.kind, STORAGE_KIND_LINK);
+    assert_int_equal(storageInfo(storage, "fifo", &info), ERR_OK);
+    assert_int_equal(info.kind, STORAGE_KIND_OTHER);
+    assert_int_equal(storageInfo(storage, "top", &info), ERR_OK);
+    assert_int_equal(info.kind, STORAGE_KIND_FILE);
+    assert_int_equal(info.size, 5);
+    assert_int_equal(storageInfo(storage, "nothing", &info), BACKUP_NOT_FOUND);
+
+    StorageRead *reader = NULL;
+    assert_int_equal(storageReadOpen(storage, "top", 0, STORAGE_READ_ALL, &reader), ERR_OK);
+    assert_int_equal(storageReadInfo(reader, &info), ERR_OK);
+    assert_int_equal(info.size, 5);
+    assert_true(info.mtime > 0);
+    storageReadClose(reader);
+    storageFree(storage);
+}
+
+static void testDirCreateSyncMove(void **state)
+{
+    (void)state;
+    Storage *storage = openRoot();
+    assert_true(storageCanMove(storage));
+    assert_int_equal(storageDirCreate(storage, ".tmp-b1-1"), ERR_OK);
+    char path[PATH_MAX];
+    rootPath(path, sizeof(path), ".tmp-b1-1");
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0700);
+    assert_int_equal(storageDirCreate(storage, ".tmp-b1-1"), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "already exists"));
+    writeWhole(storage, ".tmp-b1-1/archive", "data");
+    assert_int_equal(storageDirSync(storage, ".tmp-b1-1"), ERR_OK);
+    assert_int_equal(storageDirSync(storage, "absent"), BACKUP_NOT_FOUND);
+
+    assert_int_equal(storageMove(storage, ".tmp-b1-1", "b1", STORAGE_WRITE_NO_REPLACE), ERR_OK);
+    StorageInfo moved;
+    assert_int_equal(storageStat(storage, "b1/archive", &moved), ERR_OK);
+    assert_int_equal(moved.size, 4);
+    assert_int_equal(storageInfo(storage, ".tmp-b1-1", &moved), BACKUP_NOT_FOUND);
+    /* NO_REPLACE refuses an existing directory, even an empty one. */
+    assert_int_equal(storageDirCreate(storage, "b2"), ERR_OK);
+    assert_int_equal(storageMove(storage, "b1", "b2", STORAGE_WRITE_NO_REPLACE), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "already exists"));
+    assert_int_equal(storageStat(storage, "b1/archive", &moved), ERR_OK);
+    assert_int_equal(storageMove(storage, "absent", "b3", 0), BACKUP_NOT_FOUND);
+    assert_int_equal(storageMove(storage, "b1", "../escape", 0), CONFIG_INVALID);
+    storageFree(storage);
+}
+
+static void testLockModes(void **state)
+{
+    (void)state;
+    Storage *storage = openRoot();
+    StorageLockOwner reader = {.owner = "neo4j-restore --backup-id b1"};
+    StorageLock *first = NULL, *second = NULL, *third = NULL;
+    assert_false(storageLockHeld(storage, "b1/.lock"));
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first), ERR_OK);
+    assert_true(storageLockHeld(storage, "b1/.lock"));
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &second), ERR_OK);
+    StorageLockOwner deleter = {.owner = "deleting"};
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &deleter, STORAGE_LOCK_EXCLUSIVE, 200, 60, &third),
+                     BACKUP_LOCKED);
+    assert_null(third);
+    storageLockRelease(first);
+    storageLockRelease(second);
+    assert_false(storageLockHeld(storage, "b1/.lock"));
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &deleter, STORAGE_LOCK_EXCLUSIVE, 0, 60, &third),
+                     ERR_OK);
+    /* The purpose is shown as given, without a host the caller did not name. */
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first),
+                     BACKUP_LOCKED);
+    assert_non_null(strstr(errLast()->reason, "(deleting)"));
+    storageLockRelease(third);
+    storageFree(storage);
+}
+
+static void testOpenRepository(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    rootPath(path, sizeof(path), "repo/nested/");
+    Storage *storage = NULL;
+    assert_int_equal(storagePosixOpen(path, false, &storage), BACKUP_IO_FAILED);
+    assert_null(storage);
+    assert_non_null(strstr(errLast()->reason, "cannot open backup storage"));
+    assert_int_equal(storagePosixOpen(path, true, &storage), ERR_OK);
+    rootPath(path, sizeof(path), "repo/nested");
+    assert_string_equal(storagePosixRoot(storage), path);
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0700);
+    storageFree(storage);
+    rootPath(path, sizeof(path), "plain");
+    FILE *file = fopen(path, "w");
+    fclose(file);
+    assert_int_equal(storagePosixOpen(path, false, &storage), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "is not a directory"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +430,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRefusesLinksAndNonFiles, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testLock, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testSpace, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testListDirKindsAndInfo, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDirCreateSyncMove, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testLockModes, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testOpenRepository, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,17 @@
 /* The storage seam itself: repository locations (s3://bucket/prefix vs a
- * path) and the name rules every driver relies on. */
+ * path), the name rules every driver relies on, and the fallbacks storage.c
+ * gives drivers without the optional functions (object storage): one-level
+ * listings derived from the recursive one, no rename, exclusive-only locks
+ * retried until the wait is over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "common/timeutil.h"
 #include "storage/storage.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void testLocationPath(void **state)
@@ -55,6 +60,109 @@ static void testNameCheck(void **state)
         assert_int_equal(storageNameCheck(bad[index], false), CONFIG_INVALID);
 }
 
+/* A flat driver: a fixed set of files, and a lock that is always taken. */
+static const char *flatFiles[] = {"b2/manifest.json", "b1/archive", "b1/manifest.json", "b1/sub/x", "top", ".lock"};
+static int flatLockAttempts;
+
+static ErrCode flatList(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    (void)driver;
+    size_t length = strlen(dir);
+    for (size_t index = 0; index < sizeof(flatFiles) / sizeof(flatFiles[0]); index++) {
+        const char *name = flatFiles[index];
+        if (length > 0 && (strncmp(name, dir, length) != 0 || name[length] != '/'))
+            continue;
+        StorageInfo info = {.name = name, .size = strlen(name), .mtime = 1000 + (int64_t)index};
+        ErrCode result = callback(&info, payload);
+        if (result != ERR_OK)
+            return result;
+    }
+    return ERR_OK;
+}
+
+static ErrCode flatStat(void *driver, const char *name, StorageInfo *out)
+{
+    (void)driver;
+    for (size_t index = 0; index < sizeof(flatFiles) / sizeof(flatFiles[0]); index++)
+        if (strcmp(flatFiles[index], name) == 0) {
+            out->name = name;
+            out->size = strlen(name);
+            return ERR_OK;
+        }
+    return errSet(BACKUP_NOT_FOUND, "no %s", name);
+}
+
+static ErrCode flatLockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttl, void **out)
+{
+    (void)driver;
+    (void)owner;
+    (void)ttl;
+    (void)out;
+    flatLockAttempts++;
+    return errSet(BACKUP_LOCKED, "%s is held by someone else", name);
+}
+
+static void flatFree(void *driver) { (void)driver; }
+
+static const StorageInterface flatInterface = {
+    .name = "flat",
+    .list = flatList,
+    .stat = flatStat,
+    .lockAcquire = flatLockAcquire,
+    .free = flatFree,
+};
+
+typedef struct {
+    char text[512];
+} Listed;
+
+static ErrCode appendListed(const StorageInfo *info, void *payload)
+{
+    Listed *listed = payload;
+    size_t used = strlen(listed->text);
+    snprintf(listed->text + used, sizeof(listed->text) - used, "%s:%s;", info->name,
+             info->kind == STORAGE_KIND_DIR ? "dir" : "file");
+    return ERR_OK;
+}
+
+static void testFallbacks(void **state)
+{
+    (void)state;
+    Storage *storage = storageNew(&flatInterface, NULL);
+    Listed listed = {""};
+    assert_int_equal(storageListDir(storage, "", appendListed, &listed), ERR_OK);
+    /* Each implied directory once, files with their kind, sorted. */
+    assert_string_equal(listed.text, ".lock:file;b1:dir;b2:dir;top:file;");
+    memset(&listed, 0, sizeof(listed));
+    assert_int_equal(storageListDir(storage, "b1", appendListed, &listed), ERR_OK);
+    assert_string_equal(listed.text, "b1/archive:file;b1/manifest.json:file;b1/sub:dir;");
+    assert_int_equal(storageListDir(storage, "../x", appendListed, &listed), CONFIG_INVALID);
+
+    StorageInfo info;
+    assert_int_equal(storageInfo(storage, "top", &info), ERR_OK);
+    assert_int_equal(info.kind, STORAGE_KIND_FILE);
+    assert_int_equal(storageInfo(storage, "nothing", &info), BACKUP_NOT_FOUND);
+
+    assert_false(storageCanMove(storage));
+    assert_int_equal(storageMove(storage, "b1", "b3", 0), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "not supported"));
+    assert_int_equal(storageDirCreate(storage, "b3"), ERR_OK);
+    assert_int_equal(storageDirSync(storage, "b3"), ERR_OK);
+    assert_false(storageLockHeld(storage, ".lock"));
+
+    StorageLock *lock = NULL;
+    flatLockAttempts = 0;
+    assert_int_equal(storageLockAcquireMode(storage, ".lock", NULL, STORAGE_LOCK_SHARED, 0, 60, &lock), BACKUP_LOCKED);
+    assert_int_equal(flatLockAttempts, 1);
+    int64_t started = timeMonotonicMs();
+    assert_int_equal(storageLockAcquireMode(storage, ".lock", NULL, STORAGE_LOCK_EXCLUSIVE, 250, 60, &lock),
+                     BACKUP_LOCKED);
+    assert_true(timeMonotonicMs() - started >= 250);
+    assert_true(flatLockAttempts >= 3);
+    assert_null(lock);
+    storageFree(storage);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -62,6 +170,7 @@ int main(void)
         cmocka_unit_test(testLocationS3),
         cmocka_unit_test(testLocationRejected),
         cmocka_unit_test(testNameCheck),
+        cmocka_unit_test(testFallbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
