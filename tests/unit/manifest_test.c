@@ -286,7 +286,7 @@ static void testThroughStorage(void **state)
     assert_int_equal(manifestLoadFrom(storage, "neo4j-20251227-153000", &loaded, &origin), ERR_OK);
     assert_int_equal(origin, MANIFEST_FROM_COPY);
     manifestFree(loaded);
-    char expected[1024];
+    char expected[4096];
     snprintf(expected, sizeof(expected), "%s is damaged (refusing to read %s: not a regular file); using %s", path,
              path, MANIFEST_COPY_FILE_NAME);
     assert_non_null(strstr(captured, expected));
