@@ -511,11 +511,20 @@ static ErrCode posixLockAcquireMode(void *driver, const char *name, const Storag
     (void)ttlSeconds; /* a flock dies with its holder */
     PosixStorage *storage = driver;
     char path[PATH_MAX];
+    /* No parents are created: a backup's lock must not bring back the
+     * directory of a backup deleted meanwhile (it would list as damaged). */
     ErrCode result = posixPath(storage, name, path, sizeof(path));
-    if (result == ERR_OK)
-        result = posixMakeParents(path);
     if (result != ERR_OK)
         return result;
+    struct stat parent;
+    char parentPath[PATH_MAX];
+    snprintf(parentPath, sizeof(parentPath), "%s", path);
+    char *slash = strrchr(parentPath, '/');
+    if (slash && slash != parentPath) {
+        *slash = '\0';
+        if (lstat(parentPath, &parent) != 0 || !S_ISDIR(parent.st_mode))
+            return errSet(BACKUP_NOT_FOUND, "cannot lock %s: %s is not a directory", path, parentPath);
+    }
     /* The purpose is shown as is to a refused caller ("held by pid N (<purpose>)");
      * the host only when the caller names one (a flock is local anyway). */
     char purpose[512];

@@ -387,6 +387,12 @@ static void testLockModes(void **state)
     StorageLockOwner reader = {.owner = "neo4j-restore --backup-id b1"};
     StorageLock *first = NULL, *second = NULL, *third = NULL;
     assert_false(storageLockHeld(storage, "b1/.lock"));
+    /* A lock never creates its directory (a deleted backup stays deleted). */
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first),
+                     BACKUP_NOT_FOUND);
+    StorageInfo absent;
+    assert_int_equal(storageInfo(storage, "b1", &absent), BACKUP_NOT_FOUND);
+    assert_int_equal(storageDirCreate(storage, "b1"), ERR_OK);
     assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first), ERR_OK);
     assert_true(storageLockHeld(storage, "b1/.lock"));
     assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &second), ERR_OK);
