@@ -123,6 +123,10 @@ typedef struct {
                                int timeoutMs, int ttlSeconds, void **out);
     /* True when a holder (any mode) has the lock now. */
     bool (*lockHeld)(void *driver, const char *name);
+    /* The driver's locks expire unless refreshed (S3): storage.c then keeps
+     * each held lock alive from a thread, so lockRefresh must be safe to call
+     * from another thread than the one using the storage. */
+    bool lockExpires;
 } StorageInterface;
 
 /* Wraps a driver; takes ownership of driverState (freed with interface->free). */
@@ -167,8 +171,15 @@ ErrCode storageRemoveDir(Storage *storage, const char *dir);
  * process. */
 ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLockOwner *owner, int ttlSeconds,
                            StorageLock **out);
-/* Extends the lock's expiry by its ttl from now. */
+/* Extends the lock's expiry by its ttl from now. Rarely needed: on drivers
+ * whose locks expire, a keeper thread refreshes every held lock at a third of
+ * its ttl until it is released. BACKUP_LOCKED "lost the lock" once it was
+ * taken over (see storageLockLost). */
 ErrCode storageLockRefresh(StorageLock *lock);
+/* True once a refresh found the lock taken over or gone: the holder must
+ * stop writing what the lock protects (a backup then fails instead of
+ * committing). errLast() is not touched. */
+bool storageLockLost(StorageLock *lock);
 void storageLockRelease(StorageLock *lock); /* NULL is ignored */
 
 ErrCode storageSpace(Storage *storage, StorageSpace *out);
@@ -212,7 +223,9 @@ ErrCode storageMove(Storage *storage, const char *from, const char *to, unsigned
 /* storageLockAcquire with a mode and a wait: timeoutMs 0 = try once,
  * -1 = wait forever, > 0 = retry until then (as common/lock.h). A driver
  * without shared locks (S3) takes an exclusive one. owner->owner is the
- * purpose shown to a refused caller ("held by pid N (<purpose>)"). */
+ * purpose shown to a refused caller ("held by pid N (<purpose>)"). The
+ * directory holding the lock must exist (BACKUP_NOT_FOUND otherwise): a
+ * lock never creates one. */
 ErrCode storageLockAcquireMode(Storage *storage, const char *name, const StorageLockOwner *owner, int mode,
                                int timeoutMs, int ttlSeconds, StorageLock **out);
 /* True when anyone holds lock `name` now, in any mode (a probe that takes
