@@ -3,6 +3,7 @@
 #include "catalog/catalog_settings.h"
 
 #include "common/timeutil.h"
+#include "storage/storage_settings.h"
 
 #include <string.h>
 
@@ -14,7 +15,15 @@ ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
         errSetAction("Set BACKUP_STORAGE_PATH to the directory that holds the backups");
         return CONFIG_INVALID;
     }
-    return catOpen(out, root, create);
+    StorageLocation location;
+    if (storageLocationParse(root, &location) == ERR_OK && location.kind == STORAGE_LOCATION_POSIX)
+        return catOpen(out, root, create);
+    /* Object storage (or a location storageOpenConfigured refuses with the reason). */
+    Storage *storage = NULL;
+    ErrCode code = storageOpenConfigured(config, create, &storage);
+    if (code != ERR_OK)
+        return code;
+    return catOpenStorage(out, storage);
 }
 
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from neo4j_servers import REPO_ROOT, Neo4jServer, local_root, make_tls_dir, run_cli as _run_cli
+from s3_servers import S3_KINDS, start_s3_server, stop_s3_server
 
 # NBK_E2E_SERVER_PREFIX lets two test sessions on one machine use separate
 # servers (a session stops its servers at the end, which would hit the other).
@@ -101,6 +102,20 @@ def neo4j_tls_server(tls_dir):
     """A server (e2e-tls) with Bolt TLS OPTIONAL: bolt:// and bolt+ssc:// both
     work; the certificate is tls_dir/public.crt (CN=localhost, SAN 127.0.0.1)."""
     yield from _session_server(TLS_SERVER, tls_dir=tls_dir)
+
+
+@pytest.fixture(scope="session", params=S3_KINDS)
+def s3_server(request):
+    """A real S3 server on loopback (S3Proxy, then moto; s3_servers.S3Server:
+    .endpoint .bucket .access_key .secret_key, .client is boto3), started once
+    per session: every test that takes it runs against both."""
+    pytest.importorskip("boto3")
+    try:
+        server = start_s3_server(request.param, SERVER_PREFIX)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield server
+    stop_s3_server(server)
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """The storage drivers end to end: tests/tools/storage_probe drives the S3
 driver against two real S3 implementations on loopback (S3Proxy and moto's
-server, started once per session by tools/s3-local) and the posix driver
-against a directory; boto3, an independent client, checks every object.
-
-Servers are named <NBK_E2E_SERVER_PREFIX>-s3proxy / -moto and kept running
-with NBK_KEEP_SERVERS=1, like the Neo4j servers of conftest.py."""
+server: the s3_server fixture of conftest.py, s3_servers.py) and the posix
+driver against a directory; boto3, an independent client, checks every
+object."""
 
 import hashlib
 import os
@@ -15,14 +13,8 @@ import uuid
 
 import pytest
 
-from neo4j_servers import REPO_ROOT
-
 boto3 = pytest.importorskip("boto3")
-from botocore.config import Config  # noqa: E402  (after the importorskip)
-from botocore.exceptions import ClientError  # noqa: E402
 
-SERVER_PREFIX = os.environ.get("NBK_E2E_SERVER_PREFIX") or "e2e"
-S3_LOCAL = REPO_ROOT / "tools" / "s3-local"
 PART_SIZE = 5 * 1024 * 1024  # S3's smallest part, so modest files go multipart
 
 # Exit statuses of src/common/error.def.
@@ -32,49 +24,6 @@ BACKUP_IO_FAILED = 20
 CONFIG_INVALID = 21
 STORAGE_AUTH_FAILED = 30
 STORAGE_UNREACHABLE = 31
-
-
-class S3Server:
-    def __init__(self, kind, name, access):
-        self.kind = kind
-        self.name = name
-        self.endpoint = access["endpoint"]
-        self.bucket = access["bucket"]
-        self.access_key = access["access_key"]
-        self.secret_key = access["secret_key"]
-        self.client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-                                   aws_secret_access_key=self.secret_key, region_name="us-east-1",
-                                   config=Config(s3={"addressing_style": "path"}))
-
-    def get(self, key):
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def exists(self, key):
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-
-    def uploads(self, prefix):
-        answer = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
-        return answer.get("Uploads", [])
-
-
-@pytest.fixture(scope="session", params=["s3proxy", "moto"])
-def s3_server(request):
-    kind = request.param
-    name = f"{SERVER_PREFIX}-{kind}"
-    started = subprocess.run([str(S3_LOCAL), "start", name, "--kind", kind], capture_output=True, text=True,
-                             timeout=600)
-    if started.returncode != 0:
-        pytest.fail(f"tools/s3-local start {name} failed: {started.stderr}")
-    access = dict(line.split("=", 1) for line in started.stdout.split())
-    yield S3Server(kind, name, access)
-    if os.environ.get("NBK_KEEP_SERVERS", "0") != "1":
-        subprocess.run([str(S3_LOCAL), "stop", name], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,141 @@
+"""A repository on object storage, end to end: BACKUP_STORAGE_PATH=s3://...
+on real S3 servers (S3Proxy and moto's server on loopback, the s3_server
+fixture), real Neo4j servers, the real executables. boto3 (an implementation
+we did not write) checks every object, the official Neo4j driver every
+restored graph.
+
+What an operator relies on: a backup is written straight to the bucket (no
+local copy of the archive), becomes visible only once complete, lists,
+validates, restores and deletes like a local one; a crash leaves nothing that
+lists as COMPLETE and --cleanup removes what it left; bad credentials are
+STORAGE_AUTH_FAILED, at once and without printing the secret."""
+
+import hashlib
+import json
+import uuid
+
+import pytest
+
+from helpers import (ARCHIVE_FILES, BACKUP_NOT_FOUND, Tools, assert_error, backup_id_of, count_graph,
+                     ensure_sample, graph_snapshot, kill_when)
+
+pytest.importorskip("boto3")
+
+NODES = 1500
+RELATIONSHIPS = 3200
+STORAGE_AUTH_FAILED = 30
+
+
+@pytest.fixture
+def sample_graph(neo4j_server):
+    ensure_sample(neo4j_server, NODES, RELATIONSHIPS)
+    return neo4j_server
+
+
+@pytest.fixture
+def s3_tools(s3_server, backup_bin, restore_bin, tmp_path, neo4j_server, neo4j_target):
+    """Tools on s3://bucket/<fresh prefix>; (tools, server, prefix). HOME is an
+    empty directory, so no credentials of the machine running the tests are
+    read; the working directory is an empty one, to show nothing lands there."""
+    prefix = f"repo-{uuid.uuid4().hex[:12]}"
+    work = tmp_path / "work"
+    work.mkdir()
+    extra = {**s3_server.environment(prefix), "HOME": str(work), "RESTORE_IMPORT_DIR": str(tmp_path / "scratch")}
+    tools = Tools(backup_bin, restore_bin, f"s3://{s3_server.bucket}/{prefix}", production=neo4j_server,
+                  target=neo4j_target, extra=extra)
+    return tools, s3_server, prefix
+
+
+def manifest_of(server, prefix, backup_id, name="manifest.json"):
+    return json.loads(server.get(f"{prefix}/{backup_id}/{name}"))
+
+
+def test_create_list_validate_restore_delete(s3_tools, sample_graph, neo4j_target):
+    tools, server, prefix = s3_tools
+    result = tools.backup("--create")
+    assert result.returncode == 0, result.output
+    backup_id = backup_id_of(result)
+    archive_name = ARCHIVE_FILES["zstd"]
+
+    # What boto3 finds: the archive, both manifests, nothing else (no lock left).
+    keys = sorted(server.keys(prefix))
+    assert keys == sorted(f"{prefix}/{backup_id}/{name}" for name in
+                          (archive_name, "manifest.json", "manifest.json.copy")), keys
+    manifest = manifest_of(server, prefix, backup_id)
+    assert manifest["status"] == "COMPLETE"
+    archive = server.get(f"{prefix}/{backup_id}/{archive_name}")
+    assert manifest["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
+    assert manifest["archive"]["size_compressed"] == len(archive)
+    assert server.get(f"{prefix}/{backup_id}/manifest.json.copy") == server.get(
+        f"{prefix}/{backup_id}/manifest.json")
+    assert server.uploads(prefix) == []
+
+    listed = tools.backup("--list", "--json")
+    assert listed.returncode == 0, listed.output
+    entries = json.loads(listed.stdout)["backups"]
+    assert [(entry["id"], entry["status"]) for entry in entries] == [(backup_id, "COMPLETE")]
+
+    validated = tools.backup("--validate", backup_id)
+    assert validated.returncode == 0, validated.output
+
+    restored = tools.restore("--backup-id", backup_id, "--validate", "--load", "bolt")
+    assert restored.returncode == 0, restored.output
+    assert count_graph(neo4j_target)[:2] == (NODES, RELATIONSHIPS)
+    assert graph_snapshot(neo4j_target) == graph_snapshot(sample_graph)
+
+    deleted = tools.backup("--delete", backup_id, "--force")
+    assert deleted.returncode == 0, deleted.output
+    assert server.keys(prefix) == []
+    assert_error(tools.backup("--validate", backup_id), BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
+
+
+def expire_locks(server, prefix):
+    """Rewrites every lock record below prefix as expired: what the clock does
+    to the lock of a writer that died (its keeper no longer refreshes it)."""
+    for key in server.keys(prefix):
+        if key.endswith("/.lock") or key == f"{prefix}/.lock":
+            record = server.get(key).decode()
+            lines = [line for line in record.splitlines() if not line.startswith("expires=")]
+            server.client.put_object(Bucket=server.bucket, Key=key,
+                                     Body=("\n".join(lines) + "\nexpires=1\n").encode())
+
+
+def test_a_killed_backup_never_lists_and_cleanup_removes_it(s3_tools, sample_graph):
+    tools, server, prefix = s3_tools
+    kill_when(tools.popen_backup("--create"), "INFO: Running: online logical backup")
+    # Killed while writing: whatever it left is not a backup.
+    left = server.keys(prefix)
+    assert left, "the killed backup left no lock behind"
+    listing = tools.backup("--list")
+    assert listing.returncode == 0, listing.output
+    assert "COMPLETE" not in listing.stdout
+    assert "Total: 0 backups" in listing.stdout
+    # While its lock is alive, --cleanup leaves it alone (it may be a live writer).
+    cleaned = tools.backup("--cleanup")
+    assert cleaned.returncode == 0, cleaned.output
+    assert sorted(server.keys(prefix)) == sorted(left)
+    # Once the lock has expired it is a leftover: removed, uploads aborted.
+    expire_locks(server, prefix)
+    cleaned = tools.backup("--cleanup")
+    assert cleaned.returncode == 0, cleaned.output
+    assert [key for key in server.keys(prefix) if key != f"{prefix}/.lock"] == [], server.keys(prefix)
+    assert server.uploads(prefix) == []
+    # And the next backup works.
+    assert tools.backup("--create").returncode == 0
+
+
+def test_wrong_secret_is_storage_auth_failed(s3_tools):
+    tools, server, prefix = s3_tools
+    if server.kind == "moto":
+        pytest.skip("moto accepts any credentials")
+    result = tools.backup("--list", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-0123456789"})
+    assert_error(result, STORAGE_AUTH_FAILED, "STORAGE_AUTH_FAILED")
+    assert "wrong-secret-value" not in result.output
+    assert server.secret_key not in result.output
+
+
+def test_check_says_object_storage_has_no_free_space_check(s3_tools):
+    tools, server, prefix = s3_tools
+    result = tools.backup("--check")
+    assert result.returncode == 0, result.output
+    assert "object storage" in result.output
