@@ -33,9 +33,12 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
     if (!root)
         return cfgStoragePathMissing();
 
+    bool local = catStorageIsLocal(config);
     if (schedulerState) {
         out->scheduler = *schedulerState;
         out->haveScheduler = true;
+    } else if (!local) {
+        schedStateInit(&out->scheduler); /* the scheduler keeps its state beside a local catalog only */
     } else {
         char statePath[4096];
         bool found = false;
@@ -46,20 +49,20 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
             schedStateInit(&out->scheduler);
     }
     out->schedulerRunning = apiPidAlive(out->scheduler.pid);
-    if (recoveryLoad(root, &out->recovery) == ERR_OK)
+    if (local && recoveryLoad(root, &out->recovery) == ERR_OK)
         out->recoveryInterrupted = recoveryIsStale(&out->recovery);
     else
         memset(&out->recovery, 0, sizeof(out->recovery));
 
-    if (!fsIsDirectory(root))
+    if (local && !fsIsDirectory(root))
         return ERR_OK; /* nothing stored yet */
     out->catalogExists = true;
-    out->haveSpace = fsSpace(root, &out->space) == ERR_OK;
+    out->haveSpace = local && fsSpace(root, &out->space) == ERR_OK; /* object storage: no capacity */
     RetPolicy policy;
     ErrCode code = catRetentionPolicyConfigured(config, &policy);
     Catalog *catalog = NULL;
     if (code == ERR_OK)
-        code = catOpen(&catalog, root, false);
+        code = catOpenConfigured(config, false, &catalog);
     if (code == ERR_OK)
         code = catList(catalog, &out->list);
     if (code != ERR_OK) {

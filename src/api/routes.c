@@ -274,7 +274,7 @@ static bool apiFindBackup(ApiServer *server, const char *id, ApiResponse *respon
     CatEntry entry = {0};
     if (code == ERR_OK) {
         const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
-        if (root && !fsIsDirectory(root))
+        if (root && catStorageIsLocal(server->config) && !fsIsDirectory(root))
             code = errSet(BACKUP_NOT_FOUND, "backup %s not found: nothing is stored yet", id);
         else
             code = catOpenConfigured(server->config, false, &catalog);

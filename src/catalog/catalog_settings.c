@@ -26,6 +26,13 @@ ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out)
     return catOpenStorage(out, storage);
 }
 
+bool catStorageIsLocal(const Config *config)
+{
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
+    StorageLocation location;
+    return root && storageLocationParse(root, &location) == ERR_OK && location.kind == STORAGE_LOCATION_POSIX;
+}
+
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)
 {
     ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);

@@ -14,6 +14,10 @@
 /* Opens the catalog at BACKUP_STORAGE_PATH (created when create is true).
  * CONFIG_INVALID, with the fix as action, when the setting is missing. */
 ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out);
+/* True when BACKUP_STORAGE_PATH names a local directory (not s3://): the
+ * places that still keep files beside the catalog (scheduler state, the
+ * recovery state, scratch space, free-space figures) ask this first. */
+bool catStorageIsLocal(const Config *config);
 /* Retention policy from BACKUP_RETENTION_DAYS, BACKUP_KEEP_WEEKLY and
  * BACKUP_KEEP_MONTHLY, as --list, --cleanup, the scheduler and the API use it. */
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out);

@@ -1,6 +1,7 @@
 /* neo4j-backup --check: a preflight that changes nothing. */
 #include "command/support.h"
 #include "restore/health.h"
+#include "storage/storage.h"
 
 #include "common/format.h"
 #include "common/fsutil.h"
@@ -51,6 +52,26 @@ static ErrCode checkStorage(CommandContext *context)
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
     if (!root)
         return cfgStoragePathMissing();
+    StorageLocation location;
+    ErrCode parsed = storageLocationParse(root, &location);
+    if (parsed != ERR_OK)
+        return parsed;
+    if (location.kind != STORAGE_LOCATION_POSIX) {
+        /* Reading the listing proves the endpoint, the credentials and the
+         * bucket without writing anything. */
+        Catalog *catalog = NULL;
+        CatList list = {0};
+        ErrCode code = catOpenConfigured(context->config, false, &catalog);
+        if (code == ERR_OK)
+            code = catList(catalog, &list);
+        if (code == ERR_OK)
+            logInfo("Storage: %s is reachable and readable with these credentials (%zu backups); object storage "
+                    "has no free-space check",
+                    root, list.count);
+        catListFree(&list);
+        catClose(catalog);
+        return code;
+    }
     if (!fsIsDirectory(root)) {
         logWarn("Storage path %s does not exist yet (it is created by the first backup)", root);
         return ERR_OK;

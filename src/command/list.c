@@ -122,7 +122,7 @@ ErrCode cmdList(CommandContext *context)
     RetPolicy policy;
     ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
-    if (code == ERR_OK && root && !fsIsDirectory(root)) {
+    if (code == ERR_OK && root && catStorageIsLocal(context->config) && !fsIsDirectory(root)) {
         /* Nothing was ever stored here: an empty catalog, said plainly. */
         logWarn("Storage path %s does not exist: no backups yet", root);
         if (context->json)
