@@ -1,13 +1,16 @@
-/* neo4j-backup --check: a preflight that changes nothing. */
+/* neo4j-backup --check: a preflight that changes nothing (on object storage
+ * it writes and removes one probe object, as an upload would). */
 #include "command/support.h"
 #include "restore/health.h"
-#include "storage/storage.h"
+#include "storage/storage_settings.h"
 
 #include "common/format.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static ErrCode checkNeo4j(CommandContext *context)
@@ -46,6 +49,63 @@ static ErrCode checkNeo4j(CommandContext *context)
     return code;
 }
 
+/* Writes, reads back and removes one small probe object: proves the
+ * credentials may do what a backup does, and leaves nothing behind. */
+static ErrCode checkProbeObject(Storage *storage)
+{
+    char name[96], hostName[64] = "host";
+    gethostname(hostName, sizeof(hostName) - 1);
+    for (char *cursor = hostName; *cursor; cursor++)
+        if (!isalnum((unsigned char)*cursor) && *cursor != '-')
+            *cursor = '-';
+    snprintf(name, sizeof(name), ".check-%s-%ld", hostName, (long)getpid());
+    static const char probe[] = "neo4j-backup --check probe\n";
+    StorageWrite *writer = NULL;
+    ErrCode code = storageWriteOpen(storage, name, 0, &writer);
+    if (code == ERR_OK && (code = storageWrite(writer, probe, sizeof(probe) - 1)) != ERR_OK)
+        storageWriteAbort(writer);
+    else if (code == ERR_OK)
+        code = storageWriteCommit(writer);
+    char back[sizeof(probe)] = "";
+    size_t got = 0;
+    StorageRead *reader = NULL;
+    if (code == ERR_OK)
+        code = storageReadOpen(storage, name, 0, STORAGE_READ_ALL, &reader);
+    if (code == ERR_OK)
+        code = storageRead(reader, back, sizeof(back), &got);
+    storageReadClose(reader);
+    if (code == ERR_OK && (got != sizeof(probe) - 1 || memcmp(back, probe, got) != 0))
+        code = errSet(BACKUP_IO_FAILED, "the probe object %s read back differs from what was written", name);
+    ErrCode removed = storageRemove(storage, name);
+    return code != ERR_OK ? code : removed;
+}
+
+static ErrCode checkObjectStorage(CommandContext *context, const StorageLocation *location, const char *root)
+{
+    S3Config s3;
+    ErrCode code = storageS3ConfigFromSettings(context->config, location, &s3);
+    if (code != ERR_OK)
+        return code;
+    logInfo("Storage: %s (endpoint %s, region %s, %s-style addressing)", root,
+            s3.endpoint[0] ? s3.endpoint : "AWS S3", s3.region[0] ? s3.region : "us-east-1",
+            s3.uriStyle == S3_URI_STYLE_PATH ? "path" : "virtual-hosted");
+    explicit_bzero(&s3, sizeof(s3));
+    Catalog *catalog = NULL;
+    CatList list = {0};
+    code = catOpenConfigured(context->config, false, &catalog);
+    if (code == ERR_OK)
+        code = catList(catalog, &list);
+    if (code == ERR_OK)
+        code = checkProbeObject(catStorage(catalog));
+    if (code == ERR_OK)
+        logInfo("Storage: listed (%zu backups), wrote, read back and removed a probe object; object storage has "
+                "no free-space check",
+                list.count);
+    catListFree(&list);
+    catClose(catalog);
+    return code;
+}
+
 /* Storage problems are reported but do not hide the Neo4j result. */
 static ErrCode checkStorage(CommandContext *context)
 {
@@ -56,22 +116,8 @@ static ErrCode checkStorage(CommandContext *context)
     ErrCode parsed = storageLocationParse(root, &location);
     if (parsed != ERR_OK)
         return parsed;
-    if (location.kind != STORAGE_LOCATION_POSIX) {
-        /* Reading the listing proves the endpoint, the credentials and the
-         * bucket without writing anything. */
-        Catalog *catalog = NULL;
-        CatList list = {0};
-        ErrCode code = catOpenConfigured(context->config, false, &catalog);
-        if (code == ERR_OK)
-            code = catList(catalog, &list);
-        if (code == ERR_OK)
-            logInfo("Storage: %s is reachable and readable with these credentials (%zu backups); object storage "
-                    "has no free-space check",
-                    root, list.count);
-        catListFree(&list);
-        catClose(catalog);
-        return code;
-    }
+    if (location.kind != STORAGE_LOCATION_POSIX)
+        return checkObjectStorage(context, &location, root);
     if (!fsIsDirectory(root)) {
         logWarn("Storage path %s does not exist yet (it is created by the first backup)", root);
         return ERR_OK;
