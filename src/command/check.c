@@ -80,6 +80,33 @@ static ErrCode checkProbeObject(Storage *storage)
     return code != ERR_OK ? code : removed;
 }
 
+/* Locks on object storage rest on conditional writes (If-None-Match: *): a
+ * second taker of a held lock must be refused. A service that ignores the
+ * header would let two hosts write one repository at once: say so. */
+static ErrCode checkConditionalWrites(Storage *storage)
+{
+    char name[64];
+    snprintf(name, sizeof(name), ".check-lock-%ld", (long)getpid());
+    StorageLockOwner owner = {.owner = "neo4j-backup --check"};
+    StorageLock *first = NULL, *second = NULL;
+    ErrCode code = storageLockAcquire(storage, name, &owner, 60, &first);
+    if (code != ERR_OK)
+        return code;
+    ErrCode again = storageLockAcquire(storage, name, &owner, 60, &second);
+    if (again == ERR_OK) {
+        logWarn("Storage: this service ignores conditional writes (If-None-Match): the repository locks cannot "
+                "keep two hosts from writing at once; run one scheduler per repository");
+        storageLockRelease(second);
+    } else if (again == BACKUP_LOCKED) {
+        errClear();
+        logInfo("Storage: conditional writes are honoured: repository locks exclude other hosts");
+    } else {
+        code = again;
+    }
+    storageLockRelease(first);
+    return code;
+}
+
 static ErrCode checkObjectStorage(CommandContext *context, const StorageLocation *location, const char *root)
 {
     S3Config s3;
@@ -97,6 +124,8 @@ static ErrCode checkObjectStorage(CommandContext *context, const StorageLocation
         code = catList(catalog, &list);
     if (code == ERR_OK)
         code = checkProbeObject(catStorage(catalog));
+    if (code == ERR_OK)
+        code = checkConditionalWrites(catStorage(catalog));
     if (code == ERR_OK)
         logInfo("Storage: listed (%zu backups), wrote, read back and removed a probe object; object storage has "
                 "no free-space check",

@@ -134,8 +134,14 @@ def test_wrong_secret_is_storage_auth_failed(s3_tools):
     assert server.secret_key not in result.output
 
 
-def test_check_says_object_storage_has_no_free_space_check(s3_tools):
+def test_check_probes_the_bucket_and_leaves_nothing(s3_tools):
     tools, server, prefix = s3_tools
     result = tools.backup("--check")
     assert result.returncode == 0, result.output
-    assert "object storage" in result.output
+    assert f"INFO: Storage: s3://{server.bucket}/{prefix} (endpoint {server.endpoint}, region us-east-1, " \
+           "path-style addressing)" in result.stdout
+    assert "wrote, read back and removed a probe object" in result.stdout
+    assert "object storage has no free-space check" in result.stdout
+    # Both servers honour If-None-Match: *, so locks exclude other hosts.
+    assert "conditional writes are honoured" in result.stdout
+    assert server.keys(prefix) == []
