@@ -34,22 +34,21 @@ ErrCode apiSnapshotTake(const Config *config, const SchedState *schedulerState, 
         return cfgStoragePathMissing();
 
     bool local = catStorageIsLocal(config);
+    const char *stateDir = catStateDirectory(config);
     if (schedulerState) {
         out->scheduler = *schedulerState;
         out->haveScheduler = true;
-    } else if (!local) {
-        schedStateInit(&out->scheduler); /* the scheduler keeps its state beside a local catalog only */
     } else {
         char statePath[4096];
         bool found = false;
-        if (fsPathJoin(statePath, sizeof(statePath), root, SCHED_STATE_FILE) == ERR_OK &&
+        if (fsPathJoin(statePath, sizeof(statePath), stateDir, SCHED_STATE_FILE) == ERR_OK &&
             schedStateLoad(statePath, &out->scheduler, &found) == ERR_OK)
             out->haveScheduler = found;
         else
             schedStateInit(&out->scheduler);
     }
     out->schedulerRunning = apiPidAlive(out->scheduler.pid);
-    if (local && recoveryLoad(root, &out->recovery) == ERR_OK)
+    if (recoveryLoad(stateDir, &out->recovery) == ERR_OK)
         out->recoveryInterrupted = recoveryIsStale(&out->recovery);
     else
         memset(&out->recovery, 0, sizeof(out->recovery));

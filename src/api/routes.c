@@ -481,7 +481,7 @@ static bool apiCheckRestore(ApiServer *server, const char *id, ApiJobRequest *jo
     if (!apiFindBackup(server, id, response))
         return false;
     RecoveryStatus recovery;
-    const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
+    const char *root = catStateDirectory(server->config);
     if (root && recoveryLoad(root, &recovery) == ERR_OK &&
         (recovery.state == RECOVERY_RECOVERING || recovery.state == RECOVERY_VALIDATION) &&
         !recoveryIsStale(&recovery)) {
@@ -537,7 +537,7 @@ static void apiShowJob(ApiServer *server, const char *id, ApiResponse *response)
 
 static void apiShowRecovery(ApiServer *server, ApiResponse *response)
 {
-    const char *root = cfgGet(server->config, CFG_BACKUP_STORAGE_PATH);
+    const char *root = catStateDirectory(server->config);
     json_object *body = NULL;
     ErrCode code = root ? recoveryStatusJson(root, &body) : cfgStoragePathMissing();
     if (code != ERR_OK) {

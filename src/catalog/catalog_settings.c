@@ -33,6 +33,18 @@ bool catStorageIsLocal(const Config *config)
     return root && storageLocationParse(root, &location) == ERR_OK && location.kind == STORAGE_LOCATION_POSIX;
 }
 
+const char *catStateDirectory(const Config *config)
+{
+    const char *stateDir = cfgGet(config, CFG_BACKUP_STATE_DIR);
+    if (stateDir && stateDir[0])
+        return stateDir;
+    if (!cfgGet(config, CFG_BACKUP_STORAGE_PATH)) {
+        cfgStoragePathMissing();
+        return NULL;
+    }
+    return catStorageIsLocal(config) ? cfgGet(config, CFG_BACKUP_STORAGE_PATH) : CAT_STATE_DIR_DEFAULT;
+}
+
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)
 {
     ErrCode code = cfgGetInt(config, CFG_BACKUP_RETENTION_DAYS, &out->days);

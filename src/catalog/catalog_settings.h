@@ -18,6 +18,14 @@ ErrCode catOpenConfigured(const Config *config, bool create, Catalog **out);
  * places that still keep files beside the catalog (scheduler state, the
  * recovery state, scratch space, free-space figures) ask this first. */
 bool catStorageIsLocal(const Config *config);
+
+#define CAT_STATE_DIR_DEFAULT "/var/lib/neo4j-backup"
+/* Where this host keeps its own files beside a repository (recovery state,
+ * scheduler state, lock and log): BACKUP_STATE_DIR, else BACKUP_STORAGE_PATH
+ * when it is a directory (where they always were), else
+ * CAT_STATE_DIR_DEFAULT. NULL (with the usual error) when neither
+ * BACKUP_STATE_DIR nor BACKUP_STORAGE_PATH is set. */
+const char *catStateDirectory(const Config *config);
 /* Retention policy from BACKUP_RETENTION_DAYS, BACKUP_KEEP_WEEKLY and
  * BACKUP_KEEP_MONTHLY, as --list, --cleanup, the scheduler and the API use it. */
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out);

@@ -196,7 +196,7 @@ static void restorePrintStatus(json_object *status)
 
 ErrCode cmdRestoreStatus(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+    const char *root = catStateDirectory(context->config);
     json_object *status = NULL;
     ErrCode code = root ? recoveryStatusJson(root, &status) : cfgStoragePathMissing();
     if (code != ERR_OK) {
@@ -213,7 +213,7 @@ ErrCode cmdRestoreStatus(CommandContext *context)
 
 ErrCode cmdRestoreCancel(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+    const char *root = catStateDirectory(context->config);
     RecoveryStatus status;
     ErrCode code = root ? recoveryLoad(root, &status) : cfgStoragePathMissing();
     if (code == ERR_OK && status.state != RECOVERY_RECOVERING && status.state != RECOVERY_VALIDATION) {

@@ -139,7 +139,9 @@ ErrCode recoveryTransition(const char *storageRoot, RecoveryState state, const c
     json_object_object_add(root, "current", current);
     const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
     char path[4096];
-    code = fsPathJoin(path, sizeof(path), storageRoot, RECOVERY_FILE_NAME);
+    code = fsMkdirP(storageRoot, 0700); /* a state directory apart from the repository may not exist yet */
+    if (code == ERR_OK)
+        code = fsPathJoin(path, sizeof(path), storageRoot, RECOVERY_FILE_NAME);
     if (code == ERR_OK)
         code = fsWriteAtomic(path, text, strlen(text), 0600);
     json_object_put(root);
