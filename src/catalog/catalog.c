@@ -266,11 +266,26 @@ static int storageLockMode(LockMode mode)
     return mode == LOCK_EXCLUSIVE ? STORAGE_LOCK_EXCLUSIVE : STORAGE_LOCK_SHARED;
 }
 
+/* A catalog lock that expires (object storage) and was taken over while held
+ * (its keeper could not refresh it in time) protects nothing any more: what
+ * the holder would change next is refused. */
+static ErrCode catalogLockCheck(const Catalog *catalog)
+{
+    if (!catalog->lock || !storageLockLost(catalog->lock))
+        return ERR_OK;
+    errSet(BACKUP_LOCKED, "lost the catalog lock of %s (it expired and was taken over)", catalog->where);
+    errSetAction("Check the connection to the backup storage, then retry");
+    return BACKUP_LOCKED;
+}
+
 ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose)
 {
     if (catalog->lock) {
         if (mode == LOCK_EXCLUSIVE && catalog->lockMode != LOCK_EXCLUSIVE)
             return errSet(ERR_INTERNAL, "catalog lock held shared, exclusive needed");
+        ErrCode lost = catalogLockCheck(catalog);
+        if (lost != ERR_OK)
+            return lost;
         catalog->lockDepth++;
         return ERR_OK;
     }
@@ -1151,7 +1166,9 @@ static ErrCode cleanInPlace(Catalog *catalog, bool dryRun, CatNameList *removed)
             || storageLockHeld(catalog->storage, lockName))
             continue;
         bool gone = dryRun;
-        ErrCode removal = dryRun ? ERR_OK : removeLeftoverInPlace(catalog, group.id, &gone);
+        ErrCode removal = dryRun ? ERR_OK : catalogLockCheck(catalog);
+        if (removal == ERR_OK && !dryRun)
+            removal = removeLeftoverInPlace(catalog, group.id, &gone);
         if (removal != ERR_OK && result == ERR_OK)
             result = removal;
         if (gone)
