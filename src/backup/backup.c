@@ -336,7 +336,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         code = backupManifestSchema(manifest, archivePath);
     }
     if (code == ERR_OK)
-        code = manifestSave(manifest, catBackupDirPath(backupDir));
+        code = catBackupDirSaveManifest(backupDir, manifest);
     if (code == ERR_OK) {
         code = catBackupDirCommit(backupDir);
         backupDir = NULL;
