@@ -55,7 +55,8 @@ typedef struct {
     CommandContext *context;
     Config *original;      /* main's configuration (borrowed) */
     Config *reloaded;      /* after SIGHUP: owned, in context->config */
-    char root[4096];
+    char root[4096];       /* BACKUP_STORAGE_PATH (a directory or s3://...) */
+    char stateDir[4096];   /* this host's files: lock, state, log (BACKUP_STATE_DIR) */
     char lockPath[4096];
     char statePath[4096];
     char logPath[4096];
@@ -247,7 +248,7 @@ static ErrCode schedCleanup(void *payload, const RetPolicy *policy, SchedCleanup
     Scheduler *scheduler = payload;
     Catalog *catalog = NULL;
     CatNameList leftovers = {0};
-    ErrCode code = catOpen(&catalog, scheduler->root, false);
+    ErrCode code = catOpenConfigured(scheduler->context->config, false, &catalog);
     if (code == ERR_OK)
         code = catCleanLeftovers(catalog, false, &leftovers);
     for (size_t index = 0; code == ERR_OK && index < leftovers.count; index++)
@@ -320,14 +321,19 @@ static void schedWait(void *payload, double seconds)
 
 /* ---- start and stop ---------------------------------------------------------- */
 
-static ErrCode schedPaths(Scheduler *scheduler, const char *root)
+static ErrCode schedPaths(Scheduler *scheduler, const Config *config)
 {
+    const char *root = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
+    const char *stateDir = catStateDirectory(config);
+    if (!root || !stateDir)
+        return cfgStoragePathMissing();
     snprintf(scheduler->root, sizeof(scheduler->root), "%s", root);
-    ErrCode code = fsPathJoin(scheduler->lockPath, sizeof(scheduler->lockPath), root, SCHED_LOCK_FILE);
+    snprintf(scheduler->stateDir, sizeof(scheduler->stateDir), "%s", stateDir);
+    ErrCode code = fsPathJoin(scheduler->lockPath, sizeof(scheduler->lockPath), stateDir, SCHED_LOCK_FILE);
     if (code == ERR_OK)
-        code = fsPathJoin(scheduler->statePath, sizeof(scheduler->statePath), root, SCHED_STATE_FILE);
+        code = fsPathJoin(scheduler->statePath, sizeof(scheduler->statePath), stateDir, SCHED_STATE_FILE);
     if (code == ERR_OK)
-        code = fsPathJoin(scheduler->logPath, sizeof(scheduler->logPath), root, SCHED_LOG_FILE);
+        code = fsPathJoin(scheduler->logPath, sizeof(scheduler->logPath), stateDir, SCHED_LOG_FILE);
     return code;
 }
 
@@ -431,7 +437,7 @@ ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payloa
         free(scheduler);
         return code;
     }
-    code = schedPaths(scheduler, cfgGet(context->config, CFG_BACKUP_STORAGE_PATH));
+    code = schedPaths(scheduler, context->config);
     if (code == ERR_OK && context->dryRun) {
         code = schedDryRun(scheduler, &settings);
         free(scheduler);
@@ -441,12 +447,14 @@ ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payloa
     Catalog *catalog = NULL;
     Lock *lock = NULL;
     if (code == ERR_OK)
-        code = catOpen(&catalog, scheduler->root, true); /* creates the storage path */
-    catClose(catalog);
+        code = catOpenConfigured(context->config, true, &catalog); /* creates a storage path */
+    if (code == ERR_OK)
+        code = fsMkdirP(scheduler->stateDir, 0700); /* the storage path itself, or a separate state dir */
     if (code == ERR_OK)
         code = schedLockOrExplain(scheduler, &lock);
     if (code != ERR_OK) {
         logErrorBlock("Backup scheduler not started", false);
+        catClose(catalog);
         free(scheduler);
         return code;
     }
@@ -456,7 +464,8 @@ ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payloa
     SchedSavedSignals savedSignals;
     schedInstallSignals(scheduler, &savedSignals);
     SchedRuntimeRequest request = {
-        .root = scheduler->root,
+        .root = scheduler->stateDir,
+        .catalog = catalog,
         .settings = settings,
         .backup = schedBackup,
         .cleanup = schedCleanup,
@@ -475,6 +484,7 @@ ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payloa
     logSetSink(NULL, NULL);
     logSetTeeFile(NULL);
     lockRelease(lock);
+    catClose(catalog);
     schedRestoreSignals(&savedSignals);
     context->config = scheduler->original;
     cfgFree(scheduler->reloaded);
@@ -493,9 +503,8 @@ static void schedResumeOnEvent(const SchedEvent *event, void *payload)
 
 ErrCode cmdResume(CommandContext *context)
 {
-    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+    const char *root = catStateDirectory(context->config);
     if (!root) {
-        cfgStoragePathMissing();
         logErrorBlock("Cannot resume the scheduler", false);
         return CONFIG_INVALID;
     }

@@ -267,10 +267,14 @@ static bool schedRtRunBackup(SchedRuntime *runtime)
      * is pinned to the start while the backup runs, and catNewId is
      * deterministic for a given time and catalog. */
     char attemptId[CAT_ID_SIZE] = "";
-    Catalog *catalog = NULL;
-    if (catOpen(&catalog, request->root, true) == ERR_OK && catNewId(catalog, started, attemptId) != ERR_OK)
+    Catalog *opened = NULL;
+    Catalog *catalog = request->catalog;
+    if (!catalog && catOpen(&opened, request->root, true) == ERR_OK)
+        catalog = opened;
+    if (catalog && catNewId(catalog, started, attemptId) != ERR_OK)
         attemptId[0] = '\0';
-    catClose(catalog);
+    catClose(opened);
+    errClear();
     if (!attemptId[0])
         timeBackupId(started, attemptId);
     schedRtLine(runtime, "BACKUP_START", "%s", attemptId);

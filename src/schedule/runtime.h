@@ -86,7 +86,8 @@ typedef struct {
 } SchedCleanupResult;
 
 typedef struct {
-    const char *root;           /* BACKUP_STORAGE_PATH */
+    const char *root;           /* the state directory: state, resume request (BACKUP_STATE_DIR) */
+    Catalog *catalog;           /* the repository, for the id a run will take; NULL: opened at root */
     SchedSettings settings;
     /* Takes one backup; its id into id. The runtime pins timeNow() to the
      * run's start while it runs (the id BACKUP_START named is the one the
