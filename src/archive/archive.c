@@ -1,5 +1,6 @@
-/* Archive helpers shared by writer and reader users: compression names and
- * the streamed SHA-256 of a whole file (by path or through a Storage). */
+/* Archive helpers shared by writer and reader users: compression names, the
+ * streamed SHA-256 of a whole file (by path or through a Storage), and
+ * opening an archive where it is (ArcLocation: a path or a storage name). */
 #include "archive/archive.h"
 #include "common/fsutil.h"
 #include "common/mem.h"
@@ -138,4 +139,51 @@ ErrCode arcSha256Storage(Storage *storage, const char *name, char hex[65], uint6
     result = arcSha256Stream(arcShaReadStorage, reader, name, hex, sizeOut);
     storageReadClose(reader);
     return result;
+}
+
+const char *arcLocationShown(const ArcLocation *location)
+{
+    if (location->path)
+        return location->path;
+    return location->name ? location->name : "archive";
+}
+
+/* A missing file reads the same whichever way the archive is reached. */
+static ErrCode arcLocationMissing(const ArcLocation *location, ErrCode code)
+{
+    if (code == BACKUP_NOT_FOUND)
+        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", arcLocationShown(location));
+    return code;
+}
+
+ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcWriterOptions *options,
+                        const uint8_t *headerPacked, size_t headerLength)
+{
+    *out = NULL;
+    if (!location->storage)
+        return arcWriterOpenWith(out, location->path, options, headerPacked, headerLength);
+    StorageWrite *destination = NULL;
+    ErrCode result = storageWriteOpen(location->storage, location->name, STORAGE_WRITE_NO_REPLACE, &destination);
+    if (result != ERR_OK)
+        return result;
+    return arcWriterOpenStorage(out, destination, arcLocationShown(location), options, headerPacked, headerLength);
+}
+
+ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey)
+{
+    *out = NULL;
+    if (!location->storage)
+        return arcReaderOpenWith(out, location->path, dataKey);
+    StorageRead *source = NULL;
+    ErrCode result = storageReadOpen(location->storage, location->name, 0, STORAGE_READ_ALL, &source);
+    if (result != ERR_OK)
+        return arcLocationMissing(location, result);
+    return arcReaderOpenStorage(out, source, arcLocationShown(location), dataKey);
+}
+
+ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut)
+{
+    if (!location->storage)
+        return arcSha256File(location->path, hex, sizeOut);
+    return arcLocationMissing(location, arcSha256Storage(location->storage, location->name, hex, sizeOut));
 }

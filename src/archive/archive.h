@@ -179,4 +179,26 @@ ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut);
  * failure keeps the storage's code and detail (BACKUP_NOT_FOUND, ...). */
 ErrCode arcSha256Storage(Storage *storage, const char *name, char hex[65], uint64_t *sizeOut);
 
+/* Where an archive is: file `name` of `storage` (the repository's Storage,
+ * names relative to its root), or, with storage NULL, the file at `path`.
+ * Messages name it by `path` when there is one (a posix repository's file:
+ * they read as they did when everything took paths), else by `name`. */
+typedef struct {
+    Storage *storage;
+    const char *name;
+    const char *path;
+} ArcLocation;
+
+const char *arcLocationShown(const ArcLocation *location);
+/* arcWriterOpenWith on the path, or arcWriterOpenStorage on a new
+ * storageWriteOpen(name, STORAGE_WRITE_NO_REPLACE): either way nothing is
+ * visible until arcWriterFinish and nothing is left by an unfinished writer. */
+ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcWriterOptions *options,
+                        const uint8_t *headerPacked, size_t headerLength);
+/* arcReaderOpenWith on the path or arcReaderOpenStorage on the name; a
+ * missing file is BACKUP_NOT_FOUND "archive file missing: <shown>" both ways. */
+ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey);
+/* arcSha256File or arcSha256Storage, a missing file reported as above. */
+ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut);
+
 #endif

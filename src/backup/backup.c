@@ -230,7 +230,7 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     LogicalBackupRequest engine = {
         .connection = connection,
         .database = request->source->database,
-        .archivePath = archivePath,
+        .archive = {.path = archivePath},
         .compression = request->compression,
         .backupId = result->id,
         .createdUtc = createdIso,

@@ -39,7 +39,8 @@ typedef struct {
  * safety backup in a rollback). */
 typedef struct {
     const CatEntry *entry;
-    const char *archivePath;
+    const char *archivePath;   /* the dump method's file; names the archive in messages */
+    ArcLocation archive;       /* a logical backup's archive (import and Bolt loads) */
     bool rollback;             /* restoring the safety backup after a failed promotion */
 } RestoreSource;
 
@@ -332,7 +333,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (load == RESTORE_LOAD_IMPORT) {
         restoreLine(run, LOG_INFO, "Restoring data into %s (database %s) with neo4j-admin database import...",
                     instance->name, instance->database);
-        code = request->ops->importLoad(request->ops->payload, source->archivePath, manifest->archive.sizeUncompressed,
+        code = request->ops->importLoad(request->ops->payload, &source->archive, manifest->archive.sizeUncompressed,
                                         manifest->stats.nodes + manifest->stats.relationships, instance, &connection,
                                         &imported);
         archive = &imported;
@@ -344,7 +345,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
         LogicalRestoreRequest logical = {
             .connection = connection,
             .database = instance->database,
-            .archivePath = source->archivePath,
+            .archive = source->archive,
             .wipeTarget = true,
             .expectedNodes = manifest->stats.nodes,
             .expectedRelationships = manifest->stats.relationships,
@@ -434,7 +435,7 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
     if (rollback == ERR_OK)
         rollback = restoreVerifyChecksum(run, &safety, safetyArchive, sizeof(safetyArchive));
     if (rollback == ERR_OK) {
-        RestoreSource rollbackSource = {&safety, safetyArchive, true};
+        RestoreSource rollbackSource = {&safety, safetyArchive, {.path = safetyArchive}, true};
         rollback = restoreIntoInstance(run, &rollbackSource, production, true, failedCheck, sizeof(failedCheck));
     }
     catEntryFree(&safety);
@@ -564,7 +565,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
         recoveryTransition(run.root, RECOVERY_RECOVERING, backupId, target->name, NULL, false);
         stateStarted = true;
         restoreLine(&run, LOG_INFO, "Preparing test Neo4j instance (%s)...", target->name);
-        RestoreSource source = {&entry, archivePath, false};
+        RestoreSource source = {&entry, archivePath, {.path = archivePath}, false};
         code = restoreIntoInstance(&run, &source, target, request->validate, failedCheck, sizeof(failedCheck));
         if (code == ERR_OK) {
             recoveryTransition(run.root, RECOVERY_SUCCESS, backupId, target->name, NULL, false);

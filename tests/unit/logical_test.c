@@ -312,7 +312,7 @@ static LogicalBackupRequest testRequest(BoltConnection *connection, const TestPa
 {
     LogicalBackupRequest request = {
         .connection = connection,
-        .archivePath = paths->archivePath,
+        .archive = {.path = paths->archivePath},
         .compression = ARC_COMPRESSION_ZSTD,
         .backupId = "neo4j-20250101-000000",
         .createdUtc = "2025-01-01T00:00:00Z",
@@ -824,7 +824,7 @@ static void testRestoreRefusesUnknownSchemaBeforeWipe(void **state)
     db->acceptOthers = true;
     BoltConnection *connection = fakeConnect(db);
     LogicalRestoreRequest request = {.connection = connection, .database = "neo4j",
-                                     .archivePath = paths.archivePath, .wipeTarget = true};
+                                     .archive = {.path = paths.archivePath}, .wipeTarget = true};
     LogicalRestoreResult result;
     assert_int_equal(logicalRestoreRun(&request, &result), BACKUP_CORRUPTED);
     assert_non_null(strstr(errLast()->reason, "'person_name'"));

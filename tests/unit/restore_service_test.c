@@ -238,11 +238,11 @@ static ErrCode testConnect(const InstanceConfig *instance, BoltConnection **out)
 }
 
 /* The import load is not run here: it says it was asked and fails. */
-static ErrCode testImportLoad(void *payload, const char *archivePath, uint64_t expectedBytes,
+static ErrCode testImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
                               uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                               ArchiveContent *content)
 {
-    (void)payload, (void)archivePath, (void)expectedBytes, (void)expectedRecords, (void)instance;
+    (void)payload, (void)archive, (void)expectedBytes, (void)expectedRecords, (void)instance;
     *connection = NULL;
     memset(content, 0, sizeof(*content));
     fake.importLoads++;
