@@ -248,13 +248,9 @@ void dumpWriterFree(DumpWriter *writer)
     free(writer);
 }
 
-ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
+ErrCode dumpStreamInspect(DumpReadFn readMore, void *payload, const char *name, DumpFileInfo *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = -1;
-    ErrCode opened = fsOpenRegular(path, &fd, NULL); /* no FIFO, no link */
-    if (opened != ERR_OK)
-        return opened;
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     uint8_t *buffer = memAlloc(DUMP_IO_CHUNK);
     DumpDecoder decoder;
@@ -264,21 +260,15 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
                        : errSet(ERR_INTERNAL, "cannot set up SHA-256 for the dump");
     ErrCode streamCode = ERR_OK; /* a damaged stream: keep hashing, report after */
     while (code == ERR_OK) {
-        ssize_t got = read(fd, buffer, DUMP_IO_CHUNK);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            code = fsErrorFromErrno(errno, "cannot read", path);
-            break;
-        }
-        if (got == 0)
+        size_t got = 0;
+        code = readMore(payload, buffer, DUMP_IO_CHUNK, &got);
+        if (code != ERR_OK || got == 0)
             break;
         out->bytes += (uint64_t)got;
-        EVP_DigestUpdate(sha, buffer, (size_t)got);
+        EVP_DigestUpdate(sha, buffer, got);
         if (streamCode == ERR_OK)
-            streamCode = dumpDecoderAdd(&decoder, buffer, (size_t)got);
+            streamCode = dumpDecoderAdd(&decoder, buffer, got);
     }
-    close(fd);
     if (code == ERR_OK) {
         ErrDetail streamFailure = errSave();
         unsigned char digest[EVP_MAX_MD_SIZE];
@@ -291,11 +281,44 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
             errRestore(&streamFailure);
             code = streamCode;
         } else {
-            code = dumpDecoderEnd(&decoder, path);
+            code = dumpDecoderEnd(&decoder, name);
         }
     }
     dumpDecoderFree(&decoder);
     EVP_MD_CTX_free(sha);
     free(buffer);
+    return code;
+}
+
+typedef struct {
+    int fd;
+    const char *path;
+} DumpFileSource;
+
+/* A DumpReadFn over a file descriptor. */
+static ErrCode dumpFileRead(void *payload, uint8_t *buffer, size_t capacity, size_t *got)
+{
+    const DumpFileSource *source = payload;
+    for (;;) {
+        ssize_t result = read(source->fd, buffer, capacity);
+        if (result < 0 && errno == EINTR)
+            continue;
+        if (result < 0)
+            return fsErrorFromErrno(errno, "cannot read", source->path);
+        *got = (size_t)result;
+        return ERR_OK;
+    }
+}
+
+ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = -1;
+    ErrCode opened = fsOpenRegular(path, &fd, NULL); /* no FIFO, no link */
+    if (opened != ERR_OK)
+        return opened;
+    DumpFileSource source = {.fd = fd, .path = path};
+    ErrCode code = dumpStreamInspect(dumpFileRead, &source, path, out);
+    close(fd);
     return code;
 }

@@ -4,7 +4,8 @@
  *   dumpWriter*     one pass over the dump as it streams from neo4j-admin:
  *                   the file, its SHA-256, and a decode of the dump's own
  *                   compressed stream (its content size, and proof it is whole)
- *   dumpFileInspect the same facts from a dump file on disk (validation)
+ *   dumpFileInspect the same facts from a dump file on disk (validation);
+ *                   dumpStreamInspect from any byte source
  *
  * Format (Neo4j 5): the 4 bytes "DZV1", then one zstd frame with a content
  * checksum holding a tar of the store files. "DGV1" (and a bare gzip stream,
@@ -47,5 +48,16 @@ void dumpWriterFree(DumpWriter *writer);
 /* Reads a dump file once: size, SHA-256 and the decode of its stream.
  * BACKUP_CORRUPTED (with the offset) when the stream is damaged or cut. */
 ErrCode dumpFileInspect(const char *path, DumpFileInfo *out);
+
+/* Hands dumpStreamInspect the next bytes of a dump: at most capacity of them
+ * into buffer and their count in *got, 0 at the end. An error ends the
+ * inspection with that error. */
+typedef ErrCode (*DumpReadFn)(void *payload, uint8_t *buffer, size_t capacity, size_t *got);
+
+/* dumpFileInspect of the bytes readMore hands out, in the pieces it chooses
+ * (the fuzz target feeds memory): however the bytes are cut, the same
+ * verdict, and once they pass the same format and content size. name is
+ * what error messages call the dump. */
+ErrCode dumpStreamInspect(DumpReadFn readMore, void *payload, const char *name, DumpFileInfo *out);
 
 #endif

@@ -34,6 +34,10 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId);
 ErrCode cmdCleanup(CommandContext *context);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
 ErrCode cmdSchedule(CommandContext *context);
+/* cmdSchedule that calls started(payload) once the scheduler holds its lock
+ * and is recorded as running, before its loop (--schedule --serve starts
+ * its server there); an error from it stops the scheduler. */
+ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payload), void *payload);
 ErrCode cmdResume(CommandContext *context);
 /* --generate-key <file>: a new random master key file, mode 0600, never over an existing file. */
 ErrCode cmdGenerateKey(CommandContext *context, const char *path);

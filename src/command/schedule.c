@@ -63,6 +63,8 @@ typedef struct {
     sigset_t waitMask;     /* the mask while waiting or backing up */
     bool backupRunning;    /* the sink keeps the backup's INFO lines in the log file only */
     bool eventLine;        /* the line being logged is a "[time] EVENT: ..." line */
+    ErrCode (*started)(void *payload); /* cmdScheduleWith's hook */
+    void *startedPayload;
 } Scheduler;
 
 /* ---- output ---------------------------------------------------------------- */
@@ -406,11 +408,21 @@ static void schedRestoreSignals(const SchedSavedSignals *saved)
     sigaction(SIGUSR1, &saved->usr1, NULL);
 }
 
-ErrCode cmdSchedule(CommandContext *context)
+static ErrCode schedStarted(void *payload)
+{
+    Scheduler *scheduler = payload;
+    return scheduler->started ? scheduler->started(scheduler->startedPayload) : ERR_OK;
+}
+
+ErrCode cmdSchedule(CommandContext *context) { return cmdScheduleWith(context, NULL, NULL); }
+
+ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payload), void *payload)
 {
     Scheduler *scheduler = memCalloc(1, sizeof(*scheduler));
     scheduler->context = context;
     scheduler->original = context->config;
+    scheduler->started = started;
+    scheduler->startedPayload = payload;
 
     SchedSettings settings;
     ErrCode code = schedLoadSettings(context->config, &settings);
@@ -457,6 +469,7 @@ ErrCode cmdSchedule(CommandContext *context)
         .pid = (long)getpid(),
         .onEvent = schedOnEvent,
         .eventPayload = scheduler,
+        .started = schedStarted,
     };
     code = schedRuntimeRun(&request);
     logSetSink(NULL, NULL);

@@ -218,6 +218,36 @@ static void serveWaitForStop(CommandContext *context)
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
 }
 
+typedef struct {
+    CommandContext *context;
+    ServeSettings *settings;
+    const char *scheme;
+    const char *authText;
+    ApiServer *server; /* once started */
+} ServeStart;
+
+/* Starts the server and says where it listens. The server keeps main's
+ * configuration: the scheduler may swap its own on SIGHUP and free the one
+ * before, the server's never changes. */
+static ErrCode serveStart(void *payload)
+{
+    ServeStart *start = payload;
+    ErrCode code = apiServerStart(&start->settings->options, &start->server);
+    if (code != ERR_OK) {
+        logErrorBlock("HTTP API not started", false);
+        return code;
+    }
+    /* The port actually bound (BACKUP_API_LISTEN may say port 0). */
+    const char *address = start->settings->options.address.text;
+    char where[128];
+    snprintf(where, sizeof(where), "%.*s:%u", (int)(strrchr(address, ':') - address), address,
+             (unsigned)apiServerPort(start->server));
+    logInfo("HTTP API listening on %s://%s (%s): status page at /, metrics at /metrics, JSON under /api/v1",
+            start->scheme, where, start->authText);
+    apiMetricsWriteFile(start->context->config, NULL);
+    return ERR_OK;
+}
+
 ErrCode cmdServe(CommandContext *context)
 {
     bool withScheduler = optionsHas(context->options, OPT_SCHEDULE);
@@ -237,32 +267,20 @@ ErrCode cmdServe(CommandContext *context)
     }
 
     timeNow(); /* fixes NBK_NOW's offset before any other thread reads the clock */
-    /* The server keeps main's configuration: the scheduler may swap its own
-     * on SIGHUP and free the one before, the server's never changes. */
-    ApiServer *server = NULL;
-    code = apiServerStart(&settings.options, &server);
-    if (code != ERR_OK) {
-        logErrorBlock("HTTP API not started", false);
-        serveSettingsFree(&settings);
-        return code;
-    }
-    /* The port actually bound (BACKUP_API_LISTEN may say port 0). */
-    const char *address = settings.options.address.text;
-    char where[128];
-    snprintf(where, sizeof(where), "%.*s:%u", (int)(strrchr(address, ':') - address), address,
-             (unsigned)apiServerPort(server));
-    logInfo("HTTP API listening on %s://%s (%s): status page at /, metrics at /metrics, JSON under /api/v1",
-            scheme, where, authText);
-    apiMetricsWriteFile(context->config, NULL);
-
+    ServeStart start = {.context = context, .settings = &settings, .scheme = scheme, .authText = authText};
     if (withScheduler) {
-        code = cmdSchedule(context);
+        /* The server starts once the scheduler is recorded as running, so the
+         * API never reports it stopped in between. */
+        code = cmdScheduleWith(context, serveStart, &start);
     } else {
-        signal(SIGHUP, SIG_IGN); /* nothing to reload without the scheduler */
-        serveWaitForStop(context);
-        logInfo("HTTP API stopped by a signal");
+        code = serveStart(&start);
+        if (code == ERR_OK) {
+            signal(SIGHUP, SIG_IGN); /* nothing to reload without the scheduler */
+            serveWaitForStop(context);
+            logInfo("HTTP API stopped by a signal");
+        }
     }
-    apiServerStop(server);
+    apiServerStop(start.server);
     serveSettingsFree(&settings);
     return code;
 }

@@ -291,11 +291,18 @@ bool cfgParseSeconds(const char *text, int64_t *out)
     return true;
 }
 
-/* Fetches a value for a typed getter; "not set" is an error there. */
+/* Fetches a value for a typed getter; "not set" is an error there. *value
+ * and *source are set on every path, the unknown key included. */
 static ErrCode cfgRequire(const Config *config, CfgKey key, const char **value, CfgSource *source)
 {
-    if (!keyValid(key))
-        return errSet(CONFIG_INVALID, "unknown setting %d", (int)key);
+    *value = NULL;
+    *source = CFG_SOURCE_UNSET;
+    if (!keyValid(key)) {
+        /* CONFIG_INVALID by name: the callers index cfgSettings[key] once this
+         * returned ERR_OK, and the compiler cannot see what errSet returns. */
+        errSet(CONFIG_INVALID, "unknown setting %d", (int)key);
+        return CONFIG_INVALID;
+    }
     *value = cfgLookup(config, (int)key, source);
     if (!*value)
         return cfgInvalid(cfgSettings[key].name, *source, "not set");

@@ -6,41 +6,77 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 
-/* Value of server.directories.data in a neo4j.conf, if set (last one wins). */
-static bool neo4jConfDataDirectory(const char *confPath, char *out, size_t size)
+/* One line of neo4j.conf (line[0..length), no newline in it): copies its
+ * server.directories.data value into out when it sets one that fits. */
+static bool neo4jConfLineDataDirectory(const char *line, size_t length, char *out, size_t size)
+{
+    static const char key[] = "server.directories.data";
+    const char *cursor = line;
+    const char *end = line + length;
+    while (cursor < end && (*cursor == ' ' || *cursor == '\t'))
+        cursor++;
+    if ((size_t)(end - cursor) < sizeof(key) - 1 || memcmp(cursor, key, sizeof(key) - 1) != 0)
+        return false;
+    cursor += sizeof(key) - 1;
+    while (cursor < end && (*cursor == ' ' || *cursor == '\t'))
+        cursor++;
+    if (cursor == end || *cursor != '=')
+        return false;
+    cursor++;
+    while (cursor < end && (*cursor == ' ' || *cursor == '\t'))
+        cursor++;
+    const char *carriageReturn = memchr(cursor, '\r', (size_t)(end - cursor));
+    size_t valueLength = (size_t)((carriageReturn ? carriageReturn : end) - cursor);
+    while (valueLength > 0 && (cursor[valueLength - 1] == ' ' || cursor[valueLength - 1] == '\t'))
+        valueLength--;
+    if (valueLength == 0 || valueLength >= size)
+        return false;
+    memcpy(out, cursor, valueLength);
+    out[valueLength] = '\0';
+    return true;
+}
+
+bool neo4jConfDataDirectory(const char *text, size_t length, char *out, size_t size)
+{
+    if (!text)
+        return false;
+    bool found = false;
+    const char *end = text + length;
+    for (const char *line = text; line < end;) {
+        const char *newline = memchr(line, '\n', (size_t)(end - line));
+        const char *lineEnd = newline ? newline : end;
+        /* A NUL byte ends what is read of its line, as it ends a C string. */
+        const char *nul = memchr(line, '\0', (size_t)(lineEnd - line));
+        if (neo4jConfLineDataDirectory(line, (size_t)((nul ? nul : lineEnd) - line), out, size))
+            found = true;
+        line = lineEnd + (newline ? 1 : 0);
+    }
+    return found;
+}
+
+/* neo4jConfDataDirectory of the file confPath; false when it cannot be read.
+ * Whole lines, however long: a line cut at a buffer's length would start a
+ * new line in the middle of a long comment or value. */
+static bool neo4jConfFileDataDirectory(const char *confPath, char *out, size_t size)
 {
     FILE *file = fopen(confPath, "re");
     if (!file)
         return false;
     bool found = false;
-    char line[NEO4J_PATH_SIZE + 64];
-    while (fgets(line, sizeof(line), file)) {
-        char *cursor = line;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        static const char key[] = "server.directories.data";
-        if (strncmp(cursor, key, sizeof(key) - 1) != 0)
-            continue;
-        cursor += sizeof(key) - 1;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        if (*cursor != '=')
-            continue;
-        cursor++;
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        size_t length = strcspn(cursor, "\r\n");
-        while (length > 0 && (cursor[length - 1] == ' ' || cursor[length - 1] == '\t'))
-            length--;
-        if (length > 0 && length < size) {
-            snprintf(out, size, "%.*s", (int)length, cursor);
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t length;
+    while ((length = getline(&line, &capacity, file)) > 0) {
+        if (neo4jConfDataDirectory(line, (size_t)length, out, size))
             found = true;
-        }
     }
+    free(line);
     fclose(file);
     return found;
 }
@@ -52,7 +88,7 @@ ErrCode neo4jDatabaseDirectory(const char *neo4jHome, const char *database, char
     ErrCode code = fsPathJoin(confPath, sizeof(confPath), neo4jHome, "conf/neo4j.conf");
     if (code != ERR_OK)
         return code;
-    neo4jConfDataDirectory(confPath, dataDir, sizeof(dataDir));
+    neo4jConfFileDataDirectory(confPath, dataDir, sizeof(dataDir));
     char dataPath[NEO4J_PATH_SIZE];
     if (dataDir[0] == '/')
         snprintf(dataPath, sizeof(dataPath), "%s", dataDir);

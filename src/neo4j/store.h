@@ -17,6 +17,14 @@
  * <neo4jHome>/data. */
 ErrCode neo4jDatabaseDirectory(const char *neo4jHome, const char *database, char *out, size_t size);
 
+/* The server.directories.data that neo4j.conf text sets: text[0..length) is
+ * untrusted bytes (no NUL needed at the end). Lines end at '\n'; a NUL byte
+ * ends what is read of its line, a '\r' its value. The last line whose
+ * value, trimmed of spaces and tabs, is not empty and fits in size (with its
+ * NUL) wins and is copied into out; false (out untouched) when none does.
+ * neo4jDatabaseDirectory reads neo4j.conf with it. */
+bool neo4jConfDataDirectory(const char *text, size_t length, char *out, size_t size);
+
 /* Whether a process holds Neo4j's lock on a store: <databaseDir>/database_lock
  * or the DBMS-wide <databaseDir>/../store_lock (Neo4j takes POSIX record
  * locks). When held, *pid is the holder (-1 when the kernel does not say) and

@@ -473,8 +473,12 @@ ErrCode schedRuntimeRun(const SchedRuntimeRequest *request)
     schedRuntimeLoadState(runtime->statePath, &runtime->state, request->onEvent, request->eventPayload);
     code = schedRtBegin(runtime);
     if (code == ERR_OK) {
-        schedRtLoop(runtime);
-        schedRtLog(runtime, LOG_INFO, "Backup scheduler stopped by a signal");
+        if (request->started)
+            code = request->started(request->payload);
+        if (code == ERR_OK) {
+            schedRtLoop(runtime);
+            schedRtLog(runtime, LOG_INFO, "Backup scheduler stopped by a signal");
+        }
         runtime->state.pid = 0;
         schedRtPersist(runtime);
     }

@@ -108,6 +108,11 @@ typedef struct {
     long pid;                          /* recorded in the state while running */
     SchedEventFn onEvent;
     void *eventPayload;
+    /* Called once the scheduler has started (its pid is in the state), before
+     * its loop: --schedule --serve starts the HTTP server here, so the API
+     * never answers while the scheduler is not yet recorded as running. An
+     * error stops the scheduler before its loop and is returned. May be NULL. */
+    ErrCode (*started)(void *payload);
 } SchedRuntimeRequest;
 
 /* The state file: one small place (the storage seam will route it). A

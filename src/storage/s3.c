@@ -416,6 +416,8 @@ typedef struct {
     char etag[128];
     uint64_t position;
     uint64_t end;
+    uint64_t size;  /* of the object, from the HEAD */
+    int64_t mtime;  /* its Last-Modified */
     Buffer chunk;
     size_t chunkOffset;
 } S3Read;
@@ -442,6 +444,8 @@ static ErrCode s3ReadOpen(void *driver, const char *name, uint64_t offset, uint6
     if (result == ERR_OK) {
         snprintf(reader->etag, sizeof(reader->etag), "%s", response.etag);
         uint64_t size = response.contentLength;
+        reader->size = size;
+        reader->mtime = response.lastModified;
         reader->position = offset < size ? offset : size;
         reader->end = length == STORAGE_READ_ALL || length > size - reader->position ? size
                                                                                      : reader->position + length;
@@ -502,6 +506,15 @@ static ErrCode s3Read(void *handle, void *buffer, size_t size, size_t *got)
     memcpy(buffer, reader->chunk.data + reader->chunkOffset, count);
     reader->chunkOffset += count;
     *got = count;
+    return ERR_OK;
+}
+
+/* Size and time of the version being read (every GET is pinned to its ETag). */
+static ErrCode s3ReadInfo(void *handle, StorageInfo *out)
+{
+    const S3Read *reader = handle;
+    out->size = reader->size;
+    out->mtime = reader->mtime;
     return ERR_OK;
 }
 
@@ -916,6 +929,40 @@ static ErrCode s3Stat(void *driver, const char *name, StorageInfo *out)
     return result;
 }
 
+/* Stops a listing at its first entry. */
+static ErrCode s3FoundOne(const StorageInfo *info, void *payload)
+{
+    (void)info;
+    *(bool *)payload = true;
+    return BACKUP_LOCKED; /* any code other than ERR_OK stops the listing */
+}
+
+/* An object is a file; a name with objects below it is a directory (object
+ * storage has no directories of its own). */
+static ErrCode s3Info(void *driver, const char *name, StorageInfo *out)
+{
+    ErrCode result = s3Stat(driver, name, out);
+    if (result != BACKUP_NOT_FOUND) {
+        out->kind = STORAGE_KIND_FILE;
+        return result;
+    }
+    ErrDetail missing = errSave();
+    bool found = false;
+    result = s3List(driver, name, s3FoundOne, &found);
+    if (found) {
+        errClear();
+        out->name = name;
+        out->size = 0;
+        out->mtime = 0;
+        out->kind = STORAGE_KIND_DIR;
+        return ERR_OK;
+    }
+    if (result != ERR_OK)
+        return result;
+    errRestore(&missing);
+    return BACKUP_NOT_FOUND;
+}
+
 static ErrCode s3DeleteKey(S3Storage *storage, const char *key)
 {
     S3Request request = {.method = "DELETE", .key = key};
@@ -972,6 +1019,7 @@ typedef struct {
     long pid;
     int ttlSeconds;
     char etag[128]; /* of our lock object; empty when the service sent none */
+    CURL *handle;   /* its own connection: storage.c refreshes it from a keeper thread */
 } S3Lock;
 
 /* Keeps a recorded field on one line. */
@@ -992,7 +1040,7 @@ static ErrCode s3LockPut(S3Lock *lock, const char *condition, S3Response *respon
                           lock->pid, (long long)time(NULL) + lock->ttlSeconds);
     S3Request request = {.method = "PUT", .key = lock->key, .body = (const uint8_t *)body,
                          .bodyLength = (size_t)length, .headers = {condition}};
-    ErrCode result = s3Request(lock->storage, lock->storage->handle, &request, response);
+    ErrCode result = s3Request(lock->storage, lock->handle, &request, response);
     if (result == ERR_OK)
         snprintf(lock->etag, sizeof(lock->etag), "%s", response->etag);
     return result;
@@ -1021,6 +1069,11 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
     S3Lock *lock = memCalloc(1, sizeof(*lock));
     lock->storage = storage;
     lock->ttlSeconds = ttlSeconds;
+    lock->handle = curl_easy_init();
+    if (!lock->handle) {
+        free(lock);
+        return errSet(ERR_INTERNAL, "cannot create a curl handle");
+    }
     s3Key(storage, name, lock->key, sizeof(lock->key));
     s3LockField(lock->owner, sizeof(lock->owner), owner && owner->owner ? owner->owner : "neo4j-backup");
     char host[256] = "";
@@ -1040,7 +1093,7 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
         if (result == ERR_OK || response.status != 412)
             break;
         S3Request get = {.method = "GET", .key = lock->key, .maxBody = S3_LOCK_BODY_MAX};
-        ErrCode read = s3Request(storage, storage->handle, &get, &response);
+        ErrCode read = s3Request(storage, lock->handle, &get, &response);
         if (read == BACKUP_NOT_FOUND)
             continue; /* released meanwhile */
         if (read != ERR_OK) {
@@ -1085,6 +1138,7 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
         result = errSet(BACKUP_LOCKED, "s3://%s/%s keeps changing hands", storage->config.bucket, lock->key);
     bufferFree(&response.body);
     if (result != ERR_OK) {
+        curl_easy_cleanup(lock->handle);
         free(lock);
         return result;
     }
@@ -1117,7 +1171,7 @@ static void s3LockRelease(void *handle)
     S3Request request = {.method = "DELETE", .key = lock->key, .headers = {condition[0] ? condition : NULL}};
     S3Response response;
     responseInit(&response);
-    ErrCode result = s3Request(lock->storage, lock->storage->handle, &request, &response);
+    ErrCode result = s3Request(lock->storage, lock->handle, &request, &response);
     if (result != ERR_OK && response.status == 412)
         logWarn("the lock s3://%s/%s now belongs to another process; left in place", lock->storage->config.bucket,
                 lock->key);
@@ -1125,7 +1179,33 @@ static void s3LockRelease(void *handle)
         logWarn("could not remove the lock s3://%s/%s (%s); it expires by itself", lock->storage->config.bucket,
                 lock->key, errLast()->reason);
     bufferFree(&response.body);
+    curl_easy_cleanup(lock->handle);
     free(lock);
+}
+
+/* Held: the lock object exists and has not expired. */
+static bool s3LockHeld(void *driver, const char *name)
+{
+    S3Storage *storage = driver;
+    char key[1100];
+    s3Key(storage, name, key, sizeof(key));
+    S3Request get = {.method = "GET", .key = key, .maxBody = S3_LOCK_BODY_MAX};
+    S3Response response;
+    responseInit(&response);
+    ErrCode result = s3Request(storage, storage->handle, &get, &response);
+    bool held = false;
+    if (result == ERR_OK) {
+        bufferAppendByte(&response.body, '\0');
+        char expiresText[32];
+        s3LockRecordValue((const char *)response.body.data, "expires", expiresText, sizeof(expiresText));
+        /* A record without an expiry is not ours to judge: treat it as held. */
+        held = !expiresText[0] || strtoll(expiresText, NULL, 10) >= (long long)time(NULL);
+    } else if (result != BACKUP_NOT_FOUND) {
+        held = true; /* cannot tell: never call a lock free that may be held */
+    }
+    errClear();
+    bufferFree(&response.body);
+    return held;
 }
 
 static ErrCode s3Space(void *driver, StorageSpace *out)
@@ -1165,6 +1245,10 @@ static const StorageInterface s3Interface = {
     .lockRelease = s3LockRelease,
     .space = s3Space,
     .free = s3Free,
+    .info = s3Info,
+    .readInfo = s3ReadInfo,
+    .lockHeld = s3LockHeld,
+    .lockExpires = true,
 };
 
 /* ---- leftover uploads --------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include "common/mem.h"
 #include "common/timeutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ struct StorageWrite {
 struct StorageLock {
     const StorageInterface *interface;
     void *lock;
+    /* The keeper of an expiring lock (interface->lockExpires). */
+    pthread_t keeper;
+    bool keeperRunning;
+    pthread_mutex_t mutex; /* serialises refreshes; guards the fields below */
+    pthread_cond_t wake;
+    bool stopping;
+    bool lost;
+    int intervalMs;
 };
 
 Storage *storageNew(const StorageInterface *interface, void *driverState)
@@ -177,6 +186,8 @@ ErrCode storageRemoveDir(Storage *storage, const char *dir)
     return result != ERR_OK ? result : storage->interface->removeDir(storage->driver, dir);
 }
 
+static StorageLock *storageLockWrap(const StorageInterface *interface, void *driverLock, int ttlSeconds);
+
 ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLockOwner *owner, int ttlSeconds,
                            StorageLock **out)
 {
@@ -186,25 +197,92 @@ ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLock
         return result;
     if (ttlSeconds <= 0)
         return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
-    StorageLock *lock = memCalloc(1, sizeof(*lock));
-    result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &lock->lock);
-    if (result != ERR_OK) {
-        free(lock);
+    void *driverLock = NULL;
+    result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &driverLock);
+    if (result != ERR_OK)
         return result;
-    }
-    lock->interface = storage->interface;
-    *out = lock;
+    *out = storageLockWrap(storage->interface, driverLock, ttlSeconds);
     return ERR_OK;
 }
 
-ErrCode storageLockRefresh(StorageLock *lock) { return lock->interface->lockRefresh(lock->lock); }
+ErrCode storageLockRefresh(StorageLock *lock)
+{
+    pthread_mutex_lock(&lock->mutex);
+    ErrCode result = lock->interface->lockRefresh(lock->lock);
+    if (result == BACKUP_LOCKED)
+        lock->lost = true;
+    pthread_mutex_unlock(&lock->mutex);
+    return result;
+}
+
+bool storageLockLost(StorageLock *lock)
+{
+    pthread_mutex_lock(&lock->mutex);
+    bool lost = lock->lost;
+    pthread_mutex_unlock(&lock->mutex);
+    return lost;
+}
+
+/* Refreshes the lock every intervalMs until released. A failed refresh that
+ * is not a loss (the service unreachable for a while) is tried again at the
+ * next tick: the lock stays valid for its whole ttl meanwhile. */
+static void *storageLockKeeper(void *payload)
+{
+    StorageLock *lock = payload;
+    pthread_mutex_lock(&lock->mutex);
+    while (!lock->stopping && !lock->lost) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += lock->intervalMs / 1000;
+        deadline.tv_nsec += (long)(lock->intervalMs % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        while (!lock->stopping && pthread_cond_timedwait(&lock->wake, &lock->mutex, &deadline) == 0) {
+        }
+        if (lock->stopping)
+            break;
+        if (lock->interface->lockRefresh(lock->lock) == BACKUP_LOCKED)
+            lock->lost = true;
+        errClear();
+    }
+    pthread_mutex_unlock(&lock->mutex);
+    return NULL;
+}
+
+/* Wraps a driver lock; starts its keeper when the driver's locks expire. */
+static StorageLock *storageLockWrap(const StorageInterface *interface, void *driverLock, int ttlSeconds)
+{
+    StorageLock *lock = memCalloc(1, sizeof(*lock));
+    lock->interface = interface;
+    lock->lock = driverLock;
+    pthread_mutex_init(&lock->mutex, NULL);
+    pthread_cond_init(&lock->wake, NULL);
+    if (interface->lockExpires) {
+        lock->intervalMs = ttlSeconds * 1000 / 3;
+        if (lock->intervalMs < 100)
+            lock->intervalMs = 100;
+        lock->keeperRunning = pthread_create(&lock->keeper, NULL, storageLockKeeper, lock) == 0;
+    }
+    return lock;
+}
 
 void storageLockRelease(StorageLock *lock)
 {
     if (!lock)
         return;
     ErrDetail saved = errSave();
+    if (lock->keeperRunning) {
+        pthread_mutex_lock(&lock->mutex);
+        lock->stopping = true;
+        pthread_cond_signal(&lock->wake);
+        pthread_mutex_unlock(&lock->mutex);
+        pthread_join(lock->keeper, NULL);
+    }
     lock->interface->lockRelease(lock->lock);
+    pthread_cond_destroy(&lock->wake);
+    pthread_mutex_destroy(&lock->mutex);
     free(lock);
     errRestore(&saved);
 }
@@ -378,15 +456,12 @@ ErrCode storageLockAcquireMode(Storage *storage, const char *name, const Storage
         return result;
     if (ttlSeconds <= 0)
         return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
-    StorageLock *lock = memCalloc(1, sizeof(*lock));
+    void *driverLock = NULL;
     result = storage->interface->lockAcquireMode(storage->driver, name, owner, mode, timeoutMs, ttlSeconds,
-                                                 &lock->lock);
-    if (result != ERR_OK) {
-        free(lock);
+                                                 &driverLock);
+    if (result != ERR_OK)
         return result;
-    }
-    lock->interface = storage->interface;
-    *out = lock;
+    *out = storageLockWrap(storage->interface, driverLock, ttlSeconds);
     return ERR_OK;
 }
 

@@ -123,6 +123,10 @@ typedef struct {
                                int timeoutMs, int ttlSeconds, void **out);
     /* True when a holder (any mode) has the lock now. */
     bool (*lockHeld)(void *driver, const char *name);
+    /* The driver's locks expire unless refreshed (S3): storage.c then keeps
+     * each held lock alive from a thread, so lockRefresh must be safe to call
+     * from another thread than the one using the storage. */
+    bool lockExpires;
 } StorageInterface;
 
 /* Wraps a driver; takes ownership of driverState (freed with interface->free). */
@@ -167,8 +171,15 @@ ErrCode storageRemoveDir(Storage *storage, const char *dir);
  * process. */
 ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLockOwner *owner, int ttlSeconds,
                            StorageLock **out);
-/* Extends the lock's expiry by its ttl from now. */
+/* Extends the lock's expiry by its ttl from now. Rarely needed: on drivers
+ * whose locks expire, a keeper thread refreshes every held lock at a third of
+ * its ttl until it is released. BACKUP_LOCKED "lost the lock" once it was
+ * taken over (see storageLockLost). */
 ErrCode storageLockRefresh(StorageLock *lock);
+/* True once a refresh found the lock taken over or gone: the holder must
+ * stop writing what the lock protects (a backup then fails instead of
+ * committing). errLast() is not touched. */
+bool storageLockLost(StorageLock *lock);
 void storageLockRelease(StorageLock *lock); /* NULL is ignored */
 
 ErrCode storageSpace(Storage *storage, StorageSpace *out);

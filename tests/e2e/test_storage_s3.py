@@ -216,6 +216,54 @@ def test_second_lock_fails_while_the_first_is_held(s3_server, probe):
     assert run("lock", "locks/repo", "600").returncode == 0
 
 
+def test_a_held_lock_is_kept_alive_without_asking(s3_server, probe):
+    """An expiring lock is refreshed by its keeper thread at a third of its
+    time-to-live: a long backup never loses its lock by expiry, and others
+    see it held until it is released."""
+    run, prefix = probe
+    key = f"{prefix}/locks/keep"
+    holder = subprocess.Popen([str(run.probe_bin), f"s3://{s3_server.bucket}/{prefix}", "lock", "locks/keep", "3"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=run.environment())
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+
+        def expires():
+            record = s3_server.get(key).decode()
+            return int(next(line for line in record.splitlines() if line.startswith("expires="))[8:])
+
+        first = expires()
+        deadline = time.monotonic() + 30
+        while expires() <= first:
+            assert time.monotonic() < deadline, "the keeper never refreshed the lock"
+            time.sleep(0.2)
+        assert run("held", "locks/keep").stdout == b"held 1\n"
+        # Past the first expiry the lock is still held, never taken over.
+        while time.time() <= first + 1:
+            time.sleep(0.2)
+        assert run("lock", "locks/keep", "3").returncode == BACKUP_LOCKED
+        holder.stdin.write(b"status\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == b"lost 0\n"
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert holder.returncode == 0, holder.stderr.read()
+    assert run("held", "locks/keep").stdout == b"held 0\n"
+    # An expired record is not held either.
+    stale = f"owner=crashed\nhost=elsewhere\npid=1\nexpires={int(time.time()) - 60}\n"
+    s3_server.client.put_object(Bucket=s3_server.bucket, Key=key, Body=stale.encode())
+    assert run("held", "locks/keep").stdout == b"held 0\n"
+
+
+def test_info_tells_objects_from_prefixes(s3_server, probe):
+    run, prefix = probe
+    assert run("put", "b1/archive.nbk", data=b"12345").returncode == 0
+    assert run("info", "b1/archive.nbk").stdout == b"kind file\nsize 5\n"
+    assert run("info", "b1").stdout == b"kind dir\nsize 0\n"
+    assert run("info", "b2").returncode == BACKUP_NOT_FOUND
+
+
 def test_expired_lock_is_taken_over(s3_server, probe):
     run, prefix = probe
     stale = f"owner=crashed\nhost=elsewhere\npid=1\nexpires={int(time.time()) - 60}\n"

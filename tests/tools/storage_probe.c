@@ -141,6 +141,9 @@ static ErrCode holdLock(Storage *storage, const char *name, int ttl)
         if (strncmp(line, "refresh", 7) == 0 && (result = storageLockRefresh(lock)) == ERR_OK) {
             printf("refreshed\n");
             fflush(stdout);
+        } else if (strncmp(line, "status", 6) == 0) {
+            printf("lost %d\n", storageLockLost(lock) ? 1 : 0);
+            fflush(stdout);
         }
     storageLockRelease(lock);
     return result;
@@ -175,6 +178,13 @@ int main(int argc, char **argv)
         StorageInfo info;
         if ((result = storageStat(storage, name, &info)) == ERR_OK)
             printf("size %" PRIu64 "\nmtime %" PRId64 "\n", info.size, info.mtime);
+    } else if (strcmp(command, "info") == 0 && argc >= 4) {
+        StorageInfo info;
+        static const char *const kinds[] = {"file", "dir", "link", "other"};
+        if ((result = storageInfo(storage, name, &info)) == ERR_OK)
+            printf("kind %s\nsize %" PRIu64 "\n", kinds[info.kind], info.size);
+    } else if (strcmp(command, "held") == 0 && argc >= 4) {
+        printf("held %d\n", storageLockHeld(storage, name) ? 1 : 0);
     } else if (strcmp(command, "rm") == 0 && argc >= 4)
         result = storageRemove(storage, name);
     else if (strcmp(command, "rmdir") == 0 && argc >= 4)

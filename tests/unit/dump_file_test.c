@@ -1,6 +1,6 @@
 /* Dump files (archive/dump_file.h) without Neo4j: DZV1 zstd, DGV1 gzip,
  * unknown formats, streams cut short or damaged, written as they stream or
- * inspected on disk. */
+ * inspected on disk or from any byte source in pieces. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,75 @@ static void testGzipAndUnknownFormats(void **state)
     free(payload);
 }
 
+/* dumpStreamInspect's source in memory: pieces of 1, 2, 3, ... bytes, or a
+ * read error after failAfter bytes. */
+typedef struct {
+    const uint8_t *data;
+    size_t length;
+    size_t offset;
+    size_t piece;
+    size_t failAfter;
+} PieceSource;
+
+static ErrCode readPieces(void *payload, uint8_t *buffer, size_t capacity, size_t *got)
+{
+    PieceSource *source = payload;
+    if (source->offset >= source->failAfter)
+        return errSet(BACKUP_IO_FAILED, "cannot read piece.dump: Input/output error");
+    size_t take = ++source->piece;
+    if (take > capacity)
+        take = capacity;
+    if (take > source->length - source->offset)
+        take = source->length - source->offset;
+    memcpy(buffer, source->data + source->offset, take);
+    source->offset += take;
+    *got = take;
+    return ERR_OK;
+}
+
+static void testStreamInspectInPieces(void **state)
+{
+    (void)state;
+    size_t payloadLength = 70000;
+    uint8_t *payload = samplePayload(payloadLength);
+    size_t dumpLength = 0;
+    uint8_t *dump = sampleZstdDump(payload, payloadLength, &dumpLength);
+    char expected[65];
+    sha256Hex(dump, dumpLength, expected);
+
+    /* Pieces growing from one byte: the header arrives split, then every
+     * cut through the frame; the result is that of the file. */
+    PieceSource source = {.data = dump, .length = dumpLength, .failAfter = SIZE_MAX};
+    DumpFileInfo info;
+    assert_int_equal(dumpStreamInspect(readPieces, &source, "piece.dump", &info), ERR_OK);
+    assert_int_equal(source.offset, dumpLength);
+    assert_int_equal(info.bytes, dumpLength);
+    assert_int_equal(info.contentBytes, payloadLength);
+    assert_string_equal(info.format, "DZV1");
+    assert_string_equal(info.sha256, expected);
+    char path[512];
+    pathIn(path, sizeof(path), "piece.dump");
+    writeFile(path, dump, dumpLength, 0600);
+    DumpFileInfo inspected;
+    assert_int_equal(dumpFileInspect(path, &inspected), ERR_OK);
+    assert_int_equal(inspected.bytes, info.bytes);
+    assert_int_equal(inspected.contentBytes, info.contentBytes);
+    assert_string_equal(inspected.format, info.format);
+    assert_string_equal(inspected.sha256, info.sha256);
+
+    /* Cut short in pieces: named as the caller named it. */
+    source = (PieceSource){.data = dump, .length = dumpLength - 1, .failAfter = SIZE_MAX};
+    assert_int_equal(dumpStreamInspect(readPieces, &source, "piece.dump", &info), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "the dump piece.dump ends in the middle"));
+
+    /* A read error ends the inspection with it. */
+    source = (PieceSource){.data = dump, .length = dumpLength, .failAfter = 100};
+    assert_int_equal(dumpStreamInspect(readPieces, &source, "piece.dump", &info), BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "Input/output error"));
+    free(dump);
+    free(payload);
+}
+
 /* ---- child processes ---- */
 
 int main(void)
@@ -211,6 +281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testWriterHashesAndDecodesAZstdDump, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testWriterReportsACutStream, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testGzipAndUnknownFormats, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testStreamInspectInPieces, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,6 +115,70 @@ static void testDatabaseDirectoryFromConf(void **state)
     assert_int_equal(neo4jDatabaseDirectory(home, "system", out, sizeof(out)), ERR_OK);
     snprintf(expected, sizeof(expected), "%s/mydata/databases/system", home);
     assert_string_equal(out, expected);
+
+    /* A line longer than any buffer is one line: the tail of a long comment
+     * is no setting, and a setting after it is still read. */
+    size_t fill = 3 * NEO4J_PATH_SIZE;
+    char *longConf = malloc(fill + 200);
+    assert_non_null(longConf);
+    longConf[0] = '#';
+    memset(longConf + 1, 'x', fill);
+    snprintf(longConf + 1 + fill, 200, "server.directories.data=/from-a-comment\nserver.directories.data=kept\n");
+    writeFile(conf, longConf, strlen(longConf), 0644);
+    assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+    snprintf(expected, sizeof(expected), "%s/kept/databases/neo4j", home);
+    assert_string_equal(out, expected);
+    for (size_t cut = NEO4J_PATH_SIZE - 8; cut < NEO4J_PATH_SIZE + 80; cut++) {
+        /* wherever the comment ends around a buffer's length */
+        snprintf(longConf + cut, 200, "server.directories.data=/from-a-comment\n");
+        writeFile(conf, longConf, strlen(longConf), 0644);
+        assert_int_equal(neo4jDatabaseDirectory(home, "neo4j", out, sizeof(out)), ERR_OK);
+        snprintf(expected, sizeof(expected), "%s/data/databases/neo4j", home);
+        assert_string_equal(out, expected);
+    }
+    free(longConf);
+}
+
+static void testConfDataDirectoryFromText(void **state)
+{
+    (void)state;
+    char out[32];
+    /* The last setting wins; spaces and tabs around the key, the '=' and the
+     * value do not count; a '\r' ends the value; no newline at the end. */
+    const char *text = "server.directories.data=/first\n#server.directories.data=/comment\n"
+                       "\t server.directories.data\t=  /second \t\r\nserver.directories.logs=/x\n"
+                       "server.directories.dataX=/near-miss\nserver.directories.data=/third\rtail";
+    assert_true(neo4jConfDataDirectory(text, strlen(text), out, sizeof(out)));
+    assert_string_equal(out, "/third");
+    text = "server.directories.data=/one\n  server.directories.data = /two  \n";
+    assert_true(neo4jConfDataDirectory(text, strlen(text), out, sizeof(out)));
+    assert_string_equal(out, "/two");
+    /* A NUL byte ends what is read of its line, not the text. */
+    static const char withNul[] = "server.directories.data=/a\0b\nserver.directories.data=/c\0";
+    assert_true(neo4jConfDataDirectory(withNul, sizeof(withNul) - 1, out, sizeof(out)));
+    assert_string_equal(out, "/c");
+    assert_true(neo4jConfDataDirectory(withNul, strlen("server.directories.data=/a") + 2, out, sizeof(out)));
+    assert_string_equal(out, "/a");
+    /* Only the given bytes are read: the value stops at the length. */
+    assert_true(neo4jConfDataDirectory("server.directories.data=/abcdef", 26, out, sizeof(out)));
+    assert_string_equal(out, "/a");
+    /* An empty value, or one that does not fit with its NUL, is no value:
+     * an earlier one stays, and out is untouched when there is none. */
+    text = "server.directories.data=/fits\nserver.directories.data=  \n"
+           "server.directories.data=/this-value-is-far-too-long-for-32\n";
+    assert_true(neo4jConfDataDirectory(text, strlen(text), out, sizeof(out)));
+    assert_string_equal(out, "/fits");
+    memset(out, 'z', sizeof(out));
+    text = "server.directories.data=\nserver.directories.data\n= /next-line\nserver.directories.data";
+    assert_false(neo4jConfDataDirectory(text, strlen(text), out, sizeof(out)));
+    assert_false(neo4jConfDataDirectory("", 0, out, sizeof(out)));
+    assert_false(neo4jConfDataDirectory(NULL, 0, out, sizeof(out)));
+    assert_false(neo4jConfDataDirectory("server.directories.data=/x", 26, out, 0));
+    assert_false(neo4jConfDataDirectory("server.directories.data=/x", 26, out, 2));
+    for (size_t index = 0; index < sizeof(out); index++)
+        assert_int_equal(out[index], 'z');
+    assert_true(neo4jConfDataDirectory("server.directories.data=/x", 26, out, 3));
+    assert_string_equal(out, "/x");
 }
 
 static void testStoreLockOfAnotherProcessIsSeen(void **state)
@@ -647,6 +711,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testVersionCompare),
         cmocka_unit_test_setup_teardown(testDatabaseDirectoryFromConf, setUp, tearDown),
+        cmocka_unit_test(testConfDataDirectoryFromText),
         cmocka_unit_test_setup_teardown(testStoreLockOfAnotherProcessIsSeen, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testAdminRunStreamsStdoutAndReportsFailures, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testSinkErrorCancelAndTimeoutStopTheChild, setUp, tearDown),

@@ -1,8 +1,9 @@
 /* The scheduler's runtime (src/schedule/runtime.c) with fake callbacks and
  * an injected clock: the retry sequence after failures, the pause after
  * BACKUP_MAX_FAILURES and the resume that follows, alerts as events, and
- * --resume editing the state file. The wait callback moves the clock
- * instead of sleeping. */
+ * --resume editing the state file, and the started hook (--schedule --serve
+ * starts its server there) seeing the scheduler recorded as running. The
+ * wait callback moves the clock instead of sleeping. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,6 +251,63 @@ static void testPausesAfterMaxFailuresAndResumes(void **state)
     assert_int_equal(saved.consecutiveFailures, 0);
 }
 
+typedef struct {
+    Fake *fake;
+    ErrCode answer;
+    unsigned calls;
+    int64_t pidSeen;
+    unsigned backupsSeen;
+} StartedProbe;
+
+/* The fake with the probe after it: the runtime hands every callback the
+ * same payload, a pointer to the fake, which is the first member here. */
+typedef struct {
+    Fake fake;
+    StartedProbe *probe;
+} FakeWithProbe;
+
+static ErrCode probeStarted(void *payload)
+{
+    StartedProbe *probe = ((FakeWithProbe *)payload)->probe;
+    probe->calls++;
+    SchedState saved;
+    loadState(&saved);
+    probe->pidSeen = saved.pid;
+    probe->backupsSeen = probe->fake->backups;
+    return probe->answer == ERR_OK ? ERR_OK : errSet(probe->answer, "address already in use (test)");
+}
+
+static void testStartedHookSeesTheSchedulerRunning(void **state)
+{
+    (void)state;
+    FakeWithProbe both = {.fake = {.now = timeFromParts(2026, 1, 1, 1, 59, 0), .backupsToRun = 1}};
+    StartedProbe probe = {.fake = &both.fake};
+    both.probe = &probe;
+    timeSetClock(fakeClock, &both.fake);
+    SchedRuntimeRequest request = makeRequest(&both.fake, 5);
+    request.started = probeStarted;
+    assert_int_equal(schedRuntimeRun(&request), ERR_OK);
+    assert_int_equal(probe.calls, 1);
+    assert_int_equal(probe.pidSeen, 4242); /* recorded before the hook runs */
+    assert_int_equal(probe.backupsSeen, 0); /* and before the first backup */
+    assert_int_equal(both.fake.backups, 1);
+
+    /* A hook that fails (the server cannot bind) stops the scheduler before
+     * any backup and leaves it recorded as stopped. */
+    FakeWithProbe failing = {.fake = {.now = timeFromParts(2026, 1, 1, 1, 59, 0), .backupsToRun = 1}};
+    StartedProbe refused = {.fake = &failing.fake, .answer = CONFIG_INVALID};
+    failing.probe = &refused;
+    timeSetClock(fakeClock, &failing.fake);
+    request = makeRequest(&failing.fake, 5);
+    request.started = probeStarted;
+    assert_int_equal(schedRuntimeRun(&request), CONFIG_INVALID);
+    assert_int_equal(refused.calls, 1);
+    assert_int_equal(failing.fake.backups, 0);
+    SchedState saved;
+    loadState(&saved);
+    assert_int_equal(saved.pid, 0);
+}
+
 static void testResumeEditsTheStateWhenNoSchedulerRuns(void **state)
 {
     (void)state;
@@ -293,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRetriesFollowTheDelaysThenSucceed, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testPausesAfterMaxFailuresAndResumes, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testResumeEditsTheStateWhenNoSchedulerRuns, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testStartedHookSeesTheSchedulerRunning, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

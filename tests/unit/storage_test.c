@@ -11,8 +11,10 @@
 #include "common/timeutil.h"
 #include "storage/storage.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void testLocationPath(void **state)
 {
@@ -163,6 +165,90 @@ static void testFallbacks(void **state)
     storageFree(storage);
 }
 
+/* An expiring lock: acquired once, refreshed by the keeper until released,
+ * lost when a refresh says it was taken over. */
+static atomic_int keptRefreshes;
+static atomic_int keptLoseAfter; /* refreshes that succeed before one reports a loss; -1 = never */
+static atomic_int keptReleases;
+
+static ErrCode keptLockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttl, void **out)
+{
+    (void)driver;
+    (void)name;
+    (void)owner;
+    (void)ttl;
+    *out = &keptRefreshes;
+    return ERR_OK;
+}
+
+static ErrCode keptLockRefresh(void *lock)
+{
+    (void)lock;
+    int done = atomic_fetch_add(&keptRefreshes, 1);
+    int loseAfter = atomic_load(&keptLoseAfter);
+    if (loseAfter >= 0 && done >= loseAfter)
+        return errSet(BACKUP_LOCKED, "lost the lock (test)");
+    return ERR_OK;
+}
+
+static void keptLockRelease(void *lock)
+{
+    (void)lock;
+    atomic_fetch_add(&keptReleases, 1);
+}
+
+static const StorageInterface keptInterface = {
+    .name = "kept",
+    .list = flatList,
+    .stat = flatStat,
+    .lockAcquire = keptLockAcquire,
+    .lockRefresh = keptLockRefresh,
+    .lockRelease = keptLockRelease,
+    .free = flatFree,
+    .lockExpires = true,
+};
+
+static void waitForRefreshes(int count)
+{
+    int64_t deadline = timeMonotonicMs() + 20000;
+    while (atomic_load(&keptRefreshes) < count) {
+        assert_true(timeMonotonicMs() < deadline);
+        struct timespec pause = {0, 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void testExpiringLocksAreKeptAlive(void **state)
+{
+    (void)state;
+    Storage *storage = storageNew(&keptInterface, NULL);
+    atomic_store(&keptRefreshes, 0);
+    atomic_store(&keptReleases, 0);
+    atomic_store(&keptLoseAfter, -1);
+    StorageLock *lock = NULL;
+    /* ttl 1 s: the keeper refreshes about every 333 ms without being asked. */
+    assert_int_equal(storageLockAcquireMode(storage, ".lock", NULL, STORAGE_LOCK_EXCLUSIVE, 0, 1, &lock), ERR_OK);
+    waitForRefreshes(2);
+    assert_false(storageLockLost(lock));
+    storageLockRelease(lock);
+    int afterRelease = atomic_load(&keptRefreshes);
+    assert_int_equal(atomic_load(&keptReleases), 1);
+
+    /* A refresh that finds the lock taken over marks it lost; the keeper stops. */
+    atomic_store(&keptRefreshes, 0);
+    atomic_store(&keptLoseAfter, 1);
+    assert_int_equal(storageLockAcquire(storage, ".lock", NULL, 1, &lock), ERR_OK);
+    waitForRefreshes(2);
+    int64_t deadline = timeMonotonicMs() + 20000;
+    while (!storageLockLost(lock))
+        assert_true(timeMonotonicMs() < deadline);
+    assert_int_equal(storageLockRefresh(lock), BACKUP_LOCKED);
+    storageLockRelease(lock);
+    assert_int_equal(atomic_load(&keptReleases), 2);
+    assert_true(afterRelease >= 2);
+    storageFree(storage);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +257,7 @@ int main(void)
         cmocka_unit_test(testLocationRejected),
         cmocka_unit_test(testNameCheck),
         cmocka_unit_test(testFallbacks),
+        cmocka_unit_test(testExpiringLocksAreKeptAlive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

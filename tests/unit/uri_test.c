@@ -28,10 +28,11 @@ static void assertRejected(const char *text, const char *fragment)
     BoltUri uri;
     errClear();
     ErrCode code = boltUriParse(text, &uri);
+    const char *shown = text ? text : "(null)"; /* %s of NULL is undefined */
     if (code != CONFIG_INVALID)
-        fail_msg("'%s' accepted (code %d)", text ? text : "(null)", (int)code);
+        fail_msg("'%s' accepted (code %d)", shown, (int)code);
     if (fragment && !strstr(errLast()->reason, fragment))
-        fail_msg("'%s': reason '%s' lacks '%s'", text, errLast()->reason, fragment);
+        fail_msg("'%s': reason '%s' lacks '%s'", shown, errLast()->reason, fragment);
 }
 
 static void testAllSchemes(void **state)
