@@ -4,7 +4,8 @@
  * same through a descriptor and through the storage; nothing is visible
  * before arcWriterFinish and nothing is left by an unfinished or failed
  * writer; damage is reported exactly as on a descriptor; format 2 works the
- * same; a driver's failures (no space, unreachable) pass through unchanged. */
+ * same; a driver's failures (no space, unreachable) pass through unchanged;
+ * an ArcLocation reaches the same archive by path or by storage name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -789,6 +790,73 @@ static void testSha256StorageMissing(void **state)
     storageFree(storage);
 }
 
+/* ArcLocation: a path or a storage name, the same archive and the same
+ * messages either way. */
+static void testLocations(void **state)
+{
+    (void)state;
+    emptyTestDir();
+    Storage *storage = openStorage();
+    char path[512];
+    testPath(path, sizeof(path), "id/graph.nbk.gz");
+    ArcLocation inStorage = {.storage = storage, .name = "id/graph.nbk.gz", .path = path};
+    ArcLocation byPath = {.path = path};
+    ArcLocation nameOnly = {.storage = storage, .name = "id/graph.nbk.gz"};
+    assert_string_equal(arcLocationShown(&inStorage), path);
+    assert_string_equal(arcLocationShown(&nameOnly), "id/graph.nbk.gz");
+
+    /* Missing: the same code and message whichever way. */
+    char expected[600];
+    snprintf(expected, sizeof(expected), "archive file missing: %s", path);
+    ArcReader *reader = NULL;
+    char hex[65];
+    const ArcLocation *both[] = {&inStorage, &byPath};
+    for (size_t index = 0; index < 2; index++) {
+        assert_int_equal(arcReaderOpenAt(&reader, both[index], NULL), BACKUP_NOT_FOUND);
+        assert_null(reader);
+        assert_string_equal(errLast()->reason, expected);
+        assert_int_equal(arcSha256At(both[index], hex, NULL), BACKUP_NOT_FOUND);
+        assert_string_equal(errLast()->reason, expected);
+    }
+    assert_int_equal(arcReaderOpenAt(&reader, &nameOnly, NULL), BACKUP_NOT_FOUND);
+    assert_string_equal(errLast()->reason, "archive file missing: id/graph.nbk.gz");
+
+    /* Written through the storage (parents made), read back both ways. */
+    ArcWriterOptions options = {.compression = ARC_COMPRESSION_GZIP, .blockSize = TEST_BLOCK_SIZE};
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpenAt(&writer, &inStorage, &options, testHeader, sizeof(testHeader)), ERR_OK);
+    addRecords(writer, 700);
+    assert_int_equal(access(path, F_OK), -1); /* not before the commit */
+    ArcTotals totals;
+    assert_int_equal(arcWriterFinish(writer, &totals), ERR_OK);
+    arcWriterFree(writer);
+    assert_int_equal(arcReaderOpenAt(&reader, &inStorage, NULL), ERR_OK);
+    checkReader(reader, ARC_COMPRESSION_GZIP, 700, &totals);
+    assert_int_equal(arcReaderOpenAt(&reader, &byPath, NULL), ERR_OK);
+    checkReader(reader, ARC_COMPRESSION_GZIP, 700, &totals);
+    char writtenHex[65];
+    hexOf(totals.fileSha256, writtenHex);
+    for (size_t index = 0; index < 2; index++) {
+        uint64_t size = 0;
+        assert_int_equal(arcSha256At(both[index], hex, &size), ERR_OK);
+        assert_string_equal(hex, writtenHex);
+        assert_int_equal(size, totals.compressedBytes);
+    }
+
+    /* Never over an existing archive: the path refuses at the open, the
+     * storage at the commit, and the first archive stays as it was. */
+    assert_int_equal(arcWriterOpenAt(&writer, &byPath, &options, NULL, 0), BACKUP_IO_FAILED);
+    assert_int_equal(arcWriterOpenAt(&writer, &inStorage, &options, NULL, 0), ERR_OK);
+    addRecords(writer, 10);
+    assert_int_equal(arcWriterFinish(writer, &totals), BACKUP_IO_FAILED);
+    arcWriterFree(writer);
+    snprintf(expected, sizeof(expected), "%s/id", testDir);
+    assert_int_equal(countEntries(expected), 1);
+    assert_int_equal(arcSha256At(&inStorage, hex, NULL), ERR_OK);
+    assert_string_equal(hex, writtenHex);
+    storageFree(storage);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -800,6 +868,7 @@ int main(void)
         cmocka_unit_test(testEncryptedDamageReportedAsOnDescriptor),
         cmocka_unit_test(testEncryptedThroughStorage),
         cmocka_unit_test(testSha256StorageMissing),
+        cmocka_unit_test(testLocations),
     };
     return cmocka_run_group_tests(tests, setUpDir, tearDownDir);
 }
