@@ -1,23 +1,23 @@
 /* The backup repository: ids, listing, temporary and committed backup
- * directories, locks, deletion, leftovers and retention (layout in catalog.h). */
+ * directories, locks, deletion, leftovers and retention (layout in
+ * catalog.h). Every file is reached through the catalog's Storage; the only
+ * paths built here are those handed to callers outside the catalog. */
 #include "catalog/catalog.h"
 
+#include "catalog/catalog_file.h"
 #include "common/config.h"
-#include "common/fsutil.h"
+#include "common/fsutil.h" /* fsPathJoin only: paths for callers outside the catalog */
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "storage/posix.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,19 +27,27 @@
  * long is abandoned even if a process with the recorded pid exists (pid
  * reuse, or a writer in another pid namespace). */
 #define LEFTOVER_STALE_SECONDS 3600
+/* How long a catalog lock stays valid on a storage that cannot see its holder
+ * die (object storage); a posix lock dies with its process. */
+#define CAT_LOCK_TTL_SECONDS 3600
+/* Storage names inside the repository: "<dir>/<file>" with dir at most
+ * ".deleting-<id>" or ".tmp-<id>-<pid>" and file a manifest-checked name. */
+#define CAT_NAME_SIZE 512
 
 struct Catalog {
-    char *root;
-    Lock *lock;
+    Storage *storage;
+    char *where;        /* names the repository in messages: its path, or the driver */
+    StorageLock *lock;
+    LockMode lockMode;
     int lockDepth;
 };
 
 struct CatBackupDir {
     Catalog *catalog;
     char id[CAT_ID_SIZE];
-    char tempPath[PATH_MAX];
-    char finalPath[PATH_MAX];
-    Lock *lock;
+    char tempName[CAT_ID_SIZE + 32]; /* ".tmp-<id>-<pid>" */
+    char tempPath[PATH_MAX];         /* its path, for the writer outside the catalog */
+    StorageLock *lock;
 };
 
 bool catIdValid(const char *id)
@@ -76,28 +84,27 @@ ErrCode catOpen(Catalog **out, const char *root, bool create)
     *out = NULL;
     if (!root || !root[0])
         return cfgStoragePathMissing();
-    if (create) {
-        ErrCode result = fsMkdirP(root, 0700);
-        if (result != ERR_OK)
-            return result;
-    }
-    struct stat info;
-    if (stat(root, &info) != 0) {
-        ErrCode code = fsErrorFromErrno(errno, "cannot open backup storage", root);
+    Storage *storage = NULL;
+    ErrCode result = storagePosixOpen(root, create, &storage);
+    if (result != ERR_OK) {
         errSetAction("Check BACKUP_STORAGE_PATH");
-        return code;
+        return result;
     }
-    if (!S_ISDIR(info.st_mode)) {
-        errSet(BACKUP_IO_FAILED, "backup storage %s is not a directory", root);
-        errSetAction("Check BACKUP_STORAGE_PATH");
-        return BACKUP_IO_FAILED;
-    }
+    return catOpenStorage(out, storage);
+}
+
+ErrCode catOpenStorage(Catalog **out, Storage *storage)
+{
     Catalog *catalog = memCalloc(1, sizeof(*catalog));
-    char *rootCopy = memStrdup(root);
-    size_t length = strlen(rootCopy);
-    while (length > 1 && rootCopy[length - 1] == '/')
-        rootCopy[--length] = '\0';
-    catalog->root = rootCopy;
+    catalog->storage = storage;
+    const char *root = storagePosixRoot(storage);
+    if (root) {
+        catalog->where = memStrdup(root);
+    } else {
+        char where[64];
+        snprintf(where, sizeof(where), "the %s storage", storageDriverName(storage));
+        catalog->where = memStrdup(where);
+    }
     *out = catalog;
     return ERR_OK;
 }
@@ -106,19 +113,25 @@ void catClose(Catalog *catalog)
 {
     if (!catalog)
         return;
-    lockRelease(catalog->lock);
-    free(catalog->root);
+    storageLockRelease(catalog->lock);
+    storageFree(catalog->storage);
+    free(catalog->where);
     free(catalog);
 }
 
-const char *catRoot(const Catalog *catalog) { return catalog->root; }
+const char *catRoot(const Catalog *catalog) { return storagePosixRoot(catalog->storage); }
+
+Storage *catStorage(const Catalog *catalog) { return catalog->storage; }
 
 ErrCode catBackupPath(const Catalog *catalog, const char *id, char *out, size_t outSize)
 {
     ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
-    return fsPathJoin(out, outSize, catalog->root, id);
+    const char *root = catRoot(catalog);
+    if (!root)
+        return errSet(BACKUP_IO_FAILED, "backup %s has no path on %s", id, catalog->where);
+    return fsPathJoin(out, outSize, root, id);
 }
 
 /* ---- names ---------------------------------------------------------------- */
@@ -142,23 +155,84 @@ void catNameListFree(CatNameList *list)
     list->count = 0;
 }
 
+/* One entry directly below a directory of the repository. */
+typedef struct {
+    char *name; /* the last component */
+    StorageKind kind;
+    int64_t mtime;
+} CatDirEntry;
+
+typedef struct {
+    CatDirEntry *items;
+    size_t count;
+} CatDirList;
+
+static ErrCode dirListAdd(const StorageInfo *info, void *payload)
+{
+    CatDirList *list = payload;
+    const char *slash = strrchr(info->name, '/');
+    CatDirEntry *grown = memRealloc(list->items, (list->count + 1) * sizeof(*grown));
+    list->items = grown;
+    grown[list->count++] = (CatDirEntry){memStrdup(slash ? slash + 1 : info->name), info->kind, info->mtime};
+    return ERR_OK;
+}
+
+static void dirListFree(CatDirList *list)
+{
+    for (size_t index = 0; index < list->count; index++)
+        free(list->items[index].name);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+/* The entries of the repository's root, links reported as links (never
+ * followed). Collected first, so that nothing else runs inside the listing. */
+static ErrCode listRoot(const Catalog *catalog, CatDirList *out)
+{
+    out->items = NULL;
+    out->count = 0;
+    ErrCode result = storageListDir(catalog->storage, "", dirListAdd, out);
+    if (result != ERR_OK)
+        dirListFree(out);
+    return result;
+}
+
+/* True when the repository holds an entry of any kind named name. */
+static bool nameExists(const Catalog *catalog, const char *name)
+{
+    StorageInfo info;
+    return storageInfo(catalog->storage, name, &info) == ERR_OK;
+}
+
+/* True when name is a real directory (not a link to one). */
+static bool isDirectory(const Catalog *catalog, const char *name, int64_t *mtime)
+{
+    StorageInfo info;
+    if (storageInfo(catalog->storage, name, &info) != ERR_OK || info.kind != STORAGE_KIND_DIR)
+        return false;
+    if (mtime)
+        *mtime = info.mtime;
+    return true;
+}
+
 /* True when a temporary directory for id exists (any writer pid). */
 static bool tempDirExists(const Catalog *catalog, const char *id)
 {
-    DIR *dir = opendir(catalog->root);
-    if (!dir)
+    CatDirList entries;
+    if (listRoot(catalog, &entries) != ERR_OK)
         return false;
     char prefix[CAT_ID_SIZE + 16];
     snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s-", id);
     size_t prefixLength = strlen(prefix);
     bool found = false;
-    struct dirent *entry;
-    while (!found && (entry = readdir(dir)) != NULL) {
-        const char *rest = entry->d_name + prefixLength;
-        if (strncmp(entry->d_name, prefix, prefixLength) == 0 && *rest && strspn(rest, "0123456789") == strlen(rest))
+    for (size_t index = 0; !found && index < entries.count; index++) {
+        const char *name = entries.items[index].name;
+        const char *rest = name + prefixLength;
+        if (strncmp(name, prefix, prefixLength) == 0 && *rest && strspn(rest, "0123456789") == strlen(rest))
             found = true;
     }
-    closedir(dir);
+    dirListFree(&entries);
     return found;
 }
 
@@ -171,32 +245,34 @@ ErrCode catNewId(const Catalog *catalog, int64_t created, char out[CAT_ID_SIZE])
             snprintf(out, CAT_ID_SIZE, "%s", base);
         else
             snprintf(out, CAT_ID_SIZE, "%s-%d", base, attempt);
-        char path[PATH_MAX];
-        ErrCode result = fsPathJoin(path, sizeof(path), catalog->root, out);
-        if (result != ERR_OK)
-            return result;
-        if (!fsExists(path) && !tempDirExists(catalog, out))
+        if (!nameExists(catalog, out) && !tempDirExists(catalog, out))
             return ERR_OK;
     }
-    return errSet(BACKUP_IO_FAILED, "no free backup id for %s in %s", base, catalog->root);
+    return errSet(BACKUP_IO_FAILED, "no free backup id for %s in %s", base, catalog->where);
 }
 
 /* ---- locks ---------------------------------------------------------------- */
 
+static int storageLockMode(LockMode mode)
+{
+    return mode == LOCK_EXCLUSIVE ? STORAGE_LOCK_EXCLUSIVE : STORAGE_LOCK_SHARED;
+}
+
 ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose)
 {
     if (catalog->lock) {
-        if (mode == LOCK_EXCLUSIVE && lockMode(catalog->lock) != LOCK_EXCLUSIVE)
+        if (mode == LOCK_EXCLUSIVE && catalog->lockMode != LOCK_EXCLUSIVE)
             return errSet(ERR_INTERNAL, "catalog lock held shared, exclusive needed");
         catalog->lockDepth++;
         return ERR_OK;
     }
-    char path[PATH_MAX];
-    ErrCode result = fsPathJoin(path, sizeof(path), catalog->root, CAT_LOCK_FILE_NAME);
-    if (result == ERR_OK)
-        result = lockAcquire(&catalog->lock, path, mode, timeoutMs, purpose);
-    if (result == ERR_OK)
+    StorageLockOwner owner = {.owner = purpose};
+    ErrCode result = storageLockAcquireMode(catalog->storage, CAT_LOCK_FILE_NAME, &owner, storageLockMode(mode),
+                                            timeoutMs, CAT_LOCK_TTL_SECONDS, &catalog->lock);
+    if (result == ERR_OK) {
+        catalog->lockMode = mode;
         catalog->lockDepth = 1;
+    }
     return result;
 }
 
@@ -204,32 +280,34 @@ void catUnlock(Catalog *catalog)
 {
     if (!catalog->lock || --catalog->lockDepth > 0)
         return;
-    lockRelease(catalog->lock);
+    storageLockRelease(catalog->lock);
     catalog->lock = NULL;
     catalog->lockDepth = 0;
 }
 
 static ErrCode notFound(const Catalog *catalog, const char *id)
 {
-    errSet(BACKUP_NOT_FOUND, "backup %s not found in %s", id, catalog->root);
+    errSet(BACKUP_NOT_FOUND, "backup %s not found in %s", id, catalog->where);
     errSetAction("List available backups with --list");
     return BACKUP_NOT_FOUND;
 }
 
 ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
-                      Lock **out)
+                      StorageLock **out)
 {
     *out = NULL;
-    char backupPath[PATH_MAX], lockFile[PATH_MAX];
-    ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
+    ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
-    if (!fsIsDirectory(backupPath))
+    if (!isDirectory(catalog, id, NULL))
         return notFound(catalog, id);
-    result = fsPathJoin(lockFile, sizeof(lockFile), backupPath, CAT_LOCK_FILE_NAME);
+    char lockName[CAT_NAME_SIZE];
+    result = catFileJoin(lockName, sizeof(lockName), id, CAT_LOCK_FILE_NAME);
     if (result != ERR_OK)
         return result;
-    result = lockAcquire(out, lockFile, mode, timeoutMs, purpose);
+    StorageLockOwner owner = {.owner = purpose};
+    result = storageLockAcquireMode(catalog->storage, lockName, &owner, storageLockMode(mode), timeoutMs,
+                                    CAT_LOCK_TTL_SECONDS, out);
     if (result == BACKUP_LOCKED)
         errSetAction("Backup %s is in use; wait for that operation to finish, then retry", id);
     return result;
@@ -243,37 +321,48 @@ ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
     ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
+    const char *root = catRoot(catalog);
+    if (!storageCanMove(catalog->storage) || !root) {
+        /* Object storage cannot rename a finished backup into place; it gets
+         * its own way of publishing a backup with the object-storage issue. */
+        errSet(BACKUP_IO_FAILED, "creating a backup is not supported on this storage yet (%s)",
+               storageDriverName(catalog->storage));
+        errSetAction("Use a directory for BACKUP_STORAGE_PATH");
+        return BACKUP_IO_FAILED;
+    }
     CatBackupDir *dir = memCalloc(1, sizeof(*dir));
     dir->catalog = catalog;
     snprintf(dir->id, sizeof(dir->id), "%s", id);
-    char tempName[CAT_ID_SIZE + 32];
-    snprintf(tempName, sizeof(tempName), TMP_PREFIX "%s-%ld", id, (long)getpid());
-    result = fsPathJoin(dir->finalPath, sizeof(dir->finalPath), catalog->root, id);
-    if (result == ERR_OK)
-        result = fsPathJoin(dir->tempPath, sizeof(dir->tempPath), catalog->root, tempName);
+    snprintf(dir->tempName, sizeof(dir->tempName), TMP_PREFIX "%s-%ld", id, (long)getpid());
+    result = fsPathJoin(dir->tempPath, sizeof(dir->tempPath), root, dir->tempName);
     if (result != ERR_OK) {
         free(dir);
         return result;
     }
-    if (fsExists(dir->finalPath)) {
+    if (nameExists(catalog, id)) {
         free(dir);
-        errSet(BACKUP_IO_FAILED, "backup %s already exists in %s", id, catalog->root);
+        errSet(BACKUP_IO_FAILED, "backup %s already exists in %s", id, catalog->where);
         errSetAction("Use a different backup id");
         return BACKUP_IO_FAILED;
     }
     /* Same name as ours: a leftover of a dead process that had our pid. */
-    result = fsRemoveTree(catalog->root, dir->tempPath);
-    if (result == ERR_OK && mkdir(dir->tempPath, 0700) != 0)
-        result = fsErrorFromErrno(errno, "cannot create directory", dir->tempPath);
-    char lockFile[PATH_MAX];
+    result = storageRemoveDir(catalog->storage, dir->tempName);
     if (result == ERR_OK)
-        result = fsPathJoin(lockFile, sizeof(lockFile), dir->tempPath, CAT_LOCK_FILE_NAME);
+        result = storageDirCreate(catalog->storage, dir->tempName);
+    char lockName[CAT_NAME_SIZE];
+    if (result == ERR_OK)
+        result = catFileJoin(lockName, sizeof(lockName), dir->tempName, CAT_LOCK_FILE_NAME);
     if (result == ERR_OK) {
         char purpose[CAT_ID_SIZE + 32];
         snprintf(purpose, sizeof(purpose), "creating backup %s", id);
-        result = lockAcquire(&dir->lock, lockFile, LOCK_EXCLUSIVE, 0, purpose);
-        if (result != ERR_OK)
-            fsRemoveTree(catalog->root, dir->tempPath);
+        StorageLockOwner owner = {.owner = purpose};
+        result = storageLockAcquireMode(catalog->storage, lockName, &owner, STORAGE_LOCK_EXCLUSIVE, 0,
+                                        CAT_LOCK_TTL_SECONDS, &dir->lock);
+        if (result != ERR_OK) {
+            ErrDetail failure = errSave();
+            storageRemoveDir(catalog->storage, dir->tempName);
+            errRestore(&failure);
+        }
     }
     if (result != ERR_OK) {
         free(dir);
@@ -292,100 +381,58 @@ void catBackupDirAbort(CatBackupDir *dir)
     if (!dir)
         return;
     /* Remove while still holding the lock, so cleanup never races us. */
-    if (fsRemoveTree(dir->catalog->root, dir->tempPath) != ERR_OK)
+    if (storageRemoveDir(dir->catalog->storage, dir->tempName) != ERR_OK)
         logWarn("could not remove %s: %s", dir->tempPath, errLast()->reason);
-    lockRelease(dir->lock);
+    storageLockRelease(dir->lock);
     free(dir);
-}
-
-/* fsyncs every regular file directly inside path. */
-static ErrCode fsyncFilesIn(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (!dir)
-        return fsErrorFromErrno(errno, "cannot list", path);
-    ErrCode result = ERR_OK;
-    struct dirent *entry;
-    while (result == ERR_OK && (entry = readdir(dir)) != NULL) {
-        struct stat info;
-        if (fstatat(dirfd(dir), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(info.st_mode))
-            continue;
-        char filePath[PATH_MAX];
-        result = fsPathJoin(filePath, sizeof(filePath), path, entry->d_name);
-        if (result == ERR_OK)
-            result = fsFsyncPath(filePath);
-    }
-    closedir(dir);
-    return result;
-}
-
-/* rename that refuses to replace an existing target. */
-static int renameNoReplace(const char *from, const char *to)
-{
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -1;
-    /* File system without RENAME_NOREPLACE: check, then rename (a non-empty
-     * target directory still makes rename fail). */
-    if (fsExists(to)) {
-        errno = EEXIST;
-        return -1;
-    }
-    return rename(from, to);
 }
 
 ErrCode catBackupDirCommit(CatBackupDir *dir)
 {
-    ErrCode result = fsyncFilesIn(dir->tempPath);
+    Storage *storage = dir->catalog->storage;
+    /* Every file and the directory durable, then one atomic rename that
+     * refuses to replace anything and makes itself durable (both parents). */
+    ErrCode result = storageDirSync(storage, dir->tempName);
     if (result == ERR_OK)
-        result = fsFsyncDir(dir->tempPath);
-    if (result == ERR_OK && renameNoReplace(dir->tempPath, dir->finalPath) != 0)
-        result = fsErrorFromErrno(errno, "cannot move the finished backup to", dir->finalPath);
+        result = storageMove(storage, dir->tempName, dir->id, STORAGE_WRITE_NO_REPLACE);
     if (result != ERR_OK) {
-        char reason[sizeof(errLast()->reason)];
-        snprintf(reason, sizeof(reason), "%s", errLast()->reason);
-        ErrCode code = errLast()->code;
+        ErrDetail failure = errSave();
         catBackupDirAbort(dir);
-        errSet(code, "%s", reason);
-        return code;
+        return errSet(failure.code, "%s", failure.reason);
     }
-    /* From here the backup exists; a failed root fsync is reported, but the
-     * backup is not removed. */
-    result = fsFsyncDir(dir->catalog->root);
-    lockRelease(dir->lock);
+    storageLockRelease(dir->lock);
     free(dir);
-    return result;
+    return ERR_OK;
 }
 
 /* ---- reading -------------------------------------------------------------- */
 
-static bool hasManifestFile(const char *backupPath)
+static bool hasManifestFile(const Catalog *catalog, const char *id)
 {
-    char path[PATH_MAX];
-    if (fsPathJoin(path, sizeof(path), backupPath, MANIFEST_FILE_NAME) == ERR_OK && fsExists(path))
+    char name[CAT_NAME_SIZE];
+    if (catFileJoin(name, sizeof(name), id, MANIFEST_FILE_NAME) == ERR_OK && nameExists(catalog, name))
         return true;
-    return fsPathJoin(path, sizeof(path), backupPath, MANIFEST_COPY_FILE_NAME) == ERR_OK && fsExists(path);
+    return catFileJoin(name, sizeof(name), id, MANIFEST_COPY_FILE_NAME) == ERR_OK && nameExists(catalog, name);
 }
 
-/* The cheap archive check of listings: one lstat, never a read, because
- * archives can be hundreds of GB. */
-static void lookAtArchive(const char *backupPath, CatEntry *entry)
+/* The cheap archive check of listings: one look at the entry (links not
+ * followed), never a read, because archives can be hundreds of GB. */
+static void lookAtArchive(const Catalog *catalog, const char *id, CatEntry *entry)
 {
     const Manifest *manifest = entry->manifest;
-    char archivePath[PATH_MAX];
-    struct stat info;
-    if (!manifest->archive.file || fsPathJoin(archivePath, sizeof(archivePath), backupPath, manifest->archive.file) != ERR_OK
-        || lstat(archivePath, &info) != 0) {
+    char name[CAT_NAME_SIZE];
+    StorageInfo info;
+    if (!manifest->archive.file || catFileJoin(name, sizeof(name), id, manifest->archive.file) != ERR_OK
+        || storageInfo(catalog->storage, name, &info) != ERR_OK) {
         entry->archiveState = CAT_ARCHIVE_MISSING;
         return;
     }
-    if (!S_ISREG(info.st_mode)) {
+    if (info.kind != STORAGE_KIND_FILE) {
         entry->archiveState = CAT_ARCHIVE_NOT_REGULAR;
         return;
     }
-    entry->archiveBytes = (uint64_t)info.st_size;
-    entry->archiveMtime = (int64_t)info.st_mtime;
+    entry->archiveBytes = info.size;
+    entry->archiveMtime = info.mtime;
     entry->archiveState = entry->archiveBytes == manifest->archive.sizeCompressed ? CAT_ARCHIVE_PRESENT
                                                                                  : CAT_ARCHIVE_WRONG_SIZE;
 }
@@ -447,29 +494,35 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize)
     return out;
 }
 
-/* Fills an entry for an existing backup directory. */
-static void loadEntry(const char *backupPath, const char *id, CatEntry *entry)
+static ErrCode addFileSize(const StorageInfo *info, void *payload)
+{
+    *(uint64_t *)payload += info->size;
+    return ERR_OK;
+}
+
+/* Fills an entry for an existing backup directory (dirMtime: the directory's
+ * modification time, the creation time of last resort). */
+static void loadEntry(const Catalog *catalog, const char *id, int64_t dirMtime, CatEntry *entry)
 {
     memset(entry, 0, sizeof(*entry));
     snprintf(entry->id, sizeof(entry->id), "%s", id);
-    if (manifestLoad(backupPath, &entry->manifest, &entry->origin) != ERR_OK) {
+    if (manifestLoadFrom(catalog->storage, id, &entry->manifest, &entry->origin) != ERR_OK) {
         entry->manifest = NULL;
         snprintf(entry->damage, sizeof(entry->damage), "%s", errLast()->reason);
     }
     int64_t fromId;
-    struct stat info;
     if (entry->manifest)
         entry->created = entry->manifest->created;
     else if (timeParseBackupId(id, &fromId))
         entry->created = fromId;
-    else if (stat(backupPath, &info) == 0)
-        entry->created = (int64_t)info.st_mtime;
+    else
+        entry->created = dirMtime;
     if (manifestIsValid(entry->manifest))
-        lookAtArchive(backupPath, entry);
+        lookAtArchive(catalog, id, entry);
     if (entry->manifest && entry->manifest->id && strcmp(entry->manifest->id, id) != 0)
         logDebug("backup directory %s holds a manifest for id %s", id, entry->manifest->id);
-    if (fsDirSize(backupPath, &entry->diskBytes) != ERR_OK)
-        entry->diskBytes = 0;
+    uint64_t total = 0;
+    entry->diskBytes = storageList(catalog->storage, id, addFileSize, &total) == ERR_OK ? total : 0;
 }
 
 void catEntryFree(CatEntry *entry)
@@ -493,39 +546,34 @@ ErrCode catList(Catalog *catalog, CatList *out)
 {
     out->entries = NULL;
     out->count = 0;
-    DIR *dir = opendir(catalog->root);
-    if (!dir)
-        return fsErrorFromErrno(errno, "cannot list backup storage", catalog->root);
+    CatDirList entries;
+    ErrCode result = listRoot(catalog, &entries);
+    if (result != ERR_OK)
+        return result;
     size_t capacity = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        const char *name = entry->d_name;
+    for (size_t index = 0; index < entries.count; index++) {
+        const CatDirEntry *entry = &entries.items[index];
+        const char *name = entry->name;
         if (!catIdValid(name))
-            continue; /* also skips ".", "..", .lock, .tmp-*, .deleting-* */
-        char backupPath[PATH_MAX];
-        if (fsPathJoin(backupPath, sizeof(backupPath), catalog->root, name) != ERR_OK)
-            continue;
-        struct stat info;
-        if (fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
-        if (S_ISLNK(info.st_mode)) {
+            continue; /* also skips .lock, .tmp-*, .deleting-* */
+        if (entry->kind == STORAGE_KIND_LINK) {
             /* Never followed: it could lead anywhere, and retention deletes. */
             logWarn("Ignoring %s in the backup storage: a symbolic link, not a backup directory", name);
             continue;
         }
-        if (!S_ISDIR(info.st_mode))
+        if (entry->kind != STORAGE_KIND_DIR)
             continue;
         int64_t fromId;
-        if (!hasManifestFile(backupPath) && !timeParseBackupId(name, &fromId))
+        if (!hasManifestFile(catalog, name) && !timeParseBackupId(name, &fromId))
             continue; /* some other directory, not ours */
         if (out->count == capacity) {
             capacity = capacity ? capacity * 2 : 16;
             CatEntry *grown = memRealloc(out->entries, capacity * sizeof(*grown));
             out->entries = grown;
         }
-        loadEntry(backupPath, name, &out->entries[out->count++]);
+        loadEntry(catalog, name, entry->mtime, &out->entries[out->count++]);
     }
-    closedir(dir);
+    dirListFree(&entries);
     if (out->count > 1)
         qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
     return ERR_OK;
@@ -553,26 +601,27 @@ uint64_t catListTotalBytes(const CatList *list)
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
 {
     memset(out, 0, sizeof(*out));
-    char backupPath[PATH_MAX];
-    ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
+    ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
-    struct stat info;
-    if (lstat(backupPath, &info) == 0 && S_ISLNK(info.st_mode)) {
-        errSet(BACKUP_IO_FAILED, "refusing backup %s: %s is a symbolic link, not a backup directory", id, backupPath);
+    StorageInfo info;
+    bool present = storageInfo(catalog->storage, id, &info) == ERR_OK;
+    if (present && info.kind == STORAGE_KIND_LINK) {
+        char shown[PATH_MAX];
+        errSet(BACKUP_IO_FAILED, "refusing backup %s: %s is a symbolic link, not a backup directory", id,
+               catFileShow(catalog->storage, id, shown, sizeof(shown)));
         errSetAction("Replace the link by the backup directory itself, or remove it");
         return BACKUP_IO_FAILED;
     }
-    if (!fsIsDirectory(backupPath))
+    if (!present || info.kind != STORAGE_KIND_DIR)
         return notFound(catalog, id);
-    loadEntry(backupPath, id, out);
+    loadEntry(catalog, id, info.mtime, out);
     return ERR_OK;
 }
 
 ErrCode catManifestUpdate(Catalog *catalog, const char *id, CatManifestEditor edit, void *payload)
 {
-    char backupPath[PATH_MAX];
-    ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
+    ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
     char purpose[CAT_ID_SIZE + 32];
@@ -581,14 +630,14 @@ ErrCode catManifestUpdate(Catalog *catalog, const char *id, CatManifestEditor ed
     if (result != ERR_OK)
         return result;
     Manifest *manifest = NULL;
-    if (!fsIsDirectory(backupPath))
+    if (!isDirectory(catalog, id, NULL))
         result = notFound(catalog, id);
     if (result == ERR_OK)
-        result = manifestLoad(backupPath, &manifest, NULL);
+        result = manifestLoadFrom(catalog->storage, id, &manifest, NULL);
     if (result == ERR_OK)
         result = edit(manifest, payload);
     if (result == ERR_OK)
-        result = manifestSave(manifest, backupPath);
+        result = manifestSaveTo(catalog->storage, id, manifest);
     manifestFree(manifest);
     catUnlock(catalog);
     return result;
@@ -609,37 +658,31 @@ ErrCode catSetKeep(Catalog *catalog, const char *id, bool keep)
 
 ErrCode catDelete(Catalog *catalog, const char *id)
 {
-    char backupPath[PATH_MAX], deletingPath[PATH_MAX];
+    ErrCode result = catIdCheck(id);
+    if (result != ERR_OK)
+        return result;
     char deletingName[CAT_ID_SIZE + 16];
-    ErrCode result = catBackupPath(catalog, id, backupPath, sizeof(backupPath));
-    if (result != ERR_OK)
-        return result;
     snprintf(deletingName, sizeof(deletingName), DELETING_PREFIX "%s", id);
-    result = fsPathJoin(deletingPath, sizeof(deletingPath), catalog->root, deletingName);
-    if (result != ERR_OK)
-        return result;
     char purpose[CAT_ID_SIZE + 32];
     snprintf(purpose, sizeof(purpose), "deleting backup %s", id);
     result = catLock(catalog, LOCK_EXCLUSIVE, CAT_LOCK_TIMEOUT_MS, purpose);
     if (result != ERR_OK)
         return result;
-    Lock *backupLock = NULL;
+    StorageLock *backupLock = NULL;
     result = catLockBackup(catalog, id, LOCK_EXCLUSIVE, 0, purpose, &backupLock);
     /* A leftover of an interrupted delete of the same id is finished first. */
     if (result == ERR_OK)
-        result = fsRemoveTree(catalog->root, deletingPath);
-    if (result == ERR_OK && rename(backupPath, deletingPath) != 0)
-        result = fsErrorFromErrno(errno, "cannot rename for deletion", backupPath);
+        result = storageRemoveDir(catalog->storage, deletingName);
+    /* Once renamed (durably: storageMove syncs the root) the backup is gone
+     * from listings, before the slow part. */
+    if (result == ERR_OK)
+        result = storageMove(catalog->storage, id, deletingName, 0);
     if (result == ERR_OK) {
-        /* Once renamed the backup is gone from listings; make that durable
-         * before the slow part. */
-        if (fsFsyncDir(catalog->root) != ERR_OK)
-            logDebug("fsync of %s failed: %s", catalog->root, errLast()->reason);
-        result = fsRemoveTree(catalog->root, deletingPath);
+        result = storageRemoveDir(catalog->storage, deletingName);
         if (result != ERR_OK)
             errAddContext("backup %s was removed from the catalog but %s remains", id, deletingName);
     }
-    lockRelease(backupLock);
+    storageLockRelease(backupLock);
     catUnlock(catalog);
     return result;
 }
@@ -651,20 +694,19 @@ static bool processAlive(long pid)
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-/* For ".tmp-<id>-<pid>" returns true when its writer is gone. */
-static bool tempDirAbandoned(const char *path, const char *name)
+/* For ".tmp-<id>-<pid>" (modified at mtime) returns true when its writer is gone. */
+static bool tempDirAbandoned(const Catalog *catalog, const char *name, int64_t mtime)
 {
-    char lockFile[PATH_MAX];
-    if (fsPathJoin(lockFile, sizeof(lockFile), path, CAT_LOCK_FILE_NAME) != ERR_OK)
+    char lockName[CAT_NAME_SIZE];
+    if (catFileJoin(lockName, sizeof(lockName), name, CAT_LOCK_FILE_NAME) != ERR_OK)
         return false;
-    if (lockIsHeld(lockFile))
+    if (storageLockHeld(catalog->storage, lockName))
         return false;
     const char *dash = strrchr(name, '-');
     long pid = dash ? strtol(dash + 1, NULL, 10) : 0;
     if (!processAlive(pid))
         return true;
-    struct stat info;
-    return stat(path, &info) == 0 && time(NULL) - info.st_mtime > LEFTOVER_STALE_SECONDS;
+    return (int64_t)time(NULL) - mtime > LEFTOVER_STALE_SECONDS;
 }
 
 ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
@@ -674,36 +716,24 @@ ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
     ErrCode result = catLock(catalog, LOCK_EXCLUSIVE, CAT_LOCK_TIMEOUT_MS, "cleaning leftovers");
     if (result != ERR_OK)
         return result;
-    DIR *dir = opendir(catalog->root);
-    if (!dir) {
-        result = fsErrorFromErrno(errno, "cannot list backup storage", catalog->root);
+    CatDirList entries;
+    result = listRoot(catalog, &entries);
+    if (result != ERR_OK) {
         catUnlock(catalog);
         return result;
     }
-    CatNameList candidates = {NULL, 0};
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        const char *name = entry->d_name;
+    for (size_t index = 0; index < entries.count; index++) {
+        const CatDirEntry *entry = &entries.items[index];
+        const char *name = entry->name;
         bool isTemp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
         bool isDeleting = strncmp(name, DELETING_PREFIX, strlen(DELETING_PREFIX)) == 0;
-        struct stat info;
-        if ((!isTemp && !isDeleting) || fstatat(dirfd(dir), name, &info, AT_SYMLINK_NOFOLLOW) != 0
-            || !S_ISDIR(info.st_mode))
-            continue;
-        nameListAdd(&candidates, name);
-    }
-    closedir(dir);
-    for (size_t index = 0; index < candidates.count; index++) {
-        const char *name = candidates.names[index];
-        char path[PATH_MAX];
-        if (fsPathJoin(path, sizeof(path), catalog->root, name) != ERR_OK)
+        if ((!isTemp && !isDeleting) || entry->kind != STORAGE_KIND_DIR)
             continue;
         /* .deleting-* dirs are only touched under the catalog lock we hold. */
-        bool isTemp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
-        if (isTemp && !tempDirAbandoned(path, name))
+        if (isTemp && !tempDirAbandoned(catalog, name, entry->mtime))
             continue;
         if (!dryRun) {
-            ErrCode removal = fsRemoveTree(catalog->root, path);
+            ErrCode removal = storageRemoveDir(catalog->storage, name);
             if (removal != ERR_OK) {
                 if (result == ERR_OK)
                     result = removal;
@@ -712,48 +742,8 @@ ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
         }
         nameListAdd(removed, name);
     }
-    catNameListFree(&candidates);
+    dirListFree(&entries);
     catUnlock(catalog);
-    return result;
-}
-
-/* SHA-256 (hex) and size of an archive, read through fsOpenRegular. */
-static ErrCode sha256OfArchive(const char *path, char hex[65], uint64_t *size, int64_t *mtime)
-{
-    int fd = -1;
-    struct stat info;
-    ErrCode result = fsOpenRegular(path, &fd, &info);
-    if (result != ERR_OK)
-        return result;
-    *mtime = (int64_t)info.st_mtime;
-    enum { READ_CHUNK = 1024 * 1024 };
-    unsigned char *chunk = memAlloc(READ_CHUNK);
-    EVP_MD_CTX *sha = EVP_MD_CTX_new();
-    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
-        result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", path);
-    uint64_t total = 0;
-    while (result == ERR_OK) {
-        ssize_t got = read(fd, chunk, READ_CHUNK);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            result = fsErrorFromErrno(errno, "cannot read", path);
-        if (got <= 0)
-            break;
-        EVP_DigestUpdate(sha, chunk, (size_t)got);
-        total += (uint64_t)got;
-    }
-    if (result == ERR_OK) {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int digestLength = 0;
-        EVP_DigestFinal_ex(sha, digest, &digestLength);
-        for (unsigned int index = 0; index < 32 && index < digestLength; index++)
-            snprintf(hex + 2 * index, 3, "%02x", digest[index]);
-        *size = total;
-    }
-    EVP_MD_CTX_free(sha);
-    free(chunk);
-    close(fd);
     return result;
 }
 
@@ -774,15 +764,13 @@ ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry)
                  (long long)manifest->validatedAt);
         return ERR_OK;
     }
-    char backupPath[PATH_MAX], archivePath[PATH_MAX];
-    ErrCode result = catBackupPath(catalog, entry->id, backupPath, sizeof(backupPath));
-    if (result == ERR_OK)
-        result = fsPathJoin(archivePath, sizeof(archivePath), backupPath, manifest->archive.file);
+    char name[CAT_NAME_SIZE], archivePath[PATH_MAX];
+    ErrCode result = catFileJoin(name, sizeof(name), entry->id, manifest->archive.file);
+    catFileShow(catalog->storage, name, archivePath, sizeof(archivePath));
     char got[65] = "";
     uint64_t size = 0;
-    int64_t mtime = 0;
     if (result == ERR_OK)
-        result = sha256OfArchive(archivePath, got, &size, &mtime);
+        result = catFileSha256(catalog->storage, name, got, &size, NULL);
     if (result == BACKUP_NOT_FOUND) {
         entry->archiveState = CAT_ARCHIVE_MISSING;
         return errSet(BACKUP_CORRUPTED, "backup %s: archive %s is missing", entry->id, archivePath);
@@ -874,10 +862,9 @@ void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out)
         backup->created = entry->created;
         backup->valid = catEntryUsable(entry);
         backup->keep = entry->manifest && entry->manifest->keep;
-        char lockFile[PATH_MAX], backupPath[PATH_MAX];
-        if (fsPathJoin(backupPath, sizeof(backupPath), catalog->root, entry->id) == ERR_OK
-            && fsPathJoin(lockFile, sizeof(lockFile), backupPath, CAT_LOCK_FILE_NAME) == ERR_OK)
-            backup->inUse = lockIsHeld(lockFile);
+        char lockName[CAT_NAME_SIZE];
+        if (catFileJoin(lockName, sizeof(lockName), entry->id, CAT_LOCK_FILE_NAME) == ERR_OK)
+            backup->inUse = storageLockHeld(catalog->storage, lockName);
     }
 }
 
@@ -902,7 +889,7 @@ ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now
         catListFree(&list);
         catUnlock(catalog);
         errSet(BACKUP_NONE_RESTORABLE, "none of the %zu backups in %s is restorable; retention deleted nothing",
-               count, catalog->root);
+               count, catalog->where);
         return BACKUP_NONE_RESTORABLE;
     }
     RetBackup *inputs = memCalloc(list.count ? list.count : 1, sizeof(*inputs));

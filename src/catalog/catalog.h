@@ -1,4 +1,6 @@
-/* The backup repository under BACKUP_STORAGE_PATH (mode 0700):
+/* The backup repository under BACKUP_STORAGE_PATH (mode 0700), reached
+ * only through the catalog's Storage (src/storage/storage.h; names below are
+ * relative to its root):
  *
  *   <root>/.lock                         catalog lock (delete, retention, cleanup)
  *   <root>/<backup-id>/                  one committed backup
@@ -19,14 +21,24 @@
  * deleted underneath the reader.
  *
  * Backup ids from outside (command line, API) go through catIdValid before
- * any path is built. */
+ * any name is built.
+ *
+ * Storage: every listing, look, read, write, rename, removal and lock of the
+ * catalog (catalog.c, manifest.c, validate.c and the services on them) goes
+ * through the Storage interface; nothing here opens a file itself (the ctest
+ * catalog_files_through_storage checks it). A catalog opened on a path uses
+ * the posix driver. The backup writer and the restore readers outside the
+ * catalog still take paths (catRoot, catBackupPath, catBackupDirPath) until
+ * the object-storage issue moves them; on a storage that cannot rename
+ * (object storage) creating a backup is refused until then. */
 #ifndef NBK_CATALOG_CATALOG_H
 #define NBK_CATALOG_CATALOG_H
 
 #include "catalog/manifest.h"
 #include "catalog/retention.h"
 #include "common/error.h"
-#include "common/lock.h"
+#include "common/lock.h" /* LockMode only */
+#include "storage/storage.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,13 +55,21 @@ bool catIdValid(const char *id);
 /* catIdValid with an ERR_USAGE error naming the bad id. */
 ErrCode catIdCheck(const char *id);
 
-/* Opens the catalog at root. create: make root (and parents) with mode 0700
- * when missing; otherwise a missing root is BACKUP_IO_FAILED. */
+/* Opens the catalog at root (a posix storage, storagePosixOpen). create: make
+ * root (and parents) with mode 0700 when missing; otherwise a missing root is
+ * BACKUP_IO_FAILED (action "Check BACKUP_STORAGE_PATH"). */
 ErrCode catOpen(Catalog **out, const char *root, bool create);
+/* Opens the catalog on storage, which it then owns (freed by catClose). */
+ErrCode catOpenStorage(Catalog **out, Storage *storage);
 void catClose(Catalog *catalog); /* releases a held catalog lock */
+/* The storage the catalog works on (owned by the catalog). */
+Storage *catStorage(const Catalog *catalog);
+/* The repository's directory for callers that still take paths; NULL when
+ * the storage is not a directory (object storage). */
 const char *catRoot(const Catalog *catalog);
 
-/* Path of a backup's directory (id validated; BACKUP_IO_FAILED if too long). */
+/* Path of a backup's directory (id validated; BACKUP_IO_FAILED if too long
+ * or when the storage has no paths). */
 ErrCode catBackupPath(const Catalog *catalog, const char *id, char *out, size_t outSize);
 
 /* A fresh id for a backup created at `created`: "neo4j-YYYYMMDD-HHMMSS", with
@@ -62,19 +82,22 @@ ErrCode catNewId(const Catalog *catalog, int64_t created, char out[CAT_ID_SIZE])
 typedef struct CatBackupDir CatBackupDir;
 
 /* Creates <root>/.tmp-<id>-<pid>/ (0700) and locks it. Fails if a backup
- * with this id exists. Files go in catBackupDirPath(). */
+ * with this id exists, and (BACKUP_IO_FAILED "not supported on this storage
+ * yet") on a storage that cannot rename (storageCanMove). Files go in
+ * catBackupDirPath(). */
 ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out);
 const char *catBackupDirPath(const CatBackupDir *dir);  /* the temporary directory */
 const char *catBackupDirId(const CatBackupDir *dir);
-/* fsyncs every file and the directory, renames it to <root>/<id>, fsyncs the
- * root, and frees dir (also on failure, after removing the temporary dir). */
+/* Makes every file and the directory durable (storageDirSync), renames it to
+ * <root>/<id> without replacing anything (storageMove, which makes the rename
+ * durable), and frees dir (also on failure, after removing the temporary dir). */
 ErrCode catBackupDirCommit(CatBackupDir *dir);
 /* Removes the temporary directory and frees dir; NULL is ignored. */
 void catBackupDirAbort(CatBackupDir *dir);
 
 /* ---- reading ---- */
 
-/* What a cheap look (one fstatat, no read) or retention's verification found
+/* What a cheap look (one storageInfo, no read) or retention's verification found
  * about the archive of a backup whose manifest says COMPLETE*. */
 typedef enum {
     CAT_ARCHIVE_UNCHECKED,    /* manifest damaged or status not COMPLETE*: not looked at */
@@ -123,7 +146,8 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize);
  * a manifest file or whose name is a backup id. Damaged manifests are listed
  * (manifest NULL) rather than hidden. Symbolic links are never followed (a
  * linked backup directory is skipped with a warning), and repository files
- * are opened with fsOpenRegular, so a FIFO or device cannot hang a listing.
+ * are read only when regular (storage reads refuse links and special files),
+ * so a FIFO or device cannot hang a listing.
  * Free with catListFree. */
 ErrCode catList(Catalog *catalog, CatList *out);
 void catListFree(CatList *list);
@@ -150,16 +174,18 @@ ErrCode catSetKeep(Catalog *catalog, const char *id, bool keep);
 /* Catalog-wide lock, held by the Catalog until the matching catUnlock (calls
  * nest: catalog functions that need the lock reuse a held one, so a caller may
  * take it first with its own timeout). Catalog functions that take it
- * themselves wait up to CAT_LOCK_TIMEOUT_MS. timeoutMs as lockAcquire. */
+ * themselves wait up to CAT_LOCK_TIMEOUT_MS. timeoutMs as
+ * storageLockAcquireMode; purpose is shown to a refused caller ("... is held
+ * by pid N (<purpose>)"). */
 #define CAT_LOCK_TIMEOUT_MS 10000
 ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose);
 void catUnlock(Catalog *catalog);
-/* Per-backup lock (<root>/<id>/.lock); the caller owns *out (lockRelease).
+/* Per-backup lock (<root>/<id>/.lock); the caller owns *out (storageLockRelease).
  * Restore and validation hold it SHARED for as long as they read the backup,
  * so retention and --delete leave it alone. Use a timeout of a second or
  * more: retention briefly probes the lock to report backups in use. */
 ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
-                      Lock **out);
+                      StorageLock **out);
 
 /* ---- removing ---- */
 

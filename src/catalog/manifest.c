@@ -3,11 +3,12 @@
 #include "catalog/manifest.h"
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_file.h"
 #include "common/buffer.h"
-#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "storage/posix.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -17,6 +18,8 @@
 #include <string.h>
 
 #define MANIFEST_SHA_KEY "manifest_sha256"
+/* A manifest file's storage name: "<backup dir>/manifest.json.copy". */
+#define CAT_MANIFEST_NAME_SIZE 512
 #define CANONICAL_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* Known top-level keys in the order they are written; anything else is kept
@@ -662,31 +665,42 @@ ErrCode manifestParse(const char *text, size_t length, unsigned flags, Manifest 
     return result;
 }
 
-ErrCode manifestSave(const Manifest *manifest, const char *dirPath)
+static ErrCode writeOne(Storage *storage, const char *dir, const char *fileName, const char *text, size_t length)
 {
-    char primary[4096], copy[4096];
-    ErrCode result = fsPathJoin(primary, sizeof(primary), dirPath, MANIFEST_FILE_NAME);
+    char name[CAT_MANIFEST_NAME_SIZE];
+    ErrCode result = catFileJoin(name, sizeof(name), dir, fileName);
+    StorageWrite *writer = NULL;
     if (result == ERR_OK)
-        result = fsPathJoin(copy, sizeof(copy), dirPath, MANIFEST_COPY_FILE_NAME);
+        result = storageWriteOpen(storage, name, 0, &writer);
     if (result != ERR_OK)
         return result;
+    result = storageWrite(writer, text, length);
+    if (result != ERR_OK) {
+        storageWriteAbort(writer);
+        return result;
+    }
+    return storageWriteCommit(writer);
+}
+
+ErrCode manifestSaveTo(Storage *storage, const char *dir, const Manifest *manifest)
+{
     char *text = manifestSerialize(manifest);
     size_t length = strlen(text);
     /* The primary first: if we crash in between, the old copy still verifies
      * and the new primary is complete (both are checked independently). */
-    result = fsWriteAtomic(primary, text, length, 0600);
+    ErrCode result = writeOne(storage, dir, MANIFEST_FILE_NAME, text, length);
     if (result == ERR_OK)
-        result = fsWriteAtomic(copy, text, length, 0600);
+        result = writeOne(storage, dir, MANIFEST_COPY_FILE_NAME, text, length);
     free(text);
     return result;
 }
 
 /* Loads one file; on failure writes the reason to problem. */
-static ErrCode loadOne(const char *path, Manifest **out, ParseProblem *problem)
+static ErrCode loadOne(Storage *storage, const char *name, Manifest **out, ParseProblem *problem)
 {
     Buffer content;
     bufferInit(&content);
-    ErrCode result = fsReadRepoFile(path, MANIFEST_MAX_BYTES, &content);
+    ErrCode result = catFileReadAll(storage, name, MANIFEST_MAX_BYTES, &content);
     if (result != ERR_OK) {
         parseFail(problem, "%s", errLast()->reason);
     } else {
@@ -697,28 +711,51 @@ static ErrCode loadOne(const char *path, Manifest **out, ParseProblem *problem)
     return result;
 }
 
-ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin)
+ErrCode manifestLoadFrom(Storage *storage, const char *dir, Manifest **out, ManifestOrigin *origin)
 {
     *out = NULL;
-    char primary[4096], copy[4096];
-    ErrCode result = fsPathJoin(primary, sizeof(primary), dirPath, MANIFEST_FILE_NAME);
+    char primary[CAT_MANIFEST_NAME_SIZE], copy[CAT_MANIFEST_NAME_SIZE];
+    ErrCode result = catFileJoin(primary, sizeof(primary), dir, MANIFEST_FILE_NAME);
     if (result == ERR_OK)
-        result = fsPathJoin(copy, sizeof(copy), dirPath, MANIFEST_COPY_FILE_NAME);
+        result = catFileJoin(copy, sizeof(copy), dir, MANIFEST_COPY_FILE_NAME);
     if (result != ERR_OK)
         return result;
     ParseProblem primaryProblem = {{0}}, copyProblem = {{0}};
-    if (loadOne(primary, out, &primaryProblem) == ERR_OK) {
+    if (loadOne(storage, primary, out, &primaryProblem) == ERR_OK) {
         if (origin)
             *origin = MANIFEST_FROM_PRIMARY;
         return ERR_OK;
     }
-    if (loadOne(copy, out, &copyProblem) == ERR_OK) {
-        logWarn("%s is damaged (%s); using %s", primary, primaryProblem.reason, MANIFEST_COPY_FILE_NAME);
+    char shown[4096];
+    if (loadOne(storage, copy, out, &copyProblem) == ERR_OK) {
+        logWarn("%s is damaged (%s); using %s", catFileShow(storage, primary, shown, sizeof(shown)),
+                primaryProblem.reason, MANIFEST_COPY_FILE_NAME);
         if (origin)
             *origin = MANIFEST_FROM_COPY;
         return ERR_OK;
     }
-    errSet(BACKUP_CORRUPTED, "manifest damaged: %s (%s: %s; %s: %s)", dirPath, MANIFEST_FILE_NAME,
-           primaryProblem.reason, MANIFEST_COPY_FILE_NAME, copyProblem.reason);
+    errSet(BACKUP_CORRUPTED, "manifest damaged: %s (%s: %s; %s: %s)", catFileShow(storage, dir, shown, sizeof(shown)),
+           MANIFEST_FILE_NAME, primaryProblem.reason, MANIFEST_COPY_FILE_NAME, copyProblem.reason);
     return BACKUP_CORRUPTED;
+}
+
+ErrCode manifestSave(const Manifest *manifest, const char *dirPath)
+{
+    Storage *storage = NULL;
+    ErrCode result = storagePosixOpen(dirPath, false, &storage);
+    if (result == ERR_OK)
+        result = manifestSaveTo(storage, "", manifest);
+    storageFree(storage);
+    return result;
+}
+
+ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin)
+{
+    *out = NULL;
+    Storage *storage = NULL;
+    ErrCode result = storagePosixOpen(dirPath, false, &storage);
+    if (result == ERR_OK)
+        result = manifestLoadFrom(storage, "", out, origin);
+    storageFree(storage);
+    return result;
 }

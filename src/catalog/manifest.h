@@ -25,6 +25,7 @@
 
 #include "common/error.h"
 #include "graph/counts.h"
+#include "storage/storage.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -158,11 +159,22 @@ typedef enum {
  * missing or mistyped field, checksum mismatch, newer format version). */
 ErrCode manifestParse(const char *text, size_t length, unsigned flags, Manifest **out);
 
-/* Writes manifest.json and manifest.json.copy into dirPath, each atomically. */
+/* Writes manifest.json and manifest.json.copy into directory dir of storage
+ * ("" = its root), each atomically, replacing the old ones: the primary
+ * first, so that a crash in between leaves one that verifies. */
+ErrCode manifestSaveTo(Storage *storage, const char *dir, const Manifest *manifest);
+/* Loads and verifies dir's manifest.json, falling back to the copy (logged
+ * as a warning). origin may be NULL. A file larger than MANIFEST_MAX_BYTES,
+ * a link or a special file counts as damaged. Both damaged: BACKUP_CORRUPTED
+ * "manifest damaged: <dir> (manifest.json: ...; manifest.json.copy: ...)",
+ * <dir> being the directory's path on a posix storage. */
+ErrCode manifestLoadFrom(Storage *storage, const char *dir, Manifest **out, ManifestOrigin *origin);
+
+/* The same on the directory at dirPath (a posix storage opened on it), for
+ * callers outside the catalog that still work with paths (the backup writer
+ * fills its temporary directory by path). A missing dirPath fails as
+ * storagePosixOpen does. */
 ErrCode manifestSave(const Manifest *manifest, const char *dirPath);
-/* Loads and verifies from dirPath, falling back to the copy (logged as a
- * warning). origin may be NULL. Both damaged: BACKUP_CORRUPTED
- * "manifest damaged: <dir> (manifest.json: ...; manifest.json.copy: ...)". */
 ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin);
 
 #endif

@@ -4,7 +4,7 @@
 #include "catalog/validate.h"
 
 #include "archive/archive.h"
-#include "common/fsutil.h"
+#include "catalog/catalog_file.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 
@@ -28,16 +28,19 @@ ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *a
     if (!entry->manifest)
         return errSet(BACKUP_CORRUPTED, "%s", entry->damage);
     const Manifest *manifest = entry->manifest;
-    char directory[4096];
-    ErrCode code = catBackupPath(catalog, entry->id, directory, sizeof(directory));
-    if (code == ERR_OK)
-        code = fsPathJoin(archivePath, archivePathSize, directory, manifest->archive.file ? manifest->archive.file : "");
+    Storage *storage = catStorage(catalog);
+    char name[512];
+    ErrCode code = catFileJoin(name, sizeof(name), entry->id, manifest->archive.file ? manifest->archive.file : "");
     if (code != ERR_OK)
         return code;
-    if (!manifest->archive.file || !fsExists(archivePath))
+    catFileShow(storage, name, archivePath, archivePathSize);
+    StorageInfo info;
+    if (!manifest->archive.file || storageInfo(storage, name, &info) != ERR_OK)
         return errSet(BACKUP_CORRUPTED, "the archive file %s is missing", archivePath);
     uint64_t size = 0;
-    code = arcSha256File(archivePath, out->got, &size);
+    code = catFileSha256(storage, name, out->got, &size, NULL);
+    if (code == BACKUP_NOT_FOUND)
+        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", archivePath);
     if (code != ERR_OK)
         return code;
     snprintf(out->expected, sizeof(out->expected), "%s", manifest->archive.sha256 ? manifest->archive.sha256 : "(none)");
@@ -142,7 +145,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
     Catalog *catalog = request->catalog;
     const char *backupId = request->backupId;
     CatEntry entry = {0};
-    Lock *backupLock = NULL;
+    StorageLock *backupLock = NULL;
     ArchiveContent content;
     memset(&content, 0, sizeof(content));
     ErrCode code = catIdCheck(backupId);
@@ -173,7 +176,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
             catValidateCorrupted(&run, NULL);
     }
     /* Record the verdict so that --list and retention see it (not in a dry run). */
-    lockRelease(backupLock);
+    storageLockRelease(backupLock);
     if (entry.manifest && !request->dryRun && (code == ERR_OK || code == BACKUP_CORRUPTED)) {
         ErrDetail failure = errSave();
         CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint};

@@ -26,7 +26,9 @@ typedef struct {
 } CatChecksum;
 
 /* Recomputes the SHA-256 of entry's archive and compares it with the
- * manifest. archivePath receives the archive's path. BACKUP_CORRUPTED when
+ * manifest, reading it through the catalog's storage. archivePath receives
+ * the archive's path (its storage name on a storage without paths), for
+ * messages and for the readers that still take paths. BACKUP_CORRUPTED when
  * the manifest is damaged, the archive is missing, or the sums differ
  * (out->mismatch then); other codes when the archive cannot be read. Prints
  * nothing. Shared by validation and restore. */

@@ -513,7 +513,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     const InstanceConfig *target = request->target;
     const InstanceConfig *production = request->production;
     CatEntry entry = {0};
-    Lock *backupLock = NULL;
+    StorageLock *backupLock = NULL;
     bool stateStarted = false;
     bool promoting = false; /* the failure, if any, is production's, not the test instance's */
     char archivePath[4096] = "";
@@ -599,7 +599,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     }
     if (code == RESTORE_HEALTH_FAILED && !result->reported)
         restoreReportHealthFailure(&run, failedCheck);
-    lockRelease(backupLock);
+    storageLockRelease(backupLock);
     catEntryFree(&entry);
     return code;
 }

@@ -122,7 +122,7 @@ static ErrCode posixMakeParents(const char *path)
     if (!slash || slash == parent)
         return ERR_OK;
     *slash = '\0';
-    return fsMkdirP(parent, 0750);
+    return fsMkdirP(parent, 0700);
 }
 
 static ErrCode posixWriteOpen(void *driver, const char *name, unsigned flags, void **out)
@@ -141,7 +141,7 @@ static ErrCode posixWriteOpen(void *driver, const char *name, unsigned flags, vo
         result = posixMakeParents(writer->path);
     if (result == ERR_OK) {
         unlink(writer->tempPath); /* a leftover of a crashed process that had our pid */
-        writer->fd = open(writer->tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+        writer->fd = open(writer->tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (writer->fd < 0)
             result = fsErrorFromErrno(errno, "cannot create", writer->tempPath);
     }
@@ -511,11 +511,20 @@ static ErrCode posixLockAcquireMode(void *driver, const char *name, const Storag
     (void)ttlSeconds; /* a flock dies with its holder */
     PosixStorage *storage = driver;
     char path[PATH_MAX];
+    /* No parents are created: a backup's lock must not bring back the
+     * directory of a backup deleted meanwhile (it would list as damaged). */
     ErrCode result = posixPath(storage, name, path, sizeof(path));
-    if (result == ERR_OK)
-        result = posixMakeParents(path);
     if (result != ERR_OK)
         return result;
+    struct stat parent;
+    char parentPath[PATH_MAX];
+    snprintf(parentPath, sizeof(parentPath), "%s", path);
+    char *slash = strrchr(parentPath, '/');
+    if (slash && slash != parentPath) {
+        *slash = '\0';
+        if (lstat(parentPath, &parent) != 0 || !S_ISDIR(parent.st_mode))
+            return errSet(BACKUP_NOT_FOUND, "cannot lock %s: %s is not a directory", path, parentPath);
+    }
     /* The purpose is shown as is to a refused caller ("held by pid N (<purpose>)");
      * the host only when the caller names one (a flock is local anyway). */
     char purpose[512];
@@ -595,7 +604,7 @@ ErrCode storagePosixNew(const char *root, Storage **out)
     *out = NULL;
     if (!root || root[0] == '\0')
         return errSet(CONFIG_INVALID, "repository directory is empty");
-    ErrCode result = fsMkdirP(root, 0750);
+    ErrCode result = fsMkdirP(root, 0700);
     if (result != ERR_OK)
         return result;
     struct stat info;

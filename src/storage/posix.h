@@ -11,7 +11,7 @@
 
 #include "storage/storage.h"
 
-/* Opens the directory root (created with mode 0750 when missing). */
+/* Opens the directory root (created with mode 0700 when missing). */
 ErrCode storagePosixNew(const char *root, Storage **out);
 /* Opens the repository directory root. create: make it (and its parents)
  * with mode 0700 when missing; otherwise a missing root fails with

@@ -223,7 +223,9 @@ ErrCode storageMove(Storage *storage, const char *from, const char *to, unsigned
 /* storageLockAcquire with a mode and a wait: timeoutMs 0 = try once,
  * -1 = wait forever, > 0 = retry until then (as common/lock.h). A driver
  * without shared locks (S3) takes an exclusive one. owner->owner is the
- * purpose shown to a refused caller ("held by pid N (<purpose>)"). */
+ * purpose shown to a refused caller ("held by pid N (<purpose>)"). The
+ * directory holding the lock must exist (BACKUP_NOT_FOUND otherwise): a
+ * lock never creates one. */
 ErrCode storageLockAcquireMode(Storage *storage, const char *name, const StorageLockOwner *owner, int mode,
                                int timeoutMs, int ttlSeconds, StorageLock **out);
 /* True when anyone holds lock `name` now, in any mode (a probe that takes

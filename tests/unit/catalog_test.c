@@ -1,7 +1,8 @@
 /* The backup repository: id validation, building backups in temporary
  * directories, listing (newest first, damaged manifests shown), find, delete
  * under locks, cleanup of leftovers, the keep flag, and retention applied to
- * real directories (the contract's 10 daily backups -> 7 remain). */
+ * real directories (the contract's 10 daily backups -> 7 remain); a catalog
+ * opened on a Storage, and one on a storage that cannot rename. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "storage/posix.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -225,11 +227,11 @@ static void testDeleteAndLocks(void **state)
     char id[CAT_ID_SIZE];
     makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
     /* A restore holds the backup: delete refuses and names the holder. */
-    Lock *reader = NULL;
+    StorageLock *reader = NULL;
     assert_int_equal(catLockBackup(catalog, id, LOCK_SHARED, 0, "neo4j-restore --backup-id X", &reader), ERR_OK);
     assert_int_equal(catDelete(catalog, id), BACKUP_LOCKED);
     assert_non_null(strstr(errLast()->action, "in use"));
-    lockRelease(reader);
+    storageLockRelease(reader);
     /* Another process (here: another Catalog) holding the catalog lock. */
     Catalog *other = NULL;
     assert_int_equal(catOpen(&other, storage, false), ERR_OK);
@@ -351,14 +353,14 @@ static void testRetentionApplyContract(void **state)
     catListFree(&list);
 
     /* A restore is reading the oldest: it survives this round. */
-    Lock *reader = NULL;
+    StorageLock *reader = NULL;
     assert_int_equal(catLockBackup(catalog, ids[9], LOCK_SHARED, 0, "restore", &reader), ERR_OK);
     assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
     assert_int_equal(deleted.count, 2);
     assert_string_equal(deleted.names[0], ids[7]);
     assert_string_equal(deleted.names[1], ids[8]);
     catNameListFree(&deleted);
-    lockRelease(reader);
+    storageLockRelease(reader);
     assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
     assert_int_equal(deleted.count, 1);
     assert_string_equal(deleted.names[0], ids[9]);
@@ -643,11 +645,94 @@ static void testSpecialFilesNeverHang(void **state)
     alarm(0);
 }
 
+/* A catalog on a posix Storage the caller opened is the catalog of catOpen. */
+static void testOpenOnStorage(void **state)
+{
+    Catalog *pathCatalog = *state;
+    Storage *posix = NULL;
+    assert_int_equal(storagePosixOpen(storage, false, &posix), ERR_OK);
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpenStorage(&catalog, posix), ERR_OK);
+    assert_ptr_equal(catStorage(catalog), posix);
+    assert_string_equal(catRoot(catalog), storage);
+    char id[CAT_ID_SIZE];
+    makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
+    CatList list;
+    assert_int_equal(catList(pathCatalog, &list), ERR_OK);
+    assert_int_equal(list.count, 1);
+    assert_string_equal(list.entries[0].id, id);
+    assert_true(catEntryUsable(&list.entries[0]));
+    catListFree(&list);
+    /* Locks of both catalogs are the same locks. */
+    StorageLock *reader = NULL;
+    assert_int_equal(catLockBackup(pathCatalog, id, LOCK_SHARED, 0, "restore", &reader), ERR_OK);
+    assert_int_equal(catDelete(catalog, id), BACKUP_LOCKED);
+    char held[PATH_MAX + 64];
+    snprintf(held, sizeof(held), "%s/%s/.lock is held by another process", storage, id);
+    assert_non_null(strstr(errLast()->reason, held)); /* the lock's path, as before */
+    storageLockRelease(reader);
+    assert_int_equal(catDelete(catalog, id), ERR_OK);
+    catClose(catalog); /* frees posix */
+}
+
+/* A storage without rename, directories or paths (object storage's shape). */
+static ErrCode flatList(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    (void)driver;
+    (void)dir;
+    (void)callback;
+    (void)payload;
+    return ERR_OK;
+}
+
+static ErrCode flatStat(void *driver, const char *name, StorageInfo *out)
+{
+    (void)driver;
+    (void)out;
+    return errSet(BACKUP_NOT_FOUND, "%s: no such object", name);
+}
+
+static void flatFree(void *driver) { (void)driver; }
+
+static const StorageInterface flatInterface = {
+    .name = "flat",
+    .list = flatList,
+    .stat = flatStat,
+    .free = flatFree,
+};
+
+static void testStorageThatCannotMove(void **state)
+{
+    (void)state;
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpenStorage(&catalog, storageNew(&flatInterface, NULL)), ERR_OK);
+    assert_null(catRoot(catalog));
+    char path[PATH_MAX];
+    assert_int_equal(catBackupPath(catalog, "neo4j-20251227-020000", path, sizeof(path)), BACKUP_IO_FAILED);
+    CatBackupDir *dir = NULL;
+    assert_int_equal(catBackupDirBegin(catalog, "neo4j-20251227-020000", &dir), BACKUP_IO_FAILED);
+    assert_null(dir);
+    assert_non_null(strstr(errLast()->reason, "not supported on this storage yet"));
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 0);
+    catListFree(&list);
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, "neo4j-20251227-020000", &entry), BACKUP_NOT_FOUND);
+    assert_string_equal(errLast()->reason, "backup neo4j-20251227-020000 not found in the flat storage");
+    char id[CAT_ID_SIZE];
+    assert_int_equal(catNewId(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), id), ERR_OK);
+    assert_string_equal(id, "neo4j-20251227-020000");
+    catClose(catalog);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testIdValidation),
         cmocka_unit_test_setup_teardown(testOpen, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testOpenOnStorage, setUp, tearDown),
+        cmocka_unit_test(testStorageThatCannotMove),
         cmocka_unit_test_setup_teardown(testBeginCommitAbort, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testListSortedWithDamagedAndForeign, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testFindErrors, setUp, tearDown),

@@ -1,6 +1,8 @@
 /* The manifest: full round trip, the self-checksum, the fallback to
  * manifest.json.copy, "manifest damaged" when both are bad, unknown keys kept,
- * strict field types, and awkward label names. */
+ * strict field types, and awkward label names; saved and loaded through a
+ * Storage, where a link, a FIFO or an oversized file counts as damaged with
+ * the repository's usual wording. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +13,13 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "storage/posix.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char workDir[256];
@@ -250,6 +255,72 @@ static void testBothDamaged(void **state)
     assert_non_null(strstr(errLast()->reason, "manifest damaged"));
 }
 
+/* manifestSaveTo / manifestLoadFrom on a backup directory of a storage: the
+ * messages name the files by their paths, as the path API does. */
+static void testThroughStorage(void **state)
+{
+    (void)state;
+    Storage *storage = NULL;
+    assert_int_equal(storagePosixOpen(workDir, false, &storage), ERR_OK);
+    char dir[300], path[512];
+    snprintf(dir, sizeof(dir), "%s/neo4j-20251227-153000", workDir);
+    assert_int_equal(fsMkdirP(dir, 0700), ERR_OK);
+    Manifest *manifest = sampleManifest();
+    assert_int_equal(manifestSaveTo(storage, "neo4j-20251227-153000", manifest), ERR_OK);
+    manifestFree(manifest);
+    Manifest *loaded = NULL;
+    ManifestOrigin origin = MANIFEST_FROM_COPY;
+    assert_int_equal(manifestLoadFrom(storage, "neo4j-20251227-153000", &loaded, &origin), ERR_OK);
+    assert_int_equal(origin, MANIFEST_FROM_PRIMARY);
+    assertSameAsSample(loaded);
+    manifestFree(loaded);
+    /* The path API reads what the storage API wrote. */
+    assert_int_equal(manifestLoad(dir, &loaded, NULL), ERR_OK);
+    manifestFree(loaded);
+
+    /* A FIFO as manifest.json: refused at once (never waited on), the copy is used. */
+    snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST_FILE_NAME);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    captured[0] = '\0';
+    assert_int_equal(manifestLoadFrom(storage, "neo4j-20251227-153000", &loaded, &origin), ERR_OK);
+    assert_int_equal(origin, MANIFEST_FROM_COPY);
+    manifestFree(loaded);
+    char expected[4096];
+    snprintf(expected, sizeof(expected), "%s is damaged (refusing to read %s: not a regular file); using %s", path,
+             path, MANIFEST_COPY_FILE_NAME);
+    assert_non_null(strstr(captured, expected));
+
+    /* The copy a symbolic link (to a good manifest elsewhere), the primary
+     * larger than MANIFEST_MAX_BYTES: both damaged, each with its reason. */
+    char copyPath[512], outside[512];
+    snprintf(copyPath, sizeof(copyPath), "%s/%s", dir, MANIFEST_COPY_FILE_NAME);
+    snprintf(outside, sizeof(outside), "%s/outside.json", workDir);
+    assert_int_equal(rename(copyPath, outside), 0);
+    assert_int_equal(symlink(outside, copyPath), 0);
+    assert_int_equal(unlink(path), 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)MANIFEST_MAX_BYTES + 1), 0);
+    close(fd);
+    loaded = (Manifest *)1;
+    assert_int_equal(manifestLoadFrom(storage, "neo4j-20251227-153000", &loaded, NULL), BACKUP_CORRUPTED);
+    assert_null(loaded);
+    snprintf(expected, sizeof(expected),
+             "manifest damaged: %s (manifest.json: cannot read %s: larger than %u bytes; manifest.json.copy: "
+             "refusing to open %s: it is a symbolic link)",
+             dir, path, MANIFEST_MAX_BYTES, copyPath);
+    assert_string_equal(errLast()->reason, expected);
+
+    /* Both missing. */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(unlink(copyPath), 0);
+    assert_int_equal(manifestLoadFrom(storage, "neo4j-20251227-153000", &loaded, NULL), BACKUP_CORRUPTED);
+    snprintf(expected, sizeof(expected), "manifest.json: cannot open %s: no such file;", path);
+    assert_non_null(strstr(errLast()->reason, expected));
+    storageFree(storage);
+}
+
 static void testUnknownKeysPreserved(void **state)
 {
     (void)state;
@@ -483,6 +554,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testRoundTrip, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testTamperedPrimaryFallsBackToCopy, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testBothDamaged, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testThroughStorage, setUp, tearDown),
         cmocka_unit_test(testUnknownKeysPreserved),
         cmocka_unit_test(testToJsonHasNoChecksum),
         cmocka_unit_test(testStrictFields),

@@ -356,6 +356,15 @@ static void testDirCreateSyncMove(void **state)
     assert_int_equal(storageDirSync(storage, ".tmp-b1-1"), ERR_OK);
     assert_int_equal(storageDirSync(storage, "absent"), BACKUP_NOT_FOUND);
 
+    /* A repository holds the graph: files 0600, directories 0700. */
+    char filePath[PATH_MAX];
+    rootPath(filePath, sizeof(filePath), ".tmp-b1-1/archive");
+    assert_int_equal(stat(filePath, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0600);
+    writeWhole(storage, "new/deep/file", "x");
+    rootPath(filePath, sizeof(filePath), "new/deep");
+    assert_int_equal(stat(filePath, &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0700);
     assert_int_equal(storageMove(storage, ".tmp-b1-1", "b1", STORAGE_WRITE_NO_REPLACE), ERR_OK);
     StorageInfo moved;
     assert_int_equal(storageStat(storage, "b1/archive", &moved), ERR_OK);
@@ -378,6 +387,12 @@ static void testLockModes(void **state)
     StorageLockOwner reader = {.owner = "neo4j-restore --backup-id b1"};
     StorageLock *first = NULL, *second = NULL, *third = NULL;
     assert_false(storageLockHeld(storage, "b1/.lock"));
+    /* A lock never creates its directory (a deleted backup stays deleted). */
+    assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first),
+                     BACKUP_NOT_FOUND);
+    StorageInfo absent;
+    assert_int_equal(storageInfo(storage, "b1", &absent), BACKUP_NOT_FOUND);
+    assert_int_equal(storageDirCreate(storage, "b1"), ERR_OK);
     assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &first), ERR_OK);
     assert_true(storageLockHeld(storage, "b1/.lock"));
     assert_int_equal(storageLockAcquireMode(storage, "b1/.lock", &reader, STORAGE_LOCK_SHARED, 0, 60, &second), ERR_OK);
