@@ -169,11 +169,11 @@ static void backupFillManifest(Manifest *manifest, const BackupRequest *request,
 
 /* The schema items lead the archive: copy their names, types and statements
  * into the manifest so that --list --json and operators see them. */
-static ErrCode backupManifestSchema(Manifest *manifest, const char *archivePath)
+static ErrCode backupManifestSchema(Manifest *manifest, const ArcLocation *archive)
 {
     ArcReader *reader = NULL;
     Arena *arena = arenaNew(0);
-    ErrCode code = arcReaderOpen(&reader, archivePath);
+    ErrCode code = arcReaderOpenAt(&reader, archive, NULL);
     while (code == ERR_OK) {
         ArcRecordKind kind;
         const uint8_t *packed = NULL;
@@ -217,9 +217,10 @@ static void backupSafeUri(const char *uri, char *out, size_t size)
         snprintf(out, size, "%s", uri ? uri : "");
 }
 
-/* Writes the archive into the temporary directory and reads it back: the
- * checksum must describe what is on disk, not what we meant to write. */
-static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, const char *archivePath,
+/* Writes the archive into the temporary directory (through the catalog's
+ * storage) and reads it back: the checksum must describe what is stored,
+ * not what we meant to write. */
+static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, const ArcLocation *archive,
                                   int64_t created, LogicalBackupResult *logical)
 {
     const BackupRequest *request = run->request;
@@ -230,7 +231,7 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     LogicalBackupRequest engine = {
         .connection = connection,
         .database = request->source->database,
-        .archive = {.path = archivePath},
+        .archive = *archive,
         .compression = request->compression,
         .backupId = result->id,
         .createdUtc = createdIso,
@@ -264,9 +265,10 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     char writtenHex[65];
     uint64_t size = 0;
     backupHex(logical->totals.fileSha256, writtenHex);
-    code = arcSha256File(archivePath, result->sha256, &size);
+    code = arcSha256At(archive, result->sha256, &size);
     if (code == ERR_OK && (strcmp(result->sha256, writtenHex) != 0 || size != logical->totals.compressedBytes))
-        code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)", archivePath);
+        code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)",
+                      arcLocationShown(archive));
     return code;
 }
 
@@ -323,20 +325,28 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         code = catNewId(catalog, created, out->id);
     if (code == ERR_OK)
         code = catBackupDirBegin(catalog, out->id, &backupDir);
+    /* The archive and the manifest go through the catalog's storage, named
+     * relative to its root; the path names the archive in messages, and the
+     * backup's pending relationships spill beside it. */
     char archivePath[4096] = "";
+    char archiveName[512] = "";
     if (code == ERR_OK)
         code = fsPathJoin(archivePath, sizeof(archivePath), catBackupDirPath(backupDir),
                           arcFileName(request->compression));
     if (code == ERR_OK)
-        code = backupWriteArchive(&run, connection, archivePath, created, &logical);
+        code = fsPathJoin(archiveName, sizeof(archiveName), catBackupDirName(backupDir),
+                          arcFileName(request->compression));
+    ArcLocation archive = {.storage = catalog ? catStorage(catalog) : NULL, .name = archiveName, .path = archivePath};
+    if (code == ERR_OK)
+        code = backupWriteArchive(&run, connection, &archive, created, &logical);
     if (code == ERR_OK) {
         manifest = manifestNew();
         backupFillManifest(manifest, request, out, created, connection, &logical);
         manifest->durationSeconds = timeMonotonic() - started;
-        code = backupManifestSchema(manifest, archivePath);
+        code = backupManifestSchema(manifest, &archive);
     }
     if (code == ERR_OK)
-        code = manifestSave(manifest, catBackupDirPath(backupDir));
+        code = manifestSaveTo(catStorage(catalog), catBackupDirName(backupDir), manifest);
     if (code == ERR_OK) {
         code = catBackupDirCommit(backupDir);
         backupDir = NULL;

@@ -374,6 +374,8 @@ ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
 
 const char *catBackupDirPath(const CatBackupDir *dir) { return dir->tempPath; }
 
+const char *catBackupDirName(const CatBackupDir *dir) { return dir->tempName; }
+
 const char *catBackupDirId(const CatBackupDir *dir) { return dir->id; }
 
 void catBackupDirAbort(CatBackupDir *dir)

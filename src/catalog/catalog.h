@@ -27,10 +27,12 @@
  * catalog (catalog.c, manifest.c, validate.c and the services on them) goes
  * through the Storage interface; nothing here opens a file itself (the ctest
  * catalog_files_through_storage checks it). A catalog opened on a path uses
- * the posix driver. The backup writer and the restore readers outside the
- * catalog still take paths (catRoot, catBackupPath, catBackupDirPath) until
- * the object-storage issue moves them; on a storage that cannot rename
- * (object storage) creating a backup is refused until then. */
+ * the posix driver. A logical backup's archive and manifest are written
+ * through it as well (catBackupDirName, catStorage) and read by restore and
+ * validation by name (catArchiveLocation in validate.h); the dump method
+ * still takes paths (catRoot, catBackupPath, catBackupDirPath) until the
+ * object-storage issue moves it; on a storage that cannot rename (object
+ * storage) creating a backup is refused until then. */
 #ifndef NBK_CATALOG_CATALOG_H
 #define NBK_CATALOG_CATALOG_H
 
@@ -87,6 +89,9 @@ typedef struct CatBackupDir CatBackupDir;
  * catBackupDirPath(). */
 ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out);
 const char *catBackupDirPath(const CatBackupDir *dir);  /* the temporary directory */
+/* Its name relative to the root (".tmp-<id>-<pid>"), for writing files into
+ * it through catStorage(). */
+const char *catBackupDirName(const CatBackupDir *dir);
 const char *catBackupDirId(const CatBackupDir *dir);
 /* Makes every file and the directory durable (storageDirSync), renames it to
  * <root>/<id> without replacing anything (storageMove, which makes the rename

@@ -39,8 +39,7 @@ typedef struct {
  * safety backup in a rollback). */
 typedef struct {
     const CatEntry *entry;
-    const char *archivePath;   /* the dump method's file; names the archive in messages */
-    ArcLocation archive;       /* a logical backup's archive (import and Bolt loads) */
+    const char *archivePath;
     bool rollback;             /* restoring the safety backup after a failed promotion */
 } RestoreSource;
 
@@ -315,6 +314,13 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (restoreIsDump(manifest))
         return request->ops->dumpRestore(request->ops->payload, source->entry, source->archivePath, instance,
                                          validate, failedCheck, failedCheckSize);
+    /* Both loads stream the archive from the catalog's storage. */
+    char archiveName[512];
+    ArcLocation archiveAt;
+    ErrCode code = catArchiveLocation(request->catalog, source->entry, source->archivePath, archiveName,
+                                      sizeof(archiveName), &archiveAt);
+    if (code != ERR_OK)
+        return code;
     BoltConnection *connection = NULL;
     double started = timeMonotonic();
     LogicalRestoreResult loaded;
@@ -322,7 +328,6 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     ArchiveContent imported;
     memset(&imported, 0, sizeof(imported));
     const ArchiveContent *archive = &loaded.archive;
-    ErrCode code;
     char why[256];
     RestoreLoad load = restoreChooseLoad(request->load, instance, why, sizeof(why));
     char text[400];
@@ -333,7 +338,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (load == RESTORE_LOAD_IMPORT) {
         restoreLine(run, LOG_INFO, "Restoring data into %s (database %s) with neo4j-admin database import...",
                     instance->name, instance->database);
-        code = request->ops->importLoad(request->ops->payload, &source->archive, manifest->archive.sizeUncompressed,
+        code = request->ops->importLoad(request->ops->payload, &archiveAt, manifest->archive.sizeUncompressed,
                                         manifest->stats.nodes + manifest->stats.relationships, instance, &connection,
                                         &imported);
         archive = &imported;
@@ -345,7 +350,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
         LogicalRestoreRequest logical = {
             .connection = connection,
             .database = instance->database,
-            .archive = source->archive,
+            .archive = archiveAt,
             .wipeTarget = true,
             .expectedNodes = manifest->stats.nodes,
             .expectedRelationships = manifest->stats.relationships,
@@ -435,7 +440,7 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
     if (rollback == ERR_OK)
         rollback = restoreVerifyChecksum(run, &safety, safetyArchive, sizeof(safetyArchive));
     if (rollback == ERR_OK) {
-        RestoreSource rollbackSource = {&safety, safetyArchive, {.path = safetyArchive}, true};
+        RestoreSource rollbackSource = {&safety, safetyArchive, true};
         rollback = restoreIntoInstance(run, &rollbackSource, production, true, failedCheck, sizeof(failedCheck));
     }
     catEntryFree(&safety);
@@ -565,7 +570,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
         recoveryTransition(run.root, RECOVERY_RECOVERING, backupId, target->name, NULL, false);
         stateStarted = true;
         restoreLine(&run, LOG_INFO, "Preparing test Neo4j instance (%s)...", target->name);
-        RestoreSource source = {&entry, archivePath, {.path = archivePath}, false};
+        RestoreSource source = {&entry, archivePath, false};
         code = restoreIntoInstance(&run, &source, target, request->validate, failedCheck, sizeof(failedCheck));
         if (code == ERR_OK) {
             recoveryTransition(run.root, RECOVERY_SUCCESS, backupId, target->name, NULL, false);

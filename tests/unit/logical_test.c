@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
+#include "storage/posix.h"
 
 #include "fake_router.h"
 
@@ -255,6 +256,7 @@ static BoltValue testRel(Arena *arena, int64_t key, int64_t start, int64_t end, 
 typedef struct {
     char directory[64];
     char archivePath[128];
+    Storage *storage; /* set: the archive goes through a posix storage on directory */
 } TestPaths;
 
 static void testPathsMake(TestPaths *paths)
@@ -262,12 +264,14 @@ static void testPathsMake(TestPaths *paths)
     snprintf(paths->directory, sizeof(paths->directory), "/tmp/logical_test_XXXXXX");
     assert_non_null(mkdtemp(paths->directory));
     snprintf(paths->archivePath, sizeof(paths->archivePath), "%s/graph.nbk.zst", paths->directory);
+    paths->storage = NULL;
 }
 
 static void testPathsRemove(TestPaths *paths)
 {
     unlink(paths->archivePath);
-    assert_int_equal(rmdir(paths->directory), 0); /* nothing else left behind (spill files) */
+    storageFree(paths->storage);
+    assert_int_equal(rmdir(paths->directory), 0); /* nothing else left behind (spill or temporary files) */
 }
 
 static FakeDb *fakeNew(void)
@@ -312,7 +316,7 @@ static LogicalBackupRequest testRequest(BoltConnection *connection, const TestPa
 {
     LogicalBackupRequest request = {
         .connection = connection,
-        .archive = {.path = paths->archivePath},
+        .archive = {.storage = paths->storage, .name = "graph.nbk.zst", .path = paths->archivePath},
         .compression = ARC_COMPRESSION_ZSTD,
         .backupId = "neo4j-20250101-000000",
         .createdUtc = "2025-01-01T00:00:00Z",
@@ -388,10 +392,12 @@ static void fillScenario(FakeDb *db)
     db->lateNodes[db->lateNodeCount++] = testNode(arena, 9, "BackupMetadata", "backup_id", boltString(arena, "x"));
 }
 
-static void runScenario(uint64_t pendingMemoryLimit)
+static void runScenario(uint64_t pendingMemoryLimit, bool throughStorage)
 {
     TestPaths paths;
     testPathsMake(&paths);
+    if (throughStorage)
+        assert_int_equal(storagePosixNew(paths.directory, &paths.storage), ERR_OK);
     FakeDb *db = fakeNew();
     fillScenario(db);
     BoltConnection *connection = fakeConnect(db);
@@ -447,13 +453,22 @@ static void runScenario(uint64_t pendingMemoryLimit)
 static void testLateDroppedExcludedDuplicates(void **state)
 {
     (void)state;
-    runScenario(0);
+    runScenario(0, false);
 }
 
 static void testPendingSpillsToFile(void **state)
 {
     (void)state;
-    runScenario(1); /* every held-back relationship goes through the temp file */
+    runScenario(1, false); /* every held-back relationship goes through the temp file */
+}
+
+/* The same backup written through a Storage (as the catalog's): the same
+ * archive, the spill file still beside its path, nothing else left. */
+static void testBackupThroughStorage(void **state)
+{
+    (void)state;
+    runScenario(0, true);
+    runScenario(1, true);
 }
 
 static void testPlaceholderFails(void **state)
@@ -528,11 +543,12 @@ static void cancelAtRelationships(const LogicalBackupProgress *progress, void *p
         testCancel = 1;
 }
 
-static void testCancelRemovesArchive(void **state)
+static void checkCancelRemovesArchive(bool throughStorage)
 {
-    (void)state;
     TestPaths paths;
     testPathsMake(&paths);
+    if (throughStorage)
+        assert_int_equal(storagePosixNew(paths.directory, &paths.storage), ERR_OK);
     FakeDb *db = fakeNew();
     fillScenario(db);
     BoltConnection *connection = fakeConnect(db);
@@ -549,6 +565,13 @@ static void testCancelRemovesArchive(void **state)
     assert_true(db->sawRollback);
     testPathsRemove(&paths);
     fakeFree(db);
+}
+
+static void testCancelRemovesArchive(void **state)
+{
+    (void)state;
+    checkCancelRemovesArchive(false);
+    checkCancelRemovesArchive(true); /* the storage write is aborted: no temporary file left */
 }
 
 static void testHeaderMap(void **state)
@@ -1133,6 +1156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testLateDroppedExcludedDuplicates),
         cmocka_unit_test(testPendingSpillsToFile),
+        cmocka_unit_test(testBackupThroughStorage),
         cmocka_unit_test(testPlaceholderFails),
         cmocka_unit_test(testUnsupportedStructInRelationshipFails),
         cmocka_unit_test(testCancelRemovesArchive),
