@@ -8,6 +8,7 @@
 #include "bolt/packstream.h"
 #include "common/format.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 
@@ -16,11 +17,15 @@
 #include <string.h>
 
 #define BACKUP_DEFAULT_LOCK_PURPOSE "backup --create"
+#define BACKUP_CREATE_LOCK_NAME ".create.lock"
+/* Where a lock expires (object storage), the keeper refreshes it well before. */
+#define BACKUP_CREATE_LOCK_TTL_SECONDS 3600
 
 typedef struct {
     const BackupRequest *request;
     BackupResult *result;
     const BackupEvents *events;
+    Catalog *catalog; /* the repository, once open */
 } BackupRun;
 
 static void backupEmit(const BackupRun *run, BackupEventKind kind, const char *text)
@@ -46,13 +51,12 @@ static void backupOnLeftover(const char *name, void *payload)
     backupEmit(payload, BACKUP_EVENT_LEFTOVER_REMOVED, name);
 }
 
-ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, Lock **createLock,
+ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, StorageLock **createLock,
                           void (*onLeftover)(const char *name, void *payload), void *payload)
 {
-    char lockPath[4096];
-    ErrCode code = fsPathJoin(lockPath, sizeof(lockPath), catRoot(catalog), ".create.lock");
-    if (code == ERR_OK)
-        code = lockAcquire(createLock, lockPath, LOCK_EXCLUSIVE, 0, purpose);
+    StorageLockOwner owner = {.owner = purpose};
+    ErrCode code = storageLockAcquireMode(catStorage(catalog), BACKUP_CREATE_LOCK_NAME, &owner,
+                                          STORAGE_LOCK_EXCLUSIVE, 0, BACKUP_CREATE_LOCK_TTL_SECONDS, createLock);
     if (code == ERR_OK) {
         CatNameList leftovers = {0};
         if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK && onLeftover)
@@ -88,15 +92,30 @@ static uint64_t backupEstimateBytes(Catalog *catalog, const char *dataPath, uint
     return nodes * 64 + relationships * 48 + 1024 * 1024;
 }
 
+/* How messages name the repository: BACKUP_STORAGE_PATH as given, else the
+ * catalog's directory, else its driver. */
+static const char *backupRepositoryShown(const BackupRun *run)
+{
+    if (run->request->storagePath)
+        return run->request->storagePath;
+    const char *root = run->catalog ? catRoot(run->catalog) : NULL;
+    return root ? root : run->catalog ? storageDriverName(catStorage(run->catalog)) : "the repository";
+}
+
 static ErrCode backupCheckSpace(const BackupRun *run, uint64_t requiredBytes, const char *basis)
 {
-    const char *root = run->request->storagePath;
-    FsSpace space;
-    ErrCode code = fsSpace(root, &space);
+    const char *root = backupRepositoryShown(run);
+    StorageSpace space;
+    ErrCode code = storageSpace(catStorage(run->catalog), &space);
     if (code != ERR_OK)
         return code;
+    if (!space.applicable) {
+        logDebug("no free-space check: %s storage has no fixed capacity", storageDriverName(catStorage(run->catalog)));
+        return ERR_OK;
+    }
+    double freePercent = space.totalBytes == 0 ? 0.0 : (double)space.availableBytes * 100.0 / (double)space.totalBytes;
     if (run->events && run->events->onEvent) {
-        BackupSpace figures = {requiredBytes, space.availableBytes, space.freePercent, basis};
+        BackupSpace figures = {requiredBytes, space.availableBytes, freePercent, basis};
         BackupEvent event = {
             .kind = BACKUP_EVENT_SPACE, .request = run->request, .result = run->result, .space = &figures};
         run->events->onEvent(&event, run->events->payload);
@@ -107,10 +126,10 @@ static ErrCode backupCheckSpace(const BackupRun *run, uint64_t requiredBytes, co
     fmtSizeWhole(available, sizeof(available), space.availableBytes);
     if (space.availableBytes < requiredBytes) {
         errSet(BACKUP_NO_SPACE, "No space left on device (%s filesystem is full)", root);
-    } else if (space.freePercent < (double)run->request->minFreePercent) {
+    } else if (freePercent < (double)run->request->minFreePercent) {
         errSet(BACKUP_NO_SPACE,
                "Only %.1f%% of the %s filesystem is free, less than BACKUP_MIN_FREE_PERCENT=%" PRId64 "%%",
-               space.freePercent, root, run->request->minFreePercent);
+               freePercent, root, run->request->minFreePercent);
     } else {
         return ERR_OK;
     }
@@ -243,11 +262,13 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     ErrCode code = logicalBackupRun(&engine, logical);
     result->critical = code == BACKUP_NO_SPACE;
     if (code == BACKUP_NO_SPACE) {
-        FsSpace space;
+        ErrDetail failure = errSave(); /* the writer's, kept while the figures are gathered */
+        StorageSpace space;
         char available[FORMAT_TEXT_SIZE] = "unknown";
         char writtenText[FORMAT_TEXT_SIZE];
-        if (fsSpace(request->storagePath, &space) == ERR_OK)
+        if (storageSpace(catStorage(run->catalog), &space) == ERR_OK && space.applicable)
             fmtSizeWhole(available, sizeof(available), space.availableBytes);
+        errRestore(&failure);
         errSetDetails("Required: more than %s | Available: %s",
                       fmtSizeWhole(writtenText, sizeof(writtenText), logical->totals.compressedBytes), available);
     }
@@ -276,7 +297,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
 {
     memset(out, 0, sizeof(*out));
     BackupRun run = {.request = request, .result = out, .events = events};
-    if (!request->storagePath)
+    if (!request->storagePath && !request->catalog)
         return cfgStoragePathMissing();
     backupSafeUri(request->source->uri, out->safeUri, sizeof(out->safeUri));
     backupEmit(&run, BACKUP_EVENT_STARTING, NULL);
@@ -301,14 +322,18 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         return ERR_OK;
     }
 
-    Catalog *catalog = NULL;
-    Lock *createLock = NULL;
+    Catalog *catalog = request->catalog; /* borrowed, or opened here */
+    Catalog *opened = NULL;
+    StorageLock *createLock = NULL;
     CatBackupDir *backupDir = NULL;
     Manifest *manifest = NULL;
     LogicalBackupResult logical;
     memset(&logical, 0, sizeof(logical));
-    if (code == ERR_OK)
-        code = catOpen(&catalog, request->storagePath, true);
+    if (code == ERR_OK && !catalog) {
+        code = catOpen(&opened, request->storagePath, true);
+        catalog = opened;
+    }
+    run.catalog = catalog;
     /* The scheduler and the dump method rely on the create lock too. */
     if (code == ERR_OK)
         code = backupBeginCreate(catalog, request->lockPurpose ? request->lockPurpose : BACKUP_DEFAULT_LOCK_PURPOSE,
@@ -360,8 +385,8 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     }
     manifestFree(manifest);
     logicalBackupResultFree(&logical);
-    lockRelease(createLock);
-    catClose(catalog);
+    storageLockRelease(createLock);
+    catClose(opened);
     boltClose(connection);
     return code;
 }

@@ -1056,6 +1056,159 @@ static void testServiceBackupIsCommittedAndValid(void **state)
     fakeFree(db);
 }
 
+/* ---- a repository on a storage that is not a directory -------------------
+ * Every call goes to a posix storage underneath, but the storage has no path
+ * and no fixed capacity, as object storage: what backupCreate does with a
+ * catalog it is given rather than a path. */
+
+static ErrCode fwdReadOpen(void *driver, const char *name, uint64_t offset, uint64_t length, void **out)
+{
+    return storageReadOpen(driver, name, offset, length, (StorageRead **)out);
+}
+static ErrCode fwdRead(void *reader, void *buffer, size_t size, size_t *got)
+{
+    return storageRead(reader, buffer, size, got);
+}
+static void fwdReadClose(void *reader) { storageReadClose(reader); }
+static ErrCode fwdWriteOpen(void *driver, const char *name, unsigned flags, void **out)
+{
+    return storageWriteOpen(driver, name, flags, (StorageWrite **)out);
+}
+static ErrCode fwdWrite(void *writer, const void *data, size_t length) { return storageWrite(writer, data, length); }
+static ErrCode fwdWriteCommit(void *writer) { return storageWriteCommit(writer); }
+static void fwdWriteAbort(void *writer) { storageWriteAbort(writer); }
+static ErrCode fwdList(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    return storageList(driver, dir, callback, payload);
+}
+static ErrCode fwdStat(void *driver, const char *name, StorageInfo *out) { return storageStat(driver, name, out); }
+static ErrCode fwdRemove(void *driver, const char *name) { return storageRemove(driver, name); }
+static ErrCode fwdRemoveDir(void *driver, const char *dir) { return storageRemoveDir(driver, dir); }
+static ErrCode fwdLockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttlSeconds,
+                              void **out)
+{
+    return storageLockAcquire(driver, name, owner, ttlSeconds, (StorageLock **)out);
+}
+static ErrCode fwdLockRefresh(void *lock) { return storageLockRefresh(lock); }
+static void fwdLockRelease(void *lock) { storageLockRelease(lock); }
+static ErrCode fwdSpace(void *driver, StorageSpace *out)
+{
+    (void)driver;
+    *out = (StorageSpace){.applicable = false};
+    return ERR_OK;
+}
+static void fwdFree(void *driver) { storageFree(driver); }
+static ErrCode fwdListDir(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    return storageListDir(driver, dir, callback, payload);
+}
+static ErrCode fwdInfo(void *driver, const char *name, StorageInfo *out) { return storageInfo(driver, name, out); }
+static ErrCode fwdReadInfo(void *reader, StorageInfo *out) { return storageReadInfo(reader, out); }
+static ErrCode fwdDirCreate(void *driver, const char *dir) { return storageDirCreate(driver, dir); }
+static ErrCode fwdDirSync(void *driver, const char *dir) { return storageDirSync(driver, dir); }
+static ErrCode fwdMove(void *driver, const char *from, const char *to, unsigned flags)
+{
+    return storageMove(driver, from, to, flags);
+}
+static ErrCode fwdLockAcquireMode(void *driver, const char *name, const StorageLockOwner *owner, int mode,
+                                  int timeoutMs, int ttlSeconds, void **out)
+{
+    return storageLockAcquireMode(driver, name, owner, mode, timeoutMs, ttlSeconds, (StorageLock **)out);
+}
+static bool fwdLockHeld(void *driver, const char *name) { return storageLockHeld(driver, name); }
+
+static const StorageInterface forwardingInterface = {
+    .name = "forwarding", .readOpen = fwdReadOpen, .read = fwdRead, .readClose = fwdReadClose,
+    .writeOpen = fwdWriteOpen, .write = fwdWrite, .writeCommit = fwdWriteCommit, .writeAbort = fwdWriteAbort,
+    .list = fwdList, .stat = fwdStat, .remove = fwdRemove, .removeDir = fwdRemoveDir,
+    .lockAcquire = fwdLockAcquire, .lockRefresh = fwdLockRefresh, .lockRelease = fwdLockRelease,
+    .space = fwdSpace, .free = fwdFree, .listDir = fwdListDir, .info = fwdInfo, .readInfo = fwdReadInfo,
+    .dirCreate = fwdDirCreate, .dirSync = fwdDirSync, .move = fwdMove, .lockAcquireMode = fwdLockAcquireMode,
+    .lockHeld = fwdLockHeld,
+};
+
+/* A caller's catalog (request.catalog, no storagePath): used as it is, never
+ * closed by the service; the create lock is a lock of its storage. */
+static void testServiceOnCallersCatalog(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    db->acceptOthers = true;
+    ServiceFixture fixture = {.db = db};
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, paths.storagePath, true), ERR_OK);
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.storagePath = NULL;
+    request.catalog = catalog;
+    fsSetSpaceOverride(plentyOfSpace, NULL);
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    fsSetSpaceOverride(NULL, NULL);
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    serviceFakeJoin(db);
+    CatEntry entry = {0};
+    assert_int_equal(catFind(catalog, result.id, &entry), ERR_OK); /* still open, and it holds the backup */
+    assert_string_equal(entry.manifest->archive.sha256, result.sha256);
+    catEntryFree(&entry);
+
+    /* Another holder of the create lock: refused at once, naming it. */
+    StorageLock *held = NULL;
+    StorageLockOwner owner = {.owner = "backup --create --method dump"};
+    assert_int_equal(storageLockAcquireMode(catStorage(catalog), ".create.lock", &owner, STORAGE_LOCK_EXCLUSIVE, 0,
+                                            60, &held),
+                     ERR_OK);
+    fixture.kindCount = 0;
+    assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
+                     BACKUP_LOCKED);
+    char expected[256];
+    snprintf(expected, sizeof(expected), "%s/.create.lock is held by pid %ld (backup --create --method dump)",
+             paths.storagePath, (long)getpid());
+    assert_string_equal(errLast()->reason, expected);
+    storageLockRelease(held);
+    serviceFakeJoin(db);
+    catClose(catalog);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
+/* On a storage without a fixed capacity there is no free-space check (and no
+ * space line); a storage that cannot rename still cannot take a backup. */
+static void testServiceStorageWithoutCapacity(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    ServiceFixture fixture = {.db = db};
+    Storage *posix = NULL;
+    assert_int_equal(storagePosixOpen(paths.storagePath, true, &posix), ERR_OK);
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpenStorage(&catalog, storageNew(&forwardingInterface, posix)), ERR_OK);
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.storagePath = NULL;
+    request.catalog = catalog;
+    BackupResult result;
+    assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
+                     BACKUP_IO_FAILED);
+    assert_non_null(strstr(errLast()->reason, "not supported on this storage yet (forwarding)"));
+    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION};
+    assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
+    for (unsigned index = 0; index < fixture.kindCount; index++)
+        assert_int_equal(fixture.kinds[index], expected[index]);
+    assert_false(storageLockHeld(catStorage(catalog), ".create.lock")); /* taken, and released */
+    StorageInfo info;
+    assert_int_equal(storageInfo(catStorage(catalog), ".create.lock", &info), ERR_OK);
+    serviceFakeJoin(db);
+    catClose(catalog);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
 static void testServiceRefusedConnectionLeavesNothing(void **state)
 {
     (void)state;
@@ -1169,6 +1322,8 @@ int main(void)
         cmocka_unit_test(testRestoreIndexFailedOnlyOnTarget),
         cmocka_unit_test(testServiceBackupIsCommittedAndValid),
         cmocka_unit_test(testServiceRefusedConnectionLeavesNothing),
+        cmocka_unit_test(testServiceOnCallersCatalog),
+        cmocka_unit_test(testServiceStorageWithoutCapacity),
         cmocka_unit_test(testServiceInterruptedBackupIsNotVisible),
         cmocka_unit_test(testServiceNoSpaceIsCritical),
         cmocka_unit_test(testServiceDryRunChangesNothing),
