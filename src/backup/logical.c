@@ -823,7 +823,8 @@ void logicalBackupResultFree(LogicalBackupResult *result)
 ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!request || !request->connection || (request->archive.storage ? !request->archive.name : !request->archive.path))
+    bool located = request && (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL);
+    if (!request || !request->connection || !located)
         return errSet(ERR_INTERNAL, "logicalBackupRun needs a connection and an archive location");
 
     LogicalRun run;

@@ -1104,7 +1104,8 @@ static void restoreContextFree(RestoreContext *context)
 ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreResult *result)
 {
     memset(result, 0, sizeof(*result));
-    if (!request || !request->connection || (request->archive.storage ? !request->archive.name : !request->archive.path))
+    bool located = request && (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL);
+    if (!request || !request->connection || !located)
         return errSet(ERR_INTERNAL, "logicalRestoreRun needs a connection and an archive location");
 
     RestoreContext context;
