@@ -351,17 +351,19 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     if (code == ERR_OK)
         code = catBackupDirBegin(catalog, out->id, &backupDir);
     /* The archive and the manifest go through the catalog's storage, named
-     * relative to its root; the path names the archive in messages, and the
-     * backup's pending relationships spill beside it. */
+     * relative to its root. Where the storage has paths, the archive's path
+     * names it in messages and the pending relationships spill beside it. */
     char archivePath[4096] = "";
     char archiveName[512] = "";
-    if (code == ERR_OK)
+    if (code == ERR_OK && catBackupDirPath(backupDir)[0])
         code = fsPathJoin(archivePath, sizeof(archivePath), catBackupDirPath(backupDir),
                           arcFileName(request->compression));
     if (code == ERR_OK)
         code = fsPathJoin(archiveName, sizeof(archiveName), catBackupDirName(backupDir),
                           arcFileName(request->compression));
-    ArcLocation archive = {.storage = catalog ? catStorage(catalog) : NULL, .name = archiveName, .path = archivePath};
+    ArcLocation archive = {.storage = catalog ? catStorage(catalog) : NULL,
+                           .name = archiveName,
+                           .path = archivePath[0] ? archivePath : NULL};
     if (code == ERR_OK)
         code = backupWriteArchive(&run, connection, &archive, created, &logical);
     if (code == ERR_OK) {
@@ -371,7 +373,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         code = backupManifestSchema(manifest, &archive);
     }
     if (code == ERR_OK)
-        code = manifestSaveTo(catStorage(catalog), catBackupDirName(backupDir), manifest);
+        code = catBackupDirSaveManifest(backupDir, manifest);
     if (code == ERR_OK) {
         code = catBackupDirCommit(backupDir);
         backupDir = NULL;

@@ -1,7 +1,10 @@
 /* The backup repository: ids, listing, temporary and committed backup
- * directories, locks, deletion, leftovers and retention (layout in
- * catalog.h). Every file is reached through the catalog's Storage; the only
- * paths built here are those handed to callers outside the catalog. */
+ * directories, locks, deletion, leftovers and retention, in both layouts of
+ * catalog.h: a storage that can rename (posix: temporary directory renamed
+ * into place) and one that cannot (object storage: written in place under its
+ * lock, the manifest last). Every file is reached through the catalog's
+ * Storage; the only paths built here are those handed to callers outside the
+ * catalog. */
 #include "catalog/catalog.h"
 
 #include "catalog/catalog_file.h"
@@ -11,6 +14,7 @@
 #include "common/mem.h"
 #include "common/timeutil.h"
 #include "storage/posix.h"
+#include "storage/s3.h" /* storageS3AbortUploads only */
 
 #include <errno.h>
 #include <limits.h>
@@ -27,9 +31,6 @@
  * long is abandoned even if a process with the recorded pid exists (pid
  * reuse, or a writer in another pid namespace). */
 #define LEFTOVER_STALE_SECONDS 3600
-/* How long a catalog lock stays valid on a storage that cannot see its holder
- * die (object storage); a posix lock dies with its process. */
-#define CAT_LOCK_TTL_SECONDS 3600
 /* Storage names inside the repository: "<dir>/<file>" with dir at most
  * ".deleting-<id>" or ".tmp-<id>-<pid>" and file a manifest-checked name. */
 #define CAT_NAME_SIZE 512
@@ -45,10 +46,16 @@ struct Catalog {
 struct CatBackupDir {
     Catalog *catalog;
     char id[CAT_ID_SIZE];
-    char tempName[CAT_ID_SIZE + 32]; /* ".tmp-<id>-<pid>" */
-    char tempPath[PATH_MAX];         /* its path, for the writer outside the catalog */
-    StorageLock *lock;
+    bool inPlace;                    /* written where it stays (storage cannot rename) */
+    char tempName[CAT_ID_SIZE + 32]; /* its storage name: ".tmp-<id>-<pid>", or "<id>" in place */
+    char tempPath[PATH_MAX];         /* its path, for the writer outside the catalog ("" without paths) */
+    StorageLock *lock;               /* "<tempName>/.lock", exclusive */
+    bool manifestSaved;              /* in place: catBackupDirSaveManifest succeeded */
+    int64_t confirmedAtMs;           /* in place: when its lock was last proved ours (monotonic) */
 };
+
+/* True when backups are written in place (the storage cannot rename). */
+static bool catInPlace(const Catalog *catalog) { return !storageCanMove(catalog->storage); }
 
 bool catIdValid(const char *id)
 {
@@ -245,7 +252,8 @@ ErrCode catNewId(const Catalog *catalog, int64_t created, char out[CAT_ID_SIZE])
             snprintf(out, CAT_ID_SIZE, "%s", base);
         else
             snprintf(out, CAT_ID_SIZE, "%s-%d", base, attempt);
-        if (!nameExists(catalog, out) && !tempDirExists(catalog, out))
+        /* In place, anything below <id>/ (even only a writer's lock) takes the id. */
+        if (!nameExists(catalog, out) && (catInPlace(catalog) || !tempDirExists(catalog, out)))
             return ERR_OK;
     }
     return errSet(BACKUP_IO_FAILED, "no free backup id for %s in %s", base, catalog->where);
@@ -258,11 +266,26 @@ static int storageLockMode(LockMode mode)
     return mode == LOCK_EXCLUSIVE ? STORAGE_LOCK_EXCLUSIVE : STORAGE_LOCK_SHARED;
 }
 
+/* A catalog lock that expires (object storage) and was taken over while held
+ * (its keeper could not refresh it in time) protects nothing any more: what
+ * the holder would change next is refused. */
+static ErrCode catalogLockCheck(const Catalog *catalog)
+{
+    if (!catalog->lock || !storageLockLost(catalog->lock))
+        return ERR_OK;
+    errSet(BACKUP_LOCKED, "lost the catalog lock of %s (it expired and was taken over)", catalog->where);
+    errSetAction("Check the connection to the backup storage, then retry");
+    return BACKUP_LOCKED;
+}
+
 ErrCode catLock(Catalog *catalog, LockMode mode, int timeoutMs, const char *purpose)
 {
     if (catalog->lock) {
         if (mode == LOCK_EXCLUSIVE && catalog->lockMode != LOCK_EXCLUSIVE)
             return errSet(ERR_INTERNAL, "catalog lock held shared, exclusive needed");
+        ErrCode lost = catalogLockCheck(catalog);
+        if (lost != ERR_OK)
+            return lost;
         catalog->lockDepth++;
         return ERR_OK;
     }
@@ -292,6 +315,44 @@ static ErrCode notFound(const Catalog *catalog, const char *id)
     return BACKUP_NOT_FOUND;
 }
 
+/* In place: whether <id>/manifest.json or its copy exists (one look each,
+ * the copy only when the primary is missing). Other codes when the storage
+ * cannot tell: a flaky service must not make a backup look absent. */
+static ErrCode manifestPresent(const Catalog *catalog, const char *id, bool *present)
+{
+    *present = false;
+    static const char *const files[] = {MANIFEST_FILE_NAME, MANIFEST_COPY_FILE_NAME};
+    for (size_t index = 0; index < sizeof(files) / sizeof(files[0]); index++) {
+        char name[CAT_NAME_SIZE];
+        ErrCode result = catFileJoin(name, sizeof(name), id, files[index]);
+        if (result != ERR_OK)
+            return result;
+        StorageInfo info;
+        result = storageStat(catalog->storage, name, &info);
+        if (result == ERR_OK) {
+            *present = true;
+            return ERR_OK;
+        }
+        if (result != BACKUP_NOT_FOUND)
+            return result;
+    }
+    errClear();
+    return ERR_OK;
+}
+
+/* ERR_OK when committed backup id exists: its directory (posix), its manifest
+ * or the copy (in place; a backup being written has neither). */
+static ErrCode backupExists(const Catalog *catalog, const char *id)
+{
+    if (!catInPlace(catalog))
+        return isDirectory(catalog, id, NULL) ? ERR_OK : notFound(catalog, id);
+    bool present = false;
+    ErrCode result = manifestPresent(catalog, id, &present);
+    if (result != ERR_OK)
+        return result;
+    return present ? ERR_OK : notFound(catalog, id);
+}
+
 ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
                       StorageLock **out)
 {
@@ -299,8 +360,9 @@ ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeo
     ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
-    if (!isDirectory(catalog, id, NULL))
-        return notFound(catalog, id);
+    result = backupExists(catalog, id);
+    if (result != ERR_OK)
+        return result;
     char lockName[CAT_NAME_SIZE];
     result = catFileJoin(lockName, sizeof(lockName), id, CAT_LOCK_FILE_NAME);
     if (result != ERR_OK)
@@ -310,43 +372,33 @@ ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeo
                                     CAT_LOCK_TTL_SECONDS, out);
     if (result == BACKUP_LOCKED)
         errSetAction("Backup %s is in use; wait for that operation to finish, then retry", id);
+    /* In place a lock is an object of its own, not bound to a directory: a
+     * backup deleted between the look and the lock is gone, and our lock
+     * object alone is only a leftover until we release it. */
+    if (result == ERR_OK && catInPlace(catalog)) {
+        result = backupExists(catalog, id);
+        if (result != ERR_OK) {
+            storageLockRelease(*out);
+            *out = NULL;
+        }
+    }
     return result;
 }
 
 /* ---- creating ------------------------------------------------------------- */
 
-ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
+static ErrCode alreadyExists(const Catalog *catalog, const char *id)
 {
-    *out = NULL;
-    ErrCode result = catIdCheck(id);
-    if (result != ERR_OK)
-        return result;
-    const char *root = catRoot(catalog);
-    if (!storageCanMove(catalog->storage) || !root) {
-        /* Object storage cannot rename a finished backup into place; it gets
-         * its own way of publishing a backup with the object-storage issue. */
-        errSet(BACKUP_IO_FAILED, "creating a backup is not supported on this storage yet (%s)",
-               storageDriverName(catalog->storage));
-        errSetAction("Use a directory for BACKUP_STORAGE_PATH");
-        return BACKUP_IO_FAILED;
-    }
-    CatBackupDir *dir = memCalloc(1, sizeof(*dir));
-    dir->catalog = catalog;
-    snprintf(dir->id, sizeof(dir->id), "%s", id);
-    snprintf(dir->tempName, sizeof(dir->tempName), TMP_PREFIX "%s-%ld", id, (long)getpid());
-    result = fsPathJoin(dir->tempPath, sizeof(dir->tempPath), root, dir->tempName);
-    if (result != ERR_OK) {
-        free(dir);
-        return result;
-    }
-    if (nameExists(catalog, id)) {
-        free(dir);
-        errSet(BACKUP_IO_FAILED, "backup %s already exists in %s", id, catalog->where);
-        errSetAction("Use a different backup id");
-        return BACKUP_IO_FAILED;
-    }
+    errSet(BACKUP_IO_FAILED, "backup %s already exists in %s", id, catalog->where);
+    errSetAction("Use a different backup id");
+    return BACKUP_IO_FAILED;
+}
+
+/* Posix: .tmp-<id>-<pid>/, made afresh and locked. */
+static ErrCode beginTemporary(Catalog *catalog, CatBackupDir *dir)
+{
     /* Same name as ours: a leftover of a dead process that had our pid. */
-    result = storageRemoveDir(catalog->storage, dir->tempName);
+    ErrCode result = storageRemoveDir(catalog->storage, dir->tempName);
     if (result == ERR_OK)
         result = storageDirCreate(catalog->storage, dir->tempName);
     char lockName[CAT_NAME_SIZE];
@@ -354,7 +406,7 @@ ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
         result = catFileJoin(lockName, sizeof(lockName), dir->tempName, CAT_LOCK_FILE_NAME);
     if (result == ERR_OK) {
         char purpose[CAT_ID_SIZE + 32];
-        snprintf(purpose, sizeof(purpose), "creating backup %s", id);
+        snprintf(purpose, sizeof(purpose), "creating backup %s", dir->id);
         StorageLockOwner owner = {.owner = purpose};
         result = storageLockAcquireMode(catalog->storage, lockName, &owner, STORAGE_LOCK_EXCLUSIVE, 0,
                                         CAT_LOCK_TTL_SECONDS, &dir->lock);
@@ -364,6 +416,76 @@ ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
             errRestore(&failure);
         }
     }
+    return result;
+}
+
+typedef struct {
+    const char *lockName;
+    bool found;
+} CatOtherFile;
+
+static ErrCode findOtherThanLock(const StorageInfo *info, void *payload)
+{
+    CatOtherFile *search = payload;
+    if (strcmp(info->name, search->lockName) != 0)
+        search->found = true;
+    return ERR_OK;
+}
+
+/* In place: <id>/ itself, under <id>/.lock. The lock is the first object a
+ * writer makes, so from then on the id is taken (catNewId) and never
+ * mistaken for a leftover while the lock is kept alive. */
+static ErrCode beginInPlace(Catalog *catalog, CatBackupDir *dir)
+{
+    Storage *storage = catalog->storage;
+    /* A directory-based driver needs the directory for the lock; object
+     * storage has none to make (a no-op). */
+    ErrCode result = storageDirCreate(storage, dir->id);
+    char lockName[CAT_NAME_SIZE];
+    if (result == ERR_OK)
+        result = catFileJoin(lockName, sizeof(lockName), dir->id, CAT_LOCK_FILE_NAME);
+    if (result == ERR_OK) {
+        char purpose[CAT_ID_SIZE + 32];
+        snprintf(purpose, sizeof(purpose), "creating backup %s", dir->id);
+        StorageLockOwner owner = {.owner = purpose};
+        result = storageLockAcquireMode(storage, lockName, &owner, STORAGE_LOCK_EXCLUSIVE, 0, CAT_LOCK_TTL_SECONDS,
+                                        &dir->lock);
+    }
+    /* Under the lock, nothing else may be there: files of a dead writer whose
+     * expired lock we just took over must not become part of this backup. */
+    CatOtherFile search = {lockName, false};
+    if (result == ERR_OK)
+        result = storageList(storage, dir->id, findOtherThanLock, &search);
+    if (result == ERR_OK && search.found)
+        result = alreadyExists(catalog, dir->id);
+    if (result != ERR_OK) {
+        storageLockRelease(dir->lock);
+        dir->lock = NULL;
+    }
+    return result;
+}
+
+ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out)
+{
+    *out = NULL;
+    ErrCode result = catIdCheck(id);
+    if (result != ERR_OK)
+        return result;
+    CatBackupDir *dir = memCalloc(1, sizeof(*dir));
+    dir->catalog = catalog;
+    dir->inPlace = catInPlace(catalog);
+    snprintf(dir->id, sizeof(dir->id), "%s", id);
+    if (dir->inPlace)
+        snprintf(dir->tempName, sizeof(dir->tempName), "%s", id);
+    else
+        snprintf(dir->tempName, sizeof(dir->tempName), TMP_PREFIX "%s-%ld", id, (long)getpid());
+    const char *root = catRoot(catalog);
+    if (root)
+        result = fsPathJoin(dir->tempPath, sizeof(dir->tempPath), root, dir->tempName);
+    if (result == ERR_OK && nameExists(catalog, id))
+        result = alreadyExists(catalog, id);
+    if (result == ERR_OK)
+        result = dir->inPlace ? beginInPlace(catalog, dir) : beginTemporary(catalog, dir);
     if (result != ERR_OK) {
         free(dir);
         return result;
@@ -383,14 +505,95 @@ void catBackupDirAbort(CatBackupDir *dir)
     if (!dir)
         return;
     /* Remove while still holding the lock, so cleanup never races us. */
-    if (storageRemoveDir(dir->catalog->storage, dir->tempName) != ERR_OK)
-        logWarn("could not remove %s: %s", dir->tempPath, errLast()->reason);
+    Storage *storage = dir->catalog->storage;
+    if (storageRemoveDir(storage, dir->tempName) != ERR_OK) {
+        char shown[PATH_MAX];
+        logWarn("could not remove %s: %s", catFileShow(storage, dir->tempName, shown, sizeof(shown)),
+                errLast()->reason);
+    }
     storageLockRelease(dir->lock);
     free(dir);
 }
 
+/* In place: proves that the backup's lock is still ours and restarts its
+ * time-to-live. The refresh is conditional on our own lock, so it fails once
+ * anyone took the lock over; what follows within CAT_LOCK_TTL_SECONDS then
+ * happens under the lock. */
+static ErrCode confirmLock(CatBackupDir *dir, const char *before)
+{
+    ErrCode result = storageLockLost(dir->lock) ? BACKUP_LOCKED : storageLockRefresh(dir->lock);
+    if (result == BACKUP_LOCKED) {
+        errSet(BACKUP_IO_FAILED,
+               "backup %s lost the lock %s/" CAT_LOCK_FILE_NAME " (it expired and was taken over): not committed",
+               dir->id, dir->id);
+        errSetAction("Check the connection to the backup storage, then run the backup again");
+        return BACKUP_IO_FAILED;
+    }
+    if (result != ERR_OK) {
+        errAddContext("cannot confirm the lock of backup %s before %s", dir->id, before);
+        return result;
+    }
+    dir->confirmedAtMs = timeMonotonicMs();
+    return ERR_OK;
+}
+
+ErrCode catBackupDirSaveManifest(CatBackupDir *dir, const Manifest *manifest)
+{
+    /* In place the manifest's appearance is the commit: only under a lock
+     * known to be ours, never after someone took it over. */
+    ErrCode result = dir->inPlace ? confirmLock(dir, "writing its manifest") : ERR_OK;
+    if (result == ERR_OK)
+        result = manifestSaveTo(dir->catalog->storage, dir->tempName, manifest);
+    if (result == ERR_OK)
+        dir->manifestSaved = true;
+    return result;
+}
+
+/* In place the manifest is already written: the lock must have stayed ours
+ * throughout (a refresh conditional on our lock proves nobody took it over
+ * since confirmLock), else the backup is withdrawn. */
+static ErrCode commitInPlace(CatBackupDir *dir)
+{
+    ErrCode result = ERR_OK;
+    if (!dir->manifestSaved) {
+        result = errSet(ERR_INTERNAL, "backup %s: its manifest must be written by catBackupDirSaveManifest", dir->id);
+    } else if (storageLockLost(dir->lock)) {
+        result = confirmLock(dir, "the commit");
+    } else {
+        result = storageLockRefresh(dir->lock);
+        /* Not a loss, just no answer: the lock confirmed moments ago stays
+         * valid for its time-to-live, and the manifest was written within it. */
+        if (result != ERR_OK && result != BACKUP_LOCKED
+            && timeMonotonicMs() - dir->confirmedAtMs < CAT_LOCK_TTL_SECONDS * 1000 / 2) {
+            logWarn("could not refresh the lock of backup %s (%s); it was confirmed before the manifest was written",
+                    dir->id, errLast()->reason);
+            errClear();
+            result = ERR_OK;
+        } else if (result != ERR_OK) {
+            result = confirmLock(dir, "the commit");
+        }
+    }
+    if (result != ERR_OK) {
+        /* Invisible again first (the copy, then the manifest), then the rest. */
+        ErrDetail failure = errSave();
+        char name[CAT_NAME_SIZE];
+        if (catFileJoin(name, sizeof(name), dir->id, MANIFEST_COPY_FILE_NAME) == ERR_OK)
+            storageRemove(dir->catalog->storage, name);
+        if (catFileJoin(name, sizeof(name), dir->id, MANIFEST_FILE_NAME) == ERR_OK)
+            storageRemove(dir->catalog->storage, name);
+        catBackupDirAbort(dir);
+        errRestore(&failure);
+        return failure.code;
+    }
+    storageLockRelease(dir->lock);
+    free(dir);
+    return ERR_OK;
+}
+
 ErrCode catBackupDirCommit(CatBackupDir *dir)
 {
+    if (dir->inPlace)
+        return commitInPlace(dir);
     Storage *storage = dir->catalog->storage;
     /* Every file and the directory durable, then one atomic rename that
      * refuses to replace anything and makes itself durable (both parents). */
@@ -496,18 +699,147 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize)
     return out;
 }
 
-static ErrCode addFileSize(const StorageInfo *info, void *payload)
+/* ---- the in-place layout's one listing -------------------------------------- */
+
+/* One file below a backup id, from one recursive listing of the repository. */
+typedef struct {
+    char *name;     /* "<id>/<file>", as listed */
+    size_t idLength;
+    uint64_t size;
+    int64_t mtime;
+} CatScanFile;
+
+typedef struct {
+    CatScanFile *files; /* sorted by name, so each id's files are adjacent */
+    size_t count;
+    size_t capacity;
+} CatScan;
+
+/* The files of one id within a scan. */
+typedef struct {
+    char id[CAT_ID_SIZE];
+    const CatScanFile *files;
+    size_t count;
+    bool hasManifest; /* manifest.json or its copy */
+    uint64_t bytes;
+    int64_t mtime;    /* the newest file's */
+} CatScanGroup;
+
+static ErrCode scanAdd(const StorageInfo *info, void *payload)
 {
-    *(uint64_t *)payload += info->size;
+    CatScan *scan = payload;
+    size_t idLength = strcspn(info->name, "/");
+    if (info->name[idLength] != '/' || idLength > CAT_ID_MAX)
+        return ERR_OK; /* a file of the root itself, e.g. the catalog lock */
+    char id[CAT_ID_SIZE];
+    memcpy(id, info->name, idLength);
+    id[idLength] = '\0';
+    if (!catIdValid(id))
+        return ERR_OK; /* not a backup's */
+    if (scan->count == scan->capacity) {
+        scan->capacity = scan->capacity ? scan->capacity * 2 : 64;
+        scan->files = memRealloc(scan->files, scan->capacity * sizeof(*scan->files));
+    }
+    scan->files[scan->count++] = (CatScanFile){memStrdup(info->name), idLength, info->size, info->mtime};
+    return ERR_OK;
+}
+
+static int compareScanFiles(const void *left, const void *right)
+{
+    return strcmp(((const CatScanFile *)left)->name, ((const CatScanFile *)right)->name);
+}
+
+static void scanFree(CatScan *scan)
+{
+    for (size_t index = 0; index < scan->count; index++)
+        free(scan->files[index].name);
+    free(scan->files);
+    memset(scan, 0, sizeof(*scan));
+}
+
+/* Every file below every id in one recursive listing (on S3 a few
+ * ListObjectsV2 pages for a thousand backups, not a request per backup). */
+static ErrCode scanRepository(const Catalog *catalog, CatScan *out)
+{
+    memset(out, 0, sizeof(*out));
+    ErrCode result = storageList(catalog->storage, "", scanAdd, out);
+    if (result != ERR_OK) {
+        scanFree(out);
+        return result;
+    }
+    if (out->count > 1)
+        qsort(out->files, out->count, sizeof(*out->files), compareScanFiles);
+    return ERR_OK;
+}
+
+/* The group of files starting at index; returns the index after it. */
+static size_t scanGroupAt(const CatScan *scan, size_t index, CatScanGroup *group)
+{
+    memset(group, 0, sizeof(*group));
+    const CatScanFile *first = &scan->files[index];
+    memcpy(group->id, first->name, first->idLength);
+    group->id[first->idLength] = '\0';
+    group->files = first;
+    size_t next = index;
+    while (next < scan->count && scan->files[next].idLength == first->idLength
+           && memcmp(scan->files[next].name, first->name, first->idLength + 1) == 0) {
+        const CatScanFile *file = &scan->files[next];
+        const char *inside = file->name + file->idLength + 1;
+        if (strcmp(inside, MANIFEST_FILE_NAME) == 0 || strcmp(inside, MANIFEST_COPY_FILE_NAME) == 0)
+            group->hasManifest = true;
+        group->bytes += file->size;
+        if (file->mtime > group->mtime)
+            group->mtime = file->mtime;
+        next++;
+    }
+    group->count = next - index;
+    return next;
+}
+
+/* The archive check of an in-place listing: its size from the scan, no request. */
+static void lookAtArchiveInScan(const CatScanGroup *group, CatEntry *entry)
+{
+    const char *file = entry->manifest->archive.file;
+    entry->archiveState = CAT_ARCHIVE_MISSING;
+    for (size_t index = 0; file && index < group->count; index++) {
+        const CatScanFile *listed = &group->files[index];
+        if (strcmp(listed->name + listed->idLength + 1, file) != 0)
+            continue;
+        entry->archiveBytes = listed->size;
+        entry->archiveMtime = listed->mtime;
+        entry->archiveState = listed->size == entry->manifest->archive.sizeCompressed ? CAT_ARCHIVE_PRESENT
+                                                                                        : CAT_ARCHIVE_WRONG_SIZE;
+        return;
+    }
+}
+
+typedef struct {
+    uint64_t bytes;
+    int64_t newest;
+} CatDirTotals;
+
+static ErrCode addFileTotals(const StorageInfo *info, void *payload)
+{
+    CatDirTotals *totals = payload;
+    totals->bytes += info->size;
+    if (info->mtime > totals->newest)
+        totals->newest = info->mtime;
     return ERR_OK;
 }
 
 /* Fills an entry for an existing backup directory (dirMtime: the directory's
- * modification time, the creation time of last resort). */
-static void loadEntry(const Catalog *catalog, const char *id, int64_t dirMtime, CatEntry *entry)
+ * modification time, the creation time of last resort; 0 = its newest
+ * file's). group: what an in-place listing found below the id (NULL: look). */
+static void loadEntry(const Catalog *catalog, const char *id, int64_t dirMtime, const CatScanGroup *group,
+                      CatEntry *entry)
 {
     memset(entry, 0, sizeof(*entry));
     snprintf(entry->id, sizeof(entry->id), "%s", id);
+    CatDirTotals totals = {0, 0};
+    if (group)
+        totals = (CatDirTotals){group->bytes, group->mtime};
+    else if (storageList(catalog->storage, id, addFileTotals, &totals) != ERR_OK)
+        totals = (CatDirTotals){0, 0};
     if (manifestLoadFrom(catalog->storage, id, &entry->manifest, &entry->origin) != ERR_OK) {
         entry->manifest = NULL;
         snprintf(entry->damage, sizeof(entry->damage), "%s", errLast()->reason);
@@ -518,13 +850,16 @@ static void loadEntry(const Catalog *catalog, const char *id, int64_t dirMtime, 
     else if (timeParseBackupId(id, &fromId))
         entry->created = fromId;
     else
-        entry->created = dirMtime;
-    if (manifestIsValid(entry->manifest))
-        lookAtArchive(catalog, id, entry);
+        entry->created = dirMtime ? dirMtime : totals.newest;
+    if (manifestIsValid(entry->manifest)) {
+        if (group)
+            lookAtArchiveInScan(group, entry);
+        else
+            lookAtArchive(catalog, id, entry);
+    }
     if (entry->manifest && entry->manifest->id && strcmp(entry->manifest->id, id) != 0)
         logDebug("backup directory %s holds a manifest for id %s", id, entry->manifest->id);
-    uint64_t total = 0;
-    entry->diskBytes = storageList(catalog->storage, id, addFileSize, &total) == ERR_OK ? total : 0;
+    entry->diskBytes = totals.bytes;
 }
 
 void catEntryFree(CatEntry *entry)
@@ -544,10 +879,43 @@ static int compareNewestFirst(const void *left, const void *right)
     return -strcmp(first->id, second->id);
 }
 
+static void listAppend(CatList *list, size_t *capacity)
+{
+    if (list->count == *capacity) {
+        *capacity = *capacity ? *capacity * 2 : 16;
+        list->entries = memRealloc(list->entries, *capacity * sizeof(*list->entries));
+    }
+}
+
+/* In place: the ids whose manifest (or its copy) exists, from one listing;
+ * an id without one is being written or a leftover, never a backup. */
+static ErrCode listInPlace(Catalog *catalog, CatList *out)
+{
+    CatScan scan;
+    ErrCode result = scanRepository(catalog, &scan);
+    if (result != ERR_OK)
+        return result;
+    size_t capacity = 0;
+    for (size_t index = 0; index < scan.count;) {
+        CatScanGroup group;
+        index = scanGroupAt(&scan, index, &group);
+        if (!group.hasManifest)
+            continue;
+        listAppend(out, &capacity);
+        loadEntry(catalog, group.id, group.mtime, &group, &out->entries[out->count++]);
+    }
+    scanFree(&scan);
+    if (out->count > 1)
+        qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
+    return ERR_OK;
+}
+
 ErrCode catList(Catalog *catalog, CatList *out)
 {
     out->entries = NULL;
     out->count = 0;
+    if (catInPlace(catalog))
+        return listInPlace(catalog, out);
     CatDirList entries;
     ErrCode result = listRoot(catalog, &entries);
     if (result != ERR_OK)
@@ -568,12 +936,8 @@ ErrCode catList(Catalog *catalog, CatList *out)
         int64_t fromId;
         if (!hasManifestFile(catalog, name) && !timeParseBackupId(name, &fromId))
             continue; /* some other directory, not ours */
-        if (out->count == capacity) {
-            capacity = capacity ? capacity * 2 : 16;
-            CatEntry *grown = memRealloc(out->entries, capacity * sizeof(*grown));
-            out->entries = grown;
-        }
-        loadEntry(catalog, name, entry->mtime, &out->entries[out->count++]);
+        listAppend(out, &capacity);
+        loadEntry(catalog, name, entry->mtime, NULL, &out->entries[out->count++]);
     }
     dirListFree(&entries);
     if (out->count > 1)
@@ -606,6 +970,13 @@ ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
     ErrCode result = catIdCheck(id);
     if (result != ERR_OK)
         return result;
+    if (catInPlace(catalog)) {
+        /* Object storage has no links; only a manifest makes a backup. */
+        result = backupExists(catalog, id);
+        if (result == ERR_OK)
+            loadEntry(catalog, id, 0, NULL, out);
+        return result;
+    }
     StorageInfo info;
     bool present = storageInfo(catalog->storage, id, &info) == ERR_OK;
     if (present && info.kind == STORAGE_KIND_LINK) {
@@ -617,7 +988,7 @@ ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
     }
     if (!present || info.kind != STORAGE_KIND_DIR)
         return notFound(catalog, id);
-    loadEntry(catalog, id, info.mtime, out);
+    loadEntry(catalog, id, info.mtime, NULL, out);
     return ERR_OK;
 }
 
@@ -632,8 +1003,7 @@ ErrCode catManifestUpdate(Catalog *catalog, const char *id, CatManifestEditor ed
     if (result != ERR_OK)
         return result;
     Manifest *manifest = NULL;
-    if (!isDirectory(catalog, id, NULL))
-        result = notFound(catalog, id);
+    result = backupExists(catalog, id);
     if (result == ERR_OK)
         result = manifestLoadFrom(catalog->storage, id, &manifest, NULL);
     if (result == ERR_OK)
@@ -658,6 +1028,30 @@ ErrCode catSetKeep(Catalog *catalog, const char *id, bool keep)
 
 /* ---- removing ------------------------------------------------------------- */
 
+/* In place, under the backup's lock: the manifest copy, then the manifest
+ * (from here on the backup is invisible, so a crash leaves only a leftover
+ * for catCleanLeftovers), then everything else. */
+static ErrCode deleteInPlace(Catalog *catalog, const char *id)
+{
+    char name[CAT_NAME_SIZE];
+    ErrCode result = catFileJoin(name, sizeof(name), id, MANIFEST_COPY_FILE_NAME);
+    if (result == ERR_OK)
+        result = storageRemove(catalog->storage, name);
+    if (result == ERR_OK)
+        result = catFileJoin(name, sizeof(name), id, MANIFEST_FILE_NAME);
+    if (result == ERR_OK)
+        result = storageRemove(catalog->storage, name);
+    if (result != ERR_OK)
+        return result;
+    result = storageRemoveDir(catalog->storage, id);
+    if (result != ERR_OK) {
+        char shown[PATH_MAX];
+        errAddContext("backup %s was removed from the catalog but files remain below %s (a leftover)", id,
+                      catFileShow(catalog->storage, id, shown, sizeof(shown)));
+    }
+    return result;
+}
+
 ErrCode catDelete(Catalog *catalog, const char *id)
 {
     ErrCode result = catIdCheck(id);
@@ -672,6 +1066,12 @@ ErrCode catDelete(Catalog *catalog, const char *id)
         return result;
     StorageLock *backupLock = NULL;
     result = catLockBackup(catalog, id, LOCK_EXCLUSIVE, 0, purpose, &backupLock);
+    if (result == ERR_OK && catInPlace(catalog)) {
+        result = deleteInPlace(catalog, id);
+        storageLockRelease(backupLock);
+        catUnlock(catalog);
+        return result;
+    }
     /* A leftover of an interrupted delete of the same id is finished first. */
     if (result == ERR_OK)
         result = storageRemoveDir(catalog->storage, deletingName);
@@ -711,6 +1111,73 @@ static bool tempDirAbandoned(const Catalog *catalog, const char *name, int64_t m
     return (int64_t)time(NULL) - mtime > LEFTOVER_STALE_SECONDS;
 }
 
+/* In place, one leftover id (no manifest, lock free when looked at): taken
+ * under its lock (an expired one is taken over, so a writer that comes back
+ * finds it lost and does not commit), looked at again, removed with the
+ * uploads left below it. *gone: it was removed. */
+static ErrCode removeLeftoverInPlace(Catalog *catalog, const char *id, bool *gone)
+{
+    *gone = false;
+    Storage *storage = catalog->storage;
+    char lockName[CAT_NAME_SIZE];
+    ErrCode result = catFileJoin(lockName, sizeof(lockName), id, CAT_LOCK_FILE_NAME);
+    if (result != ERR_OK)
+        return result;
+    StorageLock *lock = NULL;
+    StorageLockOwner owner = {.owner = "cleaning leftovers"};
+    result = storageLockAcquireMode(storage, lockName, &owner, STORAGE_LOCK_EXCLUSIVE, 0, CAT_LOCK_TTL_SECONDS, &lock);
+    if (result == BACKUP_LOCKED || result == BACKUP_NOT_FOUND) {
+        errClear(); /* a writer began meanwhile, or the id is gone already */
+        return ERR_OK;
+    }
+    if (result != ERR_OK)
+        return result;
+    bool committed = false;
+    result = manifestPresent(catalog, id, &committed);
+    if (result == ERR_OK && !committed)
+        result = storageRemoveDir(storage, id);
+    /* Parts of an upload its dead writer never completed are billed until aborted. */
+    if (result == ERR_OK && !committed && strcmp(storageDriverName(storage), "s3") == 0) {
+        unsigned aborted = 0;
+        if (storageS3AbortUploads(storage, id, (int64_t)time(NULL), &aborted) != ERR_OK)
+            logWarn("could not abort the unfinished uploads below %s: %s", id, errLast()->reason);
+        else if (aborted > 0)
+            logInfo("aborted %u unfinished upload(s) below %s", aborted, id);
+        errClear();
+    }
+    storageLockRelease(lock);
+    *gone = result == ERR_OK && !committed;
+    return result;
+}
+
+/* In place: ids with files but no manifest whose lock is not held (absent,
+ * or expired: its writer died or lost the service). */
+static ErrCode cleanInPlace(Catalog *catalog, bool dryRun, CatNameList *removed)
+{
+    CatScan scan;
+    ErrCode result = scanRepository(catalog, &scan);
+    if (result != ERR_OK)
+        return result;
+    for (size_t index = 0; index < scan.count;) {
+        CatScanGroup group;
+        index = scanGroupAt(&scan, index, &group);
+        char lockName[CAT_NAME_SIZE];
+        if (group.hasManifest || catFileJoin(lockName, sizeof(lockName), group.id, CAT_LOCK_FILE_NAME) != ERR_OK
+            || storageLockHeld(catalog->storage, lockName))
+            continue;
+        bool gone = dryRun;
+        ErrCode removal = dryRun ? ERR_OK : catalogLockCheck(catalog);
+        if (removal == ERR_OK && !dryRun)
+            removal = removeLeftoverInPlace(catalog, group.id, &gone);
+        if (removal != ERR_OK && result == ERR_OK)
+            result = removal;
+        if (gone)
+            nameListAdd(removed, group.id);
+    }
+    scanFree(&scan);
+    return result;
+}
+
 ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
 {
     removed->names = NULL;
@@ -718,6 +1185,11 @@ ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed)
     ErrCode result = catLock(catalog, LOCK_EXCLUSIVE, CAT_LOCK_TIMEOUT_MS, "cleaning leftovers");
     if (result != ERR_OK)
         return result;
+    if (catInPlace(catalog)) {
+        result = cleanInPlace(catalog, dryRun, removed);
+        catUnlock(catalog);
+        return result;
+    }
     CatDirList entries;
     result = listRoot(catalog, &entries);
     if (result != ERR_OK) {

@@ -1,6 +1,9 @@
-/* The backup repository under BACKUP_STORAGE_PATH (mode 0700), reached
- * only through the catalog's Storage (src/storage/storage.h; names below are
- * relative to its root):
+/* The backup repository under BACKUP_STORAGE_PATH (mode 0700 on posix),
+ * reached only through the catalog's Storage (src/storage/storage.h; names
+ * below are relative to its root). Two layouts, chosen by what the storage
+ * can do (storageCanMove):
+ *
+ * A storage that can rename (posix, a directory):
  *
  *   <root>/.lock                         catalog lock (delete, retention, cleanup)
  *   <root>/<backup-id>/                  one committed backup
@@ -12,13 +15,44 @@
  * A backup becomes visible only by the rename of its finished, fsynced
  * temporary directory, so a crash never leaves a half backup listed as
  * COMPLETE. Leftover temporary and deleting directories are removed by
- * catCleanLeftovers. The keep flag (--keep) lives in the manifest.
+ * catCleanLeftovers.
+ *
+ * A storage that cannot rename (object storage, S3): a backup is written in
+ * place, and its manifest is the commit.
+ *
+ *   .lock                                catalog lock object
+ *   <backup-id>/.lock                    per-backup lock object, the first
+ *                                        object a writer makes
+ *   <backup-id>/<archive file>, ...      written while the writer holds the lock
+ *   <backup-id>/manifest.json, .copy     written last: from the moment
+ *                                        manifest.json exists the backup exists
+ *
+ * An id is listed (and found, locked, updated, deleted) only when its
+ * manifest or the copy exists; an id with files but neither is being written
+ * (its lock held) or a leftover (lock absent or expired), which
+ * catCleanLeftovers removes, with the multipart uploads left below it on S3.
+ * catList gathers every id's files, sizes and manifest presence in one
+ * recursive storageList (then reads each listed manifest), not a request per
+ * backup. Deleting removes the copy, then the manifest (invisible from then
+ * on; a crash leaves a leftover), then the rest. Lock objects expire unless
+ * refreshed: storage.c's keeper thread refreshes every held lock at a third
+ * of CAT_LOCK_TTL_SECONDS, and a lock found expired is taken over. Object
+ * storage reports no free space (storageSpace: not applicable), so nothing
+ * may check it there.
+ *
+ * The keep flag (--keep) lives in the manifest.
  *
  * Locks: creating a backup needs no catalog lock (it only touches its own
- * temporary directory). catDelete and catRetentionApply take the catalog lock
- * exclusively, plus the backup's own lock exclusively, so a backup being
- * restored or validated (shared per-backup lock, catLockBackup) is never
- * deleted underneath the reader.
+ * temporary directory, or its own id in place). catDelete and
+ * catRetentionApply take the catalog lock exclusively, plus the backup's own
+ * lock exclusively, so a backup being restored or validated (shared
+ * per-backup lock, catLockBackup) is never deleted underneath the reader.
+ * Object storage has no shared locks: SHARED is taken as EXCLUSIVE, so a
+ * restore and a validation of the same backup wait for each other (up to
+ * their time-outs), on one host or several. Within one process nothing
+ * waits for a lock it holds itself: the catalog lock nests per Catalog, and
+ * the per-backup lock is taken again only by catDelete (retention), which
+ * tries once and skips a backup in use.
  *
  * Backup ids from outside (command line, API) go through catIdValid before
  * any name is built.
@@ -28,11 +62,11 @@
  * through the Storage interface; nothing here opens a file itself (the ctest
  * catalog_files_through_storage checks it). A catalog opened on a path uses
  * the posix driver. A logical backup's archive and manifest are written
- * through it as well (catBackupDirName, catStorage) and read by restore and
- * validation by name (catArchiveLocation in validate.h); the dump method
- * still takes paths (catRoot, catBackupPath, catBackupDirPath) until the
- * object-storage issue moves it; on a storage that cannot rename (object
- * storage) creating a backup is refused until then. */
+ * through it as well (catStorage, catBackupDirName, catBackupDirSaveManifest)
+ * and read by restore and validation by name (catArchiveLocation in
+ * validate.h); the dump method still takes paths (catRoot, catBackupPath,
+ * catBackupDirPath) until the object-storage issue moves it; on object
+ * storage those paths do not exist (NULL, BACKUP_IO_FAILED, ""). */
 #ifndef NBK_CATALOG_CATALOG_H
 #define NBK_CATALOG_CATALOG_H
 
@@ -49,6 +83,10 @@
 #define CAT_ID_MAX 64
 #define CAT_ID_SIZE (CAT_ID_MAX + 1)
 #define CAT_LOCK_FILE_NAME ".lock"
+/* How long a catalog or per-backup lock stays valid without a refresh where
+ * the storage cannot see its holder die (object storage; storage.c refreshes
+ * held locks every third of it). A posix lock dies with its process. */
+#define CAT_LOCK_TTL_SECONDS 120
 
 typedef struct Catalog Catalog;
 
@@ -83,21 +121,47 @@ ErrCode catNewId(const Catalog *catalog, int64_t created, char out[CAT_ID_SIZE])
 
 typedef struct CatBackupDir CatBackupDir;
 
-/* Creates <root>/.tmp-<id>-<pid>/ (0700) and locks it. Fails if a backup
- * with this id exists, and (BACKUP_IO_FAILED "not supported on this storage
- * yet") on a storage that cannot rename (storageCanMove). Files go in
- * catBackupDirPath(). */
+/* Starts backup id. Fails (BACKUP_IO_FAILED "already exists") when anything
+ * of that id exists, committed or not.
+ * - posix: creates <root>/.tmp-<id>-<pid>/ (0700) and locks its .lock;
+ * - in place (storage that cannot rename): takes <id>/.lock (exclusive, ttl
+ *   CAT_LOCK_TTL_SECONDS, kept alive by storage.c's keeper) and refuses an id
+ *   below which anything but that lock exists once it holds it.
+ * Files go below catBackupDirName() through catStorage() (or by path below
+ * catBackupDirPath() while the storage has paths). */
 ErrCode catBackupDirBegin(Catalog *catalog, const char *id, CatBackupDir **out);
-const char *catBackupDirPath(const CatBackupDir *dir);  /* the temporary directory */
-/* Its name relative to the root (".tmp-<id>-<pid>"), for writing files into
- * it through catStorage(). */
+/* The directory's path: the temporary directory on posix, <root>/<id> in
+ * place; "" when the storage has no paths (object storage). */
+const char *catBackupDirPath(const CatBackupDir *dir);
+/* Its name relative to the storage root: ".tmp-<id>-<pid>" on posix, "<id>"
+ * in place; files go below it through catStorage(). */
 const char *catBackupDirName(const CatBackupDir *dir);
 const char *catBackupDirId(const CatBackupDir *dir);
-/* Makes every file and the directory durable (storageDirSync), renames it to
- * <root>/<id> without replacing anything (storageMove, which makes the rename
- * durable), and frees dir (also on failure, after removing the temporary dir). */
+/* Writes manifest.json, then manifest.json.copy, into the directory: the
+ * last files of a backup, once everything else is written.
+ * In place this write is the commit point (manifest.json appearing makes the
+ * backup exist), so it comes after the check and never before: first the
+ * backup's lock is proved still ours (storageLockLost, then a refresh that
+ * fails once anyone took the lock over, which also restarts its ttl), then
+ * the manifest is written within that ttl. A lost lock is BACKUP_IO_FAILED
+ * "lost the lock" and nothing is written: call catBackupDirAbort. Required
+ * in place (catBackupDirCommit refuses a manifest written otherwise); on
+ * posix the same as manifestSaveTo(catStorage(), catBackupDirName()). */
+ErrCode catBackupDirSaveManifest(CatBackupDir *dir, const Manifest *manifest);
+/* Publishes the backup and frees dir (also on failure, after removing what
+ * was written).
+ * - posix: makes every file and the directory durable (storageDirSync),
+ *   renames it to <root>/<id> without replacing anything (storageMove, which
+ *   makes the rename durable);
+ * - in place: writes nothing (the manifest already committed it); verifies
+ *   that the lock stayed ours since catBackupDirSaveManifest checked it
+ *   (storageLockLost, and a refresh conditional on our lock), then releases
+ *   it. A lock lost meanwhile fails the commit (BACKUP_IO_FAILED "lost the
+ *   lock"): the copy, then the manifest are removed (the backup is invisible
+ *   again), then the rest. */
 ErrCode catBackupDirCommit(CatBackupDir *dir);
-/* Removes the temporary directory and frees dir; NULL is ignored. */
+/* Removes the directory (everything below <id>/ in place) while still holding
+ * its lock, then releases the lock and frees dir; NULL is ignored. */
 void catBackupDirAbort(CatBackupDir *dir);
 
 /* ---- reading ---- */
@@ -148,7 +212,8 @@ const char *catEntryStatus(const CatEntry *entry);
 const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize);
 
 /* Lists committed backups: directories whose name is a valid id and that hold
- * a manifest file or whose name is a backup id. Damaged manifests are listed
+ * a manifest file or whose name is a backup id (in place: ids whose manifest
+ * or its copy exists, from one recursive listing). Damaged manifests are listed
  * (manifest NULL) rather than hidden. Symbolic links are never followed (a
  * linked backup directory is skipped with a warning), and repository files
  * are read only when regular (storage reads refuse links and special files),
@@ -159,9 +224,10 @@ void catListFree(CatList *list);
 uint64_t catListTotalBytes(const CatList *list);
 
 /* One backup; BACKUP_NOT_FOUND (action "List available backups with --list")
- * when missing, ERR_USAGE for an invalid id, BACKUP_IO_FAILED when the
- * backup's directory is a symbolic link. Free with catEntryFree. A
- * damaged manifest is not an error here: entry->manifest is NULL. */
+ * when missing (in place: no manifest nor copy, e.g. still being written),
+ * ERR_USAGE for an invalid id, BACKUP_IO_FAILED when the backup's directory
+ * is a symbolic link. Free with catEntryFree. A damaged manifest is not an
+ * error here: entry->manifest is NULL. */
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out);
 void catEntryFree(CatEntry *entry);
 
@@ -188,7 +254,10 @@ void catUnlock(Catalog *catalog);
 /* Per-backup lock (<root>/<id>/.lock); the caller owns *out (storageLockRelease).
  * Restore and validation hold it SHARED for as long as they read the backup,
  * so retention and --delete leave it alone. Use a timeout of a second or
- * more: retention briefly probes the lock to report backups in use. */
+ * more: retention briefly probes the lock to report backups in use.
+ * BACKUP_NOT_FOUND for a backup that is not committed; in place also when it
+ * was deleted between the look and the lock (looked at again once held). On
+ * object storage SHARED is EXCLUSIVE (see the top of this file). */
 ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeoutMs, const char *purpose,
                       StorageLock **out);
 
@@ -196,7 +265,9 @@ ErrCode catLockBackup(Catalog *catalog, const char *id, LockMode mode, int timeo
 
 /* Deletes one backup: takes the catalog lock (unless held) and the backup's
  * exclusive lock (BACKUP_LOCKED when in use), renames it to .deleting-<id>,
- * then removes that tree. BACKUP_NOT_FOUND when missing. */
+ * then removes that tree; in place removes manifest.json.copy, then
+ * manifest.json (invisible from then on), then everything below <id>/.
+ * BACKUP_NOT_FOUND when missing. */
 ErrCode catDelete(Catalog *catalog, const char *id);
 
 /* The operator's protections against --delete: ERR_OK when id may be
@@ -215,7 +286,11 @@ typedef struct {
 void catNameListFree(CatNameList *list);
 
 /* Removes .tmp-* directories of dead writers (lock not held and the pid in
- * the name gone, or no change for an hour) and .deleting-* directories. Their
+ * the name gone, or no change for an hour) and .deleting-* directories; in
+ * place, the ids with files but no manifest whose .lock is not held
+ * (storageLockHeld: absent or expired), each taken under its lock (an
+ * expired one taken over, so its writer cannot commit any more), looked at
+ * again and removed, with the multipart uploads below it aborted on S3. Their
  * names are returned for reporting. dryRun: report only. Takes the catalog
  * lock (unless held). */
 ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed);

@@ -642,7 +642,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     if (code == ERR_OK) {
         cmdDumpFillManifest(&job, id, created, archives, archiveCount, stopped, downtime, timeMonotonic() - started);
-        code = manifestSave(job.manifest, catBackupDirPath(backupDir));
+        code = catBackupDirSaveManifest(backupDir, job.manifest);
     }
     if (code == ERR_OK) {
         code = catBackupDirCommit(backupDir);

@@ -621,6 +621,11 @@ ErrCode storagePosixOpen(const char *root, bool create, Storage **out)
     *out = NULL;
     if (!root || root[0] == '\0')
         return errSet(CONFIG_INVALID, "repository directory is empty");
+    /* A location such as s3://bucket must never become a local directory
+     * named "s3:" in whatever the working directory happens to be. */
+    if (strstr(root, "://"))
+        return errSet(CONFIG_INVALID, "%.200s is an object storage location, which this operation cannot use yet "
+                                      "(it needs a local BACKUP_STORAGE_PATH)", root);
     if (create) {
         ErrCode result = fsMkdirP(root, 0700);
         if (result != ERR_OK)

@@ -434,6 +434,9 @@ static void testOpenRepository(void **state)
     fclose(file);
     assert_int_equal(storagePosixOpen(path, false, &storage), BACKUP_IO_FAILED);
     assert_non_null(strstr(errLast()->reason, "is not a directory"));
+    /* An object storage location never becomes a local directory "s3:". */
+    assert_int_equal(storagePosixOpen("s3://bucket/prefix", true, &storage), CONFIG_INVALID);
+    assert_int_equal(access("s3:", F_OK), -1);
 }
 
 int main(void)
