@@ -1,5 +1,6 @@
-/* Archive helpers shared by writer and reader users: compression names and
- * the streamed SHA-256 of a whole file. */
+/* Archive helpers shared by writer and reader users: compression names, the
+ * streamed SHA-256 of a whole file (by path or through a Storage), and
+ * opening an archive where it is (ArcLocation: a path or a storage name). */
 #include "archive/archive.h"
 #include "common/fsutil.h"
 #include "common/mem.h"
@@ -62,45 +63,127 @@ ErrCode arcOpenFile(const char *path, int *fd)
     return opened;
 }
 
-ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
+/* One chunk of the file being hashed; *got = 0 at its end. */
+typedef ErrCode (*ArcShaRead)(void *source, const char *name, uint8_t *into, size_t room, size_t *got);
+
+static ErrCode arcShaReadFd(void *source, const char *name, uint8_t *into, size_t room, size_t *got)
 {
-    int fd = -1;
-    ErrCode opened = arcOpenFile(path, &fd);
-    if (opened != ERR_OK)
-        return opened;
+    int fd = *(const int *)source;
+    for (;;) {
+        ssize_t count = read(fd, into, room);
+        if (count >= 0) {
+            *got = (size_t)count;
+            return ERR_OK;
+        }
+        if (errno != EINTR)
+            return errSet(BACKUP_IO_FAILED, "cannot read %s: %s", name, strerror(errno));
+    }
+}
+
+static ErrCode arcShaReadStorage(void *source, const char *name, uint8_t *into, size_t room, size_t *got)
+{
+    (void)name; /* the storage's detail names the file */
+    return storageRead(source, into, room, got);
+}
+
+static ErrCode arcSha256Stream(ArcShaRead readChunk, void *source, const char *name, char hex[65],
+                               uint64_t *sizeOut)
+{
     enum { READ_CHUNK = 1024 * 1024 };
     uint8_t *chunk = memAlloc(READ_CHUNK);
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
     uint64_t total = 0;
-    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
-        result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", path);
-        goto done;
-    }
-    for (;;) {
-        ssize_t got = read(fd, chunk, READ_CHUNK);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            result = errSet(BACKUP_IO_FAILED, "cannot read %s: %s", path, strerror(errno));
-            goto done;
-        }
-        if (got == 0)
+    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+        result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for %s", name);
+    while (result == ERR_OK) {
+        size_t got = 0;
+        result = readChunk(source, name, chunk, READ_CHUNK, &got);
+        if (result != ERR_OK || got == 0)
             break;
-        EVP_DigestUpdate(sha, chunk, (size_t)got);
-        total += (uint64_t)got;
+        EVP_DigestUpdate(sha, chunk, got);
+        total += got;
     }
-    uint8_t digest[32];
-    unsigned int digestLength = 0;
-    EVP_DigestFinal_ex(sha, digest, &digestLength);
-    for (unsigned int index = 0; index < 32; index++)
-        snprintf(hex + 2 * index, 3, "%02x", digest[index]);
-    hex[64] = '\0';
-    if (sizeOut)
-        *sizeOut = total;
-done:
+    if (result == ERR_OK) {
+        uint8_t digest[32];
+        unsigned int digestLength = 0;
+        EVP_DigestFinal_ex(sha, digest, &digestLength);
+        for (unsigned int index = 0; index < 32; index++)
+            snprintf(hex + 2 * index, 3, "%02x", digest[index]);
+        hex[64] = '\0';
+        if (sizeOut)
+            *sizeOut = total;
+    }
     EVP_MD_CTX_free(sha);
     free(chunk);
+    return result;
+}
+
+ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut)
+{
+    int fd = -1;
+    ErrCode result = arcOpenFile(path, &fd);
+    if (result != ERR_OK)
+        return result;
+    result = arcSha256Stream(arcShaReadFd, &fd, path, hex, sizeOut);
     close(fd);
     return result;
+}
+
+ErrCode arcSha256Storage(Storage *storage, const char *name, char hex[65], uint64_t *sizeOut)
+{
+    StorageRead *reader = NULL;
+    ErrCode result = storageReadOpen(storage, name, 0, STORAGE_READ_ALL, &reader);
+    if (result != ERR_OK)
+        return result;
+    result = arcSha256Stream(arcShaReadStorage, reader, name, hex, sizeOut);
+    storageReadClose(reader);
+    return result;
+}
+
+const char *arcLocationShown(const ArcLocation *location)
+{
+    if (location->path)
+        return location->path;
+    return location->name ? location->name : "archive";
+}
+
+/* A missing file reads the same whichever way the archive is reached. */
+static ErrCode arcLocationMissing(const ArcLocation *location, ErrCode code)
+{
+    if (code == BACKUP_NOT_FOUND)
+        return errSet(BACKUP_NOT_FOUND, "archive file missing: %s", arcLocationShown(location));
+    return code;
+}
+
+ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcWriterOptions *options,
+                        const uint8_t *headerPacked, size_t headerLength)
+{
+    *out = NULL;
+    if (!location->storage)
+        return arcWriterOpenWith(out, location->path, options, headerPacked, headerLength);
+    StorageWrite *destination = NULL;
+    ErrCode result = storageWriteOpen(location->storage, location->name, STORAGE_WRITE_NO_REPLACE, &destination);
+    if (result != ERR_OK)
+        return result;
+    return arcWriterOpenStorage(out, destination, arcLocationShown(location), options, headerPacked, headerLength);
+}
+
+ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey)
+{
+    *out = NULL;
+    if (!location->storage)
+        return arcReaderOpenWith(out, location->path, dataKey);
+    StorageRead *source = NULL;
+    ErrCode result = storageReadOpen(location->storage, location->name, 0, STORAGE_READ_ALL, &source);
+    if (result != ERR_OK)
+        return arcLocationMissing(location, result);
+    return arcReaderOpenStorage(out, source, arcLocationShown(location), dataKey);
+}
+
+ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut)
+{
+    if (!location->storage)
+        return arcSha256File(location->path, hex, sizeOut);
+    return arcLocationMissing(location, arcSha256Storage(location->storage, location->name, hex, sizeOut));
 }

@@ -11,6 +11,7 @@
 #define NBK_ARCHIVE_ARCHIVE_H
 
 #include "common/error.h"
+#include "storage/storage.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,8 +63,8 @@ typedef struct {
  * catalog. */
 #define ARC_DATA_KEY_BYTES 32
 
-/* How to write an archive. A zeroed struct is format 1, zstd at its default
- * level, 1 MiB blocks. */
+/* How to write an archive. A zeroed struct is format 1, no compression
+ * (ARC_COMPRESSION_NONE is 0), 1 MiB blocks. */
 typedef struct {
     ArcCompression compression;
     int level;        /* 0 = the compression's default */
@@ -87,15 +88,25 @@ ErrCode arcWriterOpenWith(ArcWriter **out, const char *path, const ArcWriterOpti
                           const uint8_t *headerPacked, size_t headerLength);
 ErrCode arcWriterOpenFdWith(ArcWriter **out, int fd, const char *displayName, const ArcWriterOptions *options,
                             const uint8_t *headerPacked, size_t headerLength);
+/* Streams the archive into destination (storageWriteOpen), which the writer
+ * owns from the call on, even when the open fails: arcWriterFinish commits
+ * it (nothing is visible under its name before), arcWriterFree of an
+ * unfinished writer aborts it (nothing is left). A storage failure keeps the
+ * storage's code and detail (BACKUP_NO_SPACE, STORAGE_UNREACHABLE, ...).
+ * displayName names the archive in messages; options NULL = a zeroed struct. */
+ErrCode arcWriterOpenStorage(ArcWriter **out, StorageWrite *destination, const char *displayName,
+                             const ArcWriterOptions *options, const uint8_t *headerPacked, size_t headerLength);
 /* Appends one record; records of a block flush when the block is full. */
 ErrCode arcWriterAdd(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
 /* arcWriterAdd without its decoded-size check (ARC_RECORD_DECODED_MAX): for
  * tests that forge the hostile archives a repository may hold, which the
  * readers must refuse. Production code calls arcWriterAdd. */
 ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8_t *packed, size_t length);
-/* Writes the last block and the footer, fsyncs the file, fills totals. */
+/* Writes the last block and the footer, fsyncs the file (or commits the
+ * storage write), fills totals. */
 ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals);
-/* Frees the writer; if not finished, the partial file is removed. */
+/* Frees the writer; if not finished, the partial file is removed (the
+ * storage write aborted). Leaves errLast() untouched. */
 void arcWriterFree(ArcWriter *writer);
 /* Bytes written to the file so far (for progress and space checks). */
 uint64_t arcWriterBytesWritten(const ArcWriter *writer);
@@ -125,6 +136,11 @@ ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName);
  * archive reads as always, whether a key is given or not. */
 ErrCode arcReaderOpenWith(ArcReader **out, const char *path, const uint8_t *dataKey);
 ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey);
+/* arcReaderOpenFdWith on a storage read (storageReadOpen of the whole
+ * file), which the reader owns from the call on (closed by arcReaderFree,
+ * or at once when the open fails). Damage is reported exactly as on a
+ * descriptor; a storage failure keeps the storage's code and detail. */
+ErrCode arcReaderOpenStorage(ArcReader **out, StorageRead *source, const char *displayName, const uint8_t *dataKey);
 /* Without the key (--validate of an encrypted backup): a format-2 archive
  * is read to its end checking only what needs no key: the preamble and key
  * section, every section's length and CRC-32C, the order of section kinds,
@@ -152,12 +168,37 @@ ErrCode arcReaderNext(ArcReader *reader, ArcRecordKind *kind, const uint8_t **pa
 ErrCode arcReaderExpectSha256(ArcReader *reader, const char *hex);
 /* Totals read so far (complete after the end was reached). */
 const ArcTotals *arcReaderTotals(const ArcReader *reader);
-void arcReaderFree(ArcReader *reader);
+void arcReaderFree(ArcReader *reader); /* NULL is ignored; leaves errLast() untouched */
 
-/* SHA-256 of a whole file, streamed; hex is 65 bytes. */
 /* Opens an archive file for reading: a regular file only, never through a
  * link, never blocking on a FIFO; BACKUP_NOT_FOUND names a missing one. */
 ErrCode arcOpenFile(const char *path, int *fd);
+/* SHA-256 of a whole file, streamed; hex is 65 bytes; sizeOut may be NULL. */
 ErrCode arcSha256File(const char *path, char hex[65], uint64_t *sizeOut);
+/* The same for file `name` of storage, read as one stream; a storage
+ * failure keeps the storage's code and detail (BACKUP_NOT_FOUND, ...). */
+ErrCode arcSha256Storage(Storage *storage, const char *name, char hex[65], uint64_t *sizeOut);
+
+/* Where an archive is: file `name` of `storage` (the repository's Storage,
+ * names relative to its root), or, with storage NULL, the file at `path`.
+ * Messages name it by `path` when there is one (a posix repository's file:
+ * they read as they did when everything took paths), else by `name`. */
+typedef struct {
+    Storage *storage;
+    const char *name;
+    const char *path;
+} ArcLocation;
+
+const char *arcLocationShown(const ArcLocation *location);
+/* arcWriterOpenWith on the path, or arcWriterOpenStorage on a new
+ * storageWriteOpen(name, STORAGE_WRITE_NO_REPLACE): either way nothing is
+ * visible until arcWriterFinish and nothing is left by an unfinished writer. */
+ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcWriterOptions *options,
+                        const uint8_t *headerPacked, size_t headerLength);
+/* arcReaderOpenWith on the path or arcReaderOpenStorage on the name; a
+ * missing file is BACKUP_NOT_FOUND "archive file missing: <shown>" both ways. */
+ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey);
+/* arcSha256File or arcSha256Storage, a missing file reported as above. */
+ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut);
 
 #endif

@@ -7,12 +7,15 @@
  * length field cannot make us allocate. Format 2 (encrypted) has no outer
  * layer: each section is checked (CRC), decrypted and authenticated as the
  * next secretstream message, then decompressed on its own, before any byte
- * of it is used. Format: docs/archive-format.md. */
+ * of it is used. The bytes come from a source: a file descriptor or a
+ * StorageRead (a posix file or ranged GETs of an object), both owned by the
+ * reader. Format: docs/archive-format.md. */
 #include "archive/archive.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
 #include "crypto/block_codec.h"
 #include "common/mem.h"
+#include "storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +36,19 @@ typedef enum {
     READER_FAILED,  /* every later call repeats the failure */
 } ReaderState;
 
+/* Where the archive's bytes come from; each function works on the reader's
+ * own field of its kind (fd or storage). */
+typedef struct {
+    /* Reads up to room bytes; *got = 0 at the end. On failure the error is
+     * set (code and detail), not yet remembered by the reader. */
+    ErrCode (*read)(ArcReader *reader, uint8_t *into, size_t room, size_t *got);
+    void (*close)(ArcReader *reader);
+} ArcReaderSource;
+
 struct ArcReader {
-    int fd;
+    const ArcReaderSource *source;
+    int fd;               /* fd source */
+    StorageRead *storage; /* storage source */
     char *displayName;
     ArcCompression compression;
     ReaderState state;
@@ -152,19 +166,56 @@ static const char *readerSectionWhere(const ArcReader *reader, char *text, size_
     return text;
 }
 
-static ErrCode readerReadFile(ArcReader *reader, uint8_t *into, size_t room, size_t *got)
+static ErrCode readerFdRead(ArcReader *reader, uint8_t *into, size_t room, size_t *got)
 {
     for (;;) {
         ssize_t count = read(reader->fd, into, room);
         if (count < 0 && errno == EINTR)
             continue;
         if (count < 0)
-            return readerFail(reader, BACKUP_IO_FAILED, "cannot read: %s", strerror(errno));
-        EVP_DigestUpdate(reader->fileSha, into, (size_t)count);
-        reader->totals.compressedBytes += (uint64_t)count;
+            return errSet(BACKUP_IO_FAILED, "archive %s: cannot read: %s", reader->displayName, strerror(errno));
         *got = (size_t)count;
         return ERR_OK;
     }
+}
+
+static void readerFdClose(ArcReader *reader)
+{
+    if (reader->fd >= 0)
+        close(reader->fd);
+    reader->fd = -1;
+}
+
+/* The storage's own code and detail go through unchanged (BACKUP_IO_FAILED,
+ * STORAGE_UNREACHABLE, ...). */
+static ErrCode readerStorageRead(ArcReader *reader, uint8_t *into, size_t room, size_t *got)
+{
+    return storageRead(reader->storage, into, room, got);
+}
+
+static void readerStorageClose(ArcReader *reader)
+{
+    storageReadClose(reader->storage);
+    reader->storage = NULL;
+}
+
+static const ArcReaderSource readerFdSource = {readerFdRead, readerFdClose};
+static const ArcReaderSource readerStorageSource = {readerStorageRead, readerStorageClose};
+
+static ErrCode readerReadFile(ArcReader *reader, uint8_t *into, size_t room, size_t *got)
+{
+    *got = 0;
+    ErrCode result = reader->source->read(reader, into, room, got);
+    if (result != ERR_OK) {
+        /* Remembered as is: every later call repeats it. */
+        reader->state = READER_FAILED;
+        reader->failure = result;
+        snprintf(reader->failureReason, sizeof(reader->failureReason), "%s", errLast()->reason);
+        return result;
+    }
+    EVP_DigestUpdate(reader->fileSha, into, *got);
+    reader->totals.compressedBytes += (uint64_t)*got;
+    return ERR_OK;
 }
 
 /* Refills the input window once it is used up; inputLength == 0 means the file ended. */
@@ -729,12 +780,21 @@ static ErrCode readerReadStart(ArcReader *reader, const uint8_t *dataKey)
     return ERR_OK;
 }
 
-static ErrCode readerOpen(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey,
+/* A reader on a source whose field is set by the caller. */
+static ArcReader *readerNew(const ArcReaderSource *source)
+{
+    ArcReader *reader = memCalloc(1, sizeof(*reader));
+    reader->source = source;
+    reader->fd = -1;
+    return reader;
+}
+
+/* Reads and checks everything up to the header; on failure the reader is
+ * freed, which closes its source. */
+static ErrCode readerOpen(ArcReader **out, ArcReader *reader, const char *displayName, const uint8_t *dataKey,
                           bool framingOnly)
 {
     *out = NULL;
-    ArcReader *reader = memCalloc(1, sizeof(*reader));
-    reader->fd = fd;
     reader->framingOnly = framingOnly;
     reader->displayName = memStrdup(displayName ? displayName : "archive");
     reader->input = memAlloc(READER_WINDOW);
@@ -758,14 +818,28 @@ static ErrCode readerOpen(ArcReader **out, int fd, const char *displayName, cons
     return ERR_OK;
 }
 
+static ArcReader *readerNewFd(int fd)
+{
+    ArcReader *reader = readerNew(&readerFdSource);
+    reader->fd = fd;
+    return reader;
+}
+
 ErrCode arcReaderOpenFdWith(ArcReader **out, int fd, const char *displayName, const uint8_t *dataKey)
 {
-    return readerOpen(out, fd, displayName, dataKey, false);
+    return readerOpen(out, readerNewFd(fd), displayName, dataKey, false);
 }
 
 ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName)
 {
-    return readerOpen(out, fd, displayName, NULL, true);
+    return readerOpen(out, readerNewFd(fd), displayName, NULL, true);
+}
+
+ErrCode arcReaderOpenStorage(ArcReader **out, StorageRead *source, const char *displayName, const uint8_t *dataKey)
+{
+    ArcReader *reader = readerNew(&readerStorageSource);
+    reader->storage = source;
+    return readerOpen(out, reader, displayName, dataKey, false);
 }
 
 ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
@@ -889,7 +963,7 @@ void arcReaderFree(ArcReader *reader)
 {
     if (!reader)
         return;
-    close(reader->fd);
+    reader->source->close(reader); /* leaves errLast() alone */
     ZSTD_freeDCtx(reader->zstd);
     if (reader->gzipReady)
         inflateEnd(&reader->gzip);

@@ -4,6 +4,9 @@
  * key (format 2) each section's payload is compressed on its own, then
  * encrypted as one secretstream message, then framed and checksummed.
  * Memory stays at about three block sizes whatever the archive's size.
+ * The bytes go to a sink: a file descriptor (a file we created, or the
+ * caller's descriptor) or a StorageWrite (atomic: committed by
+ * arcWriterFinish, aborted by arcWriterFree of an unfinished writer).
  * Format: docs/archive-format.md. */
 #include "archive/archive.h"
 #include "archive/archive_format.h"
@@ -12,6 +15,7 @@
 #include "common/buffer.h"
 #include "crypto/block_codec.h"
 #include "common/mem.h"
+#include "storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +27,23 @@
 #include <zlib.h>
 #include <zstd.h>
 
+/* Where the archive's bytes go. Each function works on the writer's own
+ * fields of its kind (fd and unlinkPath, or storage). */
+typedef struct {
+    /* Writes all of data, or fails with the error set (not yet remembered). */
+    ErrCode (*write)(ArcWriter *writer, const uint8_t *data, size_t length);
+    /* Makes the archive durable and visible and releases the sink. */
+    ErrCode (*finish)(ArcWriter *writer);
+    /* Releases the sink of an unfinished writer, leaving nothing behind.
+     * Leaves errLast() untouched. */
+    void (*abort)(ArcWriter *writer);
+} ArcWriterSink;
+
 struct ArcWriter {
-    int fd;
-    char *unlinkPath; /* the file we created; NULL when the caller gave us the fd */
+    const ArcWriterSink *sink;
+    int fd;           /* fd sink; -1 once closed */
+    char *unlinkPath; /* fd sink: the file we created; NULL when the caller gave us the fd */
+    StorageWrite *storage; /* storage sink; NULL once committed or aborted */
     char *displayName;
     ArcCompression compression;
     int level;
@@ -64,28 +82,38 @@ static ErrCode writerRepeatFailure(const ArcWriter *writer)
     return errSet(writer->failure, "%s", writer->failureReason);
 }
 
-static ErrCode writerWriteAll(ArcWriter *writer, const uint8_t *data, size_t length)
+static ErrCode writerFdWrite(ArcWriter *writer, const uint8_t *data, size_t length)
 {
-    EVP_DigestUpdate(writer->fileSha, data, length);
-    writer->totals.compressedBytes += length;
     while (length > 0) {
         ssize_t written = write(writer->fd, data, length);
         if (written < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == ENOSPC)
-                return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
-                                                 writer->displayName));
+                return errSet(BACKUP_NO_SPACE, "No space left on device (%s)", writer->displayName);
             if (errno == EDQUOT)
-                return writerFail(writer, errSet(BACKUP_NO_SPACE, "Disk quota exceeded (%s)",
-                                                 writer->displayName));
-            return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot write %s: %s",
-                                             writer->displayName, strerror(errno)));
+                return errSet(BACKUP_NO_SPACE, "Disk quota exceeded (%s)", writer->displayName);
+            return errSet(BACKUP_IO_FAILED, "cannot write %s: %s", writer->displayName, strerror(errno));
         }
         data += written;
         length -= (size_t)written;
     }
     return ERR_OK;
+}
+
+/* The storage's own code and detail go through unchanged (BACKUP_NO_SPACE,
+ * STORAGE_UNREACHABLE, ...). */
+static ErrCode writerStorageWrite(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    return storageWrite(writer->storage, data, length);
+}
+
+static ErrCode writerWriteAll(ArcWriter *writer, const uint8_t *data, size_t length)
+{
+    EVP_DigestUpdate(writer->fileSha, data, length);
+    writer->totals.compressedBytes += length;
+    ErrCode result = writer->sink->write(writer, data, length);
+    return result == ERR_OK ? ERR_OK : writerFail(writer, result);
 }
 
 static ErrCode writerCompressGzip(ArcWriter *writer, const uint8_t *data, size_t length)
@@ -323,26 +351,29 @@ static ErrCode writerStartEncrypted(ArcWriter *writer, const uint8_t *dataKey, c
     return writerEmitEncrypted(writer, ARC_SECTION_HEADER, headerPacked, headerLength, false);
 }
 
-static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, const char *displayName,
-                           ArcCompression compression, int level, size_t blockSize,
-                           const uint8_t *headerPacked, size_t headerLength, const uint8_t *dataKey)
+static const ArcWriterSink writerFdSink;
+static const ArcWriterSink writerStorageSink;
+
+/* Sets up a writer on a sink (its fields already in `writer`, which this
+ * call owns from now on) and writes the header; on failure the writer is
+ * freed, which releases the sink. */
+static ErrCode writerStart(ArcWriter **out, ArcWriter *writer, const char *displayName,
+                           const ArcWriterOptions *options, int level, size_t blockSize,
+                           const uint8_t *headerPacked, size_t headerLength)
 {
-    ArcWriter *writer = memCalloc(1, sizeof(*writer));
-    writer->fd = fd;
-    writer->unlinkPath = unlinkPath ? memStrdup(unlinkPath) : NULL;
     writer->displayName = memStrdup(displayName ? displayName : "archive");
-    writer->compression = compression;
+    writer->compression = options->compression;
     writer->level = level;
     writer->blockSize = blockSize;
     bufferInit(&writer->section);
     bufferInit(&writer->compressed);
     bufferInit(&writer->sealed);
-    writer->encrypted = dataKey != NULL;
+    writer->encrypted = options->dataKey != NULL;
     writer->fileSha = EVP_MD_CTX_new();
     writer->contentSha = EVP_MD_CTX_new();
     ErrCode result = ERR_OK;
-    if ((unlinkPath && !writer->unlinkPath) || !writer->displayName || !writer->fileSha ||
-        !writer->contentSha || EVP_DigestInit_ex(writer->fileSha, EVP_sha256(), NULL) != 1 ||
+    if (!writer->displayName || !writer->fileSha || !writer->contentSha ||
+        EVP_DigestInit_ex(writer->fileSha, EVP_sha256(), NULL) != 1 ||
         EVP_DigestInit_ex(writer->contentSha, EVP_sha256(), NULL) != 1)
         result = errSet(ERR_INTERNAL, "cannot set up SHA-256 for the archive");
     if (result == ERR_OK)
@@ -350,7 +381,7 @@ static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, cons
     if (result == ERR_OK && headerLength > ARC_MAX_SECTION_LENGTH)
         result = errSet(ERR_INTERNAL, "archive header of %zu bytes is too large", headerLength);
     if (result == ERR_OK && writer->encrypted) {
-        result = writerStartEncrypted(writer, dataKey, headerPacked, headerLength);
+        result = writerStartEncrypted(writer, options->dataKey, headerPacked, headerLength);
     } else if (result == ERR_OK) {
         /* The preamble travels in the header's frame: every frame then starts
          * on a section boundary or at the start of the inner stream. */
@@ -372,6 +403,17 @@ static ErrCode writerStart(ArcWriter **out, int fd, const char *unlinkPath, cons
     return ERR_OK;
 }
 
+/* A writer on descriptor fd (owned from now on); unlinkPath: the file we
+ * created, removed again if the writer is freed unfinished. */
+static ArcWriter *writerNewFd(int fd, const char *unlinkPath)
+{
+    ArcWriter *writer = memCalloc(1, sizeof(*writer));
+    writer->sink = &writerFdSink;
+    writer->fd = fd;
+    writer->unlinkPath = unlinkPath ? memStrdup(unlinkPath) : NULL;
+    return writer;
+}
+
 ErrCode arcWriterOpenWith(ArcWriter **out, const char *path, const ArcWriterOptions *options,
                           const uint8_t *headerPacked, size_t headerLength)
 {
@@ -389,8 +431,7 @@ ErrCode arcWriterOpenWith(ArcWriter **out, const char *path, const ArcWriterOpti
             return errSet(BACKUP_IO_FAILED, "archive file already exists: %s", path);
         return errSet(BACKUP_IO_FAILED, "cannot create %s: %s", path, strerror(errno));
     }
-    return writerStart(out, fd, path, path, options->compression, level, blockSize, headerPacked,
-                       headerLength, options->dataKey);
+    return writerStart(out, writerNewFd(fd, path), path, options, level, blockSize, headerPacked, headerLength);
 }
 
 ErrCode arcWriterOpenFdWith(ArcWriter **out, int fd, const char *displayName, const ArcWriterOptions *options,
@@ -404,8 +445,29 @@ ErrCode arcWriterOpenFdWith(ArcWriter **out, int fd, const char *displayName, co
         close(fd);
         return result;
     }
-    return writerStart(out, fd, NULL, displayName, options->compression, level, blockSize, headerPacked,
-                       headerLength, options->dataKey);
+    return writerStart(out, writerNewFd(fd, NULL), displayName, options, level, blockSize, headerPacked,
+                       headerLength);
+}
+
+ErrCode arcWriterOpenStorage(ArcWriter **out, StorageWrite *destination, const char *displayName,
+                             const ArcWriterOptions *options, const uint8_t *headerPacked, size_t headerLength)
+{
+    *out = NULL;
+    static const ArcWriterOptions defaults = {0};
+    if (!options)
+        options = &defaults;
+    int level = options->level;
+    size_t blockSize = options->blockSize;
+    ErrCode result = writerCheckParameters(options->compression, &level, &blockSize);
+    if (result != ERR_OK) {
+        storageWriteAbort(destination);
+        return result;
+    }
+    ArcWriter *writer = memCalloc(1, sizeof(*writer));
+    writer->sink = &writerStorageSink;
+    writer->fd = -1;
+    writer->storage = destination;
+    return writerStart(out, writer, displayName, options, level, blockSize, headerPacked, headerLength);
 }
 
 ErrCode arcWriterOpen(ArcWriter **out, const char *path, ArcCompression compression, int level,
@@ -504,28 +566,52 @@ ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8
     return ERR_OK;
 }
 
-static ErrCode writerSyncAndClose(ArcWriter *writer)
+/* fsyncs a regular file and closes the descriptor. */
+static ErrCode writerFdFinish(ArcWriter *writer)
 {
     struct stat status;
     if (fstat(writer->fd, &status) == 0 && S_ISREG(status.st_mode) && fsync(writer->fd) != 0) {
         if (errno == ENOSPC || errno == EDQUOT)
-            return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
-                                             writer->displayName));
-        return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot fsync %s: %s",
-                                         writer->displayName, strerror(errno)));
+            return errSet(BACKUP_NO_SPACE, "No space left on device (%s)", writer->displayName);
+        return errSet(BACKUP_IO_FAILED, "cannot fsync %s: %s", writer->displayName, strerror(errno));
     }
     int closeStatus = close(writer->fd);
     writer->fd = -1;
     /* Network file systems may report a failed write only at close. */
     if (closeStatus != 0 && errno != EINTR) {
         if (errno == ENOSPC || errno == EDQUOT)
-            return writerFail(writer, errSet(BACKUP_NO_SPACE, "No space left on device (%s)",
-                                             writer->displayName));
-        return writerFail(writer, errSet(BACKUP_IO_FAILED, "cannot close %s: %s",
-                                         writer->displayName, strerror(errno)));
+            return errSet(BACKUP_NO_SPACE, "No space left on device (%s)", writer->displayName);
+        return errSet(BACKUP_IO_FAILED, "cannot close %s: %s", writer->displayName, strerror(errno));
     }
     return ERR_OK;
 }
+
+/* An unfinished archive is never left behind to be mistaken for a backup. */
+static void writerFdAbort(ArcWriter *writer)
+{
+    if (writer->fd >= 0)
+        close(writer->fd);
+    writer->fd = -1;
+    if (writer->unlinkPath)
+        unlink(writer->unlinkPath);
+}
+
+/* The commit publishes the archive and frees the handle whatever its result. */
+static ErrCode writerStorageFinish(ArcWriter *writer)
+{
+    StorageWrite *storage = writer->storage;
+    writer->storage = NULL;
+    return storageWriteCommit(storage);
+}
+
+static void writerStorageAbort(ArcWriter *writer)
+{
+    storageWriteAbort(writer->storage);
+    writer->storage = NULL;
+}
+
+static const ArcWriterSink writerFdSink = {writerFdWrite, writerFdFinish, writerFdAbort};
+static const ArcWriterSink writerStorageSink = {writerStorageWrite, writerStorageFinish, writerStorageAbort};
 
 ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals)
 {
@@ -558,10 +644,11 @@ ErrCode arcWriterFinish(ArcWriter *writer, ArcTotals *totals)
         writerSealSection(writer, 0, ARC_SECTION_FOOTER);
         result = writerEmitFrame(writer, section->data, section->length);
     }
-    if (result == ERR_OK)
-        result = writerSyncAndClose(writer);
     if (result != ERR_OK)
         return result;
+    result = writer->sink->finish(writer);
+    if (result != ERR_OK)
+        return writerFail(writer, result);
     EVP_DigestFinal_ex(writer->fileSha, writer->totals.fileSha256, &digestLength);
     writer->finished = true;
     if (totals)
@@ -575,11 +662,8 @@ void arcWriterFree(ArcWriter *writer)
 {
     if (!writer)
         return;
-    if (writer->fd >= 0)
-        close(writer->fd);
-    /* An unfinished archive is never left behind to be mistaken for a backup. */
-    if (!writer->finished && writer->unlinkPath)
-        unlink(writer->unlinkPath);
+    if (!writer->finished)
+        writer->sink->abort(writer); /* leaves errLast() alone */
     ZSTD_freeCCtx(writer->zstd);
     if (writer->gzipReady)
         deflateEnd(&writer->gzip);

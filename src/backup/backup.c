@@ -8,6 +8,7 @@
 #include "bolt/packstream.h"
 #include "common/format.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 
@@ -16,11 +17,15 @@
 #include <string.h>
 
 #define BACKUP_DEFAULT_LOCK_PURPOSE "backup --create"
+#define BACKUP_CREATE_LOCK_NAME ".create.lock"
+/* Where a lock expires (object storage), the keeper refreshes it well before. */
+#define BACKUP_CREATE_LOCK_TTL_SECONDS 3600
 
 typedef struct {
     const BackupRequest *request;
     BackupResult *result;
     const BackupEvents *events;
+    Catalog *catalog; /* the repository, once open */
 } BackupRun;
 
 static void backupEmit(const BackupRun *run, BackupEventKind kind, const char *text)
@@ -46,13 +51,12 @@ static void backupOnLeftover(const char *name, void *payload)
     backupEmit(payload, BACKUP_EVENT_LEFTOVER_REMOVED, name);
 }
 
-ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, Lock **createLock,
+ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, StorageLock **createLock,
                           void (*onLeftover)(const char *name, void *payload), void *payload)
 {
-    char lockPath[4096];
-    ErrCode code = fsPathJoin(lockPath, sizeof(lockPath), catRoot(catalog), ".create.lock");
-    if (code == ERR_OK)
-        code = lockAcquire(createLock, lockPath, LOCK_EXCLUSIVE, 0, purpose);
+    StorageLockOwner owner = {.owner = purpose};
+    ErrCode code = storageLockAcquireMode(catStorage(catalog), BACKUP_CREATE_LOCK_NAME, &owner,
+                                          STORAGE_LOCK_EXCLUSIVE, 0, BACKUP_CREATE_LOCK_TTL_SECONDS, createLock);
     if (code == ERR_OK) {
         CatNameList leftovers = {0};
         if (catCleanLeftovers(catalog, false, &leftovers) == ERR_OK && onLeftover)
@@ -88,15 +92,30 @@ static uint64_t backupEstimateBytes(Catalog *catalog, const char *dataPath, uint
     return nodes * 64 + relationships * 48 + 1024 * 1024;
 }
 
+/* How messages name the repository: BACKUP_STORAGE_PATH as given, else the
+ * catalog's directory, else its driver. */
+static const char *backupRepositoryShown(const BackupRun *run)
+{
+    if (run->request->storagePath)
+        return run->request->storagePath;
+    const char *root = run->catalog ? catRoot(run->catalog) : NULL;
+    return root ? root : run->catalog ? storageDriverName(catStorage(run->catalog)) : "the repository";
+}
+
 static ErrCode backupCheckSpace(const BackupRun *run, uint64_t requiredBytes, const char *basis)
 {
-    const char *root = run->request->storagePath;
-    FsSpace space;
-    ErrCode code = fsSpace(root, &space);
+    const char *root = backupRepositoryShown(run);
+    StorageSpace space;
+    ErrCode code = storageSpace(catStorage(run->catalog), &space);
     if (code != ERR_OK)
         return code;
+    if (!space.applicable) {
+        logDebug("no free-space check: %s storage has no fixed capacity", storageDriverName(catStorage(run->catalog)));
+        return ERR_OK;
+    }
+    double freePercent = space.totalBytes == 0 ? 0.0 : (double)space.availableBytes * 100.0 / (double)space.totalBytes;
     if (run->events && run->events->onEvent) {
-        BackupSpace figures = {requiredBytes, space.availableBytes, space.freePercent, basis};
+        BackupSpace figures = {requiredBytes, space.availableBytes, freePercent, basis};
         BackupEvent event = {
             .kind = BACKUP_EVENT_SPACE, .request = run->request, .result = run->result, .space = &figures};
         run->events->onEvent(&event, run->events->payload);
@@ -107,10 +126,10 @@ static ErrCode backupCheckSpace(const BackupRun *run, uint64_t requiredBytes, co
     fmtSizeWhole(available, sizeof(available), space.availableBytes);
     if (space.availableBytes < requiredBytes) {
         errSet(BACKUP_NO_SPACE, "No space left on device (%s filesystem is full)", root);
-    } else if (space.freePercent < (double)run->request->minFreePercent) {
+    } else if (freePercent < (double)run->request->minFreePercent) {
         errSet(BACKUP_NO_SPACE,
                "Only %.1f%% of the %s filesystem is free, less than BACKUP_MIN_FREE_PERCENT=%" PRId64 "%%",
-               space.freePercent, root, run->request->minFreePercent);
+               freePercent, root, run->request->minFreePercent);
     } else {
         return ERR_OK;
     }
@@ -169,11 +188,11 @@ static void backupFillManifest(Manifest *manifest, const BackupRequest *request,
 
 /* The schema items lead the archive: copy their names, types and statements
  * into the manifest so that --list --json and operators see them. */
-static ErrCode backupManifestSchema(Manifest *manifest, const char *archivePath)
+static ErrCode backupManifestSchema(Manifest *manifest, const ArcLocation *archive)
 {
     ArcReader *reader = NULL;
     Arena *arena = arenaNew(0);
-    ErrCode code = arcReaderOpen(&reader, archivePath);
+    ErrCode code = arcReaderOpenAt(&reader, archive, NULL);
     while (code == ERR_OK) {
         ArcRecordKind kind;
         const uint8_t *packed = NULL;
@@ -217,9 +236,10 @@ static void backupSafeUri(const char *uri, char *out, size_t size)
         snprintf(out, size, "%s", uri ? uri : "");
 }
 
-/* Writes the archive into the temporary directory and reads it back: the
- * checksum must describe what is on disk, not what we meant to write. */
-static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, const char *archivePath,
+/* Writes the archive into the temporary directory (through the catalog's
+ * storage) and reads it back: the checksum must describe what is stored,
+ * not what we meant to write. */
+static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, const ArcLocation *archive,
                                   int64_t created, LogicalBackupResult *logical)
 {
     const BackupRequest *request = run->request;
@@ -230,7 +250,7 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     LogicalBackupRequest engine = {
         .connection = connection,
         .database = request->source->database,
-        .archivePath = archivePath,
+        .archive = *archive,
         .compression = request->compression,
         .backupId = result->id,
         .createdUtc = createdIso,
@@ -242,11 +262,13 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     ErrCode code = logicalBackupRun(&engine, logical);
     result->critical = code == BACKUP_NO_SPACE;
     if (code == BACKUP_NO_SPACE) {
-        FsSpace space;
+        ErrDetail failure = errSave(); /* the writer's, kept while the figures are gathered */
+        StorageSpace space;
         char available[FORMAT_TEXT_SIZE] = "unknown";
         char writtenText[FORMAT_TEXT_SIZE];
-        if (fsSpace(request->storagePath, &space) == ERR_OK)
+        if (storageSpace(catStorage(run->catalog), &space) == ERR_OK && space.applicable)
             fmtSizeWhole(available, sizeof(available), space.availableBytes);
+        errRestore(&failure);
         errSetDetails("Required: more than %s | Available: %s",
                       fmtSizeWhole(writtenText, sizeof(writtenText), logical->totals.compressedBytes), available);
     }
@@ -264,9 +286,10 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     char writtenHex[65];
     uint64_t size = 0;
     backupHex(logical->totals.fileSha256, writtenHex);
-    code = arcSha256File(archivePath, result->sha256, &size);
+    code = arcSha256At(archive, result->sha256, &size);
     if (code == ERR_OK && (strcmp(result->sha256, writtenHex) != 0 || size != logical->totals.compressedBytes))
-        code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)", archivePath);
+        code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)",
+                      arcLocationShown(archive));
     return code;
 }
 
@@ -274,7 +297,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
 {
     memset(out, 0, sizeof(*out));
     BackupRun run = {.request = request, .result = out, .events = events};
-    if (!request->storagePath)
+    if (!request->storagePath && !request->catalog)
         return cfgStoragePathMissing();
     backupSafeUri(request->source->uri, out->safeUri, sizeof(out->safeUri));
     backupEmit(&run, BACKUP_EVENT_STARTING, NULL);
@@ -299,14 +322,18 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         return ERR_OK;
     }
 
-    Catalog *catalog = NULL;
-    Lock *createLock = NULL;
+    Catalog *catalog = request->catalog; /* borrowed, or opened here */
+    Catalog *opened = NULL;
+    StorageLock *createLock = NULL;
     CatBackupDir *backupDir = NULL;
     Manifest *manifest = NULL;
     LogicalBackupResult logical;
     memset(&logical, 0, sizeof(logical));
-    if (code == ERR_OK)
-        code = catOpen(&catalog, request->storagePath, true);
+    if (code == ERR_OK && !catalog) {
+        code = catOpen(&opened, request->storagePath, true);
+        catalog = opened;
+    }
+    run.catalog = catalog;
     /* The scheduler and the dump method rely on the create lock too. */
     if (code == ERR_OK)
         code = backupBeginCreate(catalog, request->lockPurpose ? request->lockPurpose : BACKUP_DEFAULT_LOCK_PURPOSE,
@@ -323,17 +350,27 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         code = catNewId(catalog, created, out->id);
     if (code == ERR_OK)
         code = catBackupDirBegin(catalog, out->id, &backupDir);
+    /* The archive and the manifest go through the catalog's storage, named
+     * relative to its root. Where the storage has paths, the archive's path
+     * names it in messages and the pending relationships spill beside it. */
     char archivePath[4096] = "";
-    if (code == ERR_OK)
+    char archiveName[512] = "";
+    if (code == ERR_OK && catBackupDirPath(backupDir)[0])
         code = fsPathJoin(archivePath, sizeof(archivePath), catBackupDirPath(backupDir),
                           arcFileName(request->compression));
     if (code == ERR_OK)
-        code = backupWriteArchive(&run, connection, archivePath, created, &logical);
+        code = fsPathJoin(archiveName, sizeof(archiveName), catBackupDirName(backupDir),
+                          arcFileName(request->compression));
+    ArcLocation archive = {.storage = catalog ? catStorage(catalog) : NULL,
+                           .name = archiveName,
+                           .path = archivePath[0] ? archivePath : NULL};
+    if (code == ERR_OK)
+        code = backupWriteArchive(&run, connection, &archive, created, &logical);
     if (code == ERR_OK) {
         manifest = manifestNew();
         backupFillManifest(manifest, request, out, created, connection, &logical);
         manifest->durationSeconds = timeMonotonic() - started;
-        code = backupManifestSchema(manifest, archivePath);
+        code = backupManifestSchema(manifest, &archive);
     }
     if (code == ERR_OK)
         code = catBackupDirSaveManifest(backupDir, manifest);
@@ -350,8 +387,8 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     }
     manifestFree(manifest);
     logicalBackupResultFree(&logical);
-    lockRelease(createLock);
-    catClose(catalog);
+    storageLockRelease(createLock);
+    catClose(opened);
     boltClose(connection);
     return code;
 }

@@ -6,7 +6,7 @@
  *
  * The transaction (docs/architecture.md, "A backup, end to end"): connect,
  * read the server version and the graph counts; then (not in a dry run) take
- * the storage path's create lock, remove leftovers of interrupted runs, check
+ * the repository's create lock, remove leftovers of interrupted runs, check
  * free space, write the archive into a temporary backup directory, read it
  * back for its SHA-256, write the manifest, commit the directory (only now is
  * the backup visible: catBackupDirCommit) and record a BackupMetadata node in
@@ -87,6 +87,10 @@ struct BackupRequest {
     const InstanceConfig *source; /* name, uri (credentials never shown), database */
     BackupConnector connector;
     const char *storagePath;      /* the catalog's root; created when missing */
+    /* Borrowed, may be NULL: the repository to back up into, used instead of
+     * opening storagePath (so any storage, s3:// later); storagePath then
+     * only names it in messages and may be NULL. */
+    Catalog *catalog;
     ArcCompression compression;
     int64_t minFreePercent;       /* BACKUP_MIN_FREE_PERCENT */
     /* The store's directory for the space estimate when no backup exists
@@ -127,10 +131,12 @@ struct BackupResult {
  * OPERATION_INTERRUPTED. */
 ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const BackupEvents *events);
 
-/* The create lock of a storage path (one backup at a time, whatever the
- * method), then leftovers of interrupted runs removed, each reported through
- * onLeftover (may be NULL). Used by backupCreate and the dump method. */
-ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, Lock **createLock,
+/* The create lock of a repository (one backup at a time, whatever the
+ * method): ".create.lock" of the catalog's storage, taken without waiting
+ * (BACKUP_LOCKED names the holder and its purpose); then leftovers of
+ * interrupted runs removed, each reported through onLeftover (may be NULL).
+ * Used by backupCreate and the dump method; release with storageLockRelease. */
+ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, StorageLock **createLock,
                           void (*onLeftover)(const char *name, void *payload), void *payload);
 
 /* The contract's lines for an event, through common/log: "Starting backup

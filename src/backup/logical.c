@@ -219,9 +219,11 @@ static ErrCode logicalWriteAll(int fd, const uint8_t *data, size_t length, const
     return ERR_OK;
 }
 
-/* Moves the in-memory entries to an unlinked temp file beside the archive. */
-static ErrCode pendingSpill(PendingStore *store, const char *archivePath)
+/* Moves the in-memory entries to an unlinked temp file beside the archive
+ * (in /tmp when the archive has no path: object storage). */
+static ErrCode pendingSpill(PendingStore *store, const ArcLocation *archive)
 {
+    const char *archivePath = archive->path ? archive->path : "/tmp/nbk-backup";
     if (store->spillFd < 0) {
         size_t pathLength = strlen(archivePath) + sizeof(".pending-XXXXXX");
         char *spillPath = memAlloc(pathLength);
@@ -462,7 +464,7 @@ static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
     bufferAppend(&store->memory, run->packed.data, length);
     store->count++;
     if (store->memory.length > run->pendingMemoryLimit)
-        return pendingSpill(store, run->request->archivePath);
+        return pendingSpill(store, &run->request->archive);
     return ERR_OK;
 }
 
@@ -753,8 +755,8 @@ static ErrCode logicalRunSteps(LogicalRun *run)
         .boltMinor = boltVersionMinor(run->connection),
     };
     logicalBackupPackHeader(&header, &fields);
-    code = arcWriterOpen(&run->writer, request->archivePath, request->compression, request->compressionLevel,
-                         0, header.data, header.length);
+    ArcWriterOptions options = {.compression = request->compression, .level = request->compressionLevel};
+    code = arcWriterOpenAt(&run->writer, &request->archive, &options, header.data, header.length);
     bufferFree(&header);
     if (code != ERR_OK)
         return code;
@@ -821,8 +823,9 @@ void logicalBackupResultFree(LogicalBackupResult *result)
 ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResult *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!request || !request->connection || !request->archivePath)
-        return errSet(ERR_INTERNAL, "logicalBackupRun needs a connection and an archive path");
+    bool located = request && (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL);
+    if (!request || !request->connection || !located)
+        return errSet(ERR_INTERNAL, "logicalBackupRun needs a connection and an archive location");
 
     LogicalRun run;
     memset(&run, 0, sizeof(run));

@@ -73,7 +73,10 @@ typedef struct {
 typedef struct {
     BoltConnection *connection; /* connected and authenticated; no transaction open */
     const char *database;       /* NULL = the user's home database */
-    const char *archivePath;    /* created (O_EXCL); removed again on any failure */
+    /* Where the archive goes: a path (created O_EXCL) or a storage name
+     * (written with STORAGE_WRITE_NO_REPLACE, visible once finished); nothing
+     * is left on any failure. Pending relationships spill beside its path. */
+    ArcLocation archive;
     ArcCompression compression;
     int compressionLevel;       /* 0 = the format's default */
 

@@ -61,11 +61,12 @@
  * catalog (catalog.c, manifest.c, validate.c and the services on them) goes
  * through the Storage interface; nothing here opens a file itself (the ctest
  * catalog_files_through_storage checks it). A catalog opened on a path uses
- * the posix driver. The backup writer and the restore readers outside the
- * catalog still take paths (catRoot, catBackupPath, catBackupDirPath) until
- * the object-storage issue moves them; on object storage those paths do not
- * exist (NULL, BACKUP_IO_FAILED, "") and the writer goes through
- * catStorage() and catBackupDirName(). */
+ * the posix driver. A logical backup's archive and manifest are written
+ * through it as well (catStorage, catBackupDirName, catBackupDirSaveManifest)
+ * and read by restore and validation by name (catArchiveLocation in
+ * validate.h); the dump method still takes paths (catRoot, catBackupPath,
+ * catBackupDirPath) until the object-storage issue moves it; on object
+ * storage those paths do not exist (NULL, BACKUP_IO_FAILED, ""). */
 #ifndef NBK_CATALOG_CATALOG_H
 #define NBK_CATALOG_CATALOG_H
 

@@ -51,6 +51,23 @@ ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *a
     return ERR_OK;
 }
 
+ErrCode catArchiveLocation(const Catalog *catalog, const CatEntry *entry, const char *archivePath, char *name,
+                           size_t nameSize, ArcLocation *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!entry->manifest)
+        return errSet(BACKUP_CORRUPTED, "%s", entry->damage);
+    if (!entry->manifest->archive.file)
+        return errSet(BACKUP_CORRUPTED, "the manifest of %s names no archive file", entry->id);
+    ErrCode code = catFileJoin(name, nameSize, entry->id, entry->manifest->archive.file);
+    if (code != ERR_OK)
+        return code;
+    out->storage = catStorage(catalog);
+    out->name = name;
+    out->path = archivePath && archivePath[0] ? archivePath : NULL;
+    return ERR_OK;
+}
+
 typedef struct {
     const CatValidateRequest *request;
     CatValidateResult *result;
@@ -77,11 +94,17 @@ static void catValidateCorrupted(const CatValidateRun *run, const CatChecksum *c
     run->result->reported = true;
 }
 
-/* Reads the whole archive and compares it with the manifest. */
-static ErrCode catValidateContent(const CatValidateRun *run, const char *archivePath, const Manifest *manifest,
+/* Reads the whole archive (through the catalog's storage) and compares it
+ * with the manifest. */
+static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *entry, const char *archivePath,
                                   ArchiveContent *content)
 {
-    ErrCode code = healthArchiveContentRead(archivePath, content);
+    const Manifest *manifest = entry->manifest;
+    char name[512];
+    ArcLocation archive;
+    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+    if (code == ERR_OK)
+        code = healthArchiveContentReadAt(&archive, content);
     if (code != ERR_OK)
         return code;
     CatValidateEvent blocks = {.kind = CAT_VALIDATE_BLOCKS_PASSED,
@@ -171,7 +194,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         else
             code = errSet(CONFIG_INVALID, "backup %s is a dump: this front end cannot validate dumps", backupId);
     } else if (code == ERR_OK) {
-        code = catValidateContent(&run, archivePath, entry.manifest, &content);
+        code = catValidateContent(&run, &entry, archivePath, &content);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, NULL);
     }

@@ -11,6 +11,7 @@
 #ifndef NBK_CATALOG_VALIDATE_H
 #define NBK_CATALOG_VALIDATE_H
 
+#include "archive/archive.h"
 #include "catalog/catalog.h"
 #include "common/error.h"
 
@@ -34,6 +35,13 @@ typedef struct {
  * nothing. Shared by validation and restore. */
 ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *archivePath, size_t archivePathSize,
                           CatChecksum *out);
+
+/* Where entry's logical archive is: "<id>/<archive file>" of the catalog's
+ * storage, written into name, shown in messages as archivePath (what
+ * catChecksumVerify gave; NULL = the name). BACKUP_CORRUPTED when the
+ * manifest is damaged or names no archive. */
+ErrCode catArchiveLocation(const Catalog *catalog, const CatEntry *entry, const char *archivePath, char *name,
+                           size_t nameSize, ArcLocation *out);
 
 /* True when manifest describes a backup made with the dump method. */
 bool catManifestIsDump(const Manifest *manifest);

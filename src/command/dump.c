@@ -531,7 +531,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
 
     BoltConnection *connection = NULL;
     Catalog *catalog = NULL;
-    Lock *createLock = NULL;
+    StorageLock *createLock = NULL;
     CatBackupDir *backupDir = NULL;
     CmdDumpArchive archives[DUMP_MAX_ARCHIVES];
     size_t archiveCount = 0;
@@ -681,7 +681,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     }
     manifestFree(job.manifest);
     graphCountsFree(&job.counts);
-    lockRelease(createLock);
+    storageLockRelease(createLock);
     catClose(catalog);
     boltClose(connection);
     cfgInstanceFree(&job.source);

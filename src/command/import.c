@@ -109,7 +109,7 @@ static ErrCode cmdImportWork(const Neo4jAdmin *admin, void *payload, ProcRun *ru
     return code;
 }
 
-ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
+ErrCode cmdImportLoadInto(CommandContext *context, const ArcLocation *archive, uint64_t expectedBytes,
                           uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                           ArchiveContent *content)
 {
@@ -154,7 +154,7 @@ ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint
 
     ImportCsv csv;
     logInfo("Writing the import files into %s (the target keeps running meanwhile)...", scratch);
-    ImportCsvRequest request = {.archivePath = archivePath, .directory = scratch,
+    ImportCsvRequest request = {.archive = *archive, .directory = scratch,
                                 .cancelFlag = context->cancelFlag, .progress = cmdImportOnProgress,
                                 .expectedRecords = expectedRecords};
     code = importCsvWrite(&request, &csv);

@@ -20,7 +20,7 @@
  * once stopped), fix-ups, schema. On success *connection is open on the
  * target and *content holds the archive facts for the health checks (free
  * both). The scratch directory is removed in every case. */
-ErrCode cmdImportLoadInto(CommandContext *context, const char *archivePath, uint64_t expectedBytes,
+ErrCode cmdImportLoadInto(CommandContext *context, const ArcLocation *archive, uint64_t expectedBytes,
                           uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                           ArchiveContent *content);
 

@@ -74,11 +74,11 @@ static ErrCode restoreConfirmPromotion(const char *backupId, const char *product
 
 /* ---- what restore/ does not hold yet: the offline loads live in command/ -- */
 
-static ErrCode restoreImportLoad(void *payload, const char *archivePath, uint64_t expectedBytes,
+static ErrCode restoreImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
                                  uint64_t expectedRecords, const InstanceConfig *instance,
                                  BoltConnection **connection, ArchiveContent *content)
 {
-    return cmdImportLoadInto(payload, archivePath, expectedBytes, expectedRecords, instance, connection, content);
+    return cmdImportLoadInto(payload, archive, expectedBytes, expectedRecords, instance, connection, content);
 }
 
 static ErrCode restoreDumpRestore(void *payload, const CatEntry *entry, const char *archivePath,

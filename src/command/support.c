@@ -44,7 +44,7 @@ static void supportOnLeftover(const char *name, void *payload)
     logWarn("Removed leftover of an interrupted run: %s", name);
 }
 
-ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock)
+ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, StorageLock **createLock)
 {
     ErrCode code = supportOpenCatalog(context, true, catalog);
     if (code == ERR_OK)

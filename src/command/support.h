@@ -22,10 +22,11 @@ ErrCode supportConnectMode(const Config *config, const InstanceConfig *instance,
                            BoltConnection **out);
 /* Opens the catalog at BACKUP_STORAGE_PATH (created when create is true). */
 ErrCode supportOpenCatalog(CommandContext *context, bool create, Catalog **out);
-/* Opens the catalog for a new backup, takes the storage path's create lock
+/* Opens the catalog for a new backup, takes the repository's create lock
  * (one backup at a time; a second run fails at once naming the holder) and
  * removes, with a warning each, leftovers of interrupted runs. */
-ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog, Lock **createLock);
+ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog **catalog,
+                           StorageLock **createLock);
 /* The instance access of the command line (supportConnectMode,
  * neo4jServerVersion), as the backup service's front ends wire it. */
 extern const BackupInstanceAccess supportInstanceAccess;

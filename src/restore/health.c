@@ -98,12 +98,19 @@ static bool healthAddRelationship(HealthFingerprintState *state, const GraphRela
 
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out)
 {
-    return healthArchiveContentScan(archivePath, out, NULL, NULL);
+    ArcLocation archive = {.path = archivePath};
+    return healthArchiveContentScan(&archive, out, NULL, NULL);
 }
 
-ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, HealthRecordVisitor visit,
+ErrCode healthArchiveContentReadAt(const ArcLocation *archive, ArchiveContent *out)
+{
+    return healthArchiveContentScan(archive, out, NULL, NULL);
+}
+
+ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out, HealthRecordVisitor visit,
                                  void *payload)
 {
+    const char *archivePath = arcLocationShown(archive);
     memset(out, 0, sizeof(*out));
     out->arena = arenaNew(0);
     HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0, &out->counts};
@@ -115,7 +122,7 @@ ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, H
     BoltValue *schema = NULL;
     size_t schemaCapacity = 0;
     ArcReader *reader = NULL;
-    ErrCode code = state.metadataKeys ? arcReaderOpen(&reader, archivePath)
+    ErrCode code = state.metadataKeys ? arcReaderOpenAt(&reader, archive, NULL)
                                       : errSet(ERR_INTERNAL, "out of memory");
     while (code == ERR_OK) {
         ArcRecordKind kind;

@@ -30,6 +30,7 @@
 #ifndef NBK_RESTORE_HEALTH_H
 #define NBK_RESTORE_HEALTH_H
 
+#include "archive/archive.h"
 #include "archive/archive_content.h"
 #include "bolt/connection.h"
 #include "bolt/value.h"
@@ -45,12 +46,14 @@
 
 /* Reads the whole archive once (checksums verified by the reader). */
 ErrCode healthArchiveContentRead(const char *archivePath, ArchiveContent *out);
+/* The same for an archive where it is: a path or a repository storage name. */
+ErrCode healthArchiveContentReadAt(const ArcLocation *archive, ArchiveContent *out);
 
 /* The same read, showing every node and relationship record (decoded, valid
  * until the visitor returns) to visit on the way; an error from visit stops
  * the read and is returned. */
 typedef ErrCode (*HealthRecordVisitor)(int recordKind, const BoltValue *record, void *payload);
-ErrCode healthArchiveContentScan(const char *archivePath, ArchiveContent *out, HealthRecordVisitor visit,
+ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out, HealthRecordVisitor visit,
                                  void *payload);
 
 /* The content fingerprint of an archive, with its node and relationship

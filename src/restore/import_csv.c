@@ -716,7 +716,7 @@ static ErrCode importWriteAll(ImportWriter *writer)
 {
     ArcReader *reader = NULL;
     Arena *arena = arenaNew(0);
-    ErrCode code = arcReaderOpen(&reader, writer->request->archivePath);
+    ErrCode code = arcReaderOpenAt(&reader, &writer->request->archive, NULL);
     for (uint64_t count = 0; code == ERR_OK; count++) {
         if (count % IMPORT_CANCEL_EVERY == 0 && importCancelled(writer)) {
             code = errSet(OPERATION_INTERRUPTED, "restore interrupted by a signal while writing import files");
@@ -783,7 +783,7 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
     if (!writer.nodeKeys)
         return errSet(RESTORE_FAILED, "out of memory for the node key set");
 
-    ErrCode code = healthArchiveContentScan(request->archivePath, &out->archive, importSurvey, &writer);
+    ErrCode code = healthArchiveContentScan(&request->archive, &out->archive, importSurvey, &writer);
     if (code == ERR_OK) {
         importChooseMarker(&writer);
         uint32_t widest = writer.nodeColumns.count > writer.relationshipColumns.count ? writer.nodeColumns.count
@@ -842,7 +842,7 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
     free(writer.cellStart);
     free(writer.cellEnd);
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)
-        errAddContext("writing import files from %s", request->archivePath);
+        errAddContext("writing import files from %s", arcLocationShown(&request->archive));
     return code;
 }
 

@@ -28,6 +28,7 @@
 #ifndef NBK_RESTORE_IMPORT_CSV_H
 #define NBK_RESTORE_IMPORT_CSV_H
 
+#include "archive/archive.h"
 #include "bolt/connection.h"
 #include "common/buffer.h"
 #include "common/error.h"
@@ -48,7 +49,7 @@
 #define IMPORT_PLACEHOLDER_TYPE "NBK_IMPORT_FIXUP"
 
 typedef struct {
-    const char *archivePath;
+    ArcLocation archive;                  /* read twice: a survey, then the files */
     const char *directory;                /* exists and holds none of the files below */
     volatile sig_atomic_t *cancelFlag;    /* may be NULL */
     /* Called every 65536 records of the writing pass and at its end; may be NULL. */

@@ -1104,8 +1104,9 @@ static void restoreContextFree(RestoreContext *context)
 ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreResult *result)
 {
     memset(result, 0, sizeof(*result));
-    if (!request || !request->connection || !request->archivePath)
-        return errSet(ERR_INTERNAL, "logicalRestoreRun needs a connection and an archive path");
+    bool located = request && (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL);
+    if (!request || !request->connection || !located)
+        return errSet(ERR_INTERNAL, "logicalRestoreRun needs a connection and an archive location");
 
     RestoreContext context;
     memset(&context, 0, sizeof(context));
@@ -1155,7 +1156,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
              context.nodeBatchSize, context.relationshipBatchSize);
 
     /* Open (and so check) the archive before touching the target. */
-    code = arcReaderOpen(&reader, request->archivePath);
+    code = arcReaderOpenAt(&reader, &request->archive, NULL);
     if (code == ERR_OK)
         code = restoreCheckHeader(reader);
     if (code != ERR_OK)
@@ -1223,7 +1224,7 @@ done:
     result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
     result->seconds = timeMonotonic() - context.startTime;
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)
-        errAddContext("restore of %s", request->archivePath);
+        errAddContext("restore of %s", arcLocationShown(&request->archive));
     arcReaderFree(reader);
     restoreContextFree(&context);
     return code;

@@ -23,6 +23,7 @@
 #ifndef NBK_RESTORE_LOGICAL_RESTORE_H
 #define NBK_RESTORE_LOGICAL_RESTORE_H
 
+#include "archive/archive.h"
 #include "bolt/connection.h"
 #include "common/error.h"
 #include "restore/health.h"
@@ -64,7 +65,7 @@ typedef enum {
 typedef struct {
     BoltConnection *connection;      /* the TARGET, connected (borrowed) */
     const char *database;            /* NULL = the user's home database */
-    const char *archivePath;
+    ArcLocation archive;             /* a path or a repository storage name */
     bool wipeTarget;                 /* call restoreWipeTarget first */
     uint64_t expectedNodes;          /* manifest counts: presizing and progress; 0 = unknown */
     uint64_t expectedRelationships;

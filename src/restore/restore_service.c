@@ -314,6 +314,13 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (restoreIsDump(manifest))
         return request->ops->dumpRestore(request->ops->payload, source->entry, source->archivePath, instance,
                                          validate, failedCheck, failedCheckSize);
+    /* Both loads stream the archive from the catalog's storage. */
+    char archiveName[512];
+    ArcLocation archiveAt;
+    ErrCode code = catArchiveLocation(request->catalog, source->entry, source->archivePath, archiveName,
+                                      sizeof(archiveName), &archiveAt);
+    if (code != ERR_OK)
+        return code;
     BoltConnection *connection = NULL;
     double started = timeMonotonic();
     LogicalRestoreResult loaded;
@@ -321,7 +328,6 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     ArchiveContent imported;
     memset(&imported, 0, sizeof(imported));
     const ArchiveContent *archive = &loaded.archive;
-    ErrCode code;
     char why[256];
     RestoreLoad load = restoreChooseLoad(request->load, instance, why, sizeof(why));
     char text[400];
@@ -332,7 +338,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (load == RESTORE_LOAD_IMPORT) {
         restoreLine(run, LOG_INFO, "Restoring data into %s (database %s) with neo4j-admin database import...",
                     instance->name, instance->database);
-        code = request->ops->importLoad(request->ops->payload, source->archivePath, manifest->archive.sizeUncompressed,
+        code = request->ops->importLoad(request->ops->payload, &archiveAt, manifest->archive.sizeUncompressed,
                                         manifest->stats.nodes + manifest->stats.relationships, instance, &connection,
                                         &imported);
         archive = &imported;
@@ -344,7 +350,7 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
         LogicalRestoreRequest logical = {
             .connection = connection,
             .database = instance->database,
-            .archivePath = source->archivePath,
+            .archive = archiveAt,
             .wipeTarget = true,
             .expectedNodes = manifest->stats.nodes,
             .expectedRelationships = manifest->stats.relationships,

@@ -93,7 +93,7 @@ typedef struct {
     ErrCode (*connect)(const InstanceConfig *instance, BoltConnection **out);
     /* The import load: stop, neo4j-admin database import, start, fix-ups,
      * schema; on success *connection is open and *content filled. */
-    ErrCode (*importLoad)(void *payload, const char *archivePath, uint64_t expectedBytes, uint64_t expectedRecords,
+    ErrCode (*importLoad)(void *payload, const ArcLocation *archive, uint64_t expectedBytes, uint64_t expectedRecords,
                           const InstanceConfig *instance, BoltConnection **connection, ArchiveContent *content);
     /* CONFIG_INVALID unless a dump can be restored into instance. */
     ErrCode (*dumpPreflight)(const CatEntry *entry, const InstanceConfig *instance);

@@ -25,8 +25,10 @@
  * thread-safe; one thread at a time per handle.
  *
  * The catalog (src/catalog/) reaches the repository only through this
- * interface; the backup writer and the restore readers still take paths
- * below catRoot() until the object-storage issue moves them (docs/storage.md). */
+ * interface, and a logical backup's archive and manifest are written and
+ * read through it too (src/archive: arcWriterOpenStorage,
+ * arcReaderOpenStorage); the dump method still takes paths below catRoot()
+ * until the object-storage issue moves it (docs/storage.md). */
 #ifndef NBK_STORAGE_STORAGE_H
 #define NBK_STORAGE_STORAGE_H
 

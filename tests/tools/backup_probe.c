@@ -272,14 +272,14 @@ int main(int argc, char **argv)
             probeDump = true;
         } else if (strcmp(argument, "--keep") == 0) {
             keep = true;
-        } else if (argument[0] != '-' && !request.archivePath) {
-            request.archivePath = argument;
+        } else if (argument[0] != '-' && !request.archive.path) {
+            request.archive.path = argument;
         } else {
             probeUsage();
             return 2;
         }
     }
-    if (!request.archivePath) {
+    if (!request.archive.path) {
         probeUsage();
         return 2;
     }
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
     boltClose(connection);
     if (code != ERR_OK) {
         int status = probeFail(code, "backup");
-        if (access(request.archivePath, F_OK) == 0)
+        if (access(request.archive.path, F_OK) == 0)
             fprintf(stderr, "backup_probe: the archive was left behind after a failure\n");
         else
             fprintf(stderr, "backup_probe: no archive left behind\n");
@@ -319,9 +319,9 @@ int main(int argc, char **argv)
         printf("records_per_second %.0f\n", (double)(result.nodes + result.relationships) / result.seconds);
     if (result.fingerprint[0])
         printf("fingerprint %s\n", result.fingerprint);
-    int status = verify ? probeVerify(request.archivePath, &result, request.computeFingerprint) : 0;
+    int status = verify ? probeVerify(request.archive.path, &result, request.computeFingerprint) : 0;
     if (!keep)
-        unlink(request.archivePath);
+        unlink(request.archive.path);
     logicalBackupResultFree(&result);
     return status;
 }

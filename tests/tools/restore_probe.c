@@ -381,7 +381,7 @@ int main(int argc, char **argv)
         /* csv <archive> <empty directory>: the import load's files alone. */
         if (positionalCount != 2)
             return 2;
-        ImportCsvRequest csvRequest = {.archivePath = positional[0], .directory = positional[1]};
+        ImportCsvRequest csvRequest = {.archive = {.path = positional[0]}, .directory = positional[1]};
         ImportCsv csv;
         ErrCode code = importCsvWrite(&csvRequest, &csv);
         if (code != ERR_OK)
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "restore") == 0 && positionalCount == 1) {
         double lastPrinted = 0;
         request.connection = connection;
-        request.archivePath = positional[0];
+        request.archive.path = positional[0];
         request.progress = printProgress;
         request.progressPayload = &lastPrinted;
         request.cancelFlag = &probeCancel;

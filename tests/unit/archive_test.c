@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "archive/archive.h"
+#include "archive_records.h"
 #include "bolt/packstream.h"
 #include "archive/archive_format.h"
 #include "common/buffer.h"
@@ -53,34 +54,6 @@ static int tearDownDir(void **state)
     char command[512];
     snprintf(command, sizeof(command), "rm -rf '%s'", testDir);
     return system(command) == 0 ? 0 : -1;
-}
-
-static uint32_t nextRandom(uint32_t *seed)
-{
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 17;
-    *seed ^= *seed << 5;
-    return *seed;
-}
-
-/* Deterministic test record number index: varied kinds and sizes (0 bytes
- * included), mostly text-like so compression has something to do; record
- * 1234 is bigger than the test block size. */
-static ArcRecordKind makeRecord(uint32_t index, Buffer *into)
-{
-    static const ArcRecordKind kinds[] = {ARC_RECORD_NODE, ARC_RECORD_NODE, ARC_RECORD_RELATIONSHIP,
-                                          ARC_RECORD_SCHEMA};
-    bufferClear(into);
-    uint32_t seed = index * 2654435761u + 1;
-    size_t length = index == 1234 ? 20000 : (index * 7919u) % 300;
-    while (into->length < length) {
-        if (nextRandom(&seed) % 4 == 0)
-            bufferAppendByte(into, (uint8_t)nextRandom(&seed));
-        else
-            bufferAppendF(into, "name%u", index % 50);
-    }
-    into->length = length;
-    return kinds[index % 4];
 }
 
 static void writeArchive(const char *path, ArcCompression compression, uint32_t count,

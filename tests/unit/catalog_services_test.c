@@ -131,7 +131,29 @@ static void testValidateVerdictAndDryRun(void **state)
     ErrCode code = catValidate(&request, &result, NULL);
     assert_int_equal(code, BACKUP_CORRUPTED);
     assert_int_equal(errLast()->code, BACKUP_CORRUPTED); /* the reason survives recording the verdict */
+    /* Read through the catalog's storage, named by its path as always. */
+    char expected[PATH_MAX + 64];
+    snprintf(expected, sizeof(expected), "archive %s/%s/graph.nbk: not a backup archive", storage, id);
+    assert_non_null(strstr(errLast()->reason, expected));
     assert_string_equal(statusOf(catalog, id, status, sizeof(status)), MANIFEST_STATUS_CORRUPTED);
+
+    /* Where the readers find the archive: its name below the root. */
+    CatEntry entry = {0};
+    assert_int_equal(catFind(catalog, id, &entry), ERR_OK);
+    char name[256];
+    ArcLocation location;
+    assert_int_equal(catArchiveLocation(catalog, &entry, "shown", name, sizeof(name), &location), ERR_OK);
+    snprintf(expected, sizeof(expected), "%s/graph.nbk", id);
+    assert_string_equal(location.name, expected);
+    assert_ptr_equal(location.storage, catStorage(catalog));
+    assert_string_equal(arcLocationShown(&location), "shown");
+    assert_int_equal(catArchiveLocation(catalog, &entry, NULL, name, sizeof(name), &location), ERR_OK);
+    assert_string_equal(arcLocationShown(&location), expected);
+    assert_int_equal(catArchiveLocation(catalog, &entry, "", name, 4, &location), BACKUP_IO_FAILED);
+    catEntryFree(&entry);
+    CatEntry damaged = {.damage = "manifest damaged"};
+    assert_int_equal(catArchiveLocation(catalog, &damaged, NULL, name, sizeof(name), &location), BACKUP_CORRUPTED);
+    assert_string_equal(errLast()->reason, "manifest damaged");
 
     /* A missing archive is corrupted too; an unknown or bad id is not a backup. */
     char archive[PATH_MAX];

@@ -699,7 +699,7 @@ static void testWriteMainArchive(void **state)
     bufferInit(&node3Packed);
     writeMainArchive(&fixture, &node3Packed);
 
-    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = fixture.output};
+    ImportCsvRequest request = {.archive = {.path = fixture.archive}, .directory = fixture.output};
     ImportCsv csv;
     assert_int_equal(importCsvWrite(&request, &csv), ERR_OK);
 
@@ -827,7 +827,7 @@ static void testWriteNegativeKeys(void **state)
     addRecord(fixture.writer, ARC_RECORD_RELATIONSHIP, &link);
     fixtureFinishArchive(&fixture);
 
-    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = fixture.output};
+    ImportCsvRequest request = {.archive = {.path = fixture.archive}, .directory = fixture.output};
     ImportCsv csv;
     assert_int_equal(importCsvWrite(&request, &csv), ERR_OK);
     assert_true(csv.stringIds);
@@ -871,7 +871,7 @@ static void testWriteFailures(void **state)
 
     char missing[192];
     snprintf(missing, sizeof(missing), "%s/does-not-exist", fixture.root);
-    ImportCsvRequest request = {.archivePath = fixture.archive, .directory = missing};
+    ImportCsvRequest request = {.archive = {.path = fixture.archive}, .directory = missing};
     ImportCsv csv;
     assert_int_not_equal(importCsvWrite(&request, &csv), ERR_OK);
     importCsvFree(&csv);
@@ -881,13 +881,13 @@ static void testWriteFailures(void **state)
     /* A missing archive. */
     char noArchive[192];
     snprintf(noArchive, sizeof(noArchive), "%s/none.nbk.zst", fixture.root);
-    request = (ImportCsvRequest){.archivePath = noArchive, .directory = fixture.output};
+    request = (ImportCsvRequest){.archive = {.path = noArchive}, .directory = fixture.output};
     assert_int_not_equal(importCsvWrite(&request, &csv), ERR_OK);
     importCsvFree(&csv);
 
     /* Cancelled before the write pass starts. */
     volatile sig_atomic_t cancel = 1;
-    request = (ImportCsvRequest){.archivePath = fixture.archive, .directory = fixture.output, .cancelFlag = &cancel};
+    request = (ImportCsvRequest){.archive = {.path = fixture.archive}, .directory = fixture.output, .cancelFlag = &cancel};
     assert_int_equal(importCsvWrite(&request, &csv), OPERATION_INTERRUPTED);
     importCsvFree(&csv);
     fixtureFree(&fixture);

@@ -218,7 +218,7 @@ static void fixtureMake(Fixture *fixture)
     bufferFree(&packed);
     arenaFree(arena);
 
-    ImportCsvRequest request = {.archivePath = fixture->archivePath, .directory = fixture->csvDirectory};
+    ImportCsvRequest request = {.archive = {.path = fixture->archivePath}, .directory = fixture->csvDirectory};
     ErrCode code = importCsvWrite(&request, &fixture->csv);
     if (code != ERR_OK)
         fail_msg("importCsvWrite: %s", errLast()->reason);

@@ -513,7 +513,7 @@ static ErrCode restoreInto(FakeTarget *target, const char *archivePath, LogicalR
 {
     BoltConnection *connection = targetConnect(target);
     request->connection = connection;
-    request->archivePath = archivePath;
+    request->archive.path = archivePath;
     if (!request->database)
         request->database = "neo4j";
     ErrCode code = logicalRestoreRun(request, result);

@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
+#include "storage/posix.h"
 
 #include "fake_router.h"
 
@@ -255,6 +256,7 @@ static BoltValue testRel(Arena *arena, int64_t key, int64_t start, int64_t end, 
 typedef struct {
     char directory[64];
     char archivePath[128];
+    Storage *storage; /* set: the archive goes through a posix storage on directory */
 } TestPaths;
 
 static void testPathsMake(TestPaths *paths)
@@ -262,12 +264,14 @@ static void testPathsMake(TestPaths *paths)
     snprintf(paths->directory, sizeof(paths->directory), "/tmp/logical_test_XXXXXX");
     assert_non_null(mkdtemp(paths->directory));
     snprintf(paths->archivePath, sizeof(paths->archivePath), "%s/graph.nbk.zst", paths->directory);
+    paths->storage = NULL;
 }
 
 static void testPathsRemove(TestPaths *paths)
 {
     unlink(paths->archivePath);
-    assert_int_equal(rmdir(paths->directory), 0); /* nothing else left behind (spill files) */
+    storageFree(paths->storage);
+    assert_int_equal(rmdir(paths->directory), 0); /* nothing else left behind (spill or temporary files) */
 }
 
 static FakeDb *fakeNew(void)
@@ -312,7 +316,7 @@ static LogicalBackupRequest testRequest(BoltConnection *connection, const TestPa
 {
     LogicalBackupRequest request = {
         .connection = connection,
-        .archivePath = paths->archivePath,
+        .archive = {.storage = paths->storage, .name = "graph.nbk.zst", .path = paths->archivePath},
         .compression = ARC_COMPRESSION_ZSTD,
         .backupId = "neo4j-20250101-000000",
         .createdUtc = "2025-01-01T00:00:00Z",
@@ -388,10 +392,12 @@ static void fillScenario(FakeDb *db)
     db->lateNodes[db->lateNodeCount++] = testNode(arena, 9, "BackupMetadata", "backup_id", boltString(arena, "x"));
 }
 
-static void runScenario(uint64_t pendingMemoryLimit)
+static void runScenario(uint64_t pendingMemoryLimit, bool throughStorage)
 {
     TestPaths paths;
     testPathsMake(&paths);
+    if (throughStorage)
+        assert_int_equal(storagePosixNew(paths.directory, &paths.storage), ERR_OK);
     FakeDb *db = fakeNew();
     fillScenario(db);
     BoltConnection *connection = fakeConnect(db);
@@ -447,13 +453,22 @@ static void runScenario(uint64_t pendingMemoryLimit)
 static void testLateDroppedExcludedDuplicates(void **state)
 {
     (void)state;
-    runScenario(0);
+    runScenario(0, false);
 }
 
 static void testPendingSpillsToFile(void **state)
 {
     (void)state;
-    runScenario(1); /* every held-back relationship goes through the temp file */
+    runScenario(1, false); /* every held-back relationship goes through the temp file */
+}
+
+/* The same backup written through a Storage (as the catalog's): the same
+ * archive, the spill file still beside its path, nothing else left. */
+static void testBackupThroughStorage(void **state)
+{
+    (void)state;
+    runScenario(0, true);
+    runScenario(1, true);
 }
 
 static void testPlaceholderFails(void **state)
@@ -528,11 +543,12 @@ static void cancelAtRelationships(const LogicalBackupProgress *progress, void *p
         testCancel = 1;
 }
 
-static void testCancelRemovesArchive(void **state)
+static void checkCancelRemovesArchive(bool throughStorage)
 {
-    (void)state;
     TestPaths paths;
     testPathsMake(&paths);
+    if (throughStorage)
+        assert_int_equal(storagePosixNew(paths.directory, &paths.storage), ERR_OK);
     FakeDb *db = fakeNew();
     fillScenario(db);
     BoltConnection *connection = fakeConnect(db);
@@ -549,6 +565,13 @@ static void testCancelRemovesArchive(void **state)
     assert_true(db->sawRollback);
     testPathsRemove(&paths);
     fakeFree(db);
+}
+
+static void testCancelRemovesArchive(void **state)
+{
+    (void)state;
+    checkCancelRemovesArchive(false);
+    checkCancelRemovesArchive(true); /* the storage write is aborted: no temporary file left */
 }
 
 static void testHeaderMap(void **state)
@@ -824,7 +847,7 @@ static void testRestoreRefusesUnknownSchemaBeforeWipe(void **state)
     db->acceptOthers = true;
     BoltConnection *connection = fakeConnect(db);
     LogicalRestoreRequest request = {.connection = connection, .database = "neo4j",
-                                     .archivePath = paths.archivePath, .wipeTarget = true};
+                                     .archive = {.path = paths.archivePath}, .wipeTarget = true};
     LogicalRestoreResult result;
     assert_int_equal(logicalRestoreRun(&request, &result), BACKUP_CORRUPTED);
     assert_non_null(strstr(errLast()->reason, "'person_name'"));
@@ -1033,6 +1056,173 @@ static void testServiceBackupIsCommittedAndValid(void **state)
     fakeFree(db);
 }
 
+/* ---- a repository on a storage that is not a directory -------------------
+ * Every call goes to a posix storage underneath, but the storage has no path
+ * and no fixed capacity, as object storage: what backupCreate does with a
+ * catalog it is given rather than a path. */
+
+static ErrCode fwdReadOpen(void *driver, const char *name, uint64_t offset, uint64_t length, void **out)
+{
+    return storageReadOpen(driver, name, offset, length, (StorageRead **)out);
+}
+static ErrCode fwdRead(void *reader, void *buffer, size_t size, size_t *got)
+{
+    return storageRead(reader, buffer, size, got);
+}
+static void fwdReadClose(void *reader) { storageReadClose(reader); }
+static ErrCode fwdWriteOpen(void *driver, const char *name, unsigned flags, void **out)
+{
+    return storageWriteOpen(driver, name, flags, (StorageWrite **)out);
+}
+static ErrCode fwdWrite(void *writer, const void *data, size_t length) { return storageWrite(writer, data, length); }
+static ErrCode fwdWriteCommit(void *writer) { return storageWriteCommit(writer); }
+static void fwdWriteAbort(void *writer) { storageWriteAbort(writer); }
+static ErrCode fwdList(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    return storageList(driver, dir, callback, payload);
+}
+static ErrCode fwdStat(void *driver, const char *name, StorageInfo *out) { return storageStat(driver, name, out); }
+static ErrCode fwdRemove(void *driver, const char *name) { return storageRemove(driver, name); }
+static ErrCode fwdRemoveDir(void *driver, const char *dir) { return storageRemoveDir(driver, dir); }
+static ErrCode fwdLockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttlSeconds,
+                              void **out)
+{
+    return storageLockAcquire(driver, name, owner, ttlSeconds, (StorageLock **)out);
+}
+static ErrCode fwdLockRefresh(void *lock) { return storageLockRefresh(lock); }
+static void fwdLockRelease(void *lock) { storageLockRelease(lock); }
+static ErrCode fwdSpace(void *driver, StorageSpace *out)
+{
+    (void)driver;
+    *out = (StorageSpace){.applicable = false};
+    return ERR_OK;
+}
+static void fwdFree(void *driver) { storageFree(driver); }
+static ErrCode fwdListDir(void *driver, const char *dir, StorageListCallback callback, void *payload)
+{
+    return storageListDir(driver, dir, callback, payload);
+}
+static ErrCode fwdInfo(void *driver, const char *name, StorageInfo *out) { return storageInfo(driver, name, out); }
+static ErrCode fwdReadInfo(void *reader, StorageInfo *out) { return storageReadInfo(reader, out); }
+static ErrCode fwdDirCreate(void *driver, const char *dir) { return storageDirCreate(driver, dir); }
+static ErrCode fwdDirSync(void *driver, const char *dir) { return storageDirSync(driver, dir); }
+static ErrCode fwdMove(void *driver, const char *from, const char *to, unsigned flags)
+{
+    return storageMove(driver, from, to, flags);
+}
+static ErrCode fwdLockAcquireMode(void *driver, const char *name, const StorageLockOwner *owner, int mode,
+                                  int timeoutMs, int ttlSeconds, void **out)
+{
+    return storageLockAcquireMode(driver, name, owner, mode, timeoutMs, ttlSeconds, (StorageLock **)out);
+}
+static bool fwdLockHeld(void *driver, const char *name) { return storageLockHeld(driver, name); }
+
+static const StorageInterface forwardingInterface = {
+    .name = "forwarding", .readOpen = fwdReadOpen, .read = fwdRead, .readClose = fwdReadClose,
+    .writeOpen = fwdWriteOpen, .write = fwdWrite, .writeCommit = fwdWriteCommit, .writeAbort = fwdWriteAbort,
+    .list = fwdList, .stat = fwdStat, .remove = fwdRemove, .removeDir = fwdRemoveDir,
+    .lockAcquire = fwdLockAcquire, .lockRefresh = fwdLockRefresh, .lockRelease = fwdLockRelease,
+    .space = fwdSpace, .free = fwdFree, .listDir = fwdListDir, .info = fwdInfo, .readInfo = fwdReadInfo,
+    .dirCreate = fwdDirCreate, .dirSync = fwdDirSync, .move = fwdMove, .lockAcquireMode = fwdLockAcquireMode,
+    .lockHeld = fwdLockHeld,
+};
+
+/* A caller's catalog (request.catalog, no storagePath): used as it is, never
+ * closed by the service; the create lock is a lock of its storage. */
+static void testServiceOnCallersCatalog(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    db->acceptOthers = true;
+    ServiceFixture fixture = {.db = db};
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, paths.storagePath, true), ERR_OK);
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.storagePath = NULL;
+    request.catalog = catalog;
+    fsSetSpaceOverride(plentyOfSpace, NULL);
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    fsSetSpaceOverride(NULL, NULL);
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    serviceFakeJoin(db);
+    CatEntry entry = {0};
+    assert_int_equal(catFind(catalog, result.id, &entry), ERR_OK); /* still open, and it holds the backup */
+    assert_string_equal(entry.manifest->archive.sha256, result.sha256);
+    catEntryFree(&entry);
+
+    /* Another holder of the create lock: refused at once, naming it. */
+    StorageLock *held = NULL;
+    StorageLockOwner owner = {.owner = "backup --create --method dump"};
+    assert_int_equal(storageLockAcquireMode(catStorage(catalog), ".create.lock", &owner, STORAGE_LOCK_EXCLUSIVE, 0,
+                                            60, &held),
+                     ERR_OK);
+    fixture.kindCount = 0;
+    assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
+                     BACKUP_LOCKED);
+    char expected[256];
+    snprintf(expected, sizeof(expected), "%s/.create.lock is held by pid %ld (backup --create --method dump)",
+             paths.storagePath, (long)getpid());
+    assert_string_equal(errLast()->reason, expected);
+    storageLockRelease(held);
+    serviceFakeJoin(db);
+    catClose(catalog);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
+/* A repository with no paths and no fixed capacity: the whole backup goes
+ * through the storage (archive, read-back, manifest, create lock), there is
+ * no free-space check (and no space line), and validation reads it back. */
+static void testServiceStorageWithoutPaths(void **state)
+{
+    (void)state;
+    ServicePaths paths;
+    servicePathsMake(&paths);
+    FakeDb *db = fakeNew();
+    fillScenario(db);
+    db->acceptOthers = true; /* the BackupMetadata node's CREATE */
+    ServiceFixture fixture = {.db = db};
+    Storage *posix = NULL;
+    assert_int_equal(storagePosixOpen(paths.storagePath, true, &posix), ERR_OK);
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpenStorage(&catalog, storageNew(&forwardingInterface, posix)), ERR_OK);
+    BackupRequest request = serviceRequest(&fixture, &paths);
+    request.storagePath = NULL;
+    request.catalog = catalog;
+    assert_null(catRoot(catalog));
+    BackupResult result;
+    ErrCode code = backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture});
+    if (code != ERR_OK)
+        fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
+    serviceFakeJoin(db);
+    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_RUNNING,
+                                        BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+    assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
+    for (unsigned index = 0; index < fixture.kindCount; index++)
+        assert_int_equal(fixture.kinds[index], expected[index]);
+    assert_false(storageLockHeld(catStorage(catalog), ".create.lock")); /* taken, and released */
+    StorageInfo info;
+    assert_int_equal(storageInfo(catStorage(catalog), ".create.lock", &info), ERR_OK);
+    CatEntry entry = {0};
+    assert_int_equal(catFind(catalog, result.id, &entry), ERR_OK);
+    assert_string_equal(entry.manifest->archive.sha256, result.sha256);
+    assert_int_equal(entry.manifest->schemaCount, 1);
+    catEntryFree(&entry);
+    CatValidateRequest validate = {.catalog = catalog, .backupId = result.id};
+    CatValidateResult verdict;
+    assert_int_equal(catValidate(&validate, &verdict, NULL), ERR_OK);
+    /* Nothing of it landed in the working directory (no path to put it beside). */
+    assert_int_equal(access(arcFileName(ARC_COMPRESSION_ZSTD), F_OK), -1);
+    catClose(catalog);
+    servicePathsRemove(&paths);
+    fakeFree(db);
+}
+
 static void testServiceRefusedConnectionLeavesNothing(void **state)
 {
     (void)state;
@@ -1133,6 +1323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(testLateDroppedExcludedDuplicates),
         cmocka_unit_test(testPendingSpillsToFile),
+        cmocka_unit_test(testBackupThroughStorage),
         cmocka_unit_test(testPlaceholderFails),
         cmocka_unit_test(testUnsupportedStructInRelationshipFails),
         cmocka_unit_test(testCancelRemovesArchive),
@@ -1145,6 +1336,8 @@ int main(void)
         cmocka_unit_test(testRestoreIndexFailedOnlyOnTarget),
         cmocka_unit_test(testServiceBackupIsCommittedAndValid),
         cmocka_unit_test(testServiceRefusedConnectionLeavesNothing),
+        cmocka_unit_test(testServiceOnCallersCatalog),
+        cmocka_unit_test(testServiceStorageWithoutPaths),
         cmocka_unit_test(testServiceInterruptedBackupIsNotVisible),
         cmocka_unit_test(testServiceNoSpaceIsCritical),
         cmocka_unit_test(testServiceDryRunChangesNothing),

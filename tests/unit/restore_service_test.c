@@ -59,6 +59,9 @@ static struct {
     ErrCode confirmAnswer;
     char lastLoad[16];
     char lastReason[256];
+    Storage *importStorage;    /* where the import load was told the archive is */
+    char importName[256];
+    char importPath[4096];
     char lines[16384];         /* every event's text, one per line */
     char directory[64];
     Catalog *catalog;
@@ -238,11 +241,14 @@ static ErrCode testConnect(const InstanceConfig *instance, BoltConnection **out)
 }
 
 /* The import load is not run here: it says it was asked and fails. */
-static ErrCode testImportLoad(void *payload, const char *archivePath, uint64_t expectedBytes,
+static ErrCode testImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
                               uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                               ArchiveContent *content)
 {
-    (void)payload, (void)archivePath, (void)expectedBytes, (void)expectedRecords, (void)instance;
+    (void)payload, (void)expectedBytes, (void)expectedRecords, (void)instance;
+    fake.importStorage = archive->storage;
+    snprintf(fake.importName, sizeof(fake.importName), "%s", archive->name ? archive->name : "");
+    snprintf(fake.importPath, sizeof(fake.importPath), "%s", archive->path ? archive->path : "");
     *connection = NULL;
     memset(content, 0, sizeof(*content));
     fake.importLoads++;
@@ -446,6 +452,15 @@ static void testLoadChoice(void **state)
     assert_non_null(strstr(fake.lastReason, "load auto"));
     assert_non_null(strstr(fake.lines, "Load: import (load auto: test-neo4j has a NEO4J_HOME"));
     assert_int_equal(fake.importLoads, 1);
+    /* The load reads the archive through the catalog's storage, by its name
+     * below the root, and messages name it by its path. */
+    char expectedName[256];
+    char expectedPath[4096];
+    snprintf(expectedName, sizeof(expectedName), "%s/graph.nbk", id);
+    snprintf(expectedPath, sizeof(expectedPath), "%s/%s/graph.nbk", catRoot(fake.catalog), id);
+    assert_ptr_equal(fake.importStorage, catStorage(fake.catalog));
+    assert_string_equal(fake.importName, expectedName);
+    assert_string_equal(fake.importPath, expectedPath);
     assert_int_equal(fake.connections, 0);
     assert_int_equal(recoveryNow().state, RECOVERY_FAILED);
 
