@@ -1,6 +1,7 @@
 /* Resolves the backup's configuration into request values, the same way for
  * every front end (backup/backup_settings.h). */
 #include "backup/backup_settings.h"
+#include "catalog/catalog_settings.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,19 @@ ErrCode backupCreateConfigured(const Config *config, const BackupSettings *setti
         .cancelFlag = cancelFlag,
     };
     backupSettingsRequest(settings, &request);
+    /* Object storage is opened here, from the settings (no request is sent
+     * yet); a directory is opened by the service as it always was, after
+     * Neo4j answered. A dry run opens nothing. */
+    Catalog *catalog = NULL;
+    if (!dryRun && !catStorageIsLocal(config)) {
+        ErrCode opened = catOpenConfigured(config, true, &catalog);
+        if (opened != ERR_OK) {
+            BackupResult failed = {0};
+            backupReportFailure(&failed);
+            return opened;
+        }
+        request.catalog = catalog;
+    }
     BackupReport report;
     backupReportInit(&report);
     BackupResult result;
@@ -84,5 +98,6 @@ ErrCode backupCreateConfigured(const Config *config, const BackupSettings *setti
         snprintf(idOut, CAT_ID_SIZE, "%s", result.id);
     else if (code != ERR_OK)
         backupReportFailure(&result);
+    catClose(catalog);
     return code;
 }

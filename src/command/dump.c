@@ -100,6 +100,16 @@ static void cmdDumpLogRun(const ProcRun *run)
 
 /* The store directory of the production database: NEO4J_DATA_PATH when set
  * explicitly, else derived from NEO4J_HOME, else NEO4J_DATA_PATH's default. */
+/* neo4j-admin writes and reads dump files itself, by path: the dump method
+ * needs the repository on a local (or mounted) file system. */
+static ErrCode cmdDumpNeedsLocalStorage(void)
+{
+    errSet(CONFIG_INVALID, "the dump method keeps neo4j-admin's dump files in a local BACKUP_STORAGE_PATH; "
+                           "a repository on object storage takes logical backups");
+    errSetAction("Use BACKUP_METHOD=logical with s3://, or a local BACKUP_STORAGE_PATH for dumps");
+    return CONFIG_INVALID;
+}
+
 static ErrCode cmdDumpProductionStore(const Config *config, const InstanceConfig *source, char *out, size_t size)
 {
     const char *dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
@@ -512,6 +522,8 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     const char *root = cfgGet(job.config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
         code = cfgStoragePathMissing();
+    if (code == ERR_OK && !catStorageIsLocal(job.config))
+        code = cmdDumpNeedsLocalStorage();
     if (code != ERR_OK) {
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&job.source);
@@ -1000,7 +1012,8 @@ ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatE
 {
     const Manifest *manifest = entry->manifest;
     failedCheck[0] = '\0';
-    ErrCode code = cmdDumpRestorePreflight(entry, instance);
+    ErrCode code = catStorageIsLocal(context->config) ? cmdDumpRestorePreflight(entry, instance)
+                                                      : cmdDumpNeedsLocalStorage();
     if (code != ERR_OK)
         return code;
     logInfo("Restoring data into %s (database %s) from the dump %s...", instance->name, instance->database,

@@ -4,6 +4,7 @@
  * full`, started, and given its fix-ups and schema (restore/import_csv.h).
  * The downtime is the import alone; the CSV files are removed afterwards. */
 #include "command/import.h"
+#include "catalog/catalog_settings.h"
 
 #include "catalog/catalog.h"
 #include "command/dump.h"
@@ -34,7 +35,7 @@ static ErrCode cmdImportScratch(CommandContext *context, char *out, size_t size,
 {
     const char *parent = cfgGet(context->config, CFG_RESTORE_IMPORT_DIR);
     if (!parent)
-        parent = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+        parent = catStateDirectory(context->config); /* the storage path when it is a directory */
     *parentOut = parent;
     char name[64];
     snprintf(name, sizeof(name), ".tmp-import-%ld", (long)getpid());

@@ -513,7 +513,12 @@ static void restoreDescribeDryRun(const RestoreRunState *run, const CatEntry *en
 ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const RestoreEvents *events)
 {
     memset(result, 0, sizeof(*result));
-    RestoreRunState run = {request, events, result, catRoot(request->catalog)};
+    RestoreRunState run = {request, events, result,
+                           request->stateDirectory ? request->stateDirectory : catRoot(request->catalog)};
+    if (!run.root) {
+        errSet(ERR_INTERNAL, "restoreRun: no state directory for a repository without paths");
+        return ERR_INTERNAL;
+    }
     const char *backupId = request->backupId;
     const InstanceConfig *target = request->target;
     const InstanceConfig *production = request->production;

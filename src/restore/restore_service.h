@@ -112,7 +112,8 @@ typedef struct {
     bool validate;                       /* run the health checks (--no-validate: false) */
     bool promote;                        /* then promote to production (needs validate) */
     bool dryRun;                         /* say what would be done, change nothing */
-    const char *scratchDirectory;        /* per-node tables past 8 MB spill here; NULL = the catalog's root */
+    const char *scratchDirectory;        /* per-node tables past 8 MB spill here; NULL = the state directory */
+    const char *stateDirectory;          /* the recovery state lives here; NULL = the catalog's root */
     volatile sig_atomic_t *cancelFlag;   /* non-zero: stop at the next batch; may be NULL */
     RestoreSafetyBackup safetyBackup;    /* required with promote */
     void *safetyBackupPayload;

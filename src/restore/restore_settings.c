@@ -2,6 +2,8 @@
  * front end (restore_settings.h). */
 #include "restore/restore_settings.h"
 
+#include "catalog/catalog_settings.h"
+
 #include <string.h>
 
 ErrCode restoreSettingsResolve(const Config *config, const char *targetName, RestoreSettings *out)
@@ -14,6 +16,8 @@ ErrCode restoreSettingsResolve(const Config *config, const char *targetName, Res
     if (code == ERR_OK)
         code = restoreLoadParse(cfgGet(config, CFG_RESTORE_LOAD), &out->load);
     out->scratchDirectory = cfgGet(config, CFG_RESTORE_IMPORT_DIR);
+    out->stateDirectory = catStateDirectory(config);
+    errClear(); /* no storage path: the catalog's own open reports it */
     return code;
 }
 
@@ -23,6 +27,7 @@ void restoreSettingsApply(const RestoreSettings *settings, RestoreRequest *reque
     request->production = &settings->production;
     request->load = settings->load;
     request->scratchDirectory = settings->scratchDirectory;
+    request->stateDirectory = settings->stateDirectory;
 }
 
 void restoreSettingsFree(RestoreSettings *settings)

@@ -16,6 +16,7 @@ typedef struct {
     InstanceConfig production;
     RestoreLoad load;
     const char *scratchDirectory; /* RESTORE_IMPORT_DIR, NULL when unset */
+    const char *stateDirectory;   /* BACKUP_STATE_DIR or its default (catStateDirectory) */
 } RestoreSettings;
 
 /* Resolves targetName (NULL = CFG_DEFAULT_TARGET) and production; errors

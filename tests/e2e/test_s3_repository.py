@@ -40,7 +40,7 @@ def s3_tools(s3_server, backup_bin, restore_bin, tmp_path, neo4j_server, neo4j_t
     prefix = f"repo-{uuid.uuid4().hex[:12]}"
     work = tmp_path / "work"
     work.mkdir()
-    extra = {**s3_server.environment(prefix), "HOME": str(work), "RESTORE_IMPORT_DIR": str(tmp_path / "scratch")}
+    extra = {**s3_server.environment(prefix), "HOME": str(work), "BACKUP_STATE_DIR": str(tmp_path / "state")}
     tools = Tools(backup_bin, restore_bin, f"s3://{s3_server.bucket}/{prefix}", production=neo4j_server,
                   target=neo4j_target, extra=extra)
     return tools, s3_server, prefix
@@ -93,7 +93,7 @@ def expire_locks(server, prefix):
     """Rewrites every lock record below prefix as expired: what the clock does
     to the lock of a writer that died (its keeper no longer refreshes it)."""
     for key in server.keys(prefix):
-        if key.endswith("/.lock") or key == f"{prefix}/.lock":
+        if key.endswith(".lock"):
             record = server.get(key).decode()
             lines = [line for line in record.splitlines() if not line.startswith("expires=")]
             server.client.put_object(Bucket=server.bucket, Key=key,
@@ -115,13 +115,20 @@ def test_a_killed_backup_never_lists_and_cleanup_removes_it(s3_tools, sample_gra
     assert cleaned.returncode == 0, cleaned.output
     assert sorted(server.keys(prefix)) == sorted(left)
     # Once the lock has expired it is a leftover: removed, uploads aborted.
+    # (Only the repository's own lock objects stay: an expired one is taken
+    # over by the next taker.)
     expire_locks(server, prefix)
     cleaned = tools.backup("--cleanup")
     assert cleaned.returncode == 0, cleaned.output
-    assert [key for key in server.keys(prefix) if key != f"{prefix}/.lock"] == [], server.keys(prefix)
+    assert "Removed leftover of an interrupted run" in cleaned.output
+    root_locks = {f"{prefix}/.lock", f"{prefix}/.create.lock"}
+    assert [key for key in server.keys(prefix) if key not in root_locks] == [], server.keys(prefix)
     assert server.uploads(prefix) == []
-    # And the next backup works.
-    assert tools.backup("--create").returncode == 0
+    # And the next backup works (it takes over the dead writer's expired create lock).
+    created = tools.backup("--create")
+    assert created.returncode == 0, created.output
+    listed = json.loads(tools.backup("--list", "--json").stdout)["backups"]
+    assert [(entry["id"], entry["status"]) for entry in listed] == [(backup_id_of(created), "COMPLETE")]
 
 
 def test_wrong_secret_is_storage_auth_failed(s3_tools):
@@ -145,3 +152,14 @@ def test_check_probes_the_bucket_and_leaves_nothing(s3_tools):
     # Both servers honour If-None-Match: *, so locks exclude other hosts.
     assert "conditional writes are honoured" in result.stdout
     assert server.keys(prefix) == []
+
+
+def test_dump_method_is_refused_before_anything_changes(s3_tools, sample_graph, tmp_path):
+    """neo4j-admin writes dump files by path: on object storage the dump
+    method says so at once, with the way out, and nothing is written."""
+    tools, server, prefix = s3_tools
+    result = tools.backup("--create", "--method", "dump")
+    assert_error(result, 21, "CONFIG_INVALID")
+    assert "BACKUP_METHOD=logical" in result.stderr
+    assert server.keys(prefix) == []
+    assert sample_graph.is_running()
