@@ -16,8 +16,11 @@ ErrCode restoreSettingsResolve(const Config *config, const char *targetName, Res
     if (code == ERR_OK)
         code = restoreLoadParse(cfgGet(config, CFG_RESTORE_LOAD), &out->load);
     out->scratchDirectory = cfgGet(config, CFG_RESTORE_IMPORT_DIR);
+    /* Without a storage path there is none: the catalog's own open reports
+     * that, and the error of the steps above must survive this look. */
+    ErrDetail saved = errSave();
     out->stateDirectory = catStateDirectory(config);
-    errClear(); /* no storage path: the catalog's own open reports it */
+    errRestore(&saved);
     return code;
 }
 

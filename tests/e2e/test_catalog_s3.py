@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from test_storage_s3 import PART_SIZE, boto3, s3_server  # noqa: F401  (the session's S3 servers)
+from test_storage_s3 import PART_SIZE, boto3  # noqa: F401  (s3_server: conftest.py)
 
 BACKUP_NOT_FOUND = 12
 BACKUP_LOCKED = 19

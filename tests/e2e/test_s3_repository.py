@@ -12,12 +12,16 @@ STORAGE_AUTH_FAILED, at once and without printing the secret."""
 
 import hashlib
 import json
+import os
+import time
 import uuid
 
 import pytest
 
 from helpers import (ARCHIVE_FILES, BACKUP_NOT_FOUND, Tools, assert_error, backup_id_of, count_graph,
                      ensure_sample, graph_snapshot, kill_when)
+from neo4j_servers import launcher_command
+from test_api import ApiProcess
 
 pytest.importorskip("boto3")
 
@@ -163,3 +167,75 @@ def test_dump_method_is_refused_before_anything_changes(s3_tools, sample_graph, 
     assert "BACKUP_METHOD=logical" in result.stderr
     assert server.keys(prefix) == []
     assert sample_graph.is_running()
+
+
+def test_import_load_and_promotion_from_object_storage(s3_tools, sample_graph, neo4j_target, tmp_path):
+    """The offline import load reads the archive from the bucket; promotion
+    takes its safety backup into the bucket too; the recovery state stays
+    on this host, in BACKUP_STATE_DIR."""
+    tools, server, prefix = s3_tools
+    backup_id = tools.create()
+    expected = graph_snapshot(sample_graph)
+    offline = {"TEST_NEO4J_HOME": str(neo4j_target.home),
+               "TEST_NEO4J_STOP_COMMAND": launcher_command("stop", neo4j_target),
+               "TEST_NEO4J_START_COMMAND": launcher_command("start", neo4j_target)}
+    restored = tools.restore("--backup-id", backup_id, "--load", "import", env=offline)
+    assert restored.returncode == 0, restored.output
+    assert "INFO: neo4j-admin imported" in restored.stdout
+    assert graph_snapshot(neo4j_target) == expected
+    state = json.loads((tmp_path / "state" / ".recovery.json").read_text())
+    assert state["current"]["state"] == "RECOVERY_SUCCESS"
+
+    # Production drifts; promotion brings it back to the backup, after a safety backup.
+    sample_graph.run("CREATE (:AddedAfterBackup {note: 'must disappear on promotion'})")
+    promoted = tools.restore("--backup-id", backup_id, "--promote", "--yes", env={"RESTORE_LOAD": "bolt"})
+    assert promoted.returncode == 0, promoted.output
+    assert graph_snapshot(sample_graph) == expected
+    listed = json.loads(tools.backup("--list", "--json").stdout)["backups"]
+    assert len(listed) == 2 and all(entry["status"] == "COMPLETE" for entry in listed), listed
+    safety = [entry["id"] for entry in listed if entry["id"] != backup_id][0]
+    assert server.exists(f"{prefix}/{safety}/manifest.json")
+    status = tools.restore("--status", "--json")
+    assert json.loads(status.stdout)["current"]["target"] == "production"
+
+
+def test_scheduler_and_api_on_object_storage(s3_tools, sample_graph, tmp_path, backup_bin):
+    """--schedule --serve with an s3:// repository: the scheduler's own files
+    stay in BACKUP_STATE_DIR, its backup lands in the bucket, the API lists
+    it and /metrics counts it."""
+    tools, server, prefix = s3_tools
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / ".scheduler.json").write_text(json.dumps({
+        "format_version": 1, "paused": True, "pause_reason": "5 consecutive failures (test)",
+        "paused_at": "2026-01-01T00:00:00Z", "consecutive_failures": 5, "pid": 0}))
+    environment = {key: value for key, value in os.environ.items()}
+    for key, value in tools.env({"BACKUP_SCHEDULE": "0 3 1 1 *", "BACKUP_API_LISTEN": None}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    both = ApiProcess(backup_bin, environment, tmp_path, args=("--schedule", "--serve"), token="s3-api-" + "x" * 24)
+    try:
+        state, _ = both.json("GET", "/api/v1/scheduler")
+        assert state["running"] is True and state["paused"] is True, state
+        both.json("POST", "/api/v1/scheduler/resume")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not state.get("last_success"):
+            time.sleep(0.2)
+            state, _ = both.json("GET", "/api/v1/scheduler")
+        backup_id = state.get("last_backup_id")
+        assert backup_id, f"{state}\n{both.log()}"
+        assert server.exists(f"{prefix}/{backup_id}/manifest.json")
+        listed, _ = both.json("GET", "/api/v1/backups")
+        assert backup_id in {item["id"] for item in listed["backups"]}
+        status, _, metrics = both.request("GET", "/metrics")
+        assert status == 200
+        text = metrics.decode()
+        assert 'neo4j_backup_catalog_backups{status="valid"} 1' in text, text[:3000]
+        assert "neo4j_backup_scheduler_running 1" in text, text[:3000]
+    finally:
+        both.stop()
+    # The scheduler's files are local; the bucket holds only the repository.
+    assert (state_dir / ".scheduler.json").exists() and (state_dir / ".scheduler.log").exists()
+    assert not [key for key in server.keys(prefix) if "scheduler" in key]
