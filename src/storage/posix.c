@@ -288,24 +288,6 @@ static ErrCode posixList(void *driver, const char *dirName, StorageListCallback 
     return result;
 }
 
-static ErrCode posixStat(void *driver, const char *name, StorageInfo *out)
-{
-    PosixStorage *storage = driver;
-    char path[PATH_MAX];
-    ErrCode result = posixPath(storage, name, path, sizeof(path));
-    if (result != ERR_OK)
-        return result;
-    struct stat info;
-    if (lstat(path, &info) != 0)
-        return posixOpenError(errno, "cannot stat", path);
-    if (!S_ISREG(info.st_mode))
-        return errSet(BACKUP_IO_FAILED, "cannot stat %s: not a regular file", path);
-    out->name = name;
-    out->size = (uint64_t)info.st_size;
-    out->mtime = info.st_mtim.tv_sec;
-    return ERR_OK;
-}
-
 static ErrCode posixRemove(void *driver, const char *name)
 {
     PosixStorage *storage = driver;
@@ -422,6 +404,18 @@ static ErrCode posixInfo(void *driver, const char *name, StorageInfo *out)
     out->mtime = info.st_mtim.tv_sec;
     out->kind = posixKind(info.st_mode);
     return ERR_OK;
+}
+
+/* posixInfo for regular files only: what storageStat promises. */
+static ErrCode posixStat(void *driver, const char *name, StorageInfo *out)
+{
+    ErrCode result = posixInfo(driver, name, out);
+    if (result == ERR_OK && out->kind != STORAGE_KIND_FILE) {
+        char path[PATH_MAX];
+        posixPath(driver, name, path, sizeof(path));
+        return errSet(BACKUP_IO_FAILED, "cannot stat %s: not a regular file", path);
+    }
+    return result;
 }
 
 static ErrCode posixReadInfo(void *handle, StorageInfo *out)
