@@ -1136,10 +1136,13 @@ static ErrCode removeLeftoverInPlace(Catalog *catalog, const char *id, bool *gon
     result = manifestPresent(catalog, id, &committed);
     if (result == ERR_OK && !committed)
         result = storageRemoveDir(storage, id);
-    /* Parts of an upload its dead writer never completed are billed until aborted. */
+    /* Parts of an upload its dead writer never completed are billed until aborted.
+     * Under the id's exclusive lock every upload below it is a leftover, however
+     * recent: a cut-off at our clock kept uploads the service dated in the same
+     * second, or later when its clock runs ahead of ours. */
     if (result == ERR_OK && !committed && strcmp(storageDriverName(storage), "s3") == 0) {
         unsigned aborted = 0;
-        if (storageS3AbortUploads(storage, id, (int64_t)time(NULL), &aborted) != ERR_OK)
+        if (storageS3AbortUploads(storage, id, INT64_MAX, &aborted) != ERR_OK)
             logWarn("could not abort the unfinished uploads below %s: %s", id, errLast()->reason);
         else if (aborted > 0)
             logInfo("aborted %u unfinished upload(s) below %s", aborted, id);

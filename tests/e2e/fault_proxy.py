@@ -44,6 +44,7 @@ class Seen:
     query: str
     fault: Optional[str]  # None (forwarded), "503", "drop", "stall", "hold"
     status: Optional[int] = None  # the upstream's answer, when forwarded
+    framing: Optional[str] = None  # of that answer: "length", "chunked", "close" or "none"
 
     def is_upload_part(self) -> bool:
         return self.method == "PUT" and "partNumber=" in self.query and "uploadId=" in self.query
@@ -258,11 +259,15 @@ class FaultProxy:
             self._faults.append(fault)
 
     def _accept(self) -> None:
+        self._listener.settimeout(0.1)  # so that close() is seen at once
         while not self._stopping.is_set():
             try:
                 client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _track(self, sock: socket.socket) -> socket.socket:
@@ -345,6 +350,12 @@ class FaultProxy:
         bodiless = method == "HEAD" or status in (204, 304) or status < 200
         has_framing = _header(lines, b"content-length") is not None or "chunked" in (
             _header(lines, b"transfer-encoding") or "").lower()
+        if bodiless:
+            seen.framing = "none"
+        elif "chunked" in (_header(lines, b"transfer-encoding") or "").lower():
+            seen.framing = "chunked"
+        else:
+            seen.framing = "length" if has_framing else "close"
         if not bodiless:
             for data in _body_chunks(upstream_reader, lines, close_delimited=True):
                 client.sendall(data)

@@ -27,8 +27,8 @@ from test_s3_repository import expire_locks
 pytest.importorskip("boto3")
 
 # Big enough that the uncompressed archive spans more than one 5 MiB part.
-NODES = 60000
-RELATIONSHIPS = 60000
+NODES = 80000
+RELATIONSHIPS = 80000
 PART_MIB = 5
 STALL_SECONDS = 2
 STORAGE_AUTH_FAILED = 30
@@ -110,12 +110,12 @@ def test_slow_down_answers_are_retried(s3_tools, proxy, big_graph, neo4j_target)
 
 def test_a_connection_dropped_in_an_upload_part_is_retried(s3_tools, proxy, big_graph):
     tools, server, prefix = s3_tools
-    proxy.drop(1, match=upload_part, after=1024 * 1024)
+    proxy.drop(1, match=lambda seen: seen.is_upload_part() and seen.part_number() == 1, after=1024 * 1024)
     result = tools.backup("--create")
     assert result.returncode == 0, result.output
     backup_id = backup_id_of(result)
     dropped = proxy.requests(fault="drop")
-    assert len(dropped) == 1 and dropped[0].is_upload_part(), dropped
+    assert len(dropped) == 1 and dropped[0].part_number() == 1, dropped
     resent_later(proxy, dropped)
     # Multipart: more than one part went up, and the object is over a part.
     assert len({seen.part_number() for seen in proxy.requests(upload_part)}) >= 2
@@ -178,6 +178,65 @@ def test_killed_in_a_multipart_upload_cleanup_aborts_it(s3_tools, proxy, big_gra
     cleaned = tools.backup("--cleanup")
     assert cleaned.returncode == 0, cleaned.output
     assert "Removed leftover of an interrupted run" in cleaned.output
+    assert "aborted 1 unfinished upload(s)" in cleaned.output
     root_locks = {f"{prefix}/.lock", f"{prefix}/.create.lock"}
     assert [key for key in server.keys(prefix) if key not in root_locks] == [], server.keys(prefix)
     assert server.uploads(prefix) == []
+
+
+def test_the_proxy_relays_every_response_framing():
+    """Both servers answer with Content-Length, S3Proxy also chunked (listings,
+    errors); the proxy must relay a close-delimited answer too, and keep a
+    kept-alive connection in step across requests."""
+    import http.client
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.send_response(200)
+            if self.path == "/chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for piece in (b"hello ", b"chunked ", b"world"):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+            else:  # delimited by the end of the connection
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"until the end")
+                self.close_connection = True
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = FaultProxy(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", int(proxy.endpoint.rsplit(":", 1)[1]), timeout=10)
+        proxy.slow_down(1, match=lambda seen: seen.method == "PUT")
+        connection.request("PUT", "/a", body=b"x" * 100000)
+        answer = connection.getresponse()
+        assert (answer.status, b"<Code>SlowDown</Code>" in answer.read()) == (503, True)
+        connection.request("PUT", "/a", body=b"x" * 100000)
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (200, b"x" * 100000)
+        connection.request("GET", "/chunked")
+        assert connection.getresponse().read() == b"hello chunked world"
+        connection.request("GET", "/close")
+        assert connection.getresponse().read() == b"until the end"
+        assert [(seen.method, seen.fault, seen.framing) for seen in proxy.requests()] == [
+            ("PUT", "503", None), ("PUT", None, "length"), ("GET", None, "chunked"), ("GET", None, "close")]
+    finally:
+        proxy.close()
+        server.shutdown()
+        server.server_close()
