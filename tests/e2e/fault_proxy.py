@@ -45,6 +45,7 @@ class Seen:
     fault: Optional[str]  # None (forwarded), "503", "drop", "stall", "hold"
     status: Optional[int] = None  # the upstream's answer, when forwarded
     framing: Optional[str] = None  # of that answer: "length", "chunked", "close" or "none"
+    at: float = 0.0  # time.monotonic() when its head arrived
 
     def is_upload_part(self) -> bool:
         return self.method == "PUT" and "partNumber=" in self.query and "uploadId=" in self.query
@@ -298,7 +299,7 @@ class FaultProxy:
                     return
                 method, target, _ = lines[0].decode("latin-1").split(" ", 2)
                 path, _, query = target.partition("?")
-                seen = Seen(method, path, query, None)
+                seen = Seen(method, path, query, None, at=time.monotonic())
                 with self._lock:
                     fault = next((fault for fault in self._faults if fault.take(seen)), None)
                     seen.fault = fault.kind if fault else None

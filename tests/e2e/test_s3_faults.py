@@ -84,12 +84,16 @@ def assert_complete_and_restores(tools, backup_id, source, target):
 
 
 def resent_later(proxy, faulted):
-    """Each faulted request was sent again afterwards and the server took it."""
+    """Each faulted request was sent again afterwards and the server took it;
+    returns the successful resends."""
     seen = proxy.requests()
+    resends = []
     for bad in faulted:
-        later = seen[seen.index(bad) + 1:]
-        assert any((s.method, s.path, s.query, s.fault, s.status) == (bad.method, bad.path, bad.query, None, 200)
-                   for s in later), f"{bad} was not retried: {later}"
+        later = [s for s in seen[seen.index(bad) + 1:] if (s.method, s.path, s.query, s.fault, s.status) == (
+            bad.method, bad.path, bad.query, None, 200)]
+        assert later, f"{bad} was not retried: {seen}"
+        resends.append(later[0])
+    return resends
 
 
 def test_slow_down_answers_are_retried(s3_tools, proxy, big_graph, neo4j_target):
@@ -105,7 +109,10 @@ def test_slow_down_answers_are_retried(s3_tools, proxy, big_graph, neo4j_target)
     resent_later(proxy, refused)
     proxy.release()
     assert archive_size(server, prefix, backup_id) > PART_MIB * 1024 * 1024
+    # Reads are retried too: every 5th request of the validation and the restore is refused.
+    proxy.slow_down(-1, every=5)
     assert_complete_and_restores(tools, backup_id, big_graph, neo4j_target)
+    assert len([seen for seen in proxy.requests(fault="503") if seen.method == "GET"]) >= 2
 
 
 def test_a_connection_dropped_in_an_upload_part_is_retried(s3_tools, proxy, big_graph):
@@ -133,7 +140,9 @@ def test_a_stalled_request_times_out_and_is_retried(s3_tools, proxy, big_graph):
     assert result.returncode == 0, result.output
     stalled = proxy.requests(fault="stall")
     assert len(stalled) == 1, stalled
-    resent_later(proxy, stalled)
+    resent = resent_later(proxy, stalled)[0]
+    # The client waited out its stall time-out before sending it again.
+    assert resent.at - stalled[0].at >= STALL_SECONDS - 0.5, (stalled, resent)
     # BACKUP_S3_STALL_TIMEOUT_SECONDS, not the default minute, ended the wait.
     assert elapsed < 45, elapsed
     validated = tools.backup("--validate", backup_id_of(result))
