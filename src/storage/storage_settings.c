@@ -70,13 +70,16 @@ ErrCode storageS3ConfigFromSettings(const Config *config, const StorageLocation 
         result = errSet(CONFIG_INVALID, "BACKUP_S3_SSE_KMS_KEY_ID is set but BACKUP_S3_SSE is not aws:kms");
     if (result == ERR_OK)
         result = copySetting(out->storageClass, sizeof(out->storageClass), config, CFG_BACKUP_S3_STORAGE_CLASS);
-    int64_t partSizeMb = 8, partsInFlight = 4;
+    int64_t partSizeMb = 8, partsInFlight = 4, stallSeconds = 60;
     if (result == ERR_OK)
         result = cfgGetInt(config, CFG_BACKUP_S3_PART_SIZE_MB, &partSizeMb);
     if (result == ERR_OK)
         result = cfgGetInt(config, CFG_BACKUP_S3_PARTS_IN_FLIGHT, &partsInFlight);
+    if (result == ERR_OK)
+        result = cfgGetInt(config, CFG_BACKUP_S3_STALL_TIMEOUT_SECONDS, &stallSeconds);
     out->partSize = (uint64_t)partSizeMb * 1024 * 1024;
     out->partsInFlight = (unsigned)partsInFlight;
+    out->stallTimeoutMs = (int)(stallSeconds * 1000);
     if (result != ERR_OK)
         explicit_bzero(out, sizeof(*out));
     return result;

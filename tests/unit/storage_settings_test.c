@@ -97,6 +97,7 @@ static void testS3FromKeys(void **state)
     assert_int_equal(cfgSetOverride(config, CFG_BACKUP_S3_STORAGE_CLASS, "STANDARD_IA"), ERR_OK);
     assert_int_equal(cfgSetOverride(config, CFG_BACKUP_S3_PART_SIZE_MB, "16"), ERR_OK);
     assert_int_equal(cfgSetOverride(config, CFG_BACKUP_S3_PARTS_IN_FLIGHT, "2"), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_BACKUP_S3_STALL_TIMEOUT_SECONDS, "5"), ERR_OK);
     StorageLocation location;
     assert_int_equal(storageLocationParse(cfgGet(config, CFG_BACKUP_STORAGE_PATH), &location), ERR_OK);
     S3Config s3;
@@ -113,6 +114,7 @@ static void testS3FromKeys(void **state)
     assert_string_equal(s3.storageClass, "STANDARD_IA");
     assert_int_equal(s3.partSize, 16ull * 1024 * 1024);
     assert_int_equal(s3.partsInFlight, 2);
+    assert_int_equal(s3.stallTimeoutMs, 5000);
     /* AWS_REGION wins over AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL. */
     assert_int_equal(cfgSetOverride(config, CFG_AWS_REGION, "us-west-2"), ERR_OK);
     assert_int_equal(cfgSetOverride(config, CFG_AWS_ENDPOINT_URL_S3, "http://127.0.0.1:9001"), ERR_OK);
