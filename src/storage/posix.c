@@ -221,10 +221,21 @@ typedef struct {
     StorageListCallback callback;
     void *payload;
     char name[PATH_MAX]; /* relative name being built */
+    bool recursive; /* storageList: files at every depth; storageListDir: every entry of one level */
 } PosixListState;
 
+static StorageKind posixKind(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return STORAGE_KIND_FILE;
+    if (S_ISDIR(mode))
+        return STORAGE_KIND_DIR;
+    return S_ISLNK(mode) ? STORAGE_KIND_LINK : STORAGE_KIND_OTHER;
+}
+
 /* Walks the directory open as dirFd (taking ownership), reporting regular
- * files. nameLength: length of the relative directory name in state->name. */
+ * files below it, or (not recursive) every entry of it with its kind.
+ * nameLength: length of the relative directory name in state->name. */
 static ErrCode posixListDir(int dirFd, PosixListState *state, size_t nameLength, int depth)
 {
     if (depth > POSIX_LIST_MAX_DEPTH) {
@@ -252,7 +263,13 @@ static ErrCode posixListDir(int dirFd, PosixListState *state, size_t nameLength,
             result = errSet(BACKUP_IO_FAILED, "name too long below %.*s", (int)nameLength, state->name);
             break;
         }
-        if (S_ISREG(info.st_mode)) {
+        if (!state->recursive) {
+            StorageInfo listed = {.name = state->name,
+                                  .size = S_ISREG(info.st_mode) ? (uint64_t)info.st_size : 0,
+                                  .mtime = info.st_mtim.tv_sec,
+                                  .kind = posixKind(info.st_mode)};
+            result = state->callback(&listed, state->payload);
+        } else if (S_ISREG(info.st_mode)) {
             StorageInfo file = {.name = state->name, .size = (uint64_t)info.st_size, .mtime = info.st_mtim.tv_sec};
             result = state->callback(&file, state->payload);
         } else if (S_ISDIR(info.st_mode)) {
@@ -266,7 +283,8 @@ static ErrCode posixListDir(int dirFd, PosixListState *state, size_t nameLength,
     return result;
 }
 
-static ErrCode posixList(void *driver, const char *dirName, StorageListCallback callback, void *payload)
+static ErrCode posixWalk(void *driver, const char *dirName, bool recursive, StorageListCallback callback,
+                         void *payload)
 {
     PosixStorage *storage = driver;
     char path[PATH_MAX];
@@ -277,15 +295,26 @@ static ErrCode posixList(void *driver, const char *dirName, StorageListCallback 
     if (dirFd < 0) {
         if (errno == ENOENT)
             return ERR_OK; /* as on object storage: an absent directory lists nothing */
-        return fsErrorFromErrno(errno, "cannot open directory", path);
+        return fsErrorFromErrno(errno, recursive ? "cannot open directory" : "cannot list", path);
     }
     PosixListState *state = memCalloc(1, sizeof(*state));
     state->callback = callback;
     state->payload = payload;
+    state->recursive = recursive;
     snprintf(state->name, sizeof(state->name), "%s", dirName);
     result = posixListDir(dirFd, state, strlen(state->name), 0);
     free(state);
     return result;
+}
+
+static ErrCode posixList(void *driver, const char *dirName, StorageListCallback callback, void *payload)
+{
+    return posixWalk(driver, dirName, true, callback, payload);
+}
+
+static ErrCode posixListDirOnly(void *driver, const char *dirName, StorageListCallback callback, void *payload)
+{
+    return posixWalk(driver, dirName, false, callback, payload);
 }
 
 static ErrCode posixRemove(void *driver, const char *name)
@@ -338,56 +367,6 @@ static ErrCode posixLockRefresh(void *lock) { return ERR_OK; /* flock lives as l
 static void posixLockRelease(void *lock) { lockRelease(lock); }
 
 /* ---- what the catalog needs beyond files ---- */
-
-static StorageKind posixKind(mode_t mode)
-{
-    if (S_ISREG(mode))
-        return STORAGE_KIND_FILE;
-    if (S_ISDIR(mode))
-        return STORAGE_KIND_DIR;
-    return S_ISLNK(mode) ? STORAGE_KIND_LINK : STORAGE_KIND_OTHER;
-}
-
-static ErrCode posixListDirOnly(void *driver, const char *dirName, StorageListCallback callback, void *payload)
-{
-    PosixStorage *storage = driver;
-    char path[PATH_MAX];
-    ErrCode result = posixPath(storage, dirName, path, sizeof(path));
-    if (result != ERR_OK)
-        return result;
-    int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirFd < 0) {
-        if (errno == ENOENT)
-            return ERR_OK;
-        return fsErrorFromErrno(errno, "cannot list", path);
-    }
-    DIR *dir = fdopendir(dirFd);
-    if (!dir) {
-        int savedErrno = errno;
-        close(dirFd);
-        return fsErrorFromErrno(savedErrno, "cannot list", path);
-    }
-    char name[PATH_MAX];
-    struct dirent *entry;
-    while (result == ERR_OK && (entry = readdir(dir)) != NULL) {
-        const char *entryName = entry->d_name;
-        if (strcmp(entryName, ".") == 0 || strcmp(entryName, "..") == 0 || strstr(entryName, POSIX_TEMP_MARKER))
-            continue;
-        struct stat info;
-        if (fstatat(dirfd(dir), entryName, &info, AT_SYMLINK_NOFOLLOW) != 0)
-            continue; /* removed meanwhile */
-        int written = snprintf(name, sizeof(name), "%s%s%s", dirName, dirName[0] ? "/" : "", entryName);
-        if (written < 0 || (size_t)written >= sizeof(name))
-            continue; /* no valid name reaches it */
-        StorageInfo listed = {.name = name,
-                              .size = S_ISREG(info.st_mode) ? (uint64_t)info.st_size : 0,
-                              .mtime = info.st_mtim.tv_sec,
-                              .kind = posixKind(info.st_mode)};
-        result = callback(&listed, payload);
-    }
-    closedir(dir);
-    return result;
-}
 
 static ErrCode posixInfo(void *driver, const char *name, StorageInfo *out)
 {
