@@ -27,6 +27,7 @@
 #include "common/timeutil.h"
 #include "storage/posix.h"
 #include "storage/s3.h"
+#include "probe_storage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,44 +37,6 @@
 #define ARCHIVE_CONTENT "0123456789"
 #define ARCHIVE_SHA256 "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882"
 
-static int fail(ErrCode code)
-{
-    fprintf(stderr, "ERROR: %s: %s\n", errName(code), errLast()->reason);
-    return errExitStatus(code);
-}
-
-static const char *environmentLookup(const char *key, void *payload)
-{
-    (void)payload;
-    return getenv(key);
-}
-
-static ErrCode openStorage(const char *text, Storage **out)
-{
-    StorageLocation location;
-    ErrCode result = storageLocationParse(text, &location);
-    if (result != ERR_OK)
-        return result;
-    if (location.kind == STORAGE_LOCATION_POSIX)
-        return storagePosixNew(location.path, out);
-    S3Config config;
-    s3ConfigDefaults(&config);
-    snprintf(config.bucket, sizeof(config.bucket), "%s", location.bucket);
-    snprintf(config.prefix, sizeof(config.prefix), "%s", location.prefix);
-    result = s3ConfigFromLookup(&config, environmentLookup, NULL);
-    if (result != ERR_OK)
-        return result;
-    const char *value;
-    if ((value = getenv("NBK_S3_URI_STYLE")) && strcmp(value, "path") == 0)
-        config.uriStyle = S3_URI_STYLE_PATH;
-    if ((value = getenv("NBK_S3_PART_SIZE")))
-        config.partSize = strtoull(value, NULL, 10);
-    if ((value = getenv("NBK_S3_ATTEMPTS")))
-        config.attempts = (unsigned)strtoul(value, NULL, 10);
-    if ((value = getenv("NBK_S3_RETRY_BASE_MS")))
-        config.retryBaseMs = atoi(value);
-    return storageS3New(&config, out);
-}
 
 static ErrCode writeWhole(Storage *storage, const char *name, const void *data, size_t length)
 {
