@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "storage/s3_internal.h"
+#include "storage/s3_lock_record.h"
 #include "storage/s3_xml.h"
 
 #include <curl/curl.h>
@@ -1046,23 +1047,6 @@ static ErrCode s3LockPut(S3Lock *lock, const char *condition, S3Response *respon
     return result;
 }
 
-static void s3LockRecordValue(const char *record, const char *field, char *out, size_t outSize)
-{
-    out[0] = '\0';
-    size_t fieldLength = strlen(field);
-    for (const char *line = record; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, field, fieldLength) == 0 && line[fieldLength] == '=') {
-            const char *value = line + fieldLength + 1;
-            size_t valueLength = strcspn(value, "\n");
-            if (valueLength >= outSize)
-                valueLength = outSize - 1;
-            memcpy(out, value, valueLength);
-            out[valueLength] = '\0';
-            return;
-        }
-    }
-}
-
 static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttlSeconds, void **out)
 {
     S3Storage *storage = driver;
@@ -1102,15 +1086,9 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
         }
         char staleEtag[128];
         snprintf(staleEtag, sizeof(staleEtag), "%s", response.etag);
-        bufferAppendByte(&response.body, '\0');
-        const char *record = (const char *)response.body.data;
-        char holder[256], holderHost[256], pidText[32], expiresText[32];
-        s3LockRecordValue(record, "owner", holder, sizeof(holder));
-        s3LockRecordValue(record, "host", holderHost, sizeof(holderHost));
-        s3LockRecordValue(record, "pid", pidText, sizeof(pidText));
-        s3LockRecordValue(record, "expires", expiresText, sizeof(expiresText));
-        long long expires = strtoll(expiresText, NULL, 10);
-        if (expiresText[0] && expires < (long long)time(NULL) && staleEtag[0]) {
+        S3LockRecord record;
+        s3LockRecordParse((const char *)response.body.data, response.body.length, &record);
+        if (s3LockRecordExpired(&record, (int64_t)time(NULL)) && staleEtag[0]) {
             /* Take over only the version we read: if its holder refreshed it
              * or another process took it over meanwhile, the ETag differs. */
             char condition[160];
@@ -1118,20 +1096,26 @@ static ErrCode s3LockAcquire(void *driver, const char *name, const StorageLockOw
             result = s3LockPut(lock, condition, &response);
             if (result == ERR_OK) {
                 logWarn("took over the expired lock s3://%s/%s of %s on %s (pid %s)", storage->config.bucket,
-                        lock->key, holder, holderHost, pidText);
+                        lock->key, record.owner, record.host, record.pid);
                 break;
             }
             if (response.status == 412 || response.status == 404)
                 continue; /* changed meanwhile: look again */
             break;
         }
-        time_t expiry = (time_t)expires;
+        time_t expiry = (time_t)record.expires;
         struct tm parts;
         char expiryText[32] = "?";
-        if (expiresText[0] && gmtime_r(&expiry, &parts))
+        if (gmtime_r(&expiry, &parts))
             strftime(expiryText, sizeof(expiryText), "%Y-%m-%dT%H:%M:%SZ", &parts);
-        result = errSet(BACKUP_LOCKED, "s3://%s/%s is held by pid %s (%s on %s) until %s", storage->config.bucket,
-                        lock->key, pidText, holder, holderHost, expiryText);
+        if (!record.hasExpires)
+            result = errSet(BACKUP_LOCKED,
+                            "s3://%s/%s holds no expiry this tool can read, so it is never taken over; if no "
+                            "neo4j-backup process uses this repository, delete that object",
+                            storage->config.bucket, lock->key);
+        else
+            result = errSet(BACKUP_LOCKED, "s3://%s/%s is held by pid %s (%s on %s) until %s", storage->config.bucket,
+                            lock->key, record.pid[0] ? record.pid : "?", record.owner, record.host, expiryText);
         break;
     }
     if (result != ERR_OK && result != BACKUP_LOCKED && (response.status == 412 || response.status == 404))
@@ -1195,11 +1179,9 @@ static bool s3LockHeld(void *driver, const char *name)
     ErrCode result = s3Request(storage, storage->handle, &get, &response);
     bool held = false;
     if (result == ERR_OK) {
-        bufferAppendByte(&response.body, '\0');
-        char expiresText[32];
-        s3LockRecordValue((const char *)response.body.data, "expires", expiresText, sizeof(expiresText));
-        /* A record without an expiry is not ours to judge: treat it as held. */
-        held = !expiresText[0] || strtoll(expiresText, NULL, 10) >= (long long)time(NULL);
+        S3LockRecord record;
+        s3LockRecordParse((const char *)response.body.data, response.body.length, &record);
+        held = !s3LockRecordExpired(&record, (int64_t)time(NULL));
     } else if (result != BACKUP_NOT_FOUND) {
         held = true; /* cannot tell: never call a lock free that may be held */
     }
