@@ -163,6 +163,9 @@ static void schedSendAlert(Scheduler *scheduler, Alert *alert)
     char *password = NULL;
     if (cfgGetSecret(config, CFG_BACKUP_SMTP_PASSWORD, &password) != ERR_OK)
         logWarn("Alert e-mail without SMTP password: %s", errLast()->reason);
+    char *webhookToken = NULL;
+    if (cfgGetSecret(config, CFG_BACKUP_ALERT_WEBHOOK_TOKEN, &webhookToken) != ERR_OK)
+        logWarn("Alert webhook without its token: %s", errLast()->reason);
     bool requireTls = true;
     if (cfgGetBool(config, CFG_BACKUP_SMTP_REQUIRE_TLS, &requireTls) != ERR_OK)
         requireTls = true;
@@ -176,11 +179,14 @@ static void schedSendAlert(Scheduler *scheduler, Alert *alert)
             .to = cfgGet(config, CFG_BACKUP_ALERT_EMAIL),
             .user = cfgGet(config, CFG_BACKUP_SMTP_USER),
             .password = password,
+            .caFile = cfgGet(config, CFG_BACKUP_SMTP_CA_FILE),
             .allowPlainText = !requireTls,
             .timeoutMs = (long)timeoutSeconds * 1000,
         },
         .webhook = {
             .url = cfgGet(config, CFG_BACKUP_ALERT_WEBHOOK),
+            .token = webhookToken,
+            .caFile = cfgGet(config, CFG_BACKUP_ALERT_WEBHOOK_CA_FILE),
             .timeoutMs = (long)timeoutSeconds * 1000,
         },
     };
@@ -189,6 +195,7 @@ static void schedSendAlert(Scheduler *scheduler, Alert *alert)
     if (alertSend(&alertConfig, alert) && configured)
         logInfo("Alert sent: %s %s", alertSeverityName(alert->severity), alert->code);
     cfgSecretFree(password);
+    cfgSecretFree(webhookToken);
 }
 
 /* Prints one of the runtime's events. */

@@ -401,6 +401,37 @@ def test_alert_to_a_relay_across_the_network_requires_starttls(backup_bin, sched
         assert "Alert e-mail not sent" in logged and "(BACKUP_SMTP_REQUIRE_TLS)" in logged
 
 
+@pytest.mark.parametrize("trust", ["ca_file", "none"])
+def test_alert_relay_with_a_private_ca_needs_backup_smtp_ca_file(backup_bin, sched_server, tmp_path, trust):
+    """A relay whose certificate a private CA signed (here: self-signed) is
+    trusted through BACKUP_SMTP_CA_FILE, and only then: without it the
+    STARTTLS handshake fails and nothing is delivered."""
+    storage = tmp_path / "store"
+    with SmtpSink(tmp_path / "mail", tls="starttls") as sink:
+        ca_setting = {"BACKUP_SMTP_CA_FILE": sink.cert_file} if trust == "ca_file" else {}
+        env = tool_env(sched_server, storage, BACKUP_SCHEDULE="0 2 * * *", BACKUP_RETRY_DELAYS="1,1,1,1",
+                       BACKUP_ALERT_ON_FAILURE="false", BACKUP_ALERT_EMAIL="ops@example.com",
+                       BACKUP_SMTP_URL=f"smtp://127.0.0.1:{sink.port}", **ca_setting,
+                       NBK_FAKE_SPACE="1000000000,10000000000", NBK_NOW="2025-12-27T01:59:58Z",
+                       BACKUP_MIN_FREE_PERCENT="20")
+        with Scheduler(backup_bin, env, tmp_path) as scheduler:
+            scheduler.wait_for(EVENT + rf"BACKUP_FAILED: {BACKUP_ID} \(BACKUP_NO_SPACE, failure \d of 5\)$",
+                               count=2)
+            if trust == "ca_file":
+                mail = wait_for_mail(sink, lambda m: m["X-Neo4j-Backup-Code"] == "BACKUP_NO_SPACE")
+                assert "BACKUP_NO_SPACE" in mail["Subject"]
+            assert scheduler.stop() == 0, scheduler.report()
+        delivered = sink.messages()
+        envelopes = sink.envelopes()
+    logged = scheduler.stdout + scheduler.stderr
+    if trust == "ca_file":
+        assert delivered and all(envelope["tls"] for envelope in envelopes)
+        assert "Alert e-mail not sent" not in logged
+    else:
+        assert delivered == []
+        assert "Alert e-mail not sent" in logged
+
+
 @pytest.fixture
 def slow_backup_db(sched_server):
     """Enough nodes that a backup takes a noticeable moment; removed afterwards
