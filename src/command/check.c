@@ -116,6 +116,13 @@ static ErrCode checkObjectStorage(CommandContext *context, const StorageLocation
     logInfo("Storage: %s (endpoint %s, region %s, %s-style addressing)", root,
             s3.endpoint[0] ? s3.endpoint : "AWS S3", s3.region[0] ? s3.region : "us-east-1",
             s3.uriStyle == S3_URI_STYLE_PATH ? "path" : "virtual-hosted");
+    if (s3.credentialSource == S3_CREDENTIALS_INSTANCE)
+        logInfo("Storage: credentials of the instance role, from the metadata service at %s (IMDSv2)",
+                s3.credentialsUri);
+    else if (s3.credentialSource == S3_CREDENTIALS_CONTAINER)
+        logInfo("Storage: credentials of the container role, from %s", s3.credentialsUri);
+    else
+        logInfo("Storage: credentials: access key %.4s... from the settings or the credentials file", s3.accessKey);
     explicit_bzero(&s3, sizeof(s3));
     Catalog *catalog = NULL;
     CatList list = {0};

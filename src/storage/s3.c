@@ -28,6 +28,10 @@
 #define S3_BACKOFF_CAP_MS 20000
 #define S3_ERROR_BODY_MAX (64u * 1024u)
 #define S3_LOCK_BODY_MAX 4096u
+/* Temporary credentials are fetched again this long before they expire (the
+ * services hand out new ones at least 5 minutes ahead), at most every 30 s. */
+#define S3_CREDENTIALS_REFRESH_SECONDS 300
+#define S3_CREDENTIALS_REFETCH_SECONDS 30
 
 typedef struct {
     S3Config config;
@@ -35,6 +39,12 @@ typedef struct {
     char scheme[16];
     char hostPort[512];
     CURL *handle; /* the calling thread's connection, reused between requests */
+    /* Temporary credentials (credentialSource other than STATIC), shared by
+     * the part threads and the lock keeper. */
+    pthread_mutex_t credentialsMutex;
+    S3Credentials credentials;
+    bool credentialsLoaded;
+    int64_t credentialsFetched; /* unix seconds of the last fetch */
 } S3Storage;
 
 typedef struct {
@@ -264,7 +274,8 @@ static ErrCode s3Url(const S3Storage *storage, const char *key, const char *quer
 }
 
 /* One attempt; fills response. Returns the CURLcode. */
-static int s3Perform(S3Storage *storage, CURL *handle, const S3Request *request, S3Response *response)
+static int s3Perform(S3Storage *storage, CURL *handle, const S3Request *request, const S3Credentials *keys,
+                     S3Response *response)
 {
     const S3Config *config = &storage->config;
     responseReset(response);
@@ -277,8 +288,8 @@ static int s3Perform(S3Storage *storage, CURL *handle, const S3Request *request,
     char line[4200];
     snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payloadHash);
     headers = curl_slist_append(headers, line);
-    if (config->sessionToken[0]) {
-        snprintf(line, sizeof(line), "x-amz-security-token: %s", config->sessionToken);
+    if (keys->sessionToken[0]) {
+        snprintf(line, sizeof(line), "x-amz-security-token: %s", keys->sessionToken);
         headers = curl_slist_append(headers, line);
     }
     if (request->objectHeaders) {
@@ -309,8 +320,8 @@ static int s3Perform(S3Storage *storage, CURL *handle, const S3Request *request,
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_AWS_SIGV4, storage->sigv4);
-    curl_easy_setopt(handle, CURLOPT_USERNAME, config->accessKey);
-    curl_easy_setopt(handle, CURLOPT_PASSWORD, config->secretKey);
+    curl_easy_setopt(handle, CURLOPT_USERNAME, keys->accessKey);
+    curl_easy_setopt(handle, CURLOPT_PASSWORD, keys->secretKey);
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, (long)config->connectTimeoutMs);
     /* A stalled transfer (less than 1 byte/s for the stall time) is a time-out;
@@ -339,12 +350,74 @@ static int s3Perform(S3Storage *storage, CURL *handle, const S3Request *request,
     }
     CURLcode code = curl_easy_perform(handle);
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response->status);
+    /* The list held the session token. */
+    for (struct curl_slist *item = headers; item; item = item->next)
+        OPENSSL_cleanse(item->data, strlen(item->data));
+    OPENSSL_cleanse(line, sizeof(line));
     curl_slist_free_all(headers);
     bufferFree(&url);
     response->curlCode = (int)code;
     if (code == CURLE_OK && (response->status >= 300 || (request->errorIn200 && response->status == 200)))
         s3XmlParseError((const char *)response->body.data, response->body.length, &response->error);
     return (int)code;
+}
+
+/* The keys to sign with now: the configured ones, or temporary credentials
+ * fetched on first use and again shortly before they expire. A failed
+ * refresh keeps the current credentials while they are still valid. */
+static ErrCode s3CurrentCredentials(S3Storage *storage, S3Credentials *out)
+{
+    const S3Config *config = &storage->config;
+    if (config->credentialSource == S3_CREDENTIALS_STATIC) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->accessKey, config->accessKey, sizeof(out->accessKey));
+        memcpy(out->secretKey, config->secretKey, sizeof(out->secretKey));
+        memcpy(out->sessionToken, config->sessionToken, sizeof(out->sessionToken));
+        return ERR_OK;
+    }
+    pthread_mutex_lock(&storage->credentialsMutex);
+    int64_t now = (int64_t)time(NULL);
+    const S3Credentials *current = &storage->credentials;
+    bool due = !storage->credentialsLoaded
+               || (current->expires && now >= current->expires - S3_CREDENTIALS_REFRESH_SECONDS
+                   && now - storage->credentialsFetched >= S3_CREDENTIALS_REFETCH_SECONDS);
+    ErrCode result = ERR_OK;
+    if (due) {
+        const char *source = config->credentialSource == S3_CREDENTIALS_CONTAINER ? "the container credentials endpoint"
+                                                                                   : "the instance metadata service";
+        S3Credentials fresh;
+        result = s3CredentialsFetch(config->credentialSource, config->credentialsUri, config->credentialsToken,
+                                    config->caFile, &fresh);
+        storage->credentialsFetched = now;
+        if (result == ERR_OK) {
+            storage->credentials = fresh;
+            storage->credentialsLoaded = true;
+            logDebug("S3 credentials from %s (%s)", source, config->credentialsUri);
+        } else if (storage->credentialsLoaded && current->expires > now) {
+            logWarn("could not refresh the S3 credentials from %s (%s); the current ones stay valid until they "
+                    "expire", source, errLast()->reason);
+            errClear();
+            result = ERR_OK;
+        } else if (config->credentialSource == S3_CREDENTIALS_INSTANCE && result == STORAGE_UNREACHABLE) {
+            /* Most likely not an EC2 instance at all: say what is missing. */
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%.400s", errLast()->reason);
+            result = errSet(CONFIG_INVALID,
+                            "no credentials for s3://%s: AWS_ACCESS_KEY_ID is unset, no shared credentials file "
+                            "was found, and the instance metadata service at %s did not answer (%s)",
+                            config->bucket, config->credentialsUri, reason);
+            errSetAction("Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or _FILE) or AWS_SHARED_CREDENTIALS_FILE, "
+                         "or run on an instance with an IAM role; AWS_EC2_METADATA_DISABLED=true skips the metadata "
+                         "service");
+        } else {
+            errAddContext("fetching S3 credentials from %s", source);
+        }
+        s3CredentialsWipe(&fresh);
+    }
+    if (result == ERR_OK)
+        *out = storage->credentials;
+    pthread_mutex_unlock(&storage->credentialsMutex);
+    return result;
 }
 
 /* Sends the request, retrying transient failures. Returns ERR_OK for a 2xx
@@ -354,8 +427,13 @@ static ErrCode s3Request(S3Storage *storage, CURL *handle, const S3Request *requ
 {
     const S3Config *config = &storage->config;
     const char *shownKey = request->key ? request->key : "(bucket)";
+    S3Credentials keys;
     for (unsigned attempt = 1;; attempt++) {
-        int curlCode = s3Perform(storage, handle, request, response);
+        ErrCode keysResult = s3CurrentCredentials(storage, &keys);
+        if (keysResult != ERR_OK)
+            return keysResult;
+        int curlCode = s3Perform(storage, handle, request, &keys, response);
+        s3CredentialsWipe(&keys);
         bool success = curlCode == CURLE_OK && response->status >= 200 && response->status < 300
                        && response->error.code[0] == '\0';
         if (success)
@@ -1206,6 +1284,9 @@ static void s3Free(void *driver)
     /* The secrets do not outlive the driver in freed memory. */
     OPENSSL_cleanse(storage->config.secretKey, sizeof(storage->config.secretKey));
     OPENSSL_cleanse(storage->config.sessionToken, sizeof(storage->config.sessionToken));
+    OPENSSL_cleanse(storage->config.credentialsToken, sizeof(storage->config.credentialsToken));
+    s3CredentialsWipe(&storage->credentials);
+    pthread_mutex_destroy(&storage->credentialsMutex);
     free(storage);
 }
 
@@ -1332,8 +1413,12 @@ static ErrCode s3ConfigCheck(const S3Config *config)
         return errSet(CONFIG_INVALID, "S3 bucket is not set");
     if (config->prefix[0] && storageNameCheck(config->prefix, false) != ERR_OK)
         return errSet(CONFIG_INVALID, "S3 prefix '%s' is not a valid key prefix", config->prefix);
-    if (config->accessKey[0] == '\0' || config->secretKey[0] == '\0')
+    if (config->credentialSource == S3_CREDENTIALS_STATIC && (config->accessKey[0] == '\0' || config->secretKey[0] == '\0'))
         return errSet(CONFIG_INVALID, "S3 access key or secret key is not set");
+    if (config->credentialSource != S3_CREDENTIALS_STATIC && config->credentialsUri[0] == '\0')
+        return errSet(CONFIG_INVALID, "S3 credentials endpoint is not set");
+    if (strpbrk(config->credentialsToken, "\r\n"))
+        return errSet(CONFIG_INVALID, "the container authorization token contains a line break");
     if (config->partSize < S3_PART_SIZE_MIN || config->partSize > S3_PART_SIZE_MAX)
         return errSet(CONFIG_INVALID, "S3 part size must be between 5 MiB and 5 GiB, got %" PRIu64, config->partSize);
     if (config->partsInFlight < 1 || config->partsInFlight > 64)
@@ -1367,6 +1452,7 @@ ErrCode storageS3New(const S3Config *config, Storage **out)
     pthread_once(&s3GlobalOnce, s3GlobalInit);
     S3Storage *storage = memCalloc(1, sizeof(*storage));
     storage->config = *config;
+    pthread_mutex_init(&storage->credentialsMutex, NULL);
     if (storage->config.region[0] == '\0')
         snprintf(storage->config.region, sizeof(storage->config.region), "us-east-1");
     const char *endpoint = config->endpoint;

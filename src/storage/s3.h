@@ -26,6 +26,7 @@
 #ifndef NBK_STORAGE_S3_H
 #define NBK_STORAGE_S3_H
 
+#include "storage/s3_credentials.h"
 #include "storage/storage.h"
 
 #define S3_PART_SIZE_MIN (5ull * 1024 * 1024)        /* S3's minimum for all but the last part */
@@ -45,6 +46,12 @@ typedef struct {
     char accessKey[256];
     char secretKey[256];     /* secret: never logged */
     char sessionToken[4096]; /* secret: never logged; empty = none */
+    /* Without keys: temporary credentials fetched from the container's
+     * endpoint or the instance metadata service (s3_credentials.h), and
+     * fetched again shortly before they expire. */
+    S3CredentialSource credentialSource;
+    char credentialsUri[1024];   /* CONTAINER: the full URI; INSTANCE: the metadata endpoint */
+    char credentialsToken[4096]; /* CONTAINER: the Authorization value, secret; may be empty */
     S3UriStyle uriStyle;
     char caFile[1024];       /* CA bundle for TLS; empty = the system's */
     char sse[16];            /* "" (none), "AES256" (SSE-S3) or "aws:kms" (SSE-KMS) */
@@ -73,9 +80,13 @@ typedef const char *(*S3Lookup)(const char *key, void *payload);
  * (call s3ConfigDefaults first): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
  * AWS_SESSION_TOKEN; failing those, the [AWS_PROFILE or default] section of
  * AWS_SHARED_CREDENTIALS_FILE (or $HOME/.aws/credentials, read only when
- * present); AWS_REGION, else AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_S3, else
- * AWS_ENDPOINT_URL. A key given without its secret (or the reverse) is
- * CONFIG_INVALID. */
+ * present); failing those, a container's credentials endpoint
+ * (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, else _FULL_URI, with
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN), else the instance metadata service
+ * (AWS_EC2_METADATA_SERVICE_ENDPOINT, default http://169.254.169.254) unless
+ * AWS_EC2_METADATA_DISABLED is true; AWS_REGION, else AWS_DEFAULT_REGION;
+ * AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL. A key given without its secret
+ * (or the reverse) is CONFIG_INVALID. */
 ErrCode s3ConfigFromLookup(S3Config *config, S3Lookup lookup, void *payload);
 
 /* Parses an AWS shared credentials file (INI) and copies the profile's

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Credentials files are small; anything bigger is not one. */
 #define S3_CREDENTIALS_MAX_BYTES (1024 * 1024)
@@ -118,6 +119,47 @@ static const char *lookupSet(S3Lookup lookup, void *payload, const char *key)
     return value && value[0] ? value : NULL;
 }
 
+/* The tail of the chain: a container endpoint, else the instance metadata
+ * service. Nothing is fetched here; the driver asks at its first request. */
+static ErrCode s3TemporaryCredentialsFromLookup(S3Config *config, S3Lookup lookup, void *payload)
+{
+    const char *relative = lookupSet(lookup, payload, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = lookupSet(lookup, payload, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    ErrCode result = ERR_OK;
+    if (relative || full) {
+        if (relative && relative[0] != '/')
+            return errSet(CONFIG_INVALID, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with '/'");
+        if (relative)
+            snprintf(config->credentialsUri, sizeof(config->credentialsUri), "%s%s", S3_CONTAINER_CREDENTIALS_HOST,
+                     relative);
+        else if ((result = copyField(config->credentialsUri, sizeof(config->credentialsUri), full,
+                                     "AWS_CONTAINER_CREDENTIALS_FULL_URI")) != ERR_OK)
+            return result;
+        if (!relative && (result = s3ContainerUriCheck(full)) != ERR_OK) {
+            errSetAction("Use an https:// AWS_CONTAINER_CREDENTIALS_FULL_URI, or one on this machine");
+            return result;
+        }
+        const char *token = lookupSet(lookup, payload, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        if (token && (result = copyField(config->credentialsToken, sizeof(config->credentialsToken), token,
+                                         "AWS_CONTAINER_AUTHORIZATION_TOKEN")) != ERR_OK)
+            return result;
+        config->credentialSource = S3_CREDENTIALS_CONTAINER;
+        return ERR_OK;
+    }
+    const char *disabled = lookupSet(lookup, payload, "AWS_EC2_METADATA_DISABLED");
+    if (disabled && strcasecmp(disabled, "true") == 0)
+        return ERR_OK; /* no source: the caller reports missing credentials */
+    const char *endpoint = lookupSet(lookup, payload, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if ((result = copyField(config->credentialsUri, sizeof(config->credentialsUri),
+                            endpoint ? endpoint : S3_INSTANCE_METADATA_DEFAULT, "AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+        != ERR_OK)
+        return result;
+    if (strncmp(config->credentialsUri, "http://", 7) != 0 && strncmp(config->credentialsUri, "https://", 8) != 0)
+        return errSet(CONFIG_INVALID, "AWS_EC2_METADATA_SERVICE_ENDPOINT must start with http:// or https://");
+    config->credentialSource = S3_CREDENTIALS_INSTANCE;
+    return ERR_OK;
+}
+
 ErrCode s3ConfigFromLookup(S3Config *config, S3Lookup lookup, void *payload)
 {
     const char *accessKey = lookupSet(lookup, payload, "AWS_ACCESS_KEY_ID");
@@ -155,6 +197,8 @@ ErrCode s3ConfigFromLookup(S3Config *config, S3Lookup lookup, void *payload)
             }
         }
     }
+    if (config->accessKey[0] == '\0' && (result = s3TemporaryCredentialsFromLookup(config, lookup, payload)) != ERR_OK)
+        return result;
     const char *region = lookupSet(lookup, payload, "AWS_REGION");
     if (!region)
         region = lookupSet(lookup, payload, "AWS_DEFAULT_REGION");

@@ -12,6 +12,7 @@ typedef struct {
     const Config *config;
     char *secretKey;    /* resolved AWS_SECRET_ACCESS_KEY[_FILE] */
     char *sessionToken; /* resolved AWS_SESSION_TOKEN[_FILE] */
+    char *containerToken; /* resolved AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE] */
 } SettingsLookup;
 
 /* s3ConfigFromLookup asks by name; the settings table knows the same names. */
@@ -22,6 +23,8 @@ static const char *settingsLookup(const char *key, void *payload)
         return lookup->secretKey;
     if (strcmp(key, "AWS_SESSION_TOKEN") == 0)
         return lookup->sessionToken;
+    if (strcmp(key, "AWS_CONTAINER_AUTHORIZATION_TOKEN") == 0)
+        return lookup->containerToken;
     CfgKey cfgKey;
     if (!cfgKeyFromName(key, &cfgKey))
         return NULL; /* HOME: the settings already hold the default credentials file */
@@ -49,13 +52,18 @@ ErrCode storageS3ConfigFromSettings(const Config *config, const StorageLocation 
     if (result == ERR_OK)
         result = cfgGetSecret(config, CFG_AWS_SESSION_TOKEN, &lookup.sessionToken);
     if (result == ERR_OK)
+        result = cfgGetSecret(config, CFG_AWS_CONTAINER_AUTHORIZATION_TOKEN, &lookup.containerToken);
+    if (result == ERR_OK)
         result = s3ConfigFromLookup(out, settingsLookup, &lookup);
     cfgSecretFree(lookup.secretKey);
     cfgSecretFree(lookup.sessionToken);
-    if (result == ERR_OK && out->accessKey[0] == '\0') {
-        result = errSet(CONFIG_INVALID, "no credentials for %s://%s: AWS_ACCESS_KEY_ID is unset and no shared "
-                                        "credentials file was found", "s3", location->bucket);
-        errSetAction("Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or _FILE), or AWS_SHARED_CREDENTIALS_FILE");
+    cfgSecretFree(lookup.containerToken);
+    if (result == ERR_OK && out->accessKey[0] == '\0' && out->credentialSource == S3_CREDENTIALS_STATIC) {
+        result = errSet(CONFIG_INVALID, "no credentials for %s://%s: AWS_ACCESS_KEY_ID is unset, no shared "
+                                        "credentials file was found, and AWS_EC2_METADATA_DISABLED is true",
+                        "s3", location->bucket);
+        errSetAction("Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or _FILE), AWS_SHARED_CREDENTIALS_FILE, "
+                     "or an instance or container role");
     }
     const char *style = cfgGet(config, CFG_BACKUP_S3_URI_STYLE);
     out->uriStyle = style && strcmp(style, "path") == 0 ? S3_URI_STYLE_PATH : S3_URI_STYLE_HOST;

@@ -30,7 +30,7 @@ SAMPLE_DATA = REPO_ROOT / "tools" / "sample_data.py"
 
 # Variables the tools read; removed from the inherited environment so that a
 # developer's shell cannot change what a test sees.
-_TOOL_PREFIXES = ("NEO4J_", "TEST_NEO4J_", "BACKUP_", "NBK_", "PROMOTE_")
+_TOOL_PREFIXES = ("NEO4J_", "TEST_NEO4J_", "BACKUP_", "NBK_", "PROMOTE_", "AWS_")
 
 # Exit statuses of docs/exit-codes.md.
 EXIT_USAGE = 2

@@ -28,6 +28,7 @@ pytest.importorskip("boto3")
 NODES = 1500
 RELATIONSHIPS = 3200
 STORAGE_AUTH_FAILED = 30
+CONFIG_INVALID = 21
 
 
 @pytest.fixture
@@ -143,6 +144,55 @@ def test_wrong_secret_is_storage_auth_failed(s3_tools):
     assert_error(result, STORAGE_AUTH_FAILED, "STORAGE_AUTH_FAILED")
     assert "wrong-secret-value" not in result.output
     assert server.secret_key not in result.output
+
+
+def test_instance_and_container_role_credentials(s3_tools, sample_graph):
+    """No keys and no credentials file: the tool asks the instance metadata
+    service (IMDSv2: token, role name, credentials) or a container endpoint,
+    here moto's metadata endpoint, and signs with what it hands out, without
+    printing it."""
+    tools, server, prefix = s3_tools
+    if server.kind != "moto":
+        pytest.skip("S3Proxy has no metadata service; moto serves one")
+    instance = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": server.endpoint}
+    checked = tools.backup("--check", env=instance)
+    assert checked.returncode == 0, checked.output
+    assert f"credentials of the instance role, from the metadata service at {server.endpoint} (IMDSv2)" \
+        in checked.stdout
+    created = tools.backup("--create", env=instance)
+    assert created.returncode == 0, created.output
+    backup_id = backup_id_of(created)
+    assert manifest_of(server, prefix, backup_id)["status"] == "COMPLETE"
+    container = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI":
+                     f"{server.endpoint}/latest/meta-data/iam/security-credentials/default-role",
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-token-0123456789"}
+    listed = tools.backup("--list", "--json", "--verbose", env=container)
+    assert listed.returncode == 0, listed.output
+    assert [entry["id"] for entry in json.loads(listed.stdout)["backups"]] == [backup_id]
+    for output in (checked.output, created.output, listed.output):
+        # moto's role credentials and the container token
+        assert "test-secret-key" not in output and "test-session-token" not in output
+        assert "container-token-0123456789" not in output
+
+
+def test_no_credentials_anywhere_is_a_clear_config_error(s3_tools):
+    """Not on a cloud instance and no keys: the metadata service does not
+    answer, and the error says what to set instead of hanging or blaming the
+    bucket."""
+    tools, server, prefix = s3_tools
+    started = time.monotonic()
+    result = tools.backup("--list", env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                                         "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:1"})
+    assert_error(result, CONFIG_INVALID, "CONFIG_INVALID")
+    assert "instance metadata service at http://127.0.0.1:1 did not answer" in result.output
+    assert "AWS_EC2_METADATA_DISABLED=true" in result.output
+    assert time.monotonic() - started < 30  # three quick attempts, not the S3 retry schedule
+    disabled = tools.backup("--list", env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                                           "AWS_EC2_METADATA_DISABLED": "true"})
+    assert_error(disabled, CONFIG_INVALID, "CONFIG_INVALID")
+    assert "AWS_EC2_METADATA_DISABLED is true" in disabled.output
 
 
 def test_check_probes_the_bucket_and_leaves_nothing(s3_tools):

@@ -164,8 +164,35 @@ static void testS3FromSharedCredentials(void **state)
     assert_non_null(strstr(errLast()->reason, "absent"));
     cfgFree(config);
     unlink(file);
-    /* Without keys and without a file: a clear error and what to set. */
+    /* Without keys and without a file: the instance metadata service, asked
+     * only at the first request, at its default address or the one set. */
     config = newConfig("s3://bucket-one");
+    assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), ERR_OK);
+    assert_int_equal(s3.credentialSource, S3_CREDENTIALS_INSTANCE);
+    assert_string_equal(s3.credentialsUri, "http://169.254.169.254");
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://127.0.0.1:1338"), ERR_OK);
+    assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), ERR_OK);
+    assert_string_equal(s3.credentialsUri, "http://127.0.0.1:1338");
+    /* A container endpoint comes first: relative (ECS) over full (EKS). */
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://127.0.0.1:9/creds"),
+                     ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_CONTAINER_AUTHORIZATION_TOKEN, "Bearer abc"), ERR_OK);
+    assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), ERR_OK);
+    assert_int_equal(s3.credentialSource, S3_CREDENTIALS_CONTAINER);
+    assert_string_equal(s3.credentialsUri, "http://127.0.0.1:9/creds");
+    assert_string_equal(s3.credentialsToken, "Bearer abc");
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, "/v2/credentials/x"), ERR_OK);
+    assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), ERR_OK);
+    assert_string_equal(s3.credentialsUri, "http://169.254.170.2/v2/credentials/x");
+    /* A token must never cross a network in clear. */
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, ""), ERR_OK);
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_CONTAINER_CREDENTIALS_FULL_URI, "http://10.0.0.5/creds"), ERR_OK);
+    assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), CONFIG_INVALID);
+    assert_non_null(strstr(errLast()->reason, "in clear"));
+    cfgFree(config);
+    /* With the metadata service disabled: a clear error and what to set. */
+    config = newConfig("s3://bucket-one");
+    assert_int_equal(cfgSetOverride(config, CFG_AWS_EC2_METADATA_DISABLED, "true"), ERR_OK);
     assert_int_equal(storageS3ConfigFromSettings(config, &location, &s3), CONFIG_INVALID);
     assert_non_null(strstr(errLast()->action, "AWS_ACCESS_KEY_ID"));
     /* A key without its secret. */
