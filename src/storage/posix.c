@@ -337,6 +337,26 @@ static ErrCode posixRemoveDir(void *driver, const char *dirName)
     return result != ERR_OK ? result : fsRemoveTree(storage->root, path);
 }
 
+/* Takes the flock of path for both lock entry points. The purpose is shown
+ * as is to a refused caller ("held by pid N (<purpose>)"); the host only when
+ * the caller names one (a flock is local anyway). */
+static ErrCode posixLockTake(const char *path, const StorageLockOwner *owner, int mode, int timeoutMs, void **out)
+{
+    char purpose[512];
+    const char *what = owner && owner->owner ? owner->owner : NULL;
+    if (what && owner->host)
+        snprintf(purpose, sizeof(purpose), "%.255s on %.200s", what, owner->host);
+    else if (what)
+        snprintf(purpose, sizeof(purpose), "%.500s", what);
+    Lock *lock = NULL;
+    ErrCode result = lockAcquire(&lock, path, mode == STORAGE_LOCK_SHARED ? LOCK_SHARED : LOCK_EXCLUSIVE, timeoutMs,
+                                 what ? purpose : NULL);
+    if (result != ERR_OK)
+        return result;
+    *out = lock;
+    return ERR_OK;
+}
+
 static ErrCode posixLockAcquire(void *driver, const char *name, const StorageLockOwner *owner, int ttlSeconds,
                                 void **out)
 {
@@ -347,19 +367,15 @@ static ErrCode posixLockAcquire(void *driver, const char *name, const StorageLoc
         result = posixMakeParents(path);
     if (result != ERR_OK)
         return result;
-    char purpose[sizeof("neo4j-backup") + 256 + 256 + 8];
+    /* This older entry point always names a holder: this host unless given one. */
     char host[256] = "";
-    if (owner && owner->host)
-        snprintf(host, sizeof(host), "%s", owner->host);
-    else
+    if (!owner || !owner->host)
         gethostname(host, sizeof(host) - 1);
-    snprintf(purpose, sizeof(purpose), "%.255s on %s", owner && owner->owner ? owner->owner : "neo4j-backup", host);
-    Lock *lock = NULL;
-    result = lockAcquire(&lock, path, LOCK_EXCLUSIVE, 0, purpose);
-    if (result != ERR_OK)
-        return result;
-    *out = lock;
-    return ERR_OK;
+    StorageLockOwner named = {
+        .owner = owner && owner->owner ? owner->owner : "neo4j-backup",
+        .host = owner && owner->host ? owner->host : host,
+    };
+    return posixLockTake(path, &named, STORAGE_LOCK_EXCLUSIVE, 0, out);
 }
 
 static ErrCode posixLockRefresh(void *lock) { return ERR_OK; /* flock lives as long as its holder */ }
@@ -498,21 +514,7 @@ static ErrCode posixLockAcquireMode(void *driver, const char *name, const Storag
         if (lstat(parentPath, &parent) != 0 || !S_ISDIR(parent.st_mode))
             return errSet(BACKUP_NOT_FOUND, "cannot lock %s: %s is not a directory", path, parentPath);
     }
-    /* The purpose is shown as is to a refused caller ("held by pid N (<purpose>)");
-     * the host only when the caller names one (a flock is local anyway). */
-    char purpose[512];
-    const char *what = owner && owner->owner ? owner->owner : NULL;
-    if (what && owner->host)
-        snprintf(purpose, sizeof(purpose), "%.255s on %.200s", what, owner->host);
-    else if (what)
-        snprintf(purpose, sizeof(purpose), "%.500s", what);
-    Lock *lock = NULL;
-    result = lockAcquire(&lock, path, mode == STORAGE_LOCK_SHARED ? LOCK_SHARED : LOCK_EXCLUSIVE, timeoutMs,
-                         what ? purpose : NULL);
-    if (result != ERR_OK)
-        return result;
-    *out = lock;
-    return ERR_OK;
+    return posixLockTake(path, owner, mode, timeoutMs, out);
 }
 
 static bool posixLockHeld(void *driver, const char *name)

@@ -188,15 +188,22 @@ ErrCode storageRemoveDir(Storage *storage, const char *dir)
 
 static StorageLock *storageLockWrap(const StorageInterface *interface, void *driverLock, int ttlSeconds);
 
+/* What every lock request must satisfy, whatever the mode. */
+static ErrCode storageLockArgumentsCheck(const char *name, int ttlSeconds)
+{
+    ErrCode result = storageNameCheck(name, false);
+    if (result == ERR_OK && ttlSeconds <= 0)
+        return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
+    return result;
+}
+
 ErrCode storageLockAcquire(Storage *storage, const char *name, const StorageLockOwner *owner, int ttlSeconds,
                            StorageLock **out)
 {
     *out = NULL;
-    ErrCode result = storageNameCheck(name, false);
+    ErrCode result = storageLockArgumentsCheck(name, ttlSeconds);
     if (result != ERR_OK)
         return result;
-    if (ttlSeconds <= 0)
-        return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
     void *driverLock = NULL;
     result = storage->interface->lockAcquire(storage->driver, name, owner, ttlSeconds, &driverLock);
     if (result != ERR_OK)
@@ -451,11 +458,9 @@ ErrCode storageLockAcquireMode(Storage *storage, const char *name, const Storage
             nanosleep(&pause, NULL);
         }
     }
-    ErrCode result = storageNameCheck(name, false);
+    ErrCode result = storageLockArgumentsCheck(name, ttlSeconds);
     if (result != ERR_OK)
         return result;
-    if (ttlSeconds <= 0)
-        return errSet(CONFIG_INVALID, "lock time-to-live must be positive, got %d", ttlSeconds);
     void *driverLock = NULL;
     result = storage->interface->lockAcquireMode(storage->driver, name, owner, mode, timeoutMs, ttlSeconds,
                                                  &driverLock);
