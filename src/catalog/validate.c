@@ -127,6 +127,33 @@ static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *ent
     return code;
 }
 
+/* After a checksum mismatch: the framing pass (no key needed) names the
+ * first damaged section, so an operator knows which block was hit. */
+static void catValidateLocate(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
+{
+    ErrDetail mismatch = errSave();
+    char name[512];
+    ArcLocation archive;
+    ArcReader *reader = NULL;
+    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+    if (code == ERR_OK)
+        code = arcReaderOpenFramingOnlyAt(&reader, &archive);
+    while (code == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK || !packed)
+            break;
+    }
+    arcReaderFree(reader);
+    if (code == BACKUP_CORRUPTED) {
+        CatValidateEvent event = {.kind = CAT_VALIDATE_DAMAGE_LOCATED, .text = errLast()->reason};
+        catValidateEmit(run, &event);
+    }
+    errRestore(&mismatch);
+}
+
 /* Reads the whole archive (through the catalog's storage) and compares it
  * with the manifest. */
 static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *entry, const char *archivePath,
@@ -225,6 +252,8 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         catValidateSimple(&run, CAT_VALIDATE_STARTING);
         CatChecksum checksum;
         code = catChecksumVerify(catalog, &entry, archivePath, sizeof(archivePath), &checksum);
+        if (code == BACKUP_CORRUPTED && checksum.mismatch && !catManifestIsDump(entry.manifest))
+            catValidateLocate(&run, &entry, archivePath);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, &checksum);
         else if (code == ERR_OK)

@@ -64,6 +64,7 @@ typedef enum {
      * the content (records, counts) was NOT checked. */
     CAT_VALIDATE_CONTENT_NOT_CHECKED,
     CAT_VALIDATE_KEY_ACCEPTED,         /* text: the key id; the manifest is authenticated */
+    CAT_VALIDATE_DAMAGE_LOCATED,       /* text: the first damaged section, after a checksum mismatch */
 } CatValidateEventKind;
 
 typedef struct {

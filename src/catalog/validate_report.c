@@ -57,6 +57,9 @@ void catValidateReportEvent(const CatValidateEvent *event, void *payload)
         logWarn("Content NOT checked: the backup is encrypted and no key was given (set "
                 "BACKUP_ENCRYPTION_KEY_FILE or BACKUP_ENCRYPTION_PASSPHRASE for the full check)");
         break;
+    case CAT_VALIDATE_DAMAGE_LOCATED:
+        logError("Damage located: %s", event->text);
+        break;
     case CAT_VALIDATE_KEY_ACCEPTED:
         logInfo("Encryption: key %s accepted, manifest authenticated", event->text);
         break;

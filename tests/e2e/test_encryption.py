@@ -248,6 +248,7 @@ def test_damage_is_refused_and_located(repo, neo4j_target):
     def flipped_bit():
         result = tools.backup("--validate", backup_id, env=NO_KEY)
         assert_error(result, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+        assert f"block 1 at file offset {blocks[0][0]}: CRC mismatch" in result.stderr, result.output
         restored = tools.restore("--backup-id", backup_id, "--load", "bolt")
         assert_error(restored, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
     damaged(repository, name, bytes(flipped), flipped_bit)
