@@ -1,6 +1,7 @@
 /* Jobs of the HTTP API: one detached thread per job, a table under a mutex,
  * a condition variable to wait for the running ones at shutdown. */
 #include "api/jobs.h"
+#include "catalog/catalog_key.h"
 
 #include "api/metrics.h"
 #include "catalog/catalog_settings.h"
@@ -86,8 +87,13 @@ static ErrCode apiJobValidate(ApiJobs *jobs, const char *backupId)
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK)
         code = catOpenConfigured(jobs->config, false, &catalog);
+    CryptoMasterKey masterKey;
+    bool keyed = false;
+    if (code == ERR_OK)
+        code = catMasterKeyConfigured(jobs->config, catalog, false, &masterKey, &keyed);
     if (code == ERR_OK) {
         CatValidateRequest request = {
+            .masterKey = keyed ? &masterKey : NULL,
             .catalog = catalog,
             .backupId = backupId,
             .validateDump = jobs->backends ? jobs->backends->dumpValidate : NULL,
@@ -95,8 +101,13 @@ static ErrCode apiJobValidate(ApiJobs *jobs, const char *backupId)
         };
         code = catValidate(&request, &result, &(CatValidateEvents){.onEvent = catValidateReportEvent});
     }
+    if (keyed)
+        cryptoMasterKeyWipe(&masterKey);
     catClose(catalog);
-    if (code == ERR_OK)
+    if (code == ERR_OK && result.contentNotChecked)
+        logSuccess("Backup %s: the encrypted archive is intact; its content was not checked without the key",
+                   backupId);
+    else if (code == ERR_OK)
         logSuccess("Backup %s is valid", backupId);
     else if (!result.reported)
         logErrorBlock("Backup validation failed", false);
@@ -134,6 +145,8 @@ static ErrCode apiJobRestore(ApiJobs *jobs, const ApiJobRequest *job)
     ErrCode code = restoreSettingsResolve(jobs->config, job->target[0] ? job->target : NULL, &settings);
     if (code == ERR_OK)
         code = catOpenConfigured(jobs->config, false, &catalog);
+    if (code == ERR_OK)
+        code = restoreSettingsResolveKey(jobs->config, catalog, &settings);
     if (code == ERR_OK) {
         ApiRestoreContext context = {.config = jobs->config, .cancelFlag = jobs->cancelFlag};
         RestoreInstanceOps ops = jobs->backends->restoreOps;

@@ -343,6 +343,8 @@ static void apiPageBackups(const ApiSnapshot *snapshot, Buffer *out)
         apiPageRaw(out, "</span>");
         if (manifest && manifest->keep)
             apiPageRaw(out, " <span class=\"badge b-warn\">kept</span>");
+        if (manifest && manifest->encryption.present)
+            apiPageRaw(out, " <span class=\"badge\">encrypted</span>");
         apiPageRaw(out, "</td>");
         apiCell(out, "Age", apiRelativeTime(entry->created, snapshot->now, relative, sizeof(relative)));
         apiCell(out, "Size", manifest ? fmtSize(size, sizeof(size), manifest->archive.sizeCompressed)

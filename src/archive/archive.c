@@ -2,6 +2,7 @@
  * streamed SHA-256 of a whole file (by path or through a Storage), and
  * opening an archive where it is (ArcLocation: a path or a storage name). */
 #include "archive/archive.h"
+#include "archive/archive_format.h"
 #include "common/fsutil.h"
 #include "common/mem.h"
 
@@ -160,6 +161,10 @@ ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcW
                         const uint8_t *headerPacked, size_t headerLength)
 {
     *out = NULL;
+    ArcWriterOptions keyed = options ? *options : (ArcWriterOptions){0};
+    if (!keyed.dataKey)
+        keyed.dataKey = location->dataKey;
+    options = &keyed;
     if (!location->storage)
         return arcWriterOpenWith(out, location->path, options, headerPacked, headerLength);
     StorageWrite *destination = NULL;
@@ -172,6 +177,8 @@ ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcW
 ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey)
 {
     *out = NULL;
+    if (!dataKey)
+        dataKey = location->dataKey;
     if (!location->storage)
         return arcReaderOpenWith(out, location->path, dataKey);
     StorageRead *source = NULL;
@@ -181,9 +188,71 @@ ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint
     return arcReaderOpenStorage(out, source, arcLocationShown(location), dataKey);
 }
 
+ErrCode arcReaderOpenFramingOnlyAt(ArcReader **out, const ArcLocation *location)
+{
+    *out = NULL;
+    if (!location->storage) {
+        int fd = -1;
+        ErrCode opened = arcOpenFile(location->path, &fd);
+        if (opened != ERR_OK)
+            return opened;
+        return arcReaderOpenFramingOnly(out, fd, location->path);
+    }
+    StorageRead *source = NULL;
+    ErrCode result = storageReadOpen(location->storage, location->name, 0, STORAGE_READ_ALL, &source);
+    if (result != ERR_OK)
+        return arcLocationMissing(location, result);
+    return arcReaderOpenStorageFramingOnly(out, source, arcLocationShown(location));
+}
+
 ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut)
 {
     if (!location->storage)
         return arcSha256File(location->path, hex, sizeOut);
     return arcLocationMissing(location, arcSha256Storage(location->storage, location->name, hex, sizeOut));
+}
+
+ErrCode arcKeySectionAt(const ArcLocation *location, uint8_t out[ARC_KEY_SECTION_BYTES])
+{
+    enum { PREFIX = ARC_PREAMBLE_LENGTH + ARC_SECTION_PREFIX_LENGTH, TOTAL = PREFIX + ARC_KEY_SECTION_BYTES };
+    uint8_t head[TOTAL];
+    size_t got = 0;
+    ErrCode result = ERR_OK;
+    if (location->storage) {
+        StorageRead *source = NULL;
+        result = storageReadOpen(location->storage, location->name, 0, TOTAL, &source);
+        if (result != ERR_OK)
+            return arcLocationMissing(location, result);
+        while (result == ERR_OK && got < TOTAL) {
+            size_t chunk = 0;
+            result = storageRead(source, head + got, TOTAL - got, &chunk);
+            if (chunk == 0)
+                break;
+            got += chunk;
+        }
+        storageReadClose(source);
+    } else {
+        int fd = -1;
+        result = arcOpenFile(location->path, &fd);
+        if (result != ERR_OK)
+            return result;
+        while (got < TOTAL) {
+            ssize_t chunk = read(fd, head + got, TOTAL - got);
+            if (chunk < 0 && errno == EINTR)
+                continue;
+            if (chunk <= 0)
+                break;
+            got += (size_t)chunk;
+        }
+        close(fd);
+    }
+    if (result != ERR_OK)
+        return result;
+    if (got < TOTAL || memcmp(head, ARC_MAGIC_ENCRYPTED, ARC_MAGIC_LENGTH) != 0 ||
+        head[ARC_PREAMBLE_LENGTH] != ARC_SECTION_KEY || head[PREFIX - 4] != 0 || head[PREFIX - 3] != 0 ||
+        head[PREFIX - 2] != 0 || head[PREFIX - 1] != ARC_KEY_SECTION_BYTES)
+        return errSet(BACKUP_CORRUPTED, "%s does not start with an encrypted archive's key section",
+                      arcLocationShown(location));
+    memcpy(out, head + PREFIX, ARC_KEY_SECTION_BYTES);
+    return ERR_OK;
 }

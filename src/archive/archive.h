@@ -150,6 +150,8 @@ ErrCode arcReaderOpenStorage(ArcReader **out, StorageRead *source, const char *d
  * and SHA-256: the content (tags, records, counts, digest) is NOT checked.
  * A format-1 archive is read and checked in full, as by arcReaderOpenFd. */
 ErrCode arcReaderOpenFramingOnly(ArcReader **out, int fd, const char *displayName);
+/* The same on a storage read, which the reader owns from the call on. */
+ErrCode arcReaderOpenStorageFramingOnly(ArcReader **out, StorageRead *source, const char *displayName);
 /* True for a format-2 (encrypted) archive. */
 bool arcReaderEncrypted(const ArcReader *reader);
 /* The header map as written (valid while the reader lives). */
@@ -187,6 +189,10 @@ typedef struct {
     Storage *storage;
     const char *name;
     const char *path;
+    /* The backup's data key (ARC_DATA_KEY_BYTES) when it is encrypted, NULL
+     * otherwise: arcWriterOpenAt and arcReaderOpenAt use it when they are
+     * given none, so the key travels wherever the archive's location does. */
+    const uint8_t *dataKey;
 } ArcLocation;
 
 const char *arcLocationShown(const ArcLocation *location);
@@ -198,6 +204,14 @@ ErrCode arcWriterOpenAt(ArcWriter **out, const ArcLocation *location, const ArcW
 /* arcReaderOpenWith on the path or arcReaderOpenStorage on the name; a
  * missing file is BACKUP_NOT_FOUND "archive file missing: <shown>" both ways. */
 ErrCode arcReaderOpenAt(ArcReader **out, const ArcLocation *location, const uint8_t *dataKey);
+/* The key section's payload of a format-2 archive (docs/archive-format.md
+ * section 9): its bytes are authenticated by the manifest's MAC. Reads only
+ * the first bytes of the file; BACKUP_CORRUPTED when the file does not start
+ * with a format-2 preamble and a key section of the right length. */
+#define ARC_KEY_SECTION_BYTES 42
+ErrCode arcKeySectionAt(const ArcLocation *location, uint8_t out[ARC_KEY_SECTION_BYTES]);
+/* arcReaderOpenFramingOnly where the archive is (a path or a storage name). */
+ErrCode arcReaderOpenFramingOnlyAt(ArcReader **out, const ArcLocation *location);
 /* arcSha256File or arcSha256Storage, a missing file reported as above. */
 ErrCode arcSha256At(const ArcLocation *location, char hex[65], uint64_t *sizeOut);
 

@@ -842,6 +842,13 @@ ErrCode arcReaderOpenStorage(ArcReader **out, StorageRead *source, const char *d
     return readerOpen(out, reader, displayName, dataKey, false);
 }
 
+ErrCode arcReaderOpenStorageFramingOnly(ArcReader **out, StorageRead *source, const char *displayName)
+{
+    ArcReader *reader = readerNew(&readerStorageSource);
+    reader->storage = source;
+    return readerOpen(out, reader, displayName, NULL, true);
+}
+
 ErrCode arcReaderOpenFd(ArcReader **out, int fd, const char *displayName)
 {
     return arcReaderOpenFdWith(out, fd, displayName, NULL);

@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <string.h>
 
 #define BACKUP_DEFAULT_LOCK_PURPOSE "backup --create"
@@ -220,6 +221,21 @@ static ErrCode backupManifestSchema(Manifest *manifest, const ArcLocation *archi
     return code;
 }
 
+/* The manifest of an encrypted backup: the data key wrapped by the master
+ * key, the MAC over the plain fields and the archive's key section as
+ * stored, and the private part sealed (docs/encryption.md section 3). */
+static ErrCode backupSealManifest(Manifest *manifest, const CryptoMasterKey *masterKey, const ArcLocation *archive)
+{
+    uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES];
+    uint8_t keySection[ARC_KEY_SECTION_BYTES];
+    ErrCode code = cryptoDataKeyWrap(masterKey, archive->dataKey, wrapped);
+    if (code == ERR_OK)
+        code = arcKeySectionAt(archive, keySection);
+    if (code == ERR_OK)
+        code = manifestSeal(manifest, archive->dataKey, wrapped, keySection);
+    return code;
+}
+
 static void backupHex(const uint8_t digest[32], char hex[65])
 {
     for (int index = 0; index < 32; index++)
@@ -361,9 +377,14 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     if (code == ERR_OK)
         code = fsPathJoin(archiveName, sizeof(archiveName), catBackupDirName(backupDir),
                           arcFileName(request->compression));
+    uint8_t dataKey[CRYPTO_KEY_BYTES];
     ArcLocation archive = {.storage = catalog ? catStorage(catalog) : NULL,
                            .name = archiveName,
                            .path = archivePath[0] ? archivePath : NULL};
+    if (code == ERR_OK && request->masterKey) {
+        code = cryptoDataKeyGenerate(dataKey);
+        archive.dataKey = dataKey;
+    }
     if (code == ERR_OK)
         code = backupWriteArchive(&run, connection, &archive, created, &logical);
     if (code == ERR_OK) {
@@ -372,6 +393,8 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         manifest->durationSeconds = timeMonotonic() - started;
         code = backupManifestSchema(manifest, &archive);
     }
+    if (code == ERR_OK && request->masterKey)
+        code = backupSealManifest(manifest, request->masterKey, &archive);
     if (code == ERR_OK)
         code = catBackupDirSaveManifest(backupDir, manifest);
     if (code == ERR_OK) {
@@ -385,6 +408,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         catBackupDirAbort(backupDir);
         out->id[0] = '\0'; /* names nothing visible */
     }
+    sodium_memzero(dataKey, sizeof(dataKey));
     manifestFree(manifest);
     logicalBackupResultFree(&logical);
     storageLockRelease(createLock);

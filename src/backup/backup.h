@@ -25,6 +25,7 @@
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "common/error.h"
+#include "crypto/keys.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -98,6 +99,11 @@ struct BackupRequest {
     const char *dataPath;
     const char *lockPurpose;      /* shown to a second run that finds the create lock; NULL: "backup --create" */
     bool dryRun;                  /* connect and count only; BACKUP_EVENT_DRY_RUN */
+    /* Borrowed, may be NULL: the repository's master key. Set: the backup
+     * gets its own random data key, the archive is format 2 and the
+     * manifest carries the wrapped key, a MAC and the sealed private part
+     * (docs/encryption.md). Never logged. */
+    const CryptoMasterKey *masterKey;
     /* Set asynchronously (signal handler): the run stops, removes its
      * temporary directory and returns OPERATION_INTERRUPTED. */
     volatile sig_atomic_t *cancelFlag;

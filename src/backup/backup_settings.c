@@ -1,6 +1,7 @@
 /* Resolves the backup's configuration into request values, the same way for
  * every front end (backup/backup_settings.h). */
 #include "backup/backup_settings.h"
+#include "catalog/catalog_key.h"
 #include "catalog/catalog_settings.h"
 
 #include <stdio.h>
@@ -13,6 +14,14 @@ ErrCode backupSettingsResolve(const Config *config, BackupSettings *out)
     const char *method = cfgGet(config, CFG_BACKUP_METHOD);
     if (method && strcmp(method, "dump") == 0) {
         out->method = BACKUP_METHOD_DUMP;
+        /* neo4j-admin writes the dump file itself: nothing to encrypt it with
+         * the repository's key on the way (docs/encryption.md). */
+        if (catKeyConfigured(config)) {
+            errSet(CONFIG_INVALID, "the dump method cannot encrypt its backups, and an encryption key is set");
+            errSetAction("Use BACKUP_METHOD=logical for encrypted backups, or unset BACKUP_ENCRYPTION_KEY_FILE "
+                         "and BACKUP_ENCRYPTION_PASSPHRASE(_FILE) for dump backups");
+            return CONFIG_INVALID;
+        }
         return ERR_OK;
     }
     if (method && strcmp(method, "logical") != 0)
@@ -81,7 +90,9 @@ ErrCode backupCreateConfigured(const Config *config, const BackupSettings *setti
      * yet); a directory is opened by the service as it always was, after
      * Neo4j answered. A dry run opens nothing. */
     Catalog *catalog = NULL;
-    if (!dryRun && !catStorageIsLocal(config)) {
+    /* A passphrase's key record lives in the repository: open it first then. */
+    bool passphrase = catKeyNeedsRepository(config);
+    if (!dryRun && (!catStorageIsLocal(config) || passphrase)) {
         ErrCode opened = catOpenConfigured(config, true, &catalog);
         if (opened != ERR_OK) {
             BackupResult failed = {0};
@@ -90,6 +101,18 @@ ErrCode backupCreateConfigured(const Config *config, const BackupSettings *setti
         }
         request.catalog = catalog;
     }
+    CryptoMasterKey masterKey;
+    bool keyed = false;
+    ErrCode keyCode = ERR_OK;
+    if (!dryRun || !passphrase)
+        keyCode = catMasterKeyConfigured(config, catalog, true, &masterKey, &keyed);
+    if (keyCode != ERR_OK) {
+        BackupResult failed = {0};
+        backupReportFailure(&failed);
+        catClose(catalog);
+        return keyCode;
+    }
+    request.masterKey = keyed ? &masterKey : NULL;
     BackupReport report;
     backupReportInit(&report);
     BackupResult result;
@@ -98,6 +121,8 @@ ErrCode backupCreateConfigured(const Config *config, const BackupSettings *setti
         snprintf(idOut, CAT_ID_SIZE, "%s", result.id);
     else if (code != ERR_OK)
         backupReportFailure(&result);
+    if (keyed)
+        cryptoMasterKeyWipe(&masterKey);
     catClose(catalog);
     return code;
 }

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -868,6 +869,8 @@ void catEntryFree(CatEntry *entry)
         return;
     manifestFree(entry->manifest);
     entry->manifest = NULL;
+    sodium_memzero(entry->dataKey, sizeof(entry->dataKey));
+    entry->unlocked = false;
 }
 
 static int compareNewestFirst(const void *left, const void *right)

@@ -192,6 +192,10 @@ typedef struct {
     char damage[1024];       /* why manifest is NULL (empty otherwise) */
     int64_t created;         /* manifest's, else from the id, else the dir's mtime */
     uint64_t diskBytes;      /* size of all files of the backup */
+    /* An encrypted backup after catEntryUnlock (catalog/catalog_key.h): its
+     * data key (wiped by catEntryFree), which catArchiveLocation passes on. */
+    bool unlocked;
+    uint8_t dataKey[32];
 } CatEntry;
 
 typedef struct {

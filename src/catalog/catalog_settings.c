@@ -75,6 +75,8 @@ json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, in
         timeFormatIso(decision->expires, text);
         json_object_object_add(item, "expires", json_object_new_string(text));
     }
+    json_object_object_add(item, "encrypted",
+                           json_object_new_boolean(entry->manifest && entry->manifest->encryption.present));
     json_object_object_add(item, "expiring_soon", json_object_new_boolean(retExpiringSoon(decision, now)));
     json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
     return item;

@@ -8,11 +8,15 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "crypto/keys.h"
+#include "crypto/manifest_auth.h"
 #include "storage/posix.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,7 @@
 static const char *const knownKeys[] = {
     "format_version", "id", "created", "expires", "status", "validated_at", "failure_reason",
     "method", "source", "tool_version", "compression", "archive", "stats", "schema",
-    "content_fingerprint", "duration_seconds", "downtime_seconds", "keep", MANIFEST_SHA_KEY,
+    "content_fingerprint", "duration_seconds", "downtime_seconds", "keep", "encryption", MANIFEST_SHA_KEY,
 };
 
 static void *manifestAlloc(size_t count, size_t size)
@@ -46,6 +50,7 @@ Manifest *manifestNew(void)
 {
     Manifest *manifest = manifestAlloc(1, sizeof(*manifest));
     manifest->formatVersion = MANIFEST_FORMAT_VERSION;
+    manifest->privateOpen = true;
     return manifest;
 }
 
@@ -85,6 +90,10 @@ void manifestFree(Manifest *manifest)
     }
     free(manifest->schema);
     free(manifest->contentFingerprint);
+    free(manifest->encryption.keyId);
+    free(manifest->encryption.wrappedKey);
+    free(manifest->encryption.mac);
+    free(manifest->encryption.sealed);
     if (manifest->extra)
         json_object_put(manifest->extra);
     free(manifest);
@@ -226,8 +235,43 @@ static json_object *countsToJson(const ManifestCount *counts, size_t count)
     return object;
 }
 
+static json_object *schemaToJson(const Manifest *manifest)
+{
+    json_object *schema = json_object_new_array();
+    for (size_t index = 0; index < manifest->schemaCount; index++) {
+        const ManifestSchemaItem *item = &manifest->schema[index];
+        json_object *entry = json_object_new_object();
+        addString(entry, "name", item->name);
+        addString(entry, "type", item->type);
+        addString(entry, "kind", item->kind);
+        addString(entry, "create_statement", item->createStatement);
+        addString(entry, "state", item->state);
+        addString(entry, "failure_message", item->failureMessage);
+        json_object_array_add(schema, entry);
+    }
+    return schema;
+}
+
+static json_object *manifestPrivateJson(const Manifest *manifest)
+{
+    json_object *root = json_object_new_object();
+    json_object *source = json_object_new_object();
+    addString(source, "uri", manifest->source.uri);
+    json_object_object_add(root, "source", source);
+    json_object *stats = json_object_new_object();
+    json_object_object_add(stats, "labels", countsToJson(manifest->stats.labels, manifest->stats.labelCount));
+    json_object_object_add(stats, "types", countsToJson(manifest->stats.types, manifest->stats.typeCount));
+    json_object_object_add(root, "stats", stats);
+    json_object_object_add(root, "schema", schemaToJson(manifest));
+    addString(root, "content_fingerprint", manifest->contentFingerprint);
+    return root;
+}
+
 json_object *manifestToJson(const Manifest *manifest)
 {
+    /* An encrypted manifest shows only what needs no key; the members that
+     * reveal the graph are in encryption.private (docs/encryption.md 3.2). */
+    bool sealed = manifest->encryption.present;
     json_object *root = json_object_new_object();
     json_object_object_add(root, "format_version", json_object_new_int(manifest->formatVersion));
     addString(root, "id", manifest->id);
@@ -239,7 +283,8 @@ json_object *manifestToJson(const Manifest *manifest)
     addString(root, "method", manifest->method);
 
     json_object *source = json_object_new_object();
-    addString(source, "uri", manifest->source.uri);
+    if (!sealed)
+        addString(source, "uri", manifest->source.uri);
     addString(source, "server_version", manifest->source.serverVersion);
     addString(source, "edition", manifest->source.edition);
     addString(source, "bolt_version", manifest->source.boltVersion);
@@ -260,29 +305,29 @@ json_object *manifestToJson(const Manifest *manifest)
     addUnsigned(stats, "nodes", manifest->stats.nodes);
     addUnsigned(stats, "relationships", manifest->stats.relationships);
     addUnsigned(stats, "schema_items", manifest->stats.schemaItems);
-    json_object_object_add(stats, "labels", countsToJson(manifest->stats.labels, manifest->stats.labelCount));
-    json_object_object_add(stats, "types", countsToJson(manifest->stats.types, manifest->stats.typeCount));
+    if (!sealed) {
+        json_object_object_add(stats, "labels", countsToJson(manifest->stats.labels, manifest->stats.labelCount));
+        json_object_object_add(stats, "types", countsToJson(manifest->stats.types, manifest->stats.typeCount));
+    }
     json_object_object_add(root, "stats", stats);
 
-    json_object *schema = json_object_new_array();
-    for (size_t index = 0; index < manifest->schemaCount; index++) {
-        const ManifestSchemaItem *item = &manifest->schema[index];
-        json_object *entry = json_object_new_object();
-        addString(entry, "name", item->name);
-        addString(entry, "type", item->type);
-        addString(entry, "kind", item->kind);
-        addString(entry, "create_statement", item->createStatement);
-        addString(entry, "state", item->state);
-        addString(entry, "failure_message", item->failureMessage);
-        json_object_array_add(schema, entry);
+    if (!sealed) {
+        json_object_object_add(root, "schema", schemaToJson(manifest));
+        addString(root, "content_fingerprint", manifest->contentFingerprint);
     }
-    json_object_object_add(root, "schema", schema);
-
-    addString(root, "content_fingerprint", manifest->contentFingerprint);
     addSeconds(root, "duration_seconds", manifest->durationSeconds);
     if (manifest->hasDowntime)
         addSeconds(root, "downtime_seconds", manifest->downtimeSeconds);
     json_object_object_add(root, "keep", json_object_new_boolean(manifest->keep));
+    if (sealed) {
+        json_object *encryption = json_object_new_object();
+        json_object_object_add(encryption, "format", json_object_new_int(1));
+        addString(encryption, "key_id", manifest->encryption.keyId);
+        addString(encryption, "wrapped_key", manifest->encryption.wrappedKey);
+        addString(encryption, "mac", manifest->encryption.mac);
+        addString(encryption, "private", manifest->encryption.sealed);
+        json_object_object_add(root, "encryption", encryption);
+    }
 
     if (manifest->extra && json_object_is_type(manifest->extra, json_type_object)) {
         json_object_object_foreach(manifest->extra, key, value) {
@@ -494,6 +539,56 @@ static ErrCode readDumpNames(json_object *root, ParseProblem *problem)
     return ERR_OK;
 }
 
+static bool isLowerHex(const char *text, size_t length)
+{
+    if (strlen(text) != length)
+        return false;
+    for (size_t index = 0; index < length; index++)
+        if (!isdigit((unsigned char)text[index]) && !(text[index] >= 'a' && text[index] <= 'f'))
+            return false;
+    return true;
+}
+
+/* The encryption object (untrusted): its shape only; the key checks the rest. */
+static ErrCode readEncryption(json_object *root, Manifest *manifest, ParseProblem *problem)
+{
+    json_object *encryption;
+    if (readObject(root, "encryption", &encryption, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (!encryption)
+        return ERR_OK;
+    json_object *format = member(encryption, "format");
+    if (!format || !json_object_is_type(format, json_type_int) || json_object_get_int64(format) != 1)
+        return parseFail(problem, "field encryption.format is not 1");
+    if (readString(encryption, "key_id", &manifest->encryption.keyId, problem) != ERR_OK
+        || readString(encryption, "wrapped_key", &manifest->encryption.wrappedKey, problem) != ERR_OK
+        || readString(encryption, "mac", &manifest->encryption.mac, problem) != ERR_OK
+        || readString(encryption, "private", &manifest->encryption.sealed, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    const char *keyId = manifest->encryption.keyId, *wrapped = manifest->encryption.wrappedKey;
+    if (!keyId || !isLowerHex(keyId, 32))
+        return parseFail(problem, "field encryption.key_id is not 32 hex digits");
+    if (!wrapped || !isLowerHex(wrapped, 2 * MANIFEST_WRAPPED_KEY_BYTES))
+        return parseFail(problem, "field encryption.wrapped_key is not %d hex digits", 2 * MANIFEST_WRAPPED_KEY_BYTES);
+    if (strncmp(wrapped + 2, keyId, 32) != 0)
+        return parseFail(problem, "field encryption.key_id differs from the wrapped key's");
+    if (!manifest->encryption.mac || !isLowerHex(manifest->encryption.mac, 64))
+        return parseFail(problem, "field encryption.mac is not 64 hex digits");
+    const char *sealed = manifest->encryption.sealed;
+    if (!sealed || !sealed[0])
+        return parseFail(problem, "field encryption.private is missing");
+    for (const char *at = sealed; *at; at++)
+        if (!isalnum((unsigned char)*at) && *at != '+' && *at != '/' && *at != '=')
+            return parseFail(problem, "field encryption.private is not base64");
+    /* What reveals the graph is only ever sealed: a plain copy is not ours. */
+    json_object *source = member(root, "source"), *stats = member(root, "stats");
+    if (member(root, "schema") || member(root, "content_fingerprint") || (source && member(source, "uri"))
+        || (stats && (member(stats, "labels") || member(stats, "types"))))
+        return parseFail(problem, "an encrypted manifest has private fields in plain text");
+    manifest->encryption.present = true;
+    return ERR_OK;
+}
+
 static bool isKnownKey(const char *key)
 {
     for (size_t index = 0; index < sizeof(knownKeys) / sizeof(knownKeys[0]); index++)
@@ -574,6 +669,9 @@ static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *p
     if (keep && !json_object_is_type(keep, json_type_boolean))
         return parseFail(problem, "field keep is not a boolean");
     manifest->keep = keep && json_object_get_boolean(keep);
+    if (readEncryption(root, manifest, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    manifest->privateOpen = !manifest->encryption.present;
 
     json_object_object_foreach(root, key, value) {
         if (isKnownKey(key))
@@ -758,4 +856,273 @@ ErrCode manifestLoad(const char *dirPath, Manifest **out, ManifestOrigin *origin
         result = manifestLoadFrom(storage, "", out, origin);
     storageFree(storage);
     return result;
+}
+
+/* ---- encryption (docs/encryption.md section 3) ---------------------------- */
+
+static bool isMutableField(const char *key)
+{
+    return strcmp(key, "status") == 0 || strcmp(key, "validated_at") == 0 || strcmp(key, "keep") == 0;
+}
+
+typedef struct {
+    CryptoManifestField *fields;
+    size_t count;
+    size_t capacity;
+} AuthFields;
+
+static void authAdd(AuthFields *fields, const char *name, const void *value, size_t length)
+{
+    if (fields->count == fields->capacity) {
+        fields->capacity = fields->capacity ? 2 * fields->capacity : 32;
+        fields->fields = memRealloc(fields->fields, fields->capacity * sizeof(*fields->fields));
+    }
+    uint8_t *copy = memAlloc(length + 1);
+    if (length)
+        memcpy(copy, value, length);
+    fields->fields[fields->count++] = (CryptoManifestField){manifestStrdup(name), copy, length};
+}
+
+static void authFree(AuthFields *fields)
+{
+    for (size_t index = 0; index < fields->count; index++) {
+        free((char *)fields->fields[index].name);
+        free((uint8_t *)fields->fields[index].value);
+    }
+    free(fields->fields);
+}
+
+/* Flattens the plain manifest into named fields: nested members as
+ * "outer.inner", strings as their bytes, numbers and booleans as their JSON
+ * text, arrays of strings joined with newlines (other arrays: JSON text). */
+static void authFlatten(AuthFields *fields, const char *prefix, json_object *object)
+{
+    json_object_object_foreach(object, key, value) {
+        if (!prefix && (strcmp(key, "encryption") == 0 || strcmp(key, MANIFEST_SHA_KEY) == 0 || isMutableField(key)))
+            continue;
+        if (!value)
+            continue;
+        Buffer name;
+        bufferInit(&name);
+        if (prefix)
+            bufferAppendF(&name, "%s.", prefix);
+        bufferAppendF(&name, "%s", key);
+        bufferAppendByte(&name, 0);
+        const char *fieldName = (const char *)name.data;
+        if (json_object_is_type(value, json_type_object)) {
+            authFlatten(fields, fieldName, value);
+        } else if (json_object_is_type(value, json_type_string)) {
+            authAdd(fields, fieldName, json_object_get_string(value), (size_t)json_object_get_string_len(value));
+        } else if (json_object_is_type(value, json_type_array)) {
+            bool strings = true;
+            size_t length = json_object_array_length(value);
+            for (size_t index = 0; index < length; index++)
+                strings = strings && json_object_is_type(json_object_array_get_idx(value, index), json_type_string);
+            if (strings) {
+                Buffer joined;
+                bufferInit(&joined);
+                for (size_t index = 0; index < length; index++) {
+                    json_object *item = json_object_array_get_idx(value, index);
+                    if (index)
+                        bufferAppendByte(&joined, '\n');
+                    bufferAppend(&joined, json_object_get_string(item), (size_t)json_object_get_string_len(item));
+                }
+                authAdd(fields, fieldName, joined.data, joined.length);
+                bufferFree(&joined);
+            } else {
+                const char *text = json_object_to_json_string_ext(value, CANONICAL_FLAGS);
+                authAdd(fields, fieldName, text, strlen(text));
+            }
+        } else {
+            const char *text = json_object_to_json_string_ext(value, CANONICAL_FLAGS);
+            authAdd(fields, fieldName, text, strlen(text));
+        }
+        bufferFree(&name);
+    }
+}
+
+static void authCollect(const Manifest *manifest, const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES],
+                        AuthFields *fields)
+{
+    memset(fields, 0, sizeof(*fields));
+    json_object *root = manifestToJson(manifest);
+    authFlatten(fields, NULL, root);
+    json_object_put(root);
+    char hex[2 * MANIFEST_KEY_SECTION_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), keySection, MANIFEST_KEY_SECTION_BYTES);
+    authAdd(fields, "archive_key_section", hex, strlen(hex));
+    authAdd(fields, "encryption.format", "1", 1);
+}
+
+ErrCode manifestAuthCanonical(const Manifest *manifest, const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES],
+                              Buffer *out)
+{
+    AuthFields fields;
+    authCollect(manifest, keySection, &fields);
+    ErrCode code = cryptoManifestCanonical(fields.fields, fields.count, out);
+    authFree(&fields);
+    return code;
+}
+
+static bool hexDecode(const char *hex, uint8_t *out, size_t size)
+{
+    size_t got = 0;
+    return hex && strlen(hex) == 2 * size && sodium_hex2bin(out, size, hex, 2 * size, NULL, &got, NULL) == 0 &&
+           got == size;
+}
+
+ErrCode manifestWrappedKey(const Manifest *manifest, uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES])
+{
+    if (!manifest->encryption.present || !hexDecode(manifest->encryption.wrappedKey, wrapped,
+                                                    MANIFEST_WRAPPED_KEY_BYTES))
+        return errSet(BACKUP_CORRUPTED, "manifest damaged: the wrapped data key of %s is not %d hex digits",
+                      manifest->id ? manifest->id : "the backup", 2 * MANIFEST_WRAPPED_KEY_BYTES);
+    return ERR_OK;
+}
+
+ErrCode manifestSetWrappedKey(Manifest *manifest, const uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES])
+{
+    char hex[2 * MANIFEST_WRAPPED_KEY_BYTES + 1];
+    char idHex[2 * CRYPTO_KEY_ID_BYTES + 1];
+    uint8_t id[CRYPTO_KEY_ID_BYTES];
+    ErrCode code = cryptoWrappedKeyId(wrapped, MANIFEST_WRAPPED_KEY_BYTES, id);
+    if (code != ERR_OK)
+        return code;
+    sodium_bin2hex(hex, sizeof(hex), wrapped, MANIFEST_WRAPPED_KEY_BYTES);
+    cryptoKeyIdHex(id, idHex);
+    manifestSetString(&manifest->encryption.wrappedKey, hex);
+    manifestSetString(&manifest->encryption.keyId, idHex);
+    return ERR_OK;
+}
+
+ErrCode manifestSeal(Manifest *manifest, const uint8_t dataKey[MANIFEST_DATA_KEY_BYTES],
+                     const uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES],
+                     const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES])
+{
+    _Static_assert(MANIFEST_WRAPPED_KEY_BYTES == CRYPTO_WRAPPED_KEY_BYTES, "wrapped key size");
+    _Static_assert(MANIFEST_DATA_KEY_BYTES == CRYPTO_KEY_BYTES, "data key size");
+    ErrCode code = cryptoInit();
+    if (code == ERR_OK)
+        code = manifestSetWrappedKey(manifest, wrapped);
+    if (code != ERR_OK)
+        return code;
+    manifest->encryption.present = true;
+    manifestSetString(&manifest->encryption.mac, NULL);
+    manifestSetString(&manifest->encryption.sealed, NULL);
+    AuthFields fields;
+    authCollect(manifest, keySection, &fields);
+    uint8_t mac[CRYPTO_MANIFEST_MAC_BYTES];
+    code = cryptoManifestMac(dataKey, fields.fields, fields.count, mac);
+    authFree(&fields);
+    Buffer sealed;
+    bufferInit(&sealed);
+    if (code == ERR_OK) {
+        json_object *private = manifestPrivateJson(manifest);
+        const char *text = json_object_to_json_string_ext(private, CANONICAL_FLAGS);
+        code = cryptoManifestSeal(dataKey, mac, (const uint8_t *)text, strlen(text), &sealed);
+        json_object_put(private);
+    }
+    if (code == ERR_OK) {
+        char macHex[2 * CRYPTO_MANIFEST_MAC_BYTES + 1];
+        sodium_bin2hex(macHex, sizeof(macHex), mac, sizeof(mac));
+        manifestSetString(&manifest->encryption.mac, macHex);
+        size_t size = sodium_base64_encoded_len(sealed.length, sodium_base64_VARIANT_ORIGINAL);
+        char *base64 = memAlloc(size);
+        sodium_bin2base64(base64, size, sealed.data, sealed.length, sodium_base64_VARIANT_ORIGINAL);
+        free(manifest->encryption.sealed);
+        manifest->encryption.sealed = base64;
+    } else {
+        manifest->encryption.present = false;
+    }
+    bufferFree(&sealed);
+    return code;
+}
+
+/* Replaces the private members with those of the opened private part. */
+static ErrCode readPrivate(Manifest *manifest, const uint8_t *text, size_t length, ParseProblem *problem)
+{
+    if (length > MANIFEST_MAX_BYTES || memchr(text, '\0', length))
+        return parseFail(problem, "the private part is not JSON text");
+    json_tokener *tokener = json_tokener_new();
+    if (!tokener)
+        memOutOfMemory("json-c tokener");
+    json_tokener_set_flags(tokener, JSON_TOKENER_VALIDATE_UTF8 | JSON_TOKENER_STRICT);
+    json_object *root = json_tokener_parse_ex(tokener, (const char *)text, (int)length);
+    bool complete = json_tokener_get_error(tokener) == json_tokener_success &&
+                    json_tokener_get_parse_end(tokener) == length;
+    json_tokener_free(tokener);
+    ErrCode code = ERR_OK;
+    if (!root || !complete || !json_object_is_type(root, json_type_object))
+        code = parseFail(problem, "the private part is not a JSON object");
+    freeCounts(manifest->stats.labels, manifest->stats.labelCount);
+    freeCounts(manifest->stats.types, manifest->stats.typeCount);
+    manifest->stats.labels = manifest->stats.types = NULL;
+    manifest->stats.labelCount = manifest->stats.typeCount = 0;
+    for (size_t index = 0; index < manifest->schemaCount; index++) {
+        ManifestSchemaItem *item = &manifest->schema[index];
+        free(item->name), free(item->type), free(item->kind), free(item->createStatement);
+        free(item->state), free(item->failureMessage);
+    }
+    free(manifest->schema);
+    manifest->schema = NULL;
+    manifest->schemaCount = 0;
+    manifestSetString(&manifest->source.uri, NULL);
+    manifestSetString(&manifest->contentFingerprint, NULL);
+    json_object *source = NULL, *stats = NULL;
+    if (code == ERR_OK
+        && (readObject(root, "source", &source, problem) != ERR_OK
+            || readObject(root, "stats", &stats, problem) != ERR_OK
+            || (source && readString(source, "uri", &manifest->source.uri, problem) != ERR_OK)
+            || (stats && readCounts(stats, "labels", &manifest->stats.labels, &manifest->stats.labelCount, problem)
+                             != ERR_OK)
+            || (stats && readCounts(stats, "types", &manifest->stats.types, &manifest->stats.typeCount, problem)
+                             != ERR_OK)
+            || readSchema(root, manifest, problem) != ERR_OK
+            || readString(root, "content_fingerprint", &manifest->contentFingerprint, problem) != ERR_OK))
+        code = BACKUP_CORRUPTED;
+    if (root)
+        json_object_put(root);
+    return code;
+}
+
+ErrCode manifestUnseal(Manifest *manifest, const uint8_t dataKey[MANIFEST_DATA_KEY_BYTES],
+                       const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES])
+{
+    if (!manifest->encryption.present)
+        return ERR_OK;
+    ErrCode code = cryptoInit();
+    if (code != ERR_OK)
+        return code;
+    const char *id = manifest->id ? manifest->id : "the backup";
+    uint8_t mac[CRYPTO_MANIFEST_MAC_BYTES];
+    if (!hexDecode(manifest->encryption.mac, mac, sizeof(mac)))
+        return errSet(BACKUP_CORRUPTED, "manifest authentication failed for %s: the MAC is not 64 hex digits", id);
+    AuthFields fields;
+    authCollect(manifest, keySection, &fields);
+    code = cryptoManifestVerify(dataKey, fields.fields, fields.count, mac, sizeof(mac));
+    authFree(&fields);
+    if (code != ERR_OK)
+        return errSet(BACKUP_CORRUPTED,
+                      "manifest authentication failed for %s: a protected field (counts, sizes, checksum, "
+                      "times...) was changed, or the manifest belongs to another backup", id);
+    const char *base64 = manifest->encryption.sealed;
+    size_t capacity = strlen(base64) / 4 * 3 + 3;
+    uint8_t *sealed = memAlloc(capacity);
+    size_t sealedLength = 0;
+    Buffer plain;
+    bufferInit(&plain);
+    if (sodium_base642bin(sealed, capacity, base64, strlen(base64), NULL, &sealedLength, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        code = errSet(BACKUP_CORRUPTED, "manifest damaged: the private part of %s is not base64", id);
+    if (code == ERR_OK && cryptoManifestOpen(dataKey, mac, sealed, sealedLength, &plain) != ERR_OK)
+        code = errSet(BACKUP_CORRUPTED, "manifest private part failed authentication (%s)", id);
+    ParseProblem problem = {{0}};
+    if (code == ERR_OK && readPrivate(manifest, plain.data, plain.length, &problem) != ERR_OK)
+        code = errSet(BACKUP_CORRUPTED, "manifest damaged: %s (%s)", problem.reason, id);
+    sodium_memzero(plain.data, plain.length);
+    bufferFree(&plain);
+    free(sealed);
+    if (code == ERR_OK)
+        manifest->privateOpen = true;
+    return code;
 }

@@ -23,6 +23,7 @@
 #ifndef NBK_CATALOG_MANIFEST_H
 #define NBK_CATALOG_MANIFEST_H
 
+#include "common/buffer.h"
 #include "common/error.h"
 #include "graph/counts.h"
 #include "storage/storage.h"
@@ -98,6 +99,18 @@ typedef struct {
     bool hasDowntime;
     double downtimeSeconds;  /* dump method: database offline time */
     bool keep;               /* operator's --keep: retention never deletes it */
+    /* Encryption at rest (docs/encryption.md section 3): present for a
+     * format-2 backup. The private members (source.uri, stats.labels and
+     * .types, schema, content_fingerprint) are then written only sealed,
+     * inside `sealed`; in memory they are empty until manifestUnseal. */
+    struct {
+        bool present;
+        char *keyId;         /* 32 hex digits: the wrapping master key's id */
+        char *wrappedKey;    /* 178 hex digits: the wrapped data key */
+        char *mac;           /* 64 hex digits: MAC over the protected fields */
+        char *sealed;        /* base64 of the sealed private part */
+    } encryption;
+    bool privateOpen;        /* the private members are in memory (unsealed, or not encrypted) */
     json_object *extra;      /* unknown top-level keys, preserved; may be NULL */
 } Manifest;
 
@@ -129,6 +142,37 @@ void manifestAddSchemaItem(Manifest *manifest, const char *name, const char *typ
 /* Sets the state and failure message of the last schema item added (copied;
  * NULL leaves a field out). */
 void manifestSetSchemaState(Manifest *manifest, const char *state, const char *failureMessage);
+
+/* ---- encryption (catalog/manifest_crypt.c, docs/encryption.md section 3) ---- */
+
+/* Top-level fields left out of the MAC: the operator's and validation's
+ * state, which --keep, --validate and retention change without the key. */
+#define MANIFEST_MUTABLE_FIELDS "status, validated_at, keep"
+/* Bytes of the data key, the wrapped key and the archive's key section. */
+#define MANIFEST_DATA_KEY_BYTES 32
+#define MANIFEST_WRAPPED_KEY_BYTES 89
+#define MANIFEST_KEY_SECTION_BYTES 42
+
+/* Makes manifest an encrypted one: records the wrapped data key and its
+ * key id, MACs the protected fields (plus the archive's key section) with
+ * the data key and seals the private members. Call after every other field
+ * is set; a later change of a protected field breaks the MAC. */
+ErrCode manifestSeal(Manifest *manifest, const uint8_t dataKey[MANIFEST_DATA_KEY_BYTES],
+                     const uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES],
+                     const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES]);
+/* Checks the MAC of an encrypted manifest (BACKUP_CORRUPTED "manifest
+ * authentication failed") and opens its private part into the manifest's
+ * fields. ERR_OK without doing anything for an unencrypted manifest. */
+ErrCode manifestUnseal(Manifest *manifest, const uint8_t dataKey[MANIFEST_DATA_KEY_BYTES],
+                       const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES]);
+/* The wrapped data key's bytes (BACKUP_CORRUPTED when not 178 hex digits). */
+ErrCode manifestWrappedKey(const Manifest *manifest, uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES]);
+/* Replaces the wrapped key (and key id) after --rotate-key; the MAC stays. */
+ErrCode manifestSetWrappedKey(Manifest *manifest, const uint8_t wrapped[MANIFEST_WRAPPED_KEY_BYTES]);
+/* The protected fields' canonical text, for tests and the fuzz target:
+ * appended to out (see cryptoManifestCanonical). */
+ErrCode manifestAuthCanonical(const Manifest *manifest, const uint8_t keySection[MANIFEST_KEY_SECTION_BYTES],
+                              Buffer *out);
 
 /* Names read from a manifest that become path components or arguments of
  * child commands: the backup id, source.database, archive.file, and the dump

@@ -5,6 +5,7 @@
 
 #include "archive/archive.h"
 #include "catalog/catalog_file.h"
+#include "catalog/catalog_key.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 
@@ -65,6 +66,7 @@ ErrCode catArchiveLocation(const Catalog *catalog, const CatEntry *entry, const 
     out->storage = catStorage(catalog);
     out->name = name;
     out->path = archivePath && archivePath[0] ? archivePath : NULL;
+    out->dataKey = entry->unlocked ? entry->dataKey : NULL;
     return ERR_OK;
 }
 
@@ -92,6 +94,64 @@ static void catValidateCorrupted(const CatValidateRun *run, const CatChecksum *c
     CatValidateEvent event = {.kind = CAT_VALIDATE_CORRUPTED, .checksum = checksum && checksum->mismatch ? checksum : NULL};
     catValidateEmit(run, &event);
     run->result->reported = true;
+}
+
+/* An encrypted backup without its key: the archive read to its end checking
+ * what needs no key (framing, every CRC-32C, the section order, the file's
+ * SHA-256 in the same pass); the records stay sealed. */
+static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
+{
+    char name[512];
+    ArcLocation archive;
+    ArcReader *reader = NULL;
+    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+    if (code == ERR_OK)
+        code = arcReaderOpenFramingOnlyAt(&reader, &archive);
+    if (code == ERR_OK && entry->manifest->archive.sha256)
+        code = arcReaderExpectSha256(reader, entry->manifest->archive.sha256);
+    while (code == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK || !packed)
+            break;
+    }
+    if (code == ERR_OK) {
+        CatValidateEvent event = {.kind = CAT_VALIDATE_CONTENT_NOT_CHECKED,
+                                  .bytes = arcReaderTotals(reader)->compressedBytes};
+        catValidateEmit(run, &event);
+        run->result->contentNotChecked = true;
+    }
+    arcReaderFree(reader);
+    return code;
+}
+
+/* After a checksum mismatch: the framing pass (no key needed) names the
+ * first damaged section, so an operator knows which block was hit. */
+static void catValidateLocate(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
+{
+    ErrDetail mismatch = errSave();
+    char name[512];
+    ArcLocation archive;
+    ArcReader *reader = NULL;
+    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+    if (code == ERR_OK)
+        code = arcReaderOpenFramingOnlyAt(&reader, &archive);
+    while (code == ERR_OK) {
+        ArcRecordKind kind;
+        const uint8_t *packed = NULL;
+        size_t length = 0;
+        code = arcReaderNext(reader, &kind, &packed, &length);
+        if (code != ERR_OK || !packed)
+            break;
+    }
+    arcReaderFree(reader);
+    if (code == BACKUP_CORRUPTED) {
+        CatValidateEvent event = {.kind = CAT_VALIDATE_DAMAGE_LOCATED, .text = errLast()->reason};
+        catValidateEmit(run, &event);
+    }
+    errRestore(&mismatch);
 }
 
 /* Reads the whole archive (through the catalog's storage) and compares it
@@ -155,7 +215,8 @@ static ErrCode catValidateRecordVerdict(Manifest *manifest, void *payload)
     manifestSetString(&manifest->status, verdict->valid ? MANIFEST_STATUS_VALIDATED : MANIFEST_STATUS_CORRUPTED);
     if (verdict->valid) {
         manifest->validatedAt = timeNow();
-        if (!manifest->contentFingerprint && verdict->fingerprint[0])
+        /* An encrypted manifest keeps its fingerprint sealed: not added without re-sealing. */
+        if (!manifest->contentFingerprint && verdict->fingerprint[0] && !manifest->encryption.present)
             manifestSetString(&manifest->contentFingerprint, verdict->fingerprint);
     }
     return ERR_OK;
@@ -178,10 +239,21 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         code = catLockBackup(catalog, backupId, LOCK_SHARED, CAT_VALIDATE_LOCK_WAIT_MS,
                              request->lockPurpose ? request->lockPurpose : "backup --validate", &backupLock);
     char archivePath[4096] = "";
+    /* An encrypted backup with a key: the key and the manifest first. */
+    bool keyless = code == ERR_OK && catEntryEncrypted(&entry) && !request->masterKey;
+    if (code == ERR_OK && catEntryEncrypted(&entry) && request->masterKey) {
+        code = catEntryUnlock(catalog, &entry, request->masterKey);
+        if (code == ERR_OK) {
+            CatValidateEvent event = {.kind = CAT_VALIDATE_KEY_ACCEPTED, .text = entry.manifest->encryption.keyId};
+            catValidateEmit(&run, &event);
+        }
+    }
     if (code == ERR_OK) {
         catValidateSimple(&run, CAT_VALIDATE_STARTING);
         CatChecksum checksum;
         code = catChecksumVerify(catalog, &entry, archivePath, sizeof(archivePath), &checksum);
+        if (code == BACKUP_CORRUPTED && checksum.mismatch && !catManifestIsDump(entry.manifest))
+            catValidateLocate(&run, &entry, archivePath);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, &checksum);
         else if (code == ERR_OK)
@@ -193,6 +265,10 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
             code = request->validateDump(request->validateDumpPayload, catalog, &entry, archivePath, &out->reported);
         else
             code = errSet(CONFIG_INVALID, "backup %s is a dump: this front end cannot validate dumps", backupId);
+    } else if (code == ERR_OK && keyless) {
+        code = catValidateFraming(&run, &entry, archivePath);
+        if (code == BACKUP_CORRUPTED)
+            catValidateCorrupted(&run, NULL);
     } else if (code == ERR_OK) {
         code = catValidateContent(&run, &entry, archivePath, &content);
         if (code == BACKUP_CORRUPTED)
@@ -200,7 +276,9 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
     }
     /* Record the verdict so that --list and retention see it (not in a dry run). */
     storageLockRelease(backupLock);
-    if (entry.manifest && !request->dryRun && (code == ERR_OK || code == BACKUP_CORRUPTED)) {
+    /* Without the key only damage is a verdict: "valid" needs the content checked. */
+    bool hasVerdict = code == BACKUP_CORRUPTED || (code == ERR_OK && !out->contentNotChecked);
+    if (entry.manifest && !request->dryRun && hasVerdict) {
         ErrDetail failure = errSave();
         CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint};
         ErrCode saveCode = catManifestUpdate(catalog, backupId, catValidateRecordVerdict, &verdict);

@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "catalog/catalog.h"
 #include "common/error.h"
+#include "crypto/keys.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,12 @@ typedef enum {
      * errLast() holds the reason. Sent once, before the verdict is recorded. */
     CAT_VALIDATE_CORRUPTED,
     CAT_VALIDATE_VERDICT_NOT_RECORDED, /* text: why (the validation's own verdict stands) */
+    /* An encrypted backup validated without its key: the ciphertext's
+     * SHA-256 and every section's framing and CRC-32C passed (blocks set);
+     * the content (records, counts) was NOT checked. */
+    CAT_VALIDATE_CONTENT_NOT_CHECKED,
+    CAT_VALIDATE_KEY_ACCEPTED,         /* text: the key id; the manifest is authenticated */
+    CAT_VALIDATE_DAMAGE_LOCATED,       /* text: the first damaged section, after a checksum mismatch */
 } CatValidateEventKind;
 
 typedef struct {
@@ -66,7 +73,8 @@ typedef struct {
     uint64_t nodes, relationships, schemaItems; /* BLOCKS_PASSED */
     size_t labels, types;                       /* LABEL_COUNTS_PASSED */
     const CatChecksum *checksum;                /* CORRUPTED by a checksum mismatch, else NULL */
-    const char *text;                           /* VERDICT_NOT_RECORDED */
+    const char *text;                           /* VERDICT_NOT_RECORDED, KEY_ACCEPTED */
+    uint64_t bytes;                             /* CONTENT_NOT_CHECKED: the archive's size */
 } CatValidateEvent;
 
 typedef struct {
@@ -88,6 +96,10 @@ typedef struct {
     const char *lockPurpose; /* NULL: "backup --validate" */
     CatValidateDumpFn validateDump; /* NULL: a dump backup fails with CONFIG_INVALID */
     void *validateDumpPayload;
+    /* Borrowed, may be NULL: the master key. An encrypted backup without
+     * it gets only the checks that need no key (CONTENT_NOT_CHECKED, no
+     * verdict recorded); with another key: BACKUP_KEY_INVALID. */
+    const CryptoMasterKey *masterKey;
 } CatValidateRequest;
 
 typedef struct {
@@ -95,6 +107,7 @@ typedef struct {
      * or by validateDump): the front end shows no second failure block. */
     bool reported;
     bool isDump;
+    bool contentNotChecked;  /* encrypted, no key: only the ciphertext was checked */
 } CatValidateResult;
 
 /* Validates one backup. ERR_OK: valid (and recorded VALIDATED unless a dry

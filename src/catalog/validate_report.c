@@ -52,6 +52,17 @@ void catValidateReportEvent(const CatValidateEvent *event, void *payload)
         catValidateReportCorrupted("Backup validation failed", event->checksum ? event->checksum->expected : NULL,
                               event->checksum ? event->checksum->got : NULL);
         break;
+    case CAT_VALIDATE_CONTENT_NOT_CHECKED:
+        logInfo("Archive framing and CRC-32C of every section: PASSED (%" PRIu64 " bytes, encrypted)", event->bytes);
+        logWarn("Content NOT checked: the backup is encrypted and no key was given (set "
+                "BACKUP_ENCRYPTION_KEY_FILE or BACKUP_ENCRYPTION_PASSPHRASE for the full check)");
+        break;
+    case CAT_VALIDATE_DAMAGE_LOCATED:
+        logError("Damage located: %s", event->text);
+        break;
+    case CAT_VALIDATE_KEY_ACCEPTED:
+        logInfo("Encryption: key %s accepted, manifest authenticated", event->text);
+        break;
     case CAT_VALIDATE_VERDICT_NOT_RECORDED:
         logWarn("Could not record the verdict in the manifest: %s", event->text);
         break;

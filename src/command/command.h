@@ -41,6 +41,7 @@ ErrCode cmdScheduleWith(CommandContext *context, ErrCode (*started)(void *payloa
 ErrCode cmdResume(CommandContext *context);
 /* --generate-key <file>: a new random master key file, mode 0600, never over an existing file. */
 ErrCode cmdGenerateKey(CommandContext *context, const char *path);
+ErrCode cmdRotateKey(CommandContext *context);
 /* --serve, and --schedule --serve (the scheduler with the server beside it). */
 ErrCode cmdServe(CommandContext *context);
 ErrCode cmdRestore(CommandContext *context, const char *backupId);

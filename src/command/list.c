@@ -87,6 +87,9 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
     printf("  Compressed:     %s (%s)\n", fmtSize(sizeB, sizeof(sizeB), manifest->archive.sizeCompressed),
            fmtPercent(percent, sizeof(percent), manifest->archive.sizeCompressed,
                       manifest->archive.sizeUncompressed));
+    if (manifest->encryption.present)
+        printf("  Encryption:     encrypted (key id %s)\n",
+               fmtPrintable(safe, sizeof(safe), manifest->encryption.keyId ? manifest->encryption.keyId : ""));
     char checksum[13];
     snprintf(checksum, sizeof(checksum), "%s", manifest->archive.sha256 ? manifest->archive.sha256 : "");
     printf("  Checksum:       %s...\n", fmtPrintable(safe, sizeof(safe), checksum));

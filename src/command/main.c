@@ -171,6 +171,7 @@ int commandBackupMain(int argc, char **argv)
     case OPT_SERVE: code = optionsHas(&parsed, OPT_SERVE) ? cmdServe(&context) : cmdSchedule(&context); break;
     case OPT_RESUME: code = cmdResume(&context); break;
     case OPT_GENERATE_KEY: code = cmdGenerateKey(&context, optionsValue(&parsed, OPT_GENERATE_KEY)); break;
+    case OPT_ROTATE_KEY: code = cmdRotateKey(&context); break;
     default:
         errSet(ERR_USAGE, "--%s is not available in this version", optionsName(action));
         logErrorBlock("Unsupported action", false);

@@ -31,6 +31,9 @@ static const OptionDef backupOptions[] = {
     {OPT_GENERATE_KEY, 0, "<file>", OPT_ROLE_ACTION,
      "Write a new random 256-bit encryption key to file (mode 0600) for BACKUP_ENCRYPTION_KEY_FILE; never "
      "overwrites an existing file."},
+    {OPT_ROTATE_KEY, 0, NULL, OPT_ROLE_ACTION,
+     "Re-wrap every encrypted backup's data key from the current key (BACKUP_ENCRYPTION_KEY_FILE or the "
+     "passphrase) to BACKUP_ENCRYPTION_NEW_KEY_FILE; archives are not rewritten; resumable."},
     {OPT_UNKEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Remove the keep mark of a backup."},
     {OPT_RESUME, 0, NULL, OPT_ROLE_ACTION, "Resume a scheduler paused after repeated failures."},
     {OPT_SERVE, 0, NULL, OPT_ROLE_ACTION, "Serve the HTTP API, metrics and status page (BACKUP_API_LISTEN)."},

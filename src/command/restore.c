@@ -127,6 +127,8 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     ErrCode code = restoreSettingsResolve(context->config, optionsValue(context->options, OPT_TARGET), &settings);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
+    if (code == ERR_OK)
+        code = restoreSettingsResolveKey(context->config, catalog, &settings);
     RestoreResult result = {0};
     if (code == ERR_OK) {
         RestoreRequest request = {

@@ -3,6 +3,7 @@
  * promotion with its safety backup and rollback. Every line goes out as an
  * event; nothing here prints or reads settings. */
 #include "restore/restore_service.h"
+#include "catalog/catalog_key.h"
 
 #include "archive/archive.h"
 #include "catalog/validate.h"
@@ -438,6 +439,8 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
     char safetyArchive[4096] = "";
     ErrCode rollback = catFind(request->catalog, safetyId, &safety);
     if (rollback == ERR_OK)
+        rollback = catEntryUnlock(request->catalog, &safety, request->masterKey);
+    if (rollback == ERR_OK)
         rollback = restoreVerifyChecksum(run, &safety, safetyArchive, sizeof(safetyArchive));
     if (rollback == ERR_OK) {
         RestoreSource rollbackSource = {&safety, safetyArchive, true};
@@ -535,6 +538,15 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
         code = errSet(RESTORE_REFUSED, "--promote needs the health checks; drop --no-validate");
     if (code == ERR_OK)
         code = catFind(request->catalog, backupId, &entry);
+    /* An encrypted backup: its data key and an authenticated manifest
+     * before anything else, so a missing or wrong key (or a changed count
+     * or checksum) leaves the target untouched. */
+    if (code == ERR_OK && catEntryEncrypted(&entry)) {
+        code = catEntryUnlock(request->catalog, &entry, request->masterKey);
+        if (code == ERR_OK)
+            restoreLine(&run, LOG_INFO, "Backup is encrypted (key id %s): key accepted, manifest authenticated",
+                        entry.manifest->encryption.keyId);
+    }
     if (code == ERR_OK) {
         /* Per-node tables past 8 MB go to unlinked scratch files there (docs/restore.md);
          * the Bolt load also holds queued batches, so its tables keep smaller caches. */

@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "crypto/keys.h"
 #include "restore/health.h"
 #include "restore/logical_restore.h"
 
@@ -118,6 +119,9 @@ typedef struct {
     RestoreSafetyBackup safetyBackup;    /* required with promote */
     void *safetyBackupPayload;
     const RestoreInstanceOps *ops;       /* required */
+    /* Borrowed, may be NULL: the repository's master key, for encrypted
+     * backups (catEntryUnlock before anything is touched). Never logged. */
+    const CryptoMasterKey *masterKey;
     /* Test hooks (front ends set them only in NBK_TEST_HOOKS builds; NULL otherwise):
      * a label taken off one node after the load, before the checks; a
      * production check that fails on demand (not in the rollback). */

@@ -2,6 +2,7 @@
  * front end (restore_settings.h). */
 #include "restore/restore_settings.h"
 
+#include "catalog/catalog_key.h"
 #include "catalog/catalog_settings.h"
 
 #include <string.h>
@@ -31,10 +32,18 @@ void restoreSettingsApply(const RestoreSettings *settings, RestoreRequest *reque
     request->load = settings->load;
     request->scratchDirectory = settings->scratchDirectory;
     request->stateDirectory = settings->stateDirectory;
+    request->masterKey = settings->hasMasterKey ? &settings->masterKey : NULL;
+}
+
+ErrCode restoreSettingsResolveKey(const Config *config, Catalog *catalog, RestoreSettings *settings)
+{
+    return catMasterKeyConfigured(config, catalog, false, &settings->masterKey, &settings->hasMasterKey);
 }
 
 void restoreSettingsFree(RestoreSettings *settings)
 {
     cfgInstanceFree(&settings->target);
     cfgInstanceFree(&settings->production);
+    cryptoMasterKeyWipe(&settings->masterKey);
+    settings->hasMasterKey = false;
 }

@@ -17,6 +17,8 @@ typedef struct {
     RestoreLoad load;
     const char *scratchDirectory; /* RESTORE_IMPORT_DIR, NULL when unset */
     const char *stateDirectory;   /* BACKUP_STATE_DIR or its default (catStateDirectory) */
+    CryptoMasterKey masterKey;    /* restoreSettingsResolveKey; wiped by restoreSettingsFree */
+    bool hasMasterKey;
 } RestoreSettings;
 
 /* Resolves targetName (NULL = CFG_DEFAULT_TARGET) and production; errors
@@ -26,5 +28,9 @@ ErrCode restoreSettingsResolve(const Config *config, const char *targetName, Res
 /* Points request's instances, load and scratch directory at settings. */
 void restoreSettingsApply(const RestoreSettings *settings, RestoreRequest *request);
 void restoreSettingsFree(RestoreSettings *settings);
+/* The master key of the settings (a key file, or a passphrase under the
+ * repository's key record in catalog), for encrypted backups; nothing set
+ * leaves hasMasterKey false. A wrong passphrase is BACKUP_KEY_INVALID. */
+ErrCode restoreSettingsResolveKey(const Config *config, Catalog *catalog, RestoreSettings *settings);
 
 #endif

@@ -260,3 +260,90 @@ def unpack(data: bytes, at: int = 0):
             result[key], at = unpack(data, at)
         return result, at
     raise ValueError(f"PackStream marker {marker:#x} not in this minimal decoder")
+
+
+# ---- keys and manifests (docs/encryption.md sections 1.2, 1.4 and 3) ----------------------------
+
+
+def key_id(master_key: bytes) -> bytes:
+    return hashlib.blake2b(b"nbk master key id v1", digest_size=16, key=master_key).digest()
+
+
+def read_key_file(text: str) -> bytes:
+    if not text.startswith("nbk-key-v1:"):
+        raise Damaged("not a key file")
+    return bytes.fromhex(text[len("nbk-key-v1:"):].strip())
+
+
+def unwrap_data_key(master_key: bytes, wrapped: bytes) -> bytes:
+    """The data key of a wrapped key (section 1.4); WrongKey for another master key."""
+    if len(wrapped) != 89 or wrapped[0] != 1:
+        raise Damaged("wrapped key size or version")
+    if wrapped[1:17] != key_id(master_key):
+        raise WrongKey("wrapped by another master key")
+    associated = b"nbk data key v1" + wrapped[0:1] + wrapped[1:17]
+    try:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(wrapped[41:], associated, wrapped[17:41],
+                                                                 master_key)
+    except Exception as error:
+        raise WrongKey("the wrapped key failed authentication") from error
+
+
+MUTABLE_FIELDS = ("status", "validated_at", "keep")
+
+
+def _field_text(value) -> bytes:
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, float) and hasattr(value, "text"):
+        return value.text.encode()  # the number as written (json-c keeps it)
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n".join(value).encode()
+    import json
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_fields(manifest: dict, key_section: bytes):
+    """The protected fields (section 3.1): [(name, value bytes)], unsorted."""
+    fields = []
+
+    def walk(prefix, obj):
+        for key, value in obj.items():
+            if prefix is None and (key in ("manifest_sha256", "encryption") or key in MUTABLE_FIELDS):
+                continue
+            if value is None:
+                continue
+            name = key if prefix is None else f"{prefix}.{key}"
+            if isinstance(value, dict):
+                walk(name, value)
+            else:
+                fields.append((name, _field_text(value)))
+
+    walk(None, manifest)
+    fields.append(("archive_key_section", key_section.hex().encode()))
+    fields.append(("encryption.format", b"1"))
+    return fields
+
+
+def manifest_canonical(fields) -> bytes:
+    out = b"nbk manifest v1" + struct.pack(">I", len(fields))
+    for name, value in sorted(fields, key=lambda item: item[0].encode()):
+        encoded = name.encode()
+        out += bytes([len(encoded)]) + encoded + struct.pack(">I", len(value)) + value
+    return out
+
+
+def manifest_mac(data_key: bytes, canonical: bytes) -> bytes:
+    return hashlib.blake2b(canonical, digest_size=32, key=kdf(data_key, 2)).digest()
+
+
+def open_private(data_key: bytes, mac: bytes, sealed: bytes) -> bytes:
+    try:
+        return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], b"nbk manifest private v1" + mac,
+                                                                 sealed[:24], kdf(data_key, 3))
+    except Exception as error:
+        raise Damaged("manifest private part failed authentication") from error
