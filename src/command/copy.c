@@ -135,12 +135,12 @@ ErrCode cmdCopy(CommandContext *context, const char *backupId)
     return ERR_OK;
 }
 
-ErrCode supportCopyAfterCreate(CommandContext *context, const char *backupId)
+ErrCode supportCopyAfterCreate(CommandContext *context, const char *backupId, bool everyMissing)
 {
     if (!catCopyConfigured(context->config) || !backupId || !backupId[0])
         return ERR_OK;
     CopyResult result;
-    ErrCode code = copyConfigured(context, backupId, false, &result);
+    ErrCode code = copyConfigured(context, everyMissing ? NULL : backupId, false, &result);
     if (code == ERR_OK)
         return ERR_OK;
     /* Whatever went wrong at the second location, the backup itself stands. */

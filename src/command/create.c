@@ -13,7 +13,7 @@ ErrCode cmdCreate(CommandContext *context)
     ErrCode code = createBackup(context, id);
     /* The second location gets the new backup; a dry run created none. */
     if (code == ERR_OK && !context->dryRun)
-        code = supportCopyAfterCreate(context, id);
+        code = supportCopyAfterCreate(context, id, false);
     return code;
 }
 
