@@ -212,6 +212,8 @@ def test_failing_copy_location_keeps_the_primary_valid(backup_bin, restore_bin, 
 
 def test_s3_copy_with_a_wrong_secret_fails_without_touching_the_primary(s3_copy, sample_graph, tmp_path):
     tools, server, prefix = s3_copy
+    if server.kind == "moto":
+        pytest.skip("moto's server does not check signatures")
     result = tools.backup("--create", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"})
     assert_error(result, BACKUP_COPY_FAILED, "BACKUP_COPY_FAILED")
     assert "wrong-secret" not in result.output
