@@ -103,6 +103,30 @@ ErrCode catCopyRetentionPolicyConfigured(const Config *config, RetPolicy *out)
     return code;
 }
 
+static json_object *catLocationJson(const CatEntry *entry)
+{
+    json_object *item = json_object_new_object();
+    json_object_object_add(item, "present", json_object_new_boolean(entry != NULL));
+    json_object_object_add(item, "valid", json_object_new_boolean(entry && catEntryUsable(entry)));
+    if (entry)
+        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
+    return item;
+}
+
+void catEntryAddLocations(json_object *item, const CatEntry *primary, const CatEntry *copy, bool copyListed)
+{
+    json_object_object_add(item, "location", json_object_new_string(primary && copy ? "both"
+                                                                     : primary       ? "primary"
+                                                                                     : "copy"));
+    json_object *copies = json_object_new_object();
+    json_object_object_add(copies, "primary", catLocationJson(primary));
+    json_object *copyItem = catLocationJson(copy);
+    if (!copyListed)
+        json_object_object_add(copyItem, "listed", json_object_new_boolean(false));
+    json_object_object_add(copies, "copy", copyItem);
+    json_object_object_add(item, "copies", copies);
+}
+
 json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now)
 {
     json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();

@@ -45,4 +45,11 @@ ErrCode catCopyRetentionPolicyConfigured(const Config *config, RetPolicy *out);
  * and damage). New reference; the caller puts it. */
 json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now);
 
+/* Adds where a backup is to its JSON (--list --json, GET /api/v1/backups
+ * with BACKUP_COPY_PATH set): "location" ("both", "primary" or "copy") and
+ * "copies": {"primary": {present, valid, status}, "copy": {...}}; valid is
+ * the cheap look (catEntryUsable). primary or copy NULL: not there;
+ * copyListed false: the copy location could not be listed ("listed": false). */
+void catEntryAddLocations(json_object *item, const CatEntry *primary, const CatEntry *copy, bool copyListed);
+
 #endif

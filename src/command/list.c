@@ -127,16 +127,6 @@ static void listPrintLocations(const ListRow *row, bool copyListed)
         printf(", copy: %s\n", copyListed ? "missing" : "unknown (not listed)");
 }
 
-static json_object *listLocationJson(const CatEntry *entry)
-{
-    json_object *item = json_object_new_object();
-    json_object_object_add(item, "present", json_object_new_boolean(entry != NULL));
-    json_object_object_add(item, "valid", json_object_new_boolean(entry && catEntryUsable(entry)));
-    if (entry)
-        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
-    return item;
-}
-
 static void listPrintJson(const ListRow *rows, size_t count, bool copyConfigured, bool copyListed,
                           uint64_t totalBytes, uint64_t copyBytes, int64_t now)
 {
@@ -145,19 +135,8 @@ static void listPrintJson(const ListRow *rows, size_t count, bool copyConfigured
     for (size_t index = 0; index < count; index++) {
         const ListRow *row = &rows[index];
         json_object *item = catEntryJson(row->entry, row->decision, now);
-        if (copyConfigured) {
-            json_object_object_add(item, "location",
-                                   json_object_new_string(row->primary && row->copy ? "both"
-                                                          : row->primary          ? "primary"
-                                                                                  : "copy"));
-            json_object *copies = json_object_new_object();
-            json_object_object_add(copies, "primary", listLocationJson(row->primary));
-            json_object *copyItem = listLocationJson(row->copy);
-            if (!copyListed)
-                json_object_object_add(copyItem, "listed", json_object_new_boolean(false));
-            json_object_object_add(copies, "copy", copyItem);
-            json_object_object_add(item, "copies", copies);
-        }
+        if (copyConfigured)
+            catEntryAddLocations(item, row->primary, row->copy, copyListed);
         json_object_array_add(backups, item);
     }
     json_object_object_add(root, "backups", backups);

@@ -14,12 +14,15 @@ fails gives BACKUP_COPY_FAILED while the primary backup stays valid."""
 
 import hashlib
 import json
+import re
 import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
+from test_scheduler import BACKUP_ID, EVENT, Scheduler, backup_dirs, create_backup_at, leftovers, tool_env
+from test_scheduler import sched_server  # noqa: F401  (the fixture, shared with test_scheduler.py)
 from helpers import (ARCHIVE_FILES, BACKUP_NOT_FOUND, Tools, assert_error, backup_id_of, ensure_sample,
                      flip_byte, graph_snapshot, read_manifest, sha256_file)
 
@@ -169,7 +172,7 @@ def test_local_copy_dry_run_skip_and_damaged_primary(backup_bin, restore_bin, tm
     assert listed[first]["location"] == "copy"
     assert listed[first]["status"] == "COMPLETE"
     assert listed[second]["copies"]["primary"]["status"] == "DAMAGED"
-    assert listed[second]["status"] == "COMPLETE" and listed[second]["location"] == "both"
+    assert listed[second]["status"].startswith("COMPLETE") and listed[second]["location"] == "both"
 
 
 def test_per_location_retention(backup_bin, restore_bin, tmp_path, sample_graph, neo4j_target):
@@ -226,3 +229,43 @@ def test_s3_copy_with_a_wrong_secret_fails_without_touching_the_primary(s3_copy,
     assert listing(tools)[backup_id]["location"] == "both"
     missing = tools.backup("--copy", "neo4j-19990101-000000")
     assert_error(missing, BACKUP_NOT_FOUND, "BACKUP_NOT_FOUND")
+
+
+def test_scheduler_copies_each_backup_and_catches_up(backup_bin, sched_server, tmp_path):
+    storage = tmp_path / "store"
+    offsite = tmp_path / "offsite"
+    # A backup from before the second location was configured: the scheduler's first copy catches up.
+    before = create_backup_at(backup_bin, tool_env(sched_server, storage), "2025-12-20T03:00:00Z")
+    # Retention 0 days here (each cleanup keeps only the newest), 10 years in the copy (keeps them all).
+    env = tool_env(sched_server, storage, BACKUP_SCHEDULE="*/2 * * * * *", BACKUP_RETENTION_DAYS=0,
+                   BACKUP_COPY_PATH=offsite, BACKUP_COPY_RETENTION_DAYS=3650)
+    with Scheduler(backup_bin, env, tmp_path) as scheduler:
+        scheduler.wait_for(EVENT + r"CLEANUP_SUCCESS: Deleted \d+ backups? \(", count=2)
+        assert scheduler.stop() == 0, scheduler.report()
+    succeeded = re.findall(EVENT + rf"BACKUP_SUCCESS: ({BACKUP_ID}) ", scheduler.stdout, re.M)
+    assert len(succeeded) >= 2, scheduler.report()
+    assert backup_dirs(storage) == [succeeded[-1]]
+    copied = backup_dirs(offsite)
+    assert before in copied and set(succeeded) <= set(copied), (copied, scheduler.report())
+    for backup_id in copied:
+        manifest = read_manifest(offsite / backup_id)
+        assert sha256_file(offsite / backup_id / manifest["archive"]["file"]) == manifest["archive"]["sha256"]
+    assert leftovers(offsite) == []
+
+
+def test_api_create_copies_and_lists_locations(backup_bin, sched_server, neo4j_target, tmp_path):
+    from test_api import ApiProcess, create_through_api
+    from test_api import tool_env as api_env
+
+    offsite = tmp_path / "offsite"
+    env = api_env(sched_server, neo4j_target, tmp_path / "store", BACKUP_COPY_PATH=offsite)
+    api = ApiProcess(backup_bin, env, tmp_path, token="copy-test-token-0123456789abcdef")
+    try:
+        backup_id = create_through_api(api)
+        assert backup_dirs(offsite) == [backup_id], api.log()
+        listed, _ = api.json("GET", "/api/v1/backups")
+        entry = {item["id"]: item for item in listed["backups"]}[backup_id]
+        assert entry["location"] == "both"
+        assert entry["copies"]["copy"] == {"present": True, "valid": True, "status": "COMPLETE"}
+    finally:
+        api.stop()
