@@ -269,3 +269,18 @@ def test_api_create_copies_and_lists_locations(backup_bin, sched_server, neo4j_t
         assert entry["copies"]["copy"] == {"present": True, "valid": True, "status": "COMPLETE"}
     finally:
         api.stop()
+
+
+def test_restore_when_the_primary_directory_is_gone(backup_bin, restore_bin, tmp_path, sample_graph, neo4j_target):
+    tools = local_tools(backup_bin, restore_bin, tmp_path, sample_graph, neo4j_target,
+                        BACKUP_STATE_DIR=str(tmp_path / "state"))
+    backup_id = tools.create()
+    shutil.rmtree(tmp_path / "primary")  # the disk holding the primary is lost
+    restored = tools.restore("--backup-id", backup_id, "--load", "bolt")
+    assert restored.returncode == 0, restored.output
+    assert sum("BACKUP_STORAGE_PATH cannot be opened" in line and "restoring from the copy in" in line
+               for line in restored.lines()) == 1, restored.output
+    assert graph_snapshot(neo4j_target) == graph_snapshot(sample_graph)
+    # Without a copy of that id, the restore fails as it always did.
+    missing = tools.restore("--backup-id", "neo4j-19990101-000000", "--load", "bolt")
+    assert missing.returncode != 0, missing.output
