@@ -284,3 +284,30 @@ def test_restore_when_the_primary_directory_is_gone(backup_bin, restore_bin, tmp
     # Without a copy of that id, the restore fails as it always did.
     missing = tools.restore("--backup-id", "neo4j-19990101-000000", "--load", "bolt")
     assert missing.returncode != 0, missing.output
+
+
+def test_both_locations_on_s3_share_the_settings(s3_server, backup_bin, restore_bin, tmp_path, sample_graph,
+                                                  neo4j_target):
+    primary, offsite = f"prim-{uuid.uuid4().hex[:10]}", f"off-{uuid.uuid4().hex[:10]}"
+    env = {**s3_server.environment(primary), "HOME": str(tmp_path), "BACKUP_STATE_DIR": str(tmp_path / "state"),
+           "BACKUP_COPY_PATH": f"s3://{s3_server.bucket}/{offsite}"}
+    tools = Tools(backup_bin, restore_bin, f"s3://{s3_server.bucket}/{primary}", production=sample_graph,
+                  target=neo4j_target, extra=env)
+    backup_id = tools.create()
+    for prefix in (primary, offsite):
+        manifest = json.loads(s3_server.get(f"{prefix}/{backup_id}/manifest.json"))
+        archive = s3_server.get(f"{prefix}/{backup_id}/{ARCHIVE}")
+        assert hashlib.sha256(archive).hexdigest() == manifest["archive"]["sha256"]
+    assert listing(tools)[backup_id]["location"] == "both"
+    # The primary's archive object is overwritten with other bytes of the same size.
+    archive_key = f"{primary}/{backup_id}/{ARCHIVE}"
+    damaged = bytearray(s3_server.get(archive_key))
+    damaged[100] ^= 0xFF
+    s3_server.client.put_object(Bucket=s3_server.bucket, Key=archive_key, Body=bytes(damaged))
+    restored = tools.restore("--backup-id", backup_id, "--load", "bolt")
+    assert restored.returncode == 0, restored.output
+    assert sum("restoring from the copy in s3://" in line for line in restored.lines()) == 1, restored.output
+    assert graph_snapshot(neo4j_target) == graph_snapshot(sample_graph)
+    deleted = tools.backup("--delete", backup_id, "--force")
+    assert deleted.returncode == 0, deleted.output
+    assert s3_server.keys(primary) == [] and s3_server.keys(offsite) == []
