@@ -14,6 +14,8 @@ ErrCode cmdCreate(CommandContext *context)
     /* The second location gets the new backup; a dry run created none. */
     if (code == ERR_OK && !context->dryRun)
         code = supportCopyAfterCreate(context, id, false);
+    else if (code == ERR_OK && catCopyConfigured(context->config))
+        logInfo("Dry run: the backup would then be copied to %s", cfgGet(context->config, CFG_BACKUP_COPY_PATH));
     return code;
 }
 

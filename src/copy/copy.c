@@ -182,6 +182,15 @@ static ErrCode copyFile(CopyRun *run, const char *from, const char *to, const Ma
 
 /* ---- one backup ---- */
 
+/* True when the destination holds a valid backup of that id that is not
+ * this one (another archive checksum): never deleted to make room. */
+static bool copyOtherBackup(const CatEntry *source, const CatEntry *copy)
+{
+    const char *mine = source->manifest->archive.sha256;
+    const char *theirs = copy->manifest ? copy->manifest->archive.sha256 : NULL;
+    return catEntryUsable(copy) && (!mine || !theirs || strcmp(mine, theirs) != 0);
+}
+
 /* True when the destination's entry is a valid copy of source's (cheap look:
  * manifest intact, status COMPLETE*, archive present with its size, the
  * same archive checksum recorded). why explains a false. */
@@ -302,7 +311,14 @@ static ErrCode copyOne(CopyRun *run, const char *id, bool *notRestorable)
             storageLockRelease(sourceLock);
             return ERR_OK;
         }
-        if (found == ERR_OK) {
+        if (found == ERR_OK && copyOtherBackup(&entry, &there)) {
+            /* Two repositories sharing one copy location can make the same id. */
+            code = errSet(BACKUP_COPY_FAILED, "%s not copied: the second location holds another valid backup of "
+                          "that id (archive SHA-256 %.16s..., not %.16s...); it is left alone",
+                          id, there.manifest->archive.sha256 ? there.manifest->archive.sha256 : "(none)",
+                          entry.manifest->archive.sha256 ? entry.manifest->archive.sha256 : "(none)");
+            errSetAction("Give each repository its own BACKUP_COPY_PATH, or delete the other backup there first");
+        } else if (found == ERR_OK) {
             replace = true;
             copyEmit(run, COPY_EVENT_REPLACING, id, why, 0, 0);
         } else if (found != BACKUP_NOT_FOUND) {

@@ -11,7 +11,9 @@
  *   archive of the manifest's size);
  * - a copy already in the destination whose manifest is intact, whose
  *   archive has the manifest's size and whose SHA-256 entry equals the
- *   source's is skipped; a damaged one is deleted and copied again;
+ *   source's is skipped; a damaged one is deleted and copied again; a valid
+ *   backup of the same id with another checksum (another repository's) is
+ *   left alone and the copy fails;
  * - the destination is written like a create writes it: its create lock
  *   (".create.lock", one writer at a time, leftovers of interrupted runs
  *   removed), a backup directory (catBackupDirBegin: a temporary directory

@@ -65,14 +65,15 @@ static int tearDown(void **state)
 /* SHA-256 of "0123456789", the archive makeBackup writes (not a real archive). */
 #define ARCHIVE_SHA256 "84d89877f0d4041efb6bf91a16f0248f2fd573e6af05c19f96bedb9f882f7882"
 
-static void makeBackup(Catalog *catalog, int64_t created, const char *status, char id[CAT_ID_SIZE])
+static void makeBackupOf(Catalog *catalog, int64_t created, const char *status, const char *bytes, const char *sha256,
+                         char id[CAT_ID_SIZE])
 {
     assert_int_equal(catNewId(catalog, created, id), ERR_OK);
     CatBackupDir *dir = NULL;
     assert_int_equal(catBackupDirBegin(catalog, id, &dir), ERR_OK);
     char archive[PATH_MAX];
     assert_int_equal(fsPathJoin(archive, sizeof(archive), catBackupDirPath(dir), "graph.nbk"), ERR_OK);
-    assert_int_equal(fsWriteAtomic(archive, "0123456789", 10, 0600), ERR_OK);
+    assert_int_equal(fsWriteAtomic(archive, bytes, 10, 0600), ERR_OK);
     Manifest *manifest = manifestNew();
     manifestSetString(&manifest->id, id);
     manifest->created = created;
@@ -80,10 +81,15 @@ static void makeBackup(Catalog *catalog, int64_t created, const char *status, ch
     manifestSetString(&manifest->method, "logical");
     manifestSetString(&manifest->archive.file, "graph.nbk");
     manifest->archive.sizeCompressed = 10;
-    manifestSetString(&manifest->archive.sha256, ARCHIVE_SHA256);
+    manifestSetString(&manifest->archive.sha256, sha256);
     assert_int_equal(manifestSave(manifest, catBackupDirPath(dir)), ERR_OK);
     manifestFree(manifest);
     assert_int_equal(catBackupDirCommit(dir), ERR_OK);
+}
+
+static void makeBackup(Catalog *catalog, int64_t created, const char *status, char id[CAT_ID_SIZE])
+{
+    makeBackupOf(catalog, created, status, "0123456789", ARCHIVE_SHA256, id);
 }
 
 static void writeArchive(const char *root, const char *id, const char *bytes, size_t length)
@@ -269,6 +275,23 @@ static void testDamagedCopyReplaced(void **state)
     assert_int_equal(strayEntries(), 0);
 }
 
+/* Another repository's valid backup of the same id in the shared copy location is never deleted. */
+static void testOtherBackupOfTheSameIdLeftAlone(void **state)
+{
+    Repos *repos = *state;
+    char id[CAT_ID_SIZE], other[CAT_ID_SIZE];
+    makeBackup(repos->source, 1767000000, MANIFEST_STATUS_COMPLETE, id);
+    makeBackupOf(repos->copy, 1767000000, MANIFEST_STATUS_COMPLETE, "abcdefghij",
+                 "72399361da6a7754fec986dca5b7cbaf1c810a28ded4abaf56b2106d06cb78b0", other);
+    assert_string_equal(id, other);
+    CopyResult result;
+    Seen seen;
+    assert_int_equal(runCopy(repos, id, false, 0, &result, &seen), BACKUP_COPY_FAILED);
+    assert_non_null(strstr(errLast()->reason, "another valid backup"));
+    assert_false(saw(&seen, COPY_EVENT_REPLACING));
+    assert_true(archiveEquals(copyPath, id, "abcdefghij"));
+}
+
 static void testBusyDestinationAndCancel(void **state)
 {
     Repos *repos = *state;
@@ -304,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testCopyAllDryRunFirst, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testBadSourceChecksumLeavesNothing, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDamagedCopyReplaced, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testOtherBackupOfTheSameIdLeftAlone, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testBusyDestinationAndCancel, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
