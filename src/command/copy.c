@@ -76,7 +76,8 @@ static ErrCode copyCheckLocations(const Config *config)
 }
 
 /* Runs the copy service from the configured primary to the configured copy. */
-static ErrCode copyConfigured(CommandContext *context, const char *backupId, bool dryRun, CopyResult *result)
+static ErrCode copyConfigured(CommandContext *context, const char *backupId, bool dryRun, bool newerOnly,
+                              CopyResult *result)
 {
     memset(result, 0, sizeof(*result));
     Catalog *source = NULL;
@@ -98,6 +99,7 @@ static ErrCode copyConfigured(CommandContext *context, const char *backupId, boo
             .destination = destination,
             .backupId = backupId,
             .dryRun = dryRun,
+            .newerOnly = newerOnly,
             .cancelFlag = context->cancelFlag,
         };
         code = copyRun(&request, result, &(CopyEvents){.onEvent = copyReportEvent, .payload = &report});
@@ -119,7 +121,7 @@ ErrCode cmdCopy(CommandContext *context, const char *backupId)
         logErrorBlock("Failed to copy backups", false);
         return CONFIG_INVALID;
     }
-    ErrCode code = copyConfigured(context, backupId, context->dryRun, &result);
+    ErrCode code = copyConfigured(context, backupId, context->dryRun, false, &result);
     if (code != ERR_OK) {
         logErrorBlock(backupId ? "Failed to copy backup" : "Failed to copy backups", false);
         return code;
@@ -140,7 +142,7 @@ ErrCode supportCopyAfterCreate(CommandContext *context, const char *backupId, bo
     if (!catCopyConfigured(context->config) || !backupId || !backupId[0])
         return ERR_OK;
     CopyResult result;
-    ErrCode code = copyConfigured(context, everyMissing ? NULL : backupId, false, &result);
+    ErrCode code = copyConfigured(context, everyMissing ? NULL : backupId, false, everyMissing, &result);
     if (code == ERR_OK)
         return ERR_OK;
     /* Whatever went wrong at the second location, the backup itself stands. */

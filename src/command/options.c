@@ -91,6 +91,7 @@ static const CommandDef backupCommand = {
     .optionCount = (int)(sizeof(backupOptions) / sizeof(backupOptions[0])),
     .environment =
         "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "BACKUP_COPY_PATH         Second location keeping a copy of each backup (optional)\n"
         "NEO4J_URI                Bolt URI of the database to back up (bolt://localhost:7687)\n"
         "NEO4J_USER               User name (neo4j)\n"
         "NEO4J_PASSWORD           Password (or NEO4J_PASSWORD_FILE: a file holding it)\n"
@@ -108,6 +109,7 @@ static const CommandDef backupCommand = {
                 "neo4j-backup --list\n"
                 "neo4j-backup --validate neo4j-20251227-153000\n"
                 "neo4j-backup --cleanup --dry-run\n"
+                "neo4j-backup --copy --dry-run\n"
                 "neo4j-backup --schedule\n"
                 "neo4j-backup --schedule --serve\n",
 };
@@ -122,6 +124,7 @@ static const CommandDef restoreCommand = {
     .optionCount = (int)(sizeof(restoreOptions) / sizeof(restoreOptions[0])),
     .environment =
         "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "BACKUP_COPY_PATH         Second location, used when a backup is missing or damaged there\n"
         "NEO4J_URI                Production instance (written only by --promote)\n"
         "TEST_NEO4J_URI           Bolt URI of the default test instance\n"
         "TEST_NEO4J_USER          User of the test instance (neo4j)\n"

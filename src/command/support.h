@@ -31,8 +31,9 @@ ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog
  * neo4jServerVersion), as the backup service's front ends wire it. */
 extern const BackupInstanceAccess supportInstanceAccess;
 /* After backup backupId was created: copies it (everyMissing: every backup
- * not yet there, the scheduler's way of catching up on a copy that failed
- * before) to BACKUP_COPY_PATH when that is set (ERR_OK when unset). Any
+ * newer than the newest already there, the scheduler's way of catching up on
+ * a copy that failed before without copying back what the copy location's
+ * retention removed) to BACKUP_COPY_PATH when that is set (ERR_OK when unset). Any
  * failure there is BACKUP_COPY_FAILED, its error block printed, and leaves
  * the backups in BACKUP_STORAGE_PATH as they were (command/copy.c). */
 ErrCode supportCopyAfterCreate(CommandContext *context, const char *backupId, bool everyMissing);

@@ -389,7 +389,17 @@ ErrCode copyRun(const CopyRequest *request, CopyResult *out, const CopyEvents *e
         }
     } else {
         CatList list = {0};
-        code = catList(request->source, &list);
+        int64_t newest = INT64_MIN;
+        if (request->newerOnly && request->destination) {
+            CatList there = {0};
+            code = catList(request->destination, &there);
+            for (size_t index = 0; code == ERR_OK && index < there.count; index++)
+                if (catEntryUsable(&there.entries[index]) && there.entries[index].created > newest)
+                    newest = there.entries[index].created;
+            catListFree(&there);
+        }
+        if (code == ERR_OK)
+            code = catList(request->source, &list);
         ErrDetail first = {0};
         ErrCode firstCode = ERR_OK;
         /* Oldest first, so that an interrupted run has copied the oldest ones. */
@@ -398,6 +408,8 @@ ErrCode copyRun(const CopyRequest *request, CopyResult *out, const CopyEvents *e
                 code = errSet(OPERATION_INTERRUPTED, "copy interrupted");
                 break;
             }
+            if (list.entries[index].created <= newest)
+                continue;
             bool notRestorable = false;
             ErrCode one = copyOne(&run, list.entries[index].id, &notRestorable);
             if (one == ERR_OK)

@@ -74,6 +74,10 @@ typedef struct {
     bool dryRun;           /* report what would be copied, change nothing */
     const char *lockPurpose; /* shown to another writer that finds the locks; NULL: "backup --copy" */
     size_t chunkBytes;     /* read size; 0: 1 MiB */
+    /* Every-backup mode only: leave out backups not newer than the newest
+     * valid one already in the destination (the scheduler's catch-up, which
+     * must not copy back what the destination's retention removed). */
+    bool newerOnly;
     /* Set asynchronously (signal handler): the copy stops, leaves nothing
      * visible and returns OPERATION_INTERRUPTED. */
     volatile sig_atomic_t *cancelFlag;

@@ -275,6 +275,31 @@ static void testDamagedCopyReplaced(void **state)
     assert_int_equal(strayEntries(), 0);
 }
 
+/* The scheduler's catch-up: only what is newer than the newest copy, so
+ * that what the copy's retention removed is not copied back. */
+static void testNewerOnly(void **state)
+{
+    Repos *repos = *state;
+    char old[CAT_ID_SIZE], middle[CAT_ID_SIZE], recent[CAT_ID_SIZE], latest[CAT_ID_SIZE];
+    makeBackup(repos->source, 1767000000, MANIFEST_STATUS_COMPLETE, old);
+    makeBackup(repos->source, 1767100000, MANIFEST_STATUS_COMPLETE, middle);
+    makeBackup(repos->source, 1767200000, MANIFEST_STATUS_COMPLETE, recent);
+    makeBackup(repos->source, 1767300000, MANIFEST_STATUS_COMPLETE, latest);
+    CopyResult result;
+    Seen seen;
+    assert_int_equal(runCopy(repos, middle, false, 0, &result, &seen), ERR_OK);
+    CopyRequest request = {.source = repos->source, .destination = repos->copy, .newerOnly = true};
+    assert_int_equal(copyRun(&request, &result, NULL), ERR_OK);
+    assert_int_equal(result.copied, 2);
+    assert_int_equal(result.skipped, 0);
+    CatEntry entry = {0};
+    assert_int_equal(catFind(repos->copy, old, &entry), BACKUP_NOT_FOUND);
+    assert_int_equal(catFind(repos->copy, recent, &entry), ERR_OK);
+    catEntryFree(&entry);
+    assert_int_equal(catFind(repos->copy, latest, &entry), ERR_OK);
+    catEntryFree(&entry);
+}
+
 /* Another repository's valid backup of the same id in the shared copy location is never deleted. */
 static void testOtherBackupOfTheSameIdLeftAlone(void **state)
 {
@@ -327,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testCopyAllDryRunFirst, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testBadSourceChecksumLeavesNothing, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDamagedCopyReplaced, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testNewerOnly, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testOtherBackupOfTheSameIdLeftAlone, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testBusyDestinationAndCancel, setUp, tearDown),
     };
