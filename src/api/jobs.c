@@ -74,6 +74,9 @@ static ErrCode apiJobCreate(ApiJobs *jobs, char resultId[CAT_ID_SIZE])
                                       resultId);
     else
         logErrorBlock("Failed to create backup", false);
+    /* The second location gets it as after --create; a failed copy fails the job, the backup stands. */
+    if (code == ERR_OK && jobs->backends->copyAfterCreate)
+        code = jobs->backends->copyAfterCreate(jobs->config, jobs->cancelFlag, resultId);
     backupSettingsFree(&settings);
     return code;
 }

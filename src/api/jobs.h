@@ -82,6 +82,9 @@ typedef struct ApiBackends {
     /* neo4j-backup --resume: ERR_OK when resumed or not paused; the
      * contract's lines are logged. */
     ErrCode (*resumeScheduler)(Config *config);
+    /* After a create job's backup: its copy to BACKUP_COPY_PATH when set
+     * (ERR_OK when unset; BACKUP_COPY_FAILED, logged, when it fails). May be NULL. */
+    ErrCode (*copyAfterCreate)(Config *config, volatile sig_atomic_t *cancelFlag, const char *backupId);
     RestoreInstanceOps restoreOps;
 } ApiBackends;
 

@@ -253,11 +253,28 @@ static void apiListBackups(ApiServer *server, ApiResponse *response)
     ApiSnapshot snapshot;
     if (!apiTakeSnapshot(server, response, &snapshot))
         return;
+    /* With a second location, each backup says where it is (one more listing). */
+    bool copyConfigured = catCopyConfigured(server->config);
+    Catalog *copy = NULL;
+    CatList copyList = {0};
+    bool copyListed = copyConfigured && catCopyOpenConfigured(server->config, false, &copy) == ERR_OK &&
+                      catList(copy, &copyList) == ERR_OK;
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
-    for (size_t index = 0; index < snapshot.list.count; index++)
-        json_object_array_add(backups, catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index],
-                                                     snapshot.now));
+    for (size_t index = 0; index < snapshot.list.count; index++) {
+        const CatEntry *entry = &snapshot.list.entries[index];
+        json_object *item = catEntryJson(entry, &snapshot.decisions[index], snapshot.now);
+        if (copyConfigured) {
+            const CatEntry *copied = NULL;
+            for (size_t other = 0; other < copyList.count && !copied; other++)
+                if (strcmp(copyList.entries[other].id, entry->id) == 0)
+                    copied = &copyList.entries[other];
+            catEntryAddLocations(item, entry, copied, copyListed);
+        }
+        json_object_array_add(backups, item);
+    }
+    catListFree(&copyList);
+    catClose(copy);
     json_object_object_add(root, "backups", backups);
     json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)snapshot.list.count));
     json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)snapshot.totalBytes));

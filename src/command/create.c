@@ -10,7 +10,13 @@
 ErrCode cmdCreate(CommandContext *context)
 {
     char id[CAT_ID_SIZE];
-    return createBackup(context, id);
+    ErrCode code = createBackup(context, id);
+    /* The second location gets the new backup; a dry run created none. */
+    if (code == ERR_OK && !context->dryRun)
+        code = supportCopyAfterCreate(context, id, false);
+    else if (code == ERR_OK && catCopyConfigured(context->config))
+        logInfo("Dry run: the backup would then be copied to %s", cfgGet(context->config, CFG_BACKUP_COPY_PATH));
+    return code;
 }
 
 ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])

@@ -25,6 +25,9 @@ static const OptionDef backupOptions[] = {
     {OPT_SCHEDULE, 0, NULL, OPT_ROLE_ACTION,
      "Start the backup scheduler (runs continuously, BACKUP_SCHEDULE in UTC)."},
     {OPT_CLEANUP, 0, NULL, OPT_ROLE_ACTION, "Delete the backups that the retention policy does not keep."},
+    {OPT_COPY, 0, "[<backup_id>]", OPT_ROLE_ACTION,
+     "Copy one backup, or every backup, to the second location (BACKUP_COPY_PATH), skipping those already "
+     "there and valid."},
     {OPT_CHECK, 0, NULL, OPT_ROLE_ACTION,
      "Preflight: connect to Neo4j and check the storage path, changing nothing."},
     {OPT_KEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Mark a backup so that retention never deletes it."},
@@ -91,6 +94,7 @@ static const CommandDef backupCommand = {
     .optionCount = (int)(sizeof(backupOptions) / sizeof(backupOptions[0])),
     .environment =
         "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "BACKUP_COPY_PATH         Second location keeping a copy of each backup (optional)\n"
         "NEO4J_URI                Bolt URI of the database to back up (bolt://localhost:7687)\n"
         "NEO4J_USER               User name (neo4j)\n"
         "NEO4J_PASSWORD           Password (or NEO4J_PASSWORD_FILE: a file holding it)\n"
@@ -108,6 +112,7 @@ static const CommandDef backupCommand = {
                 "neo4j-backup --list\n"
                 "neo4j-backup --validate neo4j-20251227-153000\n"
                 "neo4j-backup --cleanup --dry-run\n"
+                "neo4j-backup --copy --dry-run\n"
                 "neo4j-backup --schedule\n"
                 "neo4j-backup --schedule --serve\n",
 };
@@ -122,6 +127,7 @@ static const CommandDef restoreCommand = {
     .optionCount = (int)(sizeof(restoreOptions) / sizeof(restoreOptions[0])),
     .environment =
         "BACKUP_STORAGE_PATH      Where backups are stored\n"
+        "BACKUP_COPY_PATH         Second location, used when a backup is missing or damaged there\n"
         "NEO4J_URI                Production instance (written only by --promote)\n"
         "TEST_NEO4J_URI           Bolt URI of the default test instance\n"
         "TEST_NEO4J_USER          User of the test instance (neo4j)\n"
@@ -183,6 +189,12 @@ bool optionsParse(const CommandDef *command, int argc, char **argv, ParsedOption
             return false;
         }
         const OptionDef *option = &command->options[found];
+        /* "[<x>]": the argument may be left out (--copy [<backup_id>]). */
+        bool optional = option->argName && option->argName[0] == '[';
+        if (optional && !inlineValue && (argIndex + 1 >= argc || argv[argIndex + 1][0] == '-')) {
+            out->present[option->id] = true;
+            continue;
+        }
         if (option->argName) {
             const char *value = inlineValue;
             if (!value) {

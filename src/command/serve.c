@@ -102,11 +102,18 @@ static ErrCode serveRestoreDump(void *payload, const CatEntry *entry, const char
                               validate, failedCheck, failedCheckSize);
 }
 
+static ErrCode serveCopyAfterCreate(Config *config, volatile sig_atomic_t *cancelFlag, const char *backupId)
+{
+    CommandContext context = {.config = config, .cancelFlag = cancelFlag};
+    return supportCopyAfterCreate(&context, backupId, false);
+}
+
 static const ApiBackends serveJobBackends = {
     .instances = {.connect = supportConnectMode, .serverVersion = neo4jServerVersion},
     .dumpCreate = serveDumpCreate,
     .dumpValidate = serveDumpValidate,
     .resumeScheduler = serveResumeScheduler,
+    .copyAfterCreate = serveCopyAfterCreate,
     .restoreOps =
         {
             .connect = neo4jConnect,
