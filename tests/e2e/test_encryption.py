@@ -164,6 +164,8 @@ def test_list_and_validate_without_the_key(repo):
     listed = tools.backup("--list", env=NO_KEY)
     assert listed.returncode == 0, listed.output
     assert "Encryption:     encrypted (key id" in listed.stdout
+    verbose = tools.backup("--list", "-v", env=NO_KEY)
+    assert "Per label/type: encrypted" in verbose.stdout and LABEL not in verbose.output, verbose.output
     entries = json.loads(tools.backup("--list", "--json", env=NO_KEY).stdout)["backups"]
     assert [entry["encrypted"] for entry in entries if entry["id"] == backup_id] == [True]
 
