@@ -27,5 +27,12 @@ Codes named in the contract (`BACKUP_NO_SPACE`, `BACKUP_CORRUPTED`, `BACKUP_NOT_
 `RESTORE_HEALTH_FAILED`, `NEO4J_UNREACHABLE`, `NEO4J_ADMIN_FAILED`) keep the contract's meaning;
 the others extend it where an operator needs a distinct answer (a wrong password,
 `NEO4J_AUTH_FAILED`, is not the same problem as a server that does not answer).
+
+`BACKUP_KEY_REQUIRED` and `BACKUP_KEY_INVALID` belong to encrypted backups
+([encryption.md](encryption.md)): a restore, `--validate` with a key, or `--rotate-key` checks the
+key against the backup's wrapped data key before anything else, so the target instance is never
+touched when the key is missing or wrong. A wrong passphrase is `BACKUP_KEY_INVALID` too; an
+encrypted manifest whose protected fields were changed is `BACKUP_CORRUPTED` ("manifest
+authentication failed").
 """
 (root / "docs/exit-codes.md").write_text(page)

@@ -27,6 +27,10 @@ static void listPrintCountName(const char *name)
 /* -v: nodes per label and relationships per type, one per line. */
 static void listPrintCounts(const Manifest *manifest)
 {
+    if (!manifest->privateOpen) {
+        printf("  Per label/type: encrypted (label and type names are sealed in the manifest)\n");
+        return;
+    }
     if (!manifestHasCounts(manifest)) {
         printf("  Per label/type: not recorded (an older backup, or a dump taken while Neo4j was stopped)\n");
         return;
