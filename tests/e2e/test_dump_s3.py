@@ -27,8 +27,8 @@ import uuid
 import pytest
 
 from helpers import Tools, backup_id_of
-from neo4j_servers import REPO_ROOT, Neo4jLocalError, Neo4jServer, launcher, launcher_command
-from test_dump import SOURCE, TARGET, answers, graph_content
+from neo4j_servers import REPO_ROOT, launcher_command
+from test_dump import SOURCE, TARGET, answers, graph_content, start_on_own_port
 from test_s3_repository import expire_locks
 
 pytest.importorskip("boto3")
@@ -37,21 +37,6 @@ SAMPLE_DATA = REPO_ROOT / "tools" / "sample_data.py"
 CHECKS = ("connectivity", "schema_consistency", "orphan_detection", "counts", "fingerprint")
 CONFIG_INVALID = 21
 BACKUP_CORRUPTED = 11
-
-
-def own_port(name):
-    """A Bolt port of this server's own, away from the 7687-upward range that
-    every worktree's servers pick from: these tests stop and start their
-    servers, and a port left free meanwhile must not go to another session's."""
-    return 20000 + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 20000
-
-
-def start_on_own_port(name):
-    try:
-        return Neo4jServer.start(name, bolt_port=own_port(name))
-    except Neo4jLocalError:
-        launcher("stop", name, timeout=180)  # running on another port: move it
-        return Neo4jServer.start(name, bolt_port=own_port(name))
 
 
 @pytest.fixture(scope="module")
