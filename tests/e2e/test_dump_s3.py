@@ -272,3 +272,82 @@ def test_a_killed_dump_upload_never_lists_and_cleanup_aborts_it(s3_server, backu
     root_locks = {f"{prefix}/.lock", f"{prefix}/.create.lock"}
     assert [key for key in s3_server.keys(prefix) if key not in root_locks] == []
     assert s3_server.uploads(prefix) == []
+
+
+FAKE_DUMPING_ADMIN = """#!/bin/sh
+# neo4j-admin of the source: 'dumps' 1 MiB (four load chunks) and exits.
+if [ "$1" = --version ]; then echo {version}; exit 0; fi
+printf 'NBKX'
+head -c 1048576 /dev/urandom
+"""
+
+FAKE_LOADING_ADMIN = """#!/bin/sh
+# neo4j-admin of the target: keeps what the load feeds it.
+if [ "$1" = --version ]; then echo {version}; exit 0; fi
+if [ "$1 $2" = "database load" ]; then cat > "{loaded}"; echo 'Load completed' >&2; exit 0; fi
+exit 5
+"""
+
+REPLACE_OBJECT = """import boto3
+from botocore.config import Config
+client = boto3.client("s3", endpoint_url={endpoint!r}, aws_access_key_id={access!r},
+                      aws_secret_access_key={secret!r}, region_name="us-east-1",
+                      config=Config(s3={{"addressing_style": "path"}}))
+body = bytearray(client.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read())
+body[len(body) // 2] ^= 0xFF
+client.put_object(Bucket={bucket!r}, Key={key!r}, Body=bytes(body))
+"""
+
+
+def test_a_dump_changed_after_its_check_never_loads_completely(servers, s3_server, backup_bin, restore_bin,
+                                                                 tmp_path):
+    """The object is replaced (one byte flipped, same size) after the
+    restore verified its SHA-256 and before the load streams it: the
+    target's stop command does it. The load hashes what it streams from the
+    ranged GETs and holds the last chunk back, so neo4j-admin never gets
+    the whole dump and the restore fails as corrupted, without health checks.
+    Stand-in neo4j-admins; the target's Bolt is a real server (it must
+    answer after the start command), whose data is never touched."""
+    _, target = servers
+    version = target.version
+    source_admin = tmp_path / "source-admin"
+    source_admin.write_text(FAKE_DUMPING_ADMIN.format(version=version))
+    source_admin.chmod(0o755)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    tools, prefix = s3_tools_for(s3_server, backup_bin, restore_bin, tmp_path, NEO4J_URI="bolt://127.0.0.1:9",
+                                 NEO4J_USER="neo4j", NEO4J_PASSWORD="unused-password",
+                                 NEO4J_ADMIN=str(source_admin), NEO4J_DATA_PATH=str(data_dir))
+    created = tools.backup("--create", "--method", "dump")
+    assert created.returncode == 0, created.output
+    backup_id = backup_id_of(created)
+    key = f"{prefix}/{backup_id}/neo4j.dump"
+    original = s3_server.get(key)
+    assert len(original) == 4 + 1048576
+
+    home = tmp_path / "target-home"
+    (home / "bin").mkdir(parents=True)
+    loaded = tmp_path / "loaded"
+    (home / "bin" / "neo4j-admin").write_text(FAKE_LOADING_ADMIN.format(version=version, loaded=loaded))
+    (home / "bin" / "neo4j-admin").chmod(0o755)
+    replace = tmp_path / "replace.py"
+    replace.write_text(REPLACE_OBJECT.format(endpoint=s3_server.endpoint, access=s3_server.access_key,
+                                             secret=s3_server.secret_key, bucket=s3_server.bucket, key=key))
+    target_env = {"TEST_NEO4J_URI": target.uri, "TEST_NEO4J_USER": target.user,
+                  "TEST_NEO4J_PASSWORD": target.password, "TEST_NEO4J_HOME": str(home),
+                  "TEST_NEO4J_STOP_COMMAND": f"{sys.executable} {replace}", "TEST_NEO4J_START_COMMAND": "true"}
+    restored = tools.restore("--backup-id", backup_id, env=target_env)
+    assert restored.returncode == BACKUP_CORRUPTED, restored.output
+    out = restored.stdout
+    assert out.index("Checksum verification: PASSED") < out.index("Running: neo4j-admin database load")
+    assert "changed after it was verified" in restored.stderr
+    assert "Health check" not in out
+    assert "may have left database neo4j incomplete or unavailable" in restored.output
+    assert s3_server.get(key) != original  # the replacement happened
+    fed = loaded.read_bytes()
+    assert 0 < len(fed) < len(original)  # the last chunk never reached neo4j-admin
+    middle = len(original) // 2
+    assert fed[:middle] == original[:middle] and fed[middle] != original[middle]  # fed from the replaced object
+    state = json.loads((tmp_path / "state" / ".recovery.json").read_text())
+    assert state["current"]["state"] == "RECOVERY_FAILED"
+    assert answers(target)
