@@ -176,6 +176,7 @@ static void dumpHex(const unsigned char *digest, unsigned length, char *hex)
 struct DumpWriter {
     char path[DUMP_FILE_PATH_SIZE];
     int fd;
+    StorageWrite *destination; /* instead of fd: the storage write, until committed */
     EVP_MD_CTX *sha;
     DumpDecoder decoder;
     uint64_t bytes;
@@ -185,6 +186,7 @@ ErrCode dumpWriterOpen(DumpWriter **out, const char *path)
 {
     *out = NULL;
     DumpWriter *writer = memCalloc(1, sizeof(*writer));
+    writer->fd = -1;
     snprintf(writer->path, sizeof(writer->path), "%s", path);
     dumpDecoderInit(&writer->decoder);
     writer->sha = EVP_MD_CTX_new();
@@ -202,9 +204,38 @@ ErrCode dumpWriterOpen(DumpWriter **out, const char *path)
     return ERR_OK;
 }
 
+ErrCode dumpWriterOpenStorage(DumpWriter **out, Storage *storage, const char *name, const char *shown)
+{
+    *out = NULL;
+    DumpWriter *writer = memCalloc(1, sizeof(*writer));
+    writer->fd = -1;
+    snprintf(writer->path, sizeof(writer->path), "%s", shown ? shown : name);
+    dumpDecoderInit(&writer->decoder);
+    writer->sha = EVP_MD_CTX_new();
+    if (!writer->sha || EVP_DigestInit_ex(writer->sha, EVP_sha256(), NULL) != 1) {
+        dumpWriterFree(writer);
+        return errSet(ERR_INTERNAL, "cannot initialise SHA-256");
+    }
+    ErrCode code = storageWriteOpen(storage, name, STORAGE_WRITE_NO_REPLACE, &writer->destination);
+    if (code != ERR_OK) {
+        dumpWriterFree(writer);
+        return code;
+    }
+    *out = writer;
+    return ERR_OK;
+}
+
 ErrCode dumpWriterAdd(const uint8_t *data, size_t length, void *payload)
 {
     DumpWriter *writer = payload;
+    if (writer->destination) {
+        ErrCode code = storageWrite(writer->destination, data, length);
+        if (code != ERR_OK)
+            return code;
+        writer->bytes += length;
+        EVP_DigestUpdate(writer->sha, data, length);
+        return dumpDecoderAdd(&writer->decoder, data, length);
+    }
     size_t done = 0;
     while (done < length) {
         ssize_t wrote = write(writer->fd, data + done, length - done);
@@ -222,10 +253,24 @@ ErrCode dumpWriterAdd(const uint8_t *data, size_t length, void *payload)
 ErrCode dumpWriterFinish(DumpWriter *writer, DumpFileInfo *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = writer->fd;
-    writer->fd = -1;
-    if (fsync(fd) != 0 || close(fd) != 0)
-        return fsErrorFromErrno(errno, "cannot write", writer->path);
+    if (writer->destination) {
+        /* A stream that does not decode whole is never published. */
+        ErrCode code = dumpDecoderEnd(&writer->decoder, writer->path);
+        StorageWrite *destination = writer->destination;
+        writer->destination = NULL;
+        if (code != ERR_OK) {
+            storageWriteAbort(destination);
+            return code;
+        }
+        code = storageWriteCommit(destination);
+        if (code != ERR_OK)
+            return code;
+    } else {
+        int fd = writer->fd;
+        writer->fd = -1;
+        if (fsync(fd) != 0 || close(fd) != 0)
+            return fsErrorFromErrno(errno, "cannot write", writer->path);
+    }
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned digestLength = 0;
     EVP_DigestFinal_ex(writer->sha, digest, &digestLength);
@@ -243,6 +288,7 @@ void dumpWriterFree(DumpWriter *writer)
         return;
     if (writer->fd >= 0)
         close(writer->fd);
+    storageWriteAbort(writer->destination);
     EVP_MD_CTX_free(writer->sha);
     dumpDecoderFree(&writer->decoder);
     free(writer);
@@ -320,5 +366,23 @@ ErrCode dumpFileInspect(const char *path, DumpFileInfo *out)
     DumpFileSource source = {.fd = fd, .path = path};
     ErrCode code = dumpStreamInspect(dumpFileRead, &source, path, out);
     close(fd);
+    return code;
+}
+
+/* A DumpReadFn over a storage read. */
+static ErrCode dumpStorageRead(void *payload, uint8_t *buffer, size_t capacity, size_t *got)
+{
+    return storageRead(payload, buffer, capacity, got);
+}
+
+ErrCode dumpStorageInspect(Storage *storage, const char *name, const char *shown, DumpFileInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    StorageRead *reader = NULL;
+    ErrCode code = storageReadOpen(storage, name, 0, STORAGE_READ_ALL, &reader);
+    if (code != ERR_OK)
+        return code;
+    code = dumpStreamInspect(dumpStorageRead, reader, shown ? shown : name, out);
+    storageReadClose(reader);
     return code;
 }

@@ -19,6 +19,7 @@
 #define NBK_ARCHIVE_DUMP_FILE_H
 
 #include "common/error.h"
+#include "storage/storage.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,18 +37,32 @@ typedef struct DumpWriter DumpWriter;
 
 /* Creates path (mode 0600, must not exist). */
 ErrCode dumpWriterOpen(DumpWriter **out, const char *path);
+/* The same writer into file `name` of storage (a new storageWriteOpen with
+ * STORAGE_WRITE_NO_REPLACE): the bytes stream into it (on object storage a
+ * multipart upload, no local copy) and nothing is visible until
+ * dumpWriterFinish commits it, which it does only when the stream decoded
+ * whole; an unfinished writer is aborted by dumpWriterFree. shown names the
+ * file in messages. */
+ErrCode dumpWriterOpenStorage(DumpWriter **out, Storage *storage, const char *name, const char *shown);
 /* Appends bytes: written, hashed and decoded. A ProcSink (payload = writer).
  * A damaged stream is BACKUP_CORRUPTED at once; a full disk BACKUP_NO_SPACE. */
 ErrCode dumpWriterAdd(const uint8_t *data, size_t length, void *writer);
-/* Closes the file and fills out. BACKUP_CORRUPTED when the compressed stream
- * inside is incomplete. */
+/* Closes the file (commits the storage write) and fills out. BACKUP_CORRUPTED
+ * when the compressed stream inside is incomplete (a storage write is then
+ * discarded, never committed). */
 ErrCode dumpWriterFinish(DumpWriter *writer, DumpFileInfo *out);
-/* Frees (closing the file if still open); the file itself stays. NULL ok. */
+/* Frees (closing the file if still open); the file itself stays; a storage
+ * write not yet committed is aborted (nothing left). NULL ok. */
 void dumpWriterFree(DumpWriter *writer);
 
 /* Reads a dump file once: size, SHA-256 and the decode of its stream.
  * BACKUP_CORRUPTED (with the offset) when the stream is damaged or cut. */
 ErrCode dumpFileInspect(const char *path, DumpFileInfo *out);
+
+/* dumpFileInspect of file `name` of storage, read as one stream (ranged
+ * GETs on object storage); shown names it in messages. A storage failure
+ * keeps the storage's code (BACKUP_NOT_FOUND, STORAGE_UNREACHABLE...). */
+ErrCode dumpStorageInspect(Storage *storage, const char *name, const char *shown, DumpFileInfo *out);
 
 /* Hands dumpStreamInspect the next bytes of a dump: at most capacity of them
  * into buffer and their count in *got, 0 at the end. An error ends the

@@ -64,9 +64,9 @@
  * the posix driver. A logical backup's archive and manifest are written
  * through it as well (catStorage, catBackupDirName, catBackupDirSaveManifest)
  * and read by restore and validation by name (catArchiveLocation in
- * validate.h); the dump method still takes paths (catRoot, catBackupPath,
- * catBackupDirPath) until the object-storage issue moves it; on object
- * storage those paths do not exist (NULL, BACKUP_IO_FAILED, ""). */
+ * validate.h); the dump method takes paths (catRoot, catBackupPath,
+ * catBackupDirPath) on a local repository and streams through the storage
+ * where those paths do not exist (NULL, BACKUP_IO_FAILED, ""). */
 #ifndef NBK_CATALOG_CATALOG_H
 #define NBK_CATALOG_CATALOG_H
 

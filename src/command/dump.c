@@ -23,6 +23,7 @@
 #include "restore/dump_restore.h"
 #include "restore/health.h"
 #include "restore/recovery_state.h"
+#include "storage/posix.h"
 
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -100,16 +101,6 @@ static void cmdDumpLogRun(const ProcRun *run)
 
 /* The store directory of the production database: NEO4J_DATA_PATH when set
  * explicitly, else derived from NEO4J_HOME, else NEO4J_DATA_PATH's default. */
-/* neo4j-admin writes and reads dump files itself, by path: the dump method
- * needs the repository on a local (or mounted) file system. */
-static ErrCode cmdDumpNeedsLocalStorage(void)
-{
-    errSet(CONFIG_INVALID, "the dump method keeps neo4j-admin's dump files in a local BACKUP_STORAGE_PATH; "
-                           "a repository on object storage takes logical backups");
-    errSetAction("Use BACKUP_METHOD=logical with s3://, or a local BACKUP_STORAGE_PATH for dumps");
-    return CONFIG_INVALID;
-}
-
 static ErrCode cmdDumpProductionStore(const Config *config, const InstanceConfig *source, char *out, size_t size)
 {
     const char *dataPath = cfgGet(config, CFG_NEO4J_DATA_PATH);
@@ -381,14 +372,17 @@ static ErrCode cmdDumpCheckSpace(Catalog *catalog, const char *root, const char 
     return BACKUP_NO_SPACE;
 }
 
-/* One `neo4j-admin database dump <database> --to-stdout` into path. */
-static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const char *path, DumpFileInfo *info)
+/* One `neo4j-admin database dump <database> --to-stdout` into path, or, when
+ * storage is set, streamed into its file `name` (object storage: a multipart
+ * upload as the dump runs, nothing staged on local disk). */
+static ErrCode cmdDumpOne(CmdDumpCreateJob *job, const char *database, const char *path, Storage *storage,
+                          const char *name, DumpFileInfo *info)
 {
     /* "--" ends the options: a database name is never read as one. */
     const char *const args[] = {"database", "dump", "--to-stdout", "--", database, NULL};
     cmdDumpLogRunning(&job->admin, args);
     DumpWriter *writer = NULL;
-    ErrCode code = dumpWriterOpen(&writer, path);
+    ErrCode code = storage ? dumpWriterOpenStorage(&writer, storage, name, path) : dumpWriterOpen(&writer, path);
     ProcRun run;
     memset(&run, 0, sizeof(run));
     if (code == ERR_OK) {
@@ -469,22 +463,46 @@ static size_t cmdDumpPlanArchives(const CmdDumpCreateJob *job, CmdDumpArchive *a
 /* The dump files of one backup, written while Neo4j is stopped. */
 typedef struct {
     CmdDumpCreateJob *job;
+    Catalog *catalog;
     CatBackupDir *backupDir;
     CmdDumpArchive *archives;
     size_t archiveCount;
     bool noSpace;
 } CmdDumpFiles;
 
+/* The storage name of a dump file below the backup's directory, and how
+ * messages show it (s3://bucket/prefix/<id>/<file>). */
+static ErrCode cmdDumpStorageName(const CommandContext *context, const char *dir, const char *file, char *name,
+                                  size_t nameSize, char *shown, size_t shownSize)
+{
+    if ((size_t)snprintf(name, nameSize, "%s/%s", dir, file) >= nameSize)
+        return errSet(BACKUP_IO_FAILED, "the name %s/%s is too long", dir, file);
+    const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
+    size_t rootLength = root ? strlen(root) : 0;
+    while (rootLength > 0 && root[rootLength - 1] == '/')
+        rootLength--;
+    snprintf(shown, shownSize, "%.*s/%s", (int)rootLength, root ? root : "", name);
+    return ERR_OK;
+}
+
 static ErrCode cmdDumpFilesWork(const Neo4jAdmin *admin, void *payload, ProcRun *run)
 {
     (void)admin; /* the job's */
     CmdDumpFiles *files = payload;
     ErrCode code = ERR_OK;
+    /* No paths (object storage): each dump streams into the storage. */
+    bool streamed = !catBackupDirPath(files->backupDir)[0];
     for (size_t index = 0; code == ERR_OK && index < files->archiveCount; index++) {
         char path[NEO4J_PATH_SIZE];
-        code = fsPathJoin(path, sizeof(path), catBackupDirPath(files->backupDir), files->archives[index].file);
+        char name[NEO4J_PATH_SIZE] = "";
+        if (streamed)
+            code = cmdDumpStorageName(files->job->context, catBackupDirName(files->backupDir),
+                                      files->archives[index].file, name, sizeof(name), path, sizeof(path));
+        else
+            code = fsPathJoin(path, sizeof(path), catBackupDirPath(files->backupDir), files->archives[index].file);
         if (code == ERR_OK)
-            code = cmdDumpOne(files->job, files->archives[index].database, path, &files->archives[index].info);
+            code = cmdDumpOne(files->job, files->archives[index].database, path,
+                              streamed ? catStorage(files->catalog) : NULL, name, &files->archives[index].info);
         files->noSpace = files->noSpace || code == BACKUP_NO_SPACE;
     }
     *run = files->job->failedRun;
@@ -522,8 +540,6 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     const char *root = cfgGet(job.config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !root)
         code = cfgStoragePathMissing();
-    if (code == ERR_OK && !catStorageIsLocal(job.config))
-        code = cmdDumpNeedsLocalStorage();
     if (code != ERR_OK) {
         logErrorBlock("Failed to create backup", false);
         cfgInstanceFree(&job.source);
@@ -578,9 +594,12 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     /* One backup at a time per storage path, as the logical method. */
     if (code == ERR_OK)
         code = supportBeginCreate(context, "backup --create --method dump", &catalog, &createLock);
-    if (code == ERR_OK) {
+    bool local = !catalog || catRoot(catalog) != NULL;
+    if (code == ERR_OK && local) {
         code = cmdDumpCheckSpace(catalog, root, job.databaseDir, minFreePercent);
         critical = code == BACKUP_NO_SPACE;
+    } else if (code == ERR_OK) {
+        logDebug("Space: not checked, object storage has no fixed capacity");
     }
     /* Last step before the stop: what is read now is what the dump will hold. */
     if (code == ERR_OK && job.boltAnswered)
@@ -594,7 +613,7 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
     /* From the stop on, the start command runs whatever happens. */
     if (code == ERR_OK)
         archiveCount = cmdDumpPlanArchives(&job, archives);
-    CmdDumpFiles files = {&job, backupDir, archives, archiveCount, false};
+    CmdDumpFiles files = {&job, catalog, backupDir, archives, archiveCount, false};
     if (code == ERR_OK && job.boltAnswered) {
         boltClose(connection);
         connection = NULL;
@@ -639,10 +658,27 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
                 fmtPercent(percent, sizeof(percent), archives[0].info.bytes, archives[0].info.contentBytes),
                 fmtSize(content, sizeof(content), archives[0].info.contentBytes),
                 archives[0].info.format[0] ? archives[0].info.format : "unknown");
-        logInfo("Computing checksum...");
+        if (local)
+            logInfo("Computing checksum...");
+    }
+    /* Object storage: the SHA-256 was computed as the bytes were uploaded,
+     * and the service checked each part against its signed payload hash;
+     * reading the whole dump back would download it again. Its size is
+     * checked against what was sent. */
+    for (size_t index = 0; code == ERR_OK && !local && index < archiveCount; index++) {
+        char name[NEO4J_PATH_SIZE];
+        char shown[NEO4J_PATH_SIZE];
+        StorageInfo info;
+        code = cmdDumpStorageName(context, catBackupDirName(backupDir), archives[index].file, name, sizeof(name),
+                                  shown, sizeof(shown));
+        if (code == ERR_OK)
+            code = storageStat(catStorage(catalog), name, &info);
+        if (code == ERR_OK && info.size != archives[index].info.bytes)
+            code = errSet(BACKUP_IO_FAILED, "%s holds %" PRIu64 " bytes after the upload, %" PRIu64 " were sent",
+                          shown, info.size, archives[index].info.bytes);
     }
     /* Read the files back: the checksum must describe what is on disk. */
-    for (size_t index = 0; code == ERR_OK && index < archiveCount; index++) {
+    for (size_t index = 0; code == ERR_OK && local && index < archiveCount; index++) {
         char path[NEO4J_PATH_SIZE];
         char onDisk[65];
         uint64_t size = 0;
@@ -702,22 +738,44 @@ ErrCode cmdDumpCreate(CommandContext *context, char idOut[CAT_ID_SIZE])
 
 /* ---- --validate of a dump --------------------------------------------------------- */
 
-static ErrCode cmdDumpVerifyOthers(const CatEntry *entry, const char *directory, const CmdDumpArchive *others,
-                                   size_t count, bool *reported)
+/* Where a dump of a backup is: its path (local repository), or its name in
+ * the storage and how messages show it (object storage: storage set). */
+typedef struct {
+    Storage *storage;
+    char name[NEO4J_PATH_SIZE];
+    char path[NEO4J_PATH_SIZE];
+} CmdDumpPlace;
+
+static ErrCode cmdDumpPlaceOf(CommandContext *context, Catalog *catalog, const char *directory, const char *id,
+                              const char *file, CmdDumpPlace *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (directory)
+        return fsPathJoin(out->path, sizeof(out->path), directory, file);
+    out->storage = catStorage(catalog);
+    return cmdDumpStorageName(context, id, file, out->name, sizeof(out->name), out->path, sizeof(out->path));
+}
+
+static ErrCode cmdDumpVerifyOthers(CommandContext *context, Catalog *catalog, const CatEntry *entry,
+                                   const char *directory, const CmdDumpArchive *others, size_t count, bool *reported)
 {
     for (size_t index = 0; index < count; index++) {
-        char path[NEO4J_PATH_SIZE];
+        CmdDumpPlace place;
         char got[65];
         uint64_t size = 0;
-        ErrCode code = fsPathJoin(path, sizeof(path), directory, others[index].file);
-        if (code == ERR_OK && !fsExists(path)) {
+        StorageInfo info;
+        ErrCode code = cmdDumpPlaceOf(context, catalog, directory, entry->id, others[index].file, &place);
+        const char *path = place.path;
+        if (code == ERR_OK && (place.storage ? storageInfo(place.storage, place.name, &info) != ERR_OK
+                                             : !fsExists(path))) {
             errSet(BACKUP_CORRUPTED, "the archive file %s is missing", path);
             verifyReportCorrupted("Backup validation failed", NULL, NULL);
             *reported = true;
             return BACKUP_CORRUPTED;
         }
         if (code == ERR_OK)
-            code = arcSha256File(path, got, &size);
+            code = place.storage ? arcSha256Storage(place.storage, place.name, got, &size)
+                                 : arcSha256File(path, got, &size);
         if (code != ERR_OK)
             return code;
         if (strcmp(got, others[index].info.sha256) != 0) {
@@ -731,10 +789,12 @@ static ErrCode cmdDumpVerifyOthers(const CatEntry *entry, const char *directory,
     return ERR_OK;
 }
 
-static ErrCode cmdDumpInspect(const char *path, const char *label, const Manifest *manifest, bool *reported)
+static ErrCode cmdDumpInspect(const CmdDumpPlace *place, const char *label, const Manifest *manifest,
+                              bool *reported)
 {
     DumpFileInfo info;
-    ErrCode code = dumpFileInspect(path, &info);
+    ErrCode code = place->storage ? dumpStorageInspect(place->storage, place->name, place->path, &info)
+                                  : dumpFileInspect(place->path, &info);
     if (code == BACKUP_CORRUPTED) {
         verifyReportCorrupted("Backup validation failed", NULL, NULL);
         *reported = true;
@@ -840,7 +900,10 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
 {
     const Manifest *manifest = entry->manifest;
     char directory[NEO4J_PATH_SIZE];
-    ErrCode code = catBackupPath(catalog, entry->id, directory, sizeof(directory));
+    /* Object storage: the dumps are read through the storage (ranged GETs). */
+    bool local = catRoot(catalog) != NULL;
+    ErrCode code = local ? catBackupPath(catalog, entry->id, directory, sizeof(directory)) : ERR_OK;
+    const char *at = local ? directory : NULL;
     CmdDumpArchive archives[DUMP_MAX_ARCHIVES];
     memset(archives, 0, sizeof(archives));
     snprintf(archives[0].database, sizeof(archives[0].database), "%s",
@@ -848,14 +911,19 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
     snprintf(archives[0].file, sizeof(archives[0].file), "%s", manifest->archive.file ? manifest->archive.file : "");
     size_t count = 1 + cmdDumpOtherArchives(manifest, archives + 1, DUMP_MAX_ARCHIVES - 1);
     if (code == ERR_OK)
-        code = cmdDumpVerifyOthers(entry, directory, archives + 1, count - 1, reported);
+        code = cmdDumpVerifyOthers(context, catalog, entry, at, archives + 1, count - 1, reported);
+    CmdDumpPlace place;
+    if (code == ERR_OK) {
+        code = cmdDumpPlaceOf(context, catalog, at, entry->id, archives[0].file, &place);
+        if (code == ERR_OK && local)
+            snprintf(place.path, sizeof(place.path), "%s", archivePath);
+    }
     if (code == ERR_OK)
-        code = cmdDumpInspect(archivePath, archives[0].file, manifest, reported);
+        code = cmdDumpInspect(&place, archives[0].file, manifest, reported);
     for (size_t index = 1; code == ERR_OK && index < count; index++) {
-        char path[NEO4J_PATH_SIZE];
-        code = fsPathJoin(path, sizeof(path), directory, archives[index].file);
+        code = cmdDumpPlaceOf(context, catalog, at, entry->id, archives[index].file, &place);
         if (code == ERR_OK)
-            code = cmdDumpInspect(path, archives[index].file, NULL, reported);
+            code = cmdDumpInspect(&place, archives[index].file, NULL, reported);
     }
     if (code == ERR_OK) {
         if (cmdDumpStatsRecorded(manifest))
@@ -866,8 +934,16 @@ ErrCode cmdDumpValidate(CommandContext *context, Catalog *catalog, const CatEntr
         else
             logInfo("No graph stats were recorded at backup time (Neo4j was already stopped)");
     }
-    if (code == ERR_OK && context->options && optionsHas(context->options, OPT_DEEP))
+    if (code == ERR_OK && context->options && optionsHas(context->options, OPT_DEEP) && !local) {
+        errSet(CONFIG_INVALID, "--deep runs neo4j-admin database check, which reads a dump from a local path; "
+                               "this backup is on object storage");
+        errSetAction("Validate without --deep (checksum and the dump's structure are checked through the "
+                     "storage), or restore the dump into a test instance, which checks it against the graph "
+                     "stats recorded at backup time");
+        code = CONFIG_INVALID;
+    } else if (code == ERR_OK && context->options && optionsHas(context->options, OPT_DEEP)) {
         code = cmdDumpDeepCheck(context, catalog, entry, directory, archives, count, reported);
+    }
     else if (code == ERR_OK)
         logInfo("Neo4j's own consistency check was not run: add --deep for neo4j-admin database check");
     return code;
@@ -966,7 +1042,7 @@ typedef struct {
     CommandContext *context;
     const InstanceConfig *instance;
     const CatEntry *entry;
-    const char *archivePath;
+    const ArcLocation *archive;
 } CmdDumpLoad;
 
 static ErrCode cmdDumpLoadWork(const Neo4jAdmin *admin, void *payload, ProcRun *run)
@@ -977,7 +1053,7 @@ static ErrCode cmdDumpLoadWork(const Neo4jAdmin *admin, void *payload, ProcRun *
     const char *const args[] = {"database", "load", "--from-stdin", "--overwrite-destination=true", "--",
                                 instance->database, NULL};
     cmdDumpLogRunning(admin, args);
-    ErrCode code = dumpRestoreLoad(admin, instance->database, load->archivePath, manifest->archive.sha256,
+    ErrCode code = dumpRestoreLoad(admin, instance->database, load->archive, manifest->archive.sha256,
                                    load->context->cancelFlag, run);
     if (code == ERR_OK)
         logInfo("Loaded %s into %s in %.0f seconds", manifest->archive.file, instance->name, run->seconds);
@@ -985,7 +1061,7 @@ static ErrCode cmdDumpLoadWork(const Neo4jAdmin *admin, void *payload, ProcRun *
 }
 
 /* Stop, load, start (always once stopped), wait. */
-static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, const char *archivePath,
+static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, const ArcLocation *archive,
                                const InstanceConfig *instance, BoltConnection **connection)
 {
     const Manifest *manifest = entry->manifest;
@@ -1002,25 +1078,28 @@ static ErrCode cmdDumpLoadInto(CommandContext *context, const CatEntry *entry, c
         errSetAction("Restore into an instance running Neo4j %s or newer", dumpedBy);
         return RESTORE_FAILED;
     }
-    CmdDumpLoad load = {context, instance, entry, archivePath};
+    CmdDumpLoad load = {context, instance, entry, archive};
     return cmdOfflineRun(context, instance, &admin, cmdDumpLoadWork, &load, connection);
 }
 
 ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,
-                           const char *archivePath, const InstanceConfig *instance, bool validate,
+                           const ArcLocation *archive, const InstanceConfig *instance, bool validate,
                            char *failedCheck, size_t failedCheckSize)
 {
     const Manifest *manifest = entry->manifest;
     failedCheck[0] = '\0';
-    ErrCode code = catStorageIsLocal(context->config) ? cmdDumpRestorePreflight(entry, instance)
-                                                      : cmdDumpNeedsLocalStorage();
+    ErrCode code = cmdDumpRestorePreflight(entry, instance);
     if (code != ERR_OK)
         return code;
+    /* A local repository's dump is read by its path, as it always was. */
+    ArcLocation where = *archive;
+    if (where.path && where.storage && storagePosixRoot(where.storage))
+        where.storage = NULL;
     logInfo("Restoring data into %s (database %s) from the dump %s...", instance->name, instance->database,
             manifest->archive.file);
     double started = timeMonotonic();
     BoltConnection *connection = NULL;
-    code = cmdDumpLoadInto(context, entry, archivePath, instance, &connection);
+    code = cmdDumpLoadInto(context, entry, &where, instance, &connection);
     if (code != ERR_OK) {
         boltClose(connection);
         return code;

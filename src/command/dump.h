@@ -22,6 +22,7 @@
 #ifndef NBK_COMMAND_DUMP_H
 #define NBK_COMMAND_DUMP_H
 
+#include "archive/archive.h"
 #include "bolt/connection.h"
 #include "catalog/catalog.h"
 #include "command/command.h"
@@ -51,9 +52,14 @@ ErrCode cmdDumpRestorePreflight(const CatEntry *entry, const InstanceConfig *ins
 
 /* Loads the (verified) dump into instance: stop, neo4j-admin database load,
  * start (always, once stopped), wait for Bolt, and the health checks when
- * validate. failedCheck as restore.c's restoreIntoInstance. */
+ * validate. archive: where the dump is (catArchiveLocation); on a local
+ * repository it is read by its path as before, on object storage streamed
+ * from the storage (its SHA-256 checked again as it streams; a mismatch
+ * fails the load before neo4j-admin gets the last bytes). root: the
+ * directory of the recovery state. failedCheck as restore.c's
+ * restoreIntoInstance. */
 ErrCode cmdDumpRestoreInto(CommandContext *context, const char *root, const CatEntry *entry,
-                           const char *archivePath, const InstanceConfig *instance, bool validate,
+                           const ArcLocation *archive, const InstanceConfig *instance, bool validate,
                            char *failedCheck, size_t failedCheckSize);
 
 /* ---- offline work on an instance, printed (shared with the import load, import.c) */

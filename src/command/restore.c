@@ -81,12 +81,12 @@ static ErrCode restoreImportLoad(void *payload, const ArcLocation *archive, uint
     return cmdImportLoadInto(payload, archive, expectedBytes, expectedRecords, instance, connection, content);
 }
 
-static ErrCode restoreDumpRestore(void *payload, const CatEntry *entry, const char *archivePath,
+static ErrCode restoreDumpRestore(void *payload, const CatEntry *entry, const ArcLocation *archive,
                                   const InstanceConfig *instance, bool validate, char *failedCheck,
                                   size_t failedCheckSize)
 {
     CommandContext *context = payload;
-    return cmdDumpRestoreInto(context, cfgGet(context->config, CFG_BACKUP_STORAGE_PATH), entry, archivePath, instance,
+    return cmdDumpRestoreInto(context, catStateDirectory(context->config), entry, archive, instance,
                               validate, failedCheck, failedCheckSize);
 }
 

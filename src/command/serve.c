@@ -92,13 +92,13 @@ static ErrCode serveRestoreImportLoad(void *payload, const ArcLocation *archive,
     return cmdImportLoadInto(&context, archive, expectedBytes, expectedRecords, instance, connection, content);
 }
 
-static ErrCode serveRestoreDump(void *payload, const CatEntry *entry, const char *archivePath,
+static ErrCode serveRestoreDump(void *payload, const CatEntry *entry, const ArcLocation *archive,
                                 const InstanceConfig *instance, bool validate, char *failedCheck,
                                 size_t failedCheckSize)
 {
     const ApiRestoreContext *job = payload;
     CommandContext context = {.config = job->config, .cancelFlag = job->cancelFlag};
-    return cmdDumpRestoreInto(&context, cfgGet(job->config, CFG_BACKUP_STORAGE_PATH), entry, archivePath, instance,
+    return cmdDumpRestoreInto(&context, catStateDirectory(job->config), entry, archive, instance,
                               validate, failedCheck, failedCheckSize);
 }
 

@@ -23,9 +23,10 @@
 /* ---- load ---------------------------------------------------------------------- */
 
 typedef struct {
-    const char *path;
+    const char *path;            /* as messages show the dump */
     const char *expectedSha256;
     int fd;
+    StorageRead *reader;         /* instead of fd: the dump in a storage */
     EVP_MD_CTX *sha;
     uint8_t *held;      /* the chunk held back until the next read shows whether it is the last */
     uint8_t *next;
@@ -39,6 +40,16 @@ static ErrCode dumpLoadReadFull(DumpLoadSource *source, uint8_t *buffer, size_t 
 {
     *length = 0;
     while (*length < source->capacity) {
+        if (source->reader) {
+            size_t got = 0;
+            ErrCode code = storageRead(source->reader, buffer + *length, source->capacity - *length, &got);
+            if (code != ERR_OK)
+                return code;
+            if (got == 0)
+                break;
+            *length += got;
+            continue;
+        }
         ssize_t got = read(source->fd, buffer + *length, source->capacity - *length);
         if (got < 0 && errno == EINTR)
             continue;
@@ -95,12 +106,14 @@ static ErrCode dumpLoadFill(uint8_t *buffer, size_t capacity, size_t *length, vo
     return ERR_OK;
 }
 
-ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const char *dumpPath,
+ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const ArcLocation *dump,
                         const char *expectedSha256, volatile sig_atomic_t *cancelFlag, ProcRun *run)
 {
     memset(run, 0, sizeof(*run));
-    DumpLoadSource source = {.path = dumpPath, .expectedSha256 = expectedSha256 ? expectedSha256 : ""};
-    ErrCode opened = fsOpenRegular(dumpPath, &source.fd, NULL); /* no FIFO, no link */
+    DumpLoadSource source = {.path = arcLocationShown(dump), .expectedSha256 = expectedSha256 ? expectedSha256 : "",
+                             .fd = -1};
+    ErrCode opened = dump->storage ? storageReadOpen(dump->storage, dump->name, 0, STORAGE_READ_ALL, &source.reader)
+                                   : fsOpenRegular(dump->path, &source.fd, NULL); /* no FIFO, no link */
     if (opened != ERR_OK)
         return opened;
     source.sha = EVP_MD_CTX_new();
@@ -116,7 +129,9 @@ ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const cha
          * error returned is then the mismatch, not neo4j-admin's failure. */
         code = neo4jAdminRun(admin, args, &io, run);
     }
-    close(source.fd);
+    if (source.fd >= 0)
+        close(source.fd);
+    storageReadClose(source.reader);
     EVP_MD_CTX_free(source.sha);
     free(source.held);
     free(source.next);

@@ -11,6 +11,7 @@
 #ifndef NBK_RESTORE_DUMP_RESTORE_H
 #define NBK_RESTORE_DUMP_RESTORE_H
 
+#include "archive/archive.h"
 #include "neo4j/admin.h"
 #include "bolt/connection.h"
 #include "catalog/manifest.h"
@@ -23,11 +24,15 @@
 
 
 /* `neo4j-admin database load --from-stdin --overwrite-destination=true
- * <database>`, fed from dumpPath. The bytes sent are hashed on the way and
- * the last chunk is held back until the hash equals expectedSha256, so a file
- * that changed since it was verified never loads completely: BACKUP_CORRUPTED.
- * The target DBMS must be stopped (neo4j-admin refuses otherwise). */
-ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const char *dumpPath,
+ * <database>`, fed from dump: the file at dump->path when dump->storage is
+ * NULL, else file dump->name of that storage, streamed (ranged GETs on
+ * object storage, nothing staged on local disk). The bytes sent are hashed
+ * on the way and the last chunk is held back until the hash equals
+ * expectedSha256, so a dump that changed since it was verified (or was
+ * damaged in transit) never loads completely: BACKUP_CORRUPTED, and
+ * neo4j-admin is stopped before its input ends. The target DBMS must be
+ * stopped (neo4j-admin refuses otherwise). */
+ErrCode dumpRestoreLoad(const Neo4jAdmin *admin, const char *database, const ArcLocation *dump,
                         const char *expectedSha256, volatile sig_atomic_t *cancelFlag, ProcRun *run);
 
 #define DUMP_REPORT_LINES 20

@@ -312,16 +312,16 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     const RestoreRequest *request = run->request;
     const Manifest *manifest = source->entry->manifest;
     failedCheck[0] = '\0';
-    if (restoreIsDump(manifest))
-        return request->ops->dumpRestore(request->ops->payload, source->entry, source->archivePath, instance,
-                                         validate, failedCheck, failedCheckSize);
-    /* Both loads stream the archive from the catalog's storage. */
+    /* Every load streams the archive from the catalog's storage. */
     char archiveName[512];
     ArcLocation archiveAt;
     ErrCode code = catArchiveLocation(request->catalog, source->entry, source->archivePath, archiveName,
                                       sizeof(archiveName), &archiveAt);
     if (code != ERR_OK)
         return code;
+    if (restoreIsDump(manifest))
+        return request->ops->dumpRestore(request->ops->payload, source->entry, &archiveAt, instance, validate,
+                                         failedCheck, failedCheckSize);
     BoltConnection *connection = NULL;
     double started = timeMonotonic();
     LogicalRestoreResult loaded;

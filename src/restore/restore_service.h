@@ -99,7 +99,8 @@ typedef struct {
     /* CONFIG_INVALID unless a dump can be restored into instance. */
     ErrCode (*dumpPreflight)(const CatEntry *entry, const InstanceConfig *instance);
     /* The dump restore with its own health checks (failedCheck as restoreRun's). */
-    ErrCode (*dumpRestore)(void *payload, const CatEntry *entry, const char *archivePath,
+    /* archive: the dump in the catalog's storage (catArchiveLocation). */
+    ErrCode (*dumpRestore)(void *payload, const CatEntry *entry, const ArcLocation *archive,
                            const InstanceConfig *instance, bool validate, char *failedCheck, size_t failedCheckSize);
     void *payload;
 } RestoreInstanceOps;

@@ -27,8 +27,10 @@
  * The catalog (src/catalog/) reaches the repository only through this
  * interface, and a logical backup's archive and manifest are written and
  * read through it too (src/archive: arcWriterOpenStorage,
- * arcReaderOpenStorage); the dump method still takes paths below catRoot()
- * until the object-storage issue moves it (docs/storage.md). */
+ * arcReaderOpenStorage). The dump method streams neo4j-admin's dump through
+ * it when the repository has no paths (dumpWriterOpenStorage,
+ * dumpStorageInspect, dumpRestoreLoad) and keeps its paths below catRoot()
+ * on a local one (docs/dump.md). */
 #ifndef NBK_STORAGE_STORAGE_H
 #define NBK_STORAGE_STORAGE_H
 

@@ -10,6 +10,7 @@ target; the prefix follows NBK_E2E_SERVER_PREFIX), since these tests stop and st
 share one dump backup (module fixture); the corruption test comes last.
 """
 
+import hashlib
 import json
 import os
 import stat
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from neo4j_servers import REPO_ROOT, Neo4jServer, launcher_command
+from neo4j_servers import REPO_ROOT, Neo4jLocalError, Neo4jServer, launcher, launcher_command
 
 # Own servers, named like conftest's (NBK_E2E_SERVER_PREFIX separates sessions).
 SERVER_PREFIX = os.environ.get("NBK_E2E_SERVER_PREFIX") or "e2e"
@@ -32,10 +33,25 @@ EXIT_CONFIG_INVALID = 21
 CHECKS = ("connectivity", "schema_consistency", "orphan_detection", "counts", "fingerprint")
 
 
+def own_port(name):
+    """A Bolt port of this server's own, away from the 7687-upward range that
+    every worktree's servers pick from: these tests stop and start their
+    servers, and a port left free meanwhile must not go to another session's."""
+    return 20000 + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 20000
+
+
+def start_on_own_port(name):
+    try:
+        return Neo4jServer.start(name, bolt_port=own_port(name))
+    except Neo4jLocalError:
+        launcher("stop", name, timeout=180)  # running on another port: move it
+        return Neo4jServer.start(name, bolt_port=own_port(name))
+
+
 @pytest.fixture(scope="module")
 def servers(run_cli):
-    source = Neo4jServer.start(SOURCE)
-    target = Neo4jServer.start(TARGET)
+    source = start_on_own_port(SOURCE)
+    target = start_on_own_port(TARGET)
     run_cli([sys.executable, SAMPLE_DATA, "--uri", source.uri, "--password", source.password,
              "--nodes", "300", "--relationships", "700", "--all-types", "--schema", "--wipe"],
             check=True, timeout=600)

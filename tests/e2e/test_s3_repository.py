@@ -208,17 +208,6 @@ def test_check_probes_the_bucket_and_leaves_nothing(s3_tools):
     assert server.keys(prefix) == []
 
 
-def test_dump_method_is_refused_before_anything_changes(s3_tools, sample_graph, tmp_path):
-    """neo4j-admin writes dump files by path: on object storage the dump
-    method says so at once, with the way out, and nothing is written."""
-    tools, server, prefix = s3_tools
-    result = tools.backup("--create", "--method", "dump")
-    assert_error(result, 21, "CONFIG_INVALID")
-    assert "BACKUP_METHOD=logical" in result.stderr
-    assert server.keys(prefix) == []
-    assert sample_graph.is_running()
-
-
 def test_import_load_and_promotion_from_object_storage(s3_tools, sample_graph, neo4j_target, tmp_path):
     """The offline import load reads the archive from the bucket; promotion
     takes its safety backup into the bucket too; the recovery state stays

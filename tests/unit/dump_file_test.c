@@ -8,6 +8,7 @@
 
 #include "archive/dump_file.h"
 #include "common/log.h"
+#include "storage/posix.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -85,6 +86,13 @@ static void sha256Hex(const uint8_t *data, size_t length, char hex[65])
         snprintf(hex + index * 2, 3, "%02x", digest[index]);
 }
 
+static ErrCode countFile(const StorageInfo *info, void *payload)
+{
+    (void)info;
+    (*(unsigned *)payload)++;
+    return ERR_OK;
+}
+
 static void testWriterHashesAndDecodesAZstdDump(void **state)
 {
     (void)state;
@@ -153,6 +161,76 @@ static void testWriterReportsACutStream(void **state)
     DumpFileInfo info;
     assert_int_equal(dumpWriterFinish(writer, &info), BACKUP_CORRUPTED);
     dumpWriterFree(writer);
+    free(dump);
+    free(payload);
+}
+
+/* Into a Storage (what an s3:// repository gets): the same facts, the file
+ * visible only once a whole stream was committed, a cut stream or a freed
+ * writer leaving nothing, and the inspection read back through the storage. */
+static void testWriterIntoAStorage(void **state)
+{
+    (void)state;
+    size_t payloadLength = 2 * 1024 * 1024 + 5;
+    uint8_t *payload = samplePayload(payloadLength);
+    size_t dumpLength = 0;
+    uint8_t *dump = sampleZstdDump(payload, payloadLength, &dumpLength);
+    Storage *storage = NULL;
+    assert_int_equal(storagePosixOpen(workDir, false, &storage), ERR_OK);
+    StorageInfo info;
+    DumpWriter *writer = NULL;
+    assert_int_equal(dumpWriterOpenStorage(&writer, storage, "neo4j.dump", "s3://b/p/neo4j.dump"), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump, 3, writer), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump + 3, dumpLength - 3, writer), ERR_OK);
+    assert_int_equal(storageStat(storage, "neo4j.dump", &info), BACKUP_NOT_FOUND); /* not yet visible */
+    DumpFileInfo written;
+    assert_int_equal(dumpWriterFinish(writer, &written), ERR_OK);
+    dumpWriterFree(writer);
+    char expected[65];
+    sha256Hex(dump, dumpLength, expected);
+    assert_string_equal(written.sha256, expected);
+    assert_int_equal(written.bytes, dumpLength);
+    assert_int_equal(written.contentBytes, payloadLength);
+    assert_int_equal(storageStat(storage, "neo4j.dump", &info), ERR_OK);
+    assert_int_equal(info.size, dumpLength);
+
+    DumpFileInfo inspected;
+    assert_int_equal(dumpStorageInspect(storage, "neo4j.dump", NULL, &inspected), ERR_OK);
+    assert_string_equal(inspected.sha256, expected);
+    assert_int_equal(inspected.contentBytes, payloadLength);
+    assert_string_equal(inspected.format, "DZV1");
+    assert_int_equal(dumpStorageInspect(storage, "missing.dump", NULL, &inspected), BACKUP_NOT_FOUND);
+
+    /* Never replaces a file. */
+    assert_int_equal(dumpWriterOpenStorage(&writer, storage, "neo4j.dump", NULL), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump, dumpLength, writer), ERR_OK);
+    assert_int_not_equal(dumpWriterFinish(writer, &written), ERR_OK);
+    dumpWriterFree(writer);
+
+    /* A stream cut short is not committed, and names the file as shown. */
+    assert_int_equal(dumpWriterOpenStorage(&writer, storage, "cut.dump", "s3://b/p/cut.dump"), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump, dumpLength - 1, writer), ERR_OK);
+    assert_int_equal(dumpWriterFinish(writer, &written), BACKUP_CORRUPTED);
+    assert_non_null(strstr(errLast()->reason, "s3://b/p/cut.dump"));
+    dumpWriterFree(writer);
+    assert_int_equal(storageStat(storage, "cut.dump", &info), BACKUP_NOT_FOUND);
+
+    /* A writer freed unfinished (a failed dump) leaves nothing either. */
+    assert_int_equal(dumpWriterOpenStorage(&writer, storage, "dropped.dump", NULL), ERR_OK);
+    assert_int_equal(dumpWriterAdd(dump, dumpLength / 2, writer), ERR_OK);
+    dumpWriterFree(writer);
+    assert_int_equal(storageStat(storage, "dropped.dump", &info), BACKUP_NOT_FOUND);
+    unsigned files = 0;
+    assert_int_equal(storageList(storage, "", countFile, &files), ERR_OK);
+    assert_int_equal(files, 1);
+
+    /* Damage is found through the storage too. */
+    dump[dumpLength / 2] ^= 0x5a;
+    char path[512];
+    pathIn(path, sizeof(path), "neo4j.dump");
+    writeFile(path, dump, dumpLength, 0600);
+    assert_int_equal(dumpStorageInspect(storage, "neo4j.dump", NULL, &inspected), BACKUP_CORRUPTED);
+    storageFree(storage);
     free(dump);
     free(payload);
 }
@@ -280,6 +358,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testWriterHashesAndDecodesAZstdDump, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testWriterReportsACutStream, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testWriterIntoAStorage, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testGzipAndUnknownFormats, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testStreamInspectInPieces, setUp, tearDown),
     };

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "restore/dump_restore.h"
+#include "storage/posix.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -115,7 +116,7 @@ static void testLoadFeedsEveryByte(void **state)
     char sha[65];
     sha256Hex(dumpBytes, dumpLength, sha);
     ProcRun run;
-    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", dumpPath, sha, NULL, &run), ERR_OK);
+    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", &(ArcLocation){.path = dumpPath}, sha, NULL, &run), ERR_OK);
     assert_string_equal(procRunLastLine(&run), "Load completed");
     size_t loadedLength = 0;
     uint8_t *loaded = readAll(loadedPath, &loadedLength);
@@ -131,12 +132,44 @@ static void testChangedDumpNeverLoadsCompletely(void **state)
     memset(wrong, 'a', 64);
     wrong[64] = '\0';
     ProcRun run;
-    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", dumpPath, wrong, NULL, &run), BACKUP_CORRUPTED);
+    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", &(ArcLocation){.path = dumpPath}, wrong, NULL, &run),
+                     BACKUP_CORRUPTED);
     assert_non_null(strstr(errLast()->reason, "changed after it was verified"));
     size_t loadedLength = 0;
     uint8_t *loaded = readAll(loadedPath, &loadedLength);
     assert_true(loadedLength < dumpLength); /* the last chunk was held back */
     free(loaded);
+}
+
+/* The same through a Storage (as from object storage): every byte, and a
+ * wrong checksum still holds the last chunk back. */
+static void testLoadFromStorage(void **state)
+{
+    (void)state;
+    Storage *storage = NULL;
+    assert_int_equal(storagePosixOpen(workDir, false, &storage), ERR_OK);
+    ArcLocation location = {.storage = storage, .name = "neo4j.dump"};
+    char sha[65];
+    sha256Hex(dumpBytes, dumpLength, sha);
+    ProcRun run;
+    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", &location, sha, NULL, &run), ERR_OK);
+    size_t loadedLength = 0;
+    uint8_t *loaded = readAll(loadedPath, &loadedLength);
+    assert_int_equal(loadedLength, dumpLength);
+    assert_memory_equal(loaded, dumpBytes, dumpLength);
+    free(loaded);
+
+    char wrong[65];
+    memset(wrong, 'b', 64);
+    wrong[64] = '\0';
+    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", &location, wrong, NULL, &run), BACKUP_CORRUPTED);
+    loaded = readAll(loadedPath, &loadedLength);
+    assert_true(loadedLength < dumpLength);
+    free(loaded);
+
+    location.name = "missing.dump";
+    assert_int_equal(dumpRestoreLoad(&admin, "neo4j", &location, sha, NULL, &run), BACKUP_NOT_FOUND);
+    storageFree(storage);
 }
 
 static void testConsistencyCheckOutcomes(void **state)
@@ -174,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testLoadFeedsEveryByte, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testChangedDumpNeverLoadsCompletely, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testLoadFromStorage, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testConsistencyCheckOutcomes, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

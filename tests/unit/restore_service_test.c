@@ -261,10 +261,10 @@ static ErrCode testDumpPreflight(const CatEntry *entry, const InstanceConfig *in
     return errSet(ERR_INTERNAL, "not a dump test");
 }
 
-static ErrCode testDumpRestore(void *payload, const CatEntry *entry, const char *archivePath,
+static ErrCode testDumpRestore(void *payload, const CatEntry *entry, const ArcLocation *archive,
                                const InstanceConfig *instance, bool validate, char *failedCheck, size_t size)
 {
-    (void)payload, (void)entry, (void)archivePath, (void)instance, (void)validate, (void)failedCheck, (void)size;
+    (void)payload, (void)entry, (void)archive, (void)instance, (void)validate, (void)failedCheck, (void)size;
     return errSet(ERR_INTERNAL, "not a dump test");
 }
 
