@@ -102,14 +102,14 @@ def backup_id_of(output):
 
 def tracked(name, command, env, log_name):
     """One timed run; its figures as a dict (raises on failure)."""
-    seconds, peak_kb, tree_kb, status, output, load_average = run_tracked(command, env, log_name)
+    seconds, peak_kb, tree_kb, status, output, load_average, cpu_seconds = run_tracked(command, env, log_name)
     if status != 0:
         say(output[-3000:])
         raise SystemExit(f"{name} failed ({status}): {' '.join(map(str, command))}")
-    say(f"  {name:28} {seconds:7.1f} s  peak RSS {peak_kb / 1024:6.1f} MiB  load {load_average[0]} "
-        f"(max {load_average[1]})")
-    return {"seconds": round(seconds, 2), "peak_kb": peak_kb, "tree_kb": tree_kb, "load_average": load_average,
-            "output": output}
+    say(f"  {name:28} {seconds:7.1f} s  CPU {cpu_seconds:6.1f} s  peak RSS {peak_kb / 1024:6.1f} MiB  "
+        f"load {load_average[0]} (max {load_average[1]})")
+    return {"seconds": round(seconds, 2), "cpu_seconds": cpu_seconds, "peak_kb": peak_kb, "tree_kb": tree_kb,
+            "load_average": load_average, "output": output}
 
 
 def newest_backup(binary, env):
@@ -205,6 +205,8 @@ def summarise(rounds, base, ours):
     for side in (base, ours):
         result[f"{side}_median"] = round(median([entry[side]["seconds"] for entry in rounds]), 2)
         result[f"{side}_peak_kb"] = max(entry[side]["peak_kb"] for entry in rounds)
+        cpu = [entry[side].get("cpu_seconds") for entry in rounds]
+        result[f"{side}_cpu_median"] = round(median(cpu), 2) if None not in cpu else None
     result["ratio"] = round(ratio(result[f"{ours}_median"], result[f"{base}_median"]), 3)
     result["round_ratios"] = [round(ratio(entry[ours]["seconds"], entry[base]["seconds"]), 3) for entry in rounds]
     result["rss_ratio"] = round(ratio(result[f"{ours}_peak_kb"], result[f"{base}_peak_kb"]), 3)
@@ -235,7 +237,8 @@ def report(nodes, results):
         r = results["a"]
         row("a. --create: local / S3Proxy", r, "local_peak_kb", "s3_peak_kb", r["local_median"], r["s3_median"],
             TARGET_BACKUP)
-        print(f"   per round (S3/local): {', '.join(f'{x:.3f}' for x in r['round_ratios'])}")
+        print(f"   per round (S3/local): {', '.join(f'{x:.3f}' for x in r['round_ratios'])}; "
+              f"CPU seconds (median): local {r.get('local_cpu_median')}, S3 {r.get('s3_cpu_median')}")
     if "b" in results:
         r = results["b"]
         if "skipped" in r:
@@ -247,14 +250,17 @@ def report(nodes, results):
                   f"boto3's upload_file call alone (no interpreter start, import, client): "
                   f"{r['boto3_call_median']} s, copy/call = "
                   f"{ratio(r['copy_median'], r['boto3_call_median'] or 0):.3f}x; archive "
-                  f"{r['archive_bytes'] / 2**20:.1f} MiB")
+                  f"{r['archive_bytes'] / 2**20:.1f} MiB; CPU seconds (median): boto3 "
+                  f"{r.get('boto3_cpu_median')}, copy {r.get('copy_cpu_median')}")
     if "c" in results:
         r = results["c"]
         runs = r["rounds"][0]
         r = {**r, "local_peak_kb": runs["local"]["peak_kb"], "s3_peak_kb": runs["s3"]["peak_kb"]}
         row("c. restore --load import --validate", r, "local_peak_kb", "s3_peak_kb", runs["local"]["seconds"],
             runs["s3"]["seconds"], None)
-        print(f"   health checks: local {runs['local']['health_seconds']} s, S3 {runs['s3']['health_seconds']} s")
+        print(f"   health checks: local {runs['local']['health_seconds']} s, S3 {runs['s3']['health_seconds']} s; "
+              f"CPU seconds with the neo4j-admin JVM: local {runs['local'].get('cpu_seconds')}, "
+              f"S3 {runs['s3'].get('cpu_seconds')}")
 
 
 def main():

@@ -165,7 +165,9 @@ def load_graph(server, port, nodes, csv_dir):
 
 def run_tracked(command, env, log_name="restore_memory_last.log"):
     """Runs command; wall seconds, its own peak RSS (VmHWM, kB), the process
-    tree's (wait4), exit status and output. Every output line is kept in
+    tree's (wait4), exit status, output, load average and CPU seconds (user +
+    system of the process tree, from wait4: on a shared machine the figure
+    the load changes least). Every output line is kept in
     OUT/log_name with the seconds since the start in front (the phases'
     times: the health checks begin at "Running health checks"), and the load
     average is sampled every second (the machine is shared)."""
@@ -210,7 +212,9 @@ def run_tracked(command, env, log_name="restore_memory_last.log"):
     reader.join()
     log.close()
     load_average = (round(sum(loads) / len(loads), 1), round(max(loads), 1)) if loads else (0.0, 0.0)
-    return seconds, peak_kb, usage.ru_maxrss, os.waitstatus_to_exitcode(status), "".join(lines), load_average
+    cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
+    return (seconds, peak_kb, usage.ru_maxrss, os.waitstatus_to_exitcode(status), "".join(lines), load_average,
+            cpu_seconds)
 
 
 def health_start_seconds(output):
@@ -236,10 +240,11 @@ def restore(binary, backup_id, storage, uri, home, server, port, load, validate,
                    TEST_NEO4J_START_COMMAND=f"{LOCAL} start {server} --bolt-port {port}")
     env.update(extra_env or {})
     command = [binary, "--backup-id", backup_id, "--validate" if validate else "--no-validate", "-v"]
-    seconds, peak_kb, tree_kb, status, output, load_average = run_tracked(command, env, log_name)
+    seconds, peak_kb, tree_kb, status, output, load_average, cpu_seconds = run_tracked(command, env, log_name)
     if status != 0:
         say(output[-3000:])
         raise SystemExit(f"restore failed ({status}): {' '.join(map(str, command))}")
     health_start = health_start_seconds(output)
     return {"seconds": round(seconds, 1), "peak_kb": peak_kb, "tree_kb": tree_kb, "load_average": load_average,
+            "cpu_seconds": cpu_seconds,
             "health_seconds": round(seconds - health_start, 1) if health_start is not None else None}

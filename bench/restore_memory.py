@@ -82,7 +82,7 @@ def main():
         backup_env = {"NEO4J_URI": uri, "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": PASSWORD,
                       "BACKUP_STORAGE_PATH": str(storage), "BACKUP_COMPRESSION": "zstd",
                       "BACKUP_MIN_FREE_PERCENT": "1"}  # as the restores: shared benchmark disks run fuller
-        seconds, peak_kb, _, status, output, load_average = run_tracked(
+        seconds, peak_kb, _, status, output, load_average, _ = run_tracked(
             [binaries["ours"] / "neo4j-backup", "--create"], backup_env, f"restore_memory_{label(nodes)}_backup.log")
         if status != 0:
             say(output[-3000:])
