@@ -55,6 +55,54 @@ ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out)
     return code;
 }
 
+bool catCopyConfigured(const Config *config)
+{
+    const char *copy = cfgGet(config, CFG_BACKUP_COPY_PATH);
+    return copy && copy[0];
+}
+
+ErrCode catCopyOpenConfigured(const Config *config, bool create, Catalog **out)
+{
+    *out = NULL;
+    const char *copy = cfgGet(config, CFG_BACKUP_COPY_PATH);
+    if (!copy || !copy[0])
+        return ERR_OK;
+    StorageLocation location;
+    ErrCode code = storageLocationParse(copy, &location);
+    if (code != ERR_OK) {
+        errSetAction("Check BACKUP_COPY_PATH: a directory, or s3://bucket/prefix");
+        return code;
+    }
+    if (location.kind == STORAGE_LOCATION_POSIX) {
+        code = catOpen(out, location.path, create);
+        if (code != ERR_OK)
+            errSetAction("Check BACKUP_COPY_PATH");
+        return code;
+    }
+    Storage *storage = NULL;
+    code = storageOpenLocation(config, copy, "BACKUP_COPY_PATH", create, &storage);
+    if (code != ERR_OK)
+        return code;
+    return catOpenStorage(out, storage);
+}
+
+/* A copy setting when set, else the primary's. */
+static ErrCode catCopySetting(const Config *config, CfgKey copyKey, CfgKey primaryKey, int64_t *out)
+{
+    const char *value = cfgGet(config, copyKey);
+    return cfgGetInt(config, value && value[0] ? copyKey : primaryKey, out);
+}
+
+ErrCode catCopyRetentionPolicyConfigured(const Config *config, RetPolicy *out)
+{
+    ErrCode code = catCopySetting(config, CFG_BACKUP_COPY_RETENTION_DAYS, CFG_BACKUP_RETENTION_DAYS, &out->days);
+    if (code == ERR_OK)
+        code = catCopySetting(config, CFG_BACKUP_COPY_KEEP_WEEKLY, CFG_BACKUP_KEEP_WEEKLY, &out->weeks);
+    if (code == ERR_OK)
+        code = catCopySetting(config, CFG_BACKUP_COPY_KEEP_MONTHLY, CFG_BACKUP_KEEP_MONTHLY, &out->months);
+    return code;
+}
+
 json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, int64_t now)
 {
     json_object *item = entry->manifest ? manifestToJson(entry->manifest) : json_object_new_object();

@@ -29,6 +29,17 @@ const char *catStateDirectory(const Config *config);
 /* Retention policy from BACKUP_RETENTION_DAYS, BACKUP_KEEP_WEEKLY and
  * BACKUP_KEEP_MONTHLY, as --list, --cleanup, the scheduler and the API use it. */
 ErrCode catRetentionPolicyConfigured(const Config *config, RetPolicy *out);
+/* The second location (BACKUP_COPY_PATH, issue 13's "two places at once"):
+ * true when it is set. */
+bool catCopyConfigured(const Config *config);
+/* Opens the catalog at BACKUP_COPY_PATH (a directory or s3://, with the same
+ * AWS_* and BACKUP_S3_* settings as the primary). ERR_OK with *out NULL when
+ * the setting is unset. Errors carry the action "Check BACKUP_COPY_PATH". */
+ErrCode catCopyOpenConfigured(const Config *config, bool create, Catalog **out);
+/* The copy location's retention policy: BACKUP_COPY_RETENTION_DAYS,
+ * BACKUP_COPY_KEEP_WEEKLY and BACKUP_COPY_KEEP_MONTHLY, each defaulting to
+ * the primary's setting. */
+ErrCode catCopyRetentionPolicyConfigured(const Config *config, RetPolicy *out);
 /* One backup as `--list --json` shows it: manifestToJson plus expires,
  * expiring_soon and disk_bytes (a damaged manifest gives id, status DAMAGED
  * and damage). New reference; the caller puts it. */

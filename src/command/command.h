@@ -32,6 +32,8 @@ ErrCode cmdDelete(CommandContext *context, const char *backupId); /* --force fro
 ErrCode cmdDeleteBackup(CommandContext *context, const char *backupId, bool force);
 ErrCode cmdValidate(CommandContext *context, const char *backupId);
 ErrCode cmdCleanup(CommandContext *context);
+/* --copy [<backup_id>]: one or every backup to BACKUP_COPY_PATH (command/copy.c). */
+ErrCode cmdCopy(CommandContext *context, const char *backupId);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
 ErrCode cmdSchedule(CommandContext *context);
 /* cmdSchedule that calls started(payload) once the scheduler holds its lock

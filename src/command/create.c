@@ -10,7 +10,11 @@
 ErrCode cmdCreate(CommandContext *context)
 {
     char id[CAT_ID_SIZE];
-    return createBackup(context, id);
+    ErrCode code = createBackup(context, id);
+    /* The second location gets the new backup; a dry run created none. */
+    if (code == ERR_OK && !context->dryRun)
+        code = supportCopyAfterCreate(context, id, false);
+    return code;
 }
 
 ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE])

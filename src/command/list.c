@@ -52,7 +52,7 @@ static void listPrintCounts(const Manifest *manifest)
 /* Room for a repository string once fmtPrintable has escaped it. */
 #define LIST_SAFE_SIZE 2048
 
-/* Every string of the repository goes through fmtPrintable before it reaches
+/* One entry's lines, without the blank line that ends it. Every string of the repository goes through fmtPrintable before it reaches
  * the terminal: a manifest is untrusted input and could carry escape sequences. */
 static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
 {
@@ -72,7 +72,7 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
         printf("  Expires:        never (kept)\n");
     }
     if (!manifest) {
-        printf("  Status:         DAMAGED (%s)\n\n", fmtPrintable(safe, sizeof(safe), entry->damage));
+        printf("  Status:         DAMAGED (%s)\n", fmtPrintable(safe, sizeof(safe), entry->damage));
         return;
     }
     char problem[512];
@@ -98,31 +98,153 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
     printf("  Backup Duration: %.0f seconds\n", manifest->durationSeconds);
     if (manifest->hasDowntime)
         printf("  Downtime:       %.0f seconds\n", manifest->downtimeSeconds);
-    printf("\n");
 }
 
-static void listPrintJson(const CatList *list, const RetDecision *decisions, int64_t now)
+/* Where one backup exists when a second location is configured. */
+typedef struct {
+    const CatEntry *entry;       /* what is shown: the primary's, else the copy's */
+    const CatEntry *primary;     /* NULL: not in the primary */
+    const CatEntry *copy;        /* NULL: not in the copy (or the copy could not be listed) */
+    const RetDecision *decision; /* by the policy of the location shown */
+} ListRow;
+
+static const char *listLocationState(const CatEntry *entry)
+{
+    return catEntryUsable(entry) ? "valid" : catEntryStatus(entry);
+}
+
+static void listPrintLocations(const ListRow *row, bool copyListed)
+{
+    char safe[LIST_SAFE_SIZE];
+    printf("  Locations:      ");
+    if (row->primary)
+        printf("primary (%s)", fmtPrintable(safe, sizeof(safe), listLocationState(row->primary)));
+    else
+        printf("primary: missing");
+    if (row->copy)
+        printf(", copy (%s)\n", fmtPrintable(safe, sizeof(safe), listLocationState(row->copy)));
+    else
+        printf(", copy: %s\n", copyListed ? "missing" : "unknown (not listed)");
+}
+
+static json_object *listLocationJson(const CatEntry *entry)
+{
+    json_object *item = json_object_new_object();
+    json_object_object_add(item, "present", json_object_new_boolean(entry != NULL));
+    json_object_object_add(item, "valid", json_object_new_boolean(entry && catEntryUsable(entry)));
+    if (entry)
+        json_object_object_add(item, "status", json_object_new_string(catEntryStatus(entry)));
+    return item;
+}
+
+static void listPrintJson(const ListRow *rows, size_t count, bool copyConfigured, bool copyListed,
+                          uint64_t totalBytes, uint64_t copyBytes, int64_t now)
 {
     json_object *root = json_object_new_object();
     json_object *backups = json_object_new_array();
-    for (size_t index = 0; index < list->count; index++)
-        json_object_array_add(backups, catEntryJson(&list->entries[index], &decisions[index], now));
+    for (size_t index = 0; index < count; index++) {
+        const ListRow *row = &rows[index];
+        json_object *item = catEntryJson(row->entry, row->decision, now);
+        if (copyConfigured) {
+            json_object_object_add(item, "location",
+                                   json_object_new_string(row->primary && row->copy ? "both"
+                                                          : row->primary          ? "primary"
+                                                                                  : "copy"));
+            json_object *copies = json_object_new_object();
+            json_object_object_add(copies, "primary", listLocationJson(row->primary));
+            json_object *copyItem = listLocationJson(row->copy);
+            if (!copyListed)
+                json_object_object_add(copyItem, "listed", json_object_new_boolean(false));
+            json_object_object_add(copies, "copy", copyItem);
+            json_object_object_add(item, "copies", copies);
+        }
+        json_object_array_add(backups, item);
+    }
     json_object_object_add(root, "backups", backups);
-    json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)list->count));
-    json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)catListTotalBytes(list)));
+    json_object_object_add(root, "total_backups", json_object_new_int64((int64_t)count));
+    json_object_object_add(root, "total_bytes", json_object_new_int64((int64_t)totalBytes));
+    if (copyConfigured)
+        json_object_object_add(root, "copy_total_bytes", json_object_new_int64((int64_t)copyBytes));
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 
+/* One location's list and the decisions of its policy; an absent local
+ * directory lists as empty. */
+typedef struct {
+    Catalog *catalog;
+    CatList list;
+    RetDecision *decisions;
+} ListLocation;
+
+static void listLocationFree(ListLocation *location)
+{
+    free(location->decisions);
+    catListFree(&location->list);
+    catClose(location->catalog);
+    memset(location, 0, sizeof(*location));
+}
+
+static void listDecide(ListLocation *location, const RetPolicy *policy, int64_t now)
+{
+    size_t count = location->list.count;
+    RetBackup *inputs = memCalloc(count ? count : 1, sizeof(*inputs));
+    location->decisions = memCalloc(count ? count : 1, sizeof(*location->decisions));
+    if (location->catalog)
+        catRetentionInput(location->catalog, &location->list, inputs);
+    retEvaluate(inputs, count, policy, now, location->decisions);
+    free(inputs);
+}
+
+/* The copy location's listing; a failure there is a warning, not a failed --list. */
+static bool listCopyLocation(CommandContext *context, int64_t now, ListLocation *out)
+{
+    const char *where = cfgGet(context->config, CFG_BACKUP_COPY_PATH);
+    RetPolicy policy;
+    StorageLocation location;
+    ErrCode code = catCopyRetentionPolicyConfigured(context->config, &policy);
+    bool absent = code == ERR_OK && storageLocationParse(where, &location) == ERR_OK &&
+                  location.kind == STORAGE_LOCATION_POSIX && !fsIsDirectory(location.path);
+    if (code == ERR_OK && !absent)
+        code = catCopyOpenConfigured(context->config, false, &out->catalog);
+    if (code == ERR_OK && out->catalog)
+        code = catList(out->catalog, &out->list);
+    if (code != ERR_OK) {
+        logWarn("Cannot list the copy location %s: %s", where, errLast()->reason);
+        listLocationFree(out);
+        return false;
+    }
+    listDecide(out, &policy, now);
+    return true;
+}
+
+static const CatEntry *listFindEntry(const CatList *list, const char *id)
+{
+    for (size_t index = 0; index < list->count; index++)
+        if (strcmp(list->entries[index].id, id) == 0)
+            return &list->entries[index];
+    return NULL;
+}
+
+static int listRowNewestFirst(const void *left, const void *right)
+{
+    const CatEntry *a = ((const ListRow *)left)->entry, *b = ((const ListRow *)right)->entry;
+    if (a->created != b->created)
+        return a->created > b->created ? -1 : 1;
+    return -strcmp(a->id, b->id);
+}
+
 ErrCode cmdList(CommandContext *context)
 {
-    Catalog *catalog = NULL;
-    CatList list = {0};
+    ListLocation primary = {0};
+    ListLocation copy = {0};
     RetPolicy policy;
     ErrCode code = catRetentionPolicyConfigured(context->config, &policy);
     const char *root = cfgGet(context->config, CFG_BACKUP_STORAGE_PATH);
-    if (code == ERR_OK && root && catStorageIsLocal(context->config) && !fsIsDirectory(root)) {
+    bool copyConfigured = catCopyConfigured(context->config);
+    bool primaryAbsent = code == ERR_OK && root && catStorageIsLocal(context->config) && !fsIsDirectory(root);
+    if (primaryAbsent && !copyConfigured) {
         /* Nothing was ever stored here: an empty catalog, said plainly. */
         logWarn("Storage path %s does not exist: no backups yet", root);
         if (context->json)
@@ -131,35 +253,61 @@ ErrCode cmdList(CommandContext *context)
             printf("Available Backups:\n==================\n\nTotal: 0 backups, consuming 0 B of storage\n");
         return ERR_OK;
     }
-    if (code == ERR_OK)
-        code = supportOpenCatalog(context, false, &catalog);
-    if (code == ERR_OK)
-        code = catList(catalog, &list);
+    if (primaryAbsent)
+        logWarn("Storage path %s does not exist: no backups there yet", root);
+    if (code == ERR_OK && !primaryAbsent)
+        code = supportOpenCatalog(context, false, &primary.catalog);
+    if (code == ERR_OK && primary.catalog)
+        code = catList(primary.catalog, &primary.list);
     if (code != ERR_OK) {
         logErrorBlock("Failed to list backups", false);
-        catClose(catalog);
+        listLocationFree(&primary);
         return code;
     }
     int64_t now = timeNow();
-    RetBackup *inputs = memCalloc(list.count ? list.count : 1, sizeof(*inputs));
-    RetDecision *decisions = memCalloc(list.count ? list.count : 1, sizeof(*decisions));
-    catRetentionInput(catalog, &list, inputs);
-    retEvaluate(inputs, list.count, &policy, now, decisions);
+    listDecide(&primary, &policy, now);
+    bool copyListed = copyConfigured && listCopyLocation(context, now, &copy);
+
+    /* Every backup of the primary, then those only in the copy. */
+    ListRow *rows = memCalloc(primary.list.count + copy.list.count + 1, sizeof(*rows));
+    size_t count = 0;
+    for (size_t index = 0; index < primary.list.count; index++) {
+        const CatEntry *entry = &primary.list.entries[index];
+        const CatEntry *copied = listFindEntry(&copy.list, entry->id);
+        /* A primary whose manifests are both damaged says nothing; the copy's says it all. */
+        rows[count++] = (ListRow){.entry = !entry->manifest && copied && copied->manifest ? copied : entry,
+                                  .primary = entry, .copy = copied, .decision = &primary.decisions[index]};
+    }
+    for (size_t index = 0; index < copy.list.count; index++) {
+        const CatEntry *entry = &copy.list.entries[index];
+        if (!listFindEntry(&primary.list, entry->id))
+            rows[count++] = (ListRow){.entry = entry, .copy = entry, .decision = &copy.decisions[index]};
+    }
+    if (count != primary.list.count)
+        qsort(rows, count, sizeof(*rows), listRowNewestFirst);
+    uint64_t copyBytes = catListTotalBytes(&copy.list);
     if (context->json) {
-        listPrintJson(&list, decisions, now);
+        listPrintJson(rows, count, copyConfigured, copyListed, catListTotalBytes(&primary.list), copyBytes, now);
     } else {
         printf("Available Backups:\n==================\n\n");
-        for (size_t index = 0; index < list.count; index++)
-            listPrintEntry(&list.entries[index], &decisions[index]);
+        for (size_t index = 0; index < count; index++) {
+            listPrintEntry(rows[index].entry, rows[index].decision);
+            if (copyConfigured)
+                listPrintLocations(&rows[index], copyListed);
+            printf("\n");
+        }
         char total[FORMAT_TEXT_SIZE];
-        printf("Total: %zu backup%s, consuming %s of storage\n", list.count,
-               list.count == 1 ? "" : "s", fmtSize(total, sizeof(total), catListTotalBytes(&list)));
-        for (size_t index = 0; index < list.count; index++) {
-            if (!retExpiringSoon(&decisions[index], now))
+        printf("Total: %zu backup%s, consuming %s of storage", count, count == 1 ? "" : "s",
+               fmtSize(total, sizeof(total), catListTotalBytes(&primary.list)));
+        if (copyConfigured)
+            printf(" (copy location: %s)", fmtSize(total, sizeof(total), copyBytes));
+        printf("\n");
+        for (size_t index = 0; index < count; index++) {
+            if (!retExpiringSoon(rows[index].decision, now))
                 continue;
-            int64_t hours = (decisions[index].expires - now) / 3600;
+            int64_t hours = (rows[index].decision->expires - now) / 3600;
             char safe[LIST_SAFE_SIZE];
-            fmtPrintable(safe, sizeof(safe), list.entries[index].id);
+            fmtPrintable(safe, sizeof(safe), rows[index].entry->id);
             if (hours >= 24)
                 printf("Expiring soon: %s (expires in %lld day%s)\n", safe, (long long)(hours / 24),
                        hours / 24 == 1 ? "" : "s");
@@ -168,9 +316,8 @@ ErrCode cmdList(CommandContext *context)
                        hours == 1 ? "" : "s");
         }
     }
-    free(inputs);
-    free(decisions);
-    catListFree(&list);
-    catClose(catalog);
+    free(rows);
+    listLocationFree(&copy);
+    listLocationFree(&primary);
     return ERR_OK;
 }

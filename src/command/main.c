@@ -165,6 +165,7 @@ int commandBackupMain(int argc, char **argv)
     case OPT_DELETE: code = cmdDelete(&context, optionsValue(&parsed, OPT_DELETE)); break;
     case OPT_VALIDATE: code = cmdValidate(&context, optionsValue(&parsed, OPT_VALIDATE)); break;
     case OPT_CLEANUP: code = cmdCleanup(&context); break;
+    case OPT_COPY: code = cmdCopy(&context, optionsValue(&parsed, OPT_COPY)); break;
     case OPT_KEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_KEEP), true); break;
     case OPT_UNKEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_UNKEEP), false); break;
     case OPT_SCHEDULE: /* with --serve the scheduler runs inside the server */

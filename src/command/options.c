@@ -25,6 +25,9 @@ static const OptionDef backupOptions[] = {
     {OPT_SCHEDULE, 0, NULL, OPT_ROLE_ACTION,
      "Start the backup scheduler (runs continuously, BACKUP_SCHEDULE in UTC)."},
     {OPT_CLEANUP, 0, NULL, OPT_ROLE_ACTION, "Delete the backups that the retention policy does not keep."},
+    {OPT_COPY, 0, "[<backup_id>]", OPT_ROLE_ACTION,
+     "Copy one backup, or every backup, to the second location (BACKUP_COPY_PATH), skipping those already "
+     "there and valid."},
     {OPT_CHECK, 0, NULL, OPT_ROLE_ACTION,
      "Preflight: connect to Neo4j and check the storage path, changing nothing."},
     {OPT_KEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Mark a backup so that retention never deletes it."},
@@ -180,6 +183,12 @@ bool optionsParse(const CommandDef *command, int argc, char **argv, ParsedOption
             return false;
         }
         const OptionDef *option = &command->options[found];
+        /* "[<x>]": the argument may be left out (--copy [<backup_id>]). */
+        bool optional = option->argName && option->argName[0] == '[';
+        if (optional && !inlineValue && (argIndex + 1 >= argc || argv[argIndex + 1][0] == '-')) {
+            out->present[option->id] = true;
+            continue;
+        }
         if (option->argName) {
             const char *value = inlineValue;
             if (!value) {

@@ -120,13 +120,83 @@ static void restoreWire(CommandContext *context, RestoreRequest *request, Restor
 #endif
 }
 
+/* With a second location (BACKUP_COPY_PATH): why the primary's backup
+ * cannot be restored (missing, damaged manifest, archive missing, of the
+ * wrong size or failing its SHA-256), or "" when it can. */
+static void restorePrimaryProblem(Catalog *primary, const char *backupId, char *why, size_t whySize)
+{
+    why[0] = '\0';
+    CatEntry entry = {0};
+    ErrCode code = catFind(primary, backupId, &entry);
+    char problem[512];
+    if (code == BACKUP_NOT_FOUND)
+        snprintf(why, whySize, "is not in BACKUP_STORAGE_PATH");
+    else if (code != ERR_OK)
+        snprintf(why, whySize, "cannot be read in BACKUP_STORAGE_PATH (%s)", errLast()->reason);
+    else if (!entry.manifest)
+        snprintf(why, whySize, "has a damaged manifest in BACKUP_STORAGE_PATH");
+    else if (!catEntryUsable(&entry))
+        snprintf(why, whySize, "is %s in BACKUP_STORAGE_PATH (%s)", catEntryStatus(&entry),
+                 catEntryProblem(&entry, problem, sizeof(problem)));
+    else if (catVerifyArchive(primary, &entry) != ERR_OK)
+        snprintf(why, whySize, "is damaged in BACKUP_STORAGE_PATH (%s)", errLast()->reason);
+    catEntryFree(&entry);
+    errClear();
+}
+
+/* Chooses where to restore from: the primary when its backup is sound,
+ * else a restorable copy in BACKUP_COPY_PATH, said in one warning line.
+ * *catalog is the primary on entry and the chosen location on return (the
+ * primary is closed when the copy is chosen; NULL when it could not be
+ * opened). With neither restorable the primary stays, and the restore fails
+ * with its usual error. True when the copy was chosen. */
+static bool restoreChooseLocation(CommandContext *context, const char *backupId, Catalog **catalog)
+{
+    if (!catCopyConfigured(context->config) || !catIdValid(backupId))
+        return false;
+    char why[1400];
+    if (*catalog)
+        restorePrimaryProblem(*catalog, backupId, why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "cannot be read: BACKUP_STORAGE_PATH cannot be opened (%s)", errLast()->reason);
+    if (!why[0])
+        return false;
+    Catalog *copy = NULL;
+    CatEntry entry = {0};
+    const char *where = cfgGet(context->config, CFG_BACKUP_COPY_PATH);
+    ErrCode code = catCopyOpenConfigured(context->config, false, &copy);
+    if (code == ERR_OK)
+        code = catFind(copy, backupId, &entry);
+    bool usable = code == ERR_OK && catEntryUsable(&entry);
+    catEntryFree(&entry);
+    if (!usable) {
+        logWarn("Backup %s %s, and the copy location %s has no restorable copy of it", backupId, why, where);
+        errClear();
+        catClose(copy);
+        return false;
+    }
+    logWarn("Backup %s %s: restoring from the copy in %s", backupId, why, where);
+    catClose(*catalog);
+    *catalog = copy;
+    return true;
+}
+
 ErrCode cmdRestore(CommandContext *context, const char *backupId)
 {
     RestoreSettings settings;
     Catalog *catalog = NULL;
     ErrCode code = restoreSettingsResolve(context->config, optionsValue(context->options, OPT_TARGET), &settings);
-    if (code == ERR_OK)
+    if (code == ERR_OK) {
         code = supportOpenCatalog(context, false, &catalog);
+        /* A primary that cannot even be opened (its disk gone) may have a copy. */
+        if (code == ERR_OK || code != CONFIG_INVALID) {
+            ErrDetail failure = errSave();
+            if (restoreChooseLocation(context, backupId, &catalog))
+                code = ERR_OK;
+            else if (code != ERR_OK)
+                errRestore(&failure);
+        }
+    }
     RestoreResult result = {0};
     if (code == ERR_OK) {
         RestoreRequest request = {

@@ -245,8 +245,40 @@ static ErrCode schedBackup(void *payload, char id[CAT_ID_SIZE])
     scheduler->backupRunning = true;
     pthread_sigmask(SIG_SETMASK, &scheduler->waitMask, NULL);
     ErrCode code = createBackup(scheduler->context, id);
+    /* The second location gets every backup it lacks, so a copy that failed
+     * at an earlier run is made up now. A failed copy is reported, but the
+     * backup stands: it is not retried (a retry would take a new backup). */
+    if (code == ERR_OK)
+        supportCopyAfterCreate(scheduler->context, id, true);
     pthread_sigmask(SIG_BLOCK, &scheduler->blocked, NULL);
     scheduler->backupRunning = false;
+    return code;
+}
+
+/* Retention in the copy location by its own policy (BACKUP_COPY_*), with
+ * its own lines; the runtime's CLEANUP_SUCCESS line counts the primary. */
+static ErrCode schedCleanupCopy(const Config *config)
+{
+    RetPolicy policy;
+    Catalog *copy = NULL;
+    CatNameList leftovers = {0};
+    CatNameList deleted = {0};
+    ErrCode code = catCopyRetentionPolicyConfigured(config, &policy);
+    if (code == ERR_OK)
+        code = catCopyOpenConfigured(config, true, &copy);
+    if (code == ERR_OK)
+        code = catCleanLeftovers(copy, false, &leftovers);
+    for (size_t index = 0; code == ERR_OK && index < leftovers.count; index++)
+        logInfo("Removed leftover of an interrupted run in the copy location: %s", leftovers.names[index]);
+    if (code == ERR_OK)
+        code = catRetentionApply(copy, &policy, timeNow(), false, &deleted);
+    for (size_t index = 0; code == ERR_OK && index < deleted.count; index++)
+        logInfo("Deleted %s from the copy location (retention)", deleted.names[index]);
+    if (code != ERR_OK)
+        errAddContext("the copy location %s", cfgGet(config, CFG_BACKUP_COPY_PATH));
+    catClose(copy);
+    catNameListFree(&leftovers);
+    catNameListFree(&deleted);
     return code;
 }
 
@@ -264,6 +296,8 @@ static ErrCode schedCleanup(void *payload, const RetPolicy *policy, SchedCleanup
         code = catRetentionApply(catalog, policy, timeNow(), false, &out->deleted);
     catClose(catalog);
     catNameListFree(&leftovers);
+    if (code == ERR_OK && catCopyConfigured(scheduler->context->config))
+        code = schedCleanupCopy(scheduler->context->config);
     return code;
 }
 

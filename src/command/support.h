@@ -30,6 +30,12 @@ ErrCode supportBeginCreate(CommandContext *context, const char *purpose, Catalog
 /* The instance access of the command line (supportConnectMode,
  * neo4jServerVersion), as the backup service's front ends wire it. */
 extern const BackupInstanceAccess supportInstanceAccess;
+/* After backup backupId was created: copies it (everyMissing: every backup
+ * not yet there, the scheduler's way of catching up on a copy that failed
+ * before) to BACKUP_COPY_PATH when that is set (ERR_OK when unset). Any
+ * failure there is BACKUP_COPY_FAILED, its error block printed, and leaves
+ * the backups in BACKUP_STORAGE_PATH as they were (command/copy.c). */
+ErrCode supportCopyAfterCreate(CommandContext *context, const char *backupId, bool everyMissing);
 /* The --create flow; on success idOut holds the new backup's id. */
 ErrCode createBackup(CommandContext *context, char idOut[CAT_ID_SIZE]);
 

@@ -13,14 +13,42 @@ static ErrCode validateDumpWithContext(void *payload, Catalog *catalog, const Ca
     return cmdDumpValidate(payload, catalog, entry, archivePath, reported);
 }
 
+/* Validates backupId in one location. *missing: it is not there (not an
+ * error by itself when the other location has it). */
+static ErrCode validateIn(CommandContext *context, Catalog *catalog, const char *backupId, bool *missing,
+                          bool *reported)
+{
+    CatValidateResult result = {0};
+    CatEntry entry = {0};
+    *missing = false;
+    ErrCode code = catFind(catalog, backupId, &entry);
+    catEntryFree(&entry);
+    if (code == BACKUP_NOT_FOUND) {
+        *missing = true;
+        return code;
+    }
+    CatValidateRequest request = {
+        .catalog = catalog,
+        .backupId = backupId,
+        .dryRun = context->dryRun,
+        .validateDump = validateDumpWithContext,
+        .validateDumpPayload = context,
+    };
+    code = catValidate(&request, &result, &(CatValidateEvents){.onEvent = catValidateReportEvent});
+    *reported = result.reported;
+    return code;
+}
+
 ErrCode cmdValidate(CommandContext *context, const char *backupId)
 {
     Catalog *catalog = NULL;
-    CatValidateResult result = {0};
+    bool reported = false;
+    bool copyConfigured = catCopyConfigured(context->config);
     ErrCode code = catIdCheck(backupId);
     if (code == ERR_OK)
         code = supportOpenCatalog(context, false, &catalog);
-    if (code == ERR_OK) {
+    if (code == ERR_OK && !copyConfigured) {
+        CatValidateResult result = {0};
         CatValidateRequest request = {
             .catalog = catalog,
             .backupId = backupId,
@@ -29,11 +57,56 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
             .validateDumpPayload = context,
         };
         code = catValidate(&request, &result, &(CatValidateEvents){.onEvent = catValidateReportEvent});
+        reported = result.reported;
+    } else if (code == ERR_OK) {
+        /* Both locations: each copy is checked in full, the primary first. */
+        const char *where = cfgGet(context->config, CFG_BACKUP_COPY_PATH);
+        logInfo("Validating backup %s in BACKUP_STORAGE_PATH", backupId);
+        bool primaryMissing = false;
+        ErrCode primary = validateIn(context, catalog, backupId, &primaryMissing, &reported);
+        if (primaryMissing)
+            logWarn("Backup %s is not in BACKUP_STORAGE_PATH", backupId);
+        else if (primary != ERR_OK && !reported)
+            logErrorBlock("Backup validation failed in BACKUP_STORAGE_PATH", false);
+        else if (primary == ERR_OK)
+            logSuccess("Backup %s is valid in BACKUP_STORAGE_PATH", backupId);
+        ErrDetail primaryFailure = errSave();
+        logInfo("Validating backup %s in the copy location %s", backupId, where);
+        Catalog *copy = NULL;
+        bool copyMissing = false;
+        bool copyReported = false;
+        ErrCode second = catCopyOpenConfigured(context->config, false, &copy);
+        if (second == ERR_OK)
+            second = validateIn(context, copy, backupId, &copyMissing, &copyReported);
+        catClose(copy);
+        if (copyMissing)
+            logWarn("Backup %s is not in the copy location %s (neo4j-backup --copy %s copies it)", backupId,
+                    where, backupId);
+        else if (second != ERR_OK && !copyReported)
+            logErrorBlock("Backup validation failed in the copy location", false);
+        else if (second == ERR_OK)
+            logSuccess("Backup %s is valid in the copy location %s", backupId, where);
+        /* Missing from one place is a warning; missing from both, or damaged in either, fails. */
+        if (primaryMissing && copyMissing) {
+            code = errSet(BACKUP_NOT_FOUND, "backup %s is neither in BACKUP_STORAGE_PATH nor in %s", backupId,
+                          where);
+        } else if (!primaryMissing && primary != ERR_OK) {
+            code = errRestore(&primaryFailure);
+            reported = true;
+        } else if (!copyMissing && second != ERR_OK) {
+            code = second;
+            reported = true;
+        }
+        if (code == ERR_OK) {
+            catClose(catalog);
+            logSuccess("Backup %s is valid%s", backupId, context->dryRun ? " (dry run: status not updated)" : "");
+            return ERR_OK;
+        }
     }
     catClose(catalog);
     if (code == ERR_OK) {
         logSuccess("Backup %s is valid%s", backupId, context->dryRun ? " (dry run: status not updated)" : "");
-    } else if (!result.reported) {
+    } else if (!reported) {
         logErrorBlock("Backup validation failed", false);
     }
     return code;

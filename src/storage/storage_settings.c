@@ -93,24 +93,20 @@ ErrCode storageS3ConfigFromSettings(const Config *config, const StorageLocation 
     return result;
 }
 
-ErrCode storageOpenConfigured(const Config *config, bool create, Storage **out)
+ErrCode storageOpenLocation(const Config *config, const char *text, const char *settingName, bool create,
+                            Storage **out)
 {
     *out = NULL;
-    const char *path = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
-    if (!path || !path[0]) {
-        cfgStoragePathMissing();
-        return CONFIG_INVALID;
-    }
     StorageLocation location;
-    ErrCode result = storageLocationParse(path, &location);
+    ErrCode result = storageLocationParse(text, &location);
     if (result != ERR_OK) {
-        errSetAction("Check BACKUP_STORAGE_PATH: a directory, or s3://bucket/prefix");
+        errSetAction("Check %s: a directory, or s3://bucket/prefix", settingName);
         return result;
     }
     if (location.kind == STORAGE_LOCATION_POSIX) {
         result = storagePosixOpen(location.path, create, out);
         if (result != ERR_OK)
-            errSetAction("Check BACKUP_STORAGE_PATH");
+            errSetAction("Check %s", settingName);
         return result;
     }
     S3Config s3;
@@ -119,4 +115,15 @@ ErrCode storageOpenConfigured(const Config *config, bool create, Storage **out)
         result = storageS3New(&s3, out);
     explicit_bzero(&s3, sizeof(s3));
     return result;
+}
+
+ErrCode storageOpenConfigured(const Config *config, bool create, Storage **out)
+{
+    *out = NULL;
+    const char *path = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
+    if (!path || !path[0]) {
+        cfgStoragePathMissing();
+        return CONFIG_INVALID;
+    }
+    return storageOpenLocation(config, path, "BACKUP_STORAGE_PATH", create, out);
 }

@@ -24,4 +24,11 @@ ErrCode storageS3ConfigFromSettings(const Config *config, const StorageLocation 
  * the action "Check BACKUP_STORAGE_PATH" (or the S3 setting at fault). */
 ErrCode storageOpenConfigured(const Config *config, bool create, Storage **out);
 
+/* The same for any location text (BACKUP_COPY_PATH): a directory or
+ * s3://bucket/prefix, the S3 driver configured from the same AWS_* and
+ * BACKUP_S3_* settings. settingName names the setting in the action of an
+ * error. */
+ErrCode storageOpenLocation(const Config *config, const char *text, const char *settingName, bool create,
+                            Storage **out);
+
 #endif
