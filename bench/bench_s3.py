@@ -152,9 +152,11 @@ def part_b(args, binary, env_local, s3, state_dir, backup_id, storage):
         return {"skipped": "--copy not available"}
     archive = Path(storage) / backup_id / ARCHIVE
     size = archive.stat().st_size
+    sides = ["boto3", "copy"] + [f"copy-pif{n}" for n in args.copy_parts_in_flight]
     rounds = []
     for number in range(args.upload_runs):
-        order = ("boto3", "copy") if number % 2 == 0 else ("copy", "boto3")
+        shift = number % len(sides)
+        order = sides[shift:] + sides[:shift]
         say(f"[b] round {number + 1}/{args.upload_runs}: {' then '.join(order)} ({size / 2**20:.1f} MiB)")
         entry = {}
         for side in order:
@@ -168,7 +170,10 @@ def part_b(args, binary, env_local, s3, state_dir, backup_id, storage):
                 run["call_seconds"] = float(call[-1].split("=", 1)[1]) if call else None
             else:
                 env = {**env_local, **s3.environment(state_dir), "BACKUP_COPY_PATH": s3.url(prefix)}
-                run = tracked("--copy to s3", [binary, "--copy", backup_id], env, f"bench_s3_b_copy_{number}.log")
+                if side != "copy":
+                    env["BACKUP_S3_PARTS_IN_FLIGHT"] = side.rsplit("pif", 1)[1]
+                run = tracked(f"--copy to s3 ({side})", [binary, "--copy", backup_id], env,
+                              f"bench_s3_b_{side}_{number}.log")
                 run.pop("output")
             entry[side] = run
         rounds.append(entry)
@@ -176,27 +181,42 @@ def part_b(args, binary, env_local, s3, state_dir, backup_id, storage):
     result["archive_bytes"] = size
     calls = [entry["boto3"]["call_seconds"] for entry in rounds if entry["boto3"]["call_seconds"] is not None]
     result["boto3_call_median"] = round(median(calls), 2) if calls else None
+    result["call_round_ratios"] = [round(ratio(entry["copy"]["seconds"], entry["boto3"]["call_seconds"]), 3)
+                                   for entry in rounds if entry["boto3"]["call_seconds"]]
+    result["variants"] = {}
+    for side in sides[2:]:
+        times = [entry[side]["seconds"] for entry in rounds]
+        result["variants"][side] = {
+            "median": round(median(times), 2), "peak_kb": max(entry[side]["peak_kb"] for entry in rounds),
+            "cpu_median": round(median([entry[side]["cpu_seconds"] for entry in rounds]), 2),
+            "ratio": round(ratio(median(times), result["boto3_median"]), 3),
+            "call_ratio": round(ratio(median(times), result["boto3_call_median"] or 0), 3)}
     return result
 
 
 def part_c(args, binary_restore, target, backups):
     home = neo4j_local("home", target, "--bolt-port", str(args.dst_port)).stdout.strip()
     uri = neo4j_local("start", target, "--bolt-port", str(args.dst_port)).stdout.strip()
-    runs = {}
-    for side in ("local", "s3"):
-        storage, backup_id, extra = backups[side]
-        say(f"[c] restore --load import --validate of {backup_id} from {side}")
-        run = restore(binary_restore, backup_id, storage, uri, home, target, args.dst_port, "import", True,
-                      f"bench_s3_c_{side}.log", extra)
-        run["backup_id"] = backup_id
-        say(f"  restore from {side:22} {run['seconds']:7.1f} s  peak RSS {run['peak_kb'] / 1024:6.1f} MiB  "
-            f"load {run['load_average'][0]} (max {run['load_average'][1]})  health checks {run['health_seconds']} s")
-        runs[side] = run
+    rounds = []
+    for number in range(args.restore_runs):
+        runs = {}
+        for side in (("local", "s3") if number % 2 == 0 else ("s3", "local")):
+            storage, backup_id, extra = backups[side]
+            say(f"[c] round {number + 1}/{args.restore_runs}: restore --load import --validate of {backup_id} "
+                f"from {side}")
+            run = restore(binary_restore, backup_id, storage, uri, home, target, args.dst_port, "import", True,
+                          f"bench_s3_c_{side}_{number}.log", extra)
+            run["backup_id"] = backup_id
+            say(f"  restore from {side:14} {run['seconds']:7.1f} s  CPU {run['cpu_seconds']:6.1f} s  peak RSS "
+                f"{run['peak_kb'] / 1024:6.1f} MiB  load {run['load_average'][0]} (max {run['load_average'][1]})  "
+                f"health checks {run['health_seconds']} s")
+            runs[side] = run
+        rounds.append(runs)
     have = counts(uri)
     say(f"[c] target holds {have[0]} nodes / {have[1]} relationships")
-    return {"rounds": [runs], "target_counts": have,
-            "ratio": round(ratio(runs["s3"]["seconds"], runs["local"]["seconds"]), 3),
-            "rss_ratio": round(ratio(runs["s3"]["peak_kb"], runs["local"]["peak_kb"]), 3)}
+    result = summarise(rounds, "local", "s3")
+    result["target_counts"] = have
+    return result
 
 
 def summarise(rounds, base, ours):
@@ -252,15 +272,19 @@ def report(nodes, results):
                   f"{ratio(r['copy_median'], r['boto3_call_median'] or 0):.3f}x; archive "
                   f"{r['archive_bytes'] / 2**20:.1f} MiB; CPU seconds (median): boto3 "
                   f"{r.get('boto3_cpu_median')}, copy {r.get('copy_cpu_median')}")
+            print(f"   per round (copy/upload_file call): {', '.join(f'{x:.3f}' for x in r.get('call_round_ratios', []))}")
+            for side, variant in r.get("variants", {}).items():
+                print(f"   {side}: median {variant['median']} s, /boto3 {variant['ratio']}x, /call "
+                      f"{variant['call_ratio']}x, peak RSS {variant['peak_kb'] / 1024:.1f} MiB, "
+                      f"CPU {variant['cpu_median']} s")
     if "c" in results:
         r = results["c"]
-        runs = r["rounds"][0]
-        r = {**r, "local_peak_kb": runs["local"]["peak_kb"], "s3_peak_kb": runs["s3"]["peak_kb"]}
-        row("c. restore --load import --validate", r, "local_peak_kb", "s3_peak_kb", runs["local"]["seconds"],
-            runs["s3"]["seconds"], None)
-        print(f"   health checks: local {runs['local']['health_seconds']} s, S3 {runs['s3']['health_seconds']} s; "
-              f"CPU seconds with the neo4j-admin JVM: local {runs['local'].get('cpu_seconds')}, "
-              f"S3 {runs['s3'].get('cpu_seconds')}")
+        row("c. restore --load import --validate", r, "local_peak_kb", "s3_peak_kb", r["local_median"],
+            r["s3_median"], None)
+        for number, runs in enumerate(r["rounds"]):
+            print(f"   round {number + 1}: local {runs['local']['seconds']} s (health checks "
+                  f"{runs['local']['health_seconds']} s, CPU with the neo4j-admin JVM {runs['local'].get('cpu_seconds')} s), "
+                  f"S3 {runs['s3']['seconds']} s ({runs['s3']['health_seconds']} s, {runs['s3'].get('cpu_seconds')} s)")
 
 
 def main():
@@ -269,6 +293,9 @@ def main():
     parser.add_argument("--parts", default="a,b,c", help="any of a,b,c (d, peak RSS, comes with each)")
     parser.add_argument("--runs", type=int, default=3, help="rounds of part a")
     parser.add_argument("--upload-runs", type=int, default=5, help="rounds of part b")
+    parser.add_argument("--copy-parts-in-flight", type=lambda text: [int(n) for n in text.split(",") if n],
+                        default=[], help="part b: also --copy with BACKUP_S3_PARTS_IN_FLIGHT=N (comma list)")
+    parser.add_argument("--restore-runs", type=int, default=1, help="rounds of part c (order alternates)")
     parser.add_argument("--build", default=str(REPO / "build-rel"))
     parser.add_argument("--server", default="sb-src")
     parser.add_argument("--src-port", type=int, default=7841)
@@ -303,6 +330,8 @@ def main():
     if args.reuse_graph and have == [args.nodes, 3 * args.nodes]:
         say(f"reusing the graph on {args.server}: {have[0]} nodes / {have[1]} relationships")
     else:
+        if args.reuse_graph:
+            say(f"{args.server} holds {have[0]} nodes / {have[1]} relationships: loading the graph again")
         shutil.rmtree(csv_dir, ignore_errors=True)
         csv_seconds = write_csv(csv_dir, args.nodes)
         _, uri, import_seconds = load_graph(args.server, args.src_port, args.nodes, csv_dir)
