@@ -80,6 +80,9 @@ PYTHON_FLAG=--skip-python
 [ "$PYTHON_AT_SCALE" = 1 ] && PYTHON_FLAG=
 python3 "$REPO/bench/bench_restore.py" --label "$(label "$SCALE")" $PYTHON_FLAG
 
+echo "== 9. object storage (S3Proxy) against a local path, its own servers sb-src/sb-dst/sb-s3" >&2
+python3 "$REPO/bench/bench_s3.py" --nodes "$SCALE" --build "$BUILD" $([ "$KEEP" = 1 ] && echo --keep-servers)
+
 if [ "$KEEP" = 0 ]; then
     "$LOCAL" stop bench-src
     "$LOCAL" stop bench-dst
