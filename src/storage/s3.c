@@ -550,8 +550,15 @@ static ErrCode s3ReadChunk(S3Read *reader)
     snprintf(ifMatch, sizeof(ifMatch), "If-Match: %s", reader->etag);
     S3Request request = {.method = "GET", .key = reader->key, .headers = {range, reader->etag[0] ? ifMatch : NULL},
                          .maxBody = (size_t)(chunkEnd - reader->position)};
+    /* The consumed chunk's memory takes the next one, reserved whole at once:
+     * one chunk held, not the old one beside a new one growing by doubling. */
     S3Response response;
     responseInit(&response);
+    response.body = reader->chunk;
+    bufferInit(&reader->chunk);
+    reader->chunkOffset = 0;
+    bufferClear(&response.body);
+    bufferReserve(&response.body, request.maxBody);
     ErrCode result = s3Request(storage, storage->handle, &request, &response);
     if (result != ERR_OK && response.status == 412)
         result = errSet(BACKUP_IO_FAILED, "s3://%s/%s changed while being read", storage->config.bucket, reader->key);
@@ -559,9 +566,7 @@ static ErrCode s3ReadChunk(S3Read *reader)
         result = errSet(BACKUP_IO_FAILED, "s3://%s/%s: asked for %" PRIu64 " bytes, got %zu", storage->config.bucket,
                         reader->key, chunkEnd - reader->position, response.body.length);
     if (result == ERR_OK) {
-        bufferFree(&reader->chunk);
         reader->chunk = response.body;
-        reader->chunkOffset = 0;
         reader->position = chunkEnd;
     } else {
         bufferFree(&response.body);
