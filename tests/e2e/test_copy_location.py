@@ -311,3 +311,16 @@ def test_both_locations_on_s3_share_the_settings(s3_server, backup_bin, restore_
     deleted = tools.backup("--delete", backup_id, "--force")
     assert deleted.returncode == 0, deleted.output
     assert s3_server.keys(primary) == [] and s3_server.keys(offsite) == []
+
+
+def test_check_probes_the_copy_location(s3_copy, sample_graph):
+    tools, server, prefix = s3_copy
+    checked = tools.backup("--check")
+    assert checked.returncode == 0, checked.output
+    assert f"Copy location: s3://{server.bucket}/{prefix}: listed (0 backups), wrote, read back and removed" \
+        in checked.stdout, checked.output
+    assert server.keys(prefix) == []
+    if server.kind == "s3proxy":  # moto checks no signatures
+        refused = tools.backup("--check", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"})
+        assert_error(refused, 30, "STORAGE_AUTH_FAILED")
+        assert "Preflight failed: copy location" in refused.stderr, refused.output
