@@ -181,6 +181,34 @@ static ErrCode checkStorage(CommandContext *context)
     return ERR_OK;
 }
 
+/* The second location (BACKUP_COPY_PATH): listed, and a probe written, read
+ * back and removed through its storage, as for the primary. */
+static ErrCode checkCopyLocation(CommandContext *context)
+{
+    const char *where = cfgGet(context->config, CFG_BACKUP_COPY_PATH);
+    StorageLocation location;
+    ErrCode code = storageLocationParse(where, &location);
+    if (code != ERR_OK)
+        return code;
+    if (location.kind == STORAGE_LOCATION_POSIX && !fsIsDirectory(location.path)) {
+        logWarn("Copy location %s does not exist yet (it is created by the first copy)", where);
+        return ERR_OK;
+    }
+    Catalog *catalog = NULL;
+    CatList list = {0};
+    code = catCopyOpenConfigured(context->config, false, &catalog);
+    if (code == ERR_OK)
+        code = catList(catalog, &list);
+    if (code == ERR_OK)
+        code = checkProbeObject(catStorage(catalog));
+    if (code == ERR_OK)
+        logInfo("Copy location: %s: listed (%zu backups), wrote, read back and removed a probe object", where,
+                list.count);
+    catListFree(&list);
+    catClose(catalog);
+    return code;
+}
+
 ErrCode cmdCheck(CommandContext *context)
 {
     logInfo("Running preflight checks...");
@@ -192,6 +220,11 @@ ErrCode cmdCheck(CommandContext *context)
     code = checkStorage(context);
     if (code != ERR_OK) {
         logErrorBlock("Preflight failed: backup storage", code == BACKUP_NO_SPACE);
+        return code;
+    }
+    code = catCopyConfigured(context->config) ? checkCopyLocation(context) : ERR_OK;
+    if (code != ERR_OK) {
+        logErrorBlock("Preflight failed: copy location (BACKUP_COPY_PATH)", false);
         return code;
     }
     logSuccess("Preflight passed");

@@ -248,8 +248,18 @@ static ErrCode schedBackup(void *payload, char id[CAT_ID_SIZE])
     /* The second location gets every backup it lacks, so a copy that failed
      * at an earlier run is made up now. A failed copy is reported, but the
      * backup stands: it is not retried (a retry would take a new backup). */
-    if (code == ERR_OK)
-        supportCopyAfterCreate(scheduler->context, id, true);
+    if (code == ERR_OK && supportCopyAfterCreate(scheduler->context, id, true) != ERR_OK) {
+        /* An off-site copy that silently stops is what alerts are for. */
+        bool alertOnFailure = true;
+        cfgGetBool(scheduler->context->config, CFG_BACKUP_ALERT_ON_FAILURE, &alertOnFailure);
+        if (alertOnFailure) {
+            ErrDetail failure = errSave();
+            Alert alert;
+            alertInitFromError(&alert, ALERT_ERROR, &failure);
+            alertSetBackupId(&alert, id);
+            schedSendAlert(scheduler, &alert);
+        }
+    }
     pthread_sigmask(SIG_BLOCK, &scheduler->blocked, NULL);
     scheduler->backupRunning = false;
     return code;

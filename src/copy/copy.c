@@ -287,6 +287,14 @@ static ErrCode copyOne(CopyRun *run, const char *id, bool *notRestorable)
     CatEntry there = {0};
     ErrCode code = catLockBackup(request->source, id, LOCK_SHARED, COPY_SOURCE_LOCK_TIMEOUT_MS,
                                  request->lockPurpose ? request->lockPurpose : COPY_DEFAULT_PURPOSE, &sourceLock);
+    if (code == BACKUP_LOCKED) {
+        /* One backup in use at the source fails alone; BACKUP_LOCKED stops a
+         * whole run only for the destination's create lock. */
+        char reason[1100];
+        snprintf(reason, sizeof(reason), "%s", errLast()->reason);
+        code = errSet(BACKUP_COPY_FAILED, "%s is in use at the source: %s", id, reason);
+        errSetAction("Copy it once the operation holding it has finished: neo4j-backup --copy %s", id);
+    }
     if (code == ERR_OK)
         code = catFind(request->source, id, &entry);
     char why[1200] = "";

@@ -339,3 +339,37 @@ def test_encrypted_backups_copy_with_their_passphrase_record(backup_bin, restore
     assert refused.returncode == BACKUP_COPY_FAILED, refused.output
     assert "key record" in refused.output, refused.output
     assert (tmp_path / "offsite" / "nbk-key-record").read_bytes() == record
+
+
+def test_check_probes_the_copy_location(s3_copy, sample_graph):
+    tools, server, prefix = s3_copy
+    checked = tools.backup("--check")
+    assert checked.returncode == 0, checked.output
+    assert f"Copy location: s3://{server.bucket}/{prefix}: listed (0 backups), wrote, read back and removed" \
+        in checked.stdout, checked.output
+    assert server.keys(prefix) == []
+    if server.kind == "s3proxy":  # moto checks no signatures
+        refused = tools.backup("--check", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"})
+        assert_error(refused, 30, "STORAGE_AUTH_FAILED")
+        assert "Preflight failed: copy location" in refused.stderr, refused.output
+
+
+def test_scheduler_alerts_a_failed_copy_and_keeps_the_backup(backup_bin, sched_server, tmp_path):
+    from smtp_sink import SmtpSink
+    from test_scheduler import mail_body, wait_for_mail
+
+    storage = tmp_path / "store"
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the copy location should be\n")
+    with SmtpSink(tmp_path / "mail") as sink:
+        env = tool_env(sched_server, storage, BACKUP_SCHEDULE="*/2 * * * * *", BACKUP_COPY_PATH=blocked,
+                       BACKUP_ALERT_EMAIL="ops@example.com", BACKUP_SMTP_URL=f"smtp://127.0.0.1:{sink.port}")
+        with Scheduler(backup_bin, env, tmp_path) as scheduler:
+            scheduler.wait_for(EVENT + rf"BACKUP_SUCCESS: {BACKUP_ID} ")
+            mail = wait_for_mail(sink, lambda m: m["X-Neo4j-Backup-Code"] == "BACKUP_COPY_FAILED")
+            assert scheduler.stop() == 0, scheduler.report()
+    succeeded = re.findall(EVENT + rf"BACKUP_SUCCESS: ({BACKUP_ID}) ", scheduler.stdout, re.M)
+    assert succeeded and set(succeeded) <= set(backup_dirs(storage)), scheduler.report()
+    assert "ERROR: Code: BACKUP_COPY_FAILED" in scheduler.stderr, scheduler.report()
+    assert "neo4j-backup --copy" in mail_body(mail)
+    assert "BACKUP_FAILED" not in scheduler.stdout  # the backups themselves succeeded
