@@ -12,9 +12,12 @@ neo4j-admin import into the server), its measuring helper (run_tracked: the
 process's own VmHWM) and its restore runner are reused, not copied.
 
 For each of --runs rounds, both variants run, in alternating order (noise on
-a shared machine hits both): neo4j-backup --create (zstd) into its own
-repository, then neo4j-restore --load import --validate of that backup back
-into the same server. Medians are compared.
+a shared machine hits both): first both neo4j-backup --create (zstd), each
+into its own repository, of the same graph; then both neo4j-restore --load
+import --validate of those backups back into the same server (a restore
+renumbers the nodes, so the next round's archives differ a little in size
+from this round's, but never between the two variants of a round). Medians
+are compared.
 
   bench/bench_crypto.py [--nodes 200000] [--runs 3] [--build build-bench]
                         [--server crypt-bench] [--port 7796]
@@ -83,12 +86,20 @@ def main():
     results = {"nodes": args.nodes, "relationships": have[1], "runs": []}
     for round_number in range(args.runs):
         order = VARIANTS if round_number % 2 == 0 else tuple(reversed(VARIANTS))
+        made = {}
+        # Both backups first, of the same graph: a restore renumbers the nodes, which
+        # changes how well the next archive compresses.
         for variant in order:
             storage = work / f"repo-{variant}"
             storage.mkdir(exist_ok=True)
             key = key_file if variant == "encrypted" else None
             tag = f"crypt_{label(args.nodes)}_{variant}_{round_number}"
-            backup_id, made = backup(build / "neo4j-backup", uri, storage, key, f"{tag}_backup.log")
+            made[variant] = backup(build / "neo4j-backup", uri, storage, key, f"{tag}_backup.log")
+        for variant in order:
+            storage = work / f"repo-{variant}"
+            key = key_file if variant == "encrypted" else None
+            tag = f"crypt_{label(args.nodes)}_{variant}_{round_number}"
+            backup_id, figures = made[variant]
             # restore() builds its own environment on top of ours: the key goes through os.environ.
             if key:
                 os.environ["BACKUP_ENCRYPTION_KEY_FILE"] = str(key)
@@ -97,12 +108,12 @@ def main():
             restored = restore(build / "neo4j-restore", backup_id, storage, uri, home, args.server, args.port,
                                "import", True, f"{tag}_restore.log")
             os.environ.pop("BACKUP_ENCRYPTION_KEY_FILE", None)
-            run = {"variant": variant, "round": round_number, "backup": made, "restore": restored}
+            run = {"variant": variant, "round": round_number, "backup": figures, "restore": restored}
             results["runs"].append(run)
-            say(f"[{label(args.nodes)}] round {round_number} {variant:11}: backup {made['seconds']:.1f} s, "
-                f"{made['archive_bytes'] / 2**20:.2f} MiB, RSS {made['peak_kb'] / 1024:.1f} MB | restore "
+            say(f"[{label(args.nodes)}] round {round_number} {variant:11}: backup {figures['seconds']:.1f} s, "
+                f"{figures['archive_bytes'] / 2**20:.3f} MiB, RSS {figures['peak_kb'] / 1024:.1f} MB | restore "
                 f"{restored['seconds']:.1f} s, RSS {restored['peak_kb'] / 1024:.1f} MB "
-                f"(load {made['load_average'][0]}/{restored['load_average'][0]})")
+                f"(load {figures['load_average'][0]}/{restored['load_average'][0]})")
             (OUT / "bench_crypto.json").write_text(json.dumps(results, indent=2) + "\n")
 
     def med(variant, phase, key):
