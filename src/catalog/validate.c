@@ -96,10 +96,11 @@ static void catValidateCorrupted(const CatValidateRun *run, const CatChecksum *c
     run->result->reported = true;
 }
 
-/* An encrypted backup without its key: the archive read to its end checking
- * what needs no key (framing, every CRC-32C, the section order, the file's
- * SHA-256 in the same pass); the records stay sealed. */
-static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
+/* One pass over the archive's framing (no key needed: every section's
+ * framing and CRC-32C and their order; with checkSha256 the file's SHA-256
+ * in the same pass), the records left sealed. *compressedBytes: what was read. */
+static ErrCode catFramingPass(const CatValidateRun *run, const CatEntry *entry, const char *archivePath,
+                              bool checkSha256, uint64_t *compressedBytes)
 {
     char name[512];
     ArcLocation archive;
@@ -107,7 +108,7 @@ static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *ent
     ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
     if (code == ERR_OK)
         code = arcReaderOpenFramingOnlyAt(&reader, &archive);
-    if (code == ERR_OK && entry->manifest->archive.sha256)
+    if (code == ERR_OK && checkSha256 && entry->manifest->archive.sha256)
         code = arcReaderExpectSha256(reader, entry->manifest->archive.sha256);
     while (code == ERR_OK) {
         ArcRecordKind kind;
@@ -117,13 +118,23 @@ static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *ent
         if (code != ERR_OK || !packed)
             break;
     }
+    if (code == ERR_OK && compressedBytes)
+        *compressedBytes = arcReaderTotals(reader)->compressedBytes;
+    arcReaderFree(reader);
+    return code;
+}
+
+/* An encrypted backup validated without its key: the framing pass with the
+ * file's SHA-256; the content is said not to be checked. */
+static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
+{
+    uint64_t compressedBytes = 0;
+    ErrCode code = catFramingPass(run, entry, archivePath, true, &compressedBytes);
     if (code == ERR_OK) {
-        CatValidateEvent event = {.kind = CAT_VALIDATE_CONTENT_NOT_CHECKED,
-                                  .bytes = arcReaderTotals(reader)->compressedBytes};
+        CatValidateEvent event = {.kind = CAT_VALIDATE_CONTENT_NOT_CHECKED, .bytes = compressedBytes};
         catValidateEmit(run, &event);
         run->result->contentNotChecked = true;
     }
-    arcReaderFree(reader);
     return code;
 }
 
@@ -132,22 +143,7 @@ static ErrCode catValidateFraming(const CatValidateRun *run, const CatEntry *ent
 static void catValidateLocate(const CatValidateRun *run, const CatEntry *entry, const char *archivePath)
 {
     ErrDetail mismatch = errSave();
-    char name[512];
-    ArcLocation archive;
-    ArcReader *reader = NULL;
-    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
-    if (code == ERR_OK)
-        code = arcReaderOpenFramingOnlyAt(&reader, &archive);
-    while (code == ERR_OK) {
-        ArcRecordKind kind;
-        const uint8_t *packed = NULL;
-        size_t length = 0;
-        code = arcReaderNext(reader, &kind, &packed, &length);
-        if (code != ERR_OK || !packed)
-            break;
-    }
-    arcReaderFree(reader);
-    if (code == BACKUP_CORRUPTED) {
+    if (catFramingPass(run, entry, archivePath, false, NULL) == BACKUP_CORRUPTED) {
         CatValidateEvent event = {.kind = CAT_VALIDATE_DAMAGE_LOCATED, .text = errLast()->reason};
         catValidateEmit(run, &event);
     }

@@ -27,30 +27,16 @@ import uuid
 import pytest
 
 from helpers import Tools, backup_id_of
-from neo4j_servers import REPO_ROOT, launcher_command
-from test_dump import SOURCE, TARGET, answers, graph_content, start_on_own_port
+from neo4j_servers import launcher_command
+from test_dump import answers, graph_content
+from test_dump import servers  # noqa: F401  (the module fixture: source and target on their own ports)
 from test_s3_repository import expire_locks
 
 pytest.importorskip("boto3")
 
-SAMPLE_DATA = REPO_ROOT / "tools" / "sample_data.py"
 CHECKS = ("connectivity", "schema_consistency", "orphan_detection", "counts", "fingerprint")
 CONFIG_INVALID = 21
 BACKUP_CORRUPTED = 11
-
-
-@pytest.fixture(scope="module")
-def servers(run_cli):
-    source = start_on_own_port(SOURCE)
-    target = start_on_own_port(TARGET)
-    run_cli([sys.executable, SAMPLE_DATA, "--uri", source.uri, "--password", source.password,
-             "--nodes", "300", "--relationships", "700", "--all-types", "--schema", "--wipe"],
-            check=True, timeout=600)
-    yield source, target
-    for server in (source, target):
-        server.close()
-        if os.environ.get("NBK_KEEP_SERVERS", "0") != "1":
-            server.stop()
 
 
 def offline_settings(source, target):
