@@ -7,7 +7,7 @@ unchanged).
 
 The issue's size is 1M nodes / 3M relationships; on the shared 2-core
 machine the default is 200k / 600k (--nodes 1000000 for the full size). The
-graph comes from restore_memory.py's generator and loader (CSV, then
+graph comes from benchlib's generator and loader (CSV, then
 neo4j-admin import into the server), its measuring helper (run_tracked: the
 process's own VmHWM) and its restore runner are reused, not copied.
 
@@ -26,14 +26,12 @@ Results: stdout and bench/out/bench_crypto.json.
 """
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-from benchlib import OUT, PASSWORD, REPO, counts, say
-from restore_memory import label, load_graph, restore, run_tracked, write_csv
+from benchlib import OUT, PASSWORD, REPO, counts, label, load_graph, restore, run_tracked, say, write_csv
 
 VARIANTS = ("unencrypted", "encrypted")
 
@@ -48,7 +46,7 @@ def backup(binary, uri, storage, key_file, log_name):
            "BACKUP_COMPRESSION": "zstd", "BACKUP_MIN_FREE_PERCENT": "1"}
     if key_file:
         env["BACKUP_ENCRYPTION_KEY_FILE"] = str(key_file)
-    seconds, peak_kb, _, status, output, load_average = run_tracked([binary, "--create"], env, log_name)
+    seconds, peak_kb, _, status, output, load_average, _ = run_tracked([binary, "--create"], env, log_name)
     if status != 0:
         say(output[-3000:])
         raise SystemExit("backup failed")
@@ -100,14 +98,9 @@ def main():
             key = key_file if variant == "encrypted" else None
             tag = f"crypt_{label(args.nodes)}_{variant}_{round_number}"
             backup_id, figures = made[variant]
-            # restore() builds its own environment on top of ours: the key goes through os.environ.
-            if key:
-                os.environ["BACKUP_ENCRYPTION_KEY_FILE"] = str(key)
-            else:
-                os.environ.pop("BACKUP_ENCRYPTION_KEY_FILE", None)
             restored = restore(build / "neo4j-restore", backup_id, storage, uri, home, args.server, args.port,
-                               "import", True, f"{tag}_restore.log")
-            os.environ.pop("BACKUP_ENCRYPTION_KEY_FILE", None)
+                               "import", True, f"{tag}_restore.log",
+                               extra_env={"BACKUP_ENCRYPTION_KEY_FILE": str(key)} if key else None)
             run = {"variant": variant, "round": round_number, "backup": figures, "restore": restored}
             results["runs"].append(run)
             say(f"[{label(args.nodes)}] round {round_number} {variant:11}: backup {figures['seconds']:.1f} s, "
