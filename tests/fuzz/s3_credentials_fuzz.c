@@ -3,6 +3,7 @@
  * leak or overrun; what is accepted fits its fields with no byte that could
  * break a header line; what is refused leaves no secret behind.
  * Build: cmake -DNBK_FUZZ=ON -DCMAKE_C_COMPILER=clang; run: ./s3_credentials_fuzz corpus/ */
+#include "fuzz_text.h"
 #include "storage/s3_credentials.h"
 
 #include <stdint.h>
@@ -11,29 +12,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void checkField(const char *text, size_t fieldSize, bool mayBeEmpty)
-{
-    size_t length = strnlen(text, fieldSize);
-    if (length >= fieldSize || (!mayBeEmpty && length == 0))
-        abort();
-    for (size_t index = 0; index < length; index++)
-        if ((unsigned char)text[index] < 0x20 || text[index] == 0x7f)
-            abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *body = malloc(size ? size : 1);
+    char *body = fuzzExactCopy(data, size);
     if (!body)
         return 0;
-    if (size)
-        memcpy(body, data, size);
     S3Credentials credentials;
     ErrCode result = s3CredentialsAnswerParse(body, size, &credentials);
     if (result == ERR_OK) {
-        checkField(credentials.accessKey, sizeof(credentials.accessKey), false);
-        checkField(credentials.secretKey, sizeof(credentials.secretKey), false);
-        checkField(credentials.sessionToken, sizeof(credentials.sessionToken), true);
+        fuzzCheckText(credentials.accessKey, sizeof(credentials.accessKey), false);
+        fuzzCheckText(credentials.secretKey, sizeof(credentials.secretKey), false);
+        fuzzCheckText(credentials.sessionToken, sizeof(credentials.sessionToken), true);
     } else if (credentials.secretKey[0] || credentials.sessionToken[0]) {
         abort(); /* a refused answer leaves nothing behind */
     }
