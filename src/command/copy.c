@@ -93,7 +93,7 @@ static ErrCode copyConfigured(CommandContext *context, const char *backupId, boo
     if (code == ERR_OK && !absent)
         code = catCopyOpenConfigured(context->config, !dryRun, &destination);
     if (code == ERR_OK) {
-        CopyReport report = {.where = cfgGet(context->config, CFG_BACKUP_COPY_PATH)};
+        CopyReport report = {.where = copyPath};
         CopyRequest request = {
             .source = source,
             .destination = destination,

@@ -189,7 +189,7 @@ ErrCode cmdRestore(CommandContext *context, const char *backupId)
     if (code == ERR_OK) {
         code = supportOpenCatalog(context, false, &catalog);
         /* A primary that cannot even be opened (its disk gone) may have a copy. */
-        if (code == ERR_OK || code != CONFIG_INVALID) {
+        if (code != CONFIG_INVALID) {
             ErrDetail failure = errSave();
             if (restoreChooseLocation(context, backupId, &catalog))
                 code = ERR_OK;
