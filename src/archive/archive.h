@@ -42,6 +42,10 @@ typedef enum {
     ARC_RECORD_SCHEMA = 'S',       /* one schema item (constraint or index) */
     ARC_RECORD_NODE = 'N',         /* one node */
     ARC_RECORD_RELATIONSHIP = 'R', /* one relationship */
+    /* A differential's deletion: PackStream [entity: "N" | "R", key: Integer]
+     * (docs/archive-format.md section 10). Not counted in the footer, whose
+     * layout predates it; the content digest covers it like any record. */
+    ARC_RECORD_DELETION = 'D',
 } ArcRecordKind;
 
 /* Totals kept by the writer and checked by the reader against the footer. */
@@ -49,6 +53,7 @@ typedef struct {
     uint64_t schemaCount;
     uint64_t nodeCount;
     uint64_t relationshipCount;
+    uint64_t deletionCount;       /* 'D' records (differentials only; not in the footer) */
     uint64_t uncompressedBytes;   /* bytes of the inner stream (format 2: of the same
                                    * sections unencrypted and uncompressed) */
     uint64_t compressedBytes;     /* bytes of the file */

@@ -518,7 +518,7 @@ static ErrCode readerLoadBlock(ArcReader *reader)
     if (count > (length - ARC_BLOCK_COUNT_LENGTH) / ARC_RECORD_PREFIX_LENGTH)
         return readerCorrupt(reader, "%s: declares %u records, more than its %zu bytes can hold",
                              readerSectionWhere(reader, where, sizeof(where)), count, length);
-    uint64_t kindCounts[3] = {0, 0, 0};
+    uint64_t kindCounts[4] = {0, 0, 0, 0};
     size_t pos = ARC_BLOCK_COUNT_LENGTH;
     for (uint32_t index = 0; index < count; index++) {
         if (length - pos < ARC_RECORD_PREFIX_LENGTH)
@@ -538,6 +538,8 @@ static ErrCode readerLoadBlock(ArcReader *reader)
             kindCounts[1]++;
         else if (kind == ARC_RECORD_RELATIONSHIP)
             kindCounts[2]++;
+        else if (kind == ARC_RECORD_DELETION)
+            kindCounts[3]++;
         else
             return readerCorrupt(reader, "%s: record %u has unknown kind 0x%02x",
                                  readerSectionWhere(reader, where, sizeof(where)), index + 1, kind);
@@ -551,6 +553,7 @@ static ErrCode readerLoadBlock(ArcReader *reader)
     reader->totals.schemaCount += kindCounts[0];
     reader->totals.nodeCount += kindCounts[1];
     reader->totals.relationshipCount += kindCounts[2];
+    reader->totals.deletionCount += kindCounts[3];
     reader->blockCount++;
     reader->recordPos = ARC_BLOCK_COUNT_LENGTH;
     reader->recordsLeft = count;

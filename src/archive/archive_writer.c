@@ -530,7 +530,8 @@ ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8
         return writerRepeatFailure(writer);
     if (writer->finished)
         return errSet(ERR_INTERNAL, "archive writer used after it was finished");
-    if (kind != ARC_RECORD_SCHEMA && kind != ARC_RECORD_NODE && kind != ARC_RECORD_RELATIONSHIP)
+    if (kind != ARC_RECORD_SCHEMA && kind != ARC_RECORD_NODE && kind != ARC_RECORD_RELATIONSHIP
+        && kind != ARC_RECORD_DELETION)
         return errSet(ERR_INTERNAL, "unknown archive record kind 0x%02x", (unsigned)kind);
     size_t limit = ARC_MAX_SECTION_LENGTH - ARC_BLOCK_COUNT_LENGTH - ARC_RECORD_PREFIX_LENGTH;
     if (writer->encrypted)
@@ -559,6 +560,8 @@ ErrCode arcWriterAddUnchecked(ArcWriter *writer, ArcRecordKind kind, const uint8
         writer->totals.schemaCount++;
     else if (kind == ARC_RECORD_NODE)
         writer->totals.nodeCount++;
+    else if (kind == ARC_RECORD_DELETION)
+        writer->totals.deletionCount++;
     else
         writer->totals.relationshipCount++;
     if (section->length + ARC_SECTION_CRC_LENGTH >= writer->blockSize)

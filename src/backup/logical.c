@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "common/key_set.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
 #include "neo4j/instance.h"
@@ -26,10 +27,6 @@
 
 /* Ids per late-node query: one parameter list, small enough to plan fast. */
 #define LOGICAL_LATE_BATCH 10000u
-/* A bitmap is always allowed this big; beyond, only while dense enough. */
-#define LOGICAL_BITMAP_FREE_BYTES (8u * 1024u * 1024u)
-/* Bytes of bitmap allowed per key held (64 bits: ids at least 1/64 dense). */
-#define LOGICAL_BITMAP_BYTES_PER_KEY 8u
 #define LOGICAL_SPILL_READ_SIZE (4u * 1024u * 1024u)
 
 static const char logicalNodeQuery[] =
@@ -46,147 +43,6 @@ static bool logicalIsConnectionError(ErrCode code)
 {
     return code == NEO4J_UNREACHABLE || code == NEO4J_AUTH_FAILED || code == NEO4J_PROTOCOL_ERROR ||
            code == NEO4J_QUERY_FAILED || code == NEO4J_TIMEOUT;
-}
-
-/* ---- IdSet: open-addressing set of int64 -------------------------------- */
-
-#define ID_SET_EMPTY INT64_MIN
-
-typedef struct {
-    int64_t *slots;     /* ID_SET_EMPTY marks a free slot */
-    size_t slotCount;   /* power of two, or 0 before the first add */
-    size_t count;       /* keys held, hasEmptyKey included */
-    bool hasEmptyKey;   /* INT64_MIN itself is held outside the table */
-} IdSet;
-
-static size_t idSetSlotOf(int64_t key, size_t slotCount)
-{
-    uint64_t mixed = (uint64_t)key;
-    mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
-    mixed ^= mixed >> 31;
-    return (size_t)mixed & (slotCount - 1);
-}
-
-static int64_t *idSetProbe(int64_t *slots, size_t slotCount, int64_t key)
-{
-    size_t slotIndex = idSetSlotOf(key, slotCount);
-    while (slots[slotIndex] != ID_SET_EMPTY && slots[slotIndex] != key)
-        slotIndex = (slotIndex + 1) & (slotCount - 1);
-    return &slots[slotIndex];
-}
-
-static void idSetFree(IdSet *set)
-{
-    free(set->slots);
-    memset(set, 0, sizeof(*set));
-}
-
-static bool idSetContains(const IdSet *set, int64_t key)
-{
-    if (key == ID_SET_EMPTY)
-        return set->hasEmptyKey;
-    if (set->slotCount == 0)
-        return false;
-    return *idSetProbe(set->slots, set->slotCount, key) == key;
-}
-
-/* Returns true when key was not in the set yet. */
-static bool idSetAdd(IdSet *set, int64_t key)
-{
-    if (key == ID_SET_EMPTY) {
-        bool added = !set->hasEmptyKey;
-        set->hasEmptyKey = true;
-        set->count += added;
-        return added;
-    }
-    if ((set->count + 1) * 2 > set->slotCount) { /* at most half full: short probes */
-        size_t grownCount = set->slotCount ? set->slotCount * 2 : 256;
-        int64_t *grown = memAlloc(grownCount * sizeof(int64_t));
-        for (size_t slotIndex = 0; slotIndex < grownCount; slotIndex++)
-            grown[slotIndex] = ID_SET_EMPTY;
-        for (size_t slotIndex = 0; slotIndex < set->slotCount; slotIndex++) {
-            if (set->slots[slotIndex] != ID_SET_EMPTY)
-                *idSetProbe(grown, grownCount, set->slots[slotIndex]) = set->slots[slotIndex];
-        }
-        free(set->slots);
-        set->slots = grown;
-        set->slotCount = grownCount;
-    }
-    int64_t *slot = idSetProbe(set->slots, set->slotCount, key);
-    if (*slot == key)
-        return false;
-    *slot = key;
-    set->count++;
-    return true;
-}
-
-/* ---- KeySet: bitmap over dense ids, IdSet for the rest -------------------- */
-
-typedef struct {
-    uint64_t *words;   /* bit k set = key k seen */
-    size_t wordCount;
-    IdSet sparse;      /* negative keys, and keys too far beyond the bitmap */
-    uint64_t count;
-} KeySet;
-
-static void keySetFree(KeySet *set)
-{
-    free(set->words);
-    idSetFree(&set->sparse);
-    memset(set, 0, sizeof(*set));
-}
-
-static bool keySetContains(const KeySet *set, int64_t key)
-{
-    if (key >= 0 && (uint64_t)key / 64 < set->wordCount &&
-        (set->words[(uint64_t)key / 64] >> ((uint64_t)key % 64) & 1u))
-        return true;
-    /* A key may have gone to the sparse set before the bitmap grew over it. */
-    return set->sparse.count > 0 && idSetContains(&set->sparse, key);
-}
-
-/* Grows the bitmap to cover key when memory stays within the documented
- * bound; returns false when key must go to the sparse set instead. */
-static bool keySetCover(KeySet *set, int64_t key)
-{
-    if (key < 0)
-        return false;
-    size_t neededWords = (size_t)((uint64_t)key / 64) + 1;
-    if (neededWords <= set->wordCount)
-        return true;
-    size_t grownWords = set->wordCount * 2 > neededWords ? set->wordCount * 2 : neededWords;
-    uint64_t allowedBytes = (set->count + 1) * LOGICAL_BITMAP_BYTES_PER_KEY;
-    if (allowedBytes < LOGICAL_BITMAP_FREE_BYTES)
-        allowedBytes = LOGICAL_BITMAP_FREE_BYTES;
-    if ((uint64_t)grownWords * 8 > allowedBytes) {
-        if ((uint64_t)neededWords * 8 > allowedBytes)
-            return false;
-        grownWords = neededWords;
-    }
-    uint64_t *grown = memRealloc(set->words, grownWords * sizeof(uint64_t));
-    memset(grown + set->wordCount, 0, (grownWords - set->wordCount) * sizeof(uint64_t));
-    set->words = grown;
-    set->wordCount = grownWords;
-    return true;
-}
-
-/* Returns true when key was not in the set yet. */
-static bool keySetAdd(KeySet *set, int64_t key)
-{
-    if (keySetContains(set, key))
-        return false;
-    if (keySetCover(set, key))
-        set->words[(uint64_t)key / 64] |= (uint64_t)1 << ((uint64_t)key % 64);
-    else
-        idSetAdd(&set->sparse, key);
-    set->count++;
-    return true;
-}
-
-static uint64_t keySetBytes(const KeySet *set)
-{
-    return set->wordCount * sizeof(uint64_t) + set->sparse.slotCount * sizeof(int64_t);
 }
 
 /* ---- pending relationships ------------------------------------------------ */

@@ -31,7 +31,8 @@
 static const char *const knownKeys[] = {
     "format_version", "id", "created", "expires", "status", "validated_at", "failure_reason",
     "method", "source", "tool_version", "compression", "archive", "stats", "schema",
-    "content_fingerprint", "duration_seconds", "downtime_seconds", "keep", "encryption", MANIFEST_SHA_KEY,
+    "content_fingerprint", "duration_seconds", "downtime_seconds", "keep", "backup_type", "parent", "chain_depth",
+    "changes", "encryption", MANIFEST_SHA_KEY,
 };
 
 static void *manifestAlloc(size_t count, size_t size)
@@ -90,6 +91,9 @@ void manifestFree(Manifest *manifest)
     }
     free(manifest->schema);
     free(manifest->contentFingerprint);
+    free(manifest->backupType);
+    free(manifest->parent.id);
+    free(manifest->parent.manifestSha256);
     free(manifest->encryption.keyId);
     free(manifest->encryption.wrappedKey);
     free(manifest->encryption.mac);
@@ -319,6 +323,21 @@ json_object *manifestToJson(const Manifest *manifest)
     if (manifest->hasDowntime)
         addSeconds(root, "downtime_seconds", manifest->downtimeSeconds);
     json_object_object_add(root, "keep", json_object_new_boolean(manifest->keep));
+    if (manifest->backupType)
+        addString(root, "backup_type", manifest->backupType);
+    if (manifestIsDiff(manifest)) {
+        json_object *parent = json_object_new_object();
+        addString(parent, "id", manifest->parent.id);
+        addString(parent, "manifest_sha256", manifest->parent.manifestSha256);
+        json_object_object_add(root, "parent", parent);
+        json_object_object_add(root, "chain_depth", json_object_new_uint64(manifest->chainDepth));
+        json_object *changes = json_object_new_object();
+        addUnsigned(changes, "nodes", manifest->changes.nodes);
+        addUnsigned(changes, "relationships", manifest->changes.relationships);
+        addUnsigned(changes, "deleted_nodes", manifest->changes.deletedNodes);
+        addUnsigned(changes, "deleted_relationships", manifest->changes.deletedRelationships);
+        json_object_object_add(root, "changes", changes);
+    }
     if (sealed) {
         json_object *encryption = json_object_new_object();
         json_object_object_add(encryption, "format", json_object_new_int(1));
@@ -346,6 +365,21 @@ static void sha256Hex(const char *text, char hex[65])
         abort(); /* SHA-256 of memory cannot fail short of a broken libcrypto */
     for (unsigned int index = 0; index < 32; index++)
         snprintf(hex + index * 2, 3, "%02x", digest[index]);
+}
+
+void manifestLinkSha256(const Manifest *manifest, char hex[65])
+{
+    json_object *root = manifestToJson(manifest);
+    json_object_object_del(root, "status");
+    json_object_object_del(root, "validated_at");
+    json_object_object_del(root, "keep");
+    json_object *encryption = NULL;
+    if (json_object_object_get_ex(root, "encryption", &encryption) && json_object_is_type(encryption, json_type_object)) {
+        json_object_object_del(encryption, "key_id");
+        json_object_object_del(encryption, "wrapped_key");
+    }
+    sha256Hex(json_object_to_json_string_ext(root, CANONICAL_FLAGS), hex);
+    json_object_put(root);
 }
 
 char *manifestSerialize(const Manifest *manifest)
@@ -597,6 +631,68 @@ static bool isKnownKey(const char *key)
     return false;
 }
 
+static bool hexDigest(const char *text)
+{
+    if (!text || strlen(text) != 64)
+        return false;
+    for (const char *at = text; *at; at++)
+        if (!((*at >= '0' && *at <= '9') || (*at >= 'a' && *at <= 'f')))
+            return false;
+    return true;
+}
+
+/* backup_type, parent, chain_depth and changes (docs/differential.md). A
+ * differential must name its parent by a valid id and a link digest, and
+ * declare a depth of 1 to MANIFEST_CHAIN_DEPTH_MAX; a full must not have a
+ * parent. */
+static ErrCode readChain(json_object *root, Manifest *manifest, ParseProblem *problem)
+{
+    json_object *parent = NULL, *changes = NULL;
+    if (readString(root, "backup_type", &manifest->backupType, problem) != ERR_OK
+        || readObject(root, "parent", &parent, problem) != ERR_OK
+        || readObject(root, "changes", &changes, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (manifest->backupType && strcmp(manifest->backupType, MANIFEST_TYPE_FULL) != 0
+        && strcmp(manifest->backupType, MANIFEST_TYPE_DIFF) != 0)
+        return parseFail(problem, "field backup_type is neither \"full\" nor \"diff\"");
+    if (!manifestIsDiff(manifest)) {
+        if (parent || member(root, "chain_depth"))
+            return parseFail(problem, "a full backup names a parent");
+        return ERR_OK;
+    }
+    if (!parent)
+        return parseFail(problem, "a differential backup names no parent");
+    if (readString(parent, "id", &manifest->parent.id, problem) != ERR_OK
+        || readString(parent, "manifest_sha256", &manifest->parent.manifestSha256, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (!manifest->parent.id || !catIdValid(manifest->parent.id) || manifest->parent.id[0] == '-')
+        return parseFail(problem, "field parent.id is not a backup id (%s, up to %d)", MANIFEST_NAME_RULE, CAT_ID_MAX);
+    if (manifest->id && strcmp(manifest->parent.id, manifest->id) == 0)
+        return parseFail(problem, "the backup names itself as its parent");
+    if (!hexDigest(manifest->parent.manifestSha256))
+        return parseFail(problem, "field parent.manifest_sha256 is not 64 lowercase hex digits");
+    uint64_t depth = 0;
+    if (readUnsigned(root, "chain_depth", &depth, problem) != ERR_OK)
+        return BACKUP_CORRUPTED;
+    if (depth < 1 || depth > MANIFEST_CHAIN_DEPTH_MAX)
+        return parseFail(problem, "field chain_depth %llu is not 1 to %u", (unsigned long long)depth,
+                         MANIFEST_CHAIN_DEPTH_MAX);
+    manifest->chainDepth = (uint32_t)depth;
+    if (changes
+        && (readUnsigned(changes, "nodes", &manifest->changes.nodes, problem) != ERR_OK
+            || readUnsigned(changes, "relationships", &manifest->changes.relationships, problem) != ERR_OK
+            || readUnsigned(changes, "deleted_nodes", &manifest->changes.deletedNodes, problem) != ERR_OK
+            || readUnsigned(changes, "deleted_relationships", &manifest->changes.deletedRelationships, problem)
+                   != ERR_OK))
+        return BACKUP_CORRUPTED;
+    return ERR_OK;
+}
+
+bool manifestIsDiff(const Manifest *manifest)
+{
+    return manifest->backupType && strcmp(manifest->backupType, MANIFEST_TYPE_DIFF) == 0;
+}
+
 static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *problem)
 {
     json_object *version = member(root, "format_version");
@@ -669,7 +765,7 @@ static ErrCode readFields(json_object *root, Manifest *manifest, ParseProblem *p
     if (keep && !json_object_is_type(keep, json_type_boolean))
         return parseFail(problem, "field keep is not a boolean");
     manifest->keep = keep && json_object_get_boolean(keep);
-    if (readEncryption(root, manifest, problem) != ERR_OK)
+    if (readEncryption(root, manifest, problem) != ERR_OK || readChain(root, manifest, problem) != ERR_OK)
         return BACKUP_CORRUPTED;
     manifest->privateOpen = !manifest->encryption.present;
 

@@ -99,6 +99,23 @@ typedef struct {
     bool hasDowntime;
     double downtimeSeconds;  /* dump method: database offline time */
     bool keep;               /* operator's --keep: retention never deletes it */
+    /* Differential backups (docs/differential.md). A full backup has
+     * backupType "full" (NULL in manifests written before differentials:
+     * also full) and no parent. A differential's archive holds only what
+     * changed since its parent; stats, counts and the content fingerprint
+     * describe the WHOLE graph at its time. */
+    char *backupType;        /* MANIFEST_TYPE_FULL | MANIFEST_TYPE_DIFF; NULL = full */
+    struct {
+        char *id;            /* the parent backup's id */
+        char *manifestSha256; /* manifestLinkSha256 of the parent, 64 hex digits */
+    } parent;
+    uint32_t chainDepth;     /* differentials since the full: 0 for a full, 1.. for a diff */
+    struct {
+        uint64_t nodes;         /* node records in this archive (new or changed) */
+        uint64_t relationships; /* relationship records in this archive */
+        uint64_t deletedNodes;
+        uint64_t deletedRelationships;
+    } changes;               /* diff only */
     /* Encryption at rest (docs/encryption.md section 3): present for a
      * format-2 backup. The private members (source.uri, stats.labels and
      * .types, schema, content_fingerprint) are then written only sealed,
@@ -184,6 +201,21 @@ ErrCode manifestAuthCanonical(const Manifest *manifest, const uint8_t keySection
 #define MANIFEST_FILE_NAME_MAX 255u
 /* True when name follows MANIFEST_NAME_RULE and has 1..maxLength characters. */
 bool manifestNameValid(const char *name, size_t maxLength);
+
+#define MANIFEST_TYPE_FULL "full"
+#define MANIFEST_TYPE_DIFF "diff"
+/* Longest chain a manifest may declare (chain_depth); a link deeper than
+ * this is refused as damaged, so that a hostile repository cannot make a
+ * restore walk an endless chain. */
+#define MANIFEST_CHAIN_DEPTH_MAX 1000u
+/* True for a differential (backupType "diff"). */
+bool manifestIsDiff(const Manifest *manifest);
+/* The link digest a differential keeps of its parent: SHA-256 (hex) of the
+ * canonical manifest without the fields that change after the backup is
+ * written (status, validated_at, keep, and the wrapped key and key id that
+ * --rotate-key replaces). So validating, keeping or re-keying a parent does
+ * not break its children, and any other change to it does. */
+void manifestLinkSha256(const Manifest *manifest, char hex[65]);
 
 /* True when status starts with "COMPLETE" (a restorable backup). */
 bool manifestIsValid(const Manifest *manifest);
