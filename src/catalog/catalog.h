@@ -330,4 +330,24 @@ void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bo
 ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now, bool dryRun,
                           CatNameList *deleted);
 
+/* ---- differential chains (docs/differential.md) ---- */
+
+/* A backup's chain: the full backup first, then each differential in order,
+ * the backup asked for last (count 1 for a full backup). */
+typedef struct {
+    CatEntry *links;
+    size_t count;
+} CatChain;
+
+/* Loads the chain that ends at backup id by following parent ids (catFind).
+ * Each link is checked: the parent exists with a readable manifest, is
+ * COMPLETE*, its manifestLinkSha256 equals the child's parent.manifest_sha256,
+ * its chain_depth is the child's minus one (the full's is 0), and it was taken
+ * of the same database by the logical method. A broken link is
+ * BACKUP_CORRUPTED "the chain of <id> is broken at <parent>: <reason>" with an
+ * action; a missing backup id BACKUP_NOT_FOUND. The links are not unlocked
+ * (catalog_key.h) and their archives not read. */
+ErrCode catChainLoad(Catalog *catalog, const char *id, CatChain *out);
+void catChainFree(CatChain *chain);
+
 #endif
