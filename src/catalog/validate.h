@@ -12,6 +12,7 @@
 #define NBK_CATALOG_VALIDATE_H
 
 #include "archive/archive.h"
+#include "archive/chain.h"
 #include "catalog/catalog.h"
 #include "common/error.h"
 #include "crypto/keys.h"
@@ -43,6 +44,19 @@ ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *a
  * manifest is damaged or names no archive. */
 ErrCode catArchiveLocation(const Catalog *catalog, const CatEntry *entry, const char *archivePath, char *name,
                            size_t nameSize, ArcLocation *out);
+
+/* The links of a loaded chain (catChainLoad) ready for archive/chain.h:
+ * each encrypted link unlocked with key (catEntryUnlock: BACKUP_KEY_REQUIRED
+ * without one, BACKUP_KEY_INVALID with another), its archive's location and
+ * its manifest's SHA-256. The links point into chain, which must outlive
+ * them. */
+typedef struct {
+    ArcChainLink *links;
+    char (*names)[512];
+    size_t count;
+} CatChainLinks;
+ErrCode catChainLinksOpen(Catalog *catalog, CatChain *chain, const CryptoMasterKey *key, CatChainLinks *out);
+void catChainLinksFree(CatChainLinks *links);
 
 /* True when manifest describes a backup made with the dump method. */
 bool catManifestIsDump(const Manifest *manifest);

@@ -992,7 +992,8 @@ static void testServiceBackupIsCommittedAndValid(void **state)
 
     /* The contract's sequence of lines, as events. */
     const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_SPACE,
-                                        BACKUP_EVENT_RUNNING, BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+                                        BACKUP_EVENT_TYPE,     BACKUP_EVENT_RUNNING,        BACKUP_EVENT_WRITTEN,
+                                        BACKUP_EVENT_COMPLETED};
     assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
     for (unsigned index = 0; index < fixture.kindCount; index++)
         assert_int_equal(fixture.kinds[index], expected[index]);
@@ -1200,8 +1201,8 @@ static void testServiceStorageWithoutPaths(void **state)
     if (code != ERR_OK)
         fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
     serviceFakeJoin(db);
-    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_RUNNING,
-                                        BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_TYPE,
+                                        BACKUP_EVENT_RUNNING,  BACKUP_EVENT_WRITTEN,         BACKUP_EVENT_COMPLETED};
     assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
     for (unsigned index = 0; index < fixture.kindCount; index++)
         assert_int_equal(fixture.kinds[index], expected[index]);
