@@ -8,6 +8,7 @@
 #include "catalog/catalog.h"
 
 #include "catalog/catalog_file.h"
+#include "catalog/chain_internal.h"
 #include "common/config.h"
 #include "common/fsutil.h" /* fsPathJoin only: paths for callers outside the catalog */
 #include "common/log.h"
@@ -645,7 +646,7 @@ static void lookAtArchive(const Catalog *catalog, const char *id, CatEntry *entr
 
 bool catEntryUsable(const CatEntry *entry)
 {
-    return manifestIsValid(entry->manifest) && entry->archiveState == CAT_ARCHIVE_PRESENT;
+    return manifestIsValid(entry->manifest) && entry->archiveState == CAT_ARCHIVE_PRESENT && !entry->chainProblem[0];
 }
 
 const char *catEntryStatus(const CatEntry *entry)
@@ -665,6 +666,8 @@ const char *catEntryStatus(const CatEntry *entry)
     case CAT_ARCHIVE_PRESENT:
         break;
     }
+    if (entry->chainProblem[0])
+        return MANIFEST_STATUS_CORRUPTED;
     return entry->manifest->status;
 }
 
@@ -693,7 +696,9 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize)
         snprintf(out, outSize, "archive file %s could not be read", file);
         break;
     default:
-        if (outSize)
+        if (entry->chainProblem[0])
+            snprintf(out, outSize, "%s", entry->chainProblem);
+        else if (outSize)
             out[0] = '\0';
         break;
     }
@@ -910,6 +915,7 @@ static ErrCode listInPlace(Catalog *catalog, CatList *out)
     scanFree(&scan);
     if (out->count > 1)
         qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
+    catChainCheckList(out);
     return ERR_OK;
 }
 
@@ -945,6 +951,7 @@ ErrCode catList(Catalog *catalog, CatList *out)
     dirListFree(&entries);
     if (out->count > 1)
         qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
+    catChainCheckList(out);
     return ERR_OK;
 }
 
@@ -968,6 +975,14 @@ uint64_t catListTotalBytes(const CatList *list)
 }
 
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
+{
+    ErrCode result = catFindOne(catalog, id, out);
+    if (result == ERR_OK)
+        catChainCheckEntry(catalog, out);
+    return result;
+}
+
+ErrCode catFindOne(Catalog *catalog, const char *id, CatEntry *out)
 {
     memset(out, 0, sizeof(*out));
     ErrCode result = catIdCheck(id);

@@ -196,6 +196,11 @@ typedef struct {
      * data key (wiped by catEntryFree), which catArchiveLocation passes on. */
     bool unlocked;
     uint8_t dataKey[32];
+    /* A differential whose chain is broken (a parent missing, changed since,
+     * not restorable...): why, as catChainLoad words it; "" otherwise. Set
+     * by catList (from the listed manifests) and catFind (a manifest read per
+     * link); such a backup is CORRUPTED and not usable. */
+    char chainProblem[768];
 } CatEntry;
 
 typedef struct {
@@ -205,11 +210,13 @@ typedef struct {
 
 /* True when the backup can be restored as far as a cheap look tells: status
  * COMPLETE*, archive present with the manifest's size (and, after
- * verification, the right checksum). */
+ * verification, the right checksum), and for a differential an intact chain
+ * (chainProblem empty). */
 bool catEntryUsable(const CatEntry *entry);
 /* The status to show: DAMAGED (no manifest), INCOMPLETE (archive missing),
- * CORRUPTED (archive of the wrong size or checksum, or not a regular file),
- * UNREADABLE, else the manifest's own status. */
+ * CORRUPTED (archive of the wrong size or checksum, or not a regular file;
+ * or a differential whose chain is broken), UNREADABLE, else the manifest's
+ * own status. */
 const char *catEntryStatus(const CatEntry *entry);
 /* Why catEntryStatus differs from the manifest's status ("" when it does
  * not); writes into out and returns it. */
