@@ -218,3 +218,68 @@ void catChainCheckList(CatList *list)
         checkListed(list, index, state);
     free(state);
 }
+
+size_t catListParent(const CatList *list, size_t index)
+{
+    const Manifest *manifest = list->entries[index].manifest;
+    if (!manifest || !manifestIsDiff(manifest) || !manifest->parent.id)
+        return CAT_NONE;
+    for (size_t other = 0; other < list->count; other++)
+        if (other != index && strcmp(list->entries[other].id, manifest->parent.id) == 0)
+            return other;
+    return CAT_NONE;
+}
+
+size_t catListDepth(const CatList *list, size_t index)
+{
+    size_t depth = 0;
+    for (size_t parent = catListParent(list, index); parent != CAT_NONE && depth < list->count;
+         parent = catListParent(list, parent))
+        depth++;
+    return depth;
+}
+
+typedef struct {
+    size_t index;
+    size_t depth;
+} ChainOrder;
+
+static int compareDeepestFirst(const void *left, const void *right)
+{
+    const ChainOrder *first = left, *second = right;
+    if (first->depth != second->depth)
+        return first->depth > second->depth ? -1 : 1;
+    /* The list is newest first. */
+    return first->index < second->index ? -1 : first->index > second->index;
+}
+
+/* True when target is among the listed ancestors of index. */
+static bool dependsOn(const CatList *list, size_t index, size_t target)
+{
+    size_t steps = 0;
+    for (size_t parent = catListParent(list, index); parent != CAT_NONE && steps < list->count;
+         parent = catListParent(list, parent), steps++)
+        if (parent == target)
+            return true;
+    return false;
+}
+
+void catListDependants(const CatList *list, size_t index, size_t **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    ChainOrder *order = NULL;
+    for (size_t other = 0; other < list->count; other++) {
+        if (other == index || !dependsOn(list, other, index))
+            continue;
+        order = memRealloc(order, (*count + 1) * sizeof(*order));
+        order[(*count)++] = (ChainOrder){other, catListDepth(list, other)};
+    }
+    if (!*count)
+        return;
+    qsort(order, *count, sizeof(*order), compareDeepestFirst);
+    *out = memCalloc(*count, sizeof(**out));
+    for (size_t position = 0; position < *count; position++)
+        (*out)[position] = order[position].index;
+    free(order);
+}

@@ -10,6 +10,7 @@
 
 #include "archive/archive.h"
 #include "catalog/catalog.h"
+#include "catalog/removal.h"
 #include "catalog/validate.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -436,6 +437,124 @@ static void testValidateDifferential(void **state)
     assert_int_equal(strncmp(statusOf(catalog, first, status, sizeof(status)), "CORRUPTED / the chain of", 24), 0);
 }
 
+typedef struct {
+    char ids[8][CAT_ID_SIZE];
+    int kinds[8];
+    bool dependant[8];
+    unsigned count;
+} RemovalSeen;
+
+static void seeRemoval(const CatRemovalEvent *event, void *payload)
+{
+    RemovalSeen *seen = payload;
+    if (seen->count >= 8)
+        return;
+    snprintf(seen->ids[seen->count], CAT_ID_SIZE, "%s", event->backupId);
+    seen->dependant[seen->count] = event->dependantOf != NULL;
+    seen->kinds[seen->count++] = (int)event->kind;
+}
+
+static bool exists(Catalog *catalog, const char *id)
+{
+    CatEntry entry;
+    bool found = catFind(catalog, id, &entry) == ERR_OK;
+    catEntryFree(&entry);
+    return found;
+}
+
+static void testDeleteWithDependants(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t base = timeFromParts(2026, 11, 1, 2, 0, 0);
+    char full[CAT_ID_SIZE], first[CAT_ID_SIZE], second[CAT_ID_SIZE], other[CAT_ID_SIZE];
+    forgeBackup(catalog, base, &(Forge){0}, full);
+    forgeBackup(catalog, base + DAY, &(Forge){.parent = full}, first);
+    forgeBackup(catalog, base + 2 * DAY, &(Forge){.parent = first}, second);
+    forgeBackup(catalog, base + 3 * DAY, &(Forge){0}, other);
+
+    RemovalSeen seen = {0};
+    CatRemovalRequest request = {.catalog = catalog, .backupId = full, .onEvent = seeRemoval, .payload = &seen};
+    assert_int_equal(catRemoveBackup(&request), BACKUP_PROTECTED);
+    assert_non_null(strstr(errLast()->reason, "has 2 dependants"));
+    assert_non_null(strstr(errLast()->reason, second));
+    assert_non_null(strstr(errLast()->action, "Use --force to delete it and its 2 dependants"));
+    assert_int_equal(seen.count, 0);
+    /* A dry run with --force names all three, dependants first; deletes nothing. */
+    request.force = true;
+    request.dryRun = true;
+    assert_int_equal(catRemoveBackup(&request), ERR_OK);
+    assert_int_equal(seen.count, 4);
+    assert_int_equal(seen.kinds[0], CAT_REMOVAL_FORCED);
+    assert_string_equal(seen.ids[1], second);
+    assert_true(seen.dependant[1]);
+    assert_string_equal(seen.ids[2], first);
+    assert_string_equal(seen.ids[3], full);
+    assert_false(seen.dependant[3]);
+    assert_true(exists(catalog, full) && exists(catalog, first) && exists(catalog, second));
+
+    /* A dependant in use: nothing of the chain above it goes. */
+    StorageLock *lock = NULL;
+    assert_int_equal(catLockBackup(catalog, second, LOCK_SHARED, 1000, "test", &lock), ERR_OK);
+    request.dryRun = false;
+    assert_int_equal(catRemoveBackup(&request), BACKUP_LOCKED);
+    storageLockRelease(lock);
+    assert_true(exists(catalog, full) && exists(catalog, first) && exists(catalog, second));
+
+    /* The newest differential has no dependants: it goes alone. */
+    request.force = false;
+    request.backupId = second;
+    assert_int_equal(catRemoveBackup(&request), ERR_OK);
+    assert_false(exists(catalog, second));
+    expectChain(catalog, first, 2, (const char *const[]){full, first});
+
+    /* --force: the dependant first, then the full. */
+    memset(&seen, 0, sizeof(seen));
+    request.backupId = full;
+    request.force = true;
+    assert_int_equal(catRemoveBackup(&request), ERR_OK);
+    assert_int_equal(seen.count, 3);
+    assert_int_equal(seen.kinds[1], CAT_REMOVAL_DELETING);
+    assert_string_equal(seen.ids[1], first);
+    assert_string_equal(seen.ids[2], full);
+    assert_false(exists(catalog, first) || exists(catalog, full));
+    assert_true(exists(catalog, other));
+}
+
+static void testRetentionKeepsChains(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t now = timeFromParts(2026, 11, 30, 12, 0, 0);
+    char full[CAT_ID_SIZE], first[CAT_ID_SIZE], second[CAT_ID_SIZE], oldFull[CAT_ID_SIZE], oldDiff[CAT_ID_SIZE];
+    forgeBackup(catalog, now - 40 * DAY, &(Forge){0}, oldFull);
+    forgeBackup(catalog, now - 39 * DAY, &(Forge){.parent = oldFull}, oldDiff);
+    forgeBackup(catalog, now - 20 * DAY, &(Forge){0}, full);
+    forgeBackup(catalog, now - 10 * DAY, &(Forge){.parent = full}, first);
+    forgeBackup(catalog, now - 2 * DAY, &(Forge){.parent = first}, second);
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, now, true, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 2);
+    assert_string_equal(deleted.names[0], oldDiff); /* the dependant first */
+    assert_string_equal(deleted.names[1], oldFull);
+    catNameListFree(&deleted);
+    assert_true(exists(catalog, oldDiff)); /* a dry run */
+
+    /* The old differential in use: it and its full stay. */
+    StorageLock *lock = NULL;
+    assert_int_equal(catLockBackup(catalog, oldDiff, LOCK_SHARED, 1000, "test", &lock), ERR_OK);
+    assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 0);
+    catNameListFree(&deleted);
+    storageLockRelease(lock);
+
+    assert_int_equal(catRetentionApply(catalog, &policy, now, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 2);
+    catNameListFree(&deleted);
+    assert_false(exists(catalog, oldDiff) || exists(catalog, oldFull));
+    /* The daily differential keeps its whole chain, 20 days old or not. */
+    expectChain(catalog, second, 3, (const char *const[]){full, first, second});
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +563,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(testChainBadShape, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testListMarksBrokenChains, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testValidateDifferential, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testDeleteWithDependants, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testRetentionKeepsChains, setUp, tearDown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
