@@ -376,4 +376,20 @@ size_t catListDepth(const CatList *list, size_t index);
  * caller; NULL when none. */
 void catListDependants(const CatList *list, size_t index, size_t **out, size_t *count);
 
+/* What --list shows of a backup's chain, from the listing alone. */
+typedef struct {
+    bool diff;               /* a differential */
+    const char *parentId;    /* its parent's id (the manifest's); NULL for a full */
+    uint64_t ownBytes;       /* its own archive (archive.sizeCompressed) */
+    uint64_t chainBytes;     /* own sizes of the listed chain, the full up to it */
+    size_t links;            /* backups counted in chainBytes */
+    bool complete;           /* the walk reached a full backup */
+    /* Links differ in encryption: another encryption.keyId, or some
+     * encrypted and some not. A chain never mixes keys silently. */
+    bool mixedKeys;
+} CatChainInfo;
+void catListChainInfo(const CatList *list, size_t index, CatChainInfo *out);
+/* True when any listed backup is a differential. */
+bool catListHasDiffs(const CatList *list);
+
 #endif

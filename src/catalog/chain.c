@@ -283,3 +283,45 @@ void catListDependants(const CatList *list, size_t index, size_t **out, size_t *
         (*out)[position] = order[position].index;
     free(order);
 }
+
+static bool sameKey(const Manifest *left, const Manifest *right)
+{
+    if (left->encryption.present != right->encryption.present)
+        return false;
+    return !left->encryption.present || sameText(left->encryption.keyId, right->encryption.keyId);
+}
+
+void catListChainInfo(const CatList *list, size_t index, CatChainInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    const Manifest *manifest = list->entries[index].manifest;
+    if (!manifest)
+        return;
+    out->diff = manifestIsDiff(manifest);
+    out->parentId = out->diff ? manifest->parent.id : NULL;
+    out->ownBytes = manifest->archive.sizeCompressed;
+    out->chainBytes = out->ownBytes;
+    out->links = 1;
+    size_t current = index;
+    while (list->entries[current].manifest && manifestIsDiff(list->entries[current].manifest)
+           && out->links <= list->count) {
+        size_t parent = catListParent(list, current);
+        if (parent == CAT_NONE || !list->entries[parent].manifest)
+            return; /* incomplete */
+        const Manifest *link = list->entries[parent].manifest;
+        out->chainBytes += link->archive.sizeCompressed;
+        out->links++;
+        if (!sameKey(manifest, link))
+            out->mixedKeys = true;
+        current = parent;
+    }
+    out->complete = out->links <= list->count;
+}
+
+bool catListHasDiffs(const CatList *list)
+{
+    for (size_t index = 0; index < list->count; index++)
+        if (list->entries[index].manifest && manifestIsDiff(list->entries[index].manifest))
+            return true;
+    return false;
+}

@@ -10,6 +10,7 @@
 
 #include "archive/archive.h"
 #include "catalog/catalog.h"
+#include "catalog/catalog_settings.h"
 #include "catalog/removal.h"
 #include "catalog/validate.h"
 #include "common/fsutil.h"
@@ -555,6 +556,85 @@ static void testRetentionKeepsChains(void **state)
     expectChain(catalog, second, 3, (const char *const[]){full, first, second});
 }
 
+/* An in-memory listing (newest first) of a full and two differentials. */
+static void fakeList(CatList *list, const char *const keys[3])
+{
+    static const char *const ids[3] = {"d2", "d1", "f"};
+    list->count = 3;
+    list->entries = calloc(3, sizeof(CatEntry));
+    for (size_t index = 0; index < 3; index++) {
+        CatEntry *entry = &list->entries[index];
+        snprintf(entry->id, sizeof(entry->id), "%s", ids[index]);
+        Manifest *manifest = manifestNew();
+        manifestSetString(&manifest->id, ids[index]);
+        manifest->archive.sizeCompressed = index == 2 ? 1000 : 10 * (index + 1);
+        if (index < 2) {
+            manifestSetString(&manifest->backupType, MANIFEST_TYPE_DIFF);
+            manifestSetString(&manifest->parent.id, ids[index + 1]);
+            manifest->chainDepth = (uint32_t)(2 - index);
+        }
+        if (keys[index]) {
+            manifest->encryption.present = true;
+            manifestSetString(&manifest->encryption.keyId, keys[index]);
+        }
+        entry->manifest = manifest;
+    }
+}
+
+static void testListChainInfo(void **state)
+{
+    (void)state;
+    CatList list;
+    fakeList(&list, (const char *const[]){"k1", "k1", "k1"});
+    CatChainInfo info;
+    catListChainInfo(&list, 0, &info);
+    assert_true(info.diff);
+    assert_string_equal(info.parentId, "d1");
+    assert_int_equal(info.ownBytes, 10);
+    assert_int_equal(info.chainBytes, 1030);
+    assert_int_equal(info.links, 3);
+    assert_true(info.complete);
+    assert_false(info.mixedKeys);
+    catListChainInfo(&list, 2, &info);
+    assert_false(info.diff);
+    assert_null(info.parentId);
+    assert_int_equal(info.chainBytes, 1000);
+    assert_true(catListHasDiffs(&list));
+    size_t *order = NULL, count = 0;
+    catListDependants(&list, 2, &order, &count);
+    assert_int_equal(count, 2);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(order[1], 1);
+    free(order);
+
+    json_object *item = json_object_new_object();
+    catEntryAddChain(item, &list, 0);
+    const char *text = json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN);
+    if (!strstr(text, "\"type\":\"diff\"") || !strstr(text, "\"parent_id\":\"d1\"")
+        || !strstr(text, "\"own_bytes\":10") || !strstr(text, "\"chain_bytes\":1030")
+        || !strstr(text, "\"chain_mixed_keys\":false"))
+        fail_msg("%s", text);
+    json_object_put(item);
+    catListFree(&list);
+
+    /* Another key in the chain, or a link not encrypted: mixed. */
+    fakeList(&list, (const char *const[]){"k2", "k1", "k1"});
+    catListChainInfo(&list, 0, &info);
+    assert_true(info.mixedKeys);
+    catListChainInfo(&list, 1, &info);
+    assert_false(info.mixedKeys);
+    catListFree(&list);
+    fakeList(&list, (const char *const[]){"k1", "k1", NULL});
+    catListChainInfo(&list, 0, &info);
+    assert_true(info.mixedKeys);
+    /* The full not listed: incomplete. */
+    snprintf(list.entries[2].id, sizeof(list.entries[2].id), "gone");
+    catListChainInfo(&list, 0, &info);
+    assert_false(info.complete);
+    assert_int_equal(info.links, 2);
+    catListFree(&list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testValidateDifferential, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDeleteWithDependants, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionKeepsChains, setUp, tearDown),
+        cmocka_unit_test(testListChainInfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
