@@ -4,7 +4,9 @@
  * the archive and its manifest are complete and fsynced (catBackupDirCommit). */
 #include "backup/backup.h"
 
+#include "backup/diff_state.h"
 #include "backup/metadata.h"
+#include "catalog/validate.h"
 #include "bolt/packstream.h"
 #include "common/format.h"
 #include "common/fsutil.h"
@@ -13,7 +15,9 @@
 #include "restore/health.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -45,6 +49,159 @@ static void backupOnProgress(const LogicalBackupProgress *progress, void *payloa
     BackupEvent event = {
         .kind = BACKUP_EVENT_PROGRESS, .request = run->request, .result = run->result, .progress = progress};
     run->events->onEvent(&event, run->events->payload);
+}
+
+/* ---- full or differential (docs/differential.md) ---- */
+
+static const char *const backupTypeNames[] = {"auto", "full", "diff"};
+
+const char *backupTypeName(BackupType type)
+{
+    return (unsigned)type < 3 ? backupTypeNames[type] : "unknown";
+}
+
+ErrCode backupTypeParse(const char *text, BackupType *out)
+{
+    *out = BACKUP_TYPE_AUTO;
+    if (!text)
+        return ERR_OK;
+    for (unsigned index = 0; index < 3; index++) {
+        if (strcmp(text, backupTypeNames[index]) == 0) {
+            *out = (BackupType)index;
+            return ERR_OK;
+        }
+    }
+    errSet(CONFIG_INVALID, "backup type '%s' is not one of auto, full, diff", text);
+    errSetAction("Set BACKUP_TYPE (or --type) to auto, full or diff");
+    return CONFIG_INVALID;
+}
+
+typedef struct {
+    CatChain chain;       /* the parent's chain, full first */
+    CatChainLinks links;  /* its archives, readable */
+    DiffState *state;     /* the parent's state, loaded */
+    bool differential;    /* planned as a differential of the chain's last link */
+} BackupPlan;
+
+static void backupPlanFree(BackupPlan *plan)
+{
+    diffStateFree(plan->state);
+    catChainLinksFree(&plan->links);
+    catChainFree(&plan->chain);
+    memset(plan, 0, sizeof(*plan));
+}
+
+static ErrCode backupFullBecause(BackupRun *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static ErrCode backupFullBecause(BackupRun *run, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(run->result->typeReason, sizeof(run->result->typeReason), fmt, args);
+    va_end(args);
+    return ERR_OK;
+}
+
+/* The leading number of a version: 5 for "5.26.0", 2025 for "2025.10.1". */
+static long backupMajorVersion(const char *version)
+{
+    return version ? strtol(version, NULL, 10) : -1;
+}
+
+/* The newest usable logical backup of the same database: the parent. */
+static ErrCode backupFindParent(BackupRun *run, Catalog *catalog, char parentId[CAT_ID_SIZE])
+{
+    parentId[0] = '\0';
+    CatList list;
+    ErrCode code = catList(catalog, &list);
+    if (code != ERR_OK)
+        return code;
+    const char *database = run->request->source ? run->request->source->database : NULL;
+    for (size_t index = 0; index < list.count; index++) {
+        const CatEntry *entry = &list.entries[index];
+        const Manifest *manifest = entry->manifest;
+        if (!manifest || !catEntryUsable(entry) || !manifest->method || strcmp(manifest->method, "logical") != 0)
+            continue;
+        if (database && manifest->source.database && strcmp(database, manifest->source.database) != 0)
+            continue;
+        snprintf(parentId, CAT_ID_SIZE, "%s", entry->id);
+        break;
+    }
+    catListFree(&list);
+    return ERR_OK;
+}
+
+/* Decides between a full backup and a differential, and for a differential
+ * loads its parent's state. A full is reported through result->typeReason;
+ * an explicit BACKUP_TYPE=diff that cannot be honoured is an error. */
+static ErrCode backupPlanType(BackupRun *run, Catalog *catalog, BackupPlan *plan, bool planOnly)
+{
+    const BackupRequest *request = run->request;
+    BackupResult *result = run->result;
+    if (request->type == BACKUP_TYPE_FULL)
+        return backupFullBecause(run, "BACKUP_TYPE=full");
+    bool explicitDiff = request->type == BACKUP_TYPE_DIFF;
+    char parentId[CAT_ID_SIZE];
+    ErrCode code = backupFindParent(run, catalog, parentId);
+    if (code != ERR_OK)
+        return code;
+    if (!parentId[0]) {
+        if (!explicitDiff)
+            return backupFullBecause(run, "no valid backup to take a differential of");
+        errSet(CONFIG_INVALID, "no valid logical backup of this database to take a differential of");
+        errSetAction("Take a full backup first (--type full), or use --type auto");
+        return CONFIG_INVALID;
+    }
+    code = catChainLoad(catalog, parentId, &plan->chain);
+    if (code != ERR_OK) {
+        if (explicitDiff)
+            return code;
+        return backupFullBecause(run, "the chain of %s cannot be used: %s", parentId, errLast()->reason);
+    }
+    const Manifest *full = plan->chain.links[0].manifest;
+    const Manifest *parent = plan->chain.links[plan->chain.count - 1].manifest;
+    if (parent->chainDepth + 1 > MANIFEST_CHAIN_DEPTH_MAX) {
+        errSet(CONFIG_INVALID, "the chain of %s is %u links long, the most a chain may have", parentId,
+               parent->chainDepth + 1);
+        errSetAction("Take a full backup (--type full)");
+        return CONFIG_INVALID;
+    }
+    if (!explicitDiff) {
+        uint32_t maxChain = request->diffMaxChain ? request->diffMaxChain : BACKUP_DIFF_DEFAULT_MAX_CHAIN;
+        uint32_t maxPercent = request->diffMaxPercent ? request->diffMaxPercent : BACKUP_DIFF_DEFAULT_MAX_PERCENT;
+        if (parent->chainDepth + 1 > maxChain)
+            return backupFullBecause(run, "the chain of %s has reached BACKUP_DIFF_MAX_CHAIN (%u)",
+                                     plan->chain.links[0].id, maxChain);
+        if (manifestIsDiff(parent) && full->archive.sizeCompressed > 0
+            && parent->archive.sizeCompressed * 100 > (uint64_t)maxPercent * full->archive.sizeCompressed)
+            return backupFullBecause(run, "the last differential, %s, was %llu%% of its full's size (BACKUP_DIFF_MAX_PERCENT %u)",
+                                     parentId,
+                                     (unsigned long long)(parent->archive.sizeCompressed * 100 / full->archive.sizeCompressed),
+                                     maxPercent);
+        if (backupMajorVersion(parent->source.serverVersion) != backupMajorVersion(result->serverVersion))
+            return backupFullBecause(run, "the server's major version changed since %s (%s, now %s)", parentId,
+                                     parent->source.serverVersion ? parent->source.serverVersion : "unknown",
+                                     result->serverVersion);
+        if (parent->encryption.present != (request->masterKey != NULL))
+            return backupFullBecause(run, "encryption was turned %s since %s", request->masterKey ? "on" : "off",
+                                     parentId);
+    }
+    if (planOnly) {
+        snprintf(result->parentId, sizeof(result->parentId), "%s", parentId);
+        result->chainDepth = parent->chainDepth + 1;
+        return ERR_OK;
+    }
+    code = catChainLinksOpen(catalog, &plan->chain, request->masterKey, &plan->links);
+    if (code == ERR_OK)
+        code = diffStateLoad(&plan->state, plan->links.links, plan->links.count, request->cancelFlag);
+    if (code != ERR_OK) {
+        if (explicitDiff || code == OPERATION_INTERRUPTED || code == BACKUP_NO_SPACE)
+            return code;
+        return backupFullBecause(run, "the chain of %s cannot be read: %s", parentId, errLast()->reason);
+    }
+    plan->differential = true;
+    snprintf(result->parentId, sizeof(result->parentId), "%s", parentId);
+    result->chainDepth = parent->chainDepth + 1;
+    return ERR_OK;
 }
 
 static void backupOnLeftover(const char *name, void *payload)
@@ -185,6 +342,24 @@ static void backupFillManifest(Manifest *manifest, const BackupRequest *request,
     manifestSetCounts(manifest, &logical->counts);
     if (logical->fingerprint[0])
         manifestSetString(&manifest->contentFingerprint, logical->fingerprint);
+    manifestSetString(&manifest->backupType, result->differential ? MANIFEST_TYPE_DIFF : MANIFEST_TYPE_FULL);
+}
+
+/* A differential's link to its parent and its own figures. */
+static void backupFillChain(Manifest *manifest, const BackupResult *result, const BackupPlan *plan)
+{
+    if (!result->differential)
+        return;
+    const Manifest *parent = plan->chain.links[plan->chain.count - 1].manifest;
+    char link[65];
+    manifestLinkSha256(parent, link);
+    manifestSetString(&manifest->parent.id, result->parentId);
+    manifestSetString(&manifest->parent.manifestSha256, link);
+    manifest->chainDepth = result->chainDepth;
+    manifest->changes.nodes = result->changedNodes;
+    manifest->changes.relationships = result->changedRelationships;
+    manifest->changes.deletedNodes = result->deletedNodes;
+    manifest->changes.deletedRelationships = result->deletedRelationships;
 }
 
 /* The schema items lead the archive: copy their names, types and statements
@@ -256,7 +431,7 @@ static void backupSafeUri(const char *uri, char *out, size_t size)
  * storage) and reads it back: the checksum must describe what is stored,
  * not what we meant to write. */
 static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, const ArcLocation *archive,
-                                  int64_t created, LogicalBackupResult *logical)
+                                  int64_t created, BackupPlan *plan, LogicalBackupResult *logical)
 {
     const BackupRequest *request = run->request;
     BackupResult *result = run->result;
@@ -274,6 +449,12 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
         .progress = backupOnProgress,
         .progressPayload = run,
         .cancelFlag = request->cancelFlag,
+        /* A differential carries the whole graph's fingerprint: its archive
+         * alone cannot give it (docs/differential.md). */
+        .computeFingerprint = plan->differential,
+        .parentState = plan->differential ? plan->state : NULL,
+        .parentId = plan->differential ? result->parentId : NULL,
+        .fullWhenSchemaChanged = request->type != BACKUP_TYPE_DIFF,
     };
     ErrCode code = logicalBackupRun(&engine, logical);
     result->critical = code == BACKUP_NO_SPACE;
@@ -293,6 +474,16 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     result->nodes = logical->nodes;
     result->relationships = logical->relationships;
     result->schemaItems = logical->schemaItems;
+    result->differential = logical->differential;
+    if (plan->differential && !logical->differential) {
+        snprintf(result->typeReason, sizeof(result->typeReason), "the schema changed since %s", result->parentId);
+        result->parentId[0] = '\0';
+        result->chainDepth = 0;
+    }
+    result->changedNodes = logical->changedNodes;
+    result->changedRelationships = logical->changedRelationships;
+    result->deletedNodes = logical->deletedNodes;
+    result->deletedRelationships = logical->deletedRelationships;
     result->lateNodes = logical->lateNodes;
     result->droppedRelationships = logical->droppedRelationships;
     result->compressedBytes = logical->totals.compressedBytes;
@@ -333,8 +524,29 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         char planned[TIME_TEXT_SIZE];
         timeBackupId(timeNow(), planned);
         snprintf(out->id, sizeof(out->id), "%s", planned);
-        backupEmit(&run, BACKUP_EVENT_DRY_RUN, NULL);
+        /* The type it would take, from what the repository holds; a
+         * repository not made yet (or out of reach) would get a full. */
+        Catalog *dryCatalog = request->catalog;
+        Catalog *dryOpened = NULL;
+        if (!dryCatalog && request->storagePath && fsIsDirectory(request->storagePath)
+            && catOpen(&dryOpened, request->storagePath, false) == ERR_OK)
+            dryCatalog = dryOpened;
+        BackupPlan plan;
+        memset(&plan, 0, sizeof(plan));
+        ErrCode plannedCode = ERR_OK;
+        if (dryCatalog)
+            plannedCode = backupPlanType(&run, dryCatalog, &plan, true);
+        else if (request->type != BACKUP_TYPE_FULL)
+            backupFullBecause(&run, "no valid backup to take a differential of");
+        else
+            backupFullBecause(&run, "BACKUP_TYPE=full");
+        backupPlanFree(&plan);
+        catClose(dryOpened);
         boltClose(connection);
+        if (plannedCode != ERR_OK)
+            return plannedCode;
+        backupEmit(&run, BACKUP_EVENT_TYPE, NULL);
+        backupEmit(&run, BACKUP_EVENT_DRY_RUN, NULL);
         return ERR_OK;
     }
 
@@ -385,11 +597,18 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         code = cryptoDataKeyGenerate(dataKey);
         archive.dataKey = dataKey;
     }
+    BackupPlan plan;
+    memset(&plan, 0, sizeof(plan));
     if (code == ERR_OK)
-        code = backupWriteArchive(&run, connection, &archive, created, &logical);
+        code = backupPlanType(&run, catalog, &plan, false);
+    if (code == ERR_OK)
+        backupEmit(&run, BACKUP_EVENT_TYPE, NULL);
+    if (code == ERR_OK)
+        code = backupWriteArchive(&run, connection, &archive, created, &plan, &logical);
     if (code == ERR_OK) {
         manifest = manifestNew();
         backupFillManifest(manifest, request, out, created, connection, &logical);
+        backupFillChain(manifest, out, &plan);
         manifest->durationSeconds = timeMonotonic() - started;
         code = backupManifestSchema(manifest, &archive);
     }
@@ -409,6 +628,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         out->id[0] = '\0'; /* names nothing visible */
     }
     sodium_memzero(dataKey, sizeof(dataKey));
+    backupPlanFree(&plan);
     manifestFree(manifest);
     logicalBackupResultFree(&logical);
     storageLockRelease(createLock);

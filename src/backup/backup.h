@@ -46,12 +46,26 @@ typedef struct {
     void *payload;
 } BackupConnector;
 
+/* BACKUP_TYPE (docs/differential.md). AUTO is 0: a zeroed request takes a
+ * differential when one is due. */
+typedef enum {
+    BACKUP_TYPE_AUTO,
+    BACKUP_TYPE_FULL,
+    BACKUP_TYPE_DIFF,
+} BackupType;
+#define BACKUP_DIFF_DEFAULT_MAX_CHAIN 6u
+#define BACKUP_DIFF_DEFAULT_MAX_PERCENT 50u
+const char *backupTypeName(BackupType type); /* "auto", "full", "diff" */
+/* "auto" | "full" | "diff" (NULL = auto); CONFIG_INVALID otherwise. */
+ErrCode backupTypeParse(const char *text, BackupType *out);
+
 typedef enum {
     BACKUP_EVENT_STARTING,         /* before connecting */
     BACKUP_EVENT_SERVER_VERSION,   /* result->serverVersion */
     BACKUP_EVENT_DRY_RUN,          /* result: planned id, counts; nothing changed */
     BACKUP_EVENT_LEFTOVER_REMOVED, /* text: the name of a removed leftover */
     BACKUP_EVENT_SPACE,            /* space: the free-space check's figures */
+    BACKUP_EVENT_TYPE,             /* result: differential, parentId, chainDepth or typeReason */
     BACKUP_EVENT_RUNNING,          /* result->id is chosen; the archive is being written */
     BACKUP_EVENT_PROGRESS,         /* progress: the engine's figures */
     BACKUP_EVENT_WRITTEN,          /* result: the archive is finished; the checksum follows */
@@ -104,6 +118,10 @@ struct BackupRequest {
      * manifest carries the wrapped key, a MAC and the sealed private part
      * (docs/encryption.md). Never logged. */
     const CryptoMasterKey *masterKey;
+    /* Full, differential or auto (docs/differential.md); 0s = defaults. */
+    BackupType type;
+    uint32_t diffMaxChain;        /* BACKUP_DIFF_MAX_CHAIN */
+    uint32_t diffMaxPercent;      /* BACKUP_DIFF_MAX_PERCENT */
     /* Set asynchronously (signal handler): the run stops, removes its
      * temporary directory and returns OPERATION_INTERRUPTED. */
     volatile sig_atomic_t *cancelFlag;
@@ -116,8 +134,17 @@ struct BackupResult {
     char edition[64];
     uint64_t sourceNodes;      /* the counts before the backup (BackupMetadata left out) */
     uint64_t sourceRelationships;
-    uint64_t nodes;            /* records written */
+    uint64_t nodes;            /* nodes and relationships read (in a differential
+                                  only changedNodes/-Relationships are written) */
     uint64_t relationships;
+    bool differential;         /* written as a differential of parentId */
+    char parentId[CAT_ID_SIZE];
+    uint32_t chainDepth;       /* differentials since the full (0 for a full) */
+    char typeReason[256];      /* why a full was taken (auto), or "" */
+    uint64_t changedNodes;
+    uint64_t changedRelationships;
+    uint64_t deletedNodes;
+    uint64_t deletedRelationships;
     uint64_t schemaItems;
     uint64_t lateNodes;
     uint64_t droppedRelationships;

@@ -8,6 +8,7 @@
 #include "common/timeutil.h"
 
 #include <inttypes.h>
+#include <string.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -93,6 +94,13 @@ void backupReportEvent(const BackupEvent *event, void *payload)
                  event->space->freePercent);
         break;
     }
+    case BACKUP_EVENT_TYPE:
+        if (result->parentId[0])
+            logInfo("Backup type: differential of %s (link %u of its chain)", result->parentId,
+                    result->chainDepth + 1);
+        else
+            logInfo("Backup type: full (%s)", result->typeReason);
+        break;
     case BACKUP_EVENT_RUNNING:
         logInfo("Running: online logical backup of database %s (%s) into %s/%s", request->source->database,
                 result->safeUri, request->storagePath, result->id);
@@ -112,6 +120,13 @@ void backupReportEvent(const BackupEvent *event, void *payload)
         logInfo("Checksum SHA256: %s", result->sha256);
         logInfo("Graph stats: %" PRIu64 " nodes, %" PRIu64 " relationships, %" PRIu64 " schema items",
                 result->nodes, result->relationships, result->schemaItems);
+        if (result->differential)
+            logInfo("Differential of %s: %" PRIu64 " nodes and %" PRIu64 " relationships new or changed, %" PRIu64
+                    " nodes and %" PRIu64 " relationships deleted",
+                    result->parentId, result->changedNodes, result->changedRelationships, result->deletedNodes,
+                    result->deletedRelationships);
+        else if (result->typeReason[0] && strncmp(result->typeReason, "the schema changed", 18) == 0)
+            logInfo("Backup type: full (%s)", result->typeReason);
         logSuccess("Backup completed");
         break;
     }

@@ -31,6 +31,12 @@ ErrCode backupSettingsResolve(const Config *config, BackupSettings *out)
     if (code == ERR_OK)
         code = cfgGetInt(config, CFG_BACKUP_MIN_FREE_PERCENT, &out->minFreePercent);
     if (code == ERR_OK)
+        code = backupTypeParse(cfgGet(config, CFG_BACKUP_TYPE), &out->type);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, CFG_BACKUP_DIFF_MAX_CHAIN, &out->diffMaxChain);
+    if (code == ERR_OK)
+        code = cfgGetInt(config, CFG_BACKUP_DIFF_MAX_PERCENT, &out->diffMaxPercent);
+    if (code == ERR_OK)
         code = cfgInstance(config, CFG_PRODUCTION_INSTANCE, &out->source);
     out->storagePath = cfgGet(config, CFG_BACKUP_STORAGE_PATH);
     if (code == ERR_OK && !out->storagePath)
@@ -51,6 +57,9 @@ void backupSettingsRequest(const BackupSettings *settings, BackupRequest *out)
     out->compression = settings->compression;
     out->minFreePercent = settings->minFreePercent;
     out->dataPath = settings->dataPath;
+    out->type = settings->type;
+    out->diffMaxChain = (uint32_t)settings->diffMaxChain;
+    out->diffMaxPercent = (uint32_t)settings->diffMaxPercent;
 }
 
 typedef struct {

@@ -19,6 +19,9 @@ typedef struct {
     const char *storagePath;     /* BACKUP_STORAGE_PATH; borrowed from the config */
     ArcCompression compression;  /* BACKUP_COMPRESSION (logical only) */
     int64_t minFreePercent;      /* BACKUP_MIN_FREE_PERCENT */
+    BackupType type;             /* BACKUP_TYPE */
+    int64_t diffMaxChain;        /* BACKUP_DIFF_MAX_CHAIN */
+    int64_t diffMaxPercent;      /* BACKUP_DIFF_MAX_PERCENT */
     const char *dataPath;        /* NEO4J_DATA_PATH or NULL; borrowed */
 } BackupSettings;
 

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timeutil.h"
+#include "archive/chain.h"
 #include "common/key_set.h"
 #include "graph/fingerprint.h"
 #include "graph/records.h"
@@ -121,6 +122,10 @@ typedef struct {
     PendingStore pending;
     uint64_t pendingMemoryLimit;
     Fingerprint *fingerprint;
+    DiffState *diff;         /* the parent's state while writing a differential, else NULL */
+    Buffer schemaRecords;    /* schema records (u32 length + bytes), held until the header is known */
+    uint64_t *schemaHashes;
+    size_t schemaCount;
     Arena *scratch;
     double started;          /* timeMonotonic() at the start */
     LogicalBackupProgress progress;
@@ -226,9 +231,24 @@ static ErrCode logicalCheckProperties(const LogicalRun *run, const char *entity,
     return ERR_OK;
 }
 
-static ErrCode logicalAddRecord(LogicalRun *run, ArcRecordKind kind)
+/* Writes a node or relationship record; in a differential only when it
+ * changed since the parent (every record read is met either way). */
+static ErrCode logicalAddEntity(LogicalRun *run, ArcRecordKind kind, int64_t key, const uint8_t *packed,
+                                size_t length)
 {
-    ErrCode code = arcWriterAdd(run->writer, kind, run->packed.data, run->packed.length);
+    if (run->diff) {
+        bool unchanged = false;
+        ErrCode code = diffStateMeet(run->diff, kind, key, diffRecordHash(packed, length), &unchanged);
+        if (code != ERR_OK)
+            return code;
+        if (unchanged)
+            return ERR_OK;
+        if (kind == ARC_RECORD_NODE)
+            run->result->changedNodes++;
+        else
+            run->result->changedRelationships++;
+    }
+    ErrCode code = arcWriterAdd(run->writer, kind, packed, length);
     if (code != ERR_OK)
         errAddContext("while writing the archive");
     return code;
@@ -251,7 +271,7 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
         return code;
     bufferClear(&run->packed);
     packValue(&run->packed, row);
-    code = logicalAddRecord(run, ARC_RECORD_NODE);
+    code = logicalAddEntity(run, ARC_RECORD_NODE, key, run->packed.data, run->packed.length);
     if (code != ERR_OK)
         return code;
     if (run->fingerprint) {
@@ -296,7 +316,7 @@ static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
     bool startSeen = keySetContains(&run->nodeKeys, startKey);
     bool endSeen = keySetContains(&run->nodeKeys, endKey);
     if (startSeen && endSeen) {
-        code = logicalAddRecord(run, ARC_RECORD_RELATIONSHIP);
+        code = logicalAddEntity(run, ARC_RECORD_RELATIONSHIP, key, run->packed.data, run->packed.length);
         if (code == ERR_OK && run->fingerprint)
             code = logicalFingerprintRelationship(run, row);
         if (code == ERR_OK) {
@@ -417,11 +437,12 @@ static ErrCode logicalResolvePending(LogicalRun *run, int64_t startKey, int64_t 
         }
         return ERR_OK;
     }
-    ErrCode code = arcWriterAdd(run->writer, ARC_RECORD_RELATIONSHIP, packed, length);
-    if (code != ERR_OK) {
-        errAddContext("while writing the archive");
+    int64_t key = 0;
+    ErrCode code = arcRecordKey(packed, length, &key);
+    if (code == ERR_OK)
+        code = logicalAddEntity(run, ARC_RECORD_RELATIONSHIP, key, packed, length);
+    if (code != ERR_OK)
         return code;
-    }
     /* Decoded again for the fingerprint and the per-type count. */
     arenaReset(run->scratch);
     PackReader reader;
@@ -525,7 +546,7 @@ void logicalBackupPackHeader(Buffer *out, const LogicalHeaderFields *fields)
         const char *key;
         const char *value;
     } entries[] = {
-        {"format", LOGICAL_FORMAT_NAME},
+        {"format", fields->parentId ? ARC_FORMAT_DIFF : LOGICAL_FORMAT_NAME},
         {"backup_id", fields->backupId},
         {"created", fields->createdUtc},
         {"tool", "neo4j-backup"},
@@ -536,8 +557,11 @@ void logicalBackupPackHeader(Buffer *out, const LogicalHeaderFields *fields)
         {"edition", fields->edition},
         {"bolt_version", boltVersion},
         {"database", fields->database},
+        {"parent_id", fields->parentId},
     };
     size_t count = sizeof(entries) / sizeof(entries[0]);
+    if (!fields->parentId)
+        count--; /* a full's header is as it always was */
     packMapHeader(out, (uint32_t)count);
     for (size_t entryIndex = 0; entryIndex < count; entryIndex++) {
         packString(out, entries[entryIndex].key, strlen(entries[entryIndex].key));
@@ -575,28 +599,31 @@ static ErrCode logicalReadServerFacts(LogicalRun *run)
     return code;
 }
 
+/* Schema items are held until all are read: a differential's header
+ * depends on whether the schema changed (they are few and small). */
 static ErrCode logicalSchemaSink(const BoltValue *item, void *payload)
 {
     LogicalRun *run = payload;
     bufferClear(&run->packed);
     packValue(&run->packed, item);
-    ErrCode code = logicalAddRecord(run, ARC_RECORD_SCHEMA);
-    if (code == ERR_OK) {
-        run->result->schemaItems++;
-        code = logicalTick(run);
-    }
-    return code;
+    bufferAppendU32BE(&run->schemaRecords, (uint32_t)run->packed.length);
+    bufferAppend(&run->schemaRecords, run->packed.data, run->packed.length);
+    run->schemaHashes = memRealloc(run->schemaHashes, (run->schemaCount + 1) * sizeof(uint64_t));
+    run->schemaHashes[run->schemaCount++] = diffSchemaItemHash(run->packed.data, run->packed.length);
+    run->result->schemaItems++;
+    return logicalTick(run);
 }
 
-/* ---- the whole run ---------------------------------------------------------------- */
-
-static ErrCode logicalRunSteps(LogicalRun *run)
+/* Opens the archive once the schema is known, and writes the schema. */
+static ErrCode logicalOpenArchive(LogicalRun *run)
 {
     const LogicalBackupRequest *request = run->request;
-    ErrCode code = logicalReadServerFacts(run);
-    if (code != ERR_OK)
-        return code;
-
+    if (run->diff) {
+        run->result->schemaChanged = !diffStateSchemaEquals(run->diff, run->schemaHashes, run->schemaCount);
+        if (run->result->schemaChanged && request->fullWhenSchemaChanged)
+            run->diff = NULL;
+    }
+    run->result->differential = run->diff != NULL;
     Buffer header;
     bufferInit(&header);
     LogicalHeaderFields fields = {
@@ -609,11 +636,45 @@ static ErrCode logicalRunSteps(LogicalRun *run)
         .database = run->result->database[0] ? run->result->database : NULL,
         .boltMajor = boltVersionMajor(run->connection),
         .boltMinor = boltVersionMinor(run->connection),
+        .parentId = run->diff ? request->parentId : NULL,
     };
     logicalBackupPackHeader(&header, &fields);
     ArcWriterOptions options = {.compression = request->compression, .level = request->compressionLevel};
-    code = arcWriterOpenAt(&run->writer, &request->archive, &options, header.data, header.length);
+    ErrCode code = arcWriterOpenAt(&run->writer, &request->archive, &options, header.data, header.length);
     bufferFree(&header);
+    size_t offset = 0;
+    while (code == ERR_OK && offset < run->schemaRecords.length) {
+        const uint8_t *at = run->schemaRecords.data + offset;
+        uint32_t length = (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 | (uint32_t)at[2] << 8 | at[3];
+        code = arcWriterAdd(run->writer, ARC_RECORD_SCHEMA, at + 4, length);
+        if (code != ERR_OK)
+            errAddContext("while writing the archive");
+        offset += 4 + (size_t)length;
+    }
+    return code;
+}
+
+static ErrCode logicalWriteDeletion(ArcRecordKind kind, int64_t key, void *payload)
+{
+    LogicalRun *run = payload;
+    bufferClear(&run->packed);
+    arcDeletionPack(&run->packed, kind, key);
+    ErrCode code = arcWriterAdd(run->writer, ARC_RECORD_DELETION, run->packed.data, run->packed.length);
+    if (code != ERR_OK)
+        return code;
+    if (kind == ARC_RECORD_NODE)
+        run->result->deletedNodes++;
+    else
+        run->result->deletedRelationships++;
+    return logicalTick(run);
+}
+
+/* ---- the whole run ---------------------------------------------------------------- */
+
+static ErrCode logicalRunSteps(LogicalRun *run)
+{
+    const LogicalBackupRequest *request = run->request;
+    ErrCode code = logicalReadServerFacts(run);
     if (code != ERR_OK)
         return code;
 
@@ -631,6 +692,8 @@ static ErrCode logicalRunSteps(LogicalRun *run)
 
     logicalEnterPhase(run, LOGICAL_PHASE_SCHEMA);
     code = schemaCapture(run->connection, logicalSchemaSink, run, &run->result->schema);
+    if (code == ERR_OK)
+        code = logicalOpenArchive(run);
     if (code != ERR_OK)
         return code;
 
@@ -651,6 +714,10 @@ static ErrCode logicalRunSteps(LogicalRun *run)
 
     logicalEnterPhase(run, LOGICAL_PHASE_PENDING_RELATIONSHIPS);
     code = logicalWritePending(run);
+    if (code == ERR_OK && run->diff)
+        code = diffStateForEachDeleted(run->diff, ARC_RECORD_NODE, logicalWriteDeletion, run);
+    if (code == ERR_OK && run->diff)
+        code = diffStateForEachDeleted(run->diff, ARC_RECORD_RELATIONSHIP, logicalWriteDeletion, run);
     if (code != ERR_OK)
         return code;
 
@@ -693,6 +760,8 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
                                                          : LOGICAL_DEFAULT_PENDING_MEMORY;
     run.scratch = arenaNew(0);
     run.fingerprint = request->computeFingerprint ? fingerprintNew() : NULL;
+    run.diff = request->parentState;
+    bufferInit(&run.schemaRecords);
     bufferInit(&run.packed);
     bufferInit(&run.pending.memory);
     snprintf(run.boltVersion, sizeof(run.boltVersion), "%u.%u", boltVersionMajor(run.connection),
@@ -729,6 +798,8 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
         close(run.pending.spillFd);
     bufferFree(&run.pending.memory);
     bufferFree(&run.packed);
+    bufferFree(&run.schemaRecords);
+    free(run.schemaHashes);
     keySetFree(&run.nodeKeys);
     keySetFree(&run.relationshipKeys);
     idSetFree(&run.missingKeys);

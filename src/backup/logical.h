@@ -30,6 +30,7 @@
 #define NBK_BACKUP_LOGICAL_H
 
 #include "archive/archive.h"
+#include "backup/diff_state.h"
 #include "graph/schema.h"
 #include "bolt/connection.h"
 #include "common/buffer.h"
@@ -89,6 +90,17 @@ typedef struct {
     int64_t txTimeoutMs;        /* read transaction timeout; 0 = the server's default */
     uint64_t pendingMemoryLimit; /* 0 = LOGICAL_DEFAULT_PENDING_MEMORY */
     bool computeFingerprint;    /* fills LogicalBackupResult.fingerprint (graph/fingerprint.h) */
+    /* A differential (docs/differential.md): the parent's state, loaded by
+     * the caller with diffStateLoad and met by this run. Only records whose
+     * content hash differs from the parent's are written, then a deletion
+     * record for every parent key the scan did not meet; the header says
+     * format ARC_FORMAT_DIFF and parent_id. NULL: a full backup. Counts,
+     * per-label maps and the fingerprint still cover every record read. */
+    DiffState *parentState;
+    const char *parentId;
+    /* With parentState: write a full backup instead when the schema read
+     * differs from the parent's (BACKUP_TYPE auto); result.schemaChanged. */
+    bool fullWhenSchemaChanged;
 
     /* Called at every phase change and every LOGICAL_PROGRESS_INTERVAL
      * records; may be NULL. Must not call into the connection. */
@@ -100,8 +112,15 @@ typedef struct {
 } LogicalBackupRequest;
 
 typedef struct {
-    uint64_t nodes;                 /* node records written (lateNodes included) */
-    uint64_t relationships;         /* relationship records written */
+    uint64_t nodes;                 /* nodes read (lateNodes included): in a
+                                       differential, not all are written */
+    uint64_t relationships;         /* relationships read and kept */
+    bool differential;              /* written as a differential of parentState */
+    bool schemaChanged;             /* the schema differs from the parent's */
+    uint64_t changedNodes;          /* a differential's node records (new or changed) */
+    uint64_t changedRelationships;
+    uint64_t deletedNodes;          /* its deletion records */
+    uint64_t deletedRelationships;
     uint64_t schemaItems;
     uint64_t lateNodes;             /* endpoints fetched after the relationship scan */
     uint64_t droppedRelationships;  /* an endpoint was deleted during the backup */
@@ -137,6 +156,7 @@ void logicalBackupResultFree(LogicalBackupResult *result);
 typedef struct {
     const char *backupId, *createdUtc, *sourceUri, *serverAgent, *serverVersion, *edition,
         *database;
+    const char *parentId; /* a differential's parent: format ARC_FORMAT_DIFF; NULL for a full */
     uint8_t boltMajor, boltMinor;
 } LogicalHeaderFields;
 void logicalBackupPackHeader(Buffer *out, const LogicalHeaderFields *fields);

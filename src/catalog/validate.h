@@ -13,6 +13,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive_content.h"
+#include "archive/chain.h"
 #include "catalog/catalog.h"
 #include "common/error.h"
 #include "crypto/keys.h"
@@ -45,6 +46,19 @@ ErrCode catChecksumVerify(const Catalog *catalog, const CatEntry *entry, char *a
 ErrCode catArchiveLocation(const Catalog *catalog, const CatEntry *entry, const char *archivePath, char *name,
                            size_t nameSize, ArcLocation *out);
 
+/* The links of a loaded chain (catChainLoad) ready for archive/chain.h:
+ * each encrypted link unlocked with key (catEntryUnlock: BACKUP_KEY_REQUIRED
+ * without one, BACKUP_KEY_INVALID with another), its archive's location and
+ * its manifest's SHA-256. The links point into chain, which must outlive
+ * them. */
+typedef struct {
+    ArcChainLink *links;
+    char (*names)[512];
+    size_t count;
+} CatChainLinks;
+ErrCode catChainLinksOpen(Catalog *catalog, CatChain *chain, const CryptoMasterKey *key, CatChainLinks *out);
+void catChainLinksFree(CatChainLinks *links);
+
 /* True when manifest describes a backup made with the dump method. */
 bool catManifestIsDump(const Manifest *manifest);
 
@@ -70,10 +84,6 @@ typedef enum {
      * checked (parent found, link digest, status, depth, database). */
     CAT_VALIDATE_CHAIN_LINKS_PASSED,   /* links: how many backups the chain holds */
     CAT_VALIDATE_CHAIN_ARCHIVE_PASSED, /* text: an ancestor whose archive checksum passed */
-    /* The chain's merged content was not compared with the manifest (no
-     * validateChain reader, or encrypted without the key): no VALIDATED
-     * verdict is recorded. text: why. */
-    CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED,
 } CatValidateEventKind;
 
 typedef struct {
@@ -100,10 +110,11 @@ typedef ErrCode (*CatValidateDumpFn)(void *payload, Catalog *catalog, const CatE
                                      const char *archivePath, bool *reported);
 
 /* A differential's merged content: reads the chain (links unlocked when a
- * key was given) as one archive into content (archive/chain.h's
- * ArcChainReader), which catValidate then compares with the differential's
- * manifest like a full backup's (counts, per label and type, orphans,
- * fingerprint). Supplied by a front end that links the chain reader. */
+ * key was given) as one archive into content, which catValidate then
+ * compares with the differential's manifest like a full backup's (counts,
+ * per label and type, orphans, fingerprint). NULL in a request: the chain
+ * reader (catChainLinksOpen, healthArchiveContentScanChain); tests
+ * replace it. */
 typedef ErrCode (*CatValidateChainFn)(void *payload, Catalog *catalog, const CatChain *chain,
                                       ArchiveContent *content);
 
@@ -118,10 +129,7 @@ typedef struct {
      * it gets only the checks that need no key (CONTENT_NOT_CHECKED, no
      * verdict recorded); with another key: BACKUP_KEY_INVALID. */
     const CryptoMasterKey *masterKey;
-    /* NULL: a differential gets its links, every link's checksum and its own
-     * archive's framing checked, CHAIN_CONTENT_NOT_CHECKED, and no VALIDATED
-     * verdict (a broken chain is still recorded CORRUPTED). */
-    CatValidateChainFn validateChain;
+    CatValidateChainFn validateChain; /* NULL: the chain reader */
     void *validateChainPayload;
 } CatValidateRequest;
 

@@ -34,6 +34,8 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId);
 ErrCode cmdCleanup(CommandContext *context);
 /* --copy [<backup_id>]: one or every backup to BACKUP_COPY_PATH (command/copy.c). */
 ErrCode cmdCopy(CommandContext *context, const char *backupId);
+/* --aggregate <id>: a full backup of a differential's state from its chain. */
+ErrCode cmdAggregate(CommandContext *context, const char *backupId);
 ErrCode cmdKeep(CommandContext *context, const char *backupId, bool keep);
 ErrCode cmdSchedule(CommandContext *context);
 /* cmdSchedule that calls started(payload) once the scheduler holds its lock

@@ -79,6 +79,8 @@ static int mainPrepare(const CommandDef *command, int argc, char **argv, ParsedO
         code = cfgLoadFile(*config, configFile);
     if (code == ERR_OK && optionsValue(parsed, OPT_COMPRESSION))
         code = cfgSetOverride(*config, CFG_BACKUP_COMPRESSION, optionsValue(parsed, OPT_COMPRESSION));
+    if (code == ERR_OK && optionsValue(parsed, OPT_TYPE))
+        code = cfgSetOverride(*config, CFG_BACKUP_TYPE, optionsValue(parsed, OPT_TYPE));
     if (code == ERR_OK && optionsValue(parsed, OPT_LOAD))
         code = cfgSetOverride(*config, CFG_RESTORE_LOAD, optionsValue(parsed, OPT_LOAD));
     if (code == ERR_OK && optionsValue(parsed, OPT_METHOD))
@@ -152,6 +154,10 @@ int commandBackupMain(int argc, char **argv)
         cfgFree(config);
         return mainUsageError(command, "--force goes with --delete");
     }
+    if (optionsHas(&parsed, OPT_TYPE) && action != OPT_CREATE && action != OPT_SCHEDULE && action != OPT_SERVE) {
+        cfgFree(config);
+        return mainUsageError(command, "--type goes with --create or --schedule");
+    }
     if (optionsHas(&parsed, OPT_NO_AUTH) && !optionsHas(&parsed, OPT_SERVE)) {
         cfgFree(config);
         return mainUsageError(command, "--no-auth goes with --serve");
@@ -166,6 +172,7 @@ int commandBackupMain(int argc, char **argv)
     case OPT_VALIDATE: code = cmdValidate(&context, optionsValue(&parsed, OPT_VALIDATE)); break;
     case OPT_CLEANUP: code = cmdCleanup(&context); break;
     case OPT_COPY: code = cmdCopy(&context, optionsValue(&parsed, OPT_COPY)); break;
+    case OPT_AGGREGATE: code = cmdAggregate(&context, optionsValue(&parsed, OPT_AGGREGATE)); break;
     case OPT_KEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_KEEP), true); break;
     case OPT_UNKEEP: code = cmdKeep(&context, optionsValue(&parsed, OPT_UNKEEP), false); break;
     case OPT_SCHEDULE: /* with --serve the scheduler runs inside the server */

@@ -28,6 +28,9 @@ static const OptionDef backupOptions[] = {
     {OPT_COPY, 0, "[<backup_id>]", OPT_ROLE_ACTION,
      "Copy one backup, or every backup, to the second location (BACKUP_COPY_PATH), skipping those already "
      "there and valid."},
+    {OPT_AGGREGATE, 0, "<backup_id>", OPT_ROLE_ACTION,
+     "Write a full backup of the state at a differential from its chain, without touching Neo4j; the older "
+     "links then become prunable."},
     {OPT_CHECK, 0, NULL, OPT_ROLE_ACTION,
      "Preflight: connect to Neo4j and check the storage path, changing nothing."},
     {OPT_KEEP, 0, "<backup_id>", OPT_ROLE_ACTION, "Mark a backup so that retention never deletes it."},
@@ -47,6 +50,9 @@ static const OptionDef backupOptions[] = {
      "Load configuration from file (KEY=VALUE lines; default: environment variables)."},
     {OPT_COMPRESSION, 0, "<zstd|gzip|none>", OPT_ROLE_MODIFIER,
      "Compression of the archive, overrides BACKUP_COMPRESSION (default zstd)."},
+    {OPT_TYPE, 0, "<auto|full|diff>", OPT_ROLE_MODIFIER,
+     "With --create: full, differential (only what changed since the newest valid backup) or auto (a "
+     "differential unless a full is due); overrides BACKUP_TYPE (default auto)."},
     {OPT_METHOD, 0, "<logical|dump>", OPT_ROLE_MODIFIER,
      "Backup method, overrides BACKUP_METHOD (default logical, online over Bolt)."},
     {OPT_DEEP, 0, NULL, OPT_ROLE_MODIFIER,
@@ -103,6 +109,7 @@ static const CommandDef backupCommand = {
         "BACKUP_SCHEDULE          Cron expression in UTC (\"0 2 * * *\")\n"
         "BACKUP_RETENTION_DAYS    How long to keep backups (7)\n"
         "BACKUP_COMPRESSION       zstd | gzip | none (zstd)\n"
+        "BACKUP_TYPE              auto | full | diff (auto)\n"
         "BACKUP_ALERT_EMAIL       Email for alerts (optional)\n"
         "BACKUP_API_LISTEN        Address of --serve (127.0.0.1:9090)\n"
         "BACKUP_API_TOKEN         Bearer token of the HTTP API (or BACKUP_API_TOKEN_FILE)\n"

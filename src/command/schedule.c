@@ -322,6 +322,8 @@ static ErrCode schedBuildConfig(const ParsedOptions *options, Config **out)
         code = cfgLoadFile(config, file);
     if (code == ERR_OK && optionsValue(options, OPT_COMPRESSION))
         code = cfgSetOverride(config, CFG_BACKUP_COMPRESSION, optionsValue(options, OPT_COMPRESSION));
+    if (code == ERR_OK && optionsValue(options, OPT_TYPE))
+        code = cfgSetOverride(config, CFG_BACKUP_TYPE, optionsValue(options, OPT_TYPE));
     if (code == ERR_OK && optionsValue(options, OPT_METHOD))
         code = cfgSetOverride(config, CFG_BACKUP_METHOD, optionsValue(options, OPT_METHOD));
     if (code == ERR_OK)

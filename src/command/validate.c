@@ -103,9 +103,8 @@ ErrCode cmdValidate(CommandContext *context, const char *backupId)
         cryptoMasterKeyWipe(&masterKey);
     catClose(catalog);
     if (code == ERR_OK && contentNotChecked) {
-        /* Encrypted without the key, or a differential whose chain was not read merged (warned above). */
-        logSuccess("Backup %s: the archive is intact (checksum and framing); its content was not checked "
-                   "(see the warning above)", backupId);
+        logSuccess("Backup %s: the encrypted archive is intact (checksum and framing); its content was not "
+                   "checked without the key", backupId);
     } else if (code == ERR_OK) {
         logSuccess("Backup %s is valid%s", backupId, context->dryRun ? " (dry run: status not updated)" : "");
     } else if (!reported) {

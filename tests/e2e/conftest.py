@@ -26,6 +26,11 @@ from s3_servers import S3_KINDS, start_s3_server, stop_s3_server
 # NBK_E2E_SERVER_PREFIX lets two test sessions on one machine use separate
 # servers (a session stops its servers at the end, which would hit the other).
 SERVER_PREFIX = os.environ.get("NBK_E2E_SERVER_PREFIX") or "e2e"
+# The product's default BACKUP_TYPE is auto: a second backup is a
+# differential of the first, and the first cannot be deleted alone. Tests of
+# other features pin full backups; the differential tests set the type they
+# test (an explicit env value or a config file line wins over this).
+os.environ.setdefault("BACKUP_TYPE", "full")
 MAIN_SERVER = f"{SERVER_PREFIX}-main"
 TARGET_SERVER = f"{SERVER_PREFIX}-target"
 TLS_SERVER = f"{SERVER_PREFIX}-tls"

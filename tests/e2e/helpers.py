@@ -89,6 +89,8 @@ class Tools:
         # The test machine's disk may be fuller than the default 20 % floor;
         # the no-space tests set their own value.
         environment["BACKUP_MIN_FREE_PERCENT"] = "1"
+        # Full backups unless a test asks otherwise (conftest.py says why).
+        environment["BACKUP_TYPE"] = "full"
         if self.production is not None:
             environment.update(NEO4J_URI=self.production.uri, NEO4J_USER=self.production.user,
                                NEO4J_PASSWORD=self.production.password)

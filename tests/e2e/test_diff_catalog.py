@@ -117,11 +117,14 @@ def test_list_shows_type_parent_and_chain_size(tools, reference):
 
 def test_broken_link_makes_the_differential_corrupted(tools, reference):
     full, first, second = chain_of_three(tools, reference, int(time.time()) - 3 * DAY)
-    # An intact chain validates link by link (its merged content needs the chain reader).
-    result = tools.backup("--validate", first)
-    assert result.returncode == 0, result.output
-    assert "Chain links: PASSED (2 backups" in result.stdout
+    # An intact chain: every link and its archive pass, then the content is
+    # read merged, which refuses the forged differential (a full archive,
+    # where a differential's format is nbk-logical-diff-1).
+    result = tools.backup("--validate", first, "--dry-run")
+    assert "Chain links: PASSED (2 backups" in result.stdout, result.output
     assert f"Chain link {full}: archive checksum PASSED" in result.stdout
+    assert_error(result, 11, "BACKUP_CORRUPTED")
+    assert "broken" not in result.output
 
     # The parent's manifest changed after the differential was taken.
     manifest = read_manifest(tools.storage / first)

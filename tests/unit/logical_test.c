@@ -992,7 +992,8 @@ static void testServiceBackupIsCommittedAndValid(void **state)
 
     /* The contract's sequence of lines, as events. */
     const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_SPACE,
-                                        BACKUP_EVENT_RUNNING, BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+                                        BACKUP_EVENT_TYPE,     BACKUP_EVENT_RUNNING,        BACKUP_EVENT_WRITTEN,
+                                        BACKUP_EVENT_COMPLETED};
     assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
     for (unsigned index = 0; index < fixture.kindCount; index++)
         assert_int_equal(fixture.kinds[index], expected[index]);
@@ -1200,8 +1201,8 @@ static void testServiceStorageWithoutPaths(void **state)
     if (code != ERR_OK)
         fail_msg("backup failed: %s: %s", errName(code), errLast()->reason);
     serviceFakeJoin(db);
-    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_RUNNING,
-                                        BACKUP_EVENT_WRITTEN, BACKUP_EVENT_COMPLETED};
+    const BackupEventKind expected[] = {BACKUP_EVENT_STARTING, BACKUP_EVENT_SERVER_VERSION, BACKUP_EVENT_TYPE,
+                                        BACKUP_EVENT_RUNNING,  BACKUP_EVENT_WRITTEN,         BACKUP_EVENT_COMPLETED};
     assert_int_equal(fixture.kindCount, sizeof(expected) / sizeof(expected[0]));
     for (unsigned index = 0; index < fixture.kindCount; index++)
         assert_int_equal(fixture.kinds[index], expected[index]);
@@ -1307,8 +1308,10 @@ static void testServiceDryRunChangesNothing(void **state)
     assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
                      ERR_OK);
     serviceFakeJoin(db);
-    assert_int_equal(fixture.kindCount, 3);
-    assert_int_equal(fixture.kinds[2], BACKUP_EVENT_DRY_RUN);
+    assert_int_equal(fixture.kindCount, 4);
+    assert_int_equal(fixture.kinds[2], BACKUP_EVENT_TYPE);
+    assert_int_equal(fixture.kinds[3], BACKUP_EVENT_DRY_RUN);
+    assert_false(result.differential); /* no repository yet: a full */
     assert_int_equal(result.sourceNodes, db->scanNodeCount);
     assert_int_equal(result.sourceRelationships, db->scanRelationshipCount);
     assert_int_equal(strncmp(result.id, "neo4j-", 6), 0);
