@@ -197,3 +197,24 @@ def test_cleanup_keeps_whole_chains(tools, reference):
     remaining = sorted(p.name for p in tools.storage.iterdir() if p.name.startswith("neo4j-"))
     # The daily differential keeps its 20-day-old full and the differential between.
     assert remaining == sorted([full, first, second])
+
+
+def test_real_differential_validates_and_lists(tools):
+    """A differential made by --create (no change since its full): --validate
+    reads its chain merged and passes; --list shows its chain; its full
+    cannot be deleted alone."""
+    full = tools.create()
+    result = tools.backup("--create", env={"BACKUP_TYPE": "diff"})
+    assert result.returncode == 0, result.output
+    diff = [name for name in listed(tools) if name != full][0]
+    items = listed(tools)
+    assert items[diff]["type"] == "diff" and items[diff]["parent_id"] == full
+    assert items[diff]["chain_bytes"] == items[diff]["own_bytes"] + items[full]["own_bytes"]
+    result = tools.backup("--validate", diff)
+    assert result.returncode == 0, result.output
+    assert "Chain links: PASSED (2 backups" in result.stdout
+    assert listed(tools)[diff]["status"] == "COMPLETE, VALIDATED"
+    # Validating the differential changed nothing its chain depends on.
+    assert listed(tools)[full]["status"].startswith("COMPLETE")
+    result = tools.backup("--delete", full)
+    assert_error(result, 33, "BACKUP_PROTECTED")
