@@ -148,15 +148,51 @@ static void apiChartAxes(Buffer *out, ApiChartKind kind, const ApiChartPoint *po
     }
 }
 
-/* One point's hover text: "<id>: 1.2 MB". */
+/* A differential backup (drawn apart from the full ones in the size chart). */
+static bool apiChartIsDiff(const ApiChartPoint *point)
+{
+    return point->entry->manifest && manifestIsDiff(point->entry->manifest);
+}
+
+/* One point's hover text: "<id>: 1.2 MB", "<id> (differential): 80 KB". */
 static void apiChartPointTitle(Buffer *out, ApiChartKind kind, const ApiChartPoint *point)
 {
     char value[FORMAT_TEXT_SIZE];
     bufferAppendF(out, "<title>");
     apiHtmlEscape(out, point->entry->id);
+    if (kind == API_CHART_SIZE && apiChartIsDiff(point))
+        apiChartRaw(out, " (differential)");
     apiHtmlEscape(out, kind == API_CHART_TOTAL ? ": total " : ": ");
     apiHtmlEscape(out, apiChartValueText(kind, point->value, value, sizeof(value)));
     bufferAppendF(out, "</title>");
+}
+
+/* Sizes: full backups and differentials as two series (a line and dots
+ * each; differentials in their own colour, dashed), since a differential
+ * holds only what changed and would otherwise read as a shrinking graph. */
+static void apiChartSizeMarks(Buffer *out, const ApiChartPoint *points, size_t count, double top)
+{
+    for (int diff = 0; diff <= 1; diff++) {
+        bool started = false;
+        for (size_t index = 0; index < count; index++) {
+            if (apiChartIsDiff(&points[index]) != (bool)diff)
+                continue;
+            if (!started)
+                apiChartRaw(out, diff ? "<path class=\"line diff\" d=\"M" : "<path class=\"line\" d=\"M");
+            bufferAppendF(out, "%s%.1f %.1f", started ? " L" : "", apiChartX(API_CHART_SIZE, points, count, index),
+                          apiChartY(points[index].value, top));
+            started = true;
+        }
+        if (started)
+            apiChartRaw(out, "\"/>");
+    }
+    for (size_t index = 0; index < count; index++) {
+        bufferAppendF(out, "<circle class=\"dot%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\">",
+                      apiChartIsDiff(&points[index]) ? " diff" : "", apiChartX(API_CHART_SIZE, points, count, index),
+                      apiChartY(points[index].value, top));
+        apiChartPointTitle(out, API_CHART_SIZE, &points[index]);
+        bufferAppendF(out, "</circle>");
+    }
 }
 
 static void apiChartMarks(Buffer *out, ApiChartKind kind, const ApiChartPoint *points, size_t count, double top)
@@ -173,6 +209,10 @@ static void apiChartMarks(Buffer *out, ApiChartKind kind, const ApiChartPoint *p
             apiChartPointTitle(out, kind, &points[index]);
             bufferAppendF(out, "</rect>");
         }
+        return;
+    }
+    if (kind == API_CHART_SIZE) {
+        apiChartSizeMarks(out, points, count, top);
         return;
     }
     /* The total is a step: it holds its value until the next backup is added. */
@@ -232,16 +272,27 @@ static void apiChart(Buffer *out, const ApiSnapshot *snapshot, ApiChartKind kind
     char extra[FORMAT_TEXT_SIZE];
     char text[256];
     apiChartValueText(kind, points[count - 1].value, newest, sizeof(newest));
+    size_t diffs = 0;
+    for (size_t index = 0; kind == API_CHART_SIZE && index < count; index++)
+        diffs += apiChartIsDiff(&points[index]);
     if (kind == API_CHART_TOTAL)
         snprintf(text, sizeof(text), "%zu backups, %s stored now", count, newest);
     else
         snprintf(text, sizeof(text), "%zu backups, newest %s, average %s", count, newest,
                  apiChartValueText(kind, sum / (double)count, extra, sizeof(extra)));
     apiHtmlEscape(out, text);
+    if (diffs) {
+        snprintf(text, sizeof(text), "; %zu full and %zu differential, drawn as two series", count - diffs, diffs);
+        apiHtmlEscape(out, text);
+    }
     apiChartRaw(out, "</desc>");
     apiChartAxes(out, kind, points, count, top);
     apiChartMarks(out, kind, points, count, top);
-    apiChartRaw(out, "</svg></figure>");
+    apiChartRaw(out, "</svg>");
+    if (diffs)
+        apiChartRaw(out, "<p class=\"legend muted\"><span class=\"key\">&#9679;</span> full "
+                         "<span class=\"key diff\">&#9679;</span> differential (its own size)</p>");
+    apiChartRaw(out, "</figure>");
 }
 
 void apiPageCharts(const ApiSnapshot *snapshot, Buffer *out)

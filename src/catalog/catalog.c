@@ -1290,6 +1290,22 @@ static ErrCode markCorruptedEditor(Manifest *manifest, void *payload)
     return ERR_OK;
 }
 
+/* Verifies one listed backup's archive (catVerifyArchive); a mismatch is
+ * logged and, when record is true, recorded in its manifest. */
+static ErrCode verifyListed(Catalog *catalog, CatEntry *entry, bool record)
+{
+    ErrCode result = catVerifyArchive(catalog, entry);
+    if (result == ERR_OK)
+        return ERR_OK;
+    char reason[sizeof(errLast()->reason)];
+    snprintf(reason, sizeof(reason), "%s", errLast()->reason);
+    logWarn("Backup %s is not restorable: %s", entry->id, reason);
+    if (record && entry->archiveState == CAT_ARCHIVE_BAD_CHECKSUM
+        && catManifestUpdate(catalog, entry->id, markCorruptedEditor, "archive checksum mismatch") == ERR_OK)
+        logWarn("Backup %s is now marked %s", entry->id, MANIFEST_STATUS_CORRUPTED);
+    return result;
+}
+
 void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index)
 {
     *index = CAT_NONE;
@@ -1297,17 +1313,25 @@ void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bo
         CatEntry *entry = &list->entries[candidate];
         if ((skipId && strcmp(entry->id, skipId) == 0) || !catEntryUsable(entry))
             continue;
-        ErrCode result = catVerifyArchive(catalog, entry);
-        if (result == ERR_OK) {
+        /* A differential is restorable with its whole chain: every listed
+         * ancestor verified too (a recorded validation is trusted as above),
+         * and none of them the one left out. */
+        bool restorable = verifyListed(catalog, entry, record) == ERR_OK;
+        size_t steps = 0;
+        for (size_t parent = catListParent(list, candidate); restorable && parent != CAT_NONE && steps < list->count;
+             parent = catListParent(list, parent), steps++) {
+            CatEntry *link = &list->entries[parent];
+            if (skipId && strcmp(link->id, skipId) == 0)
+                restorable = false;
+            else if (verifyListed(catalog, link, record) != ERR_OK)
+                restorable = false;
+        }
+        /* An ancestor found damaged breaks every differential after it. */
+        catChainCheckList(list);
+        if (restorable && catEntryUsable(entry)) {
             *index = candidate;
             return;
         }
-        char reason[sizeof(errLast()->reason)];
-        snprintf(reason, sizeof(reason), "%s", errLast()->reason);
-        logWarn("Backup %s is not restorable: %s", entry->id, reason);
-        if (record && entry->archiveState == CAT_ARCHIVE_BAD_CHECKSUM
-            && catManifestUpdate(catalog, entry->id, markCorruptedEditor, "archive checksum mismatch") == ERR_OK)
-            logWarn("Backup %s is now marked %s", entry->id, MANIFEST_STATUS_CORRUPTED);
     }
 }
 

@@ -320,7 +320,9 @@ void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out);
  * cannot be read. Sets entry->archiveState accordingly. */
 ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry);
 /* Finds the newest backup of list that is actually restorable: verifies the
- * usable ones from newest down until one passes (usually one hash). A backup
+ * usable ones from newest down until one passes (usually one hash; a
+ * differential with every listed ancestor, none of them skipId, and a
+ * damaged ancestor marks the differentials after it broken in list). A backup
  * whose checksum fails is marked so in list and, when record is true (not in
  * dry runs), recorded as CORRUPTED in its manifest; one that cannot be read
  * is only marked in list. skipId (may be NULL) is left out

@@ -249,8 +249,6 @@ static ErrCode catValidateChainLinks(const CatValidateRun *run, CatChain *chain,
             return errSet(BACKUP_CORRUPTED, "the chain of %s is broken at %s: %s", request->backupId, link->id,
                           reason);
         }
-        if (code == ERR_OK && request->masterKey && catEntryEncrypted(link))
-            code = catEntryUnlock(catalog, link, request->masterKey);
         if (code == ERR_OK) {
             CatValidateEvent passed = {.kind = CAT_VALIDATE_CHAIN_ARCHIVE_PASSED, .text = link->id};
             catValidateEmit(run, &passed);
@@ -259,40 +257,30 @@ static ErrCode catValidateChainLinks(const CatValidateRun *run, CatChain *chain,
     return code;
 }
 
-/* After the differential's own checksum: its chain's merged content, or,
- * without a chain reader or a key, its own archive's framing only. */
+/* After the differential's own checksum: its chain read merged (every
+ * link's SHA-256 checked again on the way), compared with its manifest,
+ * which describes the whole graph. */
 static ErrCode catValidateChainContent(const CatValidateRun *run, CatChain *chain, const CatEntry *entry,
-                                       const char *archivePath, bool keyless, ArchiveContent *content)
+                                       ArchiveContent *content)
 {
     const CatValidateRequest *request = run->request;
-    if (!keyless) {
-        /* The last link as validated above: unlocked with the key. */
-        CatEntry *last = &chain->links[chain->count - 1];
-        CatEntry mine = *last;
-        *last = *entry;
-        ErrCode code = ERR_OK;
-        if (request->validateChain) {
-            code = request->validateChain(request->validateChainPayload, request->catalog, chain, content);
-        } else {
-            /* The chain read merged, every link's SHA-256 checked on the way. */
-            CatChainLinks links = {0};
-            code = catChainLinksOpen(request->catalog, chain, request->masterKey, &links);
-            if (code == ERR_OK)
-                code = healthArchiveContentScanChain(links.links, links.count, content, NULL, NULL);
-            catChainLinksFree(&links);
-        }
-        *last = mine;
+    /* The last link as validated above: unlocked with the key. */
+    CatEntry *last = &chain->links[chain->count - 1];
+    CatEntry mine = *last;
+    *last = *entry;
+    ErrCode code = ERR_OK;
+    if (request->validateChain) {
+        code = request->validateChain(request->validateChainPayload, request->catalog, chain, content);
+    } else {
+        CatChainLinks links = {0};
+        code = catChainLinksOpen(request->catalog, chain, request->masterKey, &links);
         if (code == ERR_OK)
-            code = catValidateCompare(run, entry->manifest, content);
-        return code;
+            code = healthArchiveContentScanChain(links.links, links.count, content, NULL, NULL);
+        catChainLinksFree(&links);
     }
-    ErrCode code = catFramingPass(run, entry, archivePath, false, NULL);
-    if (code == ERR_OK) {
-        CatValidateEvent event = {.kind = CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED,
-                                  .text = "the chain is encrypted and no key was given"};
-        catValidateEmit(run, &event);
-        run->result->contentNotChecked = true;
-    }
+    *last = mine;
+    if (code == ERR_OK)
+        code = catValidateCompare(run, entry->manifest, content);
     return code;
 }
 
@@ -376,7 +364,7 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, NULL);
     } else if (code == ERR_OK && isDiff) {
-        code = catValidateChainContent(&run, &chain, &entry, archivePath, keyless, &content);
+        code = catValidateChainContent(&run, &chain, &entry, &content);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, NULL);
     } else if (code == ERR_OK) {

@@ -84,10 +84,6 @@ typedef enum {
      * checked (parent found, link digest, status, depth, database). */
     CAT_VALIDATE_CHAIN_LINKS_PASSED,   /* links: how many backups the chain holds */
     CAT_VALIDATE_CHAIN_ARCHIVE_PASSED, /* text: an ancestor whose archive checksum passed */
-    /* The chain's merged content was not compared with the manifest (no
-     * validateChain reader, or encrypted without the key): no VALIDATED
-     * verdict is recorded. text: why. */
-    CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED,
 } CatValidateEventKind;
 
 typedef struct {
@@ -114,10 +110,11 @@ typedef ErrCode (*CatValidateDumpFn)(void *payload, Catalog *catalog, const CatE
                                      const char *archivePath, bool *reported);
 
 /* A differential's merged content: reads the chain (links unlocked when a
- * key was given) as one archive into content (archive/chain.h's
- * ArcChainReader), which catValidate then compares with the differential's
- * manifest like a full backup's (counts, per label and type, orphans,
- * fingerprint). Supplied by a front end that links the chain reader. */
+ * key was given) as one archive into content, which catValidate then
+ * compares with the differential's manifest like a full backup's (counts,
+ * per label and type, orphans, fingerprint). NULL in a request: the chain
+ * reader (catChainLinksOpen, healthArchiveContentScanChain); tests
+ * replace it. */
 typedef ErrCode (*CatValidateChainFn)(void *payload, Catalog *catalog, const CatChain *chain,
                                       ArchiveContent *content);
 
@@ -132,10 +129,7 @@ typedef struct {
      * it gets only the checks that need no key (CONTENT_NOT_CHECKED, no
      * verdict recorded); with another key: BACKUP_KEY_INVALID. */
     const CryptoMasterKey *masterKey;
-    /* NULL: a differential gets its links, every link's checksum and its own
-     * archive's framing checked, CHAIN_CONTENT_NOT_CHECKED, and no VALIDATED
-     * verdict (a broken chain is still recorded CORRUPTED). */
-    CatValidateChainFn validateChain;
+    CatValidateChainFn validateChain; /* NULL: the chain reader */
     void *validateChainPayload;
 } CatValidateRequest;
 

@@ -753,6 +753,24 @@ static void checkChart(const char *page, const char *name, const char *mark, siz
     assert_null(strstr(start, "<script"));
 }
 
+static ErrCode chartLogicalEditor(Manifest *manifest, void *payload)
+{
+    (void)payload;
+    manifestSetString(&manifest->method, "logical");
+    return ERR_OK;
+}
+
+/* Makes the backup a differential of newestId, whose link digest is payload. */
+static ErrCode chartDiffEditor(Manifest *manifest, void *payload)
+{
+    manifestSetString(&manifest->method, "logical");
+    manifestSetString(&manifest->backupType, MANIFEST_TYPE_DIFF);
+    manifestSetString(&manifest->parent.id, newestId);
+    manifestSetString(&manifest->parent.manifestSha256, payload);
+    manifest->chainDepth = 1;
+    return ERR_OK;
+}
+
 static void testStatusPageCharts(void **state)
 {
     (void)state;
@@ -781,6 +799,33 @@ static void testStatusPageCharts(void **state)
     assert_non_null(strstr(text, "2 backups, newest 2.0 KB"));
     assert_non_null(strstr(text, ": 2.0 KB</title>"));
     assert_non_null(strstr(text, ": 145 seconds</title>")); /* the 145.25 s duration */
+    assert_null(strstr(text, "class=\"legend")); /* no differentials: no legend */
+    apiSnapshotFree(&snapshot);
+
+    /* A differential of the newest: drawn apart (its own series and colour). */
+    Catalog *catalog = NULL;
+    assert_int_equal(catOpen(&catalog, storage, true), ERR_OK);
+    assert_int_equal(catManifestUpdate(catalog, newestId, chartLogicalEditor, NULL), ERR_OK);
+    CatEntry parent;
+    assert_int_equal(catFind(catalog, newestId, &parent), ERR_OK);
+    char digest[65], diffId[CAT_ID_SIZE];
+    manifestLinkSha256(parent.manifest, digest);
+    catEntryFree(&parent);
+    makeBackup(catalog, timeNow() - 1800, MANIFEST_STATUS_COMPLETE, 300, diffId);
+    assert_int_equal(catManifestUpdate(catalog, diffId, chartDiffEditor, digest), ERR_OK);
+    catClose(catalog);
+    assert_int_equal(apiSnapshotTake(config, NULL, &snapshot), ERR_OK);
+    bufferClear(&page);
+    apiPageCharts(&snapshot, &page);
+    bufferAppendByte(&page, 0);
+    text = (const char *)page.data;
+    checkChart(text, "size", "<circle class=\"dot", 3);
+    const char *end = text + strlen(text);
+    assert_int_equal(countBetween(text, end, "<circle class=\"dot diff\""), 1);
+    assert_int_equal(countBetween(text, end, "<path class=\"line diff\""), 1);
+    assert_non_null(strstr(text, " (differential): 300 B</title>"));
+    assert_non_null(strstr(text, "2 full and 1 differential, drawn as two series"));
+    assert_non_null(strstr(text, "<p class=\"legend muted\">"));
     bufferFree(&page);
     apiSnapshotFree(&snapshot);
     cfgFree(config);

@@ -329,7 +329,7 @@ static void testListMarksBrokenChains(void **state)
 }
 
 typedef struct {
-    unsigned linksPassed, archivesPassed, notChecked, corrupted, chainSeen;
+    unsigned linksPassed, archivesPassed, corrupted, chainSeen;
     size_t links;
 } ChainSeen;
 
@@ -343,9 +343,6 @@ static void seeChain(const CatValidateEvent *event, void *payload)
         break;
     case CAT_VALIDATE_CHAIN_ARCHIVE_PASSED:
         seen->archivesPassed++;
-        break;
-    case CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED:
-        seen->notChecked++;
         break;
     case CAT_VALIDATE_CORRUPTED:
         seen->corrupted++;
@@ -385,11 +382,20 @@ static void testValidateDifferential(void **state)
     forgeBackup(catalog, base + DAY, &(Forge){.parent = full}, first);
     forgeBackup(catalog, base + 2 * DAY, &(Forge){.parent = first}, second);
 
-    /* A chain reader (the hook here; by default the health scan of the
-     * chain read merged): the content compared, VALIDATED recorded. */
+    /* The chain reader reads the content merged: the forged archives hold no
+     * logical records, so after the links and checksums passed, the content fails. */
     ChainSeen seen = {0};
-    CatValidateRequest request = {.catalog = catalog, .backupId = second};
+    CatValidateRequest request = {.catalog = catalog, .backupId = second, .dryRun = true};
     CatValidateResult result;
+    assert_int_equal(catValidate(&request, &result, &(CatValidateEvents){seeChain, &seen}), BACKUP_CORRUPTED);
+    assert_int_equal(seen.linksPassed, 1);
+    assert_int_equal(seen.links, 3);
+    assert_int_equal(seen.archivesPassed, 2);
+    assert_false(result.chainBroken);
+    assert_string_equal(statusOf(catalog, second, status, sizeof(status)), MANIFEST_STATUS_COMPLETE);
+    request.dryRun = false;
+
+    /* With a reader that sees the forged manifests' (empty) graph: VALIDATED recorded. */
     request.validateChain = readChainHook;
     request.validateChainPayload = &seen;
     assert_int_equal(catValidate(&request, &result, &(CatValidateEvents){seeChain, &seen}), ERR_OK);
@@ -428,6 +434,45 @@ static void testValidateDifferential(void **state)
     assert_true(result.chainBroken);
     assert_string_equal(statusOf(catalog, full, status, sizeof(status)), "CORRUPTED / archive checksum mismatch");
     assert_int_equal(strncmp(statusOf(catalog, first, status, sizeof(status)), "CORRUPTED / the chain of", 24), 0);
+}
+
+/* The newest restorable backup of a chain needs every ancestor intact. */
+static void testNewestRestorableVerifiesTheChain(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t base = timeFromParts(2026, 11, 1, 2, 0, 0);
+    char older[CAT_ID_SIZE], full[CAT_ID_SIZE], first[CAT_ID_SIZE], second[CAT_ID_SIZE], status[1200];
+    forgeBackup(catalog, base - DAY, &(Forge){0}, older);
+    forgeBackup(catalog, base, &(Forge){0}, full);
+    forgeBackup(catalog, base + DAY, &(Forge){.parent = full}, first);
+    forgeBackup(catalog, base + 2 * DAY, &(Forge){.parent = first}, second);
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    size_t newest = CAT_NONE;
+    catNewestRestorable(catalog, &list, NULL, false, &newest);
+    assert_string_equal(list.entries[newest].id, second);
+    /* Leaving out an ancestor leaves the chain out. */
+    catNewestRestorable(catalog, &list, full, false, &newest);
+    assert_string_equal(list.entries[newest].id, older);
+    catListFree(&list);
+
+    /* The full's archive damaged (same size): the chain is not restorable,
+     * the damage is recorded, and the differentials are broken in the list. */
+    char archive[PATH_MAX];
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", storage, full);
+    FILE *file = fopen(archive, "r+b");
+    assert_non_null(file);
+    fseek(file, -3, SEEK_END);
+    fputc('X', file);
+    fclose(file);
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    catNewestRestorable(catalog, &list, NULL, true, &newest);
+    assert_string_equal(list.entries[newest].id, older);
+    assert_false(catEntryUsable(listed(&list, second)));
+    assert_non_null(strstr(listed(&list, first)->chainProblem, "broken at"));
+    catListFree(&list);
+    assert_string_equal(statusOf(catalog, full, status, sizeof(status)), "CORRUPTED / archive checksum mismatch");
+    expectListed(catalog, second, false, "the chain is broken at");
 }
 
 typedef struct {
@@ -635,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testChainBadShape, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testListMarksBrokenChains, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testValidateDifferential, setUp, tearDown),
+        cmocka_unit_test_setup_teardown(testNewestRestorableVerifiesTheChain, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testDeleteWithDependants, setUp, tearDown),
         cmocka_unit_test_setup_teardown(testRetentionKeepsChains, setUp, tearDown),
         cmocka_unit_test(testListChainInfo),
