@@ -9,6 +9,7 @@ damaged link refuses the restore before the target changes; an encrypted
 chain on object storage (moto) restores too.
 """
 
+import json
 import uuid
 
 import pytest
@@ -164,3 +165,32 @@ def test_encrypted_chain_on_object_storage(backup_bin, restore_bin, run_cli, tmp
         assert missing.returncode != 0, missing.output
     finally:
         stop_s3_server(server)
+
+
+def test_promotion_of_a_differential_rolls_back_to_a_differential(tools, neo4j_server, neo4j_target):
+    """Promotion restores the chain into production; its checks fail on
+    demand (NBK_FAULT_PROMOTE_HEALTH), and the rollback restores the safety
+    backup, itself a differential (BACKUP_TYPE=auto) of production's chain."""
+    build_graph(neo4j_server)
+    create(tools, "full")
+    change_once(neo4j_server)
+    first = create(tools, "diff")
+    change_twice(neo4j_server)
+    create(tools, "diff")
+    neo4j_server.run("CREATE (:AddedAfterBackup {note: 'back after the rollback'})")
+    before = snapshot(neo4j_server)
+    mark_target(neo4j_target)
+    result = tools.restore("--backup-id", first, "--promote", "--yes",
+                           env={"RESTORE_LOAD": "bolt", "BACKUP_TYPE": "auto",
+                                "NBK_FAULT_PROMOTE_HEALTH": "fingerprint"})
+    assert result.returncode != 0, result.output
+    assert "ERROR: Failed check: fingerprint" in result.stderr, result.output
+    safety = [line.split()[-1] for line in result.stderr.splitlines()
+              if "Rolling back production to the safety backup" in line]
+    assert safety, result.output
+    safety_id = safety[0].rstrip(".")
+    assert "WARNING: Production was rolled back to the safety backup" in result.stdout, result.output
+    listed = {entry["id"]: entry for entry in json.loads(tools.backup("--list", "--json").stdout)["backups"]}
+    assert listed[safety_id].get("backup_type", listed[safety_id].get("type")) == "diff", listed[safety_id]
+    assert "Differential backup: chain of 4 backups" in result.stdout, result.output
+    assert snapshot(neo4j_server) == before
