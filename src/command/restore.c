@@ -141,6 +141,17 @@ static void restorePrimaryProblem(Catalog *primary, const char *backupId, char *
                  catEntryProblem(&entry, problem, sizeof(problem)));
     else if (catVerifyArchive(primary, &entry) != ERR_OK)
         snprintf(why, whySize, "is damaged in BACKUP_STORAGE_PATH (%s)", errLast()->reason);
+    else if (manifestIsDiff(entry.manifest)) {
+        /* A differential is restorable only with its whole chain. */
+        CatChain chain = {0};
+        if (catChainLoad(primary, backupId, &chain) != ERR_OK)
+            snprintf(why, whySize, "has a broken chain in BACKUP_STORAGE_PATH (%s)", errLast()->reason);
+        for (size_t index = 0; !why[0] && index + 1 < chain.count; index++)
+            if (catVerifyArchive(primary, &chain.links[index]) != ERR_OK)
+                snprintf(why, whySize, "needs backup %s of its chain, which is damaged in BACKUP_STORAGE_PATH (%s)",
+                         chain.links[index].id, errLast()->reason);
+        catChainFree(&chain);
+    }
     catEntryFree(&entry);
     errClear();
 }
@@ -169,6 +180,11 @@ static bool restoreChooseLocation(CommandContext *context, const char *backupId,
     if (code == ERR_OK)
         code = catFind(copy, backupId, &entry);
     bool usable = code == ERR_OK && catEntryUsable(&entry);
+    if (usable && entry.manifest && manifestIsDiff(entry.manifest)) {
+        CatChain chain = {0};
+        usable = catChainLoad(copy, backupId, &chain) == ERR_OK;
+        catChainFree(&chain);
+    }
     catEntryFree(&entry);
     if (!usable) {
         logWarn("Backup %s %s, and the copy location %s has no restorable copy of it", backupId, why, where);
