@@ -158,9 +158,24 @@ static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *ent
     const Manifest *manifest = entry->manifest;
     char name[512];
     ArcLocation archive;
-    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
-    if (code == ERR_OK)
-        code = healthArchiveContentReadAt(&archive, content);
+    ErrCode code = ERR_OK;
+    if (manifestIsDiff(manifest)) {
+        /* A differential's manifest describes the whole graph: its content is
+         * its chain read merged, every link's SHA-256 checked on the way. */
+        CatChain chain = {0};
+        CatChainLinks links = {0};
+        code = catChainLoad(run->request->catalog, entry->id, &chain);
+        if (code == ERR_OK)
+            code = catChainLinksOpen(run->request->catalog, &chain, run->request->masterKey, &links);
+        if (code == ERR_OK)
+            code = healthArchiveContentScanChain(links.links, links.count, content, NULL, NULL);
+        catChainLinksFree(&links);
+        catChainFree(&chain);
+    } else {
+        code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+        if (code == ERR_OK)
+            code = healthArchiveContentReadAt(&archive, content);
+    }
     if (code != ERR_OK)
         return code;
     CatValidateEvent blocks = {.kind = CAT_VALIDATE_BLOCKS_PASSED,
