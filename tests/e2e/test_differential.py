@@ -371,11 +371,14 @@ def test_validate_of_an_intact_chain_passes(chain, tmp_path):
 def test_missing_parent_breaks_the_chain(chain, tmp_path, neo4j_target):
     tools, points = copy_chain(chain, tmp_path)
     shutil.rmtree(tools.storage / points["D1"].id)
+    # The restore is refused first: --validate below marks D2 CORRUPTED,
+    # after which the chain is (also) broken at D2.
+    refused = assert_refused_untouched(tools, points["D3"].id, neo4j_target)
+    assert f"is broken at {points['D1'].id}: it is missing" in refused.stderr, refused.output
     validated = tools.backup("--validate", points["D2"].id)
     assert_error(validated, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
-    assert points["D1"].id in validated.stderr and "missing" in validated.stderr, validated.output
-    refused = assert_refused_untouched(tools, points["D3"].id, neo4j_target)
-    assert points["D1"].id in refused.stderr
+    assert f"is broken at {points['D1'].id}: it is missing" in validated.stderr, validated.output
+    assert read_manifest(tools.storage / points["D2"].id)["status"] == "CORRUPTED"
     # --type diff takes the newest usable backup (D3) as its parent and
     # fails with its chain's error; auto takes a full and says why.
     forced = tools.backup("--create", "--type", "diff", env=AUTO)
@@ -536,6 +539,12 @@ def test_auto_rules(clean_db, backup_bin, restore_bin, tmp_path):
     assert line.startswith("full (") and "has reached BACKUP_DIFF_MAX_CHAIN (2)" in line, line
     fifth, line = create(5)
     assert line == f"differential of {fourth} (link 2 of its chain)"
+    # --dry-run says what it would take, and takes nothing.
+    before = tree_state(tools.storage)
+    dry = tools.backup("--create", "--dry-run")
+    assert dry.returncode == 0, dry.output
+    assert type_line(dry) == f"differential of {fifth} (link 3 of its chain)", dry.output
+    assert tree_state(tools.storage) == before
     # A schema change: auto takes a full.
     clean_db.run("CREATE INDEX auto_rule_index FOR (n:A) ON (n.step)")
     clean_db.run("CALL db.awaitIndexes(300)")
