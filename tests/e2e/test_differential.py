@@ -682,6 +682,8 @@ def test_encrypted_chain_on_object_storage_by_the_scheduler(s3_server, clean_db,
         assert hashlib.sha256(archive).hexdigest() == manifest["archive"]["sha256"]
     assert manifests[1]["changes"]["deleted_nodes"] > 0 and manifests[2]["changes"]["deleted_relationships"] > 0
     assert manifests[2]["changes"]["nodes"] == 10  # the :New nodes got a point
+    validated = tools.backup("--validate", points[2].id)  # the whole chain, with the key
+    assert validated.returncode == 0, validated.output
 
     for point in points:
         restore_equal(tools, point.id, "bolt", neo4j_target, point)
