@@ -315,6 +315,13 @@ def test_chain_types_lines_and_manifests(chain):
         assert line in point.result.stdout, point.result.output
         # The differential's own archive is small next to the full's.
         assert manifest["archive"]["size_compressed"] < f.manifest["archive"]["size_compressed"]
+    # --list says each backup's type and parent.
+    listed = tools.backup("--list", "--json", env=AUTO)
+    assert listed.returncode == 0, listed.output
+    items = {item["id"]: item for item in json.loads(listed.stdout)["backups"]}
+    assert items[f.id]["type"] == "full" and "parent_id" not in items[f.id]
+    assert [(items[p.id]["type"], items[p.id]["parent_id"]) for p in (d1, d2, d3)] == \
+        [("diff", f.id), ("diff", d1.id), ("diff", d2.id)]
 
 
 def test_chain_changes_cover_what_the_issue_lists(chain):
@@ -379,13 +386,20 @@ def test_missing_parent_breaks_the_chain(chain, tmp_path, neo4j_target):
     assert_error(validated, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
     assert f"is broken at {points['D1'].id}: it is missing" in validated.stderr, validated.output
     assert read_manifest(tools.storage / points["D2"].id)["status"] == "CORRUPTED"
-    # --type diff takes the newest usable backup (D3) as its parent and
-    # fails with its chain's error; auto takes a full and says why.
-    forced = tools.backup("--create", "--type", "diff", env=AUTO)
-    assert_error(forced, BACKUP_CORRUPTED, "BACKUP_CORRUPTED")
+    # D2 and D3 list CORRUPTED (their chain is broken) and are no parent:
+    # the next differential, forced or auto, builds on F, the newest usable
+    # backup, and restores equal to the source.
+    listed = tools.backup("--list", "--json", env=AUTO)
+    assert listed.returncode == 0, listed.output
+    statuses = {item["id"]: item["status"] for item in json.loads(listed.stdout)["backups"]}
+    assert statuses[points["D2"].id] == statuses[points["D3"].id] == "CORRUPTED", statuses
+    assert statuses[points["F"].id].startswith("COMPLETE"), statuses
+    forced = tools.backup("--create", "--type", "diff", env=FULL)
+    assert forced.returncode == 0, forced.output
+    assert type_line(forced) == f"differential of {points['F'].id} (link 2 of its chain)", forced.output
     created = tools.backup("--create", env=AUTO)
     assert created.returncode == 0, created.output
-    assert type_line(created).startswith(f"full (the chain of {points['D3'].id} cannot be used: "), created.output
+    assert type_line(created) == f"differential of {backup_id_of(forced)} (link 3 of its chain)", created.output
 
 
 def test_forged_parent_manifest_breaks_the_link(chain, tmp_path, neo4j_target):
