@@ -701,3 +701,42 @@ def test_encrypted_chain_on_object_storage_by_the_scheduler(s3_server, clean_db,
 
     for point in points:
         restore_equal(tools, point.id, "bolt", neo4j_target, point)
+
+
+def test_keep_validate_and_key_rotation_keep_the_links(clean_db, backup_bin, restore_bin, tmp_path, neo4j_target,
+                                                       run_cli):
+    """What changes in a parent's manifest legitimately (status, keep, the
+    wrapped key) is outside the link digest: after --keep, --validate and
+    --rotate-key of an encrypted chain, the chain validates, grows and
+    restores. Turning encryption off makes auto take a full."""
+    keys = []
+    for name in ("old.key", "new.key"):
+        made = run_cli([backup_bin, "--generate-key", str(tmp_path / name)], env={})
+        assert made.returncode == 0, made.stderr
+        keys.append(str(tmp_path / name))
+    clean_db.run("UNWIND range(1, 300) AS i CREATE (:K {i: i, text: 'k' + i})")
+    tools = Tools(backup_bin, restore_bin, tmp_path / "backups", production=clean_db, target=neo4j_target,
+                  extra={"BACKUP_TYPE": "auto", "BACKUP_ENCRYPTION_KEY_FILE": keys[0],
+                         "BACKUP_STATE_DIR": str(tmp_path / "state")})
+    full = tools.create()
+    clean_db.run("MATCH (n:K) WHERE n.i % 10 = 0 SET n.text = 'changed'")
+    first = Point.of(tools, tools.backup("--create"), clean_db)
+    assert type_line(first.result) == f"differential of {full} (link 2 of its chain)"
+
+    assert tools.backup("--keep", full).returncode == 0
+    assert tools.backup("--validate", full).returncode == 0
+    rotated = tools.backup("--rotate-key", env={"BACKUP_ENCRYPTION_NEW_KEY_FILE": keys[1]})
+    assert rotated.returncode == 0, rotated.output
+    new_key = {"BACKUP_ENCRYPTION_KEY_FILE": keys[1]}
+    assert read_manifest(tools.storage / full)["status"] == "COMPLETE, VALIDATED"
+    validated = tools.backup("--validate", first.id, env=new_key)
+    assert validated.returncode == 0, validated.output
+
+    clean_db.run("MATCH (n:K) WHERE n.i % 7 = 0 DETACH DELETE n")
+    second = Point.of(tools, tools.backup("--create", env=new_key), clean_db)
+    assert type_line(second.result) == f"differential of {first.id} (link 3 of its chain)"
+    restore_equal(tools, second.id, "bolt", neo4j_target, second, env=new_key)
+
+    plain = tools.backup("--create", env={"BACKUP_ENCRYPTION_KEY_FILE": None})
+    assert plain.returncode == 0, plain.output
+    assert type_line(plain).startswith("full (encryption was turned off since "), plain.output
