@@ -64,8 +64,7 @@ void catValidateReportEvent(const CatValidateEvent *event, void *payload)
         logInfo("Encryption: key %s accepted, manifest authenticated", event->text);
         break;
     case CAT_VALIDATE_CHAIN_LINKS_PASSED:
-        logInfo("Chain links: PASSED (%zu backups: a full and %zu differentials)", event->links,
-                event->links ? event->links - 1 : 0);
+        logInfo("Chain links: PASSED (%zu backups: a full and %zu differential%s)", event->links, event->links - 1, event->links == 2 ? "" : "s");
         break;
     case CAT_VALIDATE_CHAIN_ARCHIVE_PASSED:
         logInfo("Chain link %s: archive checksum PASSED", event->text);

@@ -188,11 +188,15 @@ static ErrCode restoreGuardProduction(const RestoreRequest *request)
                   request->target->name, targetIdentity);
 }
 
-/* The contract's corrupted-backup lines (reason from errLast()). */
-static void restoreReportCorrupted(const RestoreRunState *run, const char *expected, const char *got)
+/* The contract's corrupted-backup lines (reason from errLast()); link names
+ * the damaged backup of a differential's chain (NULL: the backup itself). */
+static void restoreReportCorruptedLink(const RestoreRunState *run, const char *expected, const char *got,
+                                       const char *link)
 {
     restoreLine(run, LOG_ERROR, "Backup validation failed");
     restoreLine(run, LOG_ERROR, "Code: %s (%s)", errName(BACKUP_CORRUPTED), errDefaultMessage(BACKUP_CORRUPTED));
+    if (link)
+        restoreLine(run, LOG_ERROR, "Damaged link: backup %s of the differential's chain", link);
     if (expected && got) {
         restoreLine(run, LOG_ERROR, "Checksum mismatch!");
         restoreLine(run, LOG_ERROR, "Expected: %s", expected);
@@ -202,6 +206,11 @@ static void restoreReportCorrupted(const RestoreRunState *run, const char *expec
     }
     restoreLine(run, LOG_ERROR, "This backup appears to be corrupted on disk");
     restoreLine(run, LOG_ERROR, "Action: %s", errDefaultAction(BACKUP_CORRUPTED));
+}
+
+static void restoreReportCorrupted(const RestoreRunState *run, const char *expected, const char *got)
+{
+    restoreReportCorruptedLink(run, expected, got, NULL);
 }
 
 /* The SHA-256 of the backup's archive against its manifest (the catalog's
@@ -250,8 +259,8 @@ static ErrCode restoreOpenChain(const RestoreRunState *run, const CatEntry *entr
         if (code != ERR_OK) {
             errAddContext("backup %s of the chain of %s", link->manifest->id, entry->manifest->id);
             if (code == BACKUP_CORRUPTED)
-                restoreReportCorrupted(run, checksum.mismatch ? checksum.expected : NULL,
-                                       checksum.mismatch ? checksum.got : NULL);
+                restoreReportCorruptedLink(run, checksum.mismatch ? checksum.expected : NULL,
+                                           checksum.mismatch ? checksum.got : NULL, link->manifest->id);
         }
     }
     /* A broken chain (the loop reports a link's own failure). */

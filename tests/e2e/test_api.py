@@ -154,7 +154,7 @@ def error_of(data: bytes) -> dict:
 
 def tool_env(source: Neo4jServer, target: Neo4jServer, storage: Path, **settings) -> Dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(FOREIGN_PREFIXES)}
-    env.update(BACKUP_STORAGE_PATH=str(storage), BACKUP_MIN_FREE_PERCENT="1",
+    env.update(BACKUP_STORAGE_PATH=str(storage), BACKUP_MIN_FREE_PERCENT="1", BACKUP_TYPE="full",
                NEO4J_URI=source.uri, NEO4J_USER=source.user, NEO4J_PASSWORD=source.password,
                TEST_NEO4J_URI=target.uri, TEST_NEO4J_USER=target.user, TEST_NEO4J_PASSWORD=target.password)
     env.update({key: str(value) for key, value in settings.items()})

@@ -61,6 +61,8 @@ def tool_env(server: Optional[Neo4jServer], storage: Path, **settings) -> Dict[s
     # The test machine's disk may be below the 20% default; tests about space
     # set it (or fake the space) explicitly.
     env["BACKUP_MIN_FREE_PERCENT"] = "1"
+    # Full backups unless a test asks otherwise (conftest.py says why).
+    env["BACKUP_TYPE"] = "full"
     if server is not None:
         env.update(NEO4J_URI=server.uri, NEO4J_USER=server.user, NEO4J_PASSWORD=server.password)
     env.update({key: str(value) for key, value in settings.items()})

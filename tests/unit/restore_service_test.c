@@ -733,6 +733,9 @@ static void testDifferentialRestoresItsChain(void **state)
     assert_true(result.reported);
     assert_non_null(strstr(fake.lines, "Backup validation failed"));
     assert_non_null(strstr(fake.lines, "Checksum mismatch!"));
+    char damaged[128];
+    snprintf(damaged, sizeof(damaged), "Damaged link: backup %s of the differential's chain", full);
+    assert_non_null(strstr(fake.lines, damaged));
     assert_non_null(strstr(errLast()->reason, full));
     assert_int_equal(fake.connections, 1);
 
