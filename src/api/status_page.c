@@ -347,6 +347,17 @@ static void apiPageBackups(const ApiSnapshot *snapshot, Buffer *out)
             apiPageRaw(out, " <span class=\"badge b-warn\">kept</span>");
         if (manifest && manifest->encryption.present)
             apiPageRaw(out, " <span class=\"badge\">encrypted</span>");
+        if (manifest && manifestIsDiff(manifest)) {
+            CatChainInfo chain;
+            catListChainInfo(&snapshot->list, index, &chain);
+            apiPageRaw(out, " <span class=\"badge\" title=\"");
+            snprintf(text, sizeof(text), "of %s; chain of %zu backups, %s", chain.parentId ? chain.parentId : "",
+                     chain.links, fmtSize(size, sizeof(size), chain.chainBytes));
+            apiHtmlEscape(out, text);
+            apiPageRaw(out, "\">differential</span>");
+            if (chain.mixedKeys)
+                apiPageRaw(out, " <span class=\"badge b-warn\">chain mixes keys</span>");
+        }
         apiPageRaw(out, "</td>");
         apiCell(out, "Age", apiRelativeTime(entry->created, snapshot->now, relative, sizeof(relative)));
         apiCell(out, "Size", manifest ? fmtSize(size, sizeof(size), manifest->archive.sizeCompressed)

@@ -218,3 +218,32 @@ def test_real_differential_validates_and_lists(tools):
     assert listed(tools)[full]["status"].startswith("COMPLETE")
     result = tools.backup("--delete", full)
     assert_error(result, 33, "BACKUP_PROTECTED")
+
+
+def test_encrypted_differential_validates(tools, run_cli, backup_bin, tmp_path):
+    """An encrypted chain: --validate with the key reads it merged and
+    records VALIDATED; its links share one key (not mixed)."""
+    key = tmp_path / "chain.key"
+    generated = run_cli([backup_bin, "--generate-key", str(key)], env={})
+    assert generated.returncode == 0, generated.stderr
+    env = {"BACKUP_ENCRYPTION_KEY_FILE": str(key)}
+    full = tools.create(env=env)
+    result = tools.backup("--create", env={**env, "BACKUP_TYPE": "diff"})
+    assert result.returncode == 0, result.output
+    diff = [name for name in listed(tools) if name != full][0]
+    result = tools.backup("--validate", diff, env=env)
+    assert result.returncode == 0, result.output
+    assert "Chain links: PASSED (2 backups" in result.stdout
+    items = listed(tools)
+    assert items[diff]["status"] == "COMPLETE, VALIDATED"
+    assert items[diff]["encrypted"] is True and items[diff]["chain_mixed_keys"] is False
+    # A differential forced (--type diff) with a key on a full without one: said in --list.
+    plain = tools.storage.parent / "plain"
+    mixed = Tools(tools.backup_bin, tools.restore_bin, plain, production=tools.production)
+    mixed.create()
+    result = mixed.backup("--create", env={**env, "BACKUP_TYPE": "diff"})
+    assert result.returncode == 0, result.output
+    text = mixed.backup("--list")
+    assert "Chain Keys:     MIXED" in text.stdout, text.output
+    assert any(item.get("chain_mixed_keys") for item in json.loads(
+        mixed.backup("--list", "--json").stdout)["backups"])

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "catalog/catalog.h"
+#include "catalog/removal.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "storage/posix.h"
@@ -867,6 +868,72 @@ static void testRetentionInPlace(void **state)
     assert_int_equal(listedCount(catalog), 3);
 }
 
+/* A differential of parent, committed in place: logical, linked by digest. */
+static void makeDiffInPlace(Catalog *catalog, int64_t created, const char *parent, char id[CAT_ID_SIZE])
+{
+    CatEntry entry;
+    assert_int_equal(catFind(catalog, parent, &entry), ERR_OK);
+    char digest[65];
+    manifestLinkSha256(entry.manifest, digest);
+    uint32_t depth = manifestIsDiff(entry.manifest) ? entry.manifest->chainDepth + 1 : 1;
+    catEntryFree(&entry);
+    assert_int_equal(catNewId(catalog, created, id), ERR_OK);
+    CatBackupDir *dir = beginWithArchive(catalog, id);
+    Manifest *manifest = newManifest(id, created, MANIFEST_STATUS_COMPLETE, false);
+    manifestSetString(&manifest->method, "logical");
+    manifestSetString(&manifest->backupType, MANIFEST_TYPE_DIFF);
+    manifestSetString(&manifest->parent.id, parent);
+    manifestSetString(&manifest->parent.manifestSha256, digest);
+    manifest->chainDepth = depth;
+    assert_int_equal(catBackupDirSaveManifest(dir, manifest), ERR_OK);
+    manifestFree(manifest);
+    assert_int_equal(catBackupDirCommit(dir), ERR_OK);
+}
+
+static ErrCode setLogicalEditor(Manifest *manifest, void *payload)
+{
+    (void)payload;
+    manifestSetString(&manifest->method, "logical");
+    return ERR_OK;
+}
+
+/* Chains in place: listed intact from the one listing, retention keeps the
+ * full a daily differential needs, --delete refuses it, and the full gone
+ * makes the differential CORRUPTED. */
+static void testChainsInPlace(void **state)
+{
+    Catalog *catalog = *state;
+    int64_t today = timeFromParts(2025, 12, 27, 2, 0, 0);
+    char full[CAT_ID_SIZE], diff[CAT_ID_SIZE];
+    makeBackup(catalog, today - 20 * DAY, MANIFEST_STATUS_COMPLETE, false, full);
+    assert_int_equal(catManifestUpdate(catalog, full, setLogicalEditor, NULL), ERR_OK);
+    makeDiffInPlace(catalog, today - DAY, full, diff);
+    CatChain chain;
+    assert_int_equal(catChainLoad(catalog, diff, &chain), ERR_OK);
+    assert_int_equal(chain.count, 2);
+    catChainFree(&chain);
+    CatList list;
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_true(catEntryUsable(&list.entries[0]));
+    catListFree(&list);
+
+    RetPolicy policy = {7, 0, 0};
+    CatNameList deleted;
+    assert_int_equal(catRetentionApply(catalog, &policy, today, false, &deleted), ERR_OK);
+    assert_int_equal(deleted.count, 0); /* the 20-day-old full is the daily differential's parent */
+    catNameListFree(&deleted);
+    CatRemovalRequest removal = {.catalog = catalog, .backupId = full};
+    assert_int_equal(catRemoveBackup(&removal), BACKUP_PROTECTED);
+
+    assert_int_equal(catDelete(catalog, full), ERR_OK);
+    assert_int_equal(catList(catalog, &list), ERR_OK);
+    assert_int_equal(list.count, 1);
+    assert_false(catEntryUsable(&list.entries[0]));
+    assert_string_equal(catEntryStatus(&list.entries[0]), MANIFEST_STATUS_CORRUPTED);
+    assert_non_null(strstr(list.entries[0].chainProblem, "it is missing"));
+    catListFree(&list);
+}
+
 /* ---- the in-memory store: expiry, takeover, lost locks ------------------------ */
 
 /* One listing for the whole catalog, whatever the number of backups; only the
@@ -1257,6 +1324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(testWrittenInPlaceAppearsWithItsManifest, setUpMemory, tearDownMemory),
         cmocka_unit_test_setup_teardown(testDeleteInPlace, setUpMemory, tearDownMemory),
         cmocka_unit_test_setup_teardown(testRetentionInPlace, setUpMemory, tearDownMemory),
+        cmocka_unit_test_setup_teardown(testChainsInPlace, setUpMemory, tearDownMemory),
         cmocka_unit_test_setup_teardown(testListIsOneListing, setUpMemory, tearDownMemory),
         cmocka_unit_test_setup_teardown(testListShowsArchiveProblems, setUpMemory, tearDownMemory),
         cmocka_unit_test_setup_teardown(testCrashedWriterIsALeftover, setUpMemory, tearDownMemory),
