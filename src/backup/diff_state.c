@@ -5,9 +5,9 @@
 #include "bolt/value.h"
 #include "common/key_set.h"
 #include "common/mem.h"
+#include "common/sha256.h"
 #include "common/spill_array.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,10 +37,8 @@ static DiffTable *diffTable(DiffState *state, ArcRecordKind kind)
 
 uint64_t diffRecordHash(const uint8_t *packed, size_t length)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digestLength = 0;
-    if (EVP_Digest(packed, length, digest, &digestLength, EVP_sha256(), NULL) != 1)
-        abort(); /* SHA-256 of memory cannot fail short of a broken libcrypto */
+    uint8_t digest[SHA256_BYTES];
+    sha256Digest(packed, length, digest);
     uint64_t hash = 0;
     for (int index = 0; index < 8; index++)
         hash = hash << 8 | digest[index];

@@ -35,9 +35,9 @@
 #include "common/buffer.h"
 #include "common/key_table.h"
 #include "common/mem.h"
+#include "common/sha256.h"
 #include "common/spill_sort.h"
 
-#include <openssl/sha.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,8 +278,8 @@ static void fingerprintSumAdd(FingerprintSum *sum, const uint8_t hash[FINGERPRIN
 
 static void fingerprintDigest(Fingerprint *fingerprint, uint8_t hash[FINGERPRINT_HASH_LENGTH])
 {
-    uint8_t digest[SHA256_DIGEST_LENGTH];
-    SHA256(fingerprint->canonical.data, fingerprint->canonical.length, digest);
+    uint8_t digest[SHA256_BYTES];
+    sha256Digest(fingerprint->canonical.data, fingerprint->canonical.length, digest);
     memcpy(hash, digest, FINGERPRINT_HASH_LENGTH);
 }
 
