@@ -5,9 +5,11 @@ Reuses the session's e2e-main server; the one test that stops it runs last
 in this file and starts it again.
 """
 
+import json
 import os
 import re
 import socket
+from pathlib import Path
 import ssl
 
 import pytest
@@ -115,6 +117,24 @@ def test_new_home_without_start_and_taken_port(tmp_path):
         assert refused.stdout == ""
     launcher("destroy", "fresh", env=env)
     assert not os.path.exists(home)
+
+
+def test_picked_port_taken_meanwhile_moves(tmp_path):
+    """A port neo4j-local picked itself, taken while the server was stopped,
+    is replaced by a free one at the next start (the URI printed says which)."""
+    env = {"NEO4J_LOCAL_ROOT": str(tmp_path / "root")}
+    home = launcher("home", "mover", env=env).stdout.strip()
+    recorded = json.loads(Path(home, "neo4j-local.json").read_text())["port"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", recorded))
+        squatter.listen()
+        started = launcher("start", "mover", env=env)
+        uri = started.stdout.strip()
+        assert uri.startswith("bolt://127.0.0.1:") and int(uri.rsplit(":", 1)[1]) != recorded
+        assert f"port {recorded} is taken" in started.stderr
+    launcher("stop", "mover", env=env)
+    launcher("destroy", "mover", env=env)
 
 
 def test_tls_server_speaks_plain_and_tls_bolt(neo4j_tls_server, tls_dir):
