@@ -24,39 +24,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "temp_repo.h"
+
 #define DAY TIME_SECONDS_PER_DAY
-
-static char workDir[256];
-static char storage[300];
-
-static void quietSink(LogLevel level, const char *line, void *payload)
-{
-    (void)level;
-    (void)line;
-    (void)payload;
-}
 
 static int setUp(void **state)
 {
-    logSetSink(quietSink, NULL);
-    snprintf(workDir, sizeof(workDir), "/tmp/nbk-chain-XXXXXX");
-    if (!mkdtemp(workDir))
-        return -1;
-    snprintf(storage, sizeof(storage), "%s/backups", workDir);
-    Catalog *catalog = NULL;
-    if (catOpen(&catalog, storage, true) != ERR_OK)
-        return -1;
-    *state = catalog;
-    return 0;
+    return tempRepoSetUp(state, "nbk-chain");
 }
 
 static int tearDown(void **state)
 {
-    catClose(*state);
-    logSetSink(NULL, NULL);
-    char command[300];
-    snprintf(command, sizeof(command), "rm -rf '%s'", workDir);
-    return system(command) == 0 ? 0 : -1;
+    return tempRepoTearDown(state);
 }
 
 typedef struct {
@@ -210,7 +189,7 @@ static void testChainBrokenLinks(void **state)
 
     /* A parent whose archive is gone (the cheap look). */
     char archive[PATH_MAX];
-    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", storage, full);
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", tempRepoStorage(), full);
     char saved[PATH_MAX + 8];
     snprintf(saved, sizeof(saved), "%s.away", archive);
     assert_int_equal(rename(archive, saved), 0);
@@ -240,7 +219,7 @@ static void testChainBadShape(void **state)
     forgeBackup(catalog, base + 4 * DAY, &forge, mixed);
     Manifest *manifest = NULL;
     char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/%s", storage, mixed);
+    snprintf(dir, sizeof(dir), "%s/%s", tempRepoStorage(), mixed);
     assert_int_equal(manifestLoad(dir, &manifest, NULL), ERR_OK);
     manifestSetString(&manifest->source.database, "neo4j");
     assert_int_equal(manifestSave(manifest, dir), ERR_OK);
@@ -423,7 +402,7 @@ static void testValidateDifferential(void **state)
 
     /* An ancestor whose archive fails its checksum: recorded on it and on the differential. */
     char archive[PATH_MAX];
-    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", storage, full);
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", tempRepoStorage(), full);
     FILE *file = fopen(archive, "r+b");
     assert_non_null(file);
     fseek(file, -3, SEEK_END);
@@ -459,7 +438,7 @@ static void testNewestRestorableVerifiesTheChain(void **state)
     /* The full's archive damaged (same size): the chain is not restorable,
      * the damage is recorded, and the differentials are broken in the list. */
     char archive[PATH_MAX];
-    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", storage, full);
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", tempRepoStorage(), full);
     FILE *file = fopen(archive, "r+b");
     assert_non_null(file);
     fseek(file, -3, SEEK_END);

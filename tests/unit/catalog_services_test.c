@@ -19,35 +19,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static char workDir[64];
-static char storage[128];
-
-static void quietSink(LogLevel level, const char *line, void *payload)
-{
-    (void)level;
-    (void)line;
-    (void)payload;
-}
+#include "temp_repo.h"
 
 static int setUp(void **state)
 {
-    logSetSink(quietSink, NULL);
-    snprintf(workDir, sizeof(workDir), "/tmp/nbk-catalog-services-XXXXXX");
-    if (!mkdtemp(workDir))
-        return -1;
-    snprintf(storage, sizeof(storage), "%s/backups", workDir);
-    Catalog *catalog = NULL;
-    if (catOpen(&catalog, storage, true) != ERR_OK)
-        return -1;
-    *state = catalog;
-    return 0;
+    return tempRepoSetUp(state, "nbk-catalog-services");
 }
 
 static int tearDown(void **state)
 {
-    catClose(*state);
-    logSetSink(NULL, NULL);
-    return fsRemoveTree("/tmp", workDir) == ERR_OK ? 0 : -1;
+    return tempRepoTearDown(state);
 }
 
 /* SHA-256 of "0123456789", the archive makeBackup writes (not a real archive). */
@@ -133,7 +114,7 @@ static void testValidateVerdictAndDryRun(void **state)
     assert_int_equal(errLast()->code, BACKUP_CORRUPTED); /* the reason survives recording the verdict */
     /* Read through the catalog's storage, named by its path as always. */
     char expected[PATH_MAX + 64];
-    snprintf(expected, sizeof(expected), "archive %s/%s/graph.nbk: not a backup archive", storage, id);
+    snprintf(expected, sizeof(expected), "archive %s/%s/graph.nbk: not a backup archive", tempRepoStorage(), id);
     assert_non_null(strstr(errLast()->reason, expected));
     assert_string_equal(statusOf(catalog, id, status, sizeof(status)), MANIFEST_STATUS_CORRUPTED);
 
@@ -157,7 +138,7 @@ static void testValidateVerdictAndDryRun(void **state)
 
     /* A missing archive is corrupted too; an unknown or bad id is not a backup. */
     char archive[PATH_MAX];
-    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", storage, id);
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", tempRepoStorage(), id);
     assert_int_equal(unlink(archive), 0);
     assert_int_equal(catValidate(&request, &result, NULL), BACKUP_CORRUPTED);
     assert_non_null(strstr(errLast()->reason, "missing"));

@@ -25,44 +25,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "temp_repo.h"
+
 #define DAY TIME_SECONDS_PER_DAY
-
-static char workDir[256];
-static char storage[300];
-
-static void quietSink(LogLevel level, const char *line, void *payload)
-{
-    (void)level;
-    (void)line;
-    (void)payload;
-}
 
 static int setUp(void **state)
 {
-    logSetSink(quietSink, NULL);
-    snprintf(workDir, sizeof(workDir), "/tmp/nbk-catalog-XXXXXX");
-    if (!mkdtemp(workDir))
-        return -1;
-    snprintf(storage, sizeof(storage), "%s/backups", workDir);
-    Catalog *catalog = NULL;
-    if (catOpen(&catalog, storage, true) != ERR_OK)
-        return -1;
-    *state = catalog;
-    return 0;
+    return tempRepoSetUp(state, "nbk-catalog");
 }
 
 static int tearDown(void **state)
 {
-    catClose(*state);
-    logSetSink(NULL, NULL);
-    char command[300];
-    snprintf(command, sizeof(command), "rm -rf '%s'", workDir);
-    return system(command) == 0 ? 0 : -1;
+    return tempRepoTearDown(state);
 }
 
 static void storagePath(char *out, const char *name)
 {
-    snprintf(out, PATH_MAX, "%s/%s", storage, name);
+    snprintf(out, PATH_MAX, "%s/%s", tempRepoStorage(), name);
 }
 
 /* SHA-256 of the archive content "0123456789" that makeBackup writes. */
@@ -114,16 +93,16 @@ static void testOpen(void **state)
 {
     (void)state;
     struct stat info;
-    assert_int_equal(stat(storage, &info), 0);
+    assert_int_equal(stat(tempRepoStorage(), &info), 0);
     assert_int_equal(info.st_mode & 0777, 0700);
     Catalog *other = NULL;
     char missing[400];
-    snprintf(missing, sizeof(missing), "%s/missing", workDir);
+    snprintf(missing, sizeof(missing), "%s/missing", tempRepoWorkDir());
     assert_int_equal(catOpen(&other, missing, false), BACKUP_IO_FAILED);
     assert_null(other);
     assert_non_null(strstr(errLast()->action, "BACKUP_STORAGE_PATH"));
     char file[400];
-    snprintf(file, sizeof(file), "%s/file", workDir);
+    snprintf(file, sizeof(file), "%s/file", tempRepoWorkDir());
     assert_int_equal(fsWriteAtomic(file, "x", 1, 0600), ERR_OK);
     assert_int_equal(catOpen(&other, file, false), BACKUP_IO_FAILED);
     assert_int_equal(catOpen(&other, "", true), CONFIG_INVALID);
@@ -136,7 +115,7 @@ static void testBeginCommitAbort(void **state)
     CatBackupDir *dir = NULL;
     assert_int_equal(catBackupDirBegin(catalog, "neo4j-20251227-153000", &dir), ERR_OK);
     char expectedTemp[PATH_MAX];
-    snprintf(expectedTemp, sizeof(expectedTemp), "%s/.tmp-neo4j-20251227-153000-%ld", storage, (long)getpid());
+    snprintf(expectedTemp, sizeof(expectedTemp), "%s/.tmp-neo4j-20251227-153000-%ld", tempRepoStorage(), (long)getpid());
     assert_string_equal(catBackupDirPath(dir), expectedTemp);
     assert_string_equal(catBackupDirId(dir), "neo4j-20251227-153000");
     /* In progress: not listed, and the id is taken for catNewId. */
@@ -235,7 +214,7 @@ static void testDeleteAndLocks(void **state)
     storageLockRelease(reader);
     /* Another process (here: another Catalog) holding the catalog lock. */
     Catalog *other = NULL;
-    assert_int_equal(catOpen(&other, storage, false), ERR_OK);
+    assert_int_equal(catOpen(&other, tempRepoStorage(), false), ERR_OK);
     assert_int_equal(catLock(other, LOCK_EXCLUSIVE, 0, "neo4j-backup --cleanup"), ERR_OK);
     assert_int_equal(catLock(catalog, LOCK_EXCLUSIVE, 0, "me"), BACKUP_LOCKED);
     assert_non_null(strstr(errLast()->reason, "neo4j-backup --cleanup"));
@@ -385,7 +364,7 @@ static void testRetentionApplyContract(void **state)
 
 static void archivePathOf(const char *id, char *out)
 {
-    snprintf(out, PATH_MAX, "%s/%s/graph.nbk", storage, id);
+    snprintf(out, PATH_MAX, "%s/%s/graph.nbk", tempRepoStorage(), id);
 }
 
 /* Sets a VALIDATED status with validated_at = when. */
@@ -592,16 +571,16 @@ static void testSpecialFilesNeverHang(void **state)
     makeBackup(catalog, today - 10 * DAY, MANIFEST_STATUS_COMPLETE, false, fifoArchive);
     char path[PATH_MAX], target[PATH_MAX];
     for (int copy = 0; copy < 2; copy++) {
-        snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoManifest, copy ? MANIFEST_COPY_FILE_NAME : MANIFEST_FILE_NAME);
+        snprintf(path, sizeof(path), "%s/%s/%s", tempRepoStorage(), fifoManifest, copy ? MANIFEST_COPY_FILE_NAME : MANIFEST_FILE_NAME);
         assert_int_equal(unlink(path), 0);
         assert_int_equal(mkfifo(path, 0600), 0);
     }
-    snprintf(path, sizeof(path), "%s/%s/%s", storage, fifoLock, CAT_LOCK_FILE_NAME);
+    snprintf(path, sizeof(path), "%s/%s/%s", tempRepoStorage(), fifoLock, CAT_LOCK_FILE_NAME);
     unlink(path);
     assert_int_equal(mkfifo(path, 0600), 0);
     /* An archive replaced by a link to an intact copy is still not trusted. */
     archivePathOf(linkedArchive, path);
-    snprintf(target, sizeof(target), "%s/outside.nbk", workDir);
+    snprintf(target, sizeof(target), "%s/outside.nbk", tempRepoWorkDir());
     assert_int_equal(rename(path, target), 0);
     assert_int_equal(symlink(target, path), 0);
     archivePathOf(fifoArchive, path);
@@ -609,8 +588,8 @@ static void testSpecialFilesNeverHang(void **state)
     assert_int_equal(mkfifo(path, 0600), 0);
     /* A backup directory that is a link to a real backup elsewhere. */
     char linkedDir[PATH_MAX], elsewhere[512], command[1200];
-    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", workDir);
-    snprintf(command, sizeof(command), "cp -a '%s/%s' '%s'", storage, good, elsewhere);
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", tempRepoWorkDir());
+    snprintf(command, sizeof(command), "cp -a '%s/%s' '%s'", tempRepoStorage(), good, elsewhere);
     assert_int_equal(system(command), 0);
     storagePath(linkedDir, "neo4j-20251201-020000");
     assert_int_equal(symlink(elsewhere, linkedDir), 0);
@@ -651,11 +630,11 @@ static void testOpenOnStorage(void **state)
 {
     Catalog *pathCatalog = *state;
     Storage *posix = NULL;
-    assert_int_equal(storagePosixOpen(storage, false, &posix), ERR_OK);
+    assert_int_equal(storagePosixOpen(tempRepoStorage(), false, &posix), ERR_OK);
     Catalog *catalog = NULL;
     assert_int_equal(catOpenStorage(&catalog, posix), ERR_OK);
     assert_ptr_equal(catStorage(catalog), posix);
-    assert_string_equal(catRoot(catalog), storage);
+    assert_string_equal(catRoot(catalog), tempRepoStorage());
     char id[CAT_ID_SIZE];
     makeBackup(catalog, timeFromParts(2025, 12, 27, 2, 0, 0), MANIFEST_STATUS_COMPLETE, false, id);
     CatList list;
@@ -669,7 +648,7 @@ static void testOpenOnStorage(void **state)
     assert_int_equal(catLockBackup(pathCatalog, id, LOCK_SHARED, 0, "restore", &reader), ERR_OK);
     assert_int_equal(catDelete(catalog, id), BACKUP_LOCKED);
     char held[PATH_MAX + 64];
-    snprintf(held, sizeof(held), "%s/%s/.lock is held by another process", storage, id);
+    snprintf(held, sizeof(held), "%s/%s/.lock is held by another process", tempRepoStorage(), id);
     assert_non_null(strstr(errLast()->reason, held)); /* the lock's path, as before */
     storageLockRelease(reader);
     assert_int_equal(catDelete(catalog, id), ERR_OK);

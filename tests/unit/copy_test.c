@@ -21,32 +21,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static char workDir[64];
-static char sourcePath[128];
-static char copyPath[128];
+#include "temp_repo.h"
 
 typedef struct {
     Catalog *source;
     Catalog *copy;
 } Repos;
 
-static void quietSink(LogLevel level, const char *line, void *payload)
-{
-    (void)level;
-    (void)line;
-    (void)payload;
-}
-
+/* The source in slot 0 (<workDir>/primary), the copy in slot 1 (<workDir>/copy). */
 static int setUp(void **state)
 {
-    logSetSink(quietSink, NULL);
-    snprintf(workDir, sizeof(workDir), "/tmp/nbk-copy-XXXXXX");
-    if (!mkdtemp(workDir))
+    if (tempRepoBegin("nbk-copy") != 0)
         return -1;
-    snprintf(sourcePath, sizeof(sourcePath), "%s/primary", workDir);
-    snprintf(copyPath, sizeof(copyPath), "%s/copy", workDir);
     Repos *repos = calloc(1, sizeof(*repos));
-    if (catOpen(&repos->source, sourcePath, true) != ERR_OK || catOpen(&repos->copy, copyPath, true) != ERR_OK)
+    if (tempRepoOpen("primary", &repos->source) != 0 || tempRepoOpen("copy", &repos->copy) != 0)
         return -1;
     *state = repos;
     return 0;
@@ -58,8 +46,7 @@ static int tearDown(void **state)
     catClose(repos->source);
     catClose(repos->copy);
     free(repos);
-    logSetSink(NULL, NULL);
-    return fsRemoveTree("/tmp", workDir) == ERR_OK ? 0 : -1;
+    return tempRepoEnd();
 }
 
 /* SHA-256 of "0123456789", the archive makeBackup writes (not a real archive). */
@@ -116,7 +103,7 @@ static bool archiveEquals(const char *root, const char *id, const char *expected
  * (temporary or deleting directories): none may be left behind. */
 static int strayEntries(void)
 {
-    DIR *dir = opendir(copyPath);
+    DIR *dir = opendir(tempRepoStorageAt(1));
     assert_non_null(dir);
     int stray = 0;
     struct dirent *entry;
@@ -178,7 +165,7 @@ static void testCopyOneThenSkip(void **state)
     assert_string_equal(entry.manifest->archive.sha256, ARCHIVE_SHA256);
     assert_int_equal(catVerifyArchive(repos->copy, &entry), ERR_OK);
     catEntryFree(&entry);
-    assert_true(archiveEquals(copyPath, id, "0123456789"));
+    assert_true(archiveEquals(tempRepoStorageAt(1), id, "0123456789"));
     assert_int_equal(strayEntries(), 0);
 
     /* Again: already there and valid. */
@@ -235,7 +222,7 @@ static void testBadSourceChecksumLeavesNothing(void **state)
     Repos *repos = *state;
     char id[CAT_ID_SIZE];
     makeBackup(repos->source, 1767000000, MANIFEST_STATUS_COMPLETE, id);
-    writeArchive(sourcePath, id, "9876543210", 10); /* same size, other bytes */
+    writeArchive(tempRepoStorageAt(0), id, "9876543210", 10); /* same size, other bytes */
     CopyResult result;
     Seen seen;
     assert_int_equal(runCopy(repos, id, false, 0, &result, &seen), BACKUP_COPY_FAILED);
@@ -263,15 +250,15 @@ static void testDamagedCopyReplaced(void **state)
     CopyResult result;
     Seen seen;
     assert_int_equal(runCopy(repos, id, false, 0, &result, &seen), ERR_OK);
-    writeArchive(copyPath, id, "01234", 5); /* truncated copy */
+    writeArchive(tempRepoStorageAt(1), id, "01234", 5); /* truncated copy */
     assert_int_equal(runCopy(repos, id, true, 0, &result, &seen), ERR_OK);
     assert_int_equal(result.planned, 1);
     assert_true(saw(&seen, COPY_EVENT_REPLACING));
-    assert_true(archiveEquals(copyPath, id, "01234")); /* dry run: untouched */
+    assert_true(archiveEquals(tempRepoStorageAt(1), id, "01234")); /* dry run: untouched */
     assert_int_equal(runCopy(repos, id, false, 0, &result, &seen), ERR_OK);
     assert_int_equal(result.copied, 1);
     assert_true(saw(&seen, COPY_EVENT_REPLACING));
-    assert_true(archiveEquals(copyPath, id, "0123456789"));
+    assert_true(archiveEquals(tempRepoStorageAt(1), id, "0123456789"));
     assert_int_equal(strayEntries(), 0);
 }
 
@@ -314,7 +301,7 @@ static void testOtherBackupOfTheSameIdLeftAlone(void **state)
     assert_int_equal(runCopy(repos, id, false, 0, &result, &seen), BACKUP_COPY_FAILED);
     assert_non_null(strstr(errLast()->reason, "another valid backup"));
     assert_false(saw(&seen, COPY_EVENT_REPLACING));
-    assert_true(archiveEquals(copyPath, id, "abcdefghij"));
+    assert_true(archiveEquals(tempRepoStorageAt(1), id, "abcdefghij"));
 }
 
 static void testBusyDestinationAndCancel(void **state)
@@ -342,7 +329,7 @@ static void testBusyDestinationAndCancel(void **state)
     assert_int_equal(catFind(repos->copy, id, &entry), BACKUP_NOT_FOUND);
     assert_int_equal(strayEntries(), 0);
     /* The source is untouched by all of it. */
-    assert_true(archiveEquals(sourcePath, id, "0123456789"));
+    assert_true(archiveEquals(tempRepoStorageAt(0), id, "0123456789"));
 }
 
 int main(void)
