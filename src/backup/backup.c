@@ -133,7 +133,7 @@ static ErrCode backupFindParent(BackupRun *run, Catalog *catalog, char parentId[
 /* Decides between a full backup and a differential, and for a differential
  * loads its parent's state. A full is reported through result->typeReason;
  * an explicit BACKUP_TYPE=diff that cannot be honoured is an error. */
-static ErrCode backupPlanType(BackupRun *run, Catalog *catalog, BackupPlan *plan)
+static ErrCode backupPlanType(BackupRun *run, Catalog *catalog, BackupPlan *plan, bool planOnly)
 {
     const BackupRequest *request = run->request;
     BackupResult *result = run->result;
@@ -184,6 +184,11 @@ static ErrCode backupPlanType(BackupRun *run, Catalog *catalog, BackupPlan *plan
         if (parent->encryption.present != (request->masterKey != NULL))
             return backupFullBecause(run, "encryption was turned %s since %s", request->masterKey ? "on" : "off",
                                      parentId);
+    }
+    if (planOnly) {
+        snprintf(result->parentId, sizeof(result->parentId), "%s", parentId);
+        result->chainDepth = parent->chainDepth + 1;
+        return ERR_OK;
     }
     code = catChainLinksOpen(catalog, &plan->chain, request->masterKey, &plan->links);
     if (code == ERR_OK)
@@ -519,8 +524,29 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
         char planned[TIME_TEXT_SIZE];
         timeBackupId(timeNow(), planned);
         snprintf(out->id, sizeof(out->id), "%s", planned);
-        backupEmit(&run, BACKUP_EVENT_DRY_RUN, NULL);
+        /* The type it would take, from what the repository holds; a
+         * repository not made yet (or out of reach) would get a full. */
+        Catalog *dryCatalog = request->catalog;
+        Catalog *dryOpened = NULL;
+        if (!dryCatalog && request->storagePath && fsIsDirectory(request->storagePath)
+            && catOpen(&dryOpened, request->storagePath, false) == ERR_OK)
+            dryCatalog = dryOpened;
+        BackupPlan plan;
+        memset(&plan, 0, sizeof(plan));
+        ErrCode plannedCode = ERR_OK;
+        if (dryCatalog)
+            plannedCode = backupPlanType(&run, dryCatalog, &plan, true);
+        else if (request->type != BACKUP_TYPE_FULL)
+            backupFullBecause(&run, "no valid backup to take a differential of");
+        else
+            backupFullBecause(&run, "BACKUP_TYPE=full");
+        backupPlanFree(&plan);
+        catClose(dryOpened);
         boltClose(connection);
+        if (plannedCode != ERR_OK)
+            return plannedCode;
+        backupEmit(&run, BACKUP_EVENT_TYPE, NULL);
+        backupEmit(&run, BACKUP_EVENT_DRY_RUN, NULL);
         return ERR_OK;
     }
 
@@ -574,7 +600,7 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
     BackupPlan plan;
     memset(&plan, 0, sizeof(plan));
     if (code == ERR_OK)
-        code = backupPlanType(&run, catalog, &plan);
+        code = backupPlanType(&run, catalog, &plan, false);
     if (code == ERR_OK)
         backupEmit(&run, BACKUP_EVENT_TYPE, NULL);
     if (code == ERR_OK)

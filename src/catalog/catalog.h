@@ -341,7 +341,8 @@ typedef struct {
 
 /* Loads the chain that ends at backup id by following parent ids (catFind).
  * Each link is checked: the parent exists with a readable manifest, is
- * COMPLETE*, its manifestLinkSha256 equals the child's parent.manifest_sha256,
+ * COMPLETE* with its archive present at the manifest's size (catFind's cheap
+ * look, catEntryUsable), its manifestLinkSha256 equals the child's parent.manifest_sha256,
  * its chain_depth is the child's minus one (the full's is 0), and it was taken
  * of the same database by the logical method. A broken link is
  * BACKUP_CORRUPTED "the chain of <id> is broken at <parent>: <reason>" with an

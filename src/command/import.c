@@ -110,8 +110,8 @@ static ErrCode cmdImportWork(const Neo4jAdmin *admin, void *payload, ProcRun *ru
     return code;
 }
 
-ErrCode cmdImportLoadInto(CommandContext *context, const ArcLocation *archive, uint64_t expectedBytes,
-                          uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
+ErrCode cmdImportLoadInto(CommandContext *context, const ArcChainLink *chain, size_t chainCount,
+                          uint64_t expectedBytes, uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                           ArchiveContent *content)
 {
     *connection = NULL;
@@ -155,7 +155,8 @@ ErrCode cmdImportLoadInto(CommandContext *context, const ArcLocation *archive, u
 
     ImportCsv csv;
     logInfo("Writing the import files into %s (the target keeps running meanwhile)...", scratch);
-    ImportCsvRequest request = {.archive = *archive, .directory = scratch,
+    ImportCsvRequest request = {.archive = chain[chainCount - 1].location, .chain = chain, .chainCount = chainCount,
+                                .directory = scratch,
                                 .cancelFlag = context->cancelFlag, .progress = cmdImportOnProgress,
                                 .expectedRecords = expectedRecords};
     code = importCsvWrite(&request, &csv);

@@ -74,11 +74,12 @@ static ErrCode restoreConfirmPromotion(const char *backupId, const char *product
 
 /* ---- what restore/ does not hold yet: the offline loads live in command/ -- */
 
-static ErrCode restoreImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
+static ErrCode restoreImportLoad(void *payload, const ArcChainLink *chain, size_t chainCount, uint64_t expectedBytes,
                                  uint64_t expectedRecords, const InstanceConfig *instance,
                                  BoltConnection **connection, ArchiveContent *content)
 {
-    return cmdImportLoadInto(payload, archive, expectedBytes, expectedRecords, instance, connection, content);
+    return cmdImportLoadInto(payload, chain, chainCount, expectedBytes, expectedRecords, instance, connection,
+                             content);
 }
 
 static ErrCode restoreDumpRestore(void *payload, const CatEntry *entry, const ArcLocation *archive,

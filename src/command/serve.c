@@ -83,13 +83,14 @@ static ErrCode serveResumeScheduler(Config *config)
 
 /* A restore job's instance work, wired as neo4j-restore wires it (payload:
  * the job's ApiRestoreContext). */
-static ErrCode serveRestoreImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
-                                     uint64_t expectedRecords, const InstanceConfig *instance,
+static ErrCode serveRestoreImportLoad(void *payload, const ArcChainLink *chain, size_t chainCount,
+                                     uint64_t expectedBytes, uint64_t expectedRecords, const InstanceConfig *instance,
                                      BoltConnection **connection, ArchiveContent *content)
 {
     const ApiRestoreContext *job = payload;
     CommandContext context = {.config = job->config, .cancelFlag = job->cancelFlag};
-    return cmdImportLoadInto(&context, archive, expectedBytes, expectedRecords, instance, connection, content);
+    return cmdImportLoadInto(&context, chain, chainCount, expectedBytes, expectedRecords, instance, connection,
+                             content);
 }
 
 static ErrCode serveRestoreDump(void *payload, const CatEntry *entry, const ArcLocation *archive,

@@ -24,6 +24,7 @@ typedef struct {
     CopyResult *result;
     const CopyEvents *events;
     StorageLock *createLock; /* the destination's, taken at the first copy */
+    bool quietSkips;         /* ancestors of a differential: no SKIPPED event for those already there */
 } CopyRun;
 
 static void copyEmit(const CopyRun *run, CopyEventKind kind, const char *id, const char *text, uint64_t bytes,
@@ -313,8 +314,10 @@ static ErrCode copyOne(CopyRun *run, const char *id, bool *notRestorable)
         /* No destination in a dry run whose directory does not exist yet: nothing is there. */
         ErrCode found = request->destination ? catFind(request->destination, id, &there) : BACKUP_NOT_FOUND;
         if (found == ERR_OK && copyPresentValid(&entry, &there, why, sizeof(why))) {
-            result->skipped++;
-            copyEmit(run, COPY_EVENT_SKIPPED, id, NULL, entry.manifest->archive.sizeCompressed, 0);
+            if (!run->quietSkips) {
+                result->skipped++;
+                copyEmit(run, COPY_EVENT_SKIPPED, id, NULL, entry.manifest->archive.sizeCompressed, 0);
+            }
             catEntryFree(&there);
             catEntryFree(&entry);
             storageLockRelease(sourceLock);
@@ -413,8 +416,22 @@ ErrCode copyRun(const CopyRequest *request, CopyResult *out, const CopyEvents *e
         CatEntry entry = {0};
         if (code == ERR_OK)
             code = catFind(request->source, request->backupId, &entry);
+        bool differential = code == ERR_OK && entry.manifest && manifestIsDiff(entry.manifest);
         catEntryFree(&entry);
         bool notRestorable = false;
+        /* A differential is no use at the second location without its chain:
+         * the ancestors missing there go first, oldest first. */
+        CatChain chain = {0};
+        if (differential && catChainLoad(request->source, request->backupId, &chain) == ERR_OK) {
+            run.quietSkips = true;
+            for (size_t index = 0; code == ERR_OK && index + 1 < chain.count; index++) {
+                code = copyOne(&run, chain.links[index].id, &notRestorable);
+                if (code != ERR_OK && !notRestorable)
+                    code = copyFailure(&run, chain.links[index].id, code);
+            }
+            run.quietSkips = false;
+        }
+        catChainFree(&chain);
         if (code == ERR_OK) {
             code = copyOne(&run, request->backupId, &notRestorable);
             if (code != ERR_OK && notRestorable)

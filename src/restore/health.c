@@ -110,7 +110,15 @@ ErrCode healthArchiveContentReadAt(const ArcLocation *archive, ArchiveContent *o
 ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out, HealthRecordVisitor visit,
                                  void *payload)
 {
-    const char *archivePath = arcLocationShown(archive);
+    ArcChainLink link = {.location = *archive};
+    return healthArchiveContentScanChain(&link, 1, out, visit, payload);
+}
+
+ErrCode healthArchiveContentScanChain(const ArcChainLink *links, size_t count, ArchiveContent *out,
+                                      HealthRecordVisitor visit, void *payload)
+{
+    /* Messages name the backup asked for: the newest link. */
+    const char *archivePath = arcLocationShown(&links[count - 1].location);
     memset(out, 0, sizeof(*out));
     out->arena = arenaNew(0);
     HealthFingerprintState state = {fingerprintNew(), idMapNew(0), 0, &out->counts};
@@ -121,14 +129,14 @@ ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out
     size_t deferredCapacity = 0;
     BoltValue *schema = NULL;
     size_t schemaCapacity = 0;
-    ArcReader *reader = NULL;
-    ErrCode code = state.metadataKeys ? arcReaderOpenAt(&reader, archive, NULL)
+    ArcChainReader *reader = NULL;
+    ErrCode code = state.metadataKeys ? arcChainOpen(&reader, links, count)
                                       : errSet(ERR_INTERNAL, "out of memory");
     while (code == ERR_OK) {
         ArcRecordKind kind;
         const uint8_t *packed = NULL;
         size_t length = 0;
-        code = arcReaderNext(reader, &kind, &packed, &length);
+        code = arcChainNext(reader, &kind, &packed, &length);
         if (code != ERR_OK || !packed)
             break;
         PackReader packReader;
@@ -225,7 +233,7 @@ ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out
             out->schemaItems = items;
         }
     }
-    arcReaderFree(reader);
+    arcChainFree(reader);
     free(schema);
     free(deferred);
     arenaFree(deferredArena);

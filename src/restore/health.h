@@ -32,6 +32,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive_content.h"
+#include "archive/chain.h"
 #include "bolt/connection.h"
 #include "bolt/value.h"
 #include "common/error.h"
@@ -55,6 +56,11 @@ ErrCode healthArchiveContentReadAt(const ArcLocation *archive, ArchiveContent *o
 typedef ErrCode (*HealthRecordVisitor)(int recordKind, const BoltValue *record, void *payload);
 ErrCode healthArchiveContentScan(const ArcLocation *archive, ArchiveContent *out, HealthRecordVisitor visit,
                                  void *payload);
+/* The same over a differential chain (archive/chain.h), read merged: the
+ * content of the graph at its newest link. count 1 = healthArchiveContentScan
+ * of links[0].location. */
+ErrCode healthArchiveContentScanChain(const ArcChainLink *links, size_t count, ArchiveContent *out,
+                                      HealthRecordVisitor visit, void *payload);
 
 /* The content fingerprint of an archive, with its node and relationship
  * counts as the fingerprint sees them (BackupMetadata and orphans out). */

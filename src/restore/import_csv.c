@@ -712,11 +712,26 @@ static ErrCode importWriteRelationship(ImportWriter *writer, const BoltValue *re
     return code;
 }
 
+/* The links to read: the request's chain, or its one archive. */
+static const ArcChainLink *importLinks(const ImportCsvRequest *request, ArcChainLink *single, size_t *count)
+{
+    if (request->chain && request->chainCount) {
+        *count = request->chainCount;
+        return request->chain;
+    }
+    *single = (ArcChainLink){.location = request->archive};
+    *count = 1;
+    return single;
+}
+
 static ErrCode importWriteAll(ImportWriter *writer)
 {
-    ArcReader *reader = NULL;
+    ArcChainReader *reader = NULL;
     Arena *arena = arenaNew(0);
-    ErrCode code = arcReaderOpenAt(&reader, &writer->request->archive, NULL);
+    ArcChainLink single;
+    size_t linkCount = 0;
+    const ArcChainLink *links = importLinks(writer->request, &single, &linkCount);
+    ErrCode code = arcChainOpen(&reader, links, linkCount);
     for (uint64_t count = 0; code == ERR_OK; count++) {
         if (count % IMPORT_CANCEL_EVERY == 0 && importCancelled(writer)) {
             code = errSet(OPERATION_INTERRUPTED, "restore interrupted by a signal while writing import files");
@@ -725,7 +740,7 @@ static ErrCode importWriteAll(ImportWriter *writer)
         ArcRecordKind kind;
         const uint8_t *packed = NULL;
         size_t length = 0;
-        code = arcReaderNext(reader, &kind, &packed, &length);
+        code = arcChainNext(reader, &kind, &packed, &length);
         if (code != ERR_OK || !packed)
             break;
         if (kind != ARC_RECORD_NODE && kind != ARC_RECORD_RELATIONSHIP)
@@ -749,7 +764,7 @@ static ErrCode importWriteAll(ImportWriter *writer)
         uint64_t written = writer->out->nodes + writer->out->relationships + writer->out->orphanRelationships;
         writer->request->progress(written, written, writer->request->progressPayload);
     }
-    arcReaderFree(reader);
+    arcChainFree(reader);
     arenaFree(arena);
     return code;
 }
@@ -783,7 +798,10 @@ ErrCode importCsvWrite(const ImportCsvRequest *request, ImportCsv *out)
     if (!writer.nodeKeys)
         return errSet(RESTORE_FAILED, "out of memory for the node key set");
 
-    ErrCode code = healthArchiveContentScan(&request->archive, &out->archive, importSurvey, &writer);
+    ArcChainLink single;
+    size_t linkCount = 0;
+    const ArcChainLink *links = importLinks(request, &single, &linkCount);
+    ErrCode code = healthArchiveContentScanChain(links, linkCount, &out->archive, importSurvey, &writer);
     if (code == ERR_OK) {
         importChooseMarker(&writer);
         uint32_t widest = writer.nodeColumns.count > writer.relationshipColumns.count ? writer.nodeColumns.count

@@ -29,6 +29,7 @@
 #define NBK_RESTORE_IMPORT_CSV_H
 
 #include "archive/archive.h"
+#include "archive/chain.h"
 #include "bolt/connection.h"
 #include "common/buffer.h"
 #include "common/error.h"
@@ -50,6 +51,10 @@
 
 typedef struct {
     ArcLocation archive;                  /* read twice: a survey, then the files */
+    /* A differential's chain (archive/chain.h), read merged in place of
+     * archive; NULL/0 = the single archive above. */
+    const ArcChainLink *chain;
+    size_t chainCount;
     const char *directory;                /* exists and holds none of the files below */
     volatile sig_atomic_t *cancelFlag;    /* may be NULL */
     /* Called every 65536 records of the writing pass and at its end; may be NULL. */

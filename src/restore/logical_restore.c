@@ -1018,10 +1018,12 @@ static ErrCode restoreSchema(RestoreContext *context)
 
 /* ---- the run ----------------------------------------------------------------- */
 
-static ErrCode restoreCheckHeader(ArcReader *reader)
+/* The newest link's header: a full's or a differential's format (the chain
+ * reader checked each link's against its place). */
+static ErrCode restoreCheckHeader(ArcChainReader *reader)
 {
     size_t length = 0;
-    const uint8_t *header = arcReaderHeader(reader, &length);
+    const uint8_t *header = arcChainHeader(reader, &length);
     if (!header)
         return ERR_OK;
     Arena *arena = arenaNew(0);
@@ -1034,7 +1036,7 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
         code = errSet(BACKUP_CORRUPTED, "archive header does not decode: %s", errLast()->reason);
     } else if (value.type == BOLT_MAP) {
         const char *format = boltMapGetString(&value, "format", NULL);
-        if (format && strcmp(format, "nbk-logical-1") != 0)
+        if (format && strcmp(format, ARC_FORMAT_FULL) != 0 && strcmp(format, ARC_FORMAT_DIFF) != 0)
             code = errSet(BACKUP_CORRUPTED, "archive format '%s' is not one this tool restores", format);
     }
     arenaFree(arena);
@@ -1043,7 +1045,7 @@ static ErrCode restoreCheckHeader(ArcReader *reader)
 
 /* The archive's records from first (already read by the caller: ended when
  * the archive held nothing else) on. */
-static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader, ArcRecordKind kind,
+static ErrCode restoreReadArchive(RestoreContext *context, ArcChainReader *reader, ArcRecordKind kind,
                                   const uint8_t *packed, size_t length, bool ended)
 {
     if (ended)
@@ -1053,7 +1055,7 @@ static ErrCode restoreReadArchive(RestoreContext *context, ArcReader *reader, Ar
             return restoreInterrupted();
         ErrCode code = ERR_OK;
         if (!first) {
-            code = arcReaderNext(reader, &kind, &packed, &length);
+            code = arcChainNext(reader, &kind, &packed, &length);
             if (code != ERR_OK)
                 return code;
             if (!packed)
@@ -1104,7 +1106,8 @@ static void restoreContextFree(RestoreContext *context)
 ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreResult *result)
 {
     memset(result, 0, sizeof(*result));
-    bool located = request && (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL);
+    bool located = request && ((request->chain && request->chainCount) ||
+                               (request->archive.storage ? request->archive.name != NULL : request->archive.path != NULL));
     if (!request || !request->connection || !located)
         return errSet(ERR_INTERNAL, "logicalRestoreRun needs a connection and an archive location");
 
@@ -1144,7 +1147,11 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     context.deferredArena = arenaNew(0);
     bufferInit(&context.query);
     bufferInit(&context.fragment);
-    ArcReader *reader = NULL;
+    ArcChainReader *reader = NULL;
+    ArcChainLink single = {.location = request->archive};
+    const ArcChainLink *links = request->chain && request->chainCount ? request->chain : &single;
+    size_t linkCount = request->chain && request->chainCount ? request->chainCount : 1;
+    const ArcLocation *shown = &links[linkCount - 1].location;
     ErrCode code = ERR_OK;
     if (!context.idMap || !context.metadataKeys) {
         code = errSet(RESTORE_FAILED, "out of memory for the node id map (%llu nodes expected)",
@@ -1156,7 +1163,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
              context.nodeBatchSize, context.relationshipBatchSize);
 
     /* Open (and so check) the archive before touching the target. */
-    code = arcReaderOpenAt(&reader, &request->archive, NULL);
+    code = arcChainOpen(&reader, links, linkCount);
     if (code == ERR_OK)
         code = restoreCheckHeader(reader);
     if (code != ERR_OK)
@@ -1168,7 +1175,7 @@ ErrCode logicalRestoreRun(const LogicalRestoreRequest *request, LogicalRestoreRe
     const uint8_t *firstPacked = NULL;
     size_t firstLength = 0;
     for (;;) {
-        code = arcReaderNext(reader, &firstKind, &firstPacked, &firstLength);
+        code = arcChainNext(reader, &firstKind, &firstPacked, &firstLength);
         if (code != ERR_OK || !firstPacked || firstKind != ARC_RECORD_SCHEMA)
             break;
         code = restoreAddSchema(&context, firstPacked, firstLength);
@@ -1224,8 +1231,8 @@ done:
     result->idMapBytes = context.idMap ? idMapBytes(context.idMap) : 0;
     result->seconds = timeMonotonic() - context.startTime;
     if (code != ERR_OK && code != OPERATION_INTERRUPTED)
-        errAddContext("restore of %s", arcLocationShown(&request->archive));
-    arcReaderFree(reader);
+        errAddContext("restore of %s", arcLocationShown(shown));
+    arcChainFree(reader);
     restoreContextFree(&context);
     return code;
 }

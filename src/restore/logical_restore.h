@@ -24,6 +24,7 @@
 #define NBK_RESTORE_LOGICAL_RESTORE_H
 
 #include "archive/archive.h"
+#include "archive/chain.h"
 #include "bolt/connection.h"
 #include "common/error.h"
 #include "restore/health.h"
@@ -66,6 +67,10 @@ typedef struct {
     BoltConnection *connection;      /* the TARGET, connected (borrowed) */
     const char *database;            /* NULL = the user's home database */
     ArcLocation archive;             /* a path or a repository storage name */
+    /* A differential's chain (archive/chain.h), read merged in place of
+     * archive; NULL/0 = the single archive above. */
+    const ArcChainLink *chain;
+    size_t chainCount;
     bool wipeTarget;                 /* call restoreWipeTarget first */
     uint64_t expectedNodes;          /* manifest counts: presizing and progress; 0 = unknown */
     uint64_t expectedRelationships;

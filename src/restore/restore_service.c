@@ -8,6 +8,7 @@
 #include "archive/archive.h"
 #include "catalog/validate.h"
 #include "common/format.h"
+#include "common/mem.h"
 #include "common/fsutil.h"
 #include "common/process.h"
 #include "common/spill_array.h"
@@ -18,6 +19,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -42,7 +44,21 @@ typedef struct {
     const CatEntry *entry;
     const char *archivePath;
     bool rollback;             /* restoring the safety backup after a failed promotion */
+    /* A differential's chain (full first, entry's archive last), read
+     * merged by every load; NULL/0 for a full backup. */
+    const ArcChainLink *chain;
+    size_t chainCount;
+    uint64_t chainUncompressedBytes; /* every link's archive, uncompressed */
 } RestoreSource;
+
+/* A differential's chain, made ready before anything is touched: loaded
+ * (catChainLoad checks the links), each link unlocked, locked shared like
+ * the backup itself, and its archive's SHA-256 checked. */
+typedef struct {
+    CatChain chain;
+    CatChainLinks links;
+    StorageLock **locks;       /* one per link but the last (the backup's own lock covers it) */
+} RestoreChain;
 
 static void restoreSend(const RestoreRunState *run, RestoreEvent *event)
 {
@@ -133,6 +149,16 @@ static bool restoreIsDump(const Manifest *manifest)
     return manifest && manifest->method && strcmp(manifest->method, "dump") == 0;
 }
 
+static void restoreChainFree(RestoreChain *chain)
+{
+    for (size_t index = 0; chain->locks && index + 1 < chain->chain.count; index++)
+        storageLockRelease(chain->locks[index]);
+    free(chain->locks);
+    catChainLinksFree(&chain->links);
+    catChainFree(&chain->chain);
+    memset(chain, 0, sizeof(*chain));
+}
+
 /* "host:port/database" of an instance, to tell whether two names are the same server. */
 static void restoreIdentity(const InstanceConfig *instance, char *out, size_t size)
 {
@@ -191,6 +217,55 @@ static ErrCode restoreVerifyChecksum(const RestoreRunState *run, const CatEntry 
     else if (code == ERR_OK)
         restoreLine(run, LOG_INFO, "Checksum verification: PASSED");
     return code;
+}
+
+/* For a differential (nothing to do for a full backup): its chain into
+ * out, every link checked, unlocked, locked (with lockLinks) and its
+ * checksum verified, and source pointed at it. A broken chain or link is
+ * BACKUP_CORRUPTED, reported with the contract's lines, before the target
+ * is touched. The rollback does not lock: the safety backup is not locked
+ * either, and its chain may share links with the one restored, whose locks
+ * object storage takes exclusively. */
+static ErrCode restoreOpenChain(const RestoreRunState *run, const CatEntry *entry, bool lockLinks, RestoreChain *out,
+                                RestoreSource *source)
+{
+    memset(out, 0, sizeof(*out));
+    if (!entry->manifest || !manifestIsDiff(entry->manifest))
+        return ERR_OK;
+    const RestoreRequest *request = run->request;
+    ErrCode code = catChainLoad(request->catalog, entry->manifest->id, &out->chain);
+    if (code == ERR_OK)
+        code = catChainLinksOpen(request->catalog, &out->chain, request->masterKey, &out->links);
+    if (code == ERR_OK)
+        out->locks = memCalloc(out->chain.count, sizeof(*out->locks));
+    for (size_t index = 0; code == ERR_OK && index + 1 < out->chain.count; index++) {
+        const CatEntry *link = &out->chain.links[index];
+        if (lockLinks)
+            code = catLockBackup(request->catalog, link->manifest->id, LOCK_SHARED, 5000, "restore",
+                                 &out->locks[index]);
+        CatChecksum checksum = {0};
+        char path[4096];
+        if (code == ERR_OK)
+            code = catChecksumVerify(request->catalog, link, path, sizeof(path), &checksum);
+        if (code != ERR_OK) {
+            errAddContext("backup %s of the chain of %s", link->manifest->id, entry->manifest->id);
+            if (code == BACKUP_CORRUPTED)
+                restoreReportCorrupted(run, checksum.mismatch ? checksum.expected : NULL,
+                                       checksum.mismatch ? checksum.got : NULL);
+        }
+    }
+    /* A broken chain (the loop reports a link's own failure). */
+    if (code == BACKUP_CORRUPTED && !out->locks)
+        restoreReportCorrupted(run, NULL, NULL);
+    if (code != ERR_OK)
+        return code;
+    source->chain = out->links.links;
+    source->chainCount = out->links.count;
+    for (size_t index = 0; index < out->chain.count; index++)
+        source->chainUncompressedBytes += out->chain.links[index].manifest->archive.sizeUncompressed;
+    restoreLine(run, LOG_INFO, "Differential backup: chain of %zu backups from full backup %s, every parent's "
+                "checksum PASSED", out->chain.count, out->chain.links[0].manifest->id);
+    return ERR_OK;
 }
 
 /* Connects to an instance, running its start command when it does not answer. */
@@ -275,6 +350,15 @@ static ErrCode restoreHealthChecks(const RestoreRunState *run, const RestoreSour
     };
     HealthCheckResult checks[HEALTH_CHECK_COUNT];
     healthRunAll(connection, instance->database, &expected, checks);
+    /* A chain merged into another graph than the one backed up would pass
+     * the target against the merged records: the manifest's fingerprint
+     * (of the whole graph at the differential's time) decides. */
+    for (int index = 0; source->chain && manifest->contentFingerprint && index < HEALTH_CHECK_COUNT; index++)
+        if (strcmp(checks[index].name, "fingerprint") == 0 && checks[index].status == HEALTH_PASS &&
+            strcmp(archive->fingerprint, manifest->contentFingerprint) != 0)
+            healthFinding(&checks[index], checks[index].name, HEALTH_FAIL,
+                          "the chain merged to content fingerprint %s, the backup's manifest says %s",
+                          archive->fingerprint, manifest->contentFingerprint);
     /* The rollback's checks are always real. */
 #ifdef NBK_TEST_HOOKS
     const char *fault = source->rollback ? NULL : run->request->faultPromoteHealth;
@@ -339,7 +423,11 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
     if (load == RESTORE_LOAD_IMPORT) {
         restoreLine(run, LOG_INFO, "Restoring data into %s (database %s) with neo4j-admin database import...",
                     instance->name, instance->database);
-        code = request->ops->importLoad(request->ops->payload, &archiveAt, manifest->archive.sizeUncompressed,
+        ArcChainLink single = {.location = archiveAt};
+        code = request->ops->importLoad(request->ops->payload, source->chain ? source->chain : &single,
+                                        source->chain ? source->chainCount : 1,
+                                        source->chain ? source->chainUncompressedBytes
+                                                      : manifest->archive.sizeUncompressed,
                                         manifest->stats.nodes + manifest->stats.relationships, instance, &connection,
                                         &imported);
         archive = &imported;
@@ -352,6 +440,8 @@ static ErrCode restoreIntoInstance(const RestoreRunState *run, const RestoreSour
             .connection = connection,
             .database = instance->database,
             .archive = archiveAt,
+            .chain = source->chain,
+            .chainCount = source->chainCount,
             .wipeTarget = true,
             .expectedNodes = manifest->stats.nodes,
             .expectedRelationships = manifest->stats.relationships,
@@ -437,15 +527,19 @@ static ErrCode restorePromote(const RestoreRunState *run, const RestoreSource *s
                 failure.reason, safetyId);
     CatEntry safety = {0};
     char safetyArchive[4096] = "";
+    RestoreSource rollbackSource = {&safety, safetyArchive, true, NULL, 0, 0};
+    RestoreChain safetyChain = {0};
     ErrCode rollback = catFind(request->catalog, safetyId, &safety);
     if (rollback == ERR_OK)
         rollback = catEntryUnlock(request->catalog, &safety, request->masterKey);
+    /* The safety backup may be a differential of production's chain. */
+    if (rollback == ERR_OK)
+        rollback = restoreOpenChain(run, &safety, false, &safetyChain, &rollbackSource);
     if (rollback == ERR_OK)
         rollback = restoreVerifyChecksum(run, &safety, safetyArchive, sizeof(safetyArchive));
-    if (rollback == ERR_OK) {
-        RestoreSource rollbackSource = {&safety, safetyArchive, true};
+    if (rollback == ERR_OK)
         rollback = restoreIntoInstance(run, &rollbackSource, production, true, failedCheck, sizeof(failedCheck));
-    }
+    restoreChainFree(&safetyChain);
     catEntryFree(&safety);
     if (rollback == ERR_OK) {
         result->rolledBack = true;
@@ -526,6 +620,8 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     const InstanceConfig *target = request->target;
     const InstanceConfig *production = request->production;
     CatEntry entry = {0};
+    RestoreChain chain = {0};
+    RestoreSource source = {&entry, NULL, false, NULL, 0, 0};
     StorageLock *backupLock = NULL;
     bool stateStarted = false;
     bool promoting = false; /* the failure, if any, is production's, not the test instance's */
@@ -565,6 +661,9 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     if (code == ERR_OK) {
         restoreLine(&run, LOG_INFO, "Validating backup integrity...");
         code = restoreVerifyChecksum(&run, &entry, archivePath, sizeof(archivePath));
+        /* A differential: every link of its chain too, before the target is touched. */
+        if (code == ERR_OK)
+            code = restoreOpenChain(&run, &entry, true, &chain, &source);
         result->reported = code == BACKUP_CORRUPTED;
     }
     if (code == ERR_OK) {
@@ -587,7 +686,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
         recoveryTransition(run.root, RECOVERY_RECOVERING, backupId, target->name, NULL, false);
         stateStarted = true;
         restoreLine(&run, LOG_INFO, "Preparing test Neo4j instance (%s)...", target->name);
-        RestoreSource source = {&entry, archivePath, false};
+        source.archivePath = archivePath;
         code = restoreIntoInstance(&run, &source, target, request->validate, failedCheck, sizeof(failedCheck));
         if (code == ERR_OK) {
             recoveryTransition(run.root, RECOVERY_SUCCESS, backupId, target->name, NULL, false);
@@ -621,6 +720,7 @@ ErrCode restoreRun(const RestoreRequest *request, RestoreResult *result, const R
     }
     if (code == RESTORE_HEALTH_FAILED && !result->reported)
         restoreReportHealthFailure(&run, failedCheck);
+    restoreChainFree(&chain);
     storageLockRelease(backupLock);
     catEntryFree(&entry);
     return code;

@@ -93,9 +93,12 @@ typedef struct {
     /* A write connection to instance (neo4j:// routed to a primary). */
     ErrCode (*connect)(const InstanceConfig *instance, BoltConnection **out);
     /* The import load: stop, neo4j-admin database import, start, fix-ups,
-     * schema; on success *connection is open and *content filled. */
-    ErrCode (*importLoad)(void *payload, const ArcLocation *archive, uint64_t expectedBytes, uint64_t expectedRecords,
-                          const InstanceConfig *instance, BoltConnection **connection, ArchiveContent *content);
+     * schema; on success *connection is open and *content filled. chain:
+     * the archive (count 1) or a differential's chain (archive/chain.h),
+     * read merged. */
+    ErrCode (*importLoad)(void *payload, const ArcChainLink *chain, size_t chainCount, uint64_t expectedBytes,
+                          uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
+                          ArchiveContent *content);
     /* CONFIG_INVALID unless a dump can be restored into instance. */
     ErrCode (*dumpPreflight)(const CatEntry *entry, const InstanceConfig *instance);
     /* The dump restore with its own health checks (failedCheck as restoreRun's). */

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const BoltValue *items = value.as.list.items;
         if (items[0].type != BOLT_STRING || items[0].as.string.length != 1 ||
             items[0].as.string.data[0] != (entity == ARC_RECORD_NODE ? 'N' : 'R') ||
-            items[1].type != BOLT_INTEGER || items[1].as.integer != key)
+            items[1].type != BOLT_INT || items[1].as.integer != key)
             abort();
         Buffer packed;
         bufferInit(&packed);
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (code != ERR_OK && code != BACKUP_CORRUPTED)
         abort();
     if (decoded) {
-        bool keyed = value.type == BOLT_LIST && value.as.list.count >= 1 && value.as.list.items[0].type == BOLT_INTEGER;
+        bool keyed = value.type == BOLT_LIST && value.as.list.count >= 1 && value.as.list.items[0].type == BOLT_INT;
         if (keyed != (code == ERR_OK))
             abort();
         if (keyed && value.as.list.items[0].as.integer != key)

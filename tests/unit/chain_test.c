@@ -17,12 +17,15 @@
 #include "bolt/packstream.h"
 #include "bolt/value.h"
 #include "common/buffer.h"
+#include "restore/health.h"
+#include "restore/import_csv.h"
 
 #include "archive_records.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char testDir[] = "/tmp/nbk-chain-test-XXXXXX";
@@ -532,6 +535,11 @@ static void testEncryptedLinks(void **state)
     removeLinks(tests, 3);
 }
 
+static int compareStrings(const void *left, const void *right)
+{
+    return strcmp(*(char *const *)left, *(char *const *)right);
+}
+
 /* ---- a randomized chain against a model -------------------------------------- */
 
 enum { MODEL_KEYS = 300, MODEL_LINKS = 6 };
@@ -600,40 +608,67 @@ static void modelStep(Model *model, int64_t version, uint32_t *seed)
     }
 }
 
+/* Writes a full and MODEL_LINKS - 1 differentials of a graph changing at
+ * random; models[i] is the graph at link i. withSchema adds a schema record
+ * naming the link ("full", "link<i>") at the head of each. */
+static void writeModelChain(uint32_t *seed, bool withSchema, Model *models, TestLink *tests)
+{
+    memset(&models[0], 0, sizeof(Model));
+    for (int step = 0; step < 6; step++)
+        modelStep(&models[0], 1, seed);
+    Buffer spec;
+    bufferInit(&spec);
+    if (withSchema)
+        bufferAppendF(&spec, "S:full");
+    for (int key = 0; key < MODEL_KEYS; key++)
+        if (models[0].node[key])
+            bufferAppendF(&spec, " N%d:%lld", key, (long long)models[0].node[key]);
+    for (int key = 0; key < MODEL_KEYS; key++)
+        if (models[0].rel[key])
+            bufferAppendF(&spec, " R%d:%lld-%lld:%lld", key, (long long)models[0].relStart[key],
+                          (long long)models[0].relEnd[key], (long long)models[0].rel[key]);
+    bufferAppendByte(&spec, 0);
+    writeLink(&tests[0], "full", ARC_FORMAT_FULL, (const char *)spec.data, NULL, 4096);
+    for (int link = 1; link < MODEL_LINKS; link++) {
+        models[link] = models[link - 1];
+        modelStep(&models[link], link + 1, seed);
+        bufferClear(&spec);
+        if (withSchema)
+            bufferAppendF(&spec, "S:link%d", link);
+        appendDiff(&models[link - 1], &models[link], &spec, seed);
+        bufferAppendByte(&spec, 0);
+        char name[16];
+        snprintf(name, sizeof(name), "d%d", link);
+        writeLink(&tests[link], name, ARC_FORMAT_DIFF, (const char *)spec.data, NULL, 4096);
+    }
+    bufferFree(&spec);
+}
+
+/* The graph of model as one full archive, in key order. */
+static void writeModelFull(const Model *model, TestLink *test)
+{
+    Buffer spec;
+    bufferInit(&spec);
+    for (int key = 0; key < MODEL_KEYS; key++)
+        if (model->node[key])
+            bufferAppendF(&spec, " N%d:%lld", key, (long long)model->node[key]);
+    for (int key = 0; key < MODEL_KEYS; key++)
+        if (model->rel[key])
+            bufferAppendF(&spec, " R%d:%lld-%lld:%lld", key, (long long)model->relStart[key],
+                          (long long)model->relEnd[key], (long long)model->rel[key]);
+    bufferAppendByte(&spec, 0);
+    writeLink(test, "equal", ARC_FORMAT_FULL, (const char *)spec.data, NULL, 4096);
+    bufferFree(&spec);
+}
+
 static void testRandomChainsAgainstAModel(void **state)
 {
     (void)state;
     uint32_t seed = 12345;
     for (int round = 0; round < 8; round++) {
         Model models[MODEL_LINKS];
-        memset(&models[0], 0, sizeof(Model));
-        for (int step = 0; step < 6; step++)
-            modelStep(&models[0], 1, &seed);
-        Buffer spec;
-        bufferInit(&spec);
-        bufferAppendF(&spec, "S:full");
-        for (int key = 0; key < MODEL_KEYS; key++)
-            if (models[0].node[key])
-                bufferAppendF(&spec, " N%d:%lld", key, (long long)models[0].node[key]);
-        for (int key = 0; key < MODEL_KEYS; key++)
-            if (models[0].rel[key])
-                bufferAppendF(&spec, " R%d:%lld-%lld:%lld", key, (long long)models[0].relStart[key],
-                              (long long)models[0].relEnd[key], (long long)models[0].rel[key]);
         TestLink tests[MODEL_LINKS];
-        bufferAppendByte(&spec, 0);
-        writeLink(&tests[0], "full", ARC_FORMAT_FULL, (const char *)spec.data, NULL, 4096);
-        for (int link = 1; link < MODEL_LINKS; link++) {
-            models[link] = models[link - 1];
-            modelStep(&models[link], link + 1, &seed);
-            bufferClear(&spec);
-            bufferAppendF(&spec, "S:link%d", link);
-            appendDiff(&models[link - 1], &models[link], &spec, &seed);
-            bufferAppendByte(&spec, 0);
-            char name[16];
-            snprintf(name, sizeof(name), "d%d", link);
-            writeLink(&tests[link], name, ARC_FORMAT_DIFF, (const char *)spec.data, NULL, 4096);
-        }
-        bufferFree(&spec);
+        writeModelChain(&seed, true, models, tests);
 
         ArcChainLink links[MODEL_LINKS];
         linksOf(links, tests, MODEL_LINKS);
@@ -695,6 +730,108 @@ static void testRandomChainsAgainstAModel(void **state)
     }
 }
 
+/* Sorted lines of a file, joined: the rows whatever their order. */
+static void sortedLines(const char *path, Buffer *out)
+{
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    char **lines = NULL;
+    size_t count = 0;
+    char line[512];
+    while (fgets(line, sizeof(line), file)) {
+        lines = realloc(lines, (count + 1) * sizeof(char *));
+        lines[count++] = strdup(line);
+    }
+    fclose(file);
+    qsort(lines, count, sizeof(char *), compareStrings);
+    bufferClear(out);
+    for (size_t index = 0; index < count; index++) {
+        bufferAppend(out, lines[index], strlen(lines[index]));
+        free(lines[index]);
+    }
+    free(lines);
+    bufferAppendByte(out, 0);
+}
+
+static void removeImportFiles(const ImportCsv *csv, const char *directory)
+{
+    const char *files[] = {csv->nodeHeader, csv->nodeData, csv->relationshipHeader, csv->relationshipData,
+                           csv->nodeFixups, csv->relationshipFixups, csv->reportFile};
+    for (size_t index = 0; index < sizeof(files) / sizeof(files[0]); index++)
+        if (files[index][0])
+            unlink(files[index]);
+    rmdir(directory);
+}
+
+static void importInto(const char *name, const ArcChainLink *links, size_t count, ImportCsv *csv, char *directory)
+{
+    snprintf(directory, 256, "%s/%s", testDir, name);
+    assert_int_equal(mkdir(directory, 0700), 0);
+    ImportCsvRequest request = {.directory = directory};
+    if (count == 1)
+        request.archive = links[0].location;
+    else
+        request.chain = links, request.chainCount = count;
+    assert_int_equal(importCsvWrite(&request, csv), ERR_OK);
+}
+
+/* The consumers read a chain as the graph at its newest link: the health
+ * checks' archive content (fingerprint, counts) and the import files equal
+ * those of one full archive of that graph. */
+static void testConsumersReadTheMergedGraph(void **state)
+{
+    (void)state;
+    uint32_t seed = 777;
+    Model models[MODEL_LINKS];
+    TestLink tests[MODEL_LINKS + 1];
+    writeModelChain(&seed, false, models, tests);
+    writeModelFull(&models[MODEL_LINKS - 1], &tests[MODEL_LINKS]);
+    ArcChainLink links[MODEL_LINKS + 1];
+    linksOf(links, tests, MODEL_LINKS + 1);
+
+    ArchiveContent merged, equal;
+    assert_int_equal(healthArchiveContentScanChain(links, MODEL_LINKS, &merged, NULL, NULL), ERR_OK);
+    assert_int_equal(healthArchiveContentScan(&links[MODEL_LINKS].location, &equal, NULL, NULL), ERR_OK);
+    assert_string_equal(merged.fingerprint, equal.fingerprint);
+    assert_int_equal(merged.nodes, equal.nodes);
+    assert_int_equal(merged.relationships, equal.relationships);
+    assert_int_equal(merged.orphanRelationships, 0);
+    assert_true(merged.nodes > 0 && merged.relationships > 0);
+    arcContentFree(&merged);
+    arcContentFree(&equal);
+    /* The full alone is another graph. */
+    assert_int_equal(healthArchiveContentScanChain(links, 1, &merged, NULL, NULL), ERR_OK);
+    assert_int_equal(healthArchiveContentScan(&links[MODEL_LINKS].location, &equal, NULL, NULL), ERR_OK);
+    assert_string_not_equal(merged.fingerprint, equal.fingerprint);
+    arcContentFree(&merged);
+    arcContentFree(&equal);
+
+    ImportCsv fromChain, fromFull;
+    char chainDir[256], fullDir[256];
+    importInto("import-chain", links, MODEL_LINKS, &fromChain, chainDir);
+    importInto("import-full", &links[MODEL_LINKS], 1, &fromFull, fullDir);
+    assert_int_equal(fromChain.nodes, fromFull.nodes);
+    assert_int_equal(fromChain.relationships, fromFull.relationships);
+    assert_int_equal(fromChain.orphanRelationships, 0);
+    assert_string_equal(fromChain.archive.fingerprint, fromFull.archive.fingerprint);
+    Buffer left, right;
+    bufferInit(&left);
+    bufferInit(&right);
+    sortedLines(fromChain.nodeData, &left);
+    sortedLines(fromFull.nodeData, &right);
+    assert_string_equal((const char *)left.data, (const char *)right.data);
+    sortedLines(fromChain.relationshipData, &left);
+    sortedLines(fromFull.relationshipData, &right);
+    assert_string_equal((const char *)left.data, (const char *)right.data);
+    bufferFree(&left);
+    bufferFree(&right);
+    removeImportFiles(&fromChain, chainDir);
+    removeImportFiles(&fromFull, fullDir);
+    importCsvFree(&fromChain);
+    importCsvFree(&fromFull);
+    removeLinks(tests, MODEL_LINKS + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +847,7 @@ int main(void)
         cmocka_unit_test(testRecordWithoutKey),
         cmocka_unit_test(testEncryptedLinks),
         cmocka_unit_test(testRandomChainsAgainstAModel),
+        cmocka_unit_test(testConsumersReadTheMergedGraph),
     };
     return cmocka_run_group_tests(tests, setupDir, removeDir);
 }

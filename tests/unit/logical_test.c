@@ -1308,8 +1308,10 @@ static void testServiceDryRunChangesNothing(void **state)
     assert_int_equal(backupCreate(&request, &result, &(BackupEvents){.onEvent = serviceOnEvent, .payload = &fixture}),
                      ERR_OK);
     serviceFakeJoin(db);
-    assert_int_equal(fixture.kindCount, 3);
-    assert_int_equal(fixture.kinds[2], BACKUP_EVENT_DRY_RUN);
+    assert_int_equal(fixture.kindCount, 4);
+    assert_int_equal(fixture.kinds[2], BACKUP_EVENT_TYPE);
+    assert_int_equal(fixture.kinds[3], BACKUP_EVENT_DRY_RUN);
+    assert_false(result.differential); /* no repository yet: a full */
     assert_int_equal(result.sourceNodes, db->scanNodeCount);
     assert_int_equal(result.sourceRelationships, db->scanRelationshipCount);
     assert_int_equal(strncmp(result.id, "neo4j-", 6), 0);

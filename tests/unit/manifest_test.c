@@ -525,6 +525,88 @@ static void testStatsCounts(void **state)
 
 /* --list --json must stay valid JSON: a manifest whose strings are not valid
  * UTF-8 is damaged; control characters parse (json-c escapes them on output). */
+/* A differential's chain fields: round trip, the link digest's invariance
+ * under the fields that change after a backup is written, and refusal of
+ * a parent that could not be one. */
+static void testDifferentialFields(void **state)
+{
+    (void)state;
+    Manifest *parent = sampleManifest();
+    char before[65], after[65];
+    manifestLinkSha256(parent, before);
+    manifestSetString(&parent->status, MANIFEST_STATUS_COMPLETE);
+    parent->validatedAt = 0;
+    parent->keep = !parent->keep;
+    manifestLinkSha256(parent, after);
+    assert_string_equal(before, after);
+    parent->stats.nodes++;
+    manifestLinkSha256(parent, after);
+    assert_string_not_equal(before, after);
+
+    Manifest *diff = sampleManifest();
+    manifestSetString(&diff->id, "neo4j-20251228-153000");
+    manifestSetString(&diff->backupType, MANIFEST_TYPE_DIFF);
+    manifestSetString(&diff->parent.id, "neo4j-20251227-153000");
+    manifestSetString(&diff->parent.manifestSha256, before);
+    diff->chainDepth = 3;
+    diff->changes.nodes = 7;
+    diff->changes.relationships = 8;
+    diff->changes.deletedNodes = 9;
+    diff->changes.deletedRelationships = 10;
+    char *text = manifestSerialize(diff);
+    Manifest *loaded = NULL;
+    assert_int_equal(manifestParse(text, strlen(text), MANIFEST_PARSE_VERIFY, &loaded), ERR_OK);
+    assert_true(manifestIsDiff(loaded));
+    assert_string_equal(loaded->parent.id, "neo4j-20251227-153000");
+    assert_string_equal(loaded->parent.manifestSha256, before);
+    assert_int_equal(loaded->chainDepth, 3);
+    assert_int_equal(loaded->changes.nodes, 7);
+    assert_int_equal(loaded->changes.deletedRelationships, 10);
+    char reloaded[65], original[65];
+    manifestLinkSha256(loaded, reloaded);
+    manifestLinkSha256(diff, original);
+    assert_string_equal(reloaded, original);
+    manifestFree(loaded);
+    free(text);
+
+    static const struct {
+        const char *fields;
+        const char *fragment;
+    } cases[] = {
+        {"\"backup_type\": \"incremental\"", "neither"},
+        {"\"backup_type\": \"diff\"", "names no parent"},
+        {"\"backup_type\": \"full\", \"parent\": {\"id\": \"a\"}", "a full backup names a parent"},
+        {"\"backup_type\": \"diff\", \"chain_depth\": 1, \"parent\": {\"id\": \"../x\", \"manifest_sha256\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+         "parent.id is not a backup id"},
+        {"\"backup_type\": \"diff\", \"chain_depth\": 1, \"parent\": {\"id\": \"x\", \"manifest_sha256\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+         "names itself"},
+        {"\"backup_type\": \"diff\", \"chain_depth\": 1, \"parent\": {\"id\": \"p\", \"manifest_sha256\": \"ABC\"}",
+         "manifest_sha256 is not 64"},
+        {"\"backup_type\": \"diff\", \"chain_depth\": 0, \"parent\": {\"id\": \"p\", \"manifest_sha256\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+         "chain_depth 0"},
+        {"\"backup_type\": \"diff\", \"chain_depth\": 1001, \"parent\": {\"id\": \"p\", \"manifest_sha256\": "
+         "\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+         "chain_depth 1001"},
+    };
+    for (size_t index = 0; index < sizeof(cases) / sizeof(cases[0]); index++) {
+        char json[1024];
+        snprintf(json, sizeof(json),
+                 "{\"format_version\": 1, \"id\": \"x\", \"created\": \"2025-12-27T15:30:00Z\", \"status\": "
+                 "\"COMPLETE\", %s}",
+                 cases[index].fields);
+        Manifest *refused = NULL;
+        assert_int_equal(manifestParse(json, strlen(json), 0, &refused), BACKUP_CORRUPTED);
+        if (!strstr(errLast()->reason, cases[index].fragment))
+            fail_msg("case %zu: '%s' lacks '%s'", index, errLast()->reason, cases[index].fragment);
+        assert_null(refused);
+    }
+    manifestFree(diff);
+    manifestFree(parent);
+}
+
 static void testInvalidUtf8IsDamaged(void **state)
 {
     (void)state;
@@ -561,6 +643,7 @@ int main(void)
         cmocka_unit_test(testDowntimeAndLargeNumbers),
         cmocka_unit_test(testStatsCounts),
         cmocka_unit_test(testInvalidUtf8IsDamaged),
+        cmocka_unit_test(testDifferentialFields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "archive/archive.h"
+#include "archive/chain.h"
 #include "bolt/chunk.h"
 #include "bolt/message.h"
 #include "bolt/packstream.h"
@@ -54,6 +55,7 @@ static struct {
     unsigned connections;
     unsigned brokenConnections;  /* bit n: connection n fails its connectivity check */
     unsigned importLoads;
+    size_t importLinks;          /* links of the chain the import load was given */
     unsigned safetyBackups;
     unsigned confirmations;
     ErrCode confirmAnswer;
@@ -241,11 +243,13 @@ static ErrCode testConnect(const InstanceConfig *instance, BoltConnection **out)
 }
 
 /* The import load is not run here: it says it was asked and fails. */
-static ErrCode testImportLoad(void *payload, const ArcLocation *archive, uint64_t expectedBytes,
+static ErrCode testImportLoad(void *payload, const ArcChainLink *chain, size_t chainCount, uint64_t expectedBytes,
                               uint64_t expectedRecords, const InstanceConfig *instance, BoltConnection **connection,
                               ArchiveContent *content)
 {
     (void)payload, (void)expectedBytes, (void)expectedRecords, (void)instance;
+    const ArcLocation *archive = &chain[chainCount - 1].location;
+    fake.importLinks = chainCount;
     fake.importStorage = archive->storage;
     snprintf(fake.importName, sizeof(fake.importName), "%s", archive->name ? archive->name : "");
     snprintf(fake.importPath, sizeof(fake.importPath), "%s", archive->path ? archive->path : "");
@@ -329,6 +333,63 @@ static void makeBackup(int64_t created, char id[CAT_ID_SIZE])
     manifestSetString(&manifest->archive.sha256, sha256);
     manifest->archive.sizeCompressed = size;
     manifest->archive.sizeUncompressed = size;
+    assert_int_equal(manifestSave(manifest, catBackupDirPath(dir)), ERR_OK);
+    manifestFree(manifest);
+    assert_int_equal(catBackupDirCommit(dir), ERR_OK);
+}
+
+/* A committed backup of a chain: a full (parentId NULL) or a differential
+ * of parentId, its archive empty but for the header's format. */
+static void makeChainBackup(int64_t created, const char *parentId, char id[CAT_ID_SIZE])
+{
+    Manifest *parent = NULL;
+    uint32_t depth = 0;
+    char parentLink[65] = "";
+    if (parentId) {
+        CatEntry entry = {0};
+        assert_int_equal(catFind(fake.catalog, parentId, &entry), ERR_OK);
+        manifestLinkSha256(entry.manifest, parentLink);
+        depth = entry.manifest->chainDepth + 1;
+        catEntryFree(&entry);
+        parent = (Manifest *)1;
+    }
+    assert_int_equal(catNewId(fake.catalog, created, id), ERR_OK);
+    CatBackupDir *dir = NULL;
+    assert_int_equal(catBackupDirBegin(fake.catalog, id, &dir), ERR_OK);
+    char archive[4096];
+    assert_int_equal(fsPathJoin(archive, sizeof(archive), catBackupDirPath(dir), "graph.nbk"), ERR_OK);
+    Arena *arena = arenaNew(0);
+    BoltValue header = boltMap(arena, 1);
+    boltMapSet(arena, &header, 0, "format", boltString(arena, parent ? ARC_FORMAT_DIFF : ARC_FORMAT_FULL));
+    Buffer packed;
+    bufferInit(&packed);
+    packValue(&packed, &header);
+    arenaFree(arena);
+    ArcWriter *writer = NULL;
+    assert_int_equal(arcWriterOpen(&writer, archive, ARC_COMPRESSION_NONE, 0, 0, packed.data, packed.length), ERR_OK);
+    bufferFree(&packed);
+    ArcTotals totals;
+    assert_int_equal(arcWriterFinish(writer, &totals), ERR_OK);
+    arcWriterFree(writer);
+    char sha256[65];
+    uint64_t size = 0;
+    assert_int_equal(arcSha256File(archive, sha256, &size), ERR_OK);
+    Manifest *manifest = manifestNew();
+    manifestSetString(&manifest->id, id);
+    manifest->created = created;
+    manifestSetString(&manifest->status, "COMPLETE");
+    manifestSetString(&manifest->method, "logical");
+    manifestSetString(&manifest->compression, "none");
+    manifestSetString(&manifest->archive.file, "graph.nbk");
+    manifestSetString(&manifest->archive.sha256, sha256);
+    manifest->archive.sizeCompressed = size;
+    manifest->archive.sizeUncompressed = size;
+    manifestSetString(&manifest->backupType, parent ? MANIFEST_TYPE_DIFF : MANIFEST_TYPE_FULL);
+    if (parent) {
+        manifestSetString(&manifest->parent.id, parentId);
+        manifestSetString(&manifest->parent.manifestSha256, parentLink);
+        manifest->chainDepth = depth;
+    }
     assert_int_equal(manifestSave(manifest, catBackupDirPath(dir)), ERR_OK);
     manifestFree(manifest);
     assert_int_equal(catBackupDirCommit(dir), ERR_OK);
@@ -625,11 +686,75 @@ static void testPromotionRollsBackWhenProductionFailsItsChecks(void **state)
     assert_string_equal(status.target, "production");
 }
 
+/* A differential restores from its whole chain: both loads get every link,
+ * and a damaged or missing link refuses the restore before the target is
+ * touched. */
+static void testDifferentialRestoresItsChain(void **state)
+{
+    (void)state;
+    char full[CAT_ID_SIZE], diff[CAT_ID_SIZE], second[CAT_ID_SIZE];
+    makeChainBackup(1767225600, NULL, full);
+    makeChainBackup(1767225600 + 60, full, diff);
+    makeChainBackup(1767225600 + 120, diff, second);
+    InstanceConfig production = testInstance("production", "bolt://prod.example:7687", true);
+    InstanceConfig stoppable = testInstance("test-neo4j", "bolt://test.example:7687", false);
+    stoppable.neo4jHome = (char *)"/opt/neo4j";
+    stoppable.stopCommand = (char *)"neo4j stop";
+    stoppable.startCommand = (char *)"neo4j start";
+
+    RestoreRequest request = testRequest(second, &stoppable, &production);
+    RestoreResult result;
+    assert_int_equal(restoreRun(&request, &result, &testEvents), NEO4J_ADMIN_FAILED);
+    assert_int_equal(fake.importLoads, 1);
+    assert_int_equal(fake.importLinks, 3);
+    assert_non_null(strstr(fake.lines, "Differential backup: chain of 3 backups from full backup"));
+    char expectedName[256];
+    snprintf(expectedName, sizeof(expectedName), "%s/graph.nbk", second);
+    assert_string_equal(fake.importName, expectedName);
+
+    /* The Bolt load reads the chain merged (an empty graph here). */
+    request.load = RESTORE_LOAD_BOLT;
+    assert_int_equal(restoreRun(&request, &result, &testEvents), ERR_OK);
+    assert_int_equal(fake.connections, 1);
+    assert_int_equal(recoveryNow().state, RECOVERY_SUCCESS);
+
+    /* The full's archive damaged: refused before any connection. */
+    char archive[4096];
+    snprintf(archive, sizeof(archive), "%s/%s/graph.nbk", catRoot(fake.catalog), full);
+    FILE *file = fopen(archive, "r+b");
+    assert_non_null(file);
+    fseek(file, -1, SEEK_END);
+    int last = fgetc(file);
+    fseek(file, -1, SEEK_END);
+    fputc(last ^ 1, file);
+    fclose(file);
+    fake.lines[0] = '\0';
+    assert_int_equal(restoreRun(&request, &result, &testEvents), BACKUP_CORRUPTED);
+    assert_true(result.reported);
+    assert_non_null(strstr(fake.lines, "Backup validation failed"));
+    assert_non_null(strstr(fake.lines, "Checksum mismatch!"));
+    assert_non_null(strstr(errLast()->reason, full));
+    assert_int_equal(fake.connections, 1);
+
+    /* The middle link gone: the chain is broken. */
+    char middle[4096];
+    snprintf(middle, sizeof(middle), "%s/%s", catRoot(fake.catalog), diff);
+    assert_int_equal(fsRemoveTree(catRoot(fake.catalog), middle), ERR_OK);
+    fake.lines[0] = '\0';
+    assert_int_equal(restoreRun(&request, &result, &testEvents), BACKUP_CORRUPTED);
+    assert_true(result.reported);
+    assert_non_null(strstr(fake.lines, "Backup validation failed"));
+    assert_int_equal(fake.connections, 1);
+    assert_int_equal(fake.importLoads, 1);
+    joinServers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(testGuardRefusesProduction, testSetUp, testTearDown),
         cmocka_unit_test_setup_teardown(testLoadChoice, testSetUp, testTearDown),
+        cmocka_unit_test_setup_teardown(testDifferentialRestoresItsChain, testSetUp, testTearDown),
         cmocka_unit_test_setup_teardown(testFailingHealthCheckFailsTheRecovery, testSetUp, testTearDown),
         cmocka_unit_test_setup_teardown(testRecoveryJsonBeforeAnyRestore, testSetUp, testTearDown),
         cmocka_unit_test_setup_teardown(testPromotionTakesASafetyBackupFirst, testSetUp, testTearDown),
