@@ -264,6 +264,7 @@ static void apiListBackups(ApiServer *server, ApiResponse *response)
     for (size_t index = 0; index < snapshot.list.count; index++) {
         const CatEntry *entry = &snapshot.list.entries[index];
         json_object *item = catEntryJson(entry, &snapshot.decisions[index], snapshot.now);
+        catEntryAddChain(item, &snapshot.list, index);
         if (copyConfigured) {
             const CatEntry *copied = NULL;
             for (size_t other = 0; other < copyList.count && !copied; other++)
@@ -314,8 +315,10 @@ static void apiShowBackup(ApiServer *server, const char *id, ApiResponse *respon
         return;
     json_object *item = NULL;
     for (size_t index = 0; index < snapshot.list.count && !item; index++)
-        if (strcmp(snapshot.list.entries[index].id, id) == 0)
+        if (strcmp(snapshot.list.entries[index].id, id) == 0) {
             item = catEntryJson(&snapshot.list.entries[index], &snapshot.decisions[index], snapshot.now);
+            catEntryAddChain(item, &snapshot.list, index);
+        }
     apiSnapshotFree(&snapshot);
     if (item) {
         apiRespondJson(response, 200, item);

@@ -8,6 +8,7 @@
 #include "catalog/catalog.h"
 
 #include "catalog/catalog_file.h"
+#include "catalog/chain_internal.h"
 #include "common/config.h"
 #include "common/fsutil.h" /* fsPathJoin only: paths for callers outside the catalog */
 #include "common/log.h"
@@ -645,7 +646,7 @@ static void lookAtArchive(const Catalog *catalog, const char *id, CatEntry *entr
 
 bool catEntryUsable(const CatEntry *entry)
 {
-    return manifestIsValid(entry->manifest) && entry->archiveState == CAT_ARCHIVE_PRESENT;
+    return manifestIsValid(entry->manifest) && entry->archiveState == CAT_ARCHIVE_PRESENT && !entry->chainProblem[0];
 }
 
 const char *catEntryStatus(const CatEntry *entry)
@@ -665,6 +666,8 @@ const char *catEntryStatus(const CatEntry *entry)
     case CAT_ARCHIVE_PRESENT:
         break;
     }
+    if (entry->chainProblem[0])
+        return MANIFEST_STATUS_CORRUPTED;
     return entry->manifest->status;
 }
 
@@ -693,7 +696,9 @@ const char *catEntryProblem(const CatEntry *entry, char *out, size_t outSize)
         snprintf(out, outSize, "archive file %s could not be read", file);
         break;
     default:
-        if (outSize)
+        if (entry->chainProblem[0])
+            snprintf(out, outSize, "%s", entry->chainProblem);
+        else if (outSize)
             out[0] = '\0';
         break;
     }
@@ -910,6 +915,7 @@ static ErrCode listInPlace(Catalog *catalog, CatList *out)
     scanFree(&scan);
     if (out->count > 1)
         qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
+    catChainCheckList(out);
     return ERR_OK;
 }
 
@@ -945,6 +951,7 @@ ErrCode catList(Catalog *catalog, CatList *out)
     dirListFree(&entries);
     if (out->count > 1)
         qsort(out->entries, out->count, sizeof(*out->entries), compareNewestFirst);
+    catChainCheckList(out);
     return ERR_OK;
 }
 
@@ -968,6 +975,14 @@ uint64_t catListTotalBytes(const CatList *list)
 }
 
 ErrCode catFind(Catalog *catalog, const char *id, CatEntry *out)
+{
+    ErrCode result = catFindOne(catalog, id, out);
+    if (result == ERR_OK)
+        catChainCheckEntry(catalog, out);
+    return result;
+}
+
+ErrCode catFindOne(Catalog *catalog, const char *id, CatEntry *out)
 {
     memset(out, 0, sizeof(*out));
     ErrCode result = catIdCheck(id);
@@ -1342,6 +1357,8 @@ void catRetentionInput(Catalog *catalog, const CatList *list, RetBackup *out)
         backup->created = entry->created;
         backup->valid = catEntryUsable(entry);
         backup->keep = entry->manifest && entry->manifest->keep;
+        size_t parent = catListParent(list, index);
+        backup->dependsOn = parent == CAT_NONE ? 0 : parent + 1;
         char lockName[CAT_NAME_SIZE];
         if (catFileJoin(lockName, sizeof(lockName), entry->id, CAT_LOCK_FILE_NAME) == ERR_OK)
             backup->inUse = storageLockHeld(catalog->storage, lockName);
@@ -1379,25 +1396,55 @@ ErrCode catRetentionApply(Catalog *catalog, const RetPolicy *policy, int64_t now
     catRetentionInput(catalog, &list, inputs);
     retEvaluate(inputs, list.count, policy, now, decisions);
     ErrCode firstFailure = ERR_OK;
+    /* Dependants go before what they depend on (deepest first, then newest
+     * first), so a crash never leaves a differential without its parent;
+     * a backup whose dependant stayed (in use, a failure) stays as well. */
+    size_t *order = memCalloc(list.count ? list.count : 1, sizeof(*order));
+    size_t *depths = memCalloc(list.count ? list.count : 1, sizeof(*depths));
+    bool *blocked = memCalloc(list.count ? list.count : 1, sizeof(*blocked));
+    size_t pending = 0;
     for (size_t index = 0; index < list.count; index++) {
-        if (decisions[index].keep)
-            continue;
+        if (!decisions[index].keep) {
+            depths[index] = catListDepth(&list, index);
+            order[pending++] = index;
+        }
+    }
+    for (size_t sorted = 1; sorted < pending; sorted++) /* stable insertion: few backups */
+        for (size_t at = sorted; at > 0 && depths[order[at]] > depths[order[at - 1]]; at--) {
+            size_t swap = order[at];
+            order[at] = order[at - 1];
+            order[at - 1] = swap;
+        }
+    for (size_t position = 0; position < pending; position++) {
+        size_t index = order[position];
         const char *id = list.entries[index].id;
-        if (!dryRun) {
+        bool stays = blocked[index];
+        if (stays) {
+            logWarn("expired backup %s stays: a differential that depends on it could not be deleted", id);
+        } else if (!dryRun) {
             ErrCode removal = catDelete(catalog, id);
             if (removal == BACKUP_LOCKED) {
                 logWarn("backup %s is expired but in use; it will be removed later (%s)", id, errLast()->reason);
-                continue;
-            }
-            if (removal != ERR_OK) {
+                stays = true;
+            } else if (removal != ERR_OK) {
                 logWarn("could not delete expired backup %s: %s", id, errLast()->reason);
                 if (firstFailure == ERR_OK)
                     firstFailure = removal;
-                continue;
+                stays = true;
             }
+        }
+        if (stays) {
+            size_t steps = 0;
+            for (size_t parent = catListParent(&list, index); parent != CAT_NONE && steps < list.count;
+                 parent = catListParent(&list, parent), steps++)
+                blocked[parent] = true;
+            continue;
         }
         nameListAdd(deleted, id);
     }
+    free(order);
+    free(depths);
+    free(blocked);
     free(inputs);
     free(decisions);
     catListFree(&list);

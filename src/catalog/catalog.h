@@ -196,6 +196,11 @@ typedef struct {
      * data key (wiped by catEntryFree), which catArchiveLocation passes on. */
     bool unlocked;
     uint8_t dataKey[32];
+    /* A differential whose chain is broken (a parent missing, changed since,
+     * not restorable...): why, as catChainLoad words it; "" otherwise. Set
+     * by catList (from the listed manifests) and catFind (a manifest read per
+     * link); such a backup is CORRUPTED and not usable. */
+    char chainProblem[768];
 } CatEntry;
 
 typedef struct {
@@ -205,11 +210,13 @@ typedef struct {
 
 /* True when the backup can be restored as far as a cheap look tells: status
  * COMPLETE*, archive present with the manifest's size (and, after
- * verification, the right checksum). */
+ * verification, the right checksum), and for a differential an intact chain
+ * (chainProblem empty). */
 bool catEntryUsable(const CatEntry *entry);
 /* The status to show: DAMAGED (no manifest), INCOMPLETE (archive missing),
- * CORRUPTED (archive of the wrong size or checksum, or not a regular file),
- * UNREADABLE, else the manifest's own status. */
+ * CORRUPTED (archive of the wrong size or checksum, or not a regular file;
+ * or a differential whose chain is broken), UNREADABLE, else the manifest's
+ * own status. */
 const char *catEntryStatus(const CatEntry *entry);
 /* Why catEntryStatus differs from the manifest's status ("" when it does
  * not); writes into out and returns it. */
@@ -300,7 +307,8 @@ void catNameListFree(CatNameList *list);
 ErrCode catCleanLeftovers(Catalog *catalog, bool dryRun, CatNameList *removed);
 
 /* Retention input for each entry of list (same order): created, valid
- * (catEntryUsable), keep flag, in use (per-backup lock held). A backup whose
+ * (catEntryUsable), keep flag, in use (per-backup lock held), and the
+ * listed parent a differential depends on (catListParent). A backup whose
  * manifests are both damaged counts as invalid, like a failed one: it cannot
  * be verified, so it is kept only inside the daily window (the listing shows
  * it as damaged meanwhile). out has list->count elements. */
@@ -322,8 +330,10 @@ ErrCode catVerifyArchive(Catalog *catalog, CatEntry *entry);
 void catNewestRestorable(Catalog *catalog, CatList *list, const char *skipId, bool record, size_t *index);
 
 /* Applies the policy: lists, establishes the newest restorable backup
- * (catNewestRestorable), evaluates at `now`, deletes what is not kept
- * (skipping backups in use, with a warning). Deleted ids (or would-be deleted
+ * (catNewestRestorable), evaluates at `now` (ancestors of kept backups are
+ * kept), deletes what is not kept (skipping backups in use, with a
+ * warning), dependants before what they depend on, and never a backup
+ * whose dependant could not be deleted. Deleted ids (or would-be deleted
  * when dryRun) are returned in deleted. When no backup is restorable it
  * deletes nothing and fails with BACKUP_NONE_RESTORABLE (an empty catalog is
  * fine). Takes the catalog lock (unless held). */
@@ -350,5 +360,36 @@ typedef struct {
  * (catalog_key.h) and their archives not read. */
 ErrCode catChainLoad(Catalog *catalog, const char *id, CatChain *out);
 void catChainFree(CatChain *chain);
+
+/* The index in list of the parent of list->entries[index] (a differential's
+ * parent.id), or CAT_NONE: a full backup, a damaged manifest, or a parent
+ * not listed. */
+size_t catListParent(const CatList *list, size_t index);
+/* Hops from list->entries[index] up to the first entry without a listed
+ * parent (0 for a full backup), at most list->count (parents forming a
+ * cycle stop there). */
+size_t catListDepth(const CatList *list, size_t index);
+/* The entries of list that depend on list->entries[index]: every backup
+ * whose chain of listed parents reaches it, ordered so that each comes
+ * before what it depends on (deepest first, then newest first): the order
+ * to delete them in. *out (indexes, count in *count) is freed by the
+ * caller; NULL when none. */
+void catListDependants(const CatList *list, size_t index, size_t **out, size_t *count);
+
+/* What --list shows of a backup's chain, from the listing alone. */
+typedef struct {
+    bool diff;               /* a differential */
+    const char *parentId;    /* its parent's id (the manifest's); NULL for a full */
+    uint64_t ownBytes;       /* its own archive (archive.sizeCompressed) */
+    uint64_t chainBytes;     /* own sizes of the listed chain, the full up to it */
+    size_t links;            /* backups counted in chainBytes */
+    bool complete;           /* the walk reached a full backup */
+    /* Links differ in encryption: another encryption.keyId, or some
+     * encrypted and some not. A chain never mixes keys silently. */
+    bool mixedKeys;
+} CatChainInfo;
+void catListChainInfo(const CatList *list, size_t index, CatChainInfo *out);
+/* True when any listed backup is a differential. */
+bool catListHasDiffs(const CatList *list);
 
 #endif

@@ -153,3 +153,19 @@ json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, in
     json_object_object_add(item, "disk_bytes", json_object_new_int64((int64_t)entry->diskBytes));
     return item;
 }
+
+void catEntryAddChain(json_object *item, const CatList *list, size_t index)
+{
+    if (!list->entries[index].manifest)
+        return;
+    CatChainInfo info;
+    catListChainInfo(list, index, &info);
+    json_object_object_add(item, "type", json_object_new_string(info.diff ? MANIFEST_TYPE_DIFF : MANIFEST_TYPE_FULL));
+    if (info.parentId)
+        json_object_object_add(item, "parent_id", json_object_new_string(info.parentId));
+    json_object_object_add(item, "own_bytes", json_object_new_int64((int64_t)info.ownBytes));
+    json_object_object_add(item, "chain_bytes", json_object_new_int64((int64_t)info.chainBytes));
+    json_object_object_add(item, "chain_backups", json_object_new_int64((int64_t)info.links));
+    json_object_object_add(item, "chain_complete", json_object_new_boolean(info.complete));
+    json_object_object_add(item, "chain_mixed_keys", json_object_new_boolean(info.mixedKeys));
+}

@@ -52,4 +52,9 @@ json_object *catEntryJson(const CatEntry *entry, const RetDecision *decision, in
  * copyListed false: the copy location could not be listed ("listed": false). */
 void catEntryAddLocations(json_object *item, const CatEntry *primary, const CatEntry *copy, bool copyListed);
 
+/* Adds list->entries[index]'s chain to its JSON (catListChainInfo): "type"
+ * ("full" | "diff"), "parent_id" (a differential), "own_bytes",
+ * "chain_bytes", "chain_backups", "chain_complete" and "chain_mixed_keys". */
+void catEntryAddChain(json_object *item, const CatList *list, size_t index);
+
 #endif

@@ -20,6 +20,9 @@ typedef struct {
     CatRemovalEventKind kind;
     const char *backupId;
     const char *status; /* DRY_RUN: the backup's status (catEntryStatus) */
+    /* DRY_RUN, DELETING: a dependant deleted with the backup asked for
+     * (--force): the id of that backup; NULL for the backup itself. */
+    const char *dependantOf;
 } CatRemovalEvent;
 
 typedef struct {
@@ -32,7 +35,14 @@ typedef struct {
 } CatRemovalRequest;
 
 /* ERR_OK: deleted (or, in a dry run, would be). BACKUP_PROTECTED: refused by
- * the guard; BACKUP_NOT_FOUND, BACKUP_LOCKED (in use), ERR_USAGE (bad id)... */
+ * the guard; BACKUP_NOT_FOUND, BACKUP_LOCKED (in use), ERR_USAGE (bad id)...
+ *
+ * Chains: a backup that differentials depend on (catListDependants) is
+ * never deleted alone. Without force that is BACKUP_PROTECTED ("use --force
+ * to delete it and its N dependants"); with force its dependants go first,
+ * deepest and newest first, then the backup itself, so a crash never leaves
+ * a differential without its parent. A dependant that cannot be deleted
+ * (in use) stops there: the backup asked for stays. */
 ErrCode catRemoveBackup(const CatRemovalRequest *request);
 
 /* The contract's lines for an event, through common/log; payload unused. */

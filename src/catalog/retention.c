@@ -30,6 +30,35 @@ static bool isNewestValidIn(const RetBackup *backups, size_t count, size_t candi
 
 static int64_t laterOf(int64_t first, int64_t second) { return first > second ? first : second; }
 
+/* The later of two expiries where 0 means never. */
+static int64_t laterOrNever(int64_t first, int64_t second)
+{
+    return first == 0 || second == 0 ? 0 : laterOf(first, second);
+}
+
+/* Keeps every ancestor of a kept backup. A walk is bounded by count steps,
+ * so a hostile repository whose parents form a cycle cannot hang it. */
+static void keepChains(const RetBackup *backups, size_t count, RetDecision *decisions)
+{
+    for (size_t index = 0; index < count; index++) {
+        if (!decisions[index].keep || (decisions[index].reasons & ~(unsigned)RET_REASON_CHAIN) == 0)
+            continue;
+        int64_t expires = decisions[index].expires;
+        size_t current = index;
+        for (size_t steps = 0; steps < count && backups[current].dependsOn; steps++) {
+            size_t parent = backups[current].dependsOn - 1;
+            if (parent >= count || parent == current)
+                break;
+            RetDecision *decision = &decisions[parent];
+            decision->reasons |= RET_REASON_CHAIN;
+            decision->keep = true;
+            decision->expires = laterOrNever(decision->expires, expires);
+            expires = decision->expires;
+            current = parent;
+        }
+    }
+}
+
 void retEvaluate(const RetBackup *backups, size_t count, const RetPolicy *policy, int64_t now,
                  RetDecision *decisions)
 {
@@ -75,6 +104,7 @@ void retEvaluate(const RetBackup *backups, size_t count, const RetPolicy *policy
         decision->keep = decision->reasons != 0;
     }
     free(weeks);
+    keepChains(backups, count, decisions);
 }
 
 bool retExpiringSoon(const RetDecision *decision, int64_t now)
@@ -95,6 +125,7 @@ const char *retReasonText(unsigned reasons, char *out, size_t outSize)
         {RET_REASON_KEEP_FLAG, "keep flag"},
         {RET_REASON_NEWEST_VALID, "newest valid backup"},
         {RET_REASON_IN_USE, "in use"},
+        {RET_REASON_CHAIN, "chain of a kept backup"},
     };
     if (outSize == 0)
         return out;

@@ -13,7 +13,11 @@
  *  - keep:    the operator set the keep flag (--keep);
  *  - newest:  it is the newest valid backup (never delete the last good one,
  *             even when every backup is old);
- *  - in use:  it is being restored or validated (per-backup lock held).
+ *  - in use:  it is being restored or validated (per-backup lock held);
+ *  - chain:   a backup kept by any rule above (or by this one) depends on it:
+ *             a differential needs its parent, so the closure of ancestors
+ *             of every kept backup is kept (GFS keeps whole chains). Its
+ *             expiry is the latest of its own and its kept dependants'.
  * Everything else is deleted. Failed (non-COMPLETE) backups are kept only
  * while inside the daily window, for diagnosis; they never represent a week
  * or month and never count as the newest valid backup.
@@ -48,6 +52,8 @@ typedef struct {
                         (catRetentionInput, catNewestRestorable) */
     bool keep;       /* operator's keep flag */
     bool inUse;      /* being restored/validated: never delete now */
+    size_t dependsOn; /* 1 + index (same array) of the backup this one needs (a
+                         differential's parent); 0: none */
 } RetBackup;
 
 /* Why a backup is kept (bit set). */
@@ -58,6 +64,7 @@ enum {
     RET_REASON_KEEP_FLAG = 1u << 3,
     RET_REASON_NEWEST_VALID = 1u << 4,
     RET_REASON_IN_USE = 1u << 5,
+    RET_REASON_CHAIN = 1u << 6, /* a kept differential depends on it */
 };
 
 typedef struct {

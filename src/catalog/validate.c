@@ -6,6 +6,7 @@
 #include "archive/archive.h"
 #include "catalog/catalog_file.h"
 #include "catalog/catalog_key.h"
+#include "common/mem.h"
 #include "common/timeutil.h"
 #include "restore/health.h"
 
@@ -150,19 +151,10 @@ static void catValidateLocate(const CatValidateRun *run, const CatEntry *entry, 
     errRestore(&mismatch);
 }
 
-/* Reads the whole archive (through the catalog's storage) and compares it
- * with the manifest. */
-static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *entry, const char *archivePath,
-                                  ArchiveContent *content)
+/* Compares an archive's content (a full's, or a chain's merged) with the
+ * manifest. */
+static ErrCode catValidateCompare(const CatValidateRun *run, const Manifest *manifest, const ArchiveContent *content)
 {
-    const Manifest *manifest = entry->manifest;
-    char name[512];
-    ArcLocation archive;
-    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
-    if (code == ERR_OK)
-        code = healthArchiveContentReadAt(&archive, content);
-    if (code != ERR_OK)
-        return code;
     CatValidateEvent blocks = {.kind = CAT_VALIDATE_BLOCKS_PASSED,
                                .nodes = content->nodes,
                                .relationships = content->relationships,
@@ -200,15 +192,122 @@ static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *ent
     return ERR_OK;
 }
 
+/* Reads the whole archive (through the catalog's storage) and compares it
+ * with the manifest. */
+static ErrCode catValidateContent(const CatValidateRun *run, const CatEntry *entry, const char *archivePath,
+                                  ArchiveContent *content)
+{
+    char name[512];
+    ArcLocation archive;
+    ErrCode code = catArchiveLocation(run->request->catalog, entry, archivePath, name, sizeof(name), &archive);
+    if (code == ERR_OK)
+        code = healthArchiveContentReadAt(&archive, content);
+    if (code != ERR_OK)
+        return code;
+    return catValidateCompare(run, entry->manifest, content);
+}
+
+static ErrCode catValidateMarkCorrupted(Manifest *manifest, void *payload)
+{
+    manifestSetString(&manifest->status, MANIFEST_STATUS_CORRUPTED);
+    manifestSetString(&manifest->failureReason, payload);
+    return ERR_OK;
+}
+
+/* A differential's chain: every link (catChainLoad), then each ancestor's
+ * archive under its shared lock (held in locks until the caller releases
+ * them, so that none is deleted while the chain is read). */
+static ErrCode catValidateChainLinks(const CatValidateRun *run, CatChain *chain, StorageLock **locks)
+{
+    const CatValidateRequest *request = run->request;
+    Catalog *catalog = request->catalog;
+    ErrCode code = catChainLoad(catalog, request->backupId, chain);
+    if (code == BACKUP_CORRUPTED)
+        run->result->chainBroken = true;
+    if (code != ERR_OK)
+        return code;
+    CatValidateEvent links = {.kind = CAT_VALIDATE_CHAIN_LINKS_PASSED, .links = chain->count};
+    catValidateEmit(run, &links);
+    for (size_t index = 0; index + 1 < chain->count && code == ERR_OK; index++) {
+        CatEntry *link = &chain->links[index];
+        code = catLockBackup(catalog, link->id, LOCK_SHARED, CAT_VALIDATE_LOCK_WAIT_MS,
+                             request->lockPurpose ? request->lockPurpose : "backup --validate (a chain link)",
+                             &locks[index]);
+        if (code == BACKUP_NOT_FOUND) {
+            run->result->chainBroken = true;
+            return errSet(BACKUP_CORRUPTED, "the chain of %s is broken at %s: it was deleted meanwhile",
+                          request->backupId, link->id);
+        }
+        if (code == ERR_OK)
+            code = catVerifyArchive(catalog, link);
+        if (code == BACKUP_CORRUPTED) {
+            char reason[sizeof(errLast()->reason)];
+            snprintf(reason, sizeof(reason), "%s", errLast()->reason);
+            if (!request->dryRun && link->archiveState == CAT_ARCHIVE_BAD_CHECKSUM)
+                catManifestUpdate(catalog, link->id, catValidateMarkCorrupted, "archive checksum mismatch");
+            run->result->chainBroken = true;
+            return errSet(BACKUP_CORRUPTED, "the chain of %s is broken at %s: %s", request->backupId, link->id,
+                          reason);
+        }
+        if (code == ERR_OK && request->masterKey && catEntryEncrypted(link))
+            code = catEntryUnlock(catalog, link, request->masterKey);
+        if (code == ERR_OK) {
+            CatValidateEvent passed = {.kind = CAT_VALIDATE_CHAIN_ARCHIVE_PASSED, .text = link->id};
+            catValidateEmit(run, &passed);
+        }
+    }
+    return code;
+}
+
+/* After the differential's own checksum: its chain's merged content, or,
+ * without a chain reader or a key, its own archive's framing only. */
+static ErrCode catValidateChainContent(const CatValidateRun *run, CatChain *chain, const CatEntry *entry,
+                                       const char *archivePath, bool keyless, ArchiveContent *content)
+{
+    const CatValidateRequest *request = run->request;
+    if (!keyless) {
+        /* The last link as validated above: unlocked with the key. */
+        CatEntry *last = &chain->links[chain->count - 1];
+        CatEntry mine = *last;
+        *last = *entry;
+        ErrCode code = ERR_OK;
+        if (request->validateChain) {
+            code = request->validateChain(request->validateChainPayload, request->catalog, chain, content);
+        } else {
+            /* The chain read merged, every link's SHA-256 checked on the way. */
+            CatChainLinks links = {0};
+            code = catChainLinksOpen(request->catalog, chain, request->masterKey, &links);
+            if (code == ERR_OK)
+                code = healthArchiveContentScanChain(links.links, links.count, content, NULL, NULL);
+            catChainLinksFree(&links);
+        }
+        *last = mine;
+        if (code == ERR_OK)
+            code = catValidateCompare(run, entry->manifest, content);
+        return code;
+    }
+    ErrCode code = catFramingPass(run, entry, archivePath, false, NULL);
+    if (code == ERR_OK) {
+        CatValidateEvent event = {.kind = CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED,
+                                  .text = "the chain is encrypted and no key was given"};
+        catValidateEmit(run, &event);
+        run->result->contentNotChecked = true;
+    }
+    return code;
+}
+
 typedef struct {
     bool valid;
     const char *fingerprint;
+    const char *failureReason; /* a broken chain: where; NULL otherwise */
 } CatValidateVerdict;
 
 static ErrCode catValidateRecordVerdict(Manifest *manifest, void *payload)
 {
     const CatValidateVerdict *verdict = payload;
     manifestSetString(&manifest->status, verdict->valid ? MANIFEST_STATUS_VALIDATED : MANIFEST_STATUS_CORRUPTED);
+    if (verdict->failureReason)
+        manifestSetString(&manifest->failureReason, verdict->failureReason);
     if (verdict->valid) {
         manifest->validatedAt = timeNow();
         /* An encrypted manifest keeps its fingerprint sealed: not added without re-sealing. */
@@ -244,8 +343,19 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
             catValidateEmit(&run, &event);
         }
     }
-    if (code == ERR_OK) {
+    bool isDiff = code == ERR_OK && entry.manifest && manifestIsDiff(entry.manifest);
+    CatChain chain = {0};
+    StorageLock **linkLocks = NULL;
+    if (isDiff) {
         catValidateSimple(&run, CAT_VALIDATE_STARTING);
+        linkLocks = memCalloc(entry.manifest->chainDepth + 1, sizeof(*linkLocks));
+        code = catValidateChainLinks(&run, &chain, linkLocks);
+        if (code == BACKUP_CORRUPTED)
+            catValidateCorrupted(&run, NULL);
+    }
+    if (code == ERR_OK) {
+        if (!isDiff)
+            catValidateSimple(&run, CAT_VALIDATE_STARTING);
         CatChecksum checksum;
         code = catChecksumVerify(catalog, &entry, archivePath, sizeof(archivePath), &checksum);
         if (code == BACKUP_CORRUPTED && checksum.mismatch && !catManifestIsDump(entry.manifest))
@@ -265,18 +375,26 @@ ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, c
         code = catValidateFraming(&run, &entry, archivePath);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, NULL);
+    } else if (code == ERR_OK && isDiff) {
+        code = catValidateChainContent(&run, &chain, &entry, archivePath, keyless, &content);
+        if (code == BACKUP_CORRUPTED)
+            catValidateCorrupted(&run, NULL);
     } else if (code == ERR_OK) {
         code = catValidateContent(&run, &entry, archivePath, &content);
         if (code == BACKUP_CORRUPTED)
             catValidateCorrupted(&run, NULL);
     }
     /* Record the verdict so that --list and retention see it (not in a dry run). */
+    for (size_t index = 0; linkLocks && index < chain.count; index++)
+        storageLockRelease(linkLocks[index]);
+    free(linkLocks);
+    catChainFree(&chain);
     storageLockRelease(backupLock);
     /* Without the key only damage is a verdict: "valid" needs the content checked. */
     bool hasVerdict = code == BACKUP_CORRUPTED || (code == ERR_OK && !out->contentNotChecked);
     if (entry.manifest && !request->dryRun && hasVerdict) {
         ErrDetail failure = errSave();
-        CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint};
+        CatValidateVerdict verdict = {code == ERR_OK, content.fingerprint, out->chainBroken ? failure.reason : NULL};
         ErrCode saveCode = catManifestUpdate(catalog, backupId, catValidateRecordVerdict, &verdict);
         if (saveCode != ERR_OK && code == ERR_OK) {
             code = saveCode;

@@ -12,6 +12,7 @@
 #define NBK_CATALOG_VALIDATE_H
 
 #include "archive/archive.h"
+#include "archive/archive_content.h"
 #include "archive/chain.h"
 #include "catalog/catalog.h"
 #include "common/error.h"
@@ -79,6 +80,14 @@ typedef enum {
     CAT_VALIDATE_CONTENT_NOT_CHECKED,
     CAT_VALIDATE_KEY_ACCEPTED,         /* text: the key id; the manifest is authenticated */
     CAT_VALIDATE_DAMAGE_LOCATED,       /* text: the first damaged section, after a checksum mismatch */
+    /* A differential (catalog.h, catChainLoad): every link of its chain
+     * checked (parent found, link digest, status, depth, database). */
+    CAT_VALIDATE_CHAIN_LINKS_PASSED,   /* links: how many backups the chain holds */
+    CAT_VALIDATE_CHAIN_ARCHIVE_PASSED, /* text: an ancestor whose archive checksum passed */
+    /* The chain's merged content was not compared with the manifest (no
+     * validateChain reader, or encrypted without the key): no VALIDATED
+     * verdict is recorded. text: why. */
+    CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED,
 } CatValidateEventKind;
 
 typedef struct {
@@ -89,6 +98,7 @@ typedef struct {
     const CatChecksum *checksum;                /* CORRUPTED by a checksum mismatch, else NULL */
     const char *text;                           /* VERDICT_NOT_RECORDED, KEY_ACCEPTED */
     uint64_t bytes;                             /* CONTENT_NOT_CHECKED: the archive's size */
+    size_t links;                               /* CHAIN_LINKS_PASSED */
 } CatValidateEvent;
 
 typedef struct {
@@ -103,6 +113,14 @@ typedef struct {
 typedef ErrCode (*CatValidateDumpFn)(void *payload, Catalog *catalog, const CatEntry *entry,
                                      const char *archivePath, bool *reported);
 
+/* A differential's merged content: reads the chain (links unlocked when a
+ * key was given) as one archive into content (archive/chain.h's
+ * ArcChainReader), which catValidate then compares with the differential's
+ * manifest like a full backup's (counts, per label and type, orphans,
+ * fingerprint). Supplied by a front end that links the chain reader. */
+typedef ErrCode (*CatValidateChainFn)(void *payload, Catalog *catalog, const CatChain *chain,
+                                      ArchiveContent *content);
+
 typedef struct {
     Catalog *catalog;
     const char *backupId;   /* checked with catIdCheck */
@@ -114,6 +132,11 @@ typedef struct {
      * it gets only the checks that need no key (CONTENT_NOT_CHECKED, no
      * verdict recorded); with another key: BACKUP_KEY_INVALID. */
     const CryptoMasterKey *masterKey;
+    /* NULL: a differential gets its links, every link's checksum and its own
+     * archive's framing checked, CHAIN_CONTENT_NOT_CHECKED, and no VALIDATED
+     * verdict (a broken chain is still recorded CORRUPTED). */
+    CatValidateChainFn validateChain;
+    void *validateChainPayload;
 } CatValidateRequest;
 
 typedef struct {
@@ -122,9 +145,14 @@ typedef struct {
     bool reported;
     bool isDump;
     bool contentNotChecked;  /* encrypted, no key: only the ciphertext was checked */
+    bool chainBroken;        /* a differential whose chain is broken (errLast() says where) */
 } CatValidateResult;
 
-/* Validates one backup. ERR_OK: valid (and recorded VALIDATED unless a dry
+/* Validates one backup; a differential with every link of its chain: the
+ * links (catChainLoad), each ancestor's archive checksum (catVerifyArchive:
+ * a recorded validation of an archive unchanged since is trusted; a mismatch
+ * is recorded CORRUPTED on that ancestor unless a dry run), its own archive,
+ * and the merged content (validateChain). ERR_OK: valid (and recorded VALIDATED unless a dry
  * run). BACKUP_CORRUPTED: corrupted (recorded CORRUPTED unless a dry run);
  * BACKUP_NOT_FOUND, ERR_USAGE (a bad id), BACKUP_LOCKED, BACKUP_IO_FAILED... */
 ErrCode catValidate(const CatValidateRequest *request, CatValidateResult *out, const CatValidateEvents *events);

@@ -63,6 +63,16 @@ void catValidateReportEvent(const CatValidateEvent *event, void *payload)
     case CAT_VALIDATE_KEY_ACCEPTED:
         logInfo("Encryption: key %s accepted, manifest authenticated", event->text);
         break;
+    case CAT_VALIDATE_CHAIN_LINKS_PASSED:
+        logInfo("Chain links: PASSED (%zu backups: a full and %zu differential%s)", event->links, event->links - 1, event->links == 2 ? "" : "s");
+        break;
+    case CAT_VALIDATE_CHAIN_ARCHIVE_PASSED:
+        logInfo("Chain link %s: archive checksum PASSED", event->text);
+        break;
+    case CAT_VALIDATE_CHAIN_CONTENT_NOT_CHECKED:
+        logInfo("Archive framing and CRC-32C of every section: PASSED");
+        logWarn("Merged content of the chain NOT checked (%s): the verdict is not recorded", event->text);
+        break;
     case CAT_VALIDATE_VERDICT_NOT_RECORDED:
         logWarn("Could not record the verdict in the manifest: %s", event->text);
         break;

@@ -58,7 +58,29 @@ static void listPrintCounts(const Manifest *manifest)
 
 /* One entry's lines, without the blank line that ends it. Every string of the repository goes through fmtPrintable before it reaches
  * the terminal: a manifest is untrusted input and could carry escape sequences. */
-static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
+/* A repository with differentials: each backup's type, and for a
+ * differential its parent, own size and chain size (catListChainInfo). */
+static void listPrintChain(const CatList *list, size_t index)
+{
+    char safe[LIST_SAFE_SIZE];
+    char own[FORMAT_TEXT_SIZE], chain[FORMAT_TEXT_SIZE];
+    CatChainInfo info;
+    catListChainInfo(list, index, &info);
+    if (!info.diff) {
+        printf("  Type:           full\n");
+        return;
+    }
+    printf("  Type:           differential (depth %u) of %s\n", list->entries[index].manifest->chainDepth,
+           fmtPrintable(safe, sizeof(safe), info.parentId ? info.parentId : ""));
+    printf("  Own Size:       %s\n", fmtSize(own, sizeof(own), info.ownBytes));
+    printf("  Chain Size:     %s (%zu backup%s%s)\n", fmtSize(chain, sizeof(chain), info.chainBytes), info.links,
+           info.links == 1 ? "" : "s", info.complete ? "" : ", incomplete: a parent is not listed");
+    if (info.mixedKeys)
+        printf("  Chain Keys:     MIXED: its links are not all encrypted with the same key\n");
+}
+
+static void listPrintEntry(const CatEntry *entry, const RetDecision *decision, const CatList *list, size_t index,
+                           bool chains)
 {
     char text[TIME_TEXT_SIZE];
     char sizeA[FORMAT_TEXT_SIZE];
@@ -87,6 +109,8 @@ static void listPrintEntry(const CatEntry *entry, const RetDecision *decision)
         printf("  Problem:        %s\n", fmtPrintable(safe, sizeof(safe), problem));
     if (manifest->method && strcmp(manifest->method, "logical") != 0)
         printf("  Method:         %s\n", fmtPrintable(safe, sizeof(safe), manifest->method));
+    if (chains)
+        listPrintChain(list, index);
     printf("  Uncompressed:   %s\n", fmtSize(sizeA, sizeof(sizeA), manifest->archive.sizeUncompressed));
     printf("  Compressed:     %s (%s)\n", fmtSize(sizeB, sizeof(sizeB), manifest->archive.sizeCompressed),
            fmtPercent(percent, sizeof(percent), manifest->archive.sizeCompressed,
@@ -113,6 +137,8 @@ typedef struct {
     const CatEntry *primary;     /* NULL: not in the primary */
     const CatEntry *copy;        /* NULL: not in the copy (or the copy could not be listed) */
     const RetDecision *decision; /* by the policy of the location shown */
+    const CatList *list;         /* the listing entry is from, and its index there */
+    size_t index;
 } ListRow;
 
 static const char *listLocationState(const CatEntry *entry)
@@ -142,6 +168,7 @@ static void listPrintJson(const ListRow *rows, size_t count, bool copyConfigured
     for (size_t index = 0; index < count; index++) {
         const ListRow *row = &rows[index];
         json_object *item = catEntryJson(row->entry, row->decision, now);
+        catEntryAddChain(item, row->list, row->index);
         if (copyConfigured)
             catEntryAddLocations(item, row->primary, row->copy, copyListed);
         json_object_array_add(backups, item);
@@ -261,13 +288,17 @@ ErrCode cmdList(CommandContext *context)
         const CatEntry *entry = &primary.list.entries[index];
         const CatEntry *copied = listFindEntry(&copy.list, entry->id);
         /* A primary whose manifests are both damaged says nothing; the copy's says it all. */
-        rows[count++] = (ListRow){.entry = !entry->manifest && copied && copied->manifest ? copied : entry,
-                                  .primary = entry, .copy = copied, .decision = &primary.decisions[index]};
+        bool fromCopy = !entry->manifest && copied && copied->manifest;
+        rows[count++] = (ListRow){.entry = fromCopy ? copied : entry,
+                                  .primary = entry, .copy = copied, .decision = &primary.decisions[index],
+                                  .list = fromCopy ? &copy.list : &primary.list,
+                                  .index = fromCopy ? (size_t)(copied - copy.list.entries) : index};
     }
     for (size_t index = 0; index < copy.list.count; index++) {
         const CatEntry *entry = &copy.list.entries[index];
         if (!listFindEntry(&primary.list, entry->id))
-            rows[count++] = (ListRow){.entry = entry, .copy = entry, .decision = &copy.decisions[index]};
+            rows[count++] = (ListRow){.entry = entry, .copy = entry, .decision = &copy.decisions[index],
+                                      .list = &copy.list, .index = index};
     }
     if (count != primary.list.count)
         qsort(rows, count, sizeof(*rows), listRowNewestFirst);
@@ -276,8 +307,9 @@ ErrCode cmdList(CommandContext *context)
         listPrintJson(rows, count, copyConfigured, copyListed, catListTotalBytes(&primary.list), copyBytes, now);
     } else {
         printf("Available Backups:\n==================\n\n");
+        bool chains = catListHasDiffs(&primary.list) || catListHasDiffs(&copy.list);
         for (size_t index = 0; index < count; index++) {
-            listPrintEntry(rows[index].entry, rows[index].decision);
+            listPrintEntry(rows[index].entry, rows[index].decision, rows[index].list, rows[index].index, chains);
             if (copyConfigured)
                 listPrintLocations(&rows[index], copyListed);
             printf("\n");

@@ -1,7 +1,9 @@
 /* Fuzz target: arbitrary bytes as a manifest must never crash, leak or hang.
  * Whatever parses must serialize, and the serialized text must parse again
  * WITH checksum verification and serialize to the same text (the canonical
- * form is stable), so load/save can never turn a good manifest bad.
+ * form is stable), so load/save can never turn a good manifest bad; the
+ * link digest a differential keeps of its parent (backup_type, parent,
+ * chain_depth are parsed here too) is stable the same way.
  * Build: cmake -DNBK_FUZZ=ON -DCMAKE_C_COMPILER=clang; run: ./manifest_fuzz corpus/ */
 #include "catalog/manifest.h"
 
@@ -27,6 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *textAgain = manifestSerialize(again);
     if (strcmp(text, textAgain) != 0)
         abort(); /* serialization is not stable */
+    /* A differential names its parent by this digest: it must survive a
+     * save and load, or re-saving a parent would break its children. */
+    char link[65], linkAgain[65];
+    manifestLinkSha256(manifest, link);
+    manifestLinkSha256(again, linkAgain);
+    if (strcmp(link, linkAgain) != 0)
+        abort();
     free(textAgain);
     free(text);
     manifestFree(again);

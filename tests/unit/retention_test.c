@@ -16,7 +16,7 @@
 
 static RetBackup validBackup(int64_t created)
 {
-    RetBackup backup = {created, true, false, false};
+    RetBackup backup = {created, true, false, false, 0};
     return backup;
 }
 
@@ -235,7 +235,7 @@ static void testNewestValidNeverDeleted(void **state)
     RetBackup backups[4] = {
         validBackup(now - 100 * DAY),
         validBackup(now - 90 * DAY),
-        {now - 80 * DAY, false, false, false},
+        {now - 80 * DAY, false, false, false, 0},
         validBackup(now - 95 * DAY),
     };
     RetPolicy policy = {7, 0, 0};
@@ -255,9 +255,9 @@ static void testFailedBackups(void **state)
     (void)state;
     int64_t now = timeFromParts(2025, 12, 27, 12, 0, 0);
     RetBackup backups[3] = {
-        {now - 1 * DAY, false, false, false}, /* recent failure: kept for diagnosis */
+        {now - 1 * DAY, false, false, false, 0}, /* recent failure: kept for diagnosis */
         validBackup(now - 2 * DAY),
-        {now - 8 * DAY, false, false, false}, /* old failure */
+        {now - 8 * DAY, false, false, false, 0}, /* old failure */
     };
     RetPolicy policy = {7, 4, 3};
     RetDecision decisions[3];
@@ -342,6 +342,51 @@ static void testReasonText(void **state)
     assert_int_equal(strlen(small), 5);
 }
 
+/* Differential chains: every ancestor of a kept backup is kept, with the
+ * latest expiry of its kept dependants; nothing of an expired chain is. */
+static void testChainsKeptWhole(void **state)
+{
+    (void)state;
+    int64_t now = timeFromParts(2025, 12, 27, 12, 0, 0);
+    /* Newest first: 0..2 diffs of 3 (a full at 20 days), 4 a full at 30
+     * days with its diff 5 (25 days) kept by the keep flag, 6 an old
+     * chain: full 7 (40 days) and its diff 6 (39 days), both expired. */
+    RetBackup backups[8] = {
+        validBackup(now - 1 * DAY), validBackup(now - 2 * DAY), validBackup(now - 10 * DAY),
+        validBackup(now - 20 * DAY), validBackup(now - 30 * DAY), validBackup(now - 25 * DAY),
+        validBackup(now - 39 * DAY), validBackup(now - 40 * DAY),
+    };
+    backups[0].dependsOn = 2; /* -> 1 */
+    backups[1].dependsOn = 3; /* -> 2 */
+    backups[2].dependsOn = 4; /* -> 3 */
+    backups[5].dependsOn = 5; /* -> 4 */
+    backups[5].keep = true;
+    backups[6].dependsOn = 8; /* -> 7 */
+    RetPolicy policy = {7, 0, 0};
+    RetDecision decisions[8];
+    retEvaluate(backups, 8, &policy, now, decisions);
+    assert_true(decisions[0].keep && decisions[1].keep);
+    assert_true(decisions[2].keep);
+    assert_int_equal(decisions[2].reasons, RET_REASON_CHAIN);
+    assert_int_equal(decisions[3].reasons, RET_REASON_CHAIN);
+    /* The ancestors of the newest daily one live as long as it does. */
+    assert_int_equal(decisions[3].expires, decisions[0].expires);
+    assert_int_equal(decisions[4].reasons, RET_REASON_CHAIN);
+    assert_int_equal(decisions[4].expires, 0); /* its diff carries the keep flag */
+    assert_true(decisions[5].keep);
+    assert_false(decisions[6].keep);
+    assert_false(decisions[7].keep);
+    char text[64];
+    assert_string_equal(retReasonText(RET_REASON_CHAIN, text, sizeof(text)), "chain of a kept backup");
+
+    /* A cycle of parents (a hostile repository) ends. */
+    RetBackup cycle[2] = {validBackup(now - DAY), validBackup(now - 2 * DAY)};
+    cycle[0].dependsOn = 2;
+    cycle[1].dependsOn = 1;
+    retEvaluate(cycle, 2, &policy, now, decisions);
+    assert_true(decisions[0].keep && decisions[1].keep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +404,7 @@ int main(void)
         cmocka_unit_test(testOrderDoesNotMatter),
         cmocka_unit_test(testEmptyAndZeroPolicy),
         cmocka_unit_test(testReasonText),
+        cmocka_unit_test(testChainsKeptWhole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
