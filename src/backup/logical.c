@@ -15,6 +15,7 @@
 #include "archive/chain.h"
 #include "common/key_set.h"
 #include "graph/fingerprint.h"
+#include "graph/fingerprint_feed.h"
 #include "graph/records.h"
 #include "neo4j/instance.h"
 
@@ -122,6 +123,7 @@ typedef struct {
     PendingStore pending;
     uint64_t pendingMemoryLimit;
     Fingerprint *fingerprint;
+    FingerprintFeed *feed;   /* computes the fingerprint beside the scan (fingerprint_feed.h) */
     DiffState *diff;         /* the parent's state while writing a differential, else NULL */
     Buffer schemaRecords;    /* schema records (u32 length + bytes), held until the header is known */
     uint64_t *schemaHashes;
@@ -274,8 +276,8 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
     code = logicalAddEntity(run, ARC_RECORD_NODE, key, run->packed.data, run->packed.length);
     if (code != ERR_OK)
         return code;
-    if (run->fingerprint) {
-        code = fingerprintAddNode(run->fingerprint, key, &fields[1], &fields[2]);
+    if (run->feed) {
+        code = fingerprintFeedAdd(run->feed, ARC_RECORD_NODE, run->packed.data, run->packed.length);
         if (code != ERR_OK)
             return code;
     }
@@ -284,13 +286,6 @@ static ErrCode logicalWriteNode(LogicalRun *run, const BoltValue *row, bool late
     if (late)
         run->result->lateNodes++;
     return ERR_OK;
-}
-
-static ErrCode logicalFingerprintRelationship(LogicalRun *run, const BoltValue *row)
-{
-    const BoltValue *fields = row->as.list.items;
-    return fingerprintAddRelationship(run->fingerprint, fields[1].as.integer, fields[2].as.integer,
-                                      fields[3].as.string.data, fields[3].as.string.length, &fields[4]);
 }
 
 static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
@@ -317,8 +312,8 @@ static ErrCode logicalHandleRelationship(LogicalRun *run, const BoltValue *row)
     bool endSeen = keySetContains(&run->nodeKeys, endKey);
     if (startSeen && endSeen) {
         code = logicalAddEntity(run, ARC_RECORD_RELATIONSHIP, key, run->packed.data, run->packed.length);
-        if (code == ERR_OK && run->fingerprint)
-            code = logicalFingerprintRelationship(run, row);
+        if (code == ERR_OK && run->feed)
+            code = fingerprintFeedAdd(run->feed, ARC_RECORD_RELATIONSHIP, run->packed.data, run->packed.length);
         if (code == ERR_OK) {
             graphCountsAddRelationship(&run->result->counts, fields[3].as.string.data, fields[3].as.string.length);
             run->result->relationships++;
@@ -452,8 +447,8 @@ static ErrCode logicalResolvePending(LogicalRun *run, int64_t startKey, int64_t 
     if (code == ERR_OK && (row.type != BOLT_LIST || row.as.list.count != 5 ||
                            row.as.list.items[3].type != BOLT_STRING))
         code = errSet(ERR_INTERNAL, "a pending relationship record does not decode to its layout");
-    if (code == ERR_OK && run->fingerprint)
-        code = logicalFingerprintRelationship(run, &row);
+    if (code == ERR_OK && run->feed)
+        code = fingerprintFeedAdd(run->feed, ARC_RECORD_RELATIONSHIP, packed, length);
     if (code != ERR_OK)
         return code;
     const BoltValue *type = &row.as.list.items[3];
@@ -732,6 +727,13 @@ static ErrCode logicalRunSteps(LogicalRun *run)
     code = arcWriterFinish(run->writer, &run->result->totals);
     if (code != ERR_OK)
         return code;
+    if (run->feed) {
+        code = fingerprintFeedFinish(run->feed);
+        fingerprintFeedFree(run->feed);
+        run->feed = NULL;
+        if (code != ERR_OK)
+            return code;
+    }
     if (run->fingerprint)
         return fingerprintHex(run->fingerprint, run->result->fingerprint);
     return ERR_OK;
@@ -761,6 +763,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     run.scratch = arenaNew(0);
     run.fingerprint = request->computeFingerprint ? fingerprintNew() : NULL;
     run.diff = request->parentState;
+    ErrCode started = run.fingerprint ? fingerprintFeedStart(&run.feed, run.fingerprint) : ERR_OK;
     bufferInit(&run.schemaRecords);
     bufferInit(&run.packed);
     bufferInit(&run.pending.memory);
@@ -769,7 +772,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     run.started = timeMonotonic();
     logicalEnterPhase(&run, LOGICAL_PHASE_STARTING);
 
-    ErrCode code = logicalRunSteps(&run);
+    ErrCode code = started == ERR_OK ? logicalRunSteps(&run) : started;
     if (code != ERR_OK && !logicalIsConnectionError(code)) {
         /* Our own failure on a healthy connection: end the transaction, but
          * report the original error, not the rollback's. */
@@ -804,6 +807,7 @@ ErrCode logicalBackupRun(const LogicalBackupRequest *request, LogicalBackupResul
     keySetFree(&run.relationshipKeys);
     idSetFree(&run.missingKeys);
     idSetFree(&run.excludedKeys);
+    fingerprintFeedFree(run.feed); /* stops the worker before the fingerprint goes */
     fingerprintFree(run.fingerprint);
     arenaFree(run.scratch);
     return code;
