@@ -17,12 +17,6 @@
 
 #define AGGREGATE_LOCK_PURPOSE "backup --aggregate"
 
-static void aggregateHex(const uint8_t digest[32], char hex[65])
-{
-    for (int index = 0; index < 32; index++)
-        snprintf(hex + index * 2, 3, "%02x", digest[index]);
-}
-
 /* The merged chain into writer; the header is the newest link's, made a
  * full's (format, backup id, no parent). */
 static ErrCode aggregateCopyRecords(const AggregateRequest *request, ArcChainReader *reader, ArcWriter *writer,
@@ -220,13 +214,7 @@ ErrCode backupAggregate(const AggregateRequest *request, AggregateResult *out)
     if (code == ERR_OK)
         code = arcWriterFinish(writer, &totals);
     if (code == ERR_OK) {
-        char written[65];
-        uint64_t size = 0;
-        aggregateHex(totals.fileSha256, written);
-        code = arcSha256At(&archive, out->sha256, &size);
-        if (code == ERR_OK && (strcmp(out->sha256, written) != 0 || size != totals.compressedBytes))
-            code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)",
-                          arcLocationShown(&archive));
+        code = backupReadBack(&archive, &totals, out->sha256);
         out->compressedBytes = totals.compressedBytes;
     }
     if (code == ERR_OK)
@@ -234,15 +222,8 @@ ErrCode backupAggregate(const AggregateRequest *request, AggregateResult *out)
     if (code == ERR_OK) {
         out->seconds = timeMonotonic() - started;
         manifest = aggregateManifest(target, request, out, &totals, target->created);
-        if (request->masterKey) {
-            uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES];
-            uint8_t keySection[ARC_KEY_SECTION_BYTES];
-            code = cryptoDataKeyWrap(request->masterKey, dataKey, wrapped);
-            if (code == ERR_OK)
-                code = arcKeySectionAt(&archive, keySection);
-            if (code == ERR_OK)
-                code = manifestSeal(manifest, dataKey, wrapped, keySection);
-        }
+        if (request->masterKey)
+            code = backupSealManifest(manifest, request->masterKey, &archive);
     }
     if (code == ERR_OK)
         code = catBackupDirSaveManifest(dir, manifest);

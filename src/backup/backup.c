@@ -396,10 +396,7 @@ static ErrCode backupManifestSchema(Manifest *manifest, const ArcLocation *archi
     return code;
 }
 
-/* The manifest of an encrypted backup: the data key wrapped by the master
- * key, the MAC over the plain fields and the archive's key section as
- * stored, and the private part sealed (docs/encryption.md section 3). */
-static ErrCode backupSealManifest(Manifest *manifest, const CryptoMasterKey *masterKey, const ArcLocation *archive)
+ErrCode backupSealManifest(Manifest *manifest, const CryptoMasterKey *masterKey, const ArcLocation *archive)
 {
     uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES];
     uint8_t keySection[ARC_KEY_SECTION_BYTES];
@@ -490,11 +487,16 @@ static ErrCode backupWriteArchive(BackupRun *run, BoltConnection *connection, co
     result->uncompressedBytes = logical->totals.uncompressedBytes;
     result->seconds = logical->seconds;
     backupEmit(run, BACKUP_EVENT_WRITTEN, NULL);
+    return backupReadBack(archive, &logical->totals, result->sha256);
+}
+
+ErrCode backupReadBack(const ArcLocation *archive, const ArcTotals *totals, char sha256[65])
+{
     char writtenHex[65];
     uint64_t size = 0;
-    backupHex(logical->totals.fileSha256, writtenHex);
-    code = arcSha256At(archive, result->sha256, &size);
-    if (code == ERR_OK && (strcmp(result->sha256, writtenHex) != 0 || size != logical->totals.compressedBytes))
+    backupHex(totals->fileSha256, writtenHex);
+    ErrCode code = arcSha256At(archive, sha256, &size);
+    if (code == ERR_OK && (strcmp(sha256, writtenHex) != 0 || size != totals->compressedBytes))
         code = errSet(BACKUP_IO_FAILED, "the archive read back differs from what was written (%s)",
                       arcLocationShown(archive));
     return code;

@@ -172,6 +172,17 @@ ErrCode backupCreate(const BackupRequest *request, BackupResult *out, const Back
 ErrCode backupBeginCreate(Catalog *catalog, const char *purpose, StorageLock **createLock,
                           void (*onLeftover)(const char *name, void *payload), void *payload);
 
+/* The archive as stored, read back: its SHA-256 (hex) into sha256, which
+ * must equal what the writer computed (totals), at the same size, or
+ * BACKUP_IO_FAILED: the checksum describes what is stored, not what was meant
+ * to be written. Used by backupCreate and --aggregate. */
+ErrCode backupReadBack(const ArcLocation *archive, const ArcTotals *totals, char sha256[65]);
+/* The manifest of an encrypted backup: the archive's data key
+ * (archive->dataKey) wrapped by masterKey, the MAC over the plain fields and
+ * the archive's key section as stored, and the private part sealed
+ * (docs/encryption.md section 3). Call after every other field is set. */
+ErrCode backupSealManifest(Manifest *manifest, const CryptoMasterKey *masterKey, const ArcLocation *archive);
+
 /* The contract's lines for an event, through common/log: "Starting backup
  * creation...", "Neo4j version: ...", "Backup ID: ...", progress (a live
  * line on a terminal's stderr, else debug lines), and so on. payload: a
